@@ -1,0 +1,125 @@
+/**
+ * Incremental hashers: the digests S3 uses for ETags, payload signatures and
+ * the x-amz-checksum-* headers. This is the adapter over node:crypto and the
+ * native CRC packages; nothing else imports them.
+ */
+import { createHash, createHmac } from "node:crypto";
+import { crc32 as crc32Native, crc32c as crc32cNative } from "@node-rs/crc32";
+import { Crc64NvmeJs } from "@aws-sdk/checksums/crc";
+
+export interface Hasher {
+  update(data: Uint8Array): void;
+  /** The digest; call once, after the last update. */
+  digest(): Uint8Array;
+}
+
+export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "SHA1" | "SHA256" | "CRC64NVME";
+export const CHECKSUM_ALGORITHMS: readonly ChecksumAlgorithm[] = [
+  "CRC32",
+  "CRC32C",
+  "SHA1",
+  "SHA256",
+  "CRC64NVME",
+];
+
+class NodeHasher implements Hasher {
+  #hash;
+  constructor(algorithm: string) {
+    this.#hash = createHash(algorithm);
+  }
+  update(data: Uint8Array): void {
+    this.#hash.update(data);
+  }
+  digest(): Uint8Array {
+    return new Uint8Array(this.#hash.digest());
+  }
+}
+
+class Crc32Hasher implements Hasher {
+  #value = 0;
+  constructor(readonly castagnoli: boolean) {}
+  update(data: Uint8Array): void {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.#value = this.castagnoli ? crc32cNative(buf, this.#value) : crc32Native(buf, this.#value);
+  }
+  digest(): Uint8Array {
+    const out = new Uint8Array(4);
+    new DataView(out.buffer).setUint32(0, this.#value >>> 0);
+    return out;
+  }
+}
+
+class Crc64Hasher implements Hasher {
+  // The package's digest() is async only in signature; its state is two public
+  // 32-bit halves, finalised here synchronously as it does.
+  #crc = new Crc64NvmeJs() as unknown as { c1: number; c2: number; update(d: Uint8Array): void };
+  update(data: Uint8Array): void {
+    this.#crc.update(data);
+  }
+  digest(): Uint8Array {
+    const out = new Uint8Array(8);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, (this.#crc.c1 ^ 0xffffffff) >>> 0);
+    view.setUint32(4, (this.#crc.c2 ^ 0xffffffff) >>> 0);
+    return out;
+  }
+}
+
+export function md5Hasher(): Hasher {
+  return new NodeHasher("md5");
+}
+
+export function sha256Hasher(): Hasher {
+  return new NodeHasher("sha256");
+}
+
+export function checksumHasher(algorithm: ChecksumAlgorithm): Hasher {
+  switch (algorithm) {
+    case "CRC32":
+      return new Crc32Hasher(false);
+    case "CRC32C":
+      return new Crc32Hasher(true);
+    case "SHA1":
+      return new NodeHasher("sha1");
+    case "SHA256":
+      return new NodeHasher("sha256");
+    case "CRC64NVME":
+      return new Crc64Hasher();
+  }
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+export function md5Hex(data: Uint8Array | string): string {
+  return createHash("md5").update(data).digest("hex");
+}
+
+export function hmacSha256(key: Uint8Array | string, data: string): Uint8Array {
+  return new Uint8Array(createHmac("sha256", key).update(data).digest());
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+export function fromHex(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
+
+export function fromBase64(b64: string): Uint8Array {
+  return new Uint8Array(Buffer.from(b64, "base64"));
+}
+
+/** Constant-time comparison of two strings of hex or base64. */
+export function timingSafeEqualString(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
