@@ -30,18 +30,22 @@ export const s3Errors = {
       name === undefined ? {} : { ArgumentName: name, ArgumentValue: value ?? "" },
     ),
   invalidRequest: (msg: string) => new S3Error("InvalidRequest", 400, msg),
-  malformedXml: (msg = "The XML you provided was not well-formed or did not validate against our published schema") =>
-    new S3Error("MalformedXML", 400, msg),
+  malformedXml: (
+    msg =
+      "The XML you provided was not well-formed or did not validate against our published schema",
+  ) => new S3Error("MalformedXML", 400, msg),
   notImplemented: (what: string) =>
     new S3Error("NotImplemented", 501, `${what} is not implemented by remise`),
   internal: (msg = "We encountered an internal error. Please try again.") =>
     new S3Error("InternalError", 500, msg),
   serviceUnavailable: (msg: string) => new S3Error("ServiceUnavailable", 503, msg),
-  signatureDoesNotMatch: (msg =
-    "The request signature we calculated does not match the signature you provided. Check your key and signing method.") =>
-    new S3Error("SignatureDoesNotMatch", 403, msg),
+  signatureDoesNotMatch: (
+    msg =
+      "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+  ) => new S3Error("SignatureDoesNotMatch", 403, msg),
   badDigest: (msg = "The Content-MD5 you specified did not match what we received.") =>
     new S3Error("BadDigest", 400, msg),
-  incompleteBody: (msg = "You did not provide the number of bytes specified by the Content-Length HTTP header.") =>
-    new S3Error("IncompleteBody", 400, msg),
+  incompleteBody: (
+    msg = "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+  ) => new S3Error("IncompleteBody", 400, msg),
 };

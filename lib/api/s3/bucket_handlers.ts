@@ -1,0 +1,110 @@
+/** Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning. */
+import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+import { requireBucket, type S3Request } from "./context.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { ModelError } from "../../model/access.ts";
+
+function isoDate(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export async function handleListBuckets(r: S3Request): Promise<Response> {
+  const buckets = [];
+  for (const bucket of await r.ctx.access.listAllBuckets()) {
+    const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
+    if (p.read || p.write || p.owner) {
+      buckets.push({
+        Name: bucket.name.v,
+        CreationDate: isoDate(bucket.createdMs),
+        BucketRegion: r.ctx.region,
+      });
+    }
+  }
+  return xmlResponse("ListAllMyBucketsResult", {
+    Owner: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
+    Buckets: { Bucket: buckets },
+  });
+}
+
+export async function handleCreateBucket(r: S3Request): Promise<Response> {
+  const name = r.target.bucket!;
+  const key = await r.ctx.access.getKey(r.accessKeyId);
+  if (r.contentLength !== 0 && r.body) {
+    const doc = await readXmlBody(r.body);
+    const conf = doc.CreateBucketConfiguration as Record<string, unknown> | undefined;
+    if (conf === undefined) throw s3Errors.malformedXml();
+    const location = asList(conf.LocationConstraint as string | undefined)[0];
+    if (typeof location === "string" && location !== "" && location !== r.ctx.region) {
+      throw new S3Error(
+        "IllegalLocationConstraintException",
+        400,
+        `The ${location} location constraint is incompatible for the region specific endpoint this request was sent to (${r.ctx.region}).`,
+      );
+    }
+  }
+  const existing = await r.ctx.access.resolveBucket(name);
+  if (existing) {
+    if (r.ctx.access.permissionOf(existing, r.accessKeyId).owner) {
+      throw new S3Error(
+        "BucketAlreadyOwnedByYou",
+        409,
+        "Your previous request to create the named bucket succeeded and you already own it.",
+        { BucketName: name },
+      );
+    }
+    throw new S3Error(
+      "BucketAlreadyExists",
+      409,
+      "The requested bucket name is not available. Please select a different name and try again.",
+      { BucketName: name },
+    );
+  }
+  if (!key?.allowCreateBucket.v) {
+    throw s3Errors.accessDenied("This access key may not create buckets");
+  }
+  try {
+    await r.ctx.access.createBucket(name, r.accessKeyId);
+  } catch (e) {
+    if (e instanceof ModelError && e.code === "InvalidBucketName") {
+      throw new S3Error("InvalidBucketName", 400, "The specified bucket is not valid.", {
+        BucketName: name,
+      });
+    }
+    throw e;
+  }
+  return new Response(null, { status: 200, headers: { location: `/${name}` } });
+}
+
+export async function handleHeadBucket(r: S3Request): Promise<Response> {
+  await requireBucket(r, "any");
+  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": r.ctx.region } });
+}
+
+export async function handleDeleteBucket(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "owner");
+  try {
+    await r.ctx.access.deleteBucket(bucket);
+  } catch (e) {
+    if (e instanceof ModelError && e.code === "BucketNotEmpty") {
+      throw new S3Error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty", {
+        BucketName: bucket.name.v,
+      });
+    }
+    throw e;
+  }
+  return new Response(null, { status: 204 });
+}
+
+export async function handleGetBucketLocation(r: S3Request): Promise<Response> {
+  await requireBucket(r, "any");
+  return new Response(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${r.ctx.region}</LocationConstraint>`,
+    { headers: { "content-type": "application/xml" } },
+  );
+}
+
+export async function handleGetBucketVersioning(r: S3Request): Promise<Response> {
+  await requireBucket(r, "any");
+  // Versioning was never enabled: S3 answers with an empty configuration.
+  return xmlResponse("VersioningConfiguration", {});
+}

@@ -1,0 +1,49 @@
+/** What every S3 handler receives. */
+import type { Access } from "../../model/access.ts";
+import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
+import type { Store } from "../../model/store.ts";
+import type { RequestTarget } from "./request_target.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+
+export interface S3Context {
+  store: Store;
+  access: Access;
+  region: string;
+  rootDomain?: string;
+}
+
+export interface S3Request {
+  ctx: S3Context;
+  req: Request;
+  requestId: string;
+  target: RequestTarget;
+  accessKeyId: string;
+  /** The verified (and for aws-chunked, decoded) body. */
+  body: ReadableStream<Uint8Array> | null;
+  /** Length of the decoded body when the client announced it. */
+  contentLength: number | undefined;
+  /** The verified trailing checksum of a chunked upload, after the body is read. */
+  trailerChecksum: () => { algorithm: string; value: string } | undefined;
+}
+
+/** The request's bucket, checked to exist and to grant the right asked for. */
+export async function requireBucket(
+  r: S3Request,
+  right: keyof BucketPermission | "any",
+): Promise<Bucket> {
+  const name = r.target.bucket!;
+  const bucket = await r.ctx.access.resolveBucket(name);
+  if (!bucket) throw s3Errors.noSuchBucket(name);
+  const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
+  const allowed = right === "any" ? p.read || p.write || p.owner : p[right];
+  if (!allowed) throw s3Errors.accessDenied();
+  return bucket;
+}
+
+export function requireKey(r: S3Request): string {
+  const key = r.target.key;
+  if (key === undefined) {
+    throw new S3Error("InvalidRequest", 400, "This operation needs an object key");
+  }
+  return key;
+}

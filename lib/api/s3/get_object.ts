@@ -1,0 +1,124 @@
+/** GetObject and HeadObject: ranges, part numbers, conditionals, response-* overrides, checksums. */
+import { getCurrent } from "../../model/objects.ts";
+import { type ByteRange, readParts } from "../../model/object_data.ts";
+import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { objectResponseHeaders } from "./object_headers.ts";
+import { evaluateReadPreconditions } from "./preconditions.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+
+const RESPONSE_OVERRIDES: [string, string][] = [
+  ["response-content-type", "content-type"],
+  ["response-content-language", "content-language"],
+  ["response-expires", "expires"],
+  ["response-cache-control", "cache-control"],
+  ["response-content-disposition", "content-disposition"],
+  ["response-content-encoding", "content-encoding"],
+];
+
+/**
+ * Parses a Range header against the object size. Undefined means "whole
+ * object" (no header, or one S3 ignores such as several ranges); an
+ * unsatisfiable range throws InvalidRange.
+ */
+export function parseRange(header: string | null, size: number): ByteRange | undefined {
+  if (header === null) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw invalidRange(size);
+    start = Math.max(0, size - suffix);
+    end = size;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size : Math.min(Number(m[2]) + 1, size);
+    if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  }
+  if (start >= size) throw invalidRange(size);
+  return { start, end };
+}
+
+function invalidRange(size: number): S3Error {
+  return new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
+    ActualObjectSize: String(size),
+  });
+}
+
+export async function handleGetObject(r: S3Request, head: boolean): Promise<Response> {
+  const bucket = await requireBucket(r, "read");
+  const key = requireKey(r);
+  const current = await getCurrent(r.ctx.store, bucket.id, key);
+  if (!current) {
+    if (head) throw new S3Error("NoSuchKey", 404, "The specified key does not exist.");
+    throw s3Errors.noSuchKey(key);
+  }
+  const { version, data } = current;
+  const meta = data.meta;
+  const headers = objectResponseHeaders(meta, version.timestampMs);
+  if (evaluateReadPreconditions(r.req.headers, meta.etag, version.timestampMs) === "notModified") {
+    const notModified = new Headers();
+    for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
+      const v = headers.get(name);
+      if (v !== null) notModified.set(name, v);
+    }
+    return new Response(null, { status: 304, headers: notModified });
+  }
+  for (const [param, header] of RESPONSE_OVERRIDES) {
+    const value = r.target.query.get(param);
+    if (value !== null) headers.set(header, value);
+  }
+  const parts = data.type === "parts" ? data.parts : [];
+  const partCount = data.type === "parts" ? parts.length : 1;
+  let range: ByteRange | undefined;
+  const partNumberParam = r.target.query.get("partNumber");
+  if (partNumberParam !== null) {
+    const n = Number(partNumberParam);
+    if (!Number.isInteger(n) || n < 1 || n > 10000) {
+      throw s3Errors.invalidArgument(
+        "Part number must be an integer between 1 and 10000, inclusive",
+        "partNumber",
+        partNumberParam,
+      );
+    }
+    if (n > partCount) {
+      throw new S3Error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable");
+    }
+    if (data.type === "parts") {
+      const start = parts.slice(0, n - 1).reduce((s, p) => s + p.size, 0);
+      range = { start, end: start + parts[n - 1].size };
+    } else {
+      range = { start: 0, end: meta.size };
+    }
+    if (partCount > 1 || data.type === "parts" && meta.etag.includes("-")) {
+      headers.set("x-amz-mp-parts-count", String(partCount));
+    }
+  } else {
+    range = parseRange(r.req.headers.get("range"), meta.size);
+    if (meta.etag.includes("-")) headers.set("x-amz-mp-parts-count", String(partCount));
+  }
+  const whole = range === undefined;
+  if (
+    whole && meta.checksum && r.req.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED"
+  ) {
+    headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
+    headers.set("x-amz-checksum-type", meta.checksum.type);
+  }
+  const effective = range ?? { start: 0, end: meta.size };
+  const status =
+    range === undefined || partNumberParam !== null && range.start === 0 && range.end === meta.size
+      ? 200
+      : 206;
+  if (status === 206) {
+    headers.set("content-range", `bytes ${effective.start}-${effective.end - 1}/${meta.size}`);
+  }
+  headers.set("content-length", String(effective.end - effective.start));
+  if (head) return new Response(null, { status, headers });
+  const body = data.type === "inline"
+    ? data.bytes.slice(effective.start, effective.end) as Uint8Array<ArrayBuffer>
+    : effective.end > effective.start
+    ? readParts(r.ctx.store, parts, effective)
+    : null;
+  return new Response(body as BodyInit | null, { status, headers });
+}

@@ -1,0 +1,128 @@
+/** ListObjects (v1) and ListObjectsV2. */
+import { listObjects, type ListResult } from "../../model/objects.ts";
+import { LIST_KEYS_MAX } from "../../util/limits.ts";
+import { requireBucket, type S3Request } from "./context.ts";
+import { quotedEtag } from "./object_headers.ts";
+import { s3Errors } from "./s3_error.ts";
+import { type XmlNode, xmlResponse } from "./xml.ts";
+
+function parseMaxKeys(value: string | null): number {
+  if (value === null) return LIST_KEYS_MAX;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw s3Errors.invalidArgument(
+      "Provided max-keys not an integer or within integer range",
+      "max-keys",
+      value,
+    );
+  }
+  return Math.min(n, LIST_KEYS_MAX);
+}
+
+function encoder(query: URLSearchParams): (s: string) => string {
+  const type = query.get("encoding-type");
+  if (type === null) return (s) => s;
+  if (type.toLowerCase() !== "url") {
+    throw s3Errors.invalidArgument(
+      "Invalid Encoding Method specified in Request",
+      "encoding-type",
+      type,
+    );
+  }
+  return encodeURIComponent;
+}
+
+function contents(
+  r: S3Request,
+  result: ListResult,
+  encode: (s: string) => string,
+  owner: boolean,
+): XmlNode[] {
+  return result.objects.map(({ key, object }) => ({
+    Key: encode(key),
+    LastModified: new Date(object.version.timestampMs).toISOString(),
+    ETag: quotedEtag(object.data.meta.etag),
+    ChecksumAlgorithm: object.data.meta.checksum?.algorithm,
+    ChecksumType: object.data.meta.checksum?.type,
+    Size: object.data.meta.size,
+    StorageClass: "STANDARD",
+    Owner: owner ? { ID: r.accessKeyId, DisplayName: r.accessKeyId } : undefined,
+  }));
+}
+
+function encodeToken(last: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(last))).replaceAll("+", "-")
+    .replaceAll("/", "_");
+}
+
+function decodeToken(token: string): string {
+  try {
+    const binary = atob(token.replaceAll("-", "+").replaceAll("_", "/"));
+    return new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(binary, (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    throw s3Errors.invalidArgument(
+      "The continuation token provided is incorrect",
+      "continuation-token",
+      token,
+    );
+  }
+}
+
+async function list(r: S3Request, after: string | undefined) {
+  const bucket = await requireBucket(r, "read");
+  const q = r.target.query;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const maxKeys = parseMaxKeys(q.get("max-keys"));
+  const encode = encoder(q);
+  const result = maxKeys === 0
+    ? { objects: [], commonPrefixes: [], truncated: false }
+    : await listObjects(r.ctx.store, bucket.id, { prefix, delimiter, after, maxKeys });
+  return { bucket, prefix, delimiter, maxKeys, encode, result };
+}
+
+export async function handleListObjectsV2(r: S3Request): Promise<Response> {
+  const q = r.target.query;
+  const token = q.get("continuation-token");
+  const startAfter = q.get("start-after") ?? undefined;
+  let after = startAfter;
+  if (token !== null) after = decodeToken(token);
+  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, after);
+  const fetchOwner = q.get("fetch-owner") === "true";
+  return xmlResponse("ListBucketResult", {
+    Name: bucket.name.v,
+    Prefix: encode(prefix),
+    Delimiter: delimiter === undefined ? undefined : encode(delimiter),
+    MaxKeys: maxKeys,
+    KeyCount: result.objects.length + result.commonPrefixes.length,
+    IsTruncated: result.truncated,
+    ContinuationToken: token ?? undefined,
+    NextContinuationToken: result.truncated && result.last !== undefined
+      ? encodeToken(result.last)
+      : undefined,
+    StartAfter: startAfter === undefined ? undefined : encode(startAfter),
+    EncodingType: q.get("encoding-type") === null ? undefined : "url",
+    Contents: contents(r, result, encode, fetchOwner),
+    CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
+  });
+}
+
+export async function handleListObjects(r: S3Request): Promise<Response> {
+  const q = r.target.query;
+  const marker = q.get("marker") ?? undefined;
+  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, marker || undefined);
+  return xmlResponse("ListBucketResult", {
+    Name: bucket.name.v,
+    Prefix: encode(prefix),
+    Marker: encode(marker ?? ""),
+    NextMarker: result.truncated && result.last !== undefined ? encode(result.last) : undefined,
+    Delimiter: delimiter === undefined ? undefined : encode(delimiter),
+    MaxKeys: maxKeys,
+    IsTruncated: result.truncated,
+    EncodingType: q.get("encoding-type") === null ? undefined : "url",
+    Contents: contents(r, result, encode, true),
+    CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
+  });
+}

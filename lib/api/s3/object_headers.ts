@@ -1,0 +1,96 @@
+/** Object headers: what is stored from a PUT, and what is returned on GET/HEAD. */
+import type { ObjectMeta } from "../../model/object_table.ts";
+import { OBJECT_KEY_MAX_BYTES, USER_METADATA_MAX_BYTES } from "../../util/limits.ts";
+import { S3Error } from "./s3_error.ts";
+import type { ChecksumAlgorithm } from "../../util/hash.ts";
+import { CHECKSUM_ALGORITHMS } from "../../util/hash.ts";
+
+const STORED_STANDARD_HEADERS = [
+  "content-type",
+  "cache-control",
+  "content-disposition",
+  "content-encoding",
+  "content-language",
+  "expires",
+  "x-amz-website-redirect-location",
+];
+
+export const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
+
+export function checkObjectKey(key: string): void {
+  if (new TextEncoder().encode(key).byteLength > OBJECT_KEY_MAX_BYTES) {
+    throw new S3Error("KeyTooLongError", 400, "Your key is too long", { MaxSizeAllowed: "1024" });
+  }
+}
+
+/** The headers of a PUT (or a REPLACE copy / multipart creation) that are stored with the object. */
+export function headersToStore(headers: Headers): [string, string][] {
+  const stored: [string, string][] = [];
+  let metaBytes = 0;
+  for (const name of STORED_STANDARD_HEADERS) {
+    let value = headers.get(name);
+    if (name === "content-encoding" && value !== null) {
+      // aws-chunked is the transfer framing of the request, not the object's encoding.
+      value = value.split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "aws-chunked")
+        .join(",");
+      if (value === "") value = null;
+    }
+    if (value !== null) stored.push([name, value]);
+  }
+  if (!stored.some(([n]) => n === "content-type")) {
+    stored.unshift(["content-type", DEFAULT_CONTENT_TYPE]);
+  }
+  for (const [name, value] of headers) {
+    if (!name.startsWith("x-amz-meta-")) continue;
+    metaBytes += name.length - "x-amz-meta-".length + value.length;
+    stored.push([name, value]);
+  }
+  if (metaBytes > USER_METADATA_MAX_BYTES) {
+    throw new S3Error(
+      "MetadataTooLarge",
+      400,
+      `Your metadata headers exceed the maximum allowed metadata size of ${USER_METADATA_MAX_BYTES} bytes.`,
+    );
+  }
+  return stored;
+}
+
+export function httpDate(ms: number): string {
+  return new Date(ms).toUTCString();
+}
+
+/** The ETag header value: the hex digest in quotes. */
+export function quotedEtag(etag: string): string {
+  return `"${etag}"`;
+}
+
+export function objectResponseHeaders(meta: ObjectMeta, lastModifiedMs: number): Headers {
+  const headers = new Headers();
+  for (const [name, value] of meta.headers) headers.set(name, value);
+  headers.set("etag", quotedEtag(meta.etag));
+  headers.set("last-modified", httpDate(lastModifiedMs));
+  headers.set("accept-ranges", "bytes");
+  return headers;
+}
+
+/** The checksum algorithm a PUT announces: a value header, a trailer or the SDK's algorithm header. */
+export function requestedChecksum(
+  headers: Headers,
+): { algorithm: ChecksumAlgorithm; value?: string } | undefined {
+  for (const algorithm of CHECKSUM_ALGORITHMS) {
+    const value = headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`);
+    if (value !== null) return { algorithm, value };
+  }
+  const trailer = headers.get("x-amz-trailer")?.trim().toLowerCase();
+  const fromTrailer = trailer?.startsWith("x-amz-checksum-")
+    ? trailer.slice("x-amz-checksum-".length)
+    : undefined;
+  const named = fromTrailer ?? headers.get("x-amz-sdk-checksum-algorithm")?.toLowerCase() ??
+    headers.get("x-amz-checksum-algorithm")?.toLowerCase();
+  if (named === undefined) return undefined;
+  const algorithm = CHECKSUM_ALGORITHMS.find((a) => a.toLowerCase() === named);
+  if (!algorithm) {
+    throw new S3Error("InvalidRequest", 400, `Checksum algorithm "${named}" is not supported`);
+  }
+  return { algorithm };
+}

@@ -1,0 +1,68 @@
+/** PutObject: streams the body into blocks, verifies every digest given, then makes the version current. */
+import { putObject } from "../../model/objects.ts";
+import { fromBase64, toBase64 } from "../../util/hash.ts";
+import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
+import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import { checkWritePreconditions } from "./preconditions.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+
+/** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
+export function contentMd5Hex(headers: Headers): string | undefined {
+  const value = headers.get("content-md5");
+  if (value === null) return undefined;
+  const bytes = fromBase64(value.trim());
+  if (bytes.byteLength !== 16 || toBase64(bytes) !== value.trim()) {
+    throw new S3Error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.");
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function handlePutObject(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "write");
+  const key = requireKey(r);
+  checkObjectKey(key);
+  if (r.contentLength !== undefined && r.contentLength > PUT_OBJECT_MAX_BYTES) {
+    throw new S3Error(
+      "EntityTooLarge",
+      400,
+      "Your proposed upload exceeds the maximum allowed object size.",
+      {
+        ProposedSize: String(r.contentLength),
+        MaxSizeAllowed: String(PUT_OBJECT_MAX_BYTES),
+      },
+    );
+  }
+  const md5Hex = contentMd5Hex(r.req.headers);
+  const checksum = requestedChecksum(r.req.headers);
+  const headers = headersToStore(r.req.headers);
+  const { meta } = await putObject(r.ctx.store, bucket.id, key, r.body, {
+    headers,
+    maxSize: PUT_OBJECT_MAX_BYTES,
+    checksumAlgorithm: checksum?.algorithm,
+    precondition: (current) => checkWritePreconditions(r.req.headers, current),
+    verify(written) {
+      if (r.contentLength !== undefined && written.size !== r.contentLength) {
+        throw s3Errors.incompleteBody();
+      }
+      if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
+      if (checksum?.value !== undefined && checksum.value !== written.checksum) {
+        throw new S3Error(
+          "BadDigest",
+          400,
+          `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
+        );
+      }
+    },
+    storedChecksum: (written) =>
+      checksum && written.checksum
+        ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
+        : undefined,
+  });
+  const response = new Headers({ etag: quotedEtag(meta.etag) });
+  if (meta.checksum) {
+    response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
+    response.set("x-amz-checksum-type", meta.checksum.type);
+  }
+  return new Response(null, { status: 200, headers: response });
+}

@@ -1,0 +1,54 @@
+/** Which bucket and key a request addresses: path style or virtual-hosted style. */
+import { S3Error } from "./s3_error.ts";
+
+export interface RequestTarget {
+  bucket?: string;
+  key?: string;
+  query: URLSearchParams;
+  /** The raw path, for error documents. */
+  path: string;
+}
+
+/** Splits the raw request URL (as sent, never normalised) into path and query. */
+export function splitRawUrl(url: string): { path: string; query: string } {
+  const schemeEnd = url.indexOf("://");
+  const pathStart = schemeEnd < 0 ? 0 : url.indexOf("/", schemeEnd + 3);
+  const rest = pathStart < 0 ? "/" : url.slice(pathStart);
+  const q = rest.indexOf("?");
+  return q < 0 ? { path: rest, query: "" } : { path: rest.slice(0, q), query: rest.slice(q + 1) };
+}
+
+function decodePath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
+  }
+}
+
+/** The hostname of a Host header, lowercased, without port. */
+function hostnameOf(host: string | null): string {
+  if (!host) return "";
+  const h = host.toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
+  const colon = h.lastIndexOf(":");
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+export function resolveTarget(req: Request, rootDomain: string | undefined): RequestTarget {
+  const { path, query } = splitRawUrl(req.url);
+  const params = new URLSearchParams(query);
+  const host = hostnameOf(req.headers.get("host"));
+  if (rootDomain && host.endsWith(`.${rootDomain}`)) {
+    const bucket = host.slice(0, -rootDomain.length - 1);
+    const key = path.length > 1 ? decodePath(path.slice(1)) : undefined;
+    return { bucket, key, query: params, path };
+  }
+  const withoutSlash = path.slice(1);
+  if (withoutSlash === "") return { query: params, path };
+  const slash = withoutSlash.indexOf("/");
+  if (slash < 0) return { bucket: decodePath(withoutSlash), query: params, path };
+  const bucket = decodePath(withoutSlash.slice(0, slash));
+  const keyPart = withoutSlash.slice(slash + 1);
+  return { bucket, key: keyPart === "" ? undefined : decodePath(keyPart), query: params, path };
+}

@@ -1,0 +1,138 @@
+/** Building S3 XML responses and parsing S3 XML request bodies. */
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { XML_BODY_MAX_BYTES } from "../../util/limits.ts";
+
+export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/**
+ * Escapes text for XML. Line breaks and other control characters become
+ * character references, so parsers do not normalise them away.
+ */
+export function xmlEscape(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[&<>"'\u0000-\u001f\u007f]/g, (c) => {
+    switch (c) {
+      case "&":
+        return "&amp;";
+      case "<":
+        return "&lt;";
+      case ">":
+        return "&gt;";
+      case '"':
+        return "&quot;";
+      case "'":
+        return "&apos;";
+      default:
+        return `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`;
+    }
+  });
+}
+
+/** A tree of elements: strings, numbers and booleans are text; arrays repeat the element. */
+export type XmlValue = string | number | boolean | undefined | XmlNode | XmlValue[];
+export interface XmlNode {
+  [name: string]: XmlValue;
+}
+
+function render(name: string, value: XmlValue, out: string[]): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) {
+    for (const v of value) render(name, v, out);
+    return;
+  }
+  if (typeof value === "object") {
+    out.push(`<${name}>`);
+    for (const [child, v] of Object.entries(value)) render(child, v, out);
+    out.push(`</${name}>`);
+    return;
+  }
+  out.push(`<${name}>${xmlEscape(String(value))}</${name}>`);
+}
+
+/** A complete XML document with the S3 namespace on its root element. */
+export function xmlDocument(root: string, body: XmlNode, namespace = true): string {
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>\n'];
+  out.push(namespace ? `<${root} xmlns="${S3_XMLNS}">` : `<${root}>`);
+  for (const [name, v] of Object.entries(body)) render(name, v, out);
+  out.push(`</${root}>`);
+  return out.join("");
+}
+
+export function xmlResponse(root: string, body: XmlNode, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/xml");
+  return new Response(xmlDocument(root, body), { ...init, headers });
+}
+
+export function errorResponse(
+  error: S3Error,
+  resource: string,
+  requestId: string,
+  head: boolean,
+): Response {
+  const headers = new Headers({ "content-type": "application/xml", "x-amz-request-id": requestId });
+  if (head) return new Response(null, { status: error.status, headers });
+  const body = xmlDocument("Error", {
+    Code: error.code,
+    Message: error.message,
+    ...error.extra,
+    Resource: resource,
+    RequestId: requestId,
+  }, false);
+  return new Response(body, { status: error.status, headers });
+}
+
+/** Reads a small XML request body (bounded) and parses it; malformed XML is MalformedXML. */
+export async function readXmlBody(
+  body: ReadableStream<Uint8Array> | null,
+): Promise<Record<string, unknown>> {
+  const text = await readBoundedText(body, XML_BODY_MAX_BYTES);
+  if (text.trim() === "" || XMLValidator.validate(text) !== true) throw s3Errors.malformedXml();
+  const parser = new XMLParser({
+    ignoreAttributes: true,
+    removeNSPrefix: true,
+    parseTagValue: false,
+    trimValues: false,
+    processEntities: true,
+    htmlEntities: false,
+  });
+  try {
+    return parser.parse(text) as Record<string, unknown>;
+  } catch {
+    throw s3Errors.malformedXml();
+  }
+}
+
+export async function readBoundedText(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<string> {
+  if (!body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > max) {
+      throw new S3Error(
+        "MaxMessageLengthExceeded",
+        400,
+        `Your request was too big (over ${max} bytes).`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** An element that may appear once or many times, as a list. */
+export function asList<T>(value: T | T[] | undefined): T[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}

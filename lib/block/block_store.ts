@@ -1,0 +1,120 @@
+/**
+ * Content-addressed blocks on disk: `data_dir/blocks/ab/cd/<sha256 hex>`.
+ * Writes are durable before they are acknowledged (temporary file, fsync,
+ * rename, fsync of the directory); reads check the content against its hash.
+ * This is the adapter over the file system for the block layer.
+ */
+import { sha256Hex } from "../util/hash.ts";
+import { wrapError } from "../util/errors.ts";
+
+/** A block whose content does not match its hash. */
+export class CorruptBlockError extends Error {
+  constructor(readonly hash: string, readonly path: string) {
+    super(`Block ${hash} at ${path} is corrupted: its content does not match its hash`);
+    this.name = "CorruptBlockError";
+  }
+}
+
+export class BlockStore {
+  readonly #blocksDir: string;
+  readonly #tmpDir: string;
+  readonly #knownDirs = new Set<string>();
+
+  private constructor(readonly dataDir: string) {
+    this.#blocksDir = `${dataDir}/blocks`;
+    this.#tmpDir = `${dataDir}/tmp`;
+  }
+
+  static async open(dataDir: string): Promise<BlockStore> {
+    const store = new BlockStore(dataDir);
+    await Deno.mkdir(store.#blocksDir, { recursive: true });
+    // Temporary files left by a crash are never referenced: start clean.
+    await Deno.remove(store.#tmpDir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(store.#tmpDir, { recursive: true });
+    return store;
+  }
+
+  pathOf(hash: string): string {
+    return `${this.#blocksDir}/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}`;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    try {
+      await Deno.stat(this.pathOf(hash));
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw wrapError(`Cannot check block ${hash}`, e);
+    }
+  }
+
+  /** Stores `data` under `hash` durably; the caller computed the hash. */
+  async write(hash: string, data: Uint8Array): Promise<void> {
+    const path = this.pathOf(hash);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    const tmp = `${this.#tmpDir}/${hash}.${crypto.randomUUID()}`;
+    try {
+      if (!this.#knownDirs.has(dir)) {
+        await Deno.mkdir(dir, { recursive: true });
+        this.#knownDirs.add(dir);
+      }
+      const file = await Deno.open(tmp, { write: true, createNew: true });
+      try {
+        let written = 0;
+        while (written < data.byteLength) written += await file.write(data.subarray(written));
+        await file.sync();
+      } finally {
+        file.close();
+      }
+      await Deno.rename(tmp, path);
+      await syncDir(dir);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw wrapError(`Cannot write block ${hash} to ${path}`, e);
+    }
+  }
+
+  /** The block's content, checked against its hash; undefined when absent. */
+  async read(hash: string): Promise<Uint8Array | undefined> {
+    const path = this.pathOf(hash);
+    let data: Uint8Array;
+    try {
+      data = await Deno.readFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw wrapError(`Cannot read block ${hash} from ${path}`, e);
+    }
+    if (sha256Hex(data) !== hash) throw new CorruptBlockError(hash, path);
+    return data;
+  }
+
+  async delete(hash: string): Promise<void> {
+    try {
+      await Deno.remove(this.pathOf(hash));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw wrapError(`Cannot delete block ${hash}`, e);
+    }
+  }
+
+  /** Every stored block's hash (for scrub and repair). */
+  async *list(): AsyncIterableIterator<string> {
+    for await (const a of Deno.readDir(this.#blocksDir)) {
+      if (!a.isDirectory) continue;
+      for await (const b of Deno.readDir(`${this.#blocksDir}/${a.name}`)) {
+        if (!b.isDirectory) continue;
+        for await (const f of Deno.readDir(`${this.#blocksDir}/${a.name}/${b.name}`)) {
+          if (f.isFile && /^[0-9a-f]{64}$/.test(f.name)) yield f.name;
+        }
+      }
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}

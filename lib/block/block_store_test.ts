@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { BlockStore, CorruptBlockError } from "./block_store.ts";
+import { sha256Hex } from "../util/hash.ts";
+
+Deno.test("BlockStore writes durably, reads back, detects corruption and deletes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await BlockStore.open(dir);
+    const data = new TextEncoder().encode("hello block");
+    const hash = sha256Hex(data);
+    assert.equal(await store.has(hash), false);
+    assert.equal(await store.read(hash), undefined);
+    await store.write(hash, data);
+    await store.write(hash, data); // rewriting the same block is harmless
+    assert.equal(await store.has(hash), true);
+    assert.deepEqual(await store.read(hash), data);
+    const listed = [];
+    for await (const h of store.list()) listed.push(h);
+    assert.deepEqual(listed, [hash]);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/tmp`)], [], "no temporary file is left");
+
+    await Deno.writeFile(store.pathOf(hash), new TextEncoder().encode("hellO block"));
+    await assert.rejects(() => store.read(hash), CorruptBlockError);
+
+    await store.delete(hash);
+    assert.equal(await store.has(hash), false);
+    await store.delete(hash);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,39 @@
+/**
+ * The metadata store's interface. Only `lib/db` touches the storage engine;
+ * every layer above sees typed keys, atomic batches and range scans.
+ */
+
+export type DbKeyPart = string | number | bigint | Uint8Array | boolean;
+export type DbKey = readonly DbKeyPart[];
+
+export type Mutation =
+  | { type: "set"; key: DbKey; value: unknown }
+  | { type: "delete"; key: DbKey };
+
+export interface DbEntry<T> {
+  key: DbKey;
+  value: T;
+}
+
+/** Keys under `prefix` from `start` (inclusive) or to `end` (exclusive), or between `start` and `end`. */
+export type DbSelector =
+  | { prefix: DbKey; start?: DbKey; end?: never }
+  | { prefix: DbKey; start?: never; end?: DbKey }
+  | { prefix?: never; start: DbKey; end: DbKey };
+
+export interface DbListOptions {
+  limit?: number;
+  reverse?: boolean;
+}
+
+export interface DbStore {
+  get<T>(key: DbKey): Promise<T | undefined>;
+  list<T>(selector: DbSelector, options?: DbListOptions): AsyncIterableIterator<DbEntry<T>>;
+  /**
+   * Applies the mutations atomically and durably. Concurrent calls may be
+   * grouped into one engine commit; each call resolves once its own
+   * mutations are durable.
+   */
+  commit(mutations: Mutation[]): Promise<void>;
+  close(): void;
+}

@@ -1,0 +1,227 @@
+/**
+ * DbStore over Deno KV (SQLite underneath).
+ *
+ * - Values are serialized here (V8 structured clone) so that their size is
+ *   known: values over Deno KV's 64 KiB limit are split into chunks kept under
+ *   a separate key space (`CHUNK_SPACE`), so range scans never see them.
+ * - Group commit: a durable KV commit costs ~0.3 ms whatever its size, so
+ *   mutations of concurrent callers are gathered into one atomic commit, within
+ *   the engine's mutation and byte limits.
+ */
+import { deserialize, serialize } from "node:v8";
+import {
+  KV_COMMIT_BYTES_MAX,
+  KV_COMMIT_MUTATIONS_MAX,
+  KV_VALUE_MAX_BYTES,
+} from "../util/limits.ts";
+import { wrapError } from "../util/errors.ts";
+import type { DbEntry, DbKey, DbListOptions, DbSelector, DbStore, Mutation } from "./db.ts";
+
+const CHUNK_SPACE = "\u0000chunks";
+/** First byte of a stored value: the value itself follows, or a chunk count. */
+const TAG_INLINE = 0;
+const TAG_SPLIT = 1;
+/** A value is at most this many chunks (60 MiB). */
+const CHUNKS_MAX = 1024;
+
+function splitCount(head: Uint8Array): number {
+  return new DataView(head.buffer, head.byteOffset).getUint32(1);
+}
+
+interface KvOp {
+  key: Deno.KvKey;
+  value?: Uint8Array;
+}
+
+interface PendingCommit {
+  ops: KvOp[];
+  bytes: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export class KvStore implements DbStore {
+  #pending: PendingCommit[] = [];
+  #flushing = false;
+  #closed = false;
+
+  private constructor(readonly kv: Deno.Kv, readonly path: string) {}
+
+  static async open(path: string): Promise<KvStore> {
+    try {
+      return new KvStore(await Deno.openKv(path), path);
+    } catch (e) {
+      throw wrapError(`Cannot open the metadata store at ${path}`, e);
+    }
+  }
+
+  async get<T>(key: DbKey): Promise<T | undefined> {
+    const entry = await this.kv.get<Uint8Array>(key as Deno.KvKey);
+    if (entry.value === null) return undefined;
+    return await this.#decode<T>(key, entry.value);
+  }
+
+  async *list<T>(
+    selector: DbSelector,
+    options: DbListOptions = {},
+  ): AsyncIterableIterator<DbEntry<T>> {
+    const iter = this.kv.list<Uint8Array>(selector as Deno.KvListSelector, {
+      limit: options.limit,
+      reverse: options.reverse,
+      batchSize: Math.min(options.limit ?? 500, 500),
+    });
+    for await (const entry of iter) {
+      const key = entry.key as DbKey;
+      yield { key, value: await this.#decode<T>(key, entry.value) };
+    }
+  }
+
+  async commit(mutations: Mutation[]): Promise<void> {
+    if (this.#closed) throw new Error(`The metadata store ${this.path} is closed`);
+    if (mutations.length === 0) return;
+    const ops: KvOp[] = [];
+    let bytes = 0;
+    const oldChunkCounts = await this.#chunkCounts(mutations.map((m) => m.key));
+    mutations.forEach((m, i) => {
+      for (const op of this.#encode(m, oldChunkCounts[i])) {
+        ops.push(op);
+        bytes += (op.value?.byteLength ?? 0) + 64;
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#pending.push({ ops, bytes, resolve, reject });
+      if (!this.#flushing) this.#flush();
+    });
+  }
+
+  /** How many chunks the values now stored under `keys` have (0 when not split), to delete stale ones. */
+  async #chunkCounts(keys: DbKey[]): Promise<number[]> {
+    const counts: number[] = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      const got = await this.kv.getMany<Uint8Array[]>(keys.slice(i, i + 10) as Deno.KvKey[]);
+      for (const g of got) {
+        counts.push(g.value !== null && g.value[0] === TAG_SPLIT ? splitCount(g.value) : 0);
+      }
+    }
+    return counts;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.kv.close();
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const group: PendingCommit[] = [];
+        let ops = 0;
+        let bytes = 0;
+        while (this.#pending.length > 0) {
+          const next = this.#pending[0];
+          const fits = ops + next.ops.length <= KV_COMMIT_MUTATIONS_MAX &&
+            bytes + next.bytes <= KV_COMMIT_BYTES_MAX;
+          if (group.length > 0 && !fits) break;
+          group.push(this.#pending.shift()!);
+          ops += next.ops.length;
+          bytes += next.bytes;
+        }
+        await this.#commitGroup(group);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #commitGroup(group: PendingCommit[]): Promise<void> {
+    try {
+      const allOps = group.flatMap((g) => g.ops);
+      // A single caller's batch larger than one engine commit is applied in
+      // slices; callers keep such batches rare (large split values only).
+      for (let i = 0; i < allOps.length; i += KV_COMMIT_MUTATIONS_MAX) {
+        await this.#commitOps(allOps.slice(i, i + KV_COMMIT_MUTATIONS_MAX));
+      }
+      for (const g of group) g.resolve();
+    } catch (e) {
+      const error = wrapError(`Cannot commit to the metadata store ${this.path}`, e);
+      for (const g of group) g.reject(error);
+    }
+  }
+
+  async #commitOps(ops: KvOp[]): Promise<void> {
+    let atomic = this.kv.atomic();
+    let bytes = 0;
+    for (const op of ops) {
+      const size = (op.value?.byteLength ?? 0) + 64;
+      if (bytes + size > KV_COMMIT_BYTES_MAX && bytes > 0) {
+        await this.#commitAtomic(atomic);
+        atomic = this.kv.atomic();
+        bytes = 0;
+      }
+      bytes += size;
+      atomic = op.value === undefined ? atomic.delete(op.key) : atomic.set(op.key, op.value);
+    }
+    await this.#commitAtomic(atomic);
+  }
+
+  async #commitAtomic(atomic: Deno.AtomicOperation): Promise<void> {
+    const result = await atomic.commit();
+    if (!result.ok) throw new Error("atomic commit was refused");
+  }
+
+  #encode(m: Mutation, oldChunkCount: number): KvOp[] {
+    const key = m.key as Deno.KvKey;
+    const ops: KvOp[] = [];
+    for (let i = 0; i < oldChunkCount; i++) ops.push({ key: [CHUNK_SPACE, ...key, i] });
+    if (m.type === "delete") {
+      ops.push({ key });
+      return ops;
+    }
+    const payload = serialize(m.value);
+    if (payload.byteLength + 1 <= KV_VALUE_MAX_BYTES) {
+      const value = new Uint8Array(payload.byteLength + 1);
+      value[0] = TAG_INLINE;
+      value.set(payload, 1);
+      ops.push({ key, value });
+      return ops;
+    }
+    const count = Math.ceil(payload.byteLength / KV_VALUE_MAX_BYTES);
+    if (count > CHUNKS_MAX) {
+      throw new Error(`A metadata value of ${payload.byteLength} bytes is too large to store`);
+    }
+    const head = new Uint8Array(5);
+    head[0] = TAG_SPLIT;
+    new DataView(head.buffer).setUint32(1, count);
+    ops.push({ key, value: head });
+    for (let i = 0; i < count; i++) {
+      const chunk = payload.subarray(i * KV_VALUE_MAX_BYTES, (i + 1) * KV_VALUE_MAX_BYTES);
+      ops.push({ key: [CHUNK_SPACE, ...key, i], value: new Uint8Array(chunk) });
+    }
+    return ops;
+  }
+
+  async #decode<T>(key: DbKey, stored: Uint8Array): Promise<T> {
+    if (stored[0] === TAG_INLINE) return deserialize(stored.subarray(1)) as T;
+    if (stored[0] !== TAG_SPLIT) throw new Error(`Unknown value format for key ${String(key)}`);
+    const count = splitCount(stored);
+    const keys = Array.from({ length: count }, (_, i) => [CHUNK_SPACE, ...key, i] as Deno.KvKey);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < keys.length; i += 10) {
+      const got = await this.kv.getMany<Uint8Array[]>(keys.slice(i, i + 10));
+      for (const g of got) {
+        if (g.value === null) {
+          throw new Error(`A chunk of the value of key ${String(key)} is missing`);
+        }
+        parts.push(g.value);
+      }
+    }
+    const whole = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let offset = 0;
+    for (const p of parts) {
+      whole.set(p, offset);
+      offset += p.byteLength;
+    }
+    return deserialize(whole) as T;
+  }
+}

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { KvStore } from "./kv_store.ts";
+
+async function withStore(fn: (db: KvStore) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  const db = await KvStore.open(`${dir}/meta.db`);
+  try {
+    await fn(db);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("KvStore stores, lists in key order and deletes", () =>
+  withStore(async (db) => {
+    await db.commit([
+      { type: "set", key: ["t", "b"], value: { n: 2 } },
+      { type: "set", key: ["t", "a"], value: { n: 1 } },
+      { type: "set", key: ["u", "c"], value: 3 },
+    ]);
+    assert.deepEqual(await db.get(["t", "a"]), { n: 1 });
+    const listed = [];
+    for await (const e of db.list<{ n: number }>({ prefix: ["t"] })) listed.push(e.value.n);
+    assert.deepEqual(listed, [1, 2]);
+    await db.commit([{ type: "delete", key: ["t", "a"] }]);
+    assert.equal(await db.get(["t", "a"]), undefined);
+  }));
+
+Deno.test("KvStore splits values over the engine's value limit and cleans their chunks", () =>
+  withStore(async (db) => {
+    const big = new Uint8Array(300_000).map((_, i) => i % 251);
+    await db.commit([{ type: "set", key: ["big"], value: { big } }]);
+    const got = await db.get<{ big: Uint8Array }>(["big"]);
+    assert.deepEqual(got?.big, big);
+    const all = [];
+    for await (const e of db.kv.list({ prefix: [] })) all.push(e.key);
+    assert.ok(all.length > 2, "chunks are stored under their own keys");
+    await db.commit([{ type: "set", key: ["big"], value: "small" }]);
+    assert.equal(await db.get(["big"]), "small");
+    const after = [];
+    for await (const e of db.kv.list({ prefix: [] })) after.push(e.key);
+    assert.deepEqual(after, [["big"]]);
+  }));
+
+Deno.test("KvStore groups concurrent commits and resolves each", () =>
+  withStore(async (db) => {
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => db.commit([{ type: "set", key: ["k", i], value: i }])),
+    );
+    let count = 0;
+    for await (const _ of db.list({ prefix: ["k"] })) count++;
+    assert.equal(count, 2000);
+  }));

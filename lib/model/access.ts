@@ -1,0 +1,233 @@
+/**
+ * Access keys and buckets: creating, listing, deleting, and the rights of
+ * keys on buckets. Errors are `ModelError`s with a code the front ends map
+ * to their own answers.
+ */
+import { lww } from "../table/crdt.ts";
+import { type Bucket, type BucketPermission, newBucket } from "./bucket_table.ts";
+import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
+import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
+import { bucketNameProblem } from "./bucket_name.ts";
+import { currentData } from "./object_table.ts";
+import type { Store } from "./store.ts";
+import { toHex } from "../util/hash.ts";
+
+export type ModelErrorCode =
+  | "NoSuchBucket"
+  | "NoSuchKey"
+  | "NoSuchAccessKey"
+  | "InvalidBucketName"
+  | "BucketAlreadyExists"
+  | "BucketNotEmpty"
+  | "AmbiguousAccessKey"
+  | "InvalidArgument";
+
+export class ModelError extends Error {
+  constructor(readonly code: ModelErrorCode, message: string) {
+    super(message);
+    this.name = "ModelError";
+  }
+}
+
+export const NO_RIGHTS: BucketPermission = { read: false, write: false, owner: false };
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  secret: string;
+  createdMs: number;
+  allowCreateBucket: boolean;
+  buckets: { id: string; name: string; permission: BucketPermission }[];
+}
+
+export interface BucketInfo {
+  id: string;
+  name: string;
+  createdMs: number;
+  keys: { id: string; name: string; permission: BucketPermission }[];
+  objectCount: number;
+  bytes: number;
+}
+
+function randomHex(bytes: number): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+export class Access {
+  constructor(private readonly store: Store) {}
+
+  // --- keys ---
+
+  async createKey(
+    name: string,
+    options: { id?: string; secret?: string } = {},
+  ): Promise<AccessKey> {
+    const now = this.store.nowMs();
+    const key: AccessKey = {
+      id: options.id ?? `GK${randomHex(12)}`,
+      secret: options.secret ?? randomHex(32),
+      createdMs: now,
+      name: lww(now, name),
+      allowCreateBucket: lww(now, true),
+      deleted: lww(now, false),
+    };
+    await this.store.keys.insert(key);
+    return key;
+  }
+
+  /** A live key by its exact id (for request authentication). */
+  async getKey(id: string): Promise<AccessKey | undefined> {
+    const key = await this.store.keys.get(KEY_PARTITION, id);
+    return key && !key.deleted.v ? key : undefined;
+  }
+
+  async listKeys(): Promise<AccessKey[]> {
+    const keys: AccessKey[] = [];
+    for await (const k of this.store.keys.scan(KEY_PARTITION)) if (!k.deleted.v) keys.push(k);
+    return keys;
+  }
+
+  /** A key by id, unambiguous id prefix, or exact name. */
+  async findKey(pattern: string): Promise<AccessKey> {
+    const exact = await this.getKey(pattern);
+    if (exact) return exact;
+    const keys = await this.listKeys();
+    const matches = keys.filter((k) => k.id.startsWith(pattern) || k.name.v === pattern);
+    if (matches.length === 1) return matches[0];
+    if (matches.length === 0) {
+      throw new ModelError("NoSuchAccessKey", `No access key matches "${pattern}"`);
+    }
+    throw new ModelError(
+      "AmbiguousAccessKey",
+      `"${pattern}" matches ${matches.length} access keys: ${matches.map((k) => k.id).join(", ")}`,
+    );
+  }
+
+  async keyInfo(key: AccessKey): Promise<KeyInfo> {
+    const buckets = [];
+    for (const bucket of await this.listAllBuckets()) {
+      const permission = bucket.keys[key.id]?.v;
+      if (permission && (permission.read || permission.write || permission.owner)) {
+        buckets.push({ id: bucket.id, name: bucket.name.v, permission });
+      }
+    }
+    return {
+      id: key.id,
+      name: key.name.v,
+      secret: key.secret,
+      createdMs: key.createdMs,
+      allowCreateBucket: key.allowCreateBucket.v,
+      buckets,
+    };
+  }
+
+  async deleteKey(key: AccessKey): Promise<void> {
+    const now = this.store.nowMs();
+    for (const bucket of await this.listAllBuckets()) {
+      if (bucket.keys[key.id]) await this.setPermission(bucket, key.id, NO_RIGHTS);
+    }
+    await this.store.keys.insert({ ...key, deleted: lww(now, true) });
+  }
+
+  // --- buckets ---
+
+  /** The live bucket a global name points to. */
+  async resolveBucket(name: string): Promise<Bucket | undefined> {
+    const alias = await this.store.aliases.get(ALIAS_PARTITION, name);
+    const id = alias?.bucketId.v;
+    if (!id) return undefined;
+    const bucket = await this.store.buckets.get(id);
+    return bucket && !bucket.deleted.v ? bucket : undefined;
+  }
+
+  async getBucket(name: string): Promise<Bucket> {
+    const bucket = await this.resolveBucket(name);
+    if (!bucket) throw new ModelError("NoSuchBucket", `Bucket "${name}" does not exist`);
+    return bucket;
+  }
+
+  /** Every live bucket, ordered by name. */
+  async listAllBuckets(): Promise<Bucket[]> {
+    const buckets: Bucket[] = [];
+    for await (const alias of this.store.aliases.scan(ALIAS_PARTITION)) {
+      if (!alias.bucketId.v) continue;
+      const bucket = await this.store.buckets.get(alias.bucketId.v);
+      if (bucket && !bucket.deleted.v) buckets.push(bucket);
+    }
+    return buckets;
+  }
+
+  /** Creates a bucket, owned by `ownerKeyId` when given. */
+  async createBucket(name: string, ownerKeyId?: string): Promise<Bucket> {
+    const problem = bucketNameProblem(name);
+    if (problem) {
+      throw new ModelError("InvalidBucketName", `Invalid bucket name "${name}": it ${problem}`);
+    }
+    const lock = await this.store.mutex.acquire(`bucket-name\u0000${name}`);
+    try {
+      if (await this.resolveBucket(name)) {
+        throw new ModelError("BucketAlreadyExists", `Bucket "${name}" already exists`);
+      }
+      const now = this.store.nowMs();
+      const bucket = newBucket(randomHex(32), name, now);
+      if (ownerKeyId) bucket.keys[ownerKeyId] = lww(now, { read: true, write: true, owner: true });
+      await this.store.buckets.insert(bucket);
+      await this.store.aliases.insert({ name, bucketId: lww(now, bucket.id) });
+      return bucket;
+    } finally {
+      lock();
+    }
+  }
+
+  async isBucketEmpty(bucket: Bucket): Promise<boolean> {
+    for await (const entry of this.store.objects.scan(bucket.id)) {
+      if (currentData(entry)) return false;
+      if (entry.versions.some((v) => v.state.state === "uploading")) return false;
+    }
+    return true;
+  }
+
+  async deleteBucket(bucket: Bucket): Promise<void> {
+    if (!(await this.isBucketEmpty(bucket))) {
+      throw new ModelError("BucketNotEmpty", `Bucket "${bucket.name.v}" is not empty`);
+    }
+    const now = this.store.nowMs();
+    await this.store.aliases.insert({ name: bucket.name.v, bucketId: lww(now, null) });
+    await this.store.buckets.insert({ ...bucket, deleted: lww(now, true) });
+  }
+
+  async setPermission(bucket: Bucket, keyId: string, permission: BucketPermission): Promise<void> {
+    const now = this.store.nowMs();
+    await this.store.buckets.insert({ ...bucket, keys: { [keyId]: lww(now, permission) } });
+  }
+
+  permissionOf(bucket: Bucket, keyId: string): BucketPermission {
+    return bucket.keys[keyId]?.v ?? NO_RIGHTS;
+  }
+
+  async bucketInfo(bucket: Bucket): Promise<BucketInfo> {
+    const keys = [];
+    for (const [id, p] of Object.entries(bucket.keys)) {
+      if (!p.v.read && !p.v.write && !p.v.owner) continue;
+      const key = await this.getKey(id);
+      if (key) keys.push({ id, name: key.name.v, permission: p.v });
+    }
+    let objectCount = 0;
+    let bytes = 0;
+    for await (const entry of this.store.objects.scan(bucket.id)) {
+      const current = currentData(entry);
+      if (current) {
+        objectCount++;
+        bytes += current.data.meta.size;
+      }
+    }
+    return {
+      id: bucket.id,
+      name: bucket.name.v,
+      createdMs: bucket.createdMs,
+      keys,
+      objectCount,
+      bytes,
+    };
+  }
+}

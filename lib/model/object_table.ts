@@ -1,0 +1,126 @@
+/**
+ * The object table: partition = bucket id, sort key = object key. An entry
+ * holds the versions of one key; merging keeps every version newer than the
+ * newest complete one, so an older write can never hide a newer one.
+ */
+import type { TableSchema } from "../table/schema.ts";
+
+/** Metadata returned with an object: size, ETag, headers, checksum. */
+export interface ObjectMeta {
+  size: number;
+  /** Quoted-less hex MD5 (or MD5-of-MD5s with "-N" for multipart). */
+  etag: string;
+  /** Standard headers and x-amz-meta-*, lowercase names, in the order given. */
+  headers: [string, string][];
+  checksum?: StoredChecksum;
+}
+
+export interface StoredChecksum {
+  algorithm: string;
+  /** Base64 value, with "-N" for a composite multipart checksum. */
+  value: string;
+  type: "FULL_OBJECT" | "COMPOSITE";
+}
+
+/** One part of an object's data: a data id in the version table, or inline bytes. */
+export interface DataPart {
+  partNumber: number;
+  dataId: string;
+  size: number;
+  etag: string;
+  checksum?: string;
+}
+
+export type VersionData =
+  | { type: "deleteMarker" }
+  | { type: "inline"; meta: ObjectMeta; bytes: Uint8Array }
+  | { type: "parts"; meta: ObjectMeta; parts: DataPart[] };
+
+export type VersionState =
+  | {
+    state: "uploading";
+    multipart: boolean;
+    headers: [string, string][];
+    checksumAlgorithm?: string;
+  }
+  | { state: "complete"; data: VersionData }
+  | { state: "aborted" };
+
+export interface ObjectVersion {
+  uuid: string;
+  timestampMs: number;
+  state: VersionState;
+}
+
+export interface ObjectEntry {
+  bucketId: string;
+  key: string;
+  versions: ObjectVersion[];
+}
+
+const STATE_RANK = { uploading: 0, complete: 1, aborted: 2 } as const;
+
+function newer(a: ObjectVersion, b: ObjectVersion): boolean {
+  return a.timestampMs !== b.timestampMs ? a.timestampMs > b.timestampMs : a.uuid > b.uuid;
+}
+
+function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
+  return STATE_RANK[b.state.state] > STATE_RANK[a.state.state] ? b : a;
+}
+
+/** Versions sorted oldest first, without those older than the newest complete one. */
+export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVersion[] {
+  const byUuid = new Map<string, ObjectVersion>();
+  for (const v of [...a, ...b]) {
+    const existing = byUuid.get(v.uuid);
+    byUuid.set(v.uuid, existing ? mergeVersion(existing, v) : v);
+  }
+  const all = [...byUuid.values()].sort((x, y) => (newer(x, y) ? 1 : -1));
+  let lastComplete = -1;
+  all.forEach((v, i) => {
+    if (v.state.state === "complete") lastComplete = i;
+  });
+  return lastComplete < 0 ? all : all.slice(lastComplete);
+}
+
+/** The newest complete version, if any. */
+export function currentVersion(entry: ObjectEntry): ObjectVersion | undefined {
+  for (let i = entry.versions.length - 1; i >= 0; i--) {
+    if (entry.versions[i].state.state === "complete") return entry.versions[i];
+  }
+  return undefined;
+}
+
+/** The object's current data, or undefined when it does not exist (never written, deleted). */
+export function currentData(
+  entry: ObjectEntry | undefined,
+): { version: ObjectVersion; data: Exclude<VersionData, { type: "deleteMarker" }> } | undefined {
+  if (!entry) return undefined;
+  const version = currentVersion(entry);
+  if (!version || version.state.state !== "complete") return undefined;
+  const data = version.state.data;
+  return data.type === "deleteMarker" ? undefined : { version, data };
+}
+
+export function isObjectTombstone(entry: ObjectEntry): boolean {
+  return entry.versions.length === 1 && entry.versions[0].state.state === "complete" &&
+    entry.versions[0].state.data.type === "deleteMarker";
+}
+
+export function objectSchema(
+  updated?: TableSchema<ObjectEntry>["updated"],
+): TableSchema<ObjectEntry> {
+  return {
+    name: "object",
+    formatVersion: 1,
+    partitionKey: (o) => o.bucketId,
+    sortKey: (o) => o.key,
+    merge: (a, b) => ({
+      bucketId: a.bucketId,
+      key: a.key,
+      versions: mergeVersions(a.versions, b.versions),
+    }),
+    isTombstone: isObjectTombstone,
+    updated,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The store's data: every table wired to its hooks, and the block manager.
+ * Hooks propagate deletions downwards: an object version that disappears
+ * releases its data, released data marks its blocks' version entries deleted,
+ * and those release their block references.
+ */
+import type { DbStore } from "../db/db.ts";
+import { BlockManager } from "../block/block_manager.ts";
+import type { BlockStore } from "../block/block_store.ts";
+import { KeyedMutex } from "../util/keyed_mutex.ts";
+import { Table } from "../table/table.ts";
+import { type Bucket, bucketSchema } from "./bucket_table.ts";
+import { type BucketAlias, bucketAliasSchema } from "./bucket_alias_table.ts";
+import { type AccessKey, keySchema } from "./key_table.ts";
+import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_table.ts";
+import { type VersionBlock, versionSchema } from "./version_table.ts";
+import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
+import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
+import { BLOCK_GC_DELAY_MS } from "../util/limits.ts";
+
+export interface StoreOptions {
+  nowMs?: () => number;
+  blockSize: number;
+  gcDelayMs?: number;
+}
+
+export class Store {
+  readonly mutex = new KeyedMutex();
+  readonly nowMs: () => number;
+  readonly blockSize: number;
+  readonly blocks: BlockManager;
+  readonly buckets: Table<Bucket>;
+  readonly aliases: Table<BucketAlias>;
+  readonly keys: Table<AccessKey>;
+  readonly objects: Table<ObjectEntry>;
+  readonly versions: Table<VersionBlock>;
+  readonly blockRefs: Table<BlockRef>;
+  readonly uploads: Table<MultipartUpload>;
+
+  constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
+    this.nowMs = options.nowMs ?? Date.now;
+    this.blockSize = options.blockSize;
+    this.blocks = new BlockManager(
+      blockStore,
+      db,
+      this.mutex,
+      this.nowMs,
+      options.gcDelayMs ?? BLOCK_GC_DELAY_MS,
+    );
+    this.buckets = new Table(bucketSchema, db, this.mutex);
+    this.aliases = new Table(bucketAliasSchema, db, this.mutex);
+    this.keys = new Table(keySchema, db, this.mutex);
+    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex);
+    this.versions = new Table(
+      versionSchema((old, next, tx) => {
+        const wasLive = old !== undefined && !old.deleted;
+        if (wasLive === !next.deleted) return;
+        const ref: BlockRef = { hash: next.hash, dataId: next.dataId, deleted: next.deleted };
+        tx.afterCommit(() => this.blockRefs.insert(ref));
+      }),
+      db,
+      this.mutex,
+    );
+    this.uploads = new Table(
+      mpuSchema((old, next, tx) => {
+        // A part uploaded again replaces the earlier upload of that number.
+        for (const [n, part] of Object.entries(old?.parts ?? {})) {
+          const kept = next.parts[n];
+          if (kept && kept.v.dataId !== part.v.dataId) {
+            tx.afterCommit(() => this.releaseData(part.v.dataId));
+          }
+        }
+      }),
+      db,
+      this.mutex,
+    );
+    this.objects = new Table(
+      objectSchema((old, next, tx) => {
+        const live = new Map(next.versions.map((v) => [v.uuid, v]));
+        for (const version of old?.versions ?? []) {
+          const now = live.get(version.uuid);
+          if (
+            now === undefined ||
+            (now.state.state === "aborted" && version.state.state !== "aborted")
+          ) {
+            tx.afterCommit(() => this.#releaseVersion(version));
+          }
+        }
+        for (const version of next.versions) {
+          const before = old?.versions.find((v) => v.uuid === version.uuid);
+          if (version.state.state === "aborted" && before === undefined) {
+            tx.afterCommit(() => this.#releaseVersion(version));
+          }
+        }
+      }),
+      db,
+      this.mutex,
+    );
+  }
+
+  /** Marks every block of a data id deleted, releasing its references. */
+  async releaseData(dataId: string): Promise<void> {
+    const batch: VersionBlock[] = [];
+    for await (const block of this.versions.scan(dataId)) {
+      if (block.deleted) continue;
+      batch.push({ ...block, deleted: true });
+      if (batch.length >= 100) await this.versions.insertMany(batch.splice(0));
+    }
+    await this.versions.insertMany(batch);
+  }
+
+  /** Releases what a version that is gone or aborted held. */
+  async #releaseVersion(version: ObjectVersion): Promise<void> {
+    const state = version.state;
+    if (state.state === "complete") {
+      if (state.data.type === "parts") {
+        for (const part of state.data.parts) await this.releaseData(part.dataId);
+      }
+      return;
+    }
+    // Uploading or aborted: a single upload's data id is the version's uuid;
+    // a multipart upload's parts are listed in its mpu entry.
+    await this.releaseData(version.uuid);
+    const upload = await this.uploads.get(version.uuid);
+    if (upload) {
+      for (const part of Object.values(upload.parts)) await this.releaseData(part.v.dataId);
+      if (!upload.deleted.v) {
+        await this.uploads.insert({ ...upload, deleted: { t: this.nowMs(), v: true } });
+      }
+    }
+  }
+}

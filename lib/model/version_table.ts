@@ -1,0 +1,32 @@
+/**
+ * The version table: partition = data id (one per uploaded object or part),
+ * sort key = the block's offset; one entry per block. Entries only ever
+ * become deleted, which releases their block references.
+ */
+import type { TableSchema } from "../table/schema.ts";
+
+export interface VersionBlock {
+  dataId: string;
+  offset: number;
+  hash: string;
+  size: number;
+  deleted: boolean;
+}
+
+/** Offsets are zero-padded so that string order is numeric order. */
+export function offsetSortKey(offset: number): string {
+  return offset.toString().padStart(16, "0");
+}
+
+export function versionSchema(
+  updated?: TableSchema<VersionBlock>["updated"],
+): TableSchema<VersionBlock> {
+  return {
+    name: "version",
+    formatVersion: 1,
+    partitionKey: (v) => v.dataId,
+    sortKey: (v) => offsetSortKey(v.offset),
+    merge: (a, b) => (a.deleted ? a : b.deleted ? b : a),
+    updated,
+  };
+}

@@ -1,0 +1,36 @@
+/** What a replicated table needs to know about its entries. */
+import type { DbKey, Mutation } from "../db/db.ts";
+
+export interface TableSchema<E> {
+  /** Short, stable name used in storage keys. */
+  readonly name: string;
+  /** Format version of stored entries, so a newer remise reads what an older one wrote. */
+  readonly formatVersion: number;
+  partitionKey(entry: E): string;
+  /** Order inside the partition; "" for tables without a sort key. */
+  sortKey(entry: E): string;
+  /** CRDT merge: commutative, associative and idempotent. */
+  merge(a: E, b: E): E;
+  /** Upgrades an entry read from storage in an older format; identity by default. */
+  decode?(stored: unknown, formatVersion: number): E;
+  /** A tombstone may be deleted from storage once every replica has it. */
+  isTombstone?(entry: E): boolean;
+  /** Key of the lock held while the entry is updated; defaults to partition and sort key. */
+  lockKey?(entry: E): string;
+  /**
+   * Runs inside the local transaction that stores `next`: may add mutations
+   * (committed atomically with the entry) and after-commit work.
+   */
+  updated?(old: E | undefined, next: E, tx: LocalTransaction): void | Promise<void>;
+}
+
+/** The mutations of one local update, committed together, with work to run afterwards. */
+export interface LocalTransaction {
+  /** Reads a key, seeing this transaction's own pending sets. */
+  get<T>(key: DbKey): Promise<T | undefined>;
+  set(key: DbKey, value: unknown): void;
+  delete(key: DbKey): void;
+  /** Work to run once the transaction is durable (e.g. updating other tables). */
+  afterCommit(fn: () => Promise<void>): void;
+  readonly mutations: readonly Mutation[];
+}
