@@ -23,6 +23,17 @@ import { handleDeleteObject } from "./delete_object.ts";
 import { handleGetObject } from "./get_object.ts";
 import { handleListObjects, handleListObjectsV2 } from "./list_objects.ts";
 import { handlePutObject } from "./put_object.ts";
+import { handleCopyObject } from "./copy_object.ts";
+import { handleDeleteObjects } from "./delete_objects.ts";
+import {
+  handleAbortMultipartUpload,
+  handleCompleteMultipartUpload,
+  handleCreateMultipartUpload,
+  handleListMultipartUploads,
+  handleListParts,
+  handleUploadPart,
+  handleUploadPartCopy,
+} from "./multipart_handlers.ts";
 import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
@@ -52,8 +63,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "tagging",
   "versions",
   "website",
-  "uploads",
-  "delete",
   "session",
 ];
 const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
@@ -65,8 +74,6 @@ const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "restore",
   "select",
   "attributes",
-  "uploads",
-  "uploadId",
   "versionId",
 ];
 
@@ -78,6 +85,12 @@ function notImplemented(name: string): Handler {
   return () => Promise.reject(s3Errors.notImplemented(name));
 }
 
+const route = (name: string, handler: Handler) => ({ name, handler });
+const unsupported = (what: string, sub: string | undefined) =>
+  sub
+    ? route(`${what}(${sub})`, notImplemented(`${what} ?${sub}`))
+    : route(what, notImplemented(what));
+
 /** The handler for a request, named after the AWS operation. */
 export function routeOperation(
   method: string,
@@ -85,89 +98,62 @@ export function routeOperation(
   headers: Headers,
 ): { name: string; handler: Handler } {
   const q = target.query;
+  const notAllowed = route("Unknown", () => Promise.reject(methodNotAllowed(method)));
   if (target.bucket === undefined) {
-    if (method === "GET") return { name: "ListBuckets", handler: handleListBuckets };
-    return { name: "Unknown", handler: () => Promise.reject(methodNotAllowed(method)) };
+    return method === "GET" ? route("ListBuckets", handleListBuckets) : notAllowed;
   }
   if (target.key === undefined) {
     const sub = subresource(q, UNIMPLEMENTED_BUCKET_SUBRESOURCES);
     switch (method) {
       case "GET":
-        if (q.has("location")) {
-          return { name: "GetBucketLocation", handler: handleGetBucketLocation };
-        }
-        if (q.has("versioning")) {
-          return { name: "GetBucketVersioning", handler: handleGetBucketVersioning };
-        }
-        if (sub) {
-          return { name: `GetBucket(${sub})`, handler: notImplemented(`GET ?${sub} on a bucket`) };
-        }
-        if (q.get("list-type") === "2") {
-          return { name: "ListObjectsV2", handler: handleListObjectsV2 };
-        }
-        return { name: "ListObjects", handler: handleListObjects };
+        if (q.has("location")) return route("GetBucketLocation", handleGetBucketLocation);
+        if (q.has("versioning")) return route("GetBucketVersioning", handleGetBucketVersioning);
+        if (q.has("uploads")) return route("ListMultipartUploads", handleListMultipartUploads);
+        if (sub) return unsupported("GetBucket", sub);
+        if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
+        return route("ListObjects", handleListObjects);
       case "HEAD":
-        return { name: "HeadBucket", handler: handleHeadBucket };
+        return route("HeadBucket", handleHeadBucket);
       case "PUT":
-        if (sub || q.has("versioning")) {
-          const s = sub ?? "versioning";
-          return { name: `PutBucket(${s})`, handler: notImplemented(`PUT ?${s} on a bucket`) };
-        }
-        return { name: "CreateBucket", handler: handleCreateBucket };
+        if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
+        return route("CreateBucket", handleCreateBucket);
       case "DELETE":
-        if (sub) {
-          return {
-            name: `DeleteBucket(${sub})`,
-            handler: notImplemented(`DELETE ?${sub} on a bucket`),
-          };
-        }
-        return { name: "DeleteBucket", handler: handleDeleteBucket };
+        if (sub) return unsupported("DeleteBucket", sub);
+        return route("DeleteBucket", handleDeleteBucket);
       case "POST":
-        return {
-          name: "PostBucket",
-          handler: notImplemented(sub ? `POST ?${sub} on a bucket` : "POST on a bucket"),
-        };
+        if (q.has("delete")) return route("DeleteObjects", handleDeleteObjects);
+        return unsupported("PostBucket", sub);
     }
-    return { name: "Unknown", handler: () => Promise.reject(methodNotAllowed(method)) };
+    return notAllowed;
   }
   const sub = subresource(q, UNIMPLEMENTED_OBJECT_SUBRESOURCES);
   switch (method) {
     case "GET":
-      if (sub) {
-        return { name: `GetObject(${sub})`, handler: notImplemented(`GET ?${sub} on an object`) };
-      }
-      return { name: "GetObject", handler: (r) => handleGetObject(r, false) };
+      if (q.has("uploadId")) return route("ListParts", handleListParts);
+      if (sub) return unsupported("GetObject", sub);
+      return route("GetObject", (r) => handleGetObject(r, false));
     case "HEAD":
-      if (sub) {
-        return { name: `HeadObject(${sub})`, handler: notImplemented(`HEAD ?${sub} on an object`) };
-      }
-      return { name: "HeadObject", handler: (r) => handleGetObject(r, true) };
+      if (sub) return unsupported("HeadObject", sub);
+      return route("HeadObject", (r) => handleGetObject(r, true));
     case "PUT":
-      if (sub || q.has("partNumber")) {
-        return {
-          name: "PutObject(sub)",
-          handler: notImplemented(`PUT ?${sub ?? "partNumber"} on an object`),
-        };
+      if (q.has("uploadId") || q.has("partNumber")) {
+        return headers.has("x-amz-copy-source")
+          ? route("UploadPartCopy", handleUploadPartCopy)
+          : route("UploadPart", handleUploadPart);
       }
-      if (headers.has("x-amz-copy-source")) {
-        return { name: "CopyObject", handler: notImplemented("CopyObject") };
-      }
-      return { name: "PutObject", handler: handlePutObject };
+      if (sub) return unsupported("PutObject", sub);
+      if (headers.has("x-amz-copy-source")) return route("CopyObject", handleCopyObject);
+      return route("PutObject", handlePutObject);
     case "DELETE":
-      if (sub) {
-        return {
-          name: `DeleteObject(${sub})`,
-          handler: notImplemented(`DELETE ?${sub} on an object`),
-        };
-      }
-      return { name: "DeleteObject", handler: handleDeleteObject };
+      if (q.has("uploadId")) return route("AbortMultipartUpload", handleAbortMultipartUpload);
+      if (sub) return unsupported("DeleteObject", sub);
+      return route("DeleteObject", handleDeleteObject);
     case "POST":
-      return {
-        name: "PostObject",
-        handler: notImplemented(sub ? `POST ?${sub} on an object` : "POST on an object"),
-      };
+      if (q.has("uploads")) return route("CreateMultipartUpload", handleCreateMultipartUpload);
+      if (q.has("uploadId")) return route("CompleteMultipartUpload", handleCompleteMultipartUpload);
+      return unsupported("PostObject", sub);
   }
-  return { name: "Unknown", handler: () => Promise.reject(methodNotAllowed(method)) };
+  return notAllowed;
 }
 
 function methodNotAllowed(method: string): S3Error {

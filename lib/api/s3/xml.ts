@@ -95,7 +95,8 @@ export async function readXmlBody(
     parseTagValue: false,
     trimValues: false,
     processEntities: true,
-    htmlEntities: false,
+    // Also decodes numeric character references (&#xA;), which clients use for line breaks in keys.
+    htmlEntities: true,
   });
   try {
     return parser.parse(text) as Record<string, unknown>;

@@ -1,0 +1,479 @@
+/**
+ * The admin API: access keys, buckets and rights over HTTP, JSON in and out.
+ * A `Request -> Response` function, testable without a port; the server
+ * serves it on `admin_bind_addr`.
+ *
+ * - `GET /health` answers without authentication; every other route needs
+ *   `Authorization: Bearer <admin token>` (missing: 401, wrong: 403), checked
+ *   before anything else so that nothing changes and nothing leaks.
+ * - Errors are `{"error": message, "code": code}` with the HTTP status the
+ *   model error's code maps to.
+ * - Names in paths are percent-decoded; access keys in paths and bodies are
+ *   patterns: an id, an unambiguous id prefix or an exact name.
+ *
+ * @module
+ */
+import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
+import { ModelError } from "../../model/access.ts";
+import type { AccessKey } from "../../model/key_table.ts";
+import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
+import { errorMessage } from "../../util/errors.ts";
+import { sha256Hex, timingSafeEqualString } from "../../util/hash.ts";
+import { log } from "../../util/log.ts";
+
+/** Largest request body: the admin API takes small JSON documents only. */
+export const ADMIN_BODY_MAX_BYTES = 64 * 1024;
+/** Longest access key name: a label for people, not a document. */
+export const KEY_NAME_MAX_CHARS = 256;
+
+const LOG_MODULE = "remise::admin";
+
+/** What the admin handler needs: the model, the token, and the node's status. */
+export interface AdminContext {
+  access: Access;
+  /** The bearer token every route but /health requires. */
+  token: string;
+  /** What `GET /v1/status` answers. */
+  nodeInfo: () => Record<string, unknown>;
+}
+
+// --- The JSON documents of the API (the CLI's client uses these types). ---
+
+/** An item of `GET /v1/keys`. */
+export interface KeySummaryJson {
+  accessKeyId: string;
+  name: string;
+  createdAt: string;
+}
+
+/** The answer to `POST /v1/keys`. */
+export interface CreatedKeyJson {
+  accessKeyId: string;
+  secretAccessKey: string;
+  name: string;
+}
+
+/** Rights of one key on one bucket. */
+export interface RightsJson {
+  read: boolean;
+  write: boolean;
+  owner: boolean;
+}
+
+/** The answer to `GET /v1/keys/{pattern}`. */
+export interface KeyInfoJson {
+  accessKeyId: string;
+  name: string;
+  secretAccessKey: string;
+  createdAt: string;
+  buckets: ({ name: string; id: string } & RightsJson)[];
+}
+
+/** An item of `GET /v1/buckets`. */
+export interface BucketSummaryJson {
+  name: string;
+  id: string;
+  createdAt: string;
+}
+
+/** The answer to `GET /v1/buckets/{name}`, and to allow and deny. */
+export interface BucketInfoJson {
+  name: string;
+  id: string;
+  createdAt: string;
+  objects: number;
+  bytes: number;
+  keys: ({ accessKeyId: string; name: string } & RightsJson)[];
+}
+
+/** The body of every error answer. */
+export interface ErrorJson {
+  error: string;
+  code: string;
+}
+
+/** An answer other than success, with its status and error code. */
+class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "AdminError";
+  }
+}
+
+const badRequest = (message: string) => new AdminError(400, "InvalidRequest", message);
+
+const MODEL_ERROR_STATUS: Record<ModelErrorCode, number> = {
+  NoSuchBucket: 404,
+  NoSuchKey: 404,
+  NoSuchAccessKey: 404,
+  BucketAlreadyExists: 409,
+  BucketNotEmpty: 409,
+  AmbiguousAccessKey: 409,
+  InvalidBucketName: 400,
+  InvalidArgument: 400,
+};
+
+type Handler = (ctx: AdminContext, params: string[], req: Request) => Promise<Response>;
+
+interface Route {
+  /** Path segments; ":" stands for a percent-decoded parameter. */
+  path: string[];
+  methods: Record<string, Handler>;
+}
+
+const ROUTES: Route[] = [
+  { path: ["v1", "status"], methods: { GET: status } },
+  { path: ["v1", "keys"], methods: { GET: listKeys, POST: createKey } },
+  { path: ["v1", "keys", ":"], methods: { GET: keyInfo, DELETE: deleteKey } },
+  { path: ["v1", "buckets"], methods: { GET: listBuckets, POST: createBucket } },
+  { path: ["v1", "buckets", ":"], methods: { GET: bucketInfo, DELETE: deleteBucket } },
+  {
+    path: ["v1", "buckets", ":", "allow"],
+    methods: { POST: (c, p, r) => changeRights(c, p, r, true) },
+  },
+  {
+    path: ["v1", "buckets", ":", "deny"],
+    methods: { POST: (c, p, r) => changeRights(c, p, r, false) },
+  },
+];
+
+/** Creates the admin API's request handler. Throws if `token` is empty. */
+export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise<Response> {
+  if (ctx.token === "") throw new Error("The admin API needs a non-empty admin token");
+  const tokenDigest = sha256Hex(ctx.token);
+  return async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    try {
+      if (url.pathname === "/health") {
+        if (req.method !== "GET") throw methodNotAllowed(["GET"]);
+        return json(200, { status: "ok" });
+      }
+      authenticate(req, tokenDigest);
+      const { handler, params } = route(req.method, url.pathname);
+      return await handler(ctx, params, req);
+    } catch (e) {
+      return errorResponse(req, url, e);
+    }
+  };
+}
+
+/** Throws a 401 or 403 unless the request carries the admin token. */
+function authenticate(req: Request, tokenDigest: string): void {
+  const header = req.headers.get("authorization");
+  const match = header === null ? null : /^Bearer[ \t]+(.*)$/i.exec(header.trim());
+  if (!match) {
+    throw new AdminError(
+      401,
+      "Unauthorized",
+      'This route needs the admin token in the header "Authorization: Bearer <token>"',
+      { "www-authenticate": 'Bearer realm="remise admin"' },
+    );
+  }
+  // Comparing digests takes the same time whatever the token's length and content.
+  if (!timingSafeEqualString(sha256Hex(match[1].trim()), tokenDigest)) {
+    throw new AdminError(403, "Forbidden", "Invalid admin token");
+  }
+}
+
+function route(method: string, pathname: string): { handler: Handler; params: string[] } {
+  const segments = pathname.split("/").slice(1);
+  for (const r of ROUTES) {
+    if (r.path.length !== segments.length) continue;
+    if (!r.path.every((p, i) => p === ":" || p === segments[i])) continue;
+    const params = segments.filter((_, i) => r.path[i] === ":").map(decodeSegment);
+    const handler = r.methods[method];
+    if (!handler) throw methodNotAllowed(Object.keys(r.methods));
+    return { handler, params };
+  }
+  throw new AdminError(404, "NoSuchRoute", `No admin API route ${pathname}`);
+}
+
+function methodNotAllowed(allowed: string[]): AdminError {
+  const list = allowed.join(", ");
+  return new AdminError(405, "MethodNotAllowed", `Method not allowed here (allowed: ${list})`, {
+    allow: list,
+  });
+}
+
+function decodeSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw badRequest(`Malformed percent-encoding in the path segment "${segment}"`);
+  }
+  if (decoded === "") throw badRequest("Empty name in the path");
+  return decoded;
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+function errorResponse(req: Request, url: URL, e: unknown): Response {
+  let status: number;
+  let code: string;
+  let message = errorMessage(e);
+  let headers: Record<string, string> = {};
+  if (e instanceof AdminError) {
+    status = e.status;
+    code = e.code;
+    headers = e.headers;
+  } else if (e instanceof ModelError) {
+    status = MODEL_ERROR_STATUS[e.code] ?? 400;
+    code = e.code;
+  } else {
+    status = 500;
+    code = "InternalError";
+    message = `Internal error: ${message}`;
+    log(LOG_MODULE, "error", `${req.method} ${url.pathname}: ${errorMessage(e)}`);
+  }
+  log(LOG_MODULE, "debug", `${req.method} ${url.pathname}: ${status} ${message}`);
+  const response = json(status, { error: message, code } satisfies ErrorJson);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  return response;
+}
+
+// --- Request bodies ---
+
+/** Reads the body as a JSON object with only the `allowed` fields. */
+async function readJsonObject(req: Request, allowed: string[]): Promise<Record<string, unknown>> {
+  const text = await readBodyText(req);
+  if (text.trim() === "") throw badRequest("The request body must be a JSON object");
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`The request body is not valid JSON: ${errorMessage(e)}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw badRequest("The request body must be a JSON object");
+  }
+  const body = value as Record<string, unknown>;
+  for (const field of Object.keys(body)) {
+    if (!allowed.includes(field)) {
+      throw badRequest(`Unknown field "${field}" (expected: ${allowed.join(", ")})`);
+    }
+  }
+  return body;
+}
+
+async function readBodyText(req: Request): Promise<string> {
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body) {
+    size += chunk.byteLength;
+    if (size > ADMIN_BODY_MAX_BYTES) {
+      throw new AdminError(
+        413,
+        "RequestTooLarge",
+        `The request body is larger than ${ADMIN_BODY_MAX_BYTES} bytes`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw badRequest("The request body is not valid UTF-8");
+  }
+}
+
+function optionalString(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw badRequest(`Field "${field}" must be a non-empty string (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+function requiredString(body: Record<string, unknown>, field: string): string {
+  const value = optionalString(body, field);
+  if (value === undefined) throw badRequest(`Missing field "${field}" (a non-empty string)`);
+  return value;
+}
+
+function optionalBoolean(body: Record<string, unknown>, field: string): boolean {
+  const value = body[field];
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw badRequest(`Field "${field}" must be true or false (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+// --- Documents ---
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const rights = (p: BucketPermission): RightsJson => ({
+  read: p.read,
+  write: p.write,
+  owner: p.owner,
+});
+
+function keySummaryJson(key: AccessKey): KeySummaryJson {
+  return { accessKeyId: key.id, name: key.name.v, createdAt: iso(key.createdMs) };
+}
+
+function keyInfoJson(info: KeyInfo): KeyInfoJson {
+  return {
+    accessKeyId: info.id,
+    name: info.name,
+    secretAccessKey: info.secret,
+    createdAt: iso(info.createdMs),
+    buckets: info.buckets.map((b) => ({ name: b.name, id: b.id, ...rights(b.permission) })),
+  };
+}
+
+function bucketSummaryJson(bucket: Bucket): BucketSummaryJson {
+  return { name: bucket.name.v, id: bucket.id, createdAt: iso(bucket.createdMs) };
+}
+
+function bucketInfoJson(info: BucketInfo): BucketInfoJson {
+  return {
+    name: info.name,
+    id: info.id,
+    createdAt: iso(info.createdMs),
+    objects: info.objectCount,
+    bytes: info.bytes,
+    keys: info.keys.map((k) => ({ accessKeyId: k.id, name: k.name, ...rights(k.permission) })),
+  };
+}
+
+// --- Handlers ---
+
+function status(ctx: AdminContext): Promise<Response> {
+  return Promise.resolve(json(200, ctx.nodeInfo()));
+}
+
+async function listKeys(ctx: AdminContext): Promise<Response> {
+  return json(200, (await ctx.access.listKeys()).map(keySummaryJson));
+}
+
+/** AWS's bounds for an access key id; the secret must be as hard to guess as an admin token. */
+const IMPORTED_KEY_ID = /^[A-Za-z0-9]{16,128}$/;
+const IMPORTED_SECRET = /^[\x21-\x7e]{16,128}$/;
+
+async function createKey(ctx: AdminContext, _: string[], req: Request): Promise<Response> {
+  const body = await readJsonObject(req, ["name", "accessKeyId", "secretAccessKey"]);
+  const name = requiredString(body, "name");
+  if (name.length > KEY_NAME_MAX_CHARS) {
+    throw badRequest(`Field "name" must be at most ${KEY_NAME_MAX_CHARS} characters long`);
+  }
+  const id = optionalString(body, "accessKeyId");
+  const secret = optionalString(body, "secretAccessKey");
+  if ((id === undefined) !== (secret === undefined)) {
+    throw badRequest(
+      'Fields "accessKeyId" and "secretAccessKey" go together: give both to import a key, or neither',
+    );
+  }
+  if (id !== undefined && !IMPORTED_KEY_ID.test(id)) {
+    throw badRequest('Field "accessKeyId" must be 16 to 128 letters and digits');
+  }
+  if (secret !== undefined && !IMPORTED_SECRET.test(secret)) {
+    throw badRequest(
+      'Field "secretAccessKey" must be 16 to 128 printable ASCII characters without spaces',
+    );
+  }
+  if (id !== undefined && await ctx.access.getKey(id)) {
+    throw new AdminError(409, "AccessKeyAlreadyExists", `Access key ${id} already exists`);
+  }
+  const key = await ctx.access.createKey(name, { id, secret });
+  log(LOG_MODULE, "info", `created access key ${key.id} ("${name}")`);
+  return json(
+    201,
+    {
+      accessKeyId: key.id,
+      secretAccessKey: key.secret,
+      name: key.name.v,
+    } satisfies CreatedKeyJson,
+  );
+}
+
+async function keyInfo(ctx: AdminContext, [pattern]: string[]): Promise<Response> {
+  const key = await ctx.access.findKey(pattern);
+  return json(200, keyInfoJson(await ctx.access.keyInfo(key)));
+}
+
+async function deleteKey(ctx: AdminContext, [pattern]: string[]): Promise<Response> {
+  const key = await ctx.access.findKey(pattern);
+  await ctx.access.deleteKey(key);
+  log(LOG_MODULE, "info", `deleted access key ${key.id} ("${key.name.v}")`);
+  return new Response(null, { status: 204 });
+}
+
+async function listBuckets(ctx: AdminContext): Promise<Response> {
+  return json(200, (await ctx.access.listAllBuckets()).map(bucketSummaryJson));
+}
+
+async function createBucket(ctx: AdminContext, _: string[], req: Request): Promise<Response> {
+  const body = await readJsonObject(req, ["name"]);
+  const bucket = await ctx.access.createBucket(requiredString(body, "name"));
+  log(LOG_MODULE, "info", `created bucket "${bucket.name.v}" (${bucket.id})`);
+  return json(201, { name: bucket.name.v, id: bucket.id });
+}
+
+async function bucketInfo(ctx: AdminContext, [name]: string[]): Promise<Response> {
+  const bucket = await ctx.access.getBucket(name);
+  return json(200, bucketInfoJson(await ctx.access.bucketInfo(bucket)));
+}
+
+async function deleteBucket(ctx: AdminContext, [name]: string[]): Promise<Response> {
+  await ctx.access.deleteBucket(await ctx.access.getBucket(name));
+  log(LOG_MODULE, "info", `deleted bucket "${name}"`);
+  return new Response(null, { status: 204 });
+}
+
+/** Allow adds the given rights to the key's current ones; deny removes them. */
+async function changeRights(
+  ctx: AdminContext,
+  [name]: string[],
+  req: Request,
+  allow: boolean,
+): Promise<Response> {
+  const body = await readJsonObject(req, ["accessKeyId", "read", "write", "owner"]);
+  const pattern = requiredString(body, "accessKeyId");
+  const given = {
+    read: optionalBoolean(body, "read"),
+    write: optionalBoolean(body, "write"),
+    owner: optionalBoolean(body, "owner"),
+  };
+  if (!given.read && !given.write && !given.owner) {
+    throw badRequest('Give at least one of "read", "write", "owner" as true');
+  }
+  const bucket = await ctx.access.getBucket(name);
+  const key = await ctx.access.findKey(pattern);
+  const old = ctx.access.permissionOf(bucket, key.id);
+  const next: BucketPermission = allow
+    ? {
+      read: old.read || given.read,
+      write: old.write || given.write,
+      owner: old.owner || given.owner,
+    }
+    : {
+      read: old.read && !given.read,
+      write: old.write && !given.write,
+      owner: old.owner && !given.owner,
+    };
+  await ctx.access.setPermission(bucket, key.id, next);
+  const granted = Object.entries(next).filter(([, v]) => v).map(([k]) => k).join(", ") || "none";
+  log(LOG_MODULE, "info", `rights of ${key.id} on bucket "${name}": ${granted}`);
+  const updated = await ctx.access.getBucket(name);
+  return json(200, bucketInfoJson(await ctx.access.bucketInfo(updated)));
+}

@@ -1,0 +1,347 @@
+/**
+ * Authentication of an S3 request by AWS Signature Version 4, in all the
+ * forms S3 clients use: the Authorization header with a signed, unsigned or
+ * aws-chunked (signed chunks, unsigned chunks with trailer, signed chunks
+ * with signed trailer) payload, and presigned URLs.
+ *
+ * The request is refused with an S3Error before any body byte is read when
+ * its headers or signature are wrong; what can only be checked on the body
+ * (payload hash, chunk and trailer signatures, trailing checksum, length) is
+ * checked as the returned body streams, which errors instead of ending.
+ */
+import { type ChecksumAlgorithm, timingSafeEqualString } from "../../../util/hash.ts";
+import { REQUEST_TIME_SKEW_MAX_MS } from "../../../util/limits.ts";
+import { S3Error } from "../s3_error.ts";
+import {
+  canonicalHeaders,
+  canonicalQueryString,
+  canonicalRequest,
+  canonicalUri,
+  credentialScope,
+  EMPTY_SHA256,
+  parseRawQuery,
+  percentDecode,
+  signatureHex,
+  signingKey,
+  splitRawUrl,
+  stringToSign,
+  UNSIGNED_PAYLOAD,
+} from "./canonical_request.ts";
+import {
+  decodeAwsChunked,
+  STREAMING_SIGNED_PAYLOAD,
+  STREAMING_SIGNED_PAYLOAD_TRAILER,
+  STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+} from "./aws_chunked_decoder.ts";
+import {
+  bothAuthMechanisms,
+  formatAmzDate,
+  parseAmzDate,
+  parseAuthorizationHeader,
+  parsePresignedQuery,
+  type SignatureParams,
+} from "./signature_params.ts";
+import { verifiedBody } from "./verified_body.ts";
+import {
+  contentSha256Mismatch,
+  headersNotSigned,
+  incompleteBody,
+  invalidAccessKeyId,
+  invalidDate,
+  malformedSignature,
+  onlySigV4Supported,
+  requestTimeTooSkewed,
+  signatureDoesNotMatch,
+} from "./_auth_errors.ts";
+
+export interface AuthContext {
+  /** s3_region from the configuration: requests signed for another region are refused. */
+  region: string;
+  /** The clock, injected. */
+  nowMs: () => number;
+  /** The secret of an access key; undefined when the key does not exist. */
+  getSecret: (accessKeyId: string) => Promise<string | undefined>;
+}
+
+export type AuthResult =
+  | { kind: "anonymous"; body: ReadableStream<Uint8Array> | null }
+  | {
+    kind: "signed";
+    accessKeyId: string;
+    /** The request body to store: verified and, for aws-chunked, decoded. Errors (S3Error) instead of ending when verification fails, so a consumer that only commits after reading `done` never stores bad data. */
+    body: ReadableStream<Uint8Array> | null;
+    /** Bytes the decoded body will have when known (Content-Length, or x-amz-decoded-content-length for aws-chunked). */
+    contentLength: number | undefined;
+    /** For payloads with trailers: resolved after the body ends with the trailing checksum (algorithm like "CRC32C" and base64 value) which has ALREADY been verified against the decoded data. */
+    trailerChecksum: () => { algorithm: string; value: string } | undefined;
+  };
+
+type Payload =
+  | { kind: "sha256"; hex: string }
+  | { kind: "unsigned" }
+  | { kind: "chunked"; signed: boolean; trailer: boolean };
+
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+const DECIMAL = /^\d+$/;
+const TRAILER_CHECKSUMS = new Map<string, ChecksumAlgorithm>([
+  ["x-amz-checksum-crc32", "CRC32"],
+  ["x-amz-checksum-crc32c", "CRC32C"],
+  ["x-amz-checksum-sha1", "SHA1"],
+  ["x-amz-checksum-sha256", "SHA256"],
+  ["x-amz-checksum-crc64nvme", "CRC64NVME"],
+]);
+const noTrailerChecksum = () => undefined;
+
+/**
+ * Authenticates `req`, whose `url` must hold the path and query exactly as
+ * the client sent them (as Deno.serve gives them). Throws an S3Error when the
+ * request is refused.
+ */
+export async function authenticateRequest(req: Request, ctx: AuthContext): Promise<AuthResult> {
+  const { path, query } = splitRawUrl(req.url);
+  const params = parseRawQuery(query);
+  const authorization = req.headers.get("authorization");
+  let queryAuth = false;
+  let queryAuthV2 = false;
+  for (const p of params) {
+    if (
+      p.name === "X-Amz-Signature" || p.name === "X-Amz-Credential" || p.name === "X-Amz-Algorithm"
+    ) {
+      queryAuth = true;
+    } else if (p.name === "AWSAccessKeyId") {
+      queryAuthV2 = true;
+    }
+  }
+  if (authorization === null) {
+    if (queryAuthV2 && !queryAuth) throw onlySigV4Supported();
+    if (!queryAuth) return { kind: "anonymous", body: plainBody(req, undefined) };
+  } else if (queryAuth || queryAuthV2) {
+    throw bothAuthMechanisms();
+  }
+  const sig = authorization !== null
+    ? parseAuthorizationHeader(authorization)
+    : parsePresignedQuery(params);
+  const presigned = sig.location === "query";
+
+  if (sig.region !== ctx.region) {
+    throw malformedSignature(
+      sig.location,
+      `${
+        presigned ? "Error parsing the X-Amz-Credential parameter; " : ""
+      }the region '${sig.region}' is wrong; expecting '${ctx.region}'`,
+      { Region: ctx.region },
+    );
+  }
+  const timestamp = presigned ? sig.timestamp! : headerTimestamp(req.headers);
+  if (timestamp.slice(0, 8) !== sig.date) {
+    throw malformedSignature(
+      sig.location,
+      "Invalid credential date. Date is not the same as X-Amz-Date.",
+    );
+  }
+  checkTime(sig, timestamp, ctx.nowMs());
+  checkSignedHeaders(sig, req.headers);
+
+  let payloadHash = req.headers.get("x-amz-content-sha256");
+  if (payloadHash === null) {
+    if (!presigned) {
+      throw new S3Error(
+        "InvalidRequest",
+        400,
+        "Missing required header for this request: x-amz-content-sha256",
+      );
+    }
+    // The AWS SDK for JavaScript hoists x-amz-content-sha256 into presigned URLs.
+    const hoisted = params.find((p) => p.name.toLowerCase() === "x-amz-content-sha256");
+    payloadHash = hoisted === undefined ? UNSIGNED_PAYLOAD : percentDecode(hoisted.value);
+  }
+  const payload = classifyPayload(payloadHash);
+
+  const secret = await ctx.getSecret(sig.accessKeyId);
+  if (secret === undefined) throw invalidAccessKeyId(sig.accessKeyId);
+  const key = signingKey(secret, sig.date, sig.region, sig.service);
+  const scope = credentialScope(sig.date, sig.region, sig.service);
+
+  const parts = {
+    method: req.method,
+    canonicalUri: canonicalUri(path),
+    canonicalQuery: canonicalQueryString(params, presigned),
+    canonicalHeaders: canonicalHeaders(req.headers, sig.signedHeaders),
+    signedHeaders: sig.signedHeadersText,
+    payloadHash,
+  };
+  const canonical = canonicalRequest(parts);
+  const toSign = stringToSign(timestamp, scope, canonical);
+  let expected = signatureHex(key, toSign);
+  if (!timingSafeEqualString(expected, sig.signature)) {
+    // Tolerated: a client that signed its path exactly as it sent it, with
+    // escapes S3 would write differently (`%7e`, an unescaped `:`).
+    const rawPathExpected = parts.canonicalUri === path || path === "" ? undefined : signatureHex(
+      key,
+      stringToSign(timestamp, scope, canonicalRequest({ ...parts, canonicalUri: path })),
+    );
+    if (rawPathExpected === undefined || !timingSafeEqualString(rawPathExpected, sig.signature)) {
+      throw signatureDoesNotMatch(undefined, {
+        AWSAccessKeyId: sig.accessKeyId,
+        StringToSign: toSign,
+        SignatureProvided: sig.signature,
+        CanonicalRequest: canonical,
+      });
+    }
+    expected = rawPathExpected;
+  }
+
+  const base = { kind: "signed" as const, accessKeyId: sig.accessKeyId };
+  switch (payload.kind) {
+    case "unsigned":
+      return {
+        ...base,
+        body: plainBody(req, undefined),
+        contentLength: contentLengthOf(req),
+        trailerChecksum: noTrailerChecksum,
+      };
+    case "sha256": {
+      if (req.body === null) {
+        if (payload.hex !== EMPTY_SHA256) throw contentSha256Mismatch(payload.hex, EMPTY_SHA256);
+        return { ...base, body: null, contentLength: 0, trailerChecksum: noTrailerChecksum };
+      }
+      return {
+        ...base,
+        body: plainBody(req, payload.hex),
+        contentLength: contentLengthOf(req),
+        trailerChecksum: noTrailerChecksum,
+      };
+    }
+    case "chunked": {
+      if (req.body === null) throw incompleteBody("The aws-chunked request body is missing.");
+      const decodedContentLength = decodedContentLengthOf(req.headers);
+      const decoded = decodeAwsChunked(req.body, {
+        signing: payload.signed
+          ? { seedSignature: expected, signingKey: key, timestamp, scope }
+          : undefined,
+        trailer: payload.trailer,
+        trailerChecksum: payload.trailer ? trailerChecksumOf(req.headers) : undefined,
+        decodedContentLength,
+      });
+      return {
+        ...base,
+        body: decoded.body,
+        contentLength: decodedContentLength,
+        trailerChecksum: decoded.trailerChecksum,
+      };
+    }
+  }
+}
+
+/** The request time of header authentication: x-amz-date, else Date, as 20130524T000000Z. */
+function headerTimestamp(headers: Headers): string {
+  const amzDate = headers.get("x-amz-date");
+  if (amzDate !== null) {
+    const t = amzDate.trim();
+    if (Number.isNaN(parseAmzDate(t))) throw invalidDate();
+    return t;
+  }
+  const date = headers.get("date");
+  const ms = date === null ? NaN : Date.parse(date);
+  if (Number.isNaN(ms)) throw invalidDate();
+  return formatAmzDate(ms);
+}
+
+function checkTime(sig: SignatureParams, timestamp: string, nowMs: number): void {
+  const timeMs = parseAmzDate(timestamp);
+  if (sig.location === "header") {
+    if (Math.abs(nowMs - timeMs) > REQUEST_TIME_SKEW_MAX_MS) {
+      throw requestTimeTooSkewed(timestamp, nowMs);
+    }
+    return;
+  }
+  if (timeMs - nowMs > REQUEST_TIME_SKEW_MAX_MS) {
+    throw new S3Error("AccessDenied", 403, "Request is not valid yet", {
+      "X-Amz-Date": timestamp,
+      ServerTime: new Date(nowMs).toISOString(),
+    });
+  }
+  const expiresMs = timeMs + sig.expiresSeconds! * 1000;
+  if (nowMs > expiresMs) {
+    throw new S3Error("AccessDenied", 403, "Request has expired", {
+      "X-Amz-Expires": String(sig.expiresSeconds),
+      Expires: new Date(expiresMs).toISOString(),
+      ServerTime: new Date(nowMs).toISOString(),
+    });
+  }
+}
+
+/** Host must be signed, and so must every x-amz-* header but x-amz-content-sha256 (as in S3). */
+function checkSignedHeaders(sig: SignatureParams, headers: Headers): void {
+  if (!sig.signedHeaders.includes("host")) {
+    throw malformedSignature(sig.location, "the SignedHeaders must include host.");
+  }
+  let unsigned: string[] | undefined;
+  for (const [name] of headers) {
+    if (
+      name.startsWith("x-amz-") && name !== "x-amz-content-sha256" &&
+      !sig.signedHeaders.includes(name)
+    ) {
+      (unsigned ??= []).push(name);
+    }
+  }
+  if (unsigned !== undefined) throw headersNotSigned(unsigned);
+}
+
+function classifyPayload(value: string): Payload {
+  switch (value) {
+    case UNSIGNED_PAYLOAD:
+      return { kind: "unsigned" };
+    case STREAMING_SIGNED_PAYLOAD:
+      return { kind: "chunked", signed: true, trailer: false };
+    case STREAMING_SIGNED_PAYLOAD_TRAILER:
+      return { kind: "chunked", signed: true, trailer: true };
+    case STREAMING_UNSIGNED_PAYLOAD_TRAILER:
+      return { kind: "chunked", signed: false, trailer: true };
+  }
+  if (SHA256_HEX.test(value)) return { kind: "sha256", hex: value.toLowerCase() };
+  throw new S3Error(
+    "InvalidArgument",
+    400,
+    "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, or a valid sha256 value.",
+    { ArgumentName: "x-amz-content-sha256", ArgumentValue: value },
+  );
+}
+
+function contentLengthOf(req: Request): number | undefined {
+  const value = req.headers.get("content-length");
+  return value !== null && DECIMAL.test(value) ? Number(value) : undefined;
+}
+
+function plainBody(req: Request, sha256Hex: string | undefined): ReadableStream<Uint8Array> | null {
+  if (req.body === null) return null;
+  return verifiedBody(req.body, { sha256Hex, contentLength: contentLengthOf(req) });
+}
+
+function decodedContentLengthOf(headers: Headers): number | undefined {
+  const value = headers.get("x-amz-decoded-content-length");
+  if (value === null) return undefined;
+  if (!DECIMAL.test(value.trim())) {
+    throw new S3Error(
+      "InvalidArgument",
+      400,
+      "x-amz-decoded-content-length must be a non-negative integer.",
+      { ArgumentName: "x-amz-decoded-content-length", ArgumentValue: value },
+    );
+  }
+  return Number(value.trim());
+}
+
+function trailerChecksumOf(headers: Headers): ChecksumAlgorithm | undefined {
+  const value = headers.get("x-amz-trailer");
+  if (value === null || value.trim() === "") return undefined;
+  const algorithm = TRAILER_CHECKSUMS.get(value.trim().toLowerCase());
+  if (algorithm === undefined) {
+    throw new S3Error(
+      "InvalidRequest",
+      400,
+      `The value specified in the x-amz-trailer header is not supported: ${value}`,
+    );
+  }
+  return algorithm;
+}

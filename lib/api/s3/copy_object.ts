@@ -1,0 +1,50 @@
+/** CopyObject: same or another bucket, COPY or REPLACE metadata; data blocks are shared, not duplicated. */
+import { copyObject } from "../../model/copy.ts";
+import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
+import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { loadCopySource } from "./copy_source.ts";
+import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
+import { checkWritePreconditions } from "./preconditions.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { xmlResponse } from "./xml.ts";
+
+export async function handleCopyObject(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "write");
+  const key = requireKey(r);
+  checkObjectKey(key);
+  const source = await loadCopySource(r);
+  const directive = (r.req.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  if (directive !== "COPY" && directive !== "REPLACE") {
+    throw s3Errors.invalidArgument(
+      "Unknown metadata directive.",
+      "x-amz-metadata-directive",
+      directive,
+    );
+  }
+  if (source.bucketName === r.target.bucket && source.key === key && directive === "COPY") {
+    throw new S3Error(
+      "InvalidRequest",
+      400,
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  if (source.object.data.meta.size > PUT_OBJECT_MAX_BYTES) {
+    throw s3Errors.invalidRequest(
+      "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
+    );
+  }
+  const headers = directive === "REPLACE"
+    ? headersToStore(r.req.headers)
+    : source.object.data.meta.headers;
+  const { version, meta } = await copyObject(
+    r.ctx.store,
+    source.object,
+    { bucketId: bucket.id, key },
+    headers,
+    (current) => checkWritePreconditions(r.req.headers, current),
+  );
+  return xmlResponse("CopyObjectResult", {
+    LastModified: new Date(version.timestampMs).toISOString(),
+    ETag: quotedEtag(meta.etag),
+  }, { headers: { "x-amz-copy-source-version-id": "null" } });
+}

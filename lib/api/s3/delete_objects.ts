@@ -1,0 +1,51 @@
+/** DeleteObjects: a batch of up to 1000 keys, with per-key results and Quiet mode. */
+import { deleteObject } from "../../model/objects.ts";
+import { DELETE_OBJECTS_MAX_KEYS, OBJECT_KEY_MAX_BYTES } from "../../util/limits.ts";
+import { errorMessage } from "../../util/errors.ts";
+import { log } from "../../util/log.ts";
+import { requireBucket, type S3Request } from "./context.ts";
+import { s3Errors } from "./s3_error.ts";
+import { asList, readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
+
+export async function handleDeleteObjects(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "write");
+  const doc = await readXmlBody(r.body);
+  const root = doc.Delete as Record<string, unknown> | undefined;
+  if (root === undefined || typeof root !== "object" || root === null) {
+    throw s3Errors.malformedXml();
+  }
+  const objects = asList(
+    root.Object as Record<string, unknown> | Record<string, unknown>[] | undefined,
+  );
+  if (objects.length === 0 || objects.length > DELETE_OBJECTS_MAX_KEYS) {
+    throw s3Errors.malformedXml(
+      `The request must contain between 1 and ${DELETE_OBJECTS_MAX_KEYS} objects to delete (got ${objects.length})`,
+    );
+  }
+  const keys = objects.map((o) => {
+    const key = o?.Key;
+    if (typeof key !== "string") throw s3Errors.malformedXml();
+    return key;
+  });
+  const quiet = String(root.Quiet ?? "false").trim().toLowerCase() === "true";
+  const deleted: XmlNode[] = [];
+  const errors: XmlNode[] = [];
+  for (const key of keys) {
+    if (new TextEncoder().encode(key).byteLength > OBJECT_KEY_MAX_BYTES || key === "") {
+      errors.push({ Key: key, Code: "InvalidArgument", Message: "Invalid object key" });
+      continue;
+    }
+    try {
+      await deleteObject(r.ctx.store, bucket.id, key);
+      if (!quiet) deleted.push({ Key: key });
+    } catch (e) {
+      log("remise::api::s3", "warn", `DeleteObjects: cannot delete "${key}": ${errorMessage(e)}`);
+      errors.push({
+        Key: key,
+        Code: "InternalError",
+        Message: "We encountered an internal error. Please try again.",
+      });
+    }
+  }
+  return xmlResponse("DeleteResult", { Deleted: deleted, Error: errors });
+}

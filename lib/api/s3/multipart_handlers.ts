@@ -1,0 +1,293 @@
+/**
+ * Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+ * CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+ */
+import {
+  abortUpload,
+  completeUpload,
+  createUpload,
+  getUpload,
+  listUploads,
+  MultipartError,
+  PART_NUMBER_MAX,
+  PART_SIZE_MAX_BYTES,
+  recordPart,
+  sortedParts,
+  uploadPart,
+} from "../../model/multipart.ts";
+import { copyRange } from "../../model/copy.ts";
+import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { copySourceRange, loadCopySource } from "./copy_source.ts";
+import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import { contentMd5Hex } from "./put_object.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+import { LIST_KEYS_MAX } from "../../util/limits.ts";
+
+function toS3(e: unknown): unknown {
+  if (!(e instanceof MultipartError)) return e;
+  const status = e.code === "NoSuchUpload" ? 404 : 400;
+  return new S3Error(e.code, status, e.message, e.extra);
+}
+
+async function activeUpload(r: S3Request, write: boolean) {
+  const bucket = await requireBucket(r, write ? "write" : "read");
+  const key = requireKey(r);
+  const uploadId = r.target.query.get("uploadId")!;
+  try {
+    return { bucket, key, active: await getUpload(r.ctx.store, bucket.id, key, uploadId) };
+  } catch (e) {
+    throw toS3(e);
+  }
+}
+
+function partNumberOf(r: S3Request): number {
+  const value = r.target.query.get("partNumber") ?? "";
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > PART_NUMBER_MAX) {
+    throw s3Errors.invalidArgument(
+      "Part number must be an integer between 1 and 10000, inclusive",
+      "partNumber",
+      value,
+    );
+  }
+  return n;
+}
+
+function parseLimit(value: string | null, name: string, max: number): number {
+  if (value === null) return max;
+  if (!/^\d+$/.test(value)) {
+    throw s3Errors.invalidArgument(
+      `Provided ${name} not an integer or within integer range`,
+      name,
+      value,
+    );
+  }
+  return Math.min(Number(value), max);
+}
+
+export async function handleCreateMultipartUpload(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "write");
+  const key = requireKey(r);
+  checkObjectKey(key);
+  const checksum = requestedChecksum(r.req.headers);
+  const uploadId = await createUpload(
+    r.ctx.store,
+    bucket.id,
+    key,
+    headersToStore(r.req.headers),
+    checksum?.algorithm,
+  );
+  const headers = new Headers();
+  if (checksum) {
+    headers.set("x-amz-checksum-algorithm", checksum.algorithm);
+    headers.set("x-amz-checksum-type", "COMPOSITE");
+  }
+  return xmlResponse("InitiateMultipartUploadResult", {
+    Bucket: r.target.bucket!,
+    Key: key,
+    UploadId: uploadId,
+  }, { headers });
+}
+
+export async function handleUploadPart(r: S3Request): Promise<Response> {
+  const partNumber = partNumberOf(r);
+  const { active } = await activeUpload(r, true);
+  if (r.contentLength !== undefined && r.contentLength > PART_SIZE_MAX_BYTES) {
+    throw new S3Error(
+      "EntityTooLarge",
+      400,
+      "Your proposed upload exceeds the maximum allowed object size.",
+    );
+  }
+  const md5Hex = contentMd5Hex(r.req.headers);
+  const checksum = requestedChecksum(r.req.headers);
+  if (checksum && active.checksumAlgorithm && checksum.algorithm !== active.checksumAlgorithm) {
+    throw s3Errors.invalidRequest(
+      `Checksum Type mismatch occurred, expected checksum Type: ${active.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${checksum.algorithm.toLowerCase()}`,
+    );
+  }
+  try {
+    const part = await uploadPart(r.ctx.store, active, partNumber, r.body, {
+      checksumAlgorithm: checksum?.algorithm,
+      verify(written) {
+        if (r.contentLength !== undefined && written.size !== r.contentLength) {
+          throw s3Errors.incompleteBody();
+        }
+        if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
+        if (checksum?.value !== undefined && checksum.value !== written.checksum) {
+          throw new S3Error(
+            "BadDigest",
+            400,
+            `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
+          );
+        }
+      },
+    });
+    const headers = new Headers({ etag: quotedEtag(part.etag) });
+    const algorithm = checksum?.algorithm ?? active.checksumAlgorithm;
+    if (algorithm && part.checksum) {
+      headers.set(`x-amz-checksum-${algorithm.toLowerCase()}`, part.checksum);
+    }
+    return new Response(null, { status: 200, headers });
+  } catch (e) {
+    throw toS3(e);
+  }
+}
+
+export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
+  const partNumber = partNumberOf(r);
+  const { active } = await activeUpload(r, true);
+  const source = await loadCopySource(r);
+  const range = copySourceRange(r.req.headers, source.object.data.meta.size);
+  if (range.end - range.start > PART_SIZE_MAX_BYTES) {
+    throw s3Errors.invalidRequest("The specified copy range is larger than the maximum part size");
+  }
+  const dataId = crypto.randomUUID();
+  try {
+    const copied = await copyRange(r.ctx.store, source.object, range, dataId, true);
+    await recordPart(r.ctx.store, active, partNumber, {
+      dataId,
+      size: copied.size,
+      etag: copied.md5Hex!,
+    });
+    return xmlResponse("CopyPartResult", {
+      LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
+      ETag: quotedEtag(copied.md5Hex!),
+    });
+  } catch (e) {
+    await r.ctx.store.releaseData(dataId);
+    throw toS3(e);
+  }
+}
+
+export async function handleCompleteMultipartUpload(r: S3Request): Promise<Response> {
+  const { active, key } = await activeUpload(r, true);
+  const doc = await readXmlBody(r.body);
+  const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
+  if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
+  const requested = asList(
+    root.Part as Record<string, string> | Record<string, string>[] | undefined,
+  ).map((p) => {
+    const partNumber = Number(p?.PartNumber);
+    if (!p || !Number.isInteger(partNumber) || typeof p.ETag !== "string") {
+      throw s3Errors.malformedXml();
+    }
+    return { partNumber, etag: p.ETag };
+  });
+  try {
+    const { meta } = await completeUpload(r.ctx.store, active, requested);
+    const headers = new Headers();
+    if (meta.checksum) {
+      headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
+      headers.set("x-amz-checksum-type", meta.checksum.type);
+    }
+    const checksumField = meta.checksum
+      ? {
+        [`Checksum${meta.checksum.algorithm}`]: meta.checksum.value,
+        ChecksumType: meta.checksum.type,
+      }
+      : {};
+    return xmlResponse("CompleteMultipartUploadResult", {
+      Location: `/${r.target.bucket}/${encodeURIComponent(key)}`,
+      Bucket: r.target.bucket!,
+      Key: key,
+      ETag: quotedEtag(meta.etag),
+      ...checksumField,
+    }, { headers });
+  } catch (e) {
+    throw toS3(e);
+  }
+}
+
+export async function handleAbortMultipartUpload(r: S3Request): Promise<Response> {
+  const { active } = await activeUpload(r, true);
+  await abortUpload(r.ctx.store, active);
+  return new Response(null, { status: 204 });
+}
+
+export async function handleListParts(r: S3Request): Promise<Response> {
+  const { active, key } = await activeUpload(r, false);
+  const q = r.target.query;
+  const maxParts = parseLimit(q.get("max-parts"), "max-parts", LIST_KEYS_MAX);
+  const markerValue = q.get("part-number-marker") ?? "0";
+  if (!/^\d+$/.test(markerValue)) {
+    throw s3Errors.invalidArgument("Invalid part-number-marker", "part-number-marker", markerValue);
+  }
+  const marker = Number(markerValue);
+  const all = sortedParts(active.upload).filter((p) => p.partNumber > marker);
+  const page = all.slice(0, maxParts);
+  const truncated = all.length > page.length;
+  const algorithm = active.checksumAlgorithm;
+  return xmlResponse("ListPartsResult", {
+    Bucket: r.target.bucket!,
+    Key: key,
+    UploadId: active.upload.uploadId,
+    PartNumberMarker: marker,
+    NextPartNumberMarker: page.length > 0 ? page[page.length - 1].partNumber : undefined,
+    MaxParts: maxParts,
+    IsTruncated: truncated,
+    ChecksumAlgorithm: algorithm,
+    Part: page.map((p) => ({
+      PartNumber: p.partNumber,
+      LastModified: new Date(p.lastModifiedMs).toISOString(),
+      ETag: quotedEtag(p.part.etag),
+      Size: p.part.size,
+      ...(algorithm && p.part.checksum ? { [`Checksum${algorithm}`]: p.part.checksum } : {}),
+    })),
+    Initiator: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
+    Owner: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
+    StorageClass: "STANDARD",
+  });
+}
+
+export async function handleListMultipartUploads(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "read");
+  const q = r.target.query;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const keyMarker = q.get("key-marker") || undefined;
+  const uploadIdMarker = q.get("upload-id-marker") || undefined;
+  const maxUploads = parseLimit(q.get("max-uploads"), "max-uploads", LIST_KEYS_MAX);
+  const encodingType = q.get("encoding-type");
+  const encode = encodingType?.toLowerCase() === "url" ? encodeURIComponent : (s: string) => s;
+  const result = maxUploads === 0
+    ? { uploads: [], commonPrefixes: [], truncated: false }
+    : await listUploads(r.ctx.store, bucket.id, {
+      prefix,
+      delimiter,
+      keyMarker,
+      uploadIdMarker,
+      maxUploads,
+    });
+  const lastUpload = result.uploads.at(-1);
+  const lastPrefix = result.commonPrefixes.at(-1);
+  const nextKeyMarker = lastPrefix !== undefined && (!lastUpload || lastPrefix > lastUpload.key)
+    ? lastPrefix
+    : lastUpload?.key;
+  return xmlResponse("ListMultipartUploadsResult", {
+    Bucket: bucket.name.v,
+    KeyMarker: encode(keyMarker ?? ""),
+    UploadIdMarker: uploadIdMarker ?? "",
+    NextKeyMarker: result.truncated && nextKeyMarker !== undefined
+      ? encode(nextKeyMarker)
+      : undefined,
+    NextUploadIdMarker: result.truncated && lastUpload && nextKeyMarker === lastUpload.key
+      ? lastUpload.uploadId
+      : undefined,
+    Prefix: encode(prefix),
+    Delimiter: delimiter === undefined ? undefined : encode(delimiter),
+    MaxUploads: maxUploads,
+    IsTruncated: result.truncated,
+    EncodingType: encodingType === null ? undefined : "url",
+    Upload: result.uploads.map((u) => ({
+      Key: encode(u.key),
+      UploadId: u.uploadId,
+      Initiator: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
+      Owner: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
+      StorageClass: "STANDARD",
+      Initiated: new Date(u.initiatedMs).toISOString(),
+    })),
+    CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
+  });
+}

@@ -1,0 +1,459 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { BlockStore } from "../block/block_store.ts";
+import { Store } from "../model/store.ts";
+import { Access } from "../model/access.ts";
+import { createAdminHandler } from "../api/admin/admin_api.ts";
+import { runCli } from "./cli.ts";
+
+const TOKEN = "cli-test-admin-token-0123456789";
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process, capturing its output. */
+async function cli(...args: string[]): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    stdout: (text) => stdout += text,
+    stderr: (text) => stderr += text,
+  });
+  return { code, stdout, stderr };
+}
+
+/** Runs `deno run main.ts ARGS` as a user would, in another process. */
+async function remise(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-kv", `${ROOT}main.ts`, ...args],
+    cwd: ROOT,
+    env: { REMISE_CONFIG: "", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+interface Env {
+  dir: string;
+  config: string;
+  port: number;
+  access: Access;
+}
+
+/** A temporary store served by the admin API on a loopback port, and a config naming it. */
+async function withServer(fn: (env: Env) => Promise<void>, token: string | null = TOKEN) {
+  const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  const blocks = await BlockStore.open(`${dir}/data`);
+  const access = new Access(new Store(db, blocks, { blockSize: 1 << 20 }));
+  const handler = createAdminHandler({
+    access,
+    token: TOKEN,
+    nodeInfo: () => ({ nodeId: "f00d", version: "0.1.0", buckets: 0, zones: ["a", "b"] }),
+  });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
+  try {
+    const port = server.addr.port;
+    const config = `${dir}/remise.toml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        `metadata_dir = "${dir}/meta"`,
+        `data_dir = "${dir}/data"`,
+        `admin_bind_addr = "127.0.0.1:${port}"`,
+        token === null ? "" : `admin_token = "${token}"`,
+      ].join("\n"),
+    );
+    await fn({ dir, config, port, access });
+  } finally {
+    await server.shutdown();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A loopback port nothing listens on. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+Deno.test("cli: keys are created, listed, described and deleted", async () => {
+  await withServer(async ({ config }) => {
+    const created = await cli("-c", config, "key", "create", "k1", "--json");
+    assert.equal(created.code, 0, created.stderr);
+    const key = JSON.parse(created.stdout);
+    assert.deepEqual(Object.keys(key).sort(), ["accessKeyId", "name", "secretAccessKey"]);
+    assert.equal(key.name, "k1");
+
+    const text = await cli("-c", config, "key", "create", "k2");
+    assert.equal(text.code, 0);
+    assert.match(
+      text.stdout,
+      /^Created access key "k2"\.\nAccess key id: +GK[0-9a-f]{24}\nSecret access key: +[0-9a-f]{64}\n$/,
+    );
+
+    const list = await cli("-c", config, "key", "list");
+    assert.equal(list.code, 0);
+    const lines = list.stdout.trimEnd().split("\n");
+    assert.match(lines[0], /^ACCESS KEY ID +NAME +CREATED$/);
+    assert.equal(lines.length, 3);
+    const row = lines.find((l) => l.startsWith(key.accessKeyId))!;
+    assert.match(row, /^GK[0-9a-f]{24} {2}k1 +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // Columns are aligned: CREATED starts at the same offset on every line.
+    const offsets = lines.map((l) => l.search(/CREATED|\d{4}-\d\d-/));
+    assert.equal(new Set(offsets).size, 1);
+    const listJson = JSON.parse((await cli("-c", config, "key", "list", "--json")).stdout);
+    assert.equal(listJson.length, 2);
+
+    // -c may also follow the sub-command.
+    const info = await cli("key", "info", "k1", "-c", config);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, new RegExp(`Access key id: +${key.accessKeyId}\n`));
+    assert.match(info.stdout, /Secret access key: +\(hidden; --show-secret shows it\)/);
+    assert.ok(!info.stdout.includes(key.secretAccessKey));
+    assert.match(info.stdout, /Buckets: none/);
+    const shown = await cli(
+      "-c",
+      config,
+      "key",
+      "info",
+      key.accessKeyId.slice(0, 10),
+      "--show-secret",
+    );
+    assert.ok(shown.stdout.includes(key.secretAccessKey));
+    const infoJson = JSON.parse((await cli("-c", config, "key", "info", "k1", "--json")).stdout);
+    assert.equal(infoJson.secretAccessKey, undefined);
+    assert.deepEqual(infoJson.buckets, []);
+    const secretJson = JSON.parse(
+      (await cli("-c", config, "key", "info", "k1", "--json", "--show-secret")).stdout,
+    );
+    assert.equal(secretJson.secretAccessKey, key.secretAccessKey);
+
+    const missing = await cli("-c", config, "key", "info", "nobody");
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, "");
+    assert.equal(missing.stderr, 'remise: no access key matches "nobody"\n');
+    const ambiguous = await cli("-c", config, "key", "info", "GK");
+    assert.equal(ambiguous.code, 1);
+    assert.match(ambiguous.stderr, /^remise: "GK" matches 2 access keys: /);
+
+    const deleted = await cli("-c", config, "key", "delete", "k1");
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `Deleted access key ${key.accessKeyId} ("k1").\n`);
+    assert.equal((await cli("-c", config, "key", "info", "k1")).code, 1);
+    assert.equal((await cli("-c", config, "key", "delete", "k2", "--yes")).code, 0);
+    assert.match((await cli("-c", config, "key", "list")).stdout, /^No access keys\./);
+  });
+});
+
+Deno.test("cli: buckets and rights", async () => {
+  await withServer(async ({ config }) => {
+    const key = JSON.parse((await cli("-c", config, "key", "create", "site-key", "--json")).stdout);
+    const created = await cli("-c", config, "bucket", "create", "site");
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^Created bucket "site" \(id [0-9a-f]{64}\)\.\n$/);
+    assert.match(
+      (await cli("-c", config, "bucket", "list")).stdout,
+      /^NAME +ID +CREATED\nsite +[0-9a-f]{16} +\d{4}-/,
+    );
+
+    const allow = await cli(
+      "-c",
+      config,
+      "bucket",
+      "allow",
+      "--read",
+      "--write",
+      "site",
+      "--key",
+      "site-key",
+    );
+    assert.equal(allow.code, 0, allow.stderr);
+    assert.equal(
+      allow.stdout,
+      `Rights of key ${key.accessKeyId} ("site-key") on bucket "site": read, write.\n`,
+    );
+    const info = await cli("-c", config, "bucket", "info", "site");
+    assert.match(
+      info.stdout,
+      /^Name: +site\nId: +[0-9a-f]{64}\nCreated: +\S+\nObjects: +0\nSize: +0 B\n/,
+    );
+    assert.match(
+      info.stdout,
+      /\nKeys:\nACCESS KEY ID +NAME +READ +WRITE +OWNER\nGK[0-9a-f]{24} +site-key +yes +yes +no\n$/,
+    );
+    const keyInfo = await cli("-c", config, "key", "info", "site-key");
+    assert.match(
+      keyInfo.stdout,
+      /\nBuckets:\nNAME +ID +READ +WRITE +OWNER\nsite +[0-9a-f]{16} +yes +yes +no\n$/,
+    );
+
+    const deny = await cli(
+      "-c",
+      config,
+      "bucket",
+      "deny",
+      "--write",
+      "site",
+      "--key",
+      key.accessKeyId,
+    );
+    assert.match(deny.stdout, /on bucket "site": read\.\n$/);
+    const denyAll = await cli(
+      "-c",
+      config,
+      "bucket",
+      "deny",
+      "--read",
+      "--owner",
+      "site",
+      "--key",
+      "site-key",
+    );
+    assert.match(denyAll.stdout, /on bucket "site": none\.\n$/);
+    assert.deepEqual(
+      JSON.parse((await cli("-c", config, "bucket", "info", "site", "--json")).stdout).keys,
+      [],
+    );
+
+    const noRights = await cli("-c", config, "bucket", "allow", "site", "--key", "site-key");
+    assert.equal(noRights.code, 1);
+    assert.equal(
+      noRights.stderr,
+      "remise: give at least one of --read, --write, --owner to allow\n",
+    );
+    const noKey = await cli("-c", config, "bucket", "allow", "--read", "site");
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, /^remise: required option '--key <key>' not specified/);
+
+    const invalid = await cli("-c", config, "bucket", "create", "Bad_Name");
+    assert.equal(invalid.code, 1);
+    assert.match(invalid.stderr, /^remise: invalid bucket name "Bad_Name": it .+\n$/);
+    const dup = await cli("-c", config, "bucket", "create", "site");
+    assert.equal(dup.stderr, 'remise: bucket "site" already exists\n');
+
+    assert.equal(
+      (await cli("-c", config, "bucket", "delete", "site")).stdout,
+      'Deleted bucket "site".\n',
+    );
+    const gone = await cli("-c", config, "bucket", "info", "site");
+    assert.equal(gone.code, 1);
+    assert.equal(gone.stderr, 'remise: bucket "site" does not exist\n');
+    assert.match((await cli("-c", config, "bucket", "list")).stdout, /^No buckets\./);
+  });
+});
+
+Deno.test("cli: status", async () => {
+  await withServer(async ({ config }) => {
+    const status = await cli("-c", config, "status");
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(
+      status.stdout,
+      'nodeId:   f00d\nversion:  0.1.0\nbuckets:  0\nzones:    ["a","b"]\n',
+    );
+    assert.deepEqual(JSON.parse((await cli("-c", config, "status", "--json")).stdout), {
+      nodeId: "f00d",
+      version: "0.1.0",
+      buckets: 0,
+      zones: ["a", "b"],
+    });
+  });
+});
+
+Deno.test("cli: the admin token comes from metadata_dir/admin_token when the config sets none", async () => {
+  await withServer(async ({ dir, config }) => {
+    const noToken = await cli("-c", config, "key", "list");
+    assert.equal(noToken.code, 1);
+    assert.match(
+      noToken.stderr,
+      /^remise: no admin token: .* sets no admin_token and .*\/meta\/admin_token does not exist/,
+    );
+    await Deno.mkdir(`${dir}/meta`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/meta/admin_token`, "not-the-right-token-at-all\n");
+    const wrong = await cli("-c", config, "key", "list");
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      /^remise: the admin API at http:\/\/127\.0\.0\.1:\d+ refused the admin token \(invalid admin token\)/,
+    );
+    await Deno.writeTextFile(`${dir}/meta/admin_token`, `${TOKEN}\n`);
+    const right = await cli("-c", config, "key", "list");
+    assert.equal(right.code, 0, right.stderr);
+  }, null);
+});
+
+Deno.test("cli: configuration errors name the problem", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+  try {
+    const missing = await cli("-c", `${dir}/nope.toml`, "key", "list");
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^remise: Cannot read configuration file .*nope\.toml: /);
+    await Deno.writeTextFile(
+      `${dir}/bad.toml`,
+      `metadata_dir = "m"\ndata_dir = "d"\nadmin_tokn = "x"\n`,
+    );
+    const bad = await cli("-c", `${dir}/bad.toml`, "bucket", "list");
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /unknown key "admin_tokn"; did you mean "admin_token"\?/);
+    const unknown = await cli("frobnicate");
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^remise: unknown command 'frobnicate'/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: cert ca and cert node write the files; node id reads node_cert", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+  try {
+    const ca = await cli("cert", "ca", "--out", `${dir}/ca`);
+    assert.equal(ca.code, 0, ca.stderr);
+    assert.match(ca.stdout, /ca\.crt and .*ca\.key\./);
+    assert.equal((await Deno.stat(`${dir}/ca/ca.key`)).mode! & 0o777, 0o600);
+    assert.match(await Deno.readTextFile(`${dir}/ca/ca.crt`), /^-----BEGIN CERTIFICATE-----/);
+    const again = await cli("cert", "ca", "--out", `${dir}/ca`);
+    assert.equal(again.code, 1);
+    assert.match(
+      again.stderr,
+      /^remise: cannot write the cluster CA to .*: refusing to overwrite existing file/,
+    );
+
+    const node = await cli(
+      "cert",
+      "node",
+      "--ca",
+      `${dir}/ca`,
+      "--name",
+      "node1",
+      "--host",
+      "10.0.0.1",
+      "--host",
+      "node1.example.org",
+      "--out",
+      `${dir}/node1`,
+    );
+    assert.equal(node.code, 0, node.stderr);
+    const id = /Node id: ([0-9a-f]{64})\n/.exec(node.stdout)?.[1];
+    assert.ok(id, node.stdout);
+    assert.equal((await Deno.stat(`${dir}/node1/node.key`)).mode! & 0o777, 0o600);
+
+    const badName = await cli(
+      "cert",
+      "node",
+      "--ca",
+      `${dir}/ca`,
+      "--name",
+      "not a name",
+      "--out",
+      `${dir}/x`,
+    );
+    assert.equal(badName.code, 1);
+    assert.match(
+      badName.stderr,
+      /^remise: cannot issue the node certificate: not a valid node name/,
+    );
+    const noCa = await cli(
+      "cert",
+      "node",
+      "--ca",
+      `${dir}/none`,
+      "--name",
+      "n",
+      "--out",
+      `${dir}/y`,
+    );
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, /^remise: cannot read the cluster CA from .*none: /);
+
+    const config = `${dir}/remise.toml`;
+    const base = `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n`;
+    await Deno.writeTextFile(config, base);
+    const noCert = await cli("-c", config, "node", "id");
+    assert.equal(noCert.code, 1);
+    assert.match(
+      noCert.stderr,
+      /^remise: no node certificate is configured in .*remise\.toml: set ca_cert/,
+    );
+    await Deno.writeTextFile(
+      config,
+      base +
+        `ca_cert = "${dir}/ca/ca.crt"\nnode_cert = "${dir}/node1/node.crt"\nnode_key = "${dir}/node1/node.key"\n`,
+    );
+    const nodeId = await cli("-c", config, "node", "id");
+    assert.equal(nodeId.code, 0, nodeId.stderr);
+    assert.equal(nodeId.stdout, `${id}\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
+  await t.step("--version", async () => {
+    const r = await remise(["--version"], { REMISE_COMMIT: "abc1234" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `remise 0.1.0 (commit abc1234, deno ${Deno.version.deno})\n`);
+  });
+
+  await t.step("--help", async () => {
+    const r = await remise(["bucket", "allow", "--help"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Usage: remise bucket allow \[options\] <bucket>/);
+    assert.match(r.stdout, /--key <key>/);
+  });
+
+  await t.step("key create, bucket create, allow, info over the admin API", async () => {
+    await withServer(async ({ config }) => {
+      const created = await remise(["-c", config, "key", "create", "k1", "--json"]);
+      assert.equal(created.code, 0, created.stderr);
+      const key = JSON.parse(created.stdout);
+      assert.equal(key.name, "k1");
+      // REMISE_CONFIG names the file when -c does not.
+      const env = { REMISE_CONFIG: config };
+      const bucket = await remise(["bucket", "create", "bucket1"], env);
+      assert.equal(bucket.code, 0, bucket.stderr);
+      const allow = await remise(["bucket", "allow", "--read", "bucket1", "--key", "k1"], env);
+      assert.equal(allow.code, 0, allow.stderr);
+      const info = await remise(["bucket", "info", "bucket1", "--json"], env);
+      assert.deepEqual(JSON.parse(info.stdout).keys, [
+        { accessKeyId: key.accessKeyId, name: "k1", read: true, write: false, owner: false },
+      ]);
+      const gone = await remise(["-c", config, "bucket", "info", "nope"]);
+      assert.equal(gone.code, 1);
+      assert.equal(gone.stdout, "");
+      assert.equal(gone.stderr, 'remise: bucket "nope" does not exist\n');
+    });
+  });
+
+  await t.step("an unreachable admin API is named, without a stack trace", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+    try {
+      const port = closedPort();
+      const config = `${dir}/remise.toml`;
+      await Deno.writeTextFile(
+        config,
+        `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n` +
+          `admin_bind_addr = "0.0.0.0:${port}"\nadmin_token = "${TOKEN}"\n`,
+      );
+      const r = await remise(["-c", config, "key", "list"]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "");
+      assert.equal(
+        r.stderr,
+        `remise: cannot reach the admin API at http://127.0.0.1:${port} ` +
+          `(is the server running? connection refused)\n`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

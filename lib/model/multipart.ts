@@ -1,0 +1,347 @@
+/**
+ * Multipart uploads: an upload is an object version in state "uploading"
+ * (its uuid is the upload id) with an mpu entry listing the parts received.
+ * Completing turns the version into a complete one made of the chosen parts;
+ * the object stays invisible until then.
+ */
+import { lww } from "../table/crdt.ts";
+import {
+  type ChecksumAlgorithm,
+  checksumHasher,
+  fromBase64,
+  fromHex,
+  md5Hasher,
+  toBase64,
+  toHex,
+} from "../util/hash.ts";
+import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
+import {
+  type DataPart,
+  type ObjectMeta,
+  type ObjectVersion,
+  type StoredChecksum,
+} from "./object_table.ts";
+import { writeData, type WrittenData } from "./object_data.ts";
+import { nextTimestamp } from "./objects.ts";
+import type { Store } from "./store.ts";
+
+/** S3's minimum size of every part but the last. */
+export const PART_SIZE_MIN_BYTES = 5 * 1024 * 1024;
+/** S3's maximum size of one part. */
+export const PART_SIZE_MAX_BYTES = 5 * 1024 * 1024 * 1024;
+/** S3's part numbers. */
+export const PART_NUMBER_MAX = 10_000;
+
+/** Why a multipart request cannot proceed, named as S3 names it. */
+export class MultipartError extends Error {
+  constructor(
+    readonly code:
+      | "NoSuchUpload"
+      | "InvalidPart"
+      | "InvalidPartOrder"
+      | "EntityTooSmall"
+      | "InvalidRequest",
+    message: string,
+    readonly extra: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "MultipartError";
+  }
+}
+
+export interface ActiveUpload {
+  upload: MultipartUpload;
+  version: ObjectVersion;
+  headers: [string, string][];
+  checksumAlgorithm?: ChecksumAlgorithm;
+}
+
+export async function createUpload(
+  store: Store,
+  bucketId: string,
+  key: string,
+  headers: [string, string][],
+  checksumAlgorithm?: ChecksumAlgorithm,
+): Promise<string> {
+  const uploadId = crypto.randomUUID();
+  const now = store.nowMs();
+  const entry = await store.objects.get(bucketId, key);
+  await store.uploads.insert({
+    uploadId,
+    bucketId,
+    key,
+    initiatedMs: now,
+    parts: {},
+    deleted: lww(now, false),
+  });
+  await store.objects.insert({
+    bucketId,
+    key,
+    versions: [{
+      uuid: uploadId,
+      timestampMs: nextTimestamp(store, entry),
+      state: { state: "uploading", multipart: true, headers, checksumAlgorithm },
+    }],
+  });
+  return uploadId;
+}
+
+/** The upload, if it is still in progress for this bucket and key. */
+export async function getUpload(
+  store: Store,
+  bucketId: string,
+  key: string,
+  uploadId: string,
+): Promise<ActiveUpload> {
+  const upload = await store.uploads.get(uploadId);
+  const noSuchUpload = new MultipartError(
+    "NoSuchUpload",
+    "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    { UploadId: uploadId },
+  );
+  if (!upload || upload.deleted.v || upload.bucketId !== bucketId || upload.key !== key) {
+    throw noSuchUpload;
+  }
+  const entry = await store.objects.get(bucketId, key);
+  const version = entry?.versions.find((v) => v.uuid === uploadId);
+  if (!version || version.state.state !== "uploading") throw noSuchUpload;
+  return {
+    upload,
+    version,
+    headers: version.state.headers,
+    checksumAlgorithm: version.state.checksumAlgorithm as ChecksumAlgorithm | undefined,
+  };
+}
+
+export interface UploadPartOptions {
+  checksumAlgorithm?: ChecksumAlgorithm;
+  verify?: (written: WrittenData) => void | Promise<void>;
+}
+
+/** Streams one part; a part number uploaded again replaces the earlier upload. */
+export async function uploadPart(
+  store: Store,
+  active: ActiveUpload,
+  partNumber: number,
+  body: ReadableStream<Uint8Array> | null,
+  options: UploadPartOptions,
+): Promise<UploadedPart> {
+  const dataId = crypto.randomUUID();
+  try {
+    const written = await writeData(store, body, {
+      dataId,
+      maxSize: PART_SIZE_MAX_BYTES,
+      allowInline: false,
+      checksumAlgorithm: options.checksumAlgorithm ?? active.checksumAlgorithm,
+    });
+    await options.verify?.(written);
+    const part: UploadedPart = {
+      dataId,
+      size: written.size,
+      etag: written.md5Hex,
+      checksum: written.checksum,
+    };
+    await recordPart(store, active, partNumber, part);
+    return part;
+  } catch (e) {
+    await store.releaseData(dataId);
+    throw e;
+  }
+}
+
+/** Adds a part to the upload; if the upload ended meanwhile, the part's data is released. */
+export async function recordPart(
+  store: Store,
+  active: ActiveUpload,
+  partNumber: number,
+  part: UploadedPart,
+) {
+  await store.uploads.insert({
+    ...active.upload,
+    parts: { [String(partNumber)]: lww(store.nowMs(), part) },
+  });
+  const after = await store.uploads.get(active.upload.uploadId);
+  if (!after || after.deleted.v) {
+    await store.releaseData(part.dataId);
+    throw new MultipartError(
+      "NoSuchUpload",
+      "The multipart upload was completed or aborted during this part's upload",
+      {
+        UploadId: active.upload.uploadId,
+      },
+    );
+  }
+}
+
+export function sortedParts(
+  upload: MultipartUpload,
+): { partNumber: number; part: UploadedPart; lastModifiedMs: number }[] {
+  return Object.entries(upload.parts)
+    .map(([n, p]) => ({ partNumber: Number(n), part: p.v, lastModifiedMs: p.t }))
+    .sort((a, b) => a.partNumber - b.partNumber);
+}
+
+/** S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-N". */
+export function multipartEtag(partEtags: string[]): string {
+  const md5 = md5Hasher();
+  for (const etag of partEtags) md5.update(fromHex(etag));
+  return `${toHex(md5.digest())}-${partEtags.length}`;
+}
+
+/** A composite checksum: the checksum of the concatenated part checksums, then "-N". */
+export function compositeChecksum(algorithm: ChecksumAlgorithm, partChecksums: string[]): string {
+  const h = checksumHasher(algorithm);
+  for (const c of partChecksums) h.update(fromBase64(c));
+  return `${toBase64(h.digest())}-${partChecksums.length}`;
+}
+
+export async function completeUpload(
+  store: Store,
+  active: ActiveUpload,
+  requested: { partNumber: number; etag: string; checksum?: string }[],
+): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
+  if (requested.length === 0) {
+    throw new MultipartError("InvalidRequest", "You must specify at least one part");
+  }
+  const uploaded = new Map(sortedParts(active.upload).map((p) => [p.partNumber, p.part]));
+  const parts: DataPart[] = [];
+  let previous = 0;
+  for (const [i, r] of requested.entries()) {
+    if (r.partNumber <= previous) {
+      throw new MultipartError(
+        "InvalidPartOrder",
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+      );
+    }
+    previous = r.partNumber;
+    const part = uploaded.get(r.partNumber);
+    const etag = r.etag.trim().replace(/^"|"$/g, "");
+    if (!part || part.etag !== etag) {
+      throw new MultipartError(
+        "InvalidPart",
+        `One or more of the specified parts could not be found. Part ${r.partNumber} was not uploaded or its ETag does not match.`,
+        { PartNumber: String(r.partNumber), ETag: r.etag },
+      );
+    }
+    if (i < requested.length - 1 && part.size < PART_SIZE_MIN_BYTES) {
+      throw new MultipartError(
+        "EntityTooSmall",
+        "Your proposed upload is smaller than the minimum allowed object size.",
+        {
+          PartNumber: String(r.partNumber),
+          ProposedSize: String(part.size),
+          MinSizeAllowed: String(PART_SIZE_MIN_BYTES),
+        },
+      );
+    }
+    parts.push({
+      partNumber: r.partNumber,
+      dataId: part.dataId,
+      size: part.size,
+      etag: part.etag,
+      checksum: part.checksum,
+    });
+  }
+  let checksum: StoredChecksum | undefined;
+  if (active.checksumAlgorithm && parts.every((p) => p.checksum)) {
+    checksum = {
+      algorithm: active.checksumAlgorithm,
+      value: compositeChecksum(active.checksumAlgorithm, parts.map((p) => p.checksum!)),
+      type: "COMPOSITE",
+    };
+  }
+  const meta: ObjectMeta = {
+    size: parts.reduce((s, p) => s + p.size, 0),
+    etag: multipartEtag(parts.map((p) => p.etag)),
+    headers: active.headers,
+    checksum,
+  };
+  const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
+  // The completed version is newer than everything written before completion.
+  const version: ObjectVersion = {
+    uuid: active.version.uuid,
+    timestampMs: nextTimestamp(store, entry),
+    state: { state: "complete", data: { type: "parts", meta, parts } },
+  };
+  await store.objects.insert({
+    bucketId: active.upload.bucketId,
+    key: active.upload.key,
+    versions: [version],
+  });
+  await store.uploads.insert({ ...active.upload, deleted: lww(store.nowMs(), true) });
+  const used = new Set(parts.map((p) => p.dataId));
+  for (const p of uploaded.values()) if (!used.has(p.dataId)) await store.releaseData(p.dataId);
+  return { version, meta };
+}
+
+export async function abortUpload(store: Store, active: ActiveUpload): Promise<void> {
+  await store.objects.insert({
+    bucketId: active.upload.bucketId,
+    key: active.upload.key,
+    versions: [{
+      uuid: active.version.uuid,
+      timestampMs: active.version.timestampMs,
+      state: { state: "aborted" },
+    }],
+  });
+}
+
+export interface UploadListing {
+  uploads: { key: string; uploadId: string; initiatedMs: number }[];
+  commonPrefixes: string[];
+  truncated: boolean;
+}
+
+/** Uploads in progress in a bucket, ordered by key then upload id. */
+export async function listUploads(
+  store: Store,
+  bucketId: string,
+  query: {
+    prefix: string;
+    delimiter?: string;
+    keyMarker?: string;
+    uploadIdMarker?: string;
+    maxUploads: number;
+  },
+): Promise<UploadListing> {
+  const result: UploadListing = { uploads: [], commonPrefixes: [], truncated: false };
+  const count = () => result.uploads.length + result.commonPrefixes.length;
+  for await (
+    const entry of store.objects.scan(bucketId, { prefix: query.prefix, start: query.keyMarker })
+  ) {
+    const uploads = entry.versions
+      .filter((v) => v.state.state === "uploading" && v.state.multipart)
+      .map((v) => ({ key: entry.key, uploadId: v.uuid, initiatedMs: v.timestampMs }))
+      .sort((a, b) => a.initiatedMs - b.initiatedMs || (a.uploadId < b.uploadId ? -1 : 1));
+    for (const u of uploads) {
+      if (query.keyMarker !== undefined) {
+        if (u.key < query.keyMarker) continue;
+        if (u.key === query.keyMarker) {
+          if (query.uploadIdMarker === undefined) continue;
+          const markerIndex = uploads.findIndex((x) => x.uploadId === query.uploadIdMarker);
+          if (uploads.indexOf(u) <= markerIndex) continue;
+        }
+      }
+      if (query.delimiter) {
+        const i = u.key.indexOf(query.delimiter, query.prefix.length);
+        if (i >= 0) {
+          const cp = u.key.slice(0, i + query.delimiter.length);
+          if (result.commonPrefixes.at(-1) === cp) continue;
+          if (query.keyMarker !== undefined && cp <= query.keyMarker) continue;
+          if (count() >= query.maxUploads) {
+            result.truncated = true;
+            return result;
+          }
+          result.commonPrefixes.push(cp);
+          continue;
+        }
+      }
+      if (count() >= query.maxUploads) {
+        result.truncated = true;
+        return result;
+      }
+      result.uploads.push(u);
+    }
+  }
+  return result;
+}

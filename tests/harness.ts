@@ -1,0 +1,210 @@
+/**
+ * Test harness: runs `remise server` as a real process on loopback ports with
+ * a temporary configuration, as a user would, and gives tests S3 clients.
+ */
+import { S3Client } from "@aws-sdk/client-s3";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const MAIN = `${ROOT}main.ts`;
+export const REGION = "test-region";
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+export interface ServerOptions {
+  /** Extra TOML lines appended to the generated configuration. */
+  extraConfig?: string;
+  env?: Record<string, string>;
+  blockSize?: number;
+}
+
+export class TestServer {
+  process?: Deno.ChildProcess;
+  readonly apiPort = freePort();
+  readonly adminPort = freePort();
+  readonly adminToken = "test-admin-token-0123456789";
+  output = "";
+
+  private constructor(readonly dir: string, readonly options: ServerOptions) {}
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
+  get adminEndpoint(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+  get configPath(): string {
+    return `${this.dir}/remise.toml`;
+  }
+
+  static async start(options: ServerOptions = {}): Promise<TestServer> {
+    const server = new TestServer(await Deno.makeTempDir({ prefix: "remise-test-" }), options);
+    await Deno.writeTextFile(
+      server.configPath,
+      [
+        `metadata_dir = "${server.dir}/meta"`,
+        `data_dir = "${server.dir}/data"`,
+        `api_bind_addr = "127.0.0.1:${server.apiPort}"`,
+        `admin_bind_addr = "127.0.0.1:${server.adminPort}"`,
+        `admin_token = "${server.adminToken}"`,
+        `s3_region = "${REGION}"`,
+        `block_size = ${options.blockSize ?? 1024 * 1024}`,
+        options.extraConfig ?? "",
+      ].join("\n"),
+    );
+    await server.launch();
+    return server;
+  }
+
+  async launch(): Promise<void> {
+    const command = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--unstable-kv", "-A", MAIN, "server", "-c", this.configPath],
+      env: { REMISE_LOG: "warn", ...this.options.env },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    this.process = command.spawn();
+    this.#collect(this.process.stdout);
+    this.#collect(this.process.stderr);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`${this.adminEndpoint}/health`);
+        await res.body?.cancel();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`remise did not start within 30 s:\n${this.output}`);
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) this.output += decoder.decode(chunk, { stream: true });
+  }
+
+  /** Stops the server with SIGTERM and waits for it. */
+  async stop(): Promise<void> {
+    if (!this.process) return;
+    try {
+      this.process.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await this.process.status;
+    this.process = undefined;
+  }
+
+  /** Kills the server with SIGKILL (a crash). */
+  async kill(): Promise<void> {
+    if (!this.process) return;
+    this.process.kill("SIGKILL");
+    await this.process.status;
+    this.process = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  /** Stops the server and removes its directory. */
+  async close(): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  async admin(method: string, path: string, body?: unknown): Promise<Response> {
+    return await fetch(`${this.adminEndpoint}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.adminToken}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  async createKey(name = "test"): Promise<Credentials> {
+    const res = await this.admin("POST", "/v1/keys", { name });
+    if (res.status !== 201) throw new Error(`cannot create key: ${res.status} ${await res.text()}`);
+    const json = await res.json();
+    return { accessKeyId: json.accessKeyId, secretAccessKey: json.secretAccessKey };
+  }
+
+  client(
+    credentials: Credentials,
+    options: { region?: string; forcePathStyle?: boolean } = {},
+  ): S3Client {
+    return new S3Client({
+      endpoint: this.endpoint,
+      region: options.region ?? REGION,
+      forcePathStyle: options.forcePathStyle ?? true,
+      credentials,
+      maxAttempts: 1,
+    });
+  }
+}
+
+/** Runs `fn` with a fresh server and a key with bucket-creation rights; always cleans up. */
+export async function withServer(
+  fn: (server: TestServer, s3: S3Client, credentials: Credentials) => Promise<void>,
+  options: ServerOptions = {},
+): Promise<void> {
+  const server = await TestServer.start(options);
+  const credentials = await server.createKey();
+  const s3 = server.client(credentials);
+  try {
+    await fn(server, s3, credentials);
+  } finally {
+    s3.destroy();
+    await server.close();
+  }
+}
+
+/** An environment for external clients: no inherited AWS_* variables, its own HOME. */
+export async function cleanClientEnv(
+  extra: Record<string, string> = {},
+): Promise<{ env: Record<string, string>; home: string }> {
+  const home = await Deno.makeTempDir({ prefix: "remise-client-home-" });
+  const env: Record<string, string> = {
+    HOME: home,
+    PATH: "/usr/bin:/bin",
+    LANG: "C.UTF-8",
+    ...extra,
+  };
+  return { env, home };
+}
+
+/** Runs a program with exactly `env` (nothing inherited). */
+export async function runProgram(
+  program: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin?: Uint8Array,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(program, {
+    args,
+    env,
+    clearEnv: true,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
