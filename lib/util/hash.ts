@@ -4,7 +4,8 @@
  * native CRC packages; nothing else imports them.
  */
 import { createHash, createHmac } from "node:crypto";
-import { crc32 as crc32Native, crc32c as crc32cNative } from "@node-rs/crc32";
+import { crc32 as zlibCrc32 } from "node:zlib";
+import { crc32c } from "./crc32c.ts";
 import { Crc64NvmeJs } from "@aws-sdk/checksums/crc";
 
 export interface Hasher {
@@ -39,8 +40,7 @@ class Crc32Hasher implements Hasher {
   #value = 0;
   constructor(readonly castagnoli: boolean) {}
   update(data: Uint8Array): void {
-    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.#value = this.castagnoli ? crc32cNative(buf, this.#value) : crc32Native(buf, this.#value);
+    this.#value = this.castagnoli ? crc32c(data, this.#value) : zlibCrc32(data, this.#value);
   }
   digest(): Uint8Array {
     const out = new Uint8Array(4);
