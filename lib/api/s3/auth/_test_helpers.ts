@@ -36,7 +36,10 @@ export async function assertS3Error(
   assert.equal(error.code, code, error.message);
   if (status !== undefined) assert.equal(error.status, status);
   if (messageIncludes !== undefined) {
-    assert.ok(error.message.includes(messageIncludes), `"${error.message}" lacks "${messageIncludes}"`);
+    assert.ok(
+      error.message.includes(messageIncludes),
+      `"${error.message}" lacks "${messageIncludes}"`,
+    );
   }
   return error;
 }
@@ -88,7 +91,10 @@ export async function assertStreamFails(
 }
 
 /** A stream yielding `bytes` in pieces of the given sizes (cycled), to test read boundaries. */
-export function streamOf(bytes: Uint8Array, pieceSizes: number[] = [bytes.length]): ReadableStream<Uint8Array> {
+export function streamOf(
+  bytes: Uint8Array,
+  pieceSizes: number[] = [bytes.length],
+): ReadableStream<Uint8Array> {
   let offset = 0;
   let i = 0;
   return new ReadableStream<Uint8Array>({
@@ -133,7 +139,9 @@ export class NodeSha256 {
     this.#hash = this.#make();
   }
   #make() {
-    return this.#secret === undefined ? createHash("sha256") : createHmac("sha256", toBytes(this.#secret));
+    return this.#secret === undefined
+      ? createHash("sha256")
+      : createHmac("sha256", toBytes(this.#secret));
   }
   update(data: SourceData): void {
     this.#hash.update(toBytes(data));

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { checksumHasher, toBase64 } from "../../../util/hash.ts";
 import { type AuthContext, authenticateRequest, type AuthResult } from "./authenticate.ts";
@@ -39,7 +44,9 @@ interface SdkHttpRequest {
 function toBody(body: unknown): BodyInit | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === "string" || body instanceof Uint8Array) return body as BodyInit;
-  if (body instanceof Readable) return Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+  if (body instanceof Readable) {
+    return Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+  }
   throw new Error(`unexpected SDK body ${Object.prototype.toString.call(body)}`);
 }
 
@@ -77,7 +84,9 @@ function client(captured: Captured[]): S3Client {
           response: {
             statusCode: 200,
             headers: { etag: '"0"' },
-            body: request.method === "GET" && !list ? Readable.from([new Uint8Array([1, 2, 3])]) : (list ? LIST_RESULT : new Uint8Array(0)),
+            body: request.method === "GET" && !list
+              ? Readable.from([new Uint8Array([1, 2, 3])])
+              : (list ? LIST_RESULT : new Uint8Array(0)),
           },
         };
       },
@@ -87,7 +96,9 @@ function client(captured: Captured[]): S3Client {
   });
 }
 
-function only(captured: Captured[]): Captured & { result: Extract<AuthResult, { kind: "signed" }> } {
+function only(
+  captured: Captured[],
+): Captured & { result: Extract<AuthResult, { kind: "signed" }> } {
   assert.equal(captured.length, 1);
   const [c] = captured;
   if (c.error !== undefined) throw c.error;
@@ -95,12 +106,20 @@ function only(captured: Captured[]): Captured & { result: Extract<AuthResult, { 
   return c as never;
 }
 
-const KEYS = ["simple.txt", "with space/and+plus=&?.txt", "unicode/日本語 é ü.bin", "../dots/./x", "!'()*~"];
+const KEYS = [
+  "simple.txt",
+  "with space/and+plus=&?.txt",
+  "unicode/日本語 é ü.bin",
+  "../dots/./x",
+  "!'()*~",
+];
 
 Deno.test("S3Client PutObject with a string body (signed payload)", async () => {
   for (const key of KEYS) {
     const captured: Captured[] = [];
-    await client(captured).send(new PutObjectCommand({ Bucket: "bucket", Key: key, Body: "hello from the SDK" }));
+    await client(captured).send(
+      new PutObjectCommand({ Bucket: "bucket", Key: key, Body: "hello from the SDK" }),
+    );
     const c = only(captured);
     assert.equal(new TextDecoder().decode(c.body), "hello from the SDK", key);
     assert.equal(c.result.accessKeyId, ACCESS_KEY_ID);
@@ -114,7 +133,11 @@ Deno.test("S3Client PutObject with a stream body (aws-chunked with a checksum tr
     new PutObjectCommand({
       Bucket: "bucket",
       Key: "streamed object",
-      Body: Readable.from([data.subarray(0, 65536), data.subarray(65536, 131072), data.subarray(131072)]),
+      Body: Readable.from([
+        data.subarray(0, 65536),
+        data.subarray(65536, 131072),
+        data.subarray(131072),
+      ]),
       ContentLength: data.length,
       ChecksumAlgorithm: "CRC32C",
     }),
@@ -125,7 +148,10 @@ Deno.test("S3Client PutObject with a stream body (aws-chunked with a checksum tr
   assert.equal(c.result.contentLength, data.length);
   const h = checksumHasher("CRC32C");
   h.update(data);
-  assert.deepEqual(c.result.trailerChecksum(), { algorithm: "CRC32C", value: toBase64(h.digest()) });
+  assert.deepEqual(c.result.trailerChecksum(), {
+    algorithm: "CRC32C",
+    value: toBase64(h.digest()),
+  });
 });
 
 Deno.test("S3Client ListObjectsV2 and GetObject with special keys", async () => {
@@ -147,13 +173,22 @@ Deno.test("S3Client ListObjectsV2 and GetObject with special keys", async () => 
 Deno.test("presigned URLs from @aws-sdk/s3-request-presigner", async () => {
   const s3 = client([]);
   for (const key of KEYS) {
-    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: "bucket", Key: key }), { expiresIn: 300 });
-    const result = await authenticateRequest(rawRequest(url, { headers: { host: "localhost:3900" } }), context);
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: "bucket", Key: key }), {
+      expiresIn: 300,
+    });
+    const result = await authenticateRequest(
+      rawRequest(url, { headers: { host: "localhost:3900" } }),
+      context,
+    );
     assert.equal(result.kind, "signed", key);
   }
-  const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: "bucket", Key: "up load" }), {
-    expiresIn: 300,
-  });
+  const putUrl = await getSignedUrl(
+    s3,
+    new PutObjectCommand({ Bucket: "bucket", Key: "up load" }),
+    {
+      expiresIn: 300,
+    },
+  );
   const put = await authenticateRequest(
     rawRequest(putUrl, { method: "PUT", headers: { host: "localhost:3900" }, body: "uploaded" }),
     context,

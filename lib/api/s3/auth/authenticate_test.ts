@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { checksumHasher, sha256Hex, toBase64 } from "../../../util/hash.ts";
-import { credentialScope, EMPTY_SHA256, signatureHex, signingKey } from "./canonical_request.ts";
+import {
+  canonicalHeaders,
+  canonicalRequest,
+  credentialScope,
+  EMPTY_SHA256,
+  signatureHex,
+  signingKey,
+  stringToSign,
+} from "./canonical_request.ts";
 import { chunkStringToSign, trailerStringToSign } from "./aws_chunked_decoder.ts";
 import { type AuthContext, authenticateRequest, type AuthResult } from "./authenticate.ts";
 import {
@@ -103,7 +111,9 @@ function toRequest(r: SdkRequest, body: string | Uint8Array | undefined = r.body
 
 /** A request signed in its Authorization header by the AWS SDK's signer. */
 async function signed(o: SignOptions = {}): Promise<SdkRequest> {
-  return await signer(o).sign(sdkRequest(o), { signingDate: o.date ?? new Date(NOW) }) as SdkRequest;
+  return await signer(o).sign(sdkRequest(o), {
+    signingDate: o.date ?? new Date(NOW),
+  }) as SdkRequest;
 }
 
 /**
@@ -138,11 +148,15 @@ Deno.test("AWS docs example requests are accepted", async () => {
       range: "bytes=0-9",
       "x-amz-content-sha256": EMPTY_SHA256,
       "x-amz-date": EXAMPLE_TIMESTAMP,
-      authorization: `AWS4-HMAC-SHA256 ${credential},SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,` +
+      authorization:
+        `AWS4-HMAC-SHA256 ${credential},SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,` +
         "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
     },
   });
-  assert.equal(assertSigned(await authenticateRequest(get, ctx)).accessKeyId, EXAMPLE_ACCESS_KEY_ID);
+  assert.equal(
+    assertSigned(await authenticateRequest(get, ctx)).accessKeyId,
+    EXAMPLE_ACCESS_KEY_ID,
+  );
 
   const put = rawRequest("http://examplebucket.s3.amazonaws.com/test%24file.text", {
     method: "PUT",
@@ -163,11 +177,14 @@ Deno.test("AWS docs example requests are accepted", async () => {
   assert.equal(new TextDecoder().decode(await readAll(putResult.body)), "Welcome to Amazon S3.");
   assert.equal(putResult.contentLength, 21);
 
-  const presignedUrl = "http://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256" +
+  const presignedUrl =
+    "http://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256" +
     "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request" +
     "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host" +
     "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
-  const presignedGet = rawRequest(presignedUrl, { headers: { host: "examplebucket.s3.amazonaws.com" } });
+  const presignedGet = rawRequest(presignedUrl, {
+    headers: { host: "examplebucket.s3.amazonaws.com" },
+  });
   assertSigned(await authenticateRequest(presignedGet, ctx));
   await assertS3Error(
     authenticateRequest(presignedGet, context(EXAMPLE_TIME_MS + 86401_000, "us-east-1")),
@@ -194,7 +211,8 @@ Deno.test("AWS docs example: chunked upload with signed chunks", async () => {
       host: "s3.amazonaws.com",
       "x-amz-date": EXAMPLE_TIMESTAMP,
       "x-amz-storage-class": "REDUCED_REDUNDANCY",
-      authorization: `AWS4-HMAC-SHA256 Credential=${EXAMPLE_ACCESS_KEY_ID}/20130524/us-east-1/s3/aws4_request,` +
+      authorization:
+        `AWS4-HMAC-SHA256 Credential=${EXAMPLE_ACCESS_KEY_ID}/20130524/us-east-1/s3/aws4_request,` +
         "SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;" +
         "x-amz-decoded-content-length;x-amz-storage-class," +
         "Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
@@ -205,7 +223,9 @@ Deno.test("AWS docs example: chunked upload with signed chunks", async () => {
     },
     body: body as BodyInit,
   });
-  const result = assertSigned(await authenticateRequest(req, context(EXAMPLE_TIME_MS, "us-east-1")));
+  const result = assertSigned(
+    await authenticateRequest(req, context(EXAMPLE_TIME_MS, "us-east-1")),
+  );
   assert.equal(result.contentLength, 66560);
   assert.deepEqual(await readAll(result.body), bytesOf(chunk1, chunk2));
   assert.equal(result.trailerChecksum(), undefined);
@@ -218,7 +238,11 @@ Deno.test("header auth: GET and PUT signed by the AWS SDK signer are accepted", 
   assert.equal(get.accessKeyId, ACCESS_KEY_ID);
   assert.equal(get.body, null);
 
-  const put = await signed({ method: "PUT", body: "hello world", headers: { "content-type": "text/plain" } });
+  const put = await signed({
+    method: "PUT",
+    body: "hello world",
+    headers: { "content-type": "text/plain" },
+  });
   assert.equal(put.headers["x-amz-content-sha256"], sha256Hex("hello world"));
   const result = assertSigned(await authenticateRequest(toRequest(put), context()));
   assert.equal(new TextDecoder().decode(await readAll(result.body)), "hello world");
@@ -238,7 +262,13 @@ Deno.test("keys with spaces, +, unicode, dot segments; queries with empty values
   ];
   for (const key of keys) {
     const path = "/bucket/" + key.split("/").map(sdkEscape).join("/");
-    const query = { "list-type": "2", prefix: "", delimiter: "/", "start-after": "a b+c/é", "x-id": "" };
+    const query = {
+      "list-type": "2",
+      prefix: "",
+      delimiter: "/",
+      "start-after": "a b+c/é",
+      "x-id": "",
+    };
     for (const r of [await signed({ path, query }), await presigned({ path, query })]) {
       const result = await authenticateRequest(toRequest(r), context());
       assert.equal(assertSigned(result).accessKeyId, ACCESS_KEY_ID, key);
@@ -256,17 +286,22 @@ Deno.test("dot segments survive a real Deno.serve, end to end", async () => {
   const r = await signed({ path: "/bucket/a/../b/./c%7e" });
   const ac = new AbortController();
   let result: AuthResult | S3ErrorLike | undefined;
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen() {} }, async (req) => {
-    try {
-      result = await authenticateRequest(req, context());
-    } catch (e) {
-      result = e as S3ErrorLike;
-    }
-    return new Response("ok");
-  });
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen() {} },
+    async (req) => {
+      try {
+        result = await authenticateRequest(req, context());
+      } catch (e) {
+        result = e as S3ErrorLike;
+      }
+      return new Response("ok");
+    },
+  );
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   const head = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-  await conn.write(new TextEncoder().encode(`GET ${r.path} HTTP/1.1\r\n${head}connection: close\r\n\r\n`));
+  await conn.write(
+    new TextEncoder().encode(`GET ${r.path} HTTP/1.1\r\n${head}connection: close\r\n\r\n`),
+  );
   for await (const _ of conn.readable) { /* drain the response */ }
   ac.abort();
   await server.finished;
@@ -315,10 +350,18 @@ Deno.test("presigned: accepted within its validity, refused before and after", a
 Deno.test("presigned: tampered or invalid parameters", async () => {
   const r = await presigned({ expiresIn: 600 });
   const longer = { ...r, query: { ...r.query, "X-Amz-Expires": "1200" } };
-  await assertS3Error(authenticateRequest(toRequest(longer), context()), "SignatureDoesNotMatch", 403);
+  await assertS3Error(
+    authenticateRequest(toRequest(longer), context()),
+    "SignatureDoesNotMatch",
+    403,
+  );
   for (const expires of ["604801", "ten", "-1"]) {
     const bad = { ...r, query: { ...r.query, "X-Amz-Expires": expires } };
-    await assertS3Error(authenticateRequest(toRequest(bad), context()), "AuthorizationQueryParametersError", 400);
+    await assertS3Error(
+      authenticateRequest(toRequest(bad), context()),
+      "AuthorizationQueryParametersError",
+      400,
+    );
   }
   const otherRegion = await presigned({ region: "eu-west-1" });
   await assertS3Error(
@@ -328,7 +371,11 @@ Deno.test("presigned: tampered or invalid parameters", async () => {
     "the region 'eu-west-1' is wrong; expecting 'garage'",
   );
   const wrongSecret = await presigned({ secret: "not the secret" });
-  await assertS3Error(authenticateRequest(toRequest(wrongSecret), context()), "SignatureDoesNotMatch", 403);
+  await assertS3Error(
+    authenticateRequest(toRequest(wrongSecret), context()),
+    "SignatureDoesNotMatch",
+    403,
+  );
   const req = toRequest(r);
   req.headers.set("x-amz-meta-injected", "1");
   const e = await assertS3Error(authenticateRequest(req, context()), "AccessDenied", 403);
@@ -336,14 +383,20 @@ Deno.test("presigned: tampered or invalid parameters", async () => {
 });
 
 Deno.test("presigned PUT: the payload is unsigned unless x-amz-content-sha256 says otherwise", async () => {
-  const r = await presigned({ method: "PUT", headers: { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" } });
+  const r = await presigned({
+    method: "PUT",
+    headers: { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" },
+  });
   // The signer hoists x-amz-* headers into the query, as the S3 presigner does.
   assert.equal(r.query["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
   const result = assertSigned(await authenticateRequest(toRequest(r, "data"), context()));
   assert.equal(new TextDecoder().decode(await readAll(result.body)), "data");
 
   // Presigned over the hash of no bytes: only an empty body matches.
-  const empty = await presigned({ method: "PUT", headers: { "x-amz-content-sha256": EMPTY_SHA256 } });
+  const empty = await presigned({
+    method: "PUT",
+    headers: { "x-amz-content-sha256": EMPTY_SHA256 },
+  });
   assertSigned(await authenticateRequest(toRequest(empty, ""), context()));
   const notEmpty = assertSigned(await authenticateRequest(toRequest(empty, "x"), context()));
   await assertStreamFails(notEmpty.body, "XAmzContentSHA256Mismatch");
@@ -357,8 +410,15 @@ Deno.test("header auth refusals carry AWS's codes", async () => {
   );
 
   const withRange = await signed({ headers: { range: "bytes=0-9" } });
-  const modified = toRequest({ ...withRange, headers: { ...withRange.headers, range: "bytes=0-99" } });
-  const mismatch = await assertS3Error(authenticateRequest(modified, context()), "SignatureDoesNotMatch", 403);
+  const modified = toRequest({
+    ...withRange,
+    headers: { ...withRange.headers, range: "bytes=0-99" },
+  });
+  const mismatch = await assertS3Error(
+    authenticateRequest(modified, context()),
+    "SignatureDoesNotMatch",
+    403,
+  );
   assert.ok(mismatch.extra.CanonicalRequest.includes("range:bytes=0-99"));
 
   const otherPath = toRequest({ ...withRange, path: "/bucket/other" });
@@ -389,11 +449,20 @@ Deno.test("header auth refusals carry AWS's codes", async () => {
     "RequestTimeTooSkewed",
     403,
   );
-  assertSigned(await authenticateRequest(toRequest(await signed({ date: new Date(NOW - 14 * MINUTE) })), context()));
+  assertSigned(
+    await authenticateRequest(
+      toRequest(await signed({ date: new Date(NOW - 14 * MINUTE) })),
+      context(),
+    ),
+  );
 
   const unknown = await signed();
   unknown.headers.authorization = unknown.headers.authorization.replace(ACCESS_KEY_ID, "GKunknown");
-  await assertS3Error(authenticateRequest(toRequest(unknown), context()), "InvalidAccessKeyId", 403);
+  await assertS3Error(
+    authenticateRequest(toRequest(unknown), context()),
+    "InvalidAccessKeyId",
+    403,
+  );
 
   await assertS3Error(
     authenticateRequest(toRequest(await signed({ applyChecksum: false })), context()),
@@ -402,13 +471,19 @@ Deno.test("header auth refusals carry AWS's codes", async () => {
     "Missing required header for this request: x-amz-content-sha256",
   );
   await assertS3Error(
-    authenticateRequest(toRequest(await signed({ headers: { "x-amz-content-sha256": "nonsense" } })), context()),
+    authenticateRequest(
+      toRequest(await signed({ headers: { "x-amz-content-sha256": "nonsense" } })),
+      context(),
+    ),
     "InvalidArgument",
     400,
   );
 
   const otherDate = await signed();
-  otherDate.headers.authorization = otherDate.headers.authorization.replace("/20250115/", "/20250114/");
+  otherDate.headers.authorization = otherDate.headers.authorization.replace(
+    "/20250115/",
+    "/20250114/",
+  );
   await assertS3Error(
     authenticateRequest(toRequest(otherDate), context()),
     "AuthorizationHeaderMalformed",
@@ -421,17 +496,30 @@ Deno.test("header auth refusals carry AWS's codes", async () => {
   await assertS3Error(authenticateRequest(toRequest(noDate), context()), "AccessDenied", 403);
 
   const malformed = await signed();
-  malformed.headers.authorization = malformed.headers.authorization.replace("SignedHeaders=", "Signed=");
-  await assertS3Error(authenticateRequest(toRequest(malformed), context()), "AuthorizationHeaderMalformed", 400);
+  malformed.headers.authorization = malformed.headers.authorization.replace(
+    "SignedHeaders=",
+    "Signed=",
+  );
+  await assertS3Error(
+    authenticateRequest(toRequest(malformed), context()),
+    "AuthorizationHeaderMalformed",
+    400,
+  );
 });
 
 Deno.test("a body that does not match x-amz-content-sha256 errors before done", async () => {
   const r = await signed({ method: "PUT", body: "the signed body" });
-  const result = assertSigned(await authenticateRequest(toRequest(r, "another body!!!"), context()));
+  const result = assertSigned(
+    await authenticateRequest(toRequest(r, "another body!!!"), context()),
+  );
   assert.equal(await assertStreamFails(result.body, "XAmzContentSHA256Mismatch"), 15);
   // A hash of content with no body at all is refused at once.
   const noBody = await signed({ headers: { "x-amz-content-sha256": sha256Hex("x") } });
-  await assertS3Error(authenticateRequest(toRequest(noBody), context()), "XAmzContentSHA256Mismatch", 400);
+  await assertS3Error(
+    authenticateRequest(toRequest(noBody), context()),
+    "XAmzContentSHA256Mismatch",
+    400,
+  );
 });
 
 Deno.test("anonymous, SigV2 and two mechanisms at once", async () => {
@@ -462,8 +550,16 @@ Deno.test("anonymous, SigV2 and two mechanisms at once", async () => {
     400,
   );
   const r = await presigned();
-  const both = toRequest({ ...r, headers: { ...r.headers, authorization: (await signed()).headers.authorization } });
-  await assertS3Error(authenticateRequest(both, context()), "InvalidArgument", 400, "Only one auth mechanism");
+  const both = toRequest({
+    ...r,
+    headers: { ...r.headers, authorization: (await signed()).headers.authorization },
+  });
+  await assertS3Error(
+    authenticateRequest(both, context()),
+    "InvalidArgument",
+    400,
+    "Only one auth mechanism",
+  );
 });
 
 // ---- aws-chunked bodies behind SDK-signed headers ----
@@ -473,7 +569,11 @@ const key = signingKey(SECRET, "20250115", REGION);
 const TIMESTAMP = "20250115T120000Z";
 
 /** Encodes chunks as signing clients do (minio-go, aws-sdk-java), chained from `seed`. */
-function signedChunks(seed: string, chunks: Uint8Array[], trailers?: [string, string][]): Uint8Array {
+function signedChunks(
+  seed: string,
+  chunks: Uint8Array[],
+  trailers?: [string, string][],
+): Uint8Array {
   let previous = seed;
   const parts: (string | Uint8Array)[] = [];
   for (const data of [...chunks, new Uint8Array(0)]) {
@@ -511,7 +611,10 @@ function chunkedHeaders(mode: string, extra: Record<string, string> = {}): Recor
 }
 
 Deno.test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD: decoded and verified", async () => {
-  const r = await signed({ method: "PUT", headers: chunkedHeaders("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") });
+  const r = await signed({
+    method: "PUT",
+    headers: chunkedHeaders("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+  });
   const body = signedChunks(seedOf(r), [chunkA, chunkB]);
   const result = assertSigned(await authenticateRequest(toRequest(r, body), context()));
   assert.equal(result.contentLength, decoded.length);
@@ -522,12 +625,19 @@ Deno.test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD: decoded and verified", async () =
   const bad = assertSigned(await authenticateRequest(toRequest(r, badSignature), context()));
   await assertStreamFails(bad.body, "SignatureDoesNotMatch");
 
-  const truncated = assertSigned(await authenticateRequest(toRequest(r, body.subarray(0, 50000)), context()));
+  const truncated = assertSigned(
+    await authenticateRequest(toRequest(r, body.subarray(0, 50000)), context()),
+  );
   await assertStreamFails(truncated.body, "IncompleteBody");
 });
 
 Deno.test("aws-chunked decoded length must match x-amz-decoded-content-length", async () => {
-  for (const [declared, code] of [[decoded.length + 1, "IncompleteBody"], [decoded.length - 1, "InvalidRequest"]] as const) {
+  for (
+    const [declared, code] of [[decoded.length + 1, "IncompleteBody"], [
+      decoded.length - 1,
+      "InvalidRequest",
+    ]] as const
+  ) {
     const r = await signed({
       method: "PUT",
       headers: chunkedHeaders("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", {
@@ -545,7 +655,9 @@ Deno.test("aws-chunked decoded length must match x-amz-decoded-content-length", 
 Deno.test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed trailer with a checksum", async () => {
   const r = await signed({
     method: "PUT",
-    headers: chunkedHeaders("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", { "x-amz-trailer": "x-amz-checksum-crc32c" }),
+    headers: chunkedHeaders("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", {
+      "x-amz-trailer": "x-amz-checksum-crc32c",
+    }),
   });
   const value = checksum("CRC32C", decoded);
   const body = signedChunks(seedOf(r), [chunkA, chunkB], [["x-amz-checksum-crc32c", value]]);
@@ -555,14 +667,20 @@ Deno.test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed trailer with a che
 
   const wrong = signedChunks(seedOf(r), [chunkA, chunkB], [["x-amz-checksum-crc32c", "AAAAAA=="]]);
   const bad = assertSigned(await authenticateRequest(toRequest(r, wrong), context()));
-  await assertStreamFails(bad.body, "BadDigest", "The CRC32C you specified did not match the calculated checksum.");
+  await assertStreamFails(
+    bad.body,
+    "BadDigest",
+    "The CRC32C you specified did not match the calculated checksum.",
+  );
   assert.equal(bad.trailerChecksum(), undefined);
 });
 
 Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER: checksum verified, wrong one refused", async () => {
   const r = await signed({
     method: "PUT",
-    headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", { "x-amz-trailer": "x-amz-checksum-crc32" }),
+    headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", {
+      "x-amz-trailer": "x-amz-checksum-crc32",
+    }),
   });
   const encode = (value: string) =>
     bytesOf(
@@ -577,12 +695,49 @@ Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER: checksum verified, wrong one refu
   assert.deepEqual(await readAll(result.body), decoded);
   assert.deepEqual(result.trailerChecksum(), { algorithm: "CRC32", value });
 
-  const bad = assertSigned(await authenticateRequest(toRequest(r, encode(checksum("CRC32", chunkB))), context()));
+  const bad = assertSigned(
+    await authenticateRequest(toRequest(r, encode(checksum("CRC32", chunkB))), context()),
+  );
   await assertStreamFails(bad.body, "BadDigest", "CRC32");
 
   const unsupported = await signed({
     method: "PUT",
-    headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", { "x-amz-trailer": "x-amz-checksum-md5" }),
+    headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", {
+      "x-amz-trailer": "x-amz-checksum-md5",
+    }),
   });
-  await assertS3Error(authenticateRequest(toRequest(unsupported, encode(value)), context()), "InvalidRequest", 400);
+  await assertS3Error(
+    authenticateRequest(toRequest(unsupported, encode(value)), context()),
+    "InvalidRequest",
+    400,
+  );
+});
+
+Deno.test("header auth dated by the Date header alone (no x-amz-date)", async () => {
+  const headers = {
+    host: "localhost:3900",
+    date: new Date(NOW).toUTCString(),
+    "x-amz-content-sha256": EMPTY_SHA256,
+  };
+  const signedNames = ["date", "host", "x-amz-content-sha256"];
+  const canonical = canonicalRequest({
+    method: "GET",
+    canonicalUri: "/bucket/key",
+    canonicalQuery: "",
+    canonicalHeaders: canonicalHeaders(new Headers(headers), signedNames),
+    signedHeaders: signedNames.join(";"),
+    payloadHash: EMPTY_SHA256,
+  });
+  const signature = signatureHex(key, stringToSign(TIMESTAMP, scope, canonical));
+  const authorization = `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY_ID}/${scope}, ` +
+    `SignedHeaders=${signedNames.join(";")}, Signature=${signature}`;
+  const req = rawRequest("http://localhost:3900/bucket/key", {
+    headers: { ...headers, authorization },
+  });
+  assertSigned(await authenticateRequest(req, context()));
+  await assertS3Error(
+    authenticateRequest(req, context(NOW + 20 * MINUTE)),
+    "RequestTimeTooSkewed",
+    403,
+  );
 });

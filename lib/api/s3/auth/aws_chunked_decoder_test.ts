@@ -25,7 +25,12 @@ import {
 
 const key = signingKey(EXAMPLE_SECRET, "20130524", "us-east-1");
 const scope = credentialScope("20130524", "us-east-1");
-const signing = (seedSignature: string) => ({ seedSignature, signingKey: key, timestamp: EXAMPLE_TIMESTAMP, scope });
+const signing = (seedSignature: string) => ({
+  seedSignature,
+  signingKey: key,
+  timestamp: EXAMPLE_TIMESTAMP,
+  scope,
+});
 const chunk1 = new Uint8Array(65536).fill(97);
 const chunk2 = new Uint8Array(1024).fill(97);
 const all = bytesOf(chunk1, chunk2);
@@ -93,7 +98,11 @@ function crc32c(data: Uint8Array): string {
 
 Deno.test("AWS docs example: signed chunks decode, whatever the read boundaries", async () => {
   for (const pieces of [undefined, [1], [7, 3, 100], [65536 + 90], [88, 2, 65534, 5]]) {
-    const { body } = decode(exampleBody, { signing: signing(SEED), trailer: false, decodedContentLength: 66560 }, pieces);
+    const { body } = decode(exampleBody, {
+      signing: signing(SEED),
+      trailer: false,
+      decodedContentLength: 66560,
+    }, pieces);
     assert.deepEqual(await readAll(body), all, `pieces ${pieces}`);
   }
 });
@@ -103,7 +112,12 @@ Deno.test("AWS docs example: signed chunks with a signed CRC32C trailer", async 
   for (const pieces of [undefined, [1], [13, 1000]]) {
     const decoded = decode(
       exampleTrailerBody,
-      { signing: signing(TRAILER_SEED), trailer: true, trailerChecksum: "CRC32C", decodedContentLength: 66560 },
+      {
+        signing: signing(TRAILER_SEED),
+        trailer: true,
+        trailerChecksum: "CRC32C",
+        decodedContentLength: 66560,
+      },
       pieces,
     );
     assert.equal(decoded.trailerChecksum(), undefined);
@@ -119,7 +133,10 @@ Deno.test("a bad chunk signature errors the stream with SignatureDoesNotMatch", 
   await assertStreamFails(body, "SignatureDoesNotMatch");
 
   const badFinal = bytesOf(exampleBody.subarray(0, exampleBody.length - 6), "0000\r\n\r\n");
-  await assertStreamFails(decode(badFinal, { signing: signing(SEED), trailer: false }).body, "SignatureDoesNotMatch");
+  await assertStreamFails(
+    decode(badFinal, { signing: signing(SEED), trailer: false }).body,
+    "SignatureDoesNotMatch",
+  );
 
   // A chunk that arrives in one read with a wrong signature delivers nothing.
   const wrongSeed = decode(exampleBody, { signing: signing("0".repeat(64)), trailer: false });
@@ -129,26 +146,47 @@ Deno.test("a bad chunk signature errors the stream with SignatureDoesNotMatch", 
 Deno.test("signed chunks: chunk extensions tolerated, missing signature refused", async () => {
   const data = new TextEncoder().encode("hello");
   const good = encodeSigned(SEED, [data]);
-  const text = new TextDecoder().decode(good).replace(";chunk-signature=", ";ext=1;chunk-signature=");
+  const text = new TextDecoder().decode(good).replace(
+    ";chunk-signature=",
+    ";ext=1;chunk-signature=",
+  );
   assert.deepEqual(
-    await readAll(decode(new TextEncoder().encode(text), { signing: signing(SEED), trailer: false }).body),
+    await readAll(
+      decode(new TextEncoder().encode(text), { signing: signing(SEED), trailer: false }).body,
+    ),
     data,
   );
   const unsignedChunk = bytesOf("5\r\nhello\r\n0\r\n\r\n");
-  await assertStreamFails(decode(unsignedChunk, { signing: signing(SEED), trailer: false }).body, "IncompleteBody");
+  await assertStreamFails(
+    decode(unsignedChunk, { signing: signing(SEED), trailer: false }).body,
+    "IncompleteBody",
+  );
 });
 
 Deno.test("signed trailer: wrong trailer signature, missing trailer signature", async () => {
   const data = new TextEncoder().encode("some data");
   const good = encodeSigned(SEED, [data], [["x-amz-checksum-crc32c", crc32c(data)]]);
-  const options: AwsChunkedOptions = { signing: signing(SEED), trailer: true, trailerChecksum: "CRC32C" };
+  const options: AwsChunkedOptions = {
+    signing: signing(SEED),
+    trailer: true,
+    trailerChecksum: "CRC32C",
+  };
   assert.deepEqual(await readAll(decode(good, options).body), data);
 
   const text = new TextDecoder().decode(good);
-  const badSig = text.replace(/x-amz-trailer-signature:[0-9a-f]{4}/, "x-amz-trailer-signature:0000");
-  await assertStreamFails(decode(new TextEncoder().encode(badSig), options).body, "SignatureDoesNotMatch");
+  const badSig = text.replace(
+    /x-amz-trailer-signature:[0-9a-f]{4}/,
+    "x-amz-trailer-signature:0000",
+  );
+  await assertStreamFails(
+    decode(new TextEncoder().encode(badSig), options).body,
+    "SignatureDoesNotMatch",
+  );
   const noSig = text.replace(/x-amz-trailer-signature:[0-9a-f]+\r\n/, "");
-  await assertStreamFails(decode(new TextEncoder().encode(noSig), options).body, "SignatureDoesNotMatch");
+  await assertStreamFails(
+    decode(new TextEncoder().encode(noSig), options).body,
+    "SignatureDoesNotMatch",
+  );
 });
 
 Deno.test("unsigned chunks with a trailer, as the AWS SDK for JS and botocore send them", async () => {
@@ -156,7 +194,11 @@ Deno.test("unsigned chunks with a trailer, as the AWS SDK for JS and botocore se
   const checksum = crc32c(data);
   const bodies = [
     // AWS SDK for JavaScript v3 and botocore: "0\r\n" then the trailer and an empty line.
-    bytesOf("5\r\nhello\r\n", "f\r\n, trailer world\r\n", `0\r\nx-amz-checksum-crc32c:${checksum}\r\n\r\n`),
+    bytesOf(
+      "5\r\nhello\r\n",
+      "f\r\n, trailer world\r\n",
+      `0\r\nx-amz-checksum-crc32c:${checksum}\r\n\r\n`,
+    ),
     // Tolerated: an empty line before the trailers, or none after them.
     bytesOf("14\r\n", data, `\r\n0\r\n\r\nx-amz-checksum-crc32c:${checksum}\r\n\r\n`),
     bytesOf("14\r\n", data, `\r\n0\r\nx-amz-checksum-crc32c:${checksum}\r\n`),
@@ -164,7 +206,11 @@ Deno.test("unsigned chunks with a trailer, as the AWS SDK for JS and botocore se
   ];
   for (const body of bodies) {
     for (const pieces of [undefined, [1], [3, 5]]) {
-      const decoded = decode(body, { trailer: true, trailerChecksum: "CRC32C", decodedContentLength: 20 }, pieces);
+      const decoded = decode(body, {
+        trailer: true,
+        trailerChecksum: "CRC32C",
+        decodedContentLength: 20,
+      }, pieces);
       assert.deepEqual(await readAll(decoded.body), data);
       assert.deepEqual(decoded.trailerChecksum(), { algorithm: "CRC32C", value: checksum });
     }
@@ -188,21 +234,34 @@ Deno.test("every checksum algorithm is verified from the trailer", async () => {
 Deno.test("a wrong trailing checksum errors the stream with BadDigest naming the algorithm", async () => {
   const body = bytesOf("5\r\nhello\r\n0\r\nx-amz-checksum-crc32c:AAAAAA==\r\n\r\n");
   const decoded = decode(body, { trailer: true, trailerChecksum: "CRC32C" });
-  await assertStreamFails(decoded.body, "BadDigest", "The CRC32C you specified did not match the calculated checksum.");
+  await assertStreamFails(
+    decoded.body,
+    "BadDigest",
+    "The CRC32C you specified did not match the calculated checksum.",
+  );
   assert.equal(decoded.trailerChecksum(), undefined);
 });
 
 Deno.test("trailers missing, unannounced or malformed", async () => {
   const missing = bytesOf("5\r\nhello\r\n0\r\n\r\n");
-  await assertStreamFails(decode(missing, { trailer: true, trailerChecksum: "CRC32" }).body, "MalformedTrailerError");
+  await assertStreamFails(
+    decode(missing, { trailer: true, trailerChecksum: "CRC32" }).body,
+    "MalformedTrailerError",
+  );
   const other = bytesOf("5\r\nhello\r\n0\r\nx-amz-checksum-sha1:AAAA\r\n\r\n");
-  await assertStreamFails(decode(other, { trailer: true, trailerChecksum: "CRC32" }).body, "MalformedTrailerError");
+  await assertStreamFails(
+    decode(other, { trailer: true, trailerChecksum: "CRC32" }).body,
+    "MalformedTrailerError",
+  );
   await assertStreamFails(decode(other, { trailer: true }).body, "MalformedTrailerError");
   const garbage = bytesOf("5\r\nhello\r\n0\r\nnot a trailer\r\n\r\n");
   await assertStreamFails(decode(garbage, { trailer: true }).body, "MalformedTrailerError");
   // Trailers that are not checksums are ignored.
   const meta = bytesOf("5\r\nhello\r\n0\r\nx-amz-meta-a:1\r\n\r\n");
-  assert.equal(new TextDecoder().decode(await readAll(decode(meta, { trailer: true }).body)), "hello");
+  assert.equal(
+    new TextDecoder().decode(await readAll(decode(meta, { trailer: true }).body)),
+    "hello",
+  );
 });
 
 Deno.test("truncated or malformed bodies error with IncompleteBody", async () => {
@@ -211,7 +270,10 @@ Deno.test("truncated or malformed bodies error with IncompleteBody", async () =>
     await assertStreamFails(decode(exampleBody.subarray(0, cut), options).body, "IncompleteBody");
   }
   // Missing only the final CRLF: tolerated.
-  assert.deepEqual(await readAll(decode(exampleBody.subarray(0, exampleBody.length - 2), options).body), all);
+  assert.deepEqual(
+    await readAll(decode(exampleBody.subarray(0, exampleBody.length - 2), options).body),
+    all,
+  );
 
   for (
     const bad of [
@@ -227,11 +289,22 @@ Deno.test("truncated or malformed bodies error with IncompleteBody", async () =>
 });
 
 Deno.test("the decoded length must equal x-amz-decoded-content-length", async () => {
-  const options = (decodedContentLength: number) => ({ signing: signing(SEED), trailer: false, decodedContentLength });
+  const options = (decodedContentLength: number) => ({
+    signing: signing(SEED),
+    trailer: false,
+    decodedContentLength,
+  });
   await assertStreamFails(decode(exampleBody, options(66561)).body, "IncompleteBody");
-  await assertStreamFails(decode(exampleBody, options(66559)).body, "InvalidRequest", "x-amz-decoded-content-length");
+  await assertStreamFails(
+    decode(exampleBody, options(66559)).body,
+    "InvalidRequest",
+    "x-amz-decoded-content-length",
+  );
   // Refused at the chunk header, before the oversized chunk's data goes out.
-  assert.equal(await assertStreamFails(decode(exampleBody, options(100)).body, "InvalidRequest"), 0);
+  assert.equal(
+    await assertStreamFails(decode(exampleBody, options(100)).body, "InvalidRequest"),
+    0,
+  );
 });
 
 Deno.test("a source that fails mid-body errors with IncompleteBody", async () => {

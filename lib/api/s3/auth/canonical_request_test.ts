@@ -43,7 +43,10 @@ function sign(
     signedHeaders: signed.join(";"),
     payloadHash,
   });
-  return { canonical, signature: signatureHex(key, stringToSign(EXAMPLE_TIMESTAMP, scope, canonical)) };
+  return {
+    canonical,
+    signature: signatureHex(key, stringToSign(EXAMPLE_TIMESTAMP, scope, canonical)),
+  };
 }
 
 Deno.test("AWS docs example: GET object with Range", () => {
@@ -51,7 +54,12 @@ Deno.test("AWS docs example: GET object with Range", () => {
     "GET",
     "/test.txt",
     "",
-    { host, range: "bytes=0-9", "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": EXAMPLE_TIMESTAMP },
+    {
+      host,
+      range: "bytes=0-9",
+      "x-amz-content-sha256": EMPTY_SHA256,
+      "x-amz-date": EXAMPLE_TIMESTAMP,
+    },
     ["host", "range", "x-amz-content-sha256", "x-amz-date"],
     EMPTY_SHA256,
   );
@@ -124,7 +132,15 @@ Deno.test("AWS docs example: presigned URL, X-Amz-Signature left out of the cano
     "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request" +
     "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host" +
     "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
-  const { canonical, signature } = sign("GET", "/test.txt", query, { host }, ["host"], UNSIGNED_PAYLOAD, true);
+  const { canonical, signature } = sign(
+    "GET",
+    "/test.txt",
+    query,
+    { host },
+    ["host"],
+    UNSIGNED_PAYLOAD,
+    true,
+  );
   assert.ok(!canonical.includes("X-Amz-Signature"));
   assert.equal(signature, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
 });

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { parseRawQuery } from "./canonical_request.ts";
-import { formatAmzDate, parseAmzDate, parseAuthorizationHeader, parsePresignedQuery } from "./signature_params.ts";
+import {
+  formatAmzDate,
+  parseAmzDate,
+  parseAuthorizationHeader,
+  parsePresignedQuery,
+} from "./signature_params.ts";
 import { assertS3Error } from "./_test_helpers.ts";
 
 const SIG = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
@@ -27,9 +32,17 @@ Deno.test("parseAuthorizationHeader with and without spaces after commas", () =>
 });
 
 Deno.test("parseAuthorizationHeader refuses other schemes and malformed headers", async () => {
-  await assertS3Error(() => parseAuthorizationHeader("AWS AKID:c2lnbmF0dXJl"), "InvalidRequest", 400, "AWS4-HMAC-SHA256");
   await assertS3Error(
-    () => parseAuthorizationHeader(`AWS4-ECDSA-P256-SHA256 Credential=a/20130524/us-east-1/s3/aws4_request`),
+    () => parseAuthorizationHeader("AWS AKID:c2lnbmF0dXJl"),
+    "InvalidRequest",
+    400,
+    "AWS4-HMAC-SHA256",
+  );
+  await assertS3Error(
+    () =>
+      parseAuthorizationHeader(
+        `AWS4-ECDSA-P256-SHA256 Credential=a/20130524/us-east-1/s3/aws4_request`,
+      ),
     "InvalidRequest",
   );
   await assertS3Error(() => parseAuthorizationHeader("Bearer xyz"), "InvalidRequest");

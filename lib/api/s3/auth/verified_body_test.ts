@@ -13,24 +13,34 @@ Deno.test("a body matching its hash and length passes through, same chunks", asy
       controller.close();
     },
   });
-  const reader = verifiedBody(source, { sha256Hex: sha256Hex(data), contentLength: data.length }).getReader();
+  const reader = verifiedBody(source, { sha256Hex: sha256Hex(data), contentLength: data.length })
+    .getReader();
   assert.equal((await reader.read()).value, pieces[0]);
   assert.equal((await reader.read()).value, pieces[1]);
   assert.ok((await reader.read()).done);
 });
 
 Deno.test("a body whose SHA-256 differs errors at the end with XAmzContentSHA256Mismatch", async () => {
-  const body = verifiedBody(streamOf(data, [5]), { sha256Hex: sha256Hex("other"), contentLength: data.length });
+  const body = verifiedBody(streamOf(data, [5]), {
+    sha256Hex: sha256Hex("other"),
+    contentLength: data.length,
+  });
   assert.equal(await assertStreamFails(body, "XAmzContentSHA256Mismatch"), data.length);
 });
 
 Deno.test("an unsigned body is only counted", async () => {
   assert.deepEqual(await readAll(verifiedBody(streamOf(data, [3]), {})), data);
-  assert.deepEqual(await readAll(verifiedBody(streamOf(data), { contentLength: data.length })), data);
+  assert.deepEqual(
+    await readAll(verifiedBody(streamOf(data), { contentLength: data.length })),
+    data,
+  );
 });
 
 Deno.test("a body shorter than Content-Length errors with IncompleteBody", async () => {
-  await assertStreamFails(verifiedBody(streamOf(data), { contentLength: data.length + 1 }), "IncompleteBody");
+  await assertStreamFails(
+    verifiedBody(streamOf(data), { contentLength: data.length + 1 }),
+    "IncompleteBody",
+  );
 });
 
 Deno.test("a failing source (client gone) errors with IncompleteBody", async () => {
