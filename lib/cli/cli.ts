@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { addClusterCommands } from "./cluster_commands.ts";
 import { Command, CommanderError, Option } from "commander";
 import type { BucketInfoJson, RightsJson } from "../api/admin/admin_api.ts";
 import {
@@ -22,14 +23,7 @@ import { type Config, loadConfig } from "../util/config.ts";
 import { ConfigError, errorMessage } from "../util/errors.ts";
 import { versionString } from "../util/version.ts";
 import { AdminClient } from "./admin_client.ts";
-import {
-  formatBytes,
-  formatFields,
-  formatTable,
-  formatTime,
-  formatValue,
-  yesNo,
-} from "./format.ts";
+import { formatBytes, formatFields, formatTable, formatTime, yesNo } from "./format.ts";
 
 /** The configuration file used when neither -c nor REMISE_CONFIG names one. */
 export const DEFAULT_CONFIG_PATH = "/etc/remise.toml";
@@ -277,15 +271,7 @@ function buildProgram(io: CliIo): Command {
       });
   }
 
-  // --- status ---
-  withConfig(program.command("status").description("show the status of the node"))
-    .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const status = await (await client(cmd)).status();
-      if (opts.json) return printJson(status);
-      const fields = Object.entries(status).map(([k, v]): [string, string] => [k, formatValue(v)]);
-      print(fields.length === 0 ? "(the node reports no status)" : formatFields(fields));
-    });
+  addClusterCommands(program, { client, withConfig, print, printJson });
 
   // --- cert ---
   const cert = program.command("cert").description(

@@ -56,7 +56,26 @@ async function withServer(fn: (env: Env) => Promise<void>, token: string | null 
   const handler = createAdminHandler({
     access,
     token: TOKEN,
-    nodeInfo: () => ({ nodeId: "f00d", version: "0.1.0", buckets: 0, zones: ["a", "b"] }),
+    nodeInfo: () => ({
+      nodeId: "f00d",
+      layoutVersion: 0,
+      nodes: [{
+        id: "f00d",
+        addr: "127.0.0.1:3900",
+        up: true,
+        lastSeen: null,
+        rttMs: null,
+        hostname: "host1",
+        version: "0.1.0",
+        zone: null,
+        capacity: null,
+        gateway: false,
+        partitions: 256,
+        dataDisk: null,
+        metadataDisk: null,
+      }],
+      warnings: ["This node runs alone."],
+    }),
   });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
   try {
@@ -257,16 +276,13 @@ Deno.test("cli: status", async () => {
   await withServer(async ({ config }) => {
     const status = await cli("-c", config, "status");
     assert.equal(status.code, 0, status.stderr);
-    assert.equal(
-      status.stdout,
-      'nodeId:   f00d\nversion:  0.1.0\nbuckets:  0\nzones:    ["a","b"]\n',
-    );
-    assert.deepEqual(JSON.parse((await cli("-c", config, "status", "--json")).stdout), {
-      nodeId: "f00d",
-      version: "0.1.0",
-      buckets: 0,
-      zones: ["a", "b"],
-    });
+    assert.match(status.stdout, /^Layout version: none\n/);
+    assert.match(status.stdout, /ID +HOST +ADDRESS/);
+    assert.match(status.stdout, /f00d +host1 +127\.0\.0\.1:3900 .* up /);
+    assert.match(status.stdout, /WARNING: This node runs alone\./);
+    const json = JSON.parse((await cli("-c", config, "status", "--json")).stdout);
+    assert.equal(json.nodeId, "f00d");
+    assert.equal(json.nodes[0].hostname, "host1");
   });
 });
 

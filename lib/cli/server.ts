@@ -15,6 +15,10 @@ import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { VERSION } from "../util/version.ts";
+import { ConfigError } from "../util/errors.ts";
+import { TlsTransport } from "../net/tls_transport.ts";
+import { type DiskSpace, System } from "../rpc/system.ts";
+import { statfs } from "node:fs/promises";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -38,6 +42,13 @@ async function adminToken(config: Config): Promise<string> {
 async function devCredentials(access: Access, config: Config): Promise<void> {
   let key = (await access.listKeys()).find((k) => k.name.v === DEV_KEY_NAME);
   if (!key) key = await access.createKey(DEV_KEY_NAME);
+  // Full rights: the dev key owns every bucket, including those made with the CLI.
+  for (const bucket of await access.listAllBuckets()) {
+    const p = access.permissionOf(bucket, key.id);
+    if (!p.read || !p.write || !p.owner) {
+      await access.setPermission(bucket, key.id, { read: true, write: true, owner: true });
+    }
+  }
   const api = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
   const host = api.hostname === "0.0.0.0" || api.hostname === "::" ? "127.0.0.1" : api.hostname;
   const endpoint = `http://${host.includes(":") ? `[${host}]` : host}:${api.port}`;
@@ -78,6 +89,7 @@ export async function runServer(
   const access = new Access(store);
   const token = await adminToken(config);
   const startedMs = Date.now();
+  const system = await startCluster(config, db);
 
   const s3 = Deno.serve(
     {
@@ -101,12 +113,33 @@ export async function runServer(
     createAdminHandler({
       access,
       token,
+      system,
       nodeInfo: () => ({
+        nodeId: system?.nodeId ?? "single",
+        layoutVersion: 0,
         version: VERSION,
         uptimeSeconds: Math.round((Date.now() - startedMs) / 1000),
         s3Region: config.s3Region,
         apiBindAddr: config.apiBindAddr,
         replicationFactor: config.replicationFactor,
+        nodes: [{
+          id: "single",
+          addr: config.apiBindAddr,
+          up: true,
+          lastSeen: new Date().toISOString(),
+          rttMs: null,
+          hostname: Deno.hostname(),
+          version: VERSION,
+          zone: null,
+          capacity: null,
+          gateway: false,
+          partitions: 256,
+          dataDisk: null,
+          metadataDisk: null,
+        }],
+        warnings: [
+          "This node runs alone, without certificates: it stores everything and has no cluster layout.",
+        ],
       }),
     }),
   );
@@ -129,6 +162,7 @@ export async function runServer(
       `${signal} received: finishing requests in flight, then stopping`,
     );
     clearInterval(gc);
+    await system?.stop().catch(() => {});
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown()]), timeout]);
     db.close();
@@ -138,6 +172,88 @@ export async function runServer(
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   await Promise.all([s3.finished, admin.finished]);
+}
+
+const isLoopback = (host: string) =>
+  host === "localhost" || host === "::1" || host.startsWith("127.");
+
+/**
+ * Joins the cluster when the node has certificates. Without them the node
+ * runs alone, which is refused when the configuration asks for peers.
+ */
+async function startCluster(config: Config, db: KvStore): Promise<System | undefined> {
+  const rpc = parseAddr(config.rpcBindAddr, "rpc_bind_addr", config.configPath);
+  if (!config.caCert || !config.nodeCert || !config.nodeKey) {
+    const why = config.bootstrapPeers.length > 0
+      ? "it lists bootstrap_peers"
+      : config.consulHost
+      ? "it sets consul_host"
+      : !isLoopback(rpc.hostname)
+      ? `rpc_bind_addr (${config.rpcBindAddr}) is not a loopback address`
+      : undefined;
+    if (why === undefined) return undefined;
+    throw new ConfigError(
+      `Invalid configuration in ${config.configPath}: ${why}, so nodes must authenticate each other, ` +
+        `but ca_cert, node_cert and node_key are not set. Create them with ` +
+        "`remise cert ca --out DIR` (once per cluster) and " +
+        "`remise cert node --ca DIR --name NAME --host HOST --out DIR` (per node), " +
+        "then set ca_cert, node_cert and node_key.",
+    );
+  }
+  const read = async (path: string, key: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      throw new ConfigError(
+        `Invalid configuration in ${config.configPath}: cannot read ${key} "${path}": ${
+          errorMessage(e)
+        }`,
+      );
+    }
+  };
+  const publicAddr = config.rpcPublicAddr ?? config.rpcBindAddr;
+  if (config.rpcPublicAddr === undefined && (rpc.hostname === "0.0.0.0" || rpc.hostname === "::")) {
+    throw new ConfigError(
+      `Invalid configuration in ${config.configPath}: rpc_bind_addr listens on all interfaces; ` +
+        `set rpc_public_addr to the address other nodes reach this one at`,
+    );
+  }
+  const transport = new TlsTransport({
+    caPem: await read(config.caCert, "ca_cert"),
+    certPem: await read(config.nodeCert, "node_cert"),
+    keyPem: await read(config.nodeKey, "node_key"),
+    bindAddr: config.rpcBindAddr,
+    publicAddr,
+    maxConcurrentRequests: config.maxConcurrentRpcRequests,
+  });
+  const system = await System.open({
+    transport,
+    db,
+    publicAddr,
+    bootstrapPeers: config.bootstrapPeers,
+    consul: config.consulHost && config.consulServiceName
+      ? { host: config.consulHost, service: config.consulServiceName }
+      : undefined,
+    replicationFactor: config.replicationFactor,
+    version: VERSION,
+    hostname: Deno.hostname(),
+    diskSpace: async () => ({
+      data: await diskSpace(config.dataDir),
+      metadata: await diskSpace(config.metadataDir),
+    }),
+  });
+  await system.start();
+  log(
+    "remise::server",
+    "info",
+    `cluster RPC listening on ${config.rpcBindAddr} as node ${system.nodeId}`,
+  );
+  return system;
+}
+
+async function diskSpace(path: string): Promise<DiskSpace> {
+  const s = await statfs(path);
+  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }
 
 /**

@@ -13,6 +13,8 @@
  *
  * @module
  */
+import { handleClusterRoute } from "./cluster_routes.ts";
+import type { System } from "../../rpc/system.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
 import type { AccessKey } from "../../model/key_table.ts";
@@ -35,6 +37,8 @@ export interface AdminContext {
   token: string;
   /** What `GET /v1/status` answers. */
   nodeInfo: () => Record<string, unknown>;
+  /** The cluster membership and layout, when the node runs with certificates. */
+  system?: System;
 }
 
 // --- The JSON documents of the API (the CLI's client uses these types). ---
@@ -154,6 +158,10 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
         return json(200, { status: "ok" });
       }
       authenticate(req, tokenDigest);
+      const segments = url.pathname.split("/").slice(1);
+      if (segments[0] === "v1" && (segments[1] === "cluster" || segments[1] === "layout")) {
+        return await handleClusterRoute(ctx.system, req.method, segments, req, ctx.nodeInfo);
+      }
       const { handler, params } = route(req.method, url.pathname);
       return await handler(ctx, params, req);
     } catch (e) {

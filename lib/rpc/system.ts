@@ -1,0 +1,350 @@
+/**
+ * Cluster membership: who the peers are, whether they are up, their status
+ * and round-trip time, and the cluster layout, all spread by gossip.
+ *
+ * Every `PING_INTERVAL_MS` a node pings each known peer with its status and
+ * the peers it knows (so one bootstrap peer is enough to learn everyone);
+ * when two layouts differ (by digest), the nodes exchange and merge them.
+ */
+import type { DbStore } from "../db/db.ts";
+import type { RpcMessage, Transport } from "../net/transport.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+import { consulPeers } from "./consul.ts";
+import {
+  type ClusterLayout,
+  currentVersion,
+  emptyLayout,
+  layoutDigest,
+  mergeLayouts,
+} from "./layout.ts";
+
+/** How often peers are pinged: a dead node is seen down within about two intervals. */
+export const PING_INTERVAL_MS = 1_000;
+/** A ping not answered in this time marks the peer down. */
+export const PING_TIMEOUT_MS = 2_500;
+/** How often Consul's catalog is read. */
+export const CONSUL_INTERVAL_MS = 30_000;
+
+const LAYOUT_KEY = ["system", "layout"];
+const PEERS_KEY = ["system", "peers"];
+
+export interface DiskSpace {
+  free: number;
+  total: number;
+}
+
+export interface NodeStatus {
+  id: string;
+  addr: string;
+  hostname: string;
+  version: string;
+  uptimeSeconds: number;
+  layoutVersion: number;
+  layoutDigest: string;
+  dataDisk?: DiskSpace;
+  metadataDisk?: DiskSpace;
+}
+
+export interface PeerState {
+  id: string;
+  addr: string;
+  up: boolean;
+  lastSeenMs?: number;
+  rttMs?: number;
+  status?: NodeStatus;
+  lastError?: string;
+}
+
+export interface SystemOptions {
+  transport: Transport;
+  db: DbStore;
+  /** The address other nodes reach this one at. */
+  publicAddr: string;
+  bootstrapPeers: string[];
+  consul?: { host: string; service: string };
+  replicationFactor: number;
+  version: string;
+  hostname: string;
+  diskSpace: () => Promise<{ data?: DiskSpace; metadata?: DiskSpace }>;
+  nowMs?: () => number;
+}
+
+interface PeerAddress {
+  id: string;
+  addr: string;
+}
+
+interface PingBody {
+  status: NodeStatus;
+  peers: PeerAddress[];
+}
+
+export type SystemHandler = (from: string, message: RpcMessage) => Promise<RpcMessage>;
+
+export class System {
+  layout: ClusterLayout;
+  readonly #peers = new Map<string, PeerState>();
+  /** Addresses whose node id is not known yet (bootstrap, Consul). */
+  readonly #unknownAddrs = new Set<string>();
+  readonly #handlers = new Map<string, SystemHandler>();
+  readonly #startedMs: number;
+  readonly #nowMs: () => number;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #disk: { data?: DiskSpace; metadata?: DiskSpace } = {};
+  #savedPeers = "";
+
+  private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
+    this.layout = layout;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#startedMs = this.#nowMs();
+    this.register("system/ping", (from, m) => this.#onPing(from, m.body as PingBody));
+    this.register("system/layout/get", () => Promise.resolve({ body: { layout: this.layout } }));
+    this.register("system/layout/push", async (_from, m) => {
+      await this.#mergeLayout((m.body as { layout: ClusterLayout }).layout);
+      return { body: { digest: layoutDigest(this.layout) } };
+    });
+  }
+
+  static async open(options: SystemOptions): Promise<System> {
+    const stored = await options.db.get<ClusterLayout>(LAYOUT_KEY);
+    const system = new System(options, stored ?? emptyLayout(options.replicationFactor));
+    const peers = await options.db.get<PeerAddress[]>(PEERS_KEY) ?? [];
+    for (const p of peers) system.#addPeer(p.id, p.addr);
+    for (const addr of options.bootstrapPeers) system.#addAddress(addr);
+    return system;
+  }
+
+  get nodeId(): string {
+    return this.options.transport.nodeId;
+  }
+
+  /** Registers the handler of an RPC path (other layers add theirs). */
+  register(path: string, handler: SystemHandler): void {
+    this.#handlers.set(path, handler);
+  }
+
+  async start(): Promise<void> {
+    await this.options.transport.serve((from, path, message) => {
+      const handler = this.#handlers.get(path);
+      if (!handler) return Promise.reject(new Error(`Unknown RPC path "${path}"`));
+      return handler(from, message);
+    });
+    this.options.transport.onPeerDisconnected((id) => {
+      const peer = this.#peers.get(id);
+      if (peer) peer.up = false;
+    });
+    const tick = () =>
+      this.#tick().catch((e) => log("remise::rpc", "warn", `gossip failed: ${errorMessage(e)}`));
+    this.#timers.push(setInterval(tick, PING_INTERVAL_MS));
+    tick();
+    if (this.options.consul) {
+      const { host, service } = this.options.consul;
+      const discover = async () => {
+        for (const addr of await consulPeers(host, service)) this.#addAddress(addr);
+      };
+      this.#timers.push(setInterval(discover, CONSUL_INTERVAL_MS));
+      await discover();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.options.transport.close();
+  }
+
+  /** This node and every peer known, with their state. */
+  peers(): PeerState[] {
+    const self: PeerState = {
+      id: this.nodeId,
+      addr: this.options.publicAddr,
+      up: true,
+      lastSeenMs: this.#nowMs(),
+      rttMs: 0,
+      status: this.status(),
+    };
+    return [self, ...[...this.#peers.values()].filter((p) => p.id !== this.nodeId)];
+  }
+
+  /** Addresses known but not yet reached, whose node id is still unknown. */
+  unknownAddresses(): string[] {
+    return [...this.#unknownAddrs];
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.nodeId,
+      addr: this.options.publicAddr,
+      hostname: this.options.hostname,
+      version: this.options.version,
+      uptimeSeconds: Math.round((this.#nowMs() - this.#startedMs) / 1000),
+      layoutVersion: currentVersion(this.layout)?.version ?? 0,
+      layoutDigest: layoutDigest(this.layout),
+      dataDisk: this.#disk.data,
+      metadataDisk: this.#disk.metadata,
+    };
+  }
+
+  /** Changes the layout locally, stores it and spreads it to every peer that is up. */
+  async updateLayout(change: (layout: ClusterLayout) => ClusterLayout): Promise<ClusterLayout> {
+    this.layout = change(this.layout);
+    await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: this.layout }]);
+    await Promise.all(
+      this.peers().filter((p) => p.up && p.id !== this.nodeId).map((p) =>
+        this.options.transport.callNode(p.id, "system/layout/push", {
+          body: { layout: this.layout },
+        }, {
+          priority: "high",
+          timeoutMs: PING_TIMEOUT_MS,
+        }).catch(() => {})
+      ),
+    );
+    return this.layout;
+  }
+
+  /** A node id from an unambiguous prefix of a known id. */
+  resolveNodeId(prefix: string): string {
+    const known = new Set([
+      this.nodeId,
+      ...this.#peers.keys(),
+      ...this.layout.versions.flatMap((v) => Object.keys(v.roles)),
+      ...Object.keys(this.layout.staging.roles),
+    ]);
+    const matches = [...known].filter((id) => id.startsWith(prefix.toLowerCase()));
+    if (matches.length === 1) return matches[0];
+    if (matches.length === 0) throw new Error(`No known node id starts with "${prefix}"`);
+    throw new Error(`"${prefix}" matches ${matches.length} nodes: use a longer prefix`);
+  }
+
+  #addAddress(addr: string): void {
+    const at = addr.indexOf("@");
+    if (at > 0) this.#addPeer(addr.slice(0, at), addr.slice(at + 1));
+    else if (![...this.#peers.values()].some((p) => p.addr === addr)) this.#unknownAddrs.add(addr);
+  }
+
+  #addPeer(id: string, addr: string): void {
+    if (id === this.nodeId) return;
+    const existing = this.#peers.get(id);
+    if (existing) {
+      existing.addr = addr;
+    } else {
+      this.#peers.set(id, { id, addr, up: false });
+    }
+    this.#unknownAddrs.delete(addr);
+  }
+
+  #pingBody(): PingBody {
+    const peers = [...this.#peers.values()].map((p) => ({ id: p.id, addr: p.addr }));
+    return {
+      status: this.status(),
+      peers: [{ id: this.nodeId, addr: this.options.publicAddr }, ...peers],
+    };
+  }
+
+  async #tick(): Promise<void> {
+    this.#disk = await this.options.diskSpace().catch(() => this.#disk);
+    const body = this.#pingBody();
+    const dials = [...this.#unknownAddrs].map(async (addr) => {
+      try {
+        const answer = await this.options.transport.call({ addr }, "system/ping", { body }, {
+          priority: "high",
+          timeoutMs: PING_TIMEOUT_MS,
+        });
+        this.#unknownAddrs.delete(addr);
+        if (answer.from === this.nodeId) return;
+        this.#addPeer(answer.from, addr);
+        await this.#onPong(answer.from, answer.body as PingBody, 0);
+      } catch (e) {
+        log("remise::rpc", "debug", `cannot reach ${addr}: ${errorMessage(e)}`);
+      }
+    });
+    const pings = [...this.#peers.values()].map(async (peer) => {
+      const started = performance.now();
+      try {
+        const answer = await this.options.transport.call(
+          { id: peer.id, addr: peer.addr },
+          "system/ping",
+          { body },
+          {
+            priority: "high",
+            timeoutMs: PING_TIMEOUT_MS,
+          },
+        );
+        await this.#onPong(peer.id, answer.body as PingBody, performance.now() - started);
+      } catch (e) {
+        if (peer.up) {
+          log(
+            "remise::rpc",
+            "warn",
+            `node ${peer.id.slice(0, 16)} at ${peer.addr} is down: ${errorMessage(e)}`,
+          );
+        }
+        peer.up = false;
+        peer.lastError = errorMessage(e);
+      }
+    });
+    await Promise.all([...dials, ...pings]);
+    await this.#savePeers();
+  }
+
+  async #onPong(id: string, body: PingBody, rttMs: number): Promise<void> {
+    const peer = this.#peers.get(id);
+    if (!peer) return;
+    if (!peer.up) log("remise::rpc", "info", `node ${id.slice(0, 16)} at ${peer.addr} is up`);
+    peer.up = true;
+    peer.lastSeenMs = this.#nowMs();
+    if (rttMs > 0) peer.rttMs = peer.rttMs === undefined ? rttMs : peer.rttMs * 0.7 + rttMs * 0.3;
+    peer.status = body.status;
+    peer.lastError = undefined;
+    for (const p of body.peers) this.#addPeer(p.id, p.addr);
+    if (body.status.layoutDigest !== layoutDigest(this.layout)) await this.#syncLayout(id);
+  }
+
+  #onPing(from: string, body: PingBody): Promise<RpcMessage> {
+    const sender = body.peers.find((p) => p.id === from);
+    if (sender) this.#addPeer(from, sender.addr);
+    const peer = this.#peers.get(from);
+    if (peer) {
+      peer.up = true;
+      peer.lastSeenMs = this.#nowMs();
+      peer.status = body.status;
+    }
+    for (const p of body.peers) this.#addPeer(p.id, p.addr);
+    return Promise.resolve({ body: this.#pingBody() });
+  }
+
+  /** Fetches a peer's layout, merges it, and pushes the result back if the peer lacks something. */
+  async #syncLayout(id: string): Promise<void> {
+    const answer = await this.options.transport.callNode(id, "system/layout/get", { body: {} }, {
+      priority: "high",
+      timeoutMs: PING_TIMEOUT_MS,
+    });
+    const theirs = (answer.body as { layout: ClusterLayout }).layout;
+    await this.#mergeLayout(theirs);
+    if (layoutDigest(theirs) !== layoutDigest(this.layout)) {
+      await this.options.transport.callNode(id, "system/layout/push", {
+        body: { layout: this.layout },
+      }, {
+        priority: "high",
+        timeoutMs: PING_TIMEOUT_MS,
+      });
+    }
+  }
+
+  async #mergeLayout(other: ClusterLayout): Promise<void> {
+    const merged = mergeLayouts(this.layout, other);
+    if (layoutDigest(merged) === layoutDigest(this.layout)) return;
+    this.layout = merged;
+    await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: merged }]);
+    log("remise::rpc", "info", `layout updated to version ${currentVersion(merged)?.version ?? 0}`);
+  }
+
+  async #savePeers(): Promise<void> {
+    const peers = [...this.#peers.values()].map((p) => ({ id: p.id, addr: p.addr }));
+    const serialized = JSON.stringify(peers);
+    if (serialized === this.#savedPeers) return;
+    this.#savedPeers = serialized;
+    await this.options.db.commit([{ type: "set", key: PEERS_KEY, value: peers }]);
+  }
+}

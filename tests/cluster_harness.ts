@@ -1,0 +1,125 @@
+/**
+ * Clusters of real `remise server` processes on loopback, with certificates
+ * made by `remise cert` as a user would make them.
+ */
+import { freePort, runProgram, TestServer } from "./harness.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Runs the remise CLI from source; fails the test with its output when it fails. */
+export async function remise(
+  args: string[],
+  expectOk = true,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await runProgram(Deno.execPath(), ["run", "--unstable-kv", "-A", MAIN, ...args], {
+    PATH: "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/tmp",
+    NO_COLOR: "1",
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+  });
+  if (expectOk && result.code !== 0) {
+    throw new Error(
+      `remise ${args.join(" ")} failed (${result.code}):\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  return result;
+}
+
+export interface ClusterNode {
+  server: TestServer;
+  rpcPort: number;
+  certDir: string;
+}
+
+export class TestCluster {
+  private constructor(readonly dir: string, readonly nodes: ClusterNode[]) {}
+
+  /** Starts `count` nodes; every node knows only the first one as bootstrap peer. */
+  static async start(
+    count: number,
+    options: { extraConfig?: string; env?: (i: number) => Record<string, string> } = {},
+  ): Promise<TestCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "remise-cluster-" });
+    await remise(["cert", "ca", "--out", `${dir}/ca`]);
+    const rpcPorts = Array.from({ length: count }, () => freePort());
+    const nodes: ClusterNode[] = [];
+    for (let i = 0; i < count; i++) {
+      const certDir = `${dir}/node${i}`;
+      await remise([
+        "cert",
+        "node",
+        "--ca",
+        `${dir}/ca`,
+        "--name",
+        `node${i}`,
+        "--host",
+        "127.0.0.1",
+        "--out",
+        certDir,
+      ]);
+      nodes.push({ server: undefined as unknown as TestServer, rpcPort: rpcPorts[i], certDir });
+    }
+    await Promise.all(nodes.map(async (node, i) => {
+      node.server = await TestServer.start({
+        env: options.env?.(i),
+        extraConfig: [
+          `rpc_bind_addr = "127.0.0.1:${node.rpcPort}"`,
+          `ca_cert = "${dir}/ca/ca.crt"`,
+          `node_cert = "${node.certDir}/node.crt"`,
+          `node_key = "${node.certDir}/node.key"`,
+          i === 0 ? "" : `bootstrap_peers = ["127.0.0.1:${rpcPorts[0]}"]`,
+          options.extraConfig ?? "",
+        ].join("\n"),
+      });
+    }));
+    return new TestCluster(dir, nodes);
+  }
+
+  /** Runs the CLI against node `i`'s admin API. */
+  cli(i: number, args: string[], expectOk = true) {
+    return remise(["-c", this.nodes[i].server.configPath, ...args], expectOk);
+  }
+
+  async nodeId(i: number): Promise<string> {
+    return (await this.cli(i, ["node", "id"])).stdout.trim();
+  }
+
+  async status(
+    i: number,
+  ): Promise<
+    {
+      nodeId: string;
+      layoutVersion: number;
+      nodes: { id: string; up: boolean; zone: string | null; partitions: number }[];
+      warnings: string[];
+    }
+  > {
+    return JSON.parse((await this.cli(i, ["status", "--json"])).stdout);
+  }
+
+  /** Waits until `check` holds, polling; fails with the last value seen. */
+  async waitFor<T>(
+    what: string,
+    read: () => Promise<T>,
+    check: (value: T) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: T | undefined;
+    while (Date.now() < deadline) {
+      try {
+        last = await read();
+        if (check(last)) return last;
+      } catch {
+        // not ready yet
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.server?.close()));
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}

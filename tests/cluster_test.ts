@@ -1,0 +1,297 @@
+/**
+ * Clusters of real processes on loopback with certificates made by
+ * `remise cert`: mesh formation from one bootstrap peer, the layout, status,
+ * failure detection, refusal of foreign connections, Consul discovery.
+ */
+import assert from "node:assert/strict";
+import tls from "node:tls";
+import { remise, TestCluster } from "./cluster_harness.ts";
+import { freePort, TestServer } from "./harness.ts";
+
+type Status = Awaited<ReturnType<TestCluster["status"]>>;
+const allUp = (count: number) => (s: Status) =>
+  s.nodes.length === count && s.nodes.every((n) => n.up);
+
+/** Tries a TLS handshake plus one exchange; resolves to "accepted" or the refusal's message. */
+function tryTls(port: number, options: tls.ConnectionOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect(
+      { host: "127.0.0.1", port, rejectUnauthorized: false, ...options },
+      () => {
+        socket.write(new Uint8Array(16));
+      },
+    );
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve("accepted");
+    }, 1500);
+    socket.on("data", () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve("accepted");
+    });
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      resolve(`refused: ${e.message}`);
+    });
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve("refused: closed");
+    });
+  });
+}
+
+Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a dead node", async (t) => {
+  const cluster = await TestCluster.start(3, { extraConfig: "replication_factor = 3" });
+  try {
+    const ids = await Promise.all([0, 1, 2].map((i) => cluster.nodeId(i)));
+    assert.equal(new Set(ids).size, 3);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{64}$/);
+
+    await t.step("every node learns every other from one bootstrap peer", async () => {
+      for (const i of [0, 1, 2]) {
+        await cluster.waitFor(`node ${i} sees 3 nodes up`, () => cluster.status(i), allUp(3));
+      }
+    });
+
+    await t.step("status says the cluster has no layout yet", async () => {
+      const s = await cluster.status(0);
+      assert.equal(s.layoutVersion, 0);
+      assert.ok(s.warnings.some((w) => /no layout/i.test(w)), JSON.stringify(s.warnings));
+      const text = (await cluster.cli(0, ["status"])).stdout;
+      assert.match(text, /Layout version: none/);
+    });
+
+    await t.step(
+      "a layout is staged with short id prefixes, shown, applied, and spread",
+      async () => {
+        for (const [i, id] of ids.entries()) {
+          await cluster.cli(i % 2, [
+            "layout",
+            "assign",
+            id.slice(0, 8),
+            "-z",
+            `dc${i + 1}`,
+            "-c",
+            "1G",
+          ]);
+        }
+        const shown = (await cluster.cli(1, ["layout", "show"])).stdout;
+        assert.match(shown, /Staged changes/);
+        assert.match(shown, /layout apply --version 1/);
+        const refused = await cluster.cli(0, ["layout", "apply", "--version", "2"], false);
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stderr, /next version is 1/);
+        await cluster.cli(0, ["layout", "apply", "--version", "1"]);
+        for (const i of [0, 1, 2]) {
+          const s = await cluster.waitFor(
+            `node ${i} has layout 1`,
+            () => cluster.status(i),
+            (s) => s.layoutVersion === 1,
+          );
+          for (const n of s.nodes) {
+            assert.equal(
+              n.partitions,
+              256,
+              "replication factor 3 over 3 nodes: every node holds every partition",
+            );
+          }
+          assert.deepEqual(
+            new Set(s.nodes.map((n) => n.zone)),
+            new Set(["dc1", "dc2", "dc3"]),
+          );
+        }
+        const json = JSON.parse((await cluster.cli(2, ["layout", "show", "--json"])).stdout);
+        assert.equal(json.current.version, 1);
+        assert.equal(json.preview, null);
+      },
+    );
+
+    await t.step("the CLI of the foundation works against any node", async () => {
+      await cluster.cli(2, ["key", "create", "k1"]);
+      await cluster.cli(2, ["bucket", "create", "bucket-on-2"]);
+      const listed = (await cluster.cli(2, ["bucket", "list"])).stdout;
+      assert.match(listed, /bucket-on-2/);
+    });
+
+    await t.step("a killed node is shown down within seconds, and up after restart", async () => {
+      await cluster.nodes[2].server.kill();
+      const started = Date.now();
+      await cluster.waitFor(
+        "node 2 down",
+        () => cluster.status(0),
+        (s) => s.nodes.some((n) => n.id === ids[2] && !n.up),
+        10_000,
+      );
+      assert.ok(Date.now() - started < 10_000);
+      const text = (await cluster.cli(0, ["status"])).stdout;
+      assert.match(text, /DOWN/);
+      await cluster.nodes[2].server.launch();
+      await cluster.waitFor("node 2 up again", () => cluster.status(0), allUp(3));
+      const s2 = await cluster.waitFor(
+        "node 2 keeps its layout",
+        () => cluster.status(2),
+        (s) => s.layoutVersion === 1,
+      );
+      assert.equal(s2.layoutVersion, 1);
+    });
+
+    await t.step("a node that hangs is shown down and calls to it time out cleanly", async () => {
+      const pid = cluster.nodes[1].server.process!.pid;
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        await cluster.waitFor(
+          "node 1 down",
+          () => cluster.status(0),
+          (s) => s.nodes.some((n) => n.id === ids[1] && !n.up),
+          15_000,
+        );
+        const started = Date.now();
+        await cluster.status(0);
+        assert.ok(Date.now() - started < 5_000, "status answers without waiting for the hung node");
+      } finally {
+        Deno.kill(pid, "SIGCONT");
+      }
+      await cluster.waitFor("node 1 up again", () => cluster.status(0), allUp(3));
+    });
+
+    await t.step("connections without a cluster certificate are refused", async () => {
+      const port = cluster.nodes[0].rpcPort;
+      const noCert = await tryTls(port, {});
+      assert.match(noCert, /^refused/);
+      const foreign = `${cluster.dir}/foreign`;
+      await remise(["cert", "ca", "--out", `${foreign}/ca`]);
+      await remise([
+        "cert",
+        "node",
+        "--ca",
+        `${foreign}/ca`,
+        "--name",
+        "intruder",
+        "--host",
+        "127.0.0.1",
+        "--out",
+        `${foreign}/node`,
+      ]);
+      const withForeign = await tryTls(port, {
+        cert: await Deno.readTextFile(`${foreign}/node/node.crt`),
+        key: await Deno.readTextFile(`${foreign}/node/node.key`),
+      });
+      assert.match(withForeign, /^refused/);
+      const s = await cluster.status(0);
+      assert.equal(s.nodes.length, 3, "the refused peers were not added");
+    });
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("a 5-node cluster forms a full mesh and agrees on a layout", async () => {
+  const cluster = await TestCluster.start(5, { extraConfig: "replication_factor = 3" });
+  try {
+    for (const i of [0, 1, 2, 3, 4]) {
+      await cluster.waitFor(`node ${i} sees 5 up`, () => cluster.status(i), allUp(5));
+    }
+    const ids = await Promise.all([0, 1, 2, 3, 4].map((i) => cluster.nodeId(i)));
+    for (const [i, id] of ids.entries()) {
+      await cluster.cli(i, [
+        "layout",
+        "assign",
+        id.slice(0, 10),
+        "-z",
+        `dc${(i % 3) + 1}`,
+        "-c",
+        "100G",
+      ]);
+    }
+    await cluster.cli(4, ["layout", "apply", "--version", "1"]);
+    for (const i of [0, 1, 2, 3, 4]) {
+      const s = await cluster.waitFor(
+        `node ${i} has layout 1`,
+        () => cluster.status(i),
+        (s) => s.layoutVersion === 1,
+      );
+      const total = s.nodes.reduce((sum, n) => sum + n.partitions, 0);
+      assert.equal(total, 256 * 3);
+    }
+  } finally {
+    await cluster.close();
+  }
+});
+
+Deno.test("nodes find each other through Consul's catalog", async () => {
+  const rpcPorts = [freePort(), freePort()];
+  const consulPort = freePort();
+  const consul = Deno.serve({ hostname: "127.0.0.1", port: consulPort, onListen() {} }, (req) => {
+    const url = new URL(req.url);
+    if (url.pathname !== "/v1/catalog/service/remise") return new Response("[]", { status: 404 });
+    return Response.json(rpcPorts.map((port, i) => ({
+      Node: `node${i}`,
+      Address: "127.0.0.1",
+      ServiceAddress: "127.0.0.1",
+      ServicePort: port,
+    })));
+  });
+  const dir = await Deno.makeTempDir({ prefix: "remise-consul-" });
+  const servers: TestServer[] = [];
+  try {
+    await remise(["cert", "ca", "--out", `${dir}/ca`]);
+    for (const i of [0, 1]) {
+      await remise([
+        "cert",
+        "node",
+        "--ca",
+        `${dir}/ca`,
+        "--name",
+        `n${i}`,
+        "--host",
+        "127.0.0.1",
+        "--out",
+        `${dir}/n${i}`,
+      ]);
+      servers.push(
+        await TestServer.start({
+          extraConfig: [
+            `rpc_bind_addr = "127.0.0.1:${rpcPorts[i]}"`,
+            `ca_cert = "${dir}/ca/ca.crt"`,
+            `node_cert = "${dir}/n${i}/node.crt"`,
+            `node_key = "${dir}/n${i}/node.key"`,
+            `consul_host = "127.0.0.1:${consulPort}"`,
+            `consul_service_name = "remise"`,
+          ].join("\n"),
+        }),
+      );
+    }
+    const cluster = {
+      cli: (i: number, args: string[]) => remise(["-c", servers[i].configPath, ...args]),
+    };
+    const deadline = Date.now() + 20_000;
+    let seen: Status | undefined;
+    while (Date.now() < deadline) {
+      seen = JSON.parse((await cluster.cli(0, ["status", "--json"])).stdout);
+      if (seen && allUp(2)(seen)) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(seen && allUp(2)(seen), JSON.stringify(seen));
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+    await consul.shutdown();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("a configuration with peers but no certificates is refused with advice", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-nocert-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/c.toml`,
+      `metadata_dir = "${dir}/m"\ndata_dir = "${dir}/d"\nbootstrap_peers = ["127.0.0.1:1"]\n`,
+    );
+    const result = await remise(["server", "-c", `${dir}/c.toml`], false);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /remise cert/);
+    assert.match(result.stderr, /ca_cert/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
