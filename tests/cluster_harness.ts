@@ -37,7 +37,11 @@ export class TestCluster {
   /** Starts `count` nodes; every node knows only the first one as bootstrap peer. */
   static async start(
     count: number,
-    options: { extraConfig?: string; env?: (i: number) => Record<string, string> } = {},
+    options: {
+      extraConfig?: string;
+      blockSize?: number;
+      env?: (i: number) => Record<string, string>;
+    } = {},
   ): Promise<TestCluster> {
     const dir = await Deno.makeTempDir({ prefix: "remise-cluster-" });
     await remise(["cert", "ca", "--out", `${dir}/ca`]);
@@ -62,6 +66,7 @@ export class TestCluster {
     await Promise.all(nodes.map(async (node, i) => {
       node.server = await TestServer.start({
         env: options.env?.(i),
+        blockSize: options.blockSize,
         extraConfig: [
           `rpc_bind_addr = "127.0.0.1:${node.rpcPort}"`,
           `ca_cert = "${dir}/ca/ca.crt"`,

@@ -13,6 +13,11 @@ import type { LocalTransaction } from "../table/schema.ts";
 import { DbTransaction } from "../table/transaction.ts";
 import type { BlockStore } from "./block_store.ts";
 import { log } from "../util/log.ts";
+import { sha256Hex } from "../util/hash.ts";
+import { errorMessage } from "../util/errors.ts";
+import type { Replication } from "../rpc/replication.ts";
+import { quorumWrite } from "../rpc/quorum.ts";
+import { partitionOfKey } from "../table/partition.ts";
 
 interface Refcount {
   count: number;
@@ -22,8 +27,12 @@ interface Refcount {
 
 /** A block that is referenced but cannot be found. */
 export class MissingBlockError extends Error {
-  constructor(readonly hash: string) {
-    super(`Block ${hash} is missing from this node`);
+  constructor(readonly hash: string, detail?: string) {
+    super(
+      detail
+        ? `Block ${hash} cannot be read: ${detail}`
+        : `Block ${hash} is missing from this node`,
+    );
     this.name = "MissingBlockError";
   }
 }
@@ -31,22 +40,158 @@ export class MissingBlockError extends Error {
 const rcKey = (hash: string): DbKey => ["block", "rc", hash];
 const gcKey = (sinceMs: number, hash: string): DbKey => ["block", "gc", sinceMs, hash];
 
+/** Largest block a peer may send: the largest block_size allowed. */
+const BLOCK_TRANSFER_MAX_BYTES = 64 * 1024 * 1024;
+
+async function readAll(
+  stream: ReadableStream<Uint8Array> | undefined,
+  max: number,
+): Promise<Uint8Array> {
+  if (!stream) throw new Error("the message carries no block data");
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > max) throw new Error(`block data over ${max} bytes`);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return all;
+}
+
+function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(data);
+      controller.close();
+    },
+  });
+}
+
 export class BlockManager {
+  /** Called after a block's reference count became positive (the block may need fetching). */
+  onReferenced: (hash: string) => void = () => {};
+
   constructor(
     readonly store: BlockStore,
     private readonly db: DbStore,
     private readonly mutex: KeyedMutex,
     private readonly nowMs: () => number,
     private readonly gcDelayMs: number,
-  ) {}
+    private readonly replication: Replication,
+  ) {
+    replication.register("block/put", async (_from, m) => {
+      const { hash } = m.body as { hash: string };
+      const data = await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES);
+      if (sha256Hex(data) !== hash) throw new Error(`block ${hash} arrived corrupted`);
+      await this.putLocal(hash, data);
+      return { body: null };
+    });
+    replication.register("block/get", async (_from, m) => {
+      const { hash } = m.body as { hash: string };
+      const data = await this.store.read(hash);
+      if (data === undefined) throw new MissingBlockError(hash);
+      return { body: { size: data.byteLength }, stream: streamOf(data) };
+    });
+    replication.register("block/has", async (_from, m) => {
+      const { hash } = m.body as { hash: string };
+      return { body: { has: await this.store.has(hash) } };
+    });
+  }
+
+  /** The replicas of a block: those of its hash's partition. */
+  partitionOf(hash: string): number {
+    return partitionOfKey(hash);
+  }
+
+  /** Stores a block on its replicas; resolves once a write quorum has it durably. */
+  async putBlock(hash: string, data: Uint8Array): Promise<void> {
+    await quorumWrite(
+      `store block ${hash.slice(0, 16)}`,
+      this.replication.writeSets(this.partitionOf(hash)),
+      (n) => this.replication.writeQuorum(n),
+      async (node) => {
+        if (node === this.replication.nodeId) await this.putLocal(hash, data);
+        else {
+          await this.replication.call(
+            node,
+            "block/put",
+            { body: { hash }, stream: streamOf(data) },
+            {
+              priority: "normal",
+            },
+          );
+        }
+      },
+    );
+  }
+
+  /**
+   * A block's content, checked against its hash: from this node when it has
+   * a good copy, else from the nearest replica that has one.
+   */
+  async getBlock(hash: string): Promise<Uint8Array> {
+    let localError: unknown;
+    try {
+      const local = await this.store.read(hash);
+      if (local !== undefined) return local;
+    } catch (e) {
+      localError = e;
+    }
+    const partition = this.partitionOf(hash);
+    const candidates = new Set([
+      ...this.replication.readSet(partition),
+      ...this.replication.writeSets(partition).flat(),
+    ]);
+    candidates.delete(this.replication.nodeId);
+    if (this.replication.storesPartition(partition)) this.onReferenced(hash);
+    const errors: string[] = localError ? [`this node: ${errorMessage(localError)}`] : [];
+    for (const node of this.replication.byProximity([...candidates])) {
+      try {
+        const answer = await this.replication.call(node, "block/get", { body: { hash } }, {
+          priority: "normal",
+        });
+        const data = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
+        if (sha256Hex(data) !== hash) throw new Error("the copy received is corrupted");
+        return data;
+      } catch (e) {
+        errors.push(`${node.slice(0, 16)}: ${errorMessage(e)}`);
+      }
+    }
+    if (localError && errors.length === 1) throw localError;
+    if (errors.length === 0) throw new MissingBlockError(hash);
+    throw new MissingBlockError(hash, errors.join("; "));
+  }
+
+  /** Whether a node has the block (for offloading). */
+  async nodeHas(node: string, hash: string): Promise<boolean> {
+    if (node === this.replication.nodeId) return await this.store.has(hash);
+    const answer = await this.replication.call(node, "block/has", { body: { hash } }, {
+      priority: "normal",
+    });
+    return (answer.body as { has: boolean }).has;
+  }
+
+  /** Sends a block to one node. */
+  async sendTo(node: string, hash: string, data: Uint8Array): Promise<void> {
+    if (node === this.replication.nodeId) return await this.putLocal(hash, data);
+    await this.replication.call(node, "block/put", { body: { hash }, stream: streamOf(data) }, {
+      priority: "background",
+    });
+  }
 
   /** The lock protecting a block's file and count; the block_ref table locks it too. */
   static lockKey(hash: string): string {
     return `block\u0000${hash}`;
   }
 
-  /** Stores a block durably; an unreferenced block is collected after the GC delay. */
-  async putBlock(hash: string, data: Uint8Array): Promise<void> {
+  /** Stores a block durably on this node; an unreferenced block is collected after the GC delay. */
+  async putLocal(hash: string, data: Uint8Array): Promise<void> {
     const release = await this.mutex.acquire(BlockManager.lockKey(hash));
     try {
       const tx = new DbTransaction(this.db);
@@ -63,16 +208,14 @@ export class BlockManager {
     }
   }
 
-  async getBlock(hash: string): Promise<Uint8Array> {
-    const data = await this.store.read(hash);
-    if (data === undefined) throw new MissingBlockError(hash);
-    return data;
-  }
-
   /** Changes a block's reference count; the caller holds `lockKey(hash)`. */
   async changeRefcount(hash: string, delta: number, tx: LocalTransaction): Promise<void> {
     const rc = await tx.get<Refcount>(rcKey(hash));
-    this.#setCount(tx, hash, rc, Math.max(0, (rc?.count ?? 0) + delta));
+    const count = Math.max(0, (rc?.count ?? 0) + delta);
+    this.#setCount(tx, hash, rc, count);
+    if ((rc?.count ?? 0) === 0 && count > 0) {
+      tx.afterCommit(() => Promise.resolve(this.onReferenced(hash)));
+    }
   }
 
   async refcount(hash: string): Promise<number> {

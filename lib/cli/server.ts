@@ -18,6 +18,7 @@ import { VERSION } from "../util/version.ts";
 import { ConfigError } from "../util/errors.ts";
 import { TlsTransport } from "../net/tls_transport.ts";
 import { type DiskSpace, System } from "../rpc/system.ts";
+import { ClusterReplication } from "../rpc/replication.ts";
 import { statfs } from "node:fs/promises";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
@@ -85,11 +86,17 @@ export async function runServer(
   await checkDirectories(config);
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
   const blockStore = await BlockStore.open(config.dataDir);
-  const store = new Store(db, blockStore, { blockSize: config.blockSize, nowMs: clockFromEnv() });
-  const access = new Access(store);
+
   const token = await adminToken(config);
   const startedMs = Date.now();
   const system = await startCluster(config, db);
+  const replication = system ? new ClusterReplication(system, config.consistencyMode) : undefined;
+  const store = new Store(db, blockStore, {
+    blockSize: config.blockSize,
+    nowMs: clockFromEnv(),
+    replication,
+  });
+  const access = new Access(store);
 
   const s3 = Deno.serve(
     {

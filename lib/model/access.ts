@@ -63,7 +63,10 @@ export class Access {
     options: { id?: string; secret?: string } = {},
   ): Promise<AccessKey> {
     if (options.id !== undefined && await this.store.keys.get(KEY_PARTITION, options.id)) {
-      throw new ModelError("InvalidArgument", `Access key id "${options.id}" is already in use or was used before`);
+      throw new ModelError(
+        "InvalidArgument",
+        `Access key id "${options.id}" is already in use or was used before`,
+      );
     }
     const now = this.store.nowMs();
     const key: AccessKey = {

@@ -150,12 +150,16 @@ export interface ByteRange {
   end: number;
 }
 
-/** Streams the bytes of `parts` within `range`, one block at a time with one block read ahead. */
-export function readParts(
+/**
+ * Streams the bytes of `parts` within `range`, one block at a time with one
+ * block read ahead. The first block is read before this resolves, so that a
+ * failure to reach the data is an error answer rather than a cut stream.
+ */
+export async function readParts(
   store: Store,
   parts: DataPart[],
   range: ByteRange,
-): ReadableStream<Uint8Array> {
+): Promise<ReadableStream<Uint8Array>> {
   const pieces = blockPieces(store, parts, range);
   let next: Promise<IteratorResult<Piece>> | undefined;
   const advance = () => {
@@ -164,10 +168,11 @@ export function readParts(
       return r;
     });
   };
+  advance();
+  const first = await next!;
+  if (!first.done) await first.value.data;
+  next = Promise.resolve(first);
   return new ReadableStream<Uint8Array>({
-    start() {
-      advance();
-    },
     async pull(controller) {
       const r = await next!;
       if (r.done) {

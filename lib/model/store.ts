@@ -17,11 +17,14 @@ import { type VersionBlock, versionSchema } from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
 import { BLOCK_GC_DELAY_MS } from "../util/limits.ts";
+import { LocalReplication, type Replication } from "../rpc/replication.ts";
 
 export interface StoreOptions {
   nowMs?: () => number;
   blockSize: number;
   gcDelayMs?: number;
+  /** Where entries and blocks live; a store that runs alone by default. */
+  replication?: Replication;
 }
 
 export class Store {
@@ -36,21 +39,24 @@ export class Store {
   readonly versions: Table<VersionBlock>;
   readonly blockRefs: Table<BlockRef>;
   readonly uploads: Table<MultipartUpload>;
+  readonly replication: Replication;
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
     this.nowMs = options.nowMs ?? Date.now;
     this.blockSize = options.blockSize;
+    const replication = this.replication = options.replication ?? new LocalReplication();
     this.blocks = new BlockManager(
       blockStore,
       db,
       this.mutex,
       this.nowMs,
       options.gcDelayMs ?? BLOCK_GC_DELAY_MS,
+      replication,
     );
-    this.buckets = new Table(bucketSchema, db, this.mutex);
-    this.aliases = new Table(bucketAliasSchema, db, this.mutex);
-    this.keys = new Table(keySchema, db, this.mutex);
-    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex);
+    this.buckets = new Table(bucketSchema, db, this.mutex, replication);
+    this.aliases = new Table(bucketAliasSchema, db, this.mutex, replication);
+    this.keys = new Table(keySchema, db, this.mutex, replication);
+    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex, replication);
     this.versions = new Table(
       versionSchema((old, next, tx) => {
         const wasLive = old !== undefined && !old.deleted;
@@ -60,6 +66,7 @@ export class Store {
       }),
       db,
       this.mutex,
+      replication,
     );
     this.uploads = new Table(
       mpuSchema((old, next, tx) => {
@@ -73,6 +80,7 @@ export class Store {
       }),
       db,
       this.mutex,
+      replication,
     );
     this.objects = new Table(
       objectSchema((old, next, tx) => {
@@ -95,6 +103,7 @@ export class Store {
       }),
       db,
       this.mutex,
+      replication,
     );
   }
 

@@ -335,9 +335,11 @@ export class System {
   async #mergeLayout(other: ClusterLayout): Promise<void> {
     const merged = mergeLayouts(this.layout, other);
     if (layoutDigest(merged) === layoutDigest(this.layout)) return;
+    const before = currentVersion(this.layout)?.version ?? 0;
     this.layout = merged;
     await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: merged }]);
-    log("remise::rpc", "info", `layout updated to version ${currentVersion(merged)?.version ?? 0}`);
+    const after = currentVersion(merged)?.version ?? 0;
+    log("remise::rpc", after === before ? "debug" : "info", `layout updated (version ${after})`);
   }
 
   async #savePeers(): Promise<void> {

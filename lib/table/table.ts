@@ -3,16 +3,18 @@
  * key. Updates merge with what is stored, so replicas converge whatever the
  * order in which they receive updates.
  *
- * This is the replicated table of the design running with one replica: every
- * update and read goes to the local store. The cluster issue adds quorum
- * writes and reads to the replicas of the entry's partition below this same
- * interface.
+ * Writes go to every replica of the entry's partition and return after a
+ * write quorum; reads ask a read quorum, merge the answers and repair the
+ * replicas that were behind. A store that runs alone is a cluster of one.
  */
 import type { DbKey, DbSelector, DbStore } from "../db/db.ts";
-import { sha256Hex } from "../util/hash.ts";
+import { partitionOfKey } from "./partition.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
+import { stableString } from "./crdt.ts";
+import type { Replication } from "../rpc/replication.ts";
+import { quorumCall, quorumWrite } from "../rpc/quorum.ts";
 
 const TABLE_SPACE = "t";
 
@@ -30,13 +32,9 @@ export interface ScanOptions {
   /** Sort keys after the last wanted (exclusive). */
   end?: string;
   limit?: number;
-  reverse?: boolean;
 }
 
-/** The partition (0..255) of a partition key: first byte of its SHA-256. */
-export function partitionOfKey(partitionKey: string): number {
-  return parseInt(sha256Hex(partitionKey).slice(0, 2), 16);
-}
+export { partitionOfKey };
 
 /** The smallest string greater than every string starting with `prefix`, or undefined if none. */
 export function prefixEnd(prefix: string): string | undefined {
@@ -49,27 +47,171 @@ export function prefixEnd(prefix: string): string | undefined {
   return undefined;
 }
 
+/** How many entries one range read asks each replica for. */
+const SCAN_PAGE_ENTRIES = 500;
+
+interface RangeRequest {
+  pk: string;
+  start?: string;
+  end?: string;
+  limit: number;
+}
+
 export class Table<E> {
   readonly #partitionCache = new Map<string, number>();
+  readonly #path: string;
 
   constructor(
     readonly schema: TableSchema<E>,
     private readonly db: DbStore,
     private readonly mutex: KeyedMutex,
-    private readonly replicationFactor = 1,
-  ) {}
+    private readonly replication: Replication,
+  ) {
+    this.#path = `table/${schema.name}`;
+    replication.register(`${this.#path}/update`, async (_from, m) => {
+      await this.applyLocal((m.body as { entries: E[] }).entries);
+      return { body: null };
+    });
+    replication.register(`${this.#path}/get`, async (_from, m) => {
+      const { pk, sk } = m.body as { pk: string; sk: string };
+      return { body: { entry: (await this.getLocal(pk, sk)) ?? null } };
+    });
+    replication.register(`${this.#path}/range`, async (_from, m) => {
+      const r = m.body as RangeRequest;
+      const entries: E[] = [];
+      // Absent bounds may arrive as null from the wire.
+      for await (
+        const e of this.#scanLocal(r.pk, r.start ?? undefined, r.end ?? undefined, r.limit)
+      ) entries.push(e);
+      return { body: { entries } };
+    });
+  }
 
+  partitionOf(partitionKey: string): number {
+    let p = this.#partitionCache.get(partitionKey);
+    if (p === undefined) {
+      p = partitionOfKey(partitionKey);
+      if (this.#partitionCache.size > 10_000) this.#partitionCache.clear();
+      this.#partitionCache.set(partitionKey, p);
+    }
+    return p;
+  }
+
+  /** Reads an entry from a read quorum of replicas, merges the answers and repairs replicas that were behind. */
   async get(partitionKey: string, sortKey = ""): Promise<E | undefined> {
-    const stored = await this.db.get<StoredEntry<E>>(this.#key(partitionKey, sortKey));
-    return stored === undefined ? undefined : this.#decode(stored);
+    const nodes = this.replication.readSet(this.partitionOf(partitionKey));
+    const answers = await quorumCall(
+      `read ${this.schema.name} entry`,
+      this.replication.byProximity(nodes),
+      this.replication.readQuorum(nodes.length),
+      async (node) =>
+        ((await this.replication.call(node, `${this.#path}/get`, {
+          body: { pk: partitionKey, sk: sortKey },
+        }, {
+          priority: "high",
+        })).body as { entry: E | null }).entry ?? undefined,
+    );
+    let merged: E | undefined;
+    for (const { value } of answers) {
+      if (value !== undefined) {
+        merged = merged === undefined ? value : this.schema.merge(merged, value);
+      }
+    }
+    if (merged !== undefined && answers.length > 1) {
+      const reference = stableString(merged);
+      const behind = answers.filter((a) =>
+        a.value === undefined || stableString(a.value) !== reference
+      );
+      for (const { node } of behind) {
+        this.replication.call(node, `${this.#path}/update`, { body: { entries: [merged] } }, {
+          priority: "high",
+        })
+          .catch(() => {});
+      }
+    }
+    return merged;
   }
 
   async insert(entry: E): Promise<void> {
     await this.insertMany([entry]);
   }
 
-  /** Merges the entries into the table in one local transaction. */
+  /** Sends the entries to every replica of their partitions; resolves once a write quorum stored them. */
   async insertMany(entries: E[]): Promise<void> {
+    if (entries.length === 0) return;
+    const byPartition = new Map<number, E[]>();
+    for (const e of entries) {
+      const p = this.partitionOf(this.schema.partitionKey(e));
+      const list = byPartition.get(p);
+      if (list) list.push(e);
+      else byPartition.set(p, [e]);
+    }
+    await Promise.all([...byPartition].map(([partition, group]) =>
+      quorumWrite(
+        `write ${this.schema.name} entries`,
+        this.replication.writeSets(partition),
+        (n) => this.replication.writeQuorum(n),
+        (node) =>
+          this.replication.call(node, `${this.#path}/update`, { body: { entries: group } }, {
+            priority: "high",
+          }),
+      )
+    ));
+  }
+
+  /**
+   * Entries of one partition key in sort-key order, read from a read quorum
+   * of replicas page by page and merged.
+   */
+  async *scan(partitionKey: string, options: ScanOptions = {}): AsyncIterableIterator<E> {
+    let { start, end } = sortKeyBounds(options);
+    if (start !== undefined && end !== undefined && start >= end) return;
+    let remaining = options.limit ?? Infinity;
+    const nodes = this.replication.readSet(this.partitionOf(partitionKey));
+    const quorum = this.replication.readQuorum(nodes.length);
+    while (remaining > 0) {
+      const limit = Math.min(SCAN_PAGE_ENTRIES, remaining);
+      const request: RangeRequest = { pk: partitionKey, start, end, limit };
+      const answers = await quorumCall(
+        `list ${this.schema.name} entries`,
+        this.replication.byProximity(nodes),
+        quorum,
+        async (node) =>
+          ((await this.replication.call(node, `${this.#path}/range`, { body: request }, {
+            priority: "high",
+          }))
+            .body as { entries: E[] }).entries,
+      );
+      // Only keys up to the smallest last key of a full page are known on every replica asked.
+      let boundary: string | undefined;
+      for (const { value } of answers) {
+        if (value.length === limit) {
+          const last = this.schema.sortKey(value[value.length - 1]);
+          if (boundary === undefined || last < boundary) boundary = last;
+        }
+      }
+      const merged = new Map<string, E>();
+      for (const { value } of answers) {
+        for (const e of value) {
+          const sk = this.schema.sortKey(e);
+          if (boundary !== undefined && sk > boundary) continue;
+          const seen = merged.get(sk);
+          merged.set(sk, seen === undefined ? e : this.schema.merge(seen, e));
+        }
+      }
+      const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const [, e] of sorted) {
+        if (remaining <= 0) return;
+        remaining--;
+        yield e;
+      }
+      if (boundary === undefined) return;
+      start = boundary + "\u0000";
+    }
+  }
+
+  /** Merges the entries into this node's copy in one local transaction (the replica side of a write). */
+  async applyLocal(entries: E[]): Promise<void> {
     if (entries.length === 0) return;
     const lockKey = this.schema.lockKey?.bind(this.schema) ??
       ((e: E) =>
@@ -82,8 +224,12 @@ export class Table<E> {
         const stored = await tx.get<StoredEntry<E>>(key);
         const old = stored === undefined ? undefined : this.#decode(stored);
         const next = old === undefined ? incoming : this.schema.merge(old, incoming);
-        if (this.replicationFactor === 1 && this.schema.isTombstone?.(next)) {
-          // With a single replica, every replica has the tombstone already.
+        if (old !== undefined && stableString(old) === stableString(next)) continue;
+        if (
+          this.replication.writeQuorum(1) === 1 && this.replication.nodeId === "local" &&
+          this.schema.isTombstone?.(next)
+        ) {
+          // A store that runs alone is every replica: the tombstone is everywhere already.
           tx.delete(key);
         } else {
           tx.set(key, { v: this.schema.formatVersion, entry: next } satisfies StoredEntry<E>);
@@ -97,27 +243,26 @@ export class Table<E> {
     await tx.runAfterCommit();
   }
 
-  /** Entries of one partition in sort-key order. */
-  async *scan(partitionKey: string, options: ScanOptions = {}): AsyncIterableIterator<E> {
+  async getLocal(partitionKey: string, sortKey = ""): Promise<E | undefined> {
+    const stored = await this.db.get<StoredEntry<E>>(this.#key(partitionKey, sortKey));
+    return stored === undefined ? undefined : this.#decode(stored);
+  }
+
+  async *#scanLocal(
+    partitionKey: string,
+    start: string | undefined,
+    end: string | undefined,
+    limit: number,
+  ) {
     const base = this.#base(partitionKey);
-    let start = options.start;
-    let end = options.end;
-    if (options.prefix !== undefined && options.prefix !== "") {
-      if (start === undefined || start < options.prefix) start = options.prefix;
-      const pEnd = prefixEnd(options.prefix);
-      if (pEnd !== undefined && (end === undefined || pEnd < end)) end = pEnd;
-    }
-    if (start !== undefined && end !== undefined && start >= end) return;
     const selector: DbSelector = end === undefined
       ? (start === undefined ? { prefix: base } : { prefix: base, start: [...base, start] })
       : (start === undefined
         ? { prefix: base, end: [...base, end] }
         : { start: [...base, start], end: [...base, end] });
-    const iter = this.db.list<StoredEntry<E>>(selector, {
-      limit: options.limit,
-      reverse: options.reverse,
-    });
-    for await (const { value } of iter) yield this.#decode(value);
+    for await (const { value } of this.db.list<StoredEntry<E>>(selector, { limit })) {
+      yield this.#decode(value);
+    }
   }
 
   #decode(stored: StoredEntry<E>): E {
@@ -125,21 +270,23 @@ export class Table<E> {
     return this.schema.decode(stored.entry, stored.v);
   }
 
-  #partition(partitionKey: string): number {
-    let p = this.#partitionCache.get(partitionKey);
-    if (p === undefined) {
-      p = partitionOfKey(partitionKey);
-      if (this.#partitionCache.size > 10_000) this.#partitionCache.clear();
-      this.#partitionCache.set(partitionKey, p);
-    }
-    return p;
-  }
-
   #base(partitionKey: string): DbKey {
-    return [TABLE_SPACE, this.schema.name, this.#partition(partitionKey), partitionKey];
+    return [TABLE_SPACE, this.schema.name, this.partitionOf(partitionKey), partitionKey];
   }
 
   #key(partitionKey: string, sortKey: string): DbKey {
     return [...this.#base(partitionKey), sortKey];
   }
+}
+
+/** The sort-key range [start, end) of scan options, prefix included. */
+function sortKeyBounds(options: ScanOptions): { start?: string; end?: string } {
+  let start = options.start;
+  let end = options.end;
+  if (options.prefix !== undefined && options.prefix !== "") {
+    if (start === undefined || start < options.prefix) start = options.prefix;
+    const pEnd = prefixEnd(options.prefix);
+    if (pEnd !== undefined && (end === undefined || pEnd < end)) end = pEnd;
+  }
+  return { start, end };
 }

@@ -118,7 +118,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
   const body = data.type === "inline"
     ? data.bytes.slice(effective.start, effective.end) as Uint8Array<ArrayBuffer>
     : effective.end > effective.start
-    ? readParts(r.ctx.store, parts, effective)
+    ? await readParts(r.ctx.store, parts, effective)
     : null;
   return new Response(body as BodyInit | null, { status, headers });
 }

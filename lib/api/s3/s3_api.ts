@@ -5,6 +5,7 @@
  */
 import { ModelError } from "../../model/access.ts";
 import { DataTooLargeError } from "../../model/object_data.ts";
+import { QuorumError } from "../../rpc/quorum.ts";
 import { MissingBlockError } from "../../block/block_manager.ts";
 import { CorruptBlockError } from "../../block/block_store.ts";
 import { log, logEnabled } from "../../util/log.ts";
@@ -184,6 +185,14 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
       default:
         return new S3Error("InvalidArgument", 400, e.message);
     }
+  }
+  if (e instanceof QuorumError) {
+    log("remise::api::s3", "warn", `request ${requestId}: ${e.message}`);
+    return new S3Error(
+      "ServiceUnavailable",
+      503,
+      `Please reduce your request rate or retry later: ${e.message}`,
+    );
   }
   if (e instanceof DataTooLargeError) {
     return new S3Error(

@@ -1,0 +1,89 @@
+/** Calling several replicas and waiting for a quorum of them. */
+import { errorMessage } from "../util/errors.ts";
+
+/** Not enough replicas answered; carries each node's cause. */
+export class QuorumError extends Error {
+  constructor(
+    readonly what: string,
+    readonly quorum: number,
+    readonly successes: number,
+    readonly causes: { node: string; error: string }[],
+  ) {
+    const detail = causes.map((c) => `${c.node.slice(0, 16)}: ${c.error}`).join("; ");
+    super(
+      `Cannot ${what}: ${successes} of the ${quorum} replicas needed answered` +
+        (detail ? ` (${detail})` : ""),
+    );
+    this.name = "QuorumError";
+  }
+}
+
+/**
+ * Calls `fn` on every node at once and resolves with the first `quorum`
+ * results; rejects with a QuorumError as soon as the quorum cannot be
+ * reached. Calls still running go on in the background (they are writes
+ * that may still land, or reads whose answers are no longer needed).
+ */
+export function quorumCall<T>(
+  what: string,
+  nodes: string[],
+  quorum: number,
+  fn: (node: string) => Promise<T>,
+): Promise<{ node: string; value: T }[]> {
+  return new Promise((resolve, reject) => {
+    const results: { node: string; value: T }[] = [];
+    const causes: { node: string; error: string }[] = [];
+    let done = false;
+    if (nodes.length === 0) {
+      reject(new QuorumError(`${what}: the cluster has no layout yet`, Math.max(quorum, 1), 0, []));
+      return;
+    }
+    if (nodes.length < quorum) {
+      reject(new QuorumError(what, quorum, 0, []));
+      return;
+    }
+    for (const node of nodes) {
+      fn(node).then((value) => {
+        if (done) return;
+        results.push({ node, value });
+        if (results.length >= quorum) {
+          done = true;
+          resolve(results);
+        }
+      }, (e) => {
+        if (done) return;
+        causes.push({ node, error: errorMessage(e) });
+        if (causes.length > nodes.length - quorum) {
+          done = true;
+          reject(new QuorumError(what, quorum, results.length, causes));
+        }
+      });
+    }
+  });
+}
+
+/**
+ * A write to several node sets (the old and the new layout version during a
+ * transition): every set must reach its quorum; each node is called once.
+ */
+export async function quorumWrite<T>(
+  what: string,
+  sets: string[][],
+  quorum: (setSize: number) => number,
+  fn: (node: string) => Promise<T>,
+): Promise<void> {
+  if (sets.length === 0 || sets.some((s) => s.length === 0)) {
+    throw new QuorumError(`${what}: the cluster has no layout yet`, 1, 0, []);
+  }
+  const calls = new Map<string, Promise<T>>();
+  const call = (node: string) => {
+    let p = calls.get(node);
+    if (!p) {
+      p = fn(node);
+      p.catch(() => {});
+      calls.set(node, p);
+    }
+    return p;
+  };
+  await Promise.all(sets.map((set) => quorumCall(what, set, quorum(set.length), call)));
+}

@@ -1,0 +1,148 @@
+/**
+ * Where entries and blocks live: the replicas of each partition according
+ * to the layout, the quorums of the consistency mode, and calls to replicas
+ * (a call to this node runs its handler directly).
+ */
+import type { CallOptions, RpcMessage } from "../net/transport.ts";
+import type { ConsistencyMode } from "../util/config.ts";
+import { currentVersion, isStorageRole } from "./layout.ts";
+import type { System, SystemHandler } from "./system.ts";
+
+export interface Replication {
+  readonly nodeId: string;
+  /** Node sets that must each reach the write quorum (old and new version during a layout change). */
+  writeSets(partition: number): string[][];
+  /** Nodes to read from: the oldest layout version still active has all the data. */
+  readSet(partition: number): string[];
+  /** Whether this node is a replica of the partition in some active layout version. */
+  storesPartition(partition: number): boolean;
+  writeQuorum(setSize: number): number;
+  readQuorum(setSize: number): number;
+  /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
+  byProximity(nodes: string[]): string[];
+  call(node: string, path: string, message: RpcMessage, options?: CallOptions): Promise<RpcMessage>;
+  register(path: string, handler: SystemHandler): void;
+}
+
+/** Quorums of a consistency mode for a set of `n` replicas. */
+export function quorums(mode: ConsistencyMode, n: number): { write: number; read: number } {
+  const majority = Math.floor(n / 2) + 1;
+  const write = mode === "dangerous" ? 1 : majority;
+  const read = mode === "degraded" || mode === "dangerous" ? 1 : n - majority + 1;
+  return { write: Math.min(write, n), read: Math.min(read, n) };
+}
+
+/** The single node of a store that runs alone: every partition is here. */
+export class LocalReplication implements Replication {
+  readonly nodeId = "local";
+  readonly #handlers = new Map<string, SystemHandler>();
+
+  writeSets(): string[][] {
+    return [[this.nodeId]];
+  }
+  readSet(): string[] {
+    return [this.nodeId];
+  }
+  storesPartition(): boolean {
+    return true;
+  }
+  writeQuorum(): number {
+    return 1;
+  }
+  readQuorum(): number {
+    return 1;
+  }
+  byProximity(nodes: string[]): string[] {
+    return nodes;
+  }
+  call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    const handler = this.#handlers.get(path);
+    if (node !== this.nodeId || !handler) {
+      return Promise.reject(new Error(`No handler for ${path} on ${node}`));
+    }
+    return handler(this.nodeId, message);
+  }
+  register(path: string, handler: SystemHandler): void {
+    this.#handlers.set(path, handler);
+  }
+}
+
+/** Replicas from the cluster layout, calls over the cluster transport. */
+export class ClusterReplication implements Replication {
+  readonly #handlers = new Map<string, SystemHandler>();
+
+  constructor(private readonly system: System, private readonly mode: ConsistencyMode) {}
+
+  get nodeId(): string {
+    return this.system.nodeId;
+  }
+
+  writeSets(partition: number): string[][] {
+    const sets: string[][] = [];
+    const seen = new Set<string>();
+    for (const v of this.system.layout.versions) {
+      const set = v.partitions[partition] ?? [];
+      const key = [...set].sort().join(",");
+      if (!seen.has(key)) {
+        seen.add(key);
+        sets.push(set);
+      }
+    }
+    return sets;
+  }
+
+  readSet(partition: number): string[] {
+    return this.system.layout.versions[0]?.partitions[partition] ?? [];
+  }
+
+  storesPartition(partition: number): boolean {
+    return this.system.layout.versions.some((v) => v.partitions[partition]?.includes(this.nodeId));
+  }
+
+  writeQuorum(n: number): number {
+    return quorums(this.mode, n).write;
+  }
+
+  readQuorum(n: number): number {
+    return quorums(this.mode, n).read;
+  }
+
+  byProximity(nodes: string[]): string[] {
+    const roles = currentVersion(this.system.layout)?.roles ?? {};
+    const myZone = roles[this.nodeId]?.zone;
+    const peers = new Map(this.system.peers().map((p) => [p.id, p]));
+    const rank = (id: string) => {
+      if (id === this.nodeId) return -1;
+      const p = peers.get(id);
+      const down = p?.up ? 0 : 1e9;
+      const zone = roles[id]?.zone === myZone && myZone !== undefined ? 0 : 1e6;
+      return down + zone + (p?.rttMs ?? 1e5);
+    };
+    return [...nodes].sort((a, b) => rank(a) - rank(b));
+  }
+
+  call(
+    node: string,
+    path: string,
+    message: RpcMessage,
+    options?: CallOptions,
+  ): Promise<RpcMessage> {
+    if (node === this.nodeId) {
+      const handler = this.#handlers.get(path);
+      if (!handler) return Promise.reject(new Error(`No handler for ${path}`));
+      return handler(node, message);
+    }
+    return this.system.options.transport.callNode(node, path, message, options);
+  }
+
+  register(path: string, handler: SystemHandler): void {
+    this.#handlers.set(path, handler);
+    this.system.register(path, handler);
+  }
+
+  /** Storage nodes of the current layout version. */
+  storageNodes(): string[] {
+    const roles = currentVersion(this.system.layout)?.roles ?? {};
+    return Object.entries(roles).filter(([, r]) => isStorageRole(r)).map(([id]) => id);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * A 3-node cluster in 3 zones with replication factor 3, as real processes:
+ * data written through one node is read through the others, and the cluster
+ * keeps serving and keeps every acknowledged write through node failures.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { TestCluster } from "./cluster_harness.ts";
+import type { Credentials } from "./harness.ts";
+
+const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
+
+function bytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed * 2654435761 >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function formCluster(options: { env?: (i: number) => Record<string, string> } = {}) {
+  const cluster = await TestCluster.start(3, {
+    extraConfig: "replication_factor = 3",
+    blockSize: 65536,
+    env: options.env,
+  });
+  for (const i of [0, 1, 2]) {
+    await cluster.waitFor(
+      `node ${i} sees 3 nodes`,
+      () => cluster.status(i),
+      (s) => s.nodes.filter((n) => n.up).length === 3,
+    );
+  }
+  const ids = await Promise.all([0, 1, 2].map((i) => cluster.nodeId(i)));
+  for (const [i, id] of ids.entries()) {
+    await cluster.cli(0, ["layout", "assign", id, "-z", `dc${i + 1}`, "-c", "10G"]);
+  }
+  await cluster.cli(0, ["layout", "apply", "--version", "1"]);
+  for (const i of [0, 1, 2]) {
+    await cluster.waitFor(
+      `node ${i} has layout 1`,
+      () => cluster.status(i),
+      (s) => s.layoutVersion === 1,
+    );
+  }
+  const created = JSON.parse((await cluster.cli(0, ["key", "create", "app", "--json"])).stdout);
+  const credentials: Credentials = {
+    accessKeyId: created.accessKeyId,
+    secretAccessKey: created.secretAccessKey,
+  };
+  const clients = cluster.nodes.map((n) => n.server.client(credentials));
+  return { cluster, ids, clients };
+}
+
+async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Uint8Array> {
+  const res = await s3.send(new GetObjectCommand({ Bucket, Key }));
+  return await res.Body!.transformToByteArray();
+}
+
+Deno.test("replication: objects written through one node are read through every other, and survive failures", async (t) => {
+  const { cluster, clients } = await formCluster();
+  const objects = new Map<string, string>(); // key -> md5
+  try {
+    await t.step(
+      "small, multi-block and multipart objects are readable through every node",
+      async () => {
+        await clients[0].send(new CreateBucketCommand({ Bucket: "replicated" }));
+        for (let i = 0; i < 20; i++) {
+          const data = bytes(i % 3 === 0 ? 100 + i : 200_000 + i * 1000, i);
+          await clients[0].send(
+            new PutObjectCommand({ Bucket: "replicated", Key: `obj-${i}`, Body: data }),
+          );
+          objects.set(`obj-${i}`, md5(data));
+        }
+        const big = bytes(11 * 1024 * 1024, 99);
+        await new Upload({
+          client: clients[0],
+          params: { Bucket: "replicated", Key: "multipart", Body: big },
+          partSize: 5 * 1024 * 1024,
+        })
+          .done();
+        objects.set("multipart", md5(big));
+        for (const client of clients) {
+          for (const [key, sum] of objects) {
+            assert.equal(md5(await getBytes(client, "replicated", key)), sum, key);
+          }
+          const listed = await client.send(new ListObjectsV2Command({ Bucket: "replicated" }));
+          assert.equal(listed.KeyCount, objects.size);
+        }
+      },
+    );
+
+    await t.step("with one node killed, reads and writes go on", async () => {
+      await cluster.nodes[2].server.kill();
+      for (let i = 20; i < 30; i++) {
+        const data = bytes(150_000 + i, i);
+        await clients[0].send(
+          new PutObjectCommand({ Bucket: "replicated", Key: `obj-${i}`, Body: data }),
+        );
+        objects.set(`obj-${i}`, md5(data));
+      }
+      for (const client of clients.slice(0, 2)) {
+        for (const [key, sum] of objects) {
+          assert.equal(md5(await getBytes(client, "replicated", key)), sum, key);
+        }
+      }
+    });
+
+    await t.step(
+      "with two nodes down, writes fail with 503 and nothing half-written appears",
+      async () => {
+        await cluster.nodes[1].server.kill();
+        await cluster.waitFor(
+          "node 0 sees the others down",
+          () => cluster.status(0),
+          (s) => s.nodes.filter((n) => n.up).length === 1,
+        );
+        const failed = await clients[0].send(
+          new PutObjectCommand({ Bucket: "replicated", Key: "never", Body: bytes(100_000, 7) }),
+        ).then(() => undefined, (e) => e);
+        assert.ok(failed, "the write must fail");
+        assert.equal(failed.$metadata?.httpStatusCode, 503, String(failed));
+        assert.equal(failed.name, "ServiceUnavailable");
+      },
+    );
+
+    await t.step(
+      "after restarts, the cluster serves everything acknowledged and nothing else",
+      async () => {
+        await cluster.nodes[1].server.launch();
+        await cluster.nodes[2].server.launch();
+        for (const i of [0, 1, 2]) {
+          await cluster.waitFor(
+            `node ${i} sees 3 up`,
+            () => cluster.status(i),
+            (s) => s.nodes.filter((n) => n.up).length === 3,
+          );
+        }
+        for (const client of clients) {
+          for (const [key, sum] of objects) {
+            assert.equal(md5(await getBytes(client, "replicated", key)), sum, key);
+          }
+          const missing = await client.send(
+            new HeadObjectCommand({ Bucket: "replicated", Key: "never" }),
+          ).then(
+            () => "exists",
+            (e) => e.$metadata?.httpStatusCode,
+          );
+          assert.equal(missing, 404);
+        }
+      },
+    );
+  } finally {
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
+
+Deno.test("replication: with node clocks skewed by minutes, the newest write still wins", async () => {
+  const offsets = [0, -5 * 60_000, 7 * 60_000];
+  const { cluster, clients } = await formCluster({
+    env: (i) => ({ REMISE_TEST_CLOCK_OFFSET_MS: String(offsets[i]) }),
+  });
+  try {
+    await clients[0].send(new CreateBucketCommand({ Bucket: "skew" }));
+    // The node whose clock is ahead writes first, then the ones behind: each later write must win.
+    for (const [round, node] of [2, 0, 1, 2, 1].entries()) {
+      const body = `round ${round} through node ${node}`;
+      await clients[node].send(new PutObjectCommand({ Bucket: "skew", Key: "k", Body: body }));
+      for (const client of clients) {
+        const got = new TextDecoder().decode(await getBytes(client, "skew", "k"));
+        assert.equal(got, body, `after round ${round}`);
+      }
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
