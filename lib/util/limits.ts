@@ -42,3 +42,105 @@ export const DELETE_OBJECTS_MAX_KEYS = 1000;
 
 /** Largest XML request body accepted (DeleteObjects with 1000 long keys fits). */
 export const XML_BODY_MAX_BYTES = 2 * 1024 * 1024;
+
+/** An RPC that gets no response header (and makes no progress sending its body) within this is cancelled on both ends. */
+export const RPC_TIMEOUT_MS = 30_000;
+
+/** Per-stream flow-control window: bytes of a body in flight before the receiver grants more. 1 MiB keeps a block in one round trip over a 50 ms WAN link while bounding memory per stream. */
+export const RPC_STREAM_WINDOW_BYTES = 1024 * 1024;
+
+/** Largest data frame of a streamed body: small enough that a high-priority frame never waits long behind one. */
+export const RPC_DATA_FRAME_MAX_BYTES = 64 * 1024;
+
+/** Largest RPC frame (a msgpack request/response header with its body); a peer sending more is cut off. */
+export const RPC_FRAME_MAX_BYTES = 16 * 1024 * 1024;
+
+/** How often an idle RPC connection is pinged, to detect a dead peer. */
+export const RPC_PING_INTERVAL_MS = 2_000;
+
+/** A connection that received nothing (not even a pong) for this long is closed and the peer reported down. */
+export const RPC_PING_TIMEOUT_MS = 8_000;
+
+/** Dialling a peer (TCP connect, TLS handshake, greeting) gives up after this. */
+export const RPC_DIAL_TIMEOUT_MS = 10_000;
+
+/** Backoff after a failed dial to an address: starts here and doubles per failure... */
+export const RPC_DIAL_BACKOFF_MIN_MS = 100;
+
+/** ...up to this, so a node that is down for long costs one attempt per 30 s. */
+export const RPC_DIAL_BACKOFF_MAX_MS = 30_000;
+
+/** A body sender waiting this long for the receiver to grant flow-control credit gives up on the stream. */
+export const RPC_STREAM_IDLE_TIMEOUT_MS = 120_000;
+
+/** A duplicate connection being retired is closed after this even if its streams have not finished. */
+export const RPC_DRAIN_TIMEOUT_MS = 60_000;
+
+/** How often anti-entropy compares each stored partition with its other replicas (jittered by ±25%): a replica that missed writes catches up within minutes, and an idle cluster pays one digest exchange per partition and table per round. */
+export const ANTI_ENTROPY_INTERVAL_MS = 60_000;
+
+/** Partitions anti-entropy syncs at once: keeps its load on disks and links small beside client traffic. */
+export const ANTI_ENTROPY_PARTITIONS_CONCURRENCY = 2;
+
+/** Merkle leaves of one partition whose item lists are fetched at once: hides link latency without flooding a peer. */
+export const ANTI_ENTROPY_LEAVES_CONCURRENCY = 4;
+
+/** Entries per getEntries/putEntries call of anti-entropy: a few hundred KiB at most, far under RPC_FRAME_MAX_BYTES. */
+export const ANTI_ENTROPY_BATCH_ENTRIES = 100;
+
+/** Mutations per commit while a Merkle index is rebuilt: under KV_COMMIT_MUTATIONS_MAX, so each batch is one engine commit. */
+export const MERKLE_REBUILD_BATCH_MUTATIONS = 500;
+
+/** A cached partition digest is recomputed after this even without a write: bounds the harm of a missed invalidation. */
+export const MERKLE_DIGEST_CACHE_MAX_AGE_MS = 5 * 60 * 1000;
+
+/** A background worker asked to stop gets this long to finish its current step before stop() gives up waiting. */
+export const WORKER_STOP_TIMEOUT_MS = 10_000;
+
+/** After a failed step a worker waits this long before retrying... */
+export const WORKER_ERROR_BACKOFF_MIN_MS = 1_000;
+
+/** ...doubling per consecutive failure up to this, so a broken worker costs one attempt per 5 min. */
+export const WORKER_ERROR_BACKOFF_MAX_MS = 5 * 60_000;
+
+/** A block whose resync failed is retried after this... */
+export const RESYNC_RETRY_MIN_MS = 10_000;
+
+/** ...doubling per failure up to this, so an unavailable block costs one attempt per hour. */
+export const RESYNC_RETRY_MAX_MS = 60 * 60_000;
+
+/** Blocks resynced at once: enough to overlap one fetch's latency with another's disk write, light on a home link. */
+export const RESYNC_CONCURRENCY = 2;
+
+/** Due queue entries taken per resync step (one range read of the queue). */
+export const RESYNC_BATCH_MAX = 64;
+
+/** With nothing due, the resync worker looks at its queue again after this (an enqueue wakes it sooner). */
+export const RESYNC_IDLE_INTERVAL_MS = 60_000;
+
+/** Hashes enqueued in one metadata commit (up to 3 mutations each, under the engine's 900). */
+export const RESYNC_ENQUEUE_BATCH_MAX = 100;
+
+/** Counting the resync queue stops here (about 1 s of listing); larger queues are shown as this number. */
+export const RESYNC_QUEUE_COUNT_MAX = 100_000;
+
+/** Most block errors returned by one listing (`remise block list-errors`). */
+export const RESYNC_ERRORS_LIST_MAX = 1_000;
+
+/** The resync worker's queue length and error count shown in its status are refreshed at most this often. */
+export const RESYNC_STATUS_REFRESH_MS = 10_000;
+
+/** A full scrub pass (re-hash every block) starts this long after the previous one finished. */
+export const SCRUB_INTERVAL_MS = 30 * 24 * 3600 * 1000;
+
+/** Share of disk time a background scrub may use: it sleeps 9x as long as it reads, leaving the disk to requests. */
+export const SCRUB_DISK_TIME_FRACTION = 0.1;
+
+/** A scrub step reads blocks for about this long before its throttling sleep (keeps stop and pause prompt). */
+export const SCRUB_STEP_MS = 200;
+
+/** Between passes the scrub worker checks whether a pass is due this often. */
+export const SCRUB_IDLE_CHECK_MS = 60 * 60_000;
+
+/** Corrupted block files kept in data_dir/corrupt for inspection; beyond this they are deleted. */
+export const CORRUPT_BLOCKS_KEPT_MAX = 100;

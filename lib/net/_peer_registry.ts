@@ -1,0 +1,105 @@
+/**
+ * Which connection carries the traffic to each peer, and the peers' addresses.
+ *
+ * One connection per pair of nodes: when two exist (both nodes dialled at
+ * once, or one dialled twice by different addresses), both ends keep the one
+ * with the smaller key `dialler id + ":" + dialler nonce` — a rule both ends
+ * evaluate alike whatever order the connections came up in — and retire the
+ * other, which closes after its requests drain.
+ */
+import { log } from "../util/log.ts";
+import type { Connection } from "./_connection.ts";
+import { debug, LOG, shortId } from "./_stream_host.ts";
+
+interface Entry {
+  conn: Connection;
+  key: string;
+  addr: string;
+}
+
+export class PeerRegistry {
+  #registered = new Map<string, Entry>();
+  #keys = new Map<Connection, string>();
+  /** Dialable address of each node met (dialled addresses, or announced by the peer). */
+  readonly addresses = new Map<string, string>();
+  /** Which node answered at a dialled address. */
+  readonly idAtAddress = new Map<string, string>();
+  #connected: ((id: string, addr: string) => void)[] = [];
+  #disconnected: ((id: string) => void)[] = [];
+
+  onConnected(cb: (id: string, addr: string) => void): void {
+    this.#connected.push(cb);
+  }
+
+  onDisconnected(cb: (id: string) => void): void {
+    this.#disconnected.push(cb);
+  }
+
+  get(id: string): Connection | undefined {
+    return this.#registered.get(id)?.conn;
+  }
+
+  peers(): { id: string; addr: string }[] {
+    return [...this.#registered].map(([id, e]) => ({ id, addr: e.addr }));
+  }
+
+  /** A connection finished its greeting: use it, unless the peer already has a preferred one. */
+  add(conn: Connection, key: string, addr: string): void {
+    if (conn.closed) return;
+    this.#keys.set(conn, key);
+    this.addresses.set(conn.peerId, addr);
+    const existing = this.#registered.get(conn.peerId);
+    if (!existing) {
+      this.#registered.set(conn.peerId, { conn, key, addr });
+      debug(`connected to ${shortId(conn.peerId)} at ${addr}`);
+      for (const cb of this.#connected) safely(() => cb(conn.peerId, addr));
+      return;
+    }
+    if (key < existing.key) {
+      this.#registered.set(conn.peerId, { conn, key, addr });
+      debug(`duplicate connection to ${shortId(conn.peerId)}: retiring the older one`);
+      existing.conn.retire();
+    } else {
+      debug(`duplicate connection to ${shortId(conn.peerId)}: retiring the newer one`);
+      conn.retire();
+    }
+  }
+
+  /** The peer retires this connection: stop using it. */
+  unregister(conn: Connection): void {
+    const entry = this.#registered.get(conn.peerId);
+    if (entry?.conn !== conn) return;
+    this.#registered.delete(conn.peerId);
+    // Another live connection to the peer takes over, if there is one.
+    for (const [other, key] of this.#keys) {
+      if (other !== conn && other.peerId === conn.peerId && !other.closed && !other.retiring) {
+        this.#registered.set(conn.peerId, { conn: other, key, addr: entry.addr });
+        return;
+      }
+    }
+    this.#reportDown(conn.peerId);
+  }
+
+  /** The connection closed. */
+  remove(conn: Connection): void {
+    this.#keys.delete(conn);
+    const entry = this.#registered.get(conn.peerId);
+    if (entry?.conn === conn) {
+      this.#registered.delete(conn.peerId);
+      this.#reportDown(conn.peerId);
+    }
+  }
+
+  #reportDown(id: string): void {
+    debug(`disconnected from ${shortId(id)}`);
+    for (const cb of this.#disconnected) safely(() => cb(id));
+  }
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    log(LOG, "warn", `a peer event callback threw: ${e}`);
+  }
+}

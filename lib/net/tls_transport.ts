@@ -1,0 +1,365 @@
+/**
+ * The RPC transport over mutual TLS (the `node:tls` adapter).
+ *
+ * Both ends present a certificate signed by the cluster CA; anything else is
+ * refused during the handshake. Identity is the node id — SHA-256 of the
+ * certificate's SubjectPublicKeyInfo — never a host name. After the
+ * handshake both ends greet (HELLO, with the protocol version); only then is
+ * the peer registered, so a refused or mistaken peer changes nothing.
+ */
+import tls from "node:tls";
+import type { Socket } from "node:net";
+import { isIP } from "node:net";
+import { log } from "../util/log.ts";
+import { errorMessage } from "../util/errors.ts";
+import {
+  RPC_DATA_FRAME_MAX_BYTES,
+  RPC_DIAL_TIMEOUT_MS,
+  RPC_DRAIN_TIMEOUT_MS,
+  RPC_FRAME_MAX_BYTES,
+  RPC_PING_INTERVAL_MS,
+  RPC_PING_TIMEOUT_MS,
+  RPC_STREAM_IDLE_TIMEOUT_MS,
+  RPC_STREAM_WINDOW_BYTES,
+  RPC_TIMEOUT_MS,
+} from "../util/limits.ts";
+import { Connection } from "./_connection.ts";
+import { type Admission, type ConnectionLimits, LOG, shortId } from "./_stream_host.ts";
+import { PeerRegistry } from "./_peer_registry.ts";
+import { formatAddr, parseAddr } from "./_addr.ts";
+import { DialBackoff } from "./_dial_backoff.ts";
+import { abortable, remaining, withDeadline } from "./_deadline.ts";
+import { handshake, nodeIdOfDer, peerIdOf, remoteAddr, socketChannel } from "./_tls_socket.ts";
+import {
+  type CallOptions,
+  RpcError,
+  type RpcHandler,
+  type RpcMessage,
+  type Transport,
+} from "./transport.ts";
+
+export { nodeIdOfDer };
+
+export interface TlsTransportOptions {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  /** "host:port" to listen on; port 0 picks one. */
+  bindAddr: string;
+  /** "host:port" announced to peers (rpc_public_addr); default: our address as they see it. */
+  publicAddr?: string;
+  /** Bounds work accepted from peers; requests beyond get RpcError("overloaded"). */
+  maxConcurrentRequests: number;
+  /** Default response timeout of calls. */
+  requestTimeoutMs?: number;
+  /** Overrides of the limits in lib/util/limits.ts (tests). */
+  limits?: Partial<ConnectionLimits & { dialTimeoutMs: number }>;
+}
+
+export class TlsTransport implements Transport {
+  readonly nodeId: string;
+  readonly #opts: TlsTransportOptions;
+  readonly #limits: ConnectionLimits & { dialTimeoutMs: number };
+  readonly #registry = new PeerRegistry();
+  readonly #conns = new Set<Connection>();
+  readonly #sockets = new Set<Socket>();
+  readonly #dialing = new Map<string, Promise<Connection>>();
+  readonly #backoff = new DialBackoff();
+  readonly #admission: Admission;
+  #server?: tls.Server;
+  #port?: number;
+  #handler?: RpcHandler;
+  #closed = false;
+
+  constructor(opts: TlsTransportOptions) {
+    this.#opts = opts;
+    this.nodeId = nodeIdOfDer(opts.certPem);
+    this.#limits = {
+      windowBytes: RPC_STREAM_WINDOW_BYTES,
+      dataFrameBytes: RPC_DATA_FRAME_MAX_BYTES,
+      frameBytes: RPC_FRAME_MAX_BYTES,
+      requestTimeoutMs: opts.requestTimeoutMs ?? RPC_TIMEOUT_MS,
+      pingIntervalMs: RPC_PING_INTERVAL_MS,
+      pingTimeoutMs: RPC_PING_TIMEOUT_MS,
+      streamIdleTimeoutMs: RPC_STREAM_IDLE_TIMEOUT_MS,
+      drainTimeoutMs: RPC_DRAIN_TIMEOUT_MS,
+      dialTimeoutMs: RPC_DIAL_TIMEOUT_MS,
+      ...opts.limits,
+    };
+    let active = 0;
+    const max = opts.maxConcurrentRequests;
+    this.#admission = {
+      max,
+      tryAcquire: () => active < max ? (active++, true) : false,
+      release: () => void active--,
+    };
+  }
+
+  /** Connections open now, including ones being retired (tests, metrics). */
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  async serve(handler: RpcHandler): Promise<{ port: number }> {
+    if (this.#closed) throw new RpcError("closed", "transport is closed");
+    this.#handler = handler;
+    if (this.#server) return { port: this.#port! };
+    const { host, port } = parseAddr(this.#opts.bindAddr);
+    const server = tls.createServer({
+      key: this.#opts.keyPem,
+      cert: this.#opts.certPem,
+      ca: this.#opts.caPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.3",
+      handshakeTimeout: this.#limits.dialTimeoutMs,
+    });
+    server.on("connection", (sock: Socket) => this.#track(sock));
+    server.on("secureConnection", (sock: tls.TLSSocket) => this.#accept(sock));
+    server.on("tlsClientError", (err: Error, sock: tls.TLSSocket) => {
+      log(
+        LOG,
+        "warn",
+        `refused RPC connection from ${remoteAddr(sock)}: ${err.message}`,
+      );
+      sock.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (e: Error) => log(LOG, "error", `RPC listener: ${e.message}`));
+    this.#server = server;
+    this.#port = (server.address() as { port: number }).port;
+    log(LOG, "info", `RPC listening on ${formatAddr(host, this.#port)} as ${shortId(this.nodeId)}`);
+    return { port: this.#port };
+  }
+
+  async call(
+    peer: { id?: string; addr: string },
+    path: string,
+    message: RpcMessage,
+    options?: CallOptions,
+  ): Promise<RpcMessage & { from: string }> {
+    const started = Date.now();
+    const conn = await this.#connect(peer.addr, peer.id, options);
+    const response = await conn.call(path, message, remaining(options, started));
+    return { ...response, from: conn.peerId };
+  }
+
+  async callNode(
+    id: string,
+    path: string,
+    message: RpcMessage,
+    options?: CallOptions,
+  ): Promise<RpcMessage> {
+    let conn = this.#registry.get(id);
+    if (!conn) {
+      const addr = this.#registry.addresses.get(id);
+      if (!addr) {
+        throw new RpcError(
+          "unreachable",
+          `no connection to node ${shortId(id)} and no known address`,
+        );
+      }
+      const started = Date.now();
+      conn = await this.#connect(addr, id, options);
+      return await conn.call(path, message, remaining(options, started));
+    }
+    return await conn.call(path, message, options);
+  }
+
+  connectedPeers(): { id: string; addr: string }[] {
+    return this.#registry.peers();
+  }
+
+  onPeerConnected(cb: (id: string, addr: string) => void): void {
+    this.#registry.onConnected(cb);
+  }
+
+  onPeerDisconnected(cb: (id: string) => void): void {
+    this.#registry.onDisconnected(cb);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new RpcError("closed", "transport is closed");
+    const server = this.#server;
+    const serverClosed = server
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve();
+    const socketsClosed = [...this.#sockets].map((s) =>
+      new Promise<void>((resolve) => {
+        if (s.destroyed && !s.readable) resolve();
+        s.once("close", () => resolve());
+        s.destroy();
+      })
+    );
+    for (const conn of this.#conns) conn.close(error);
+    await Promise.all([serverClosed, ...socketsClosed]);
+  }
+
+  /** Returns the connection to use for a peer, dialling it if needed. */
+  async #connect(addr: string, expectedId?: string, options?: CallOptions): Promise<Connection> {
+    if (this.#closed) throw new RpcError("closed", "transport is closed");
+    const knownId = expectedId ?? this.#registry.idAtAddress.get(addr);
+    const existing = knownId && this.#registry.get(knownId);
+    if (existing) return existing;
+    let dial = this.#dialing.get(addr);
+    if (!dial) {
+      const timeout = Math.min(this.#limits.dialTimeoutMs, options?.timeoutMs ?? Infinity);
+      dial = this.#dial(addr, expectedId, timeout).finally(() => this.#dialing.delete(addr));
+      this.#dialing.set(addr, dial);
+    }
+    const conn = await abortable(dial, options?.signal, `dialling ${addr}`);
+    if (expectedId && conn.peerId !== expectedId) {
+      throw new RpcError(
+        "refused",
+        `node at ${addr} is ${shortId(conn.peerId)}, not the expected ${shortId(expectedId)}`,
+      );
+    }
+    return this.#registry.get(conn.peerId) ?? conn;
+  }
+
+  async #dial(
+    addr: string,
+    expectedId: string | undefined,
+    timeoutMs: number,
+  ): Promise<Connection> {
+    this.#backoff.check(addr);
+    try {
+      const conn = await this.#dialOnce(addr, expectedId, timeoutMs);
+      this.#backoff.succeeded(addr);
+      return conn;
+    } catch (e) {
+      const failures = this.#backoff.failed(addr, e);
+      log(LOG, "warn", `dialling ${addr} failed (attempt ${failures}): ${errorMessage(e)}`);
+      throw e;
+    }
+  }
+
+  async #dialOnce(addr: string, expectedId: string | undefined, timeoutMs: number) {
+    const { host, port } = parseAddr(addr);
+    const deadline = Date.now() + timeoutMs;
+    const sock = tls.connect({
+      host,
+      port,
+      key: this.#opts.keyPem,
+      cert: this.#opts.certPem,
+      ca: this.#opts.caPem,
+      minVersion: "TLSv1.3",
+      servername: isIP(host) ? undefined : host,
+      checkServerIdentity: () => undefined, // identity is the node id, checked below
+    });
+    this.#track(sock);
+    await withDeadline(
+      handshake(sock, addr),
+      deadline,
+      () => sock.destroy(),
+      "unreachable",
+      `${addr}: no TLS handshake within ${timeoutMs} ms`,
+    );
+    const peerId = peerIdOf(sock);
+    const mismatch = !peerId
+      ? "presented no certificate"
+      : peerId === this.nodeId
+      ? "is this node itself"
+      : expectedId && peerId !== expectedId
+      ? `is node ${shortId(peerId)}, not the expected ${shortId(expectedId)}`
+      : undefined;
+    if (mismatch) {
+      sock.destroy();
+      throw new RpcError("refused", `node at ${addr} ${mismatch}`);
+    }
+    const nonce = crypto.randomUUID();
+    const conn = this.#attach(sock, peerId!, nonce, addr);
+    await withDeadline(
+      conn.ready.catch((e) => {
+        const why =
+          `closed the connection after the TLS handshake (does it accept our certificate?)`;
+        throw new RpcError("refused", `${addr} ${why}: ${errorMessage(e)}`, { cause: e });
+      }),
+      deadline,
+      () => conn.destroy(new RpcError("unreachable", "no greeting")),
+      "unreachable",
+      `${addr}: no greeting within ${timeoutMs} ms`,
+    );
+    this.#registry.idAtAddress.set(addr, conn.peerId);
+    return conn;
+  }
+
+  #accept(sock: tls.TLSSocket): void {
+    const peerId = peerIdOf(sock);
+    const from = remoteAddr(sock);
+    if (this.#closed || !sock.authorized || !peerId) {
+      log(LOG, "warn", `refused RPC connection from ${from}: not authorized`);
+      sock.destroy();
+      return;
+    }
+    if (peerId === this.nodeId) {
+      log(
+        LOG,
+        "warn",
+        `refused RPC connection from ${from}: it presents this node's own certificate`,
+      );
+      sock.destroy();
+      return;
+    }
+    this.#attach(sock, peerId, undefined, undefined);
+  }
+
+  /** Wraps a handshaken socket in a Connection; `nonce`/`dialAddr` are set when we dialled. */
+  #attach(
+    sock: tls.TLSSocket,
+    peerId: string,
+    nonce: string | undefined,
+    dialAddr: string | undefined,
+  ): Connection {
+    let lastError: Error | undefined;
+    const conn = new Connection({
+      peerId,
+      dialer: nonce !== undefined,
+      channel: socketChannel(sock),
+      limits: this.#limits,
+      admission: this.#admission,
+      handler: () => this.#handler,
+      hello: {
+        ...(nonce ? { n: nonce } : {}),
+        ...(this.#port ? { port: this.#port } : {}),
+        ...(this.#opts.publicAddr ? { addr: this.#opts.publicAddr } : {}),
+      },
+      onHello: (c, hello) => {
+        if (this.#closed) return;
+        const announced = typeof hello.addr === "string" ? hello.addr : undefined;
+        const port = typeof hello.port === "number" ? hello.port : undefined;
+        const addr = dialAddr ?? announced ?? remoteAddr(sock, port);
+        const key = nonce ? `${this.nodeId}:${nonce}` : `${peerId}:${String(hello.n)}`;
+        this.#registry.add(c, key, addr);
+      },
+      onGoaway: (c) => this.#registry.unregister(c),
+      onClose: (c) => {
+        this.#conns.delete(c);
+        this.#registry.remove(c);
+      },
+    });
+    this.#conns.add(conn);
+    sock.on("data", (d: Uint8Array) => conn.receive(d));
+    sock.on("error", (e: Error) => lastError = e);
+    sock.on("close", () => {
+      const why = lastError ? lastError.message : "closed by the peer";
+      conn.close(new RpcError("closed", `connection to ${shortId(peerId)} lost: ${why}`));
+    });
+    if (sock.destroyed) conn.close(new RpcError("closed", "socket closed"));
+    return conn;
+  }
+
+  #track(sock: Socket): void {
+    this.#sockets.add(sock);
+    sock.once("close", () => this.#sockets.delete(sock));
+    if (this.#closed) sock.destroy();
+  }
+}

@@ -1,0 +1,313 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import tls from "node:tls";
+import { RPC_DIAL_BACKOFF_MIN_MS } from "../util/limits.ts";
+import { decodeHeader, encodeHeader, type Frame, FrameDecoder, FrameType } from "./_framing.ts";
+import { deferred, sleep, waitFor } from "./_test_helpers.ts";
+import { RpcError } from "./transport.ts";
+import { createClusterCa, issueNodeCertificate, type PemPair } from "./certs.ts";
+import { TlsTransport, type TlsTransportOptions } from "./tls_transport.ts";
+import { transportConformance } from "./transport_conformance.ts";
+import { setLogFilter } from "../util/log.ts";
+
+setLogFilter(Deno.env.get("REMISE_LOG") ?? "warn");
+
+const HOSTS = ["127.0.0.1", "localhost"];
+const ca = await createClusterCa();
+const nodeA = await issueNodeCertificate(ca, { name: "node-a", hosts: HOSTS });
+const nodeB = await issueNodeCertificate(ca, { name: "node-b", hosts: HOSTS });
+
+export function tlsTransport(
+  pair: PemPair,
+  opts: Partial<TlsTransportOptions> = {},
+): TlsTransport {
+  return new TlsTransport({
+    caPem: ca.certPem,
+    certPem: pair.certPem,
+    keyPem: pair.keyPem,
+    bindAddr: "127.0.0.1:0",
+    maxConcurrentRequests: 1024,
+    ...opts,
+  });
+}
+
+transportConformance("tls", async () => {
+  const a = tlsTransport(nodeA);
+  const b = tlsTransport(nodeB);
+  const idle = () => Promise.resolve({ body: null });
+  await a.serve(idle);
+  const { port } = await b.serve(idle);
+  return {
+    a,
+    b,
+    bAddr: `127.0.0.1:${port}`,
+    cleanup: async () => {
+      await a.close();
+      await b.close();
+    },
+  };
+});
+
+Deno.test("tls: node id is the one certs.ts derives", async () => {
+  const { nodeIdFromCertificate } = await import("./certs.ts");
+  assert.equal(tlsTransport(nodeA).nodeId, await nodeIdFromCertificate(nodeA.certPem));
+});
+
+const otherCa = await createClusterCa({ commonName: "intruder CA" });
+const intruder = await issueNodeCertificate(otherCa, { name: "node-x", hosts: HOSTS });
+const expired = await issueNodeCertificate(ca, {
+  name: "node-old",
+  hosts: HOSTS,
+  notBefore: new Date(Date.now() - 10 * 86_400_000),
+  notAfter: new Date(Date.now() - 86_400_000),
+});
+
+/** Runs `fn` with console.error captured (warn and error logs go there). */
+async function capturingLogs(fn: () => Promise<void>): Promise<string[]> {
+  const original = console.error;
+  const lines: string[] = [];
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    await fn();
+  } finally {
+    console.error = original;
+  }
+  return lines;
+}
+
+const isRpcError = (kind: string, pattern?: RegExp) => (e: unknown) =>
+  e instanceof RpcError && e.kind === kind && (!pattern || pattern.test(e.message));
+
+/** A server node that counts the requests it serves. */
+async function servingNode(pair = nodeB, opts: Partial<TlsTransportOptions> = {}) {
+  const t = tlsTransport(pair, opts);
+  const stats = { served: 0 };
+  const { port } = await t.serve(() => (stats.served++, Promise.resolve({ body: "ok" })));
+  return { t, stats, port, addr: `127.0.0.1:${port}` };
+}
+
+Deno.test("tls: a client without a certificate is refused and learns nothing", async () => {
+  const server = await servingNode();
+  let received = 0;
+  const logs = await capturingLogs(async () => {
+    const sock = tls.connect({
+      host: "127.0.0.1",
+      port: server.port,
+      ca: ca.certPem,
+      checkServerIdentity: () => undefined,
+    });
+    sock.on("data", (d: Uint8Array) => received += d.length);
+    sock.on("error", () => {});
+    sock.on("secureConnect", () => sock.write(encodeHeader(FrameType.HELLO, 0, { v: 1, n: "x" })));
+    await new Promise((resolve) => sock.on("close", resolve));
+    await waitFor(() => server.stats.served === 0, "log");
+  });
+  assert.equal(received, 0);
+  assert.equal(server.stats.served, 0);
+  assert.deepEqual(server.t.connectedPeers(), []);
+  assert.ok(
+    logs.some((l) => l.includes("refused RPC connection from 127.0.0.1:")),
+    logs.join("\n"),
+  );
+  await server.t.close();
+});
+
+for (
+  const [what, pair] of [["a foreign CA", intruder], ["an expired certificate", expired]] as const
+) {
+  Deno.test(`tls: a client with ${what} is refused`, async () => {
+    const server = await servingNode();
+    const client = tlsTransport(pair);
+    const logs = await capturingLogs(async () => {
+      await assert.rejects(
+        client.call({ addr: server.addr }, "x", { body: null }),
+        isRpcError("refused"),
+      );
+    });
+    assert.equal(server.stats.served, 0);
+    assert.deepEqual(server.t.connectedPeers(), []);
+    assert.ok(
+      logs.some((l) => l.includes("refused RPC connection from 127.0.0.1:")),
+      logs.join("\n"),
+    );
+    await client.close();
+    await server.t.close();
+  });
+
+  Deno.test(`tls: a server with ${what} is refused`, async () => {
+    const server = await servingNode(pair, pair === intruder ? { caPem: otherCa.certPem } : {});
+    const client = tlsTransport(nodeA);
+    await capturingLogs(async () => {
+      await assert.rejects(
+        client.call({ addr: server.addr }, "x", { body: null }),
+        isRpcError("refused"),
+      );
+    });
+    assert.equal(server.stats.served, 0);
+    await client.close();
+    await server.t.close();
+  });
+}
+
+Deno.test("tls: dialling id@addr checks the id the peer's certificate proves", async () => {
+  const server = await servingNode();
+  const client = tlsTransport(nodeA);
+  const wrong = "f".repeat(64);
+  await capturingLogs(async () => {
+    await assert.rejects(
+      client.call({ id: wrong, addr: server.addr }, "x", { body: null }),
+      isRpcError(
+        "refused",
+        new RegExp(`is node ${server.t.nodeId.slice(0, 16)}, not the expected ffff`),
+      ),
+    );
+  });
+  assert.equal(server.stats.served, 0);
+  await waitFor(() => server.t.connectionCount === 0, "the server to drop the connection");
+  assert.deepEqual(server.t.connectedPeers(), []);
+  await sleep(RPC_DIAL_BACKOFF_MIN_MS);
+  const r = await client.call({ id: server.t.nodeId, addr: server.addr }, "x", { body: null });
+  assert.equal(r.from, server.t.nodeId);
+  await client.close();
+  await server.t.close();
+});
+
+Deno.test("tls: reconnects after the server restarts; dial failures back off", async () => {
+  const server = await servingNode();
+  const client = tlsTransport(nodeA);
+  const events: string[] = [];
+  client.onPeerConnected((id) => events.push(`up ${id.slice(0, 4)}`));
+  client.onPeerDisconnected((id) => events.push(`down ${id.slice(0, 4)}`));
+  await client.call({ addr: server.addr }, "x", { body: null });
+  await server.t.close();
+  await waitFor(() => events.length === 2, "the disconnection");
+  await capturingLogs(async () => {
+    await assert.rejects(
+      client.callNode(server.t.nodeId, "x", { body: null }),
+      isRpcError("unreachable"),
+    );
+    const t0 = performance.now();
+    await assert.rejects(
+      client.callNode(server.t.nodeId, "x", { body: null }),
+      isRpcError("unreachable", /next attempt in \d+ ms/),
+    );
+    assert.ok(performance.now() - t0 < 50, "a call during the backoff fails at once");
+  });
+  const restarted = await servingNode(nodeB, { bindAddr: server.addr });
+  await sleep(RPC_DIAL_BACKOFF_MIN_MS + 20);
+  const r = await client.callNode(server.t.nodeId, "x", { body: null });
+  assert.equal(r.body, "ok");
+  const id = server.t.nodeId.slice(0, 4);
+  assert.deepEqual(events, [`up ${id}`, `down ${id}`, `up ${id}`]);
+  await client.close();
+  await restarted.t.close();
+});
+
+Deno.test("tls: requests beyond maxConcurrentRequests are refused as overloaded", async () => {
+  const server = tlsTransport(nodeB, { maxConcurrentRequests: 2 });
+  const gate = deferred();
+  const { port } = await server.serve(async () => (await gate.promise, { body: 1 }));
+  const client = tlsTransport(nodeA);
+  const addr = `127.0.0.1:${port}`;
+  const calls = Array.from({ length: 5 }, () => client.call({ addr }, "x", { body: null }));
+  const settled = calls.map((c) => c.catch((e) => e));
+  for (const extra of settled.slice(2)) assert.ok(isRpcError("overloaded")(await extra));
+  gate.resolve();
+  for (const admitted of settled.slice(0, 2)) assert.equal((await admitted).body, 1);
+  assert.equal((await client.call({ addr }, "x", { body: null })).body, 1);
+  await client.close();
+  await server.close();
+});
+
+Deno.test("tls: when both nodes dial at once, one connection remains", async () => {
+  for (let round = 0; round < 5; round++) {
+    const a = await servingNode(nodeA);
+    const b = await servingNode(nodeB);
+    const results = await Promise.all([
+      ...Array.from({ length: 3 }, () => a.t.call({ addr: b.addr }, "x", { body: null })),
+      ...Array.from({ length: 3 }, () => b.t.call({ addr: a.addr }, "x", { body: null })),
+    ]);
+    assert.ok(results.every((r) => r.body === "ok"));
+    await waitFor(
+      () => a.t.connectionCount === 1 && b.t.connectionCount === 1,
+      `one connection (a has ${a.t.connectionCount}, b ${b.t.connectionCount})`,
+    );
+    assert.deepEqual(a.t.connectedPeers().map((p) => p.id), [b.t.nodeId]);
+    assert.deepEqual(b.t.connectedPeers().map((p) => p.id), [a.t.nodeId]);
+    assert.equal((await a.t.callNode(b.t.nodeId, "x", { body: null })).body, "ok");
+    assert.equal((await b.t.callNode(a.t.nodeId, "x", { body: null })).body, "ok");
+    await a.t.close();
+    await b.t.close();
+  }
+});
+
+Deno.test("tls: a peer that stops answering is detected by the keepalive", async () => {
+  const fast = { limits: { pingIntervalMs: 100, pingTimeoutMs: 500 } };
+  const server = await servingNode(nodeB, fast);
+  const proxy = await blackholeProxy(server.port);
+  const client = tlsTransport(nodeA, fast);
+  const down = deferred<string>();
+  client.onPeerDisconnected((id) => down.resolve(id));
+  await client.call({ addr: proxy.addr }, "x", { body: null });
+  await sleep(300);
+  assert.equal(client.connectedPeers().length, 1, "pings keep a healthy connection up");
+  proxy.blackhole = true;
+  const t0 = performance.now();
+  assert.equal(await down.promise, server.t.nodeId);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1500, `detected after ${ms} ms`);
+  await client.close();
+  await server.t.close();
+  await proxy.close();
+});
+
+Deno.test("tls: a request in an unknown protocol version gets a clear error", async () => {
+  const server = await servingNode();
+  const sock = tls.connect({
+    host: "127.0.0.1",
+    port: server.port,
+    ca: ca.certPem,
+    cert: nodeA.certPem,
+    key: nodeA.keyPem,
+    checkServerIdentity: () => undefined,
+  });
+  const decoder = new FrameDecoder(1 << 20);
+  const frames: Frame[] = [];
+  sock.on("data", (d: Uint8Array) => frames.push(...decoder.push(d)));
+  await new Promise((resolve) => sock.once("secureConnect", resolve));
+  sock.write(encodeHeader(FrameType.HELLO, 0, { v: 1, n: "nonce" }));
+  sock.write(encodeHeader(FrameType.REQUEST, 1, { v: 2, p: "x", b: null, s: false, pr: 0 }));
+  await waitFor(() => frames.some((f) => f.type === FrameType.ERROR), "an error frame");
+  const error = decodeHeader(frames.find((f) => f.type === FrameType.ERROR)!.payload);
+  assert.equal(error.v, 1);
+  assert.match(String(error.m), /unsupported RPC protocol version 2: this node speaks version 1/);
+  assert.equal(server.stats.served, 0);
+  sock.destroy();
+  await new Promise((resolve) => sock.once("close", resolve));
+  await server.t.close();
+});
+
+/** A TCP relay to a local port that can start dropping everything (a dead link). */
+async function blackholeProxy(targetPort: number) {
+  const sockets = new Set<net.Socket>();
+  const proxy = {
+    blackhole: false,
+    addr: "",
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(targetPort, "127.0.0.1");
+    for (const [from, to] of [[inbound, outbound], [outbound, inbound]]) {
+      sockets.add(from);
+      from.on("data", (d: Uint8Array) => proxy.blackhole || to.write(d));
+      from.on("error", () => {});
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  proxy.addr = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return proxy;
+}
