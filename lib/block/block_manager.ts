@@ -133,7 +133,8 @@ export class BlockManager {
 
   /**
    * A block's content, checked against its hash: from this node when it has
-   * a good copy, else from the nearest replica that has one.
+   * a good copy, else from the nearest replica that has one (and the local
+   * copy is queued for repair).
    */
   async getBlock(hash: string): Promise<Uint8Array> {
     let localError: unknown;
@@ -143,14 +144,27 @@ export class BlockManager {
     } catch (e) {
       localError = e;
     }
+    if (this.replication.storesPartition(this.partitionOf(hash))) this.onReferenced(hash);
+    try {
+      return await this.fetchFromPeers(hash);
+    } catch (e) {
+      if (localError === undefined) throw e;
+      throw new MissingBlockError(
+        hash,
+        `this node: ${errorMessage(localError)}; ${errorMessage(e)}`,
+      );
+    }
+  }
+
+  /** A verified copy of a block from the nearest other replica that has one. */
+  async fetchFromPeers(hash: string): Promise<Uint8Array> {
     const partition = this.partitionOf(hash);
     const candidates = new Set([
       ...this.replication.readSet(partition),
       ...this.replication.writeSets(partition).flat(),
     ]);
     candidates.delete(this.replication.nodeId);
-    if (this.replication.storesPartition(partition)) this.onReferenced(hash);
-    const errors: string[] = localError ? [`this node: ${errorMessage(localError)}`] : [];
+    const errors: string[] = [];
     for (const node of this.replication.byProximity([...candidates])) {
       try {
         const answer = await this.replication.call(node, "block/get", { body: { hash } }, {
@@ -163,9 +177,23 @@ export class BlockManager {
         errors.push(`${node.slice(0, 16)}: ${errorMessage(e)}`);
       }
     }
-    if (localError && errors.length === 1) throw localError;
-    if (errors.length === 0) throw new MissingBlockError(hash);
-    throw new MissingBlockError(hash, errors.join("; "));
+    throw new MissingBlockError(hash, errors.length ? errors.join("; ") : "no other replica");
+  }
+
+  /** Whether this node is among the replicas of the block in some active layout version. */
+  shouldStore(hash: string): boolean {
+    return this.replication.storesPartition(this.partitionOf(hash));
+  }
+
+  /** Makes sure every other replica of the block has it; true when they all do. */
+  async offloadToPeers(hash: string, data: Uint8Array): Promise<boolean> {
+    const nodes = new Set(this.replication.writeSets(this.partitionOf(hash)).flat());
+    nodes.delete(this.replication.nodeId);
+    if (nodes.size === 0) return false;
+    for (const node of nodes) {
+      if (!(await this.nodeHas(node, hash))) await this.sendTo(node, hash, data);
+    }
+    return true;
   }
 
   /** Whether a node has the block (for offloading). */
@@ -215,6 +243,21 @@ export class BlockManager {
     this.#setCount(tx, hash, rc, count);
     if ((rc?.count ?? 0) === 0 && count > 0) {
       tx.afterCommit(() => Promise.resolve(this.onReferenced(hash)));
+    }
+  }
+
+  /** Sets a block's reference count to `count` if it differs (repair); true when changed. */
+  async setRefcount(hash: string, count: number): Promise<boolean> {
+    const release = await this.mutex.acquire(BlockManager.lockKey(hash));
+    try {
+      const tx = new DbTransaction(this.db);
+      const rc = await tx.get<Refcount>(rcKey(hash));
+      if ((rc?.count ?? 0) === count) return false;
+      this.#setCount(tx, hash, rc, count);
+      await tx.commit();
+      return true;
+    } finally {
+      release();
     }
   }
 

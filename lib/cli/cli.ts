@@ -9,6 +9,7 @@
  * @module
  */
 import { addClusterCommands } from "./cluster_commands.ts";
+import { addMaintenanceCommands } from "./maintenance_commands.ts";
 import { Command, CommanderError, Option } from "commander";
 import type { BucketInfoJson, RightsJson } from "../api/admin/admin_api.ts";
 import {
@@ -272,6 +273,7 @@ function buildProgram(io: CliIo): Command {
   }
 
   addClusterCommands(program, { client, withConfig, print, printJson });
+  addMaintenanceCommands(program, { client, withConfig, print, printJson });
 
   // --- cert ---
   const cert = program.command("cert").description(

@@ -7,7 +7,6 @@ import { checkDirectories, type Config, loadConfig, parseAddr } from "../util/co
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
-import { BLOCK_GC_INTERVAL_MS } from "../util/limits.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
@@ -19,6 +18,10 @@ import { ConfigError } from "../util/errors.ts";
 import { TlsTransport } from "../net/tls_transport.ts";
 import { type DiskSpace, System } from "../rpc/system.ts";
 import { ClusterReplication } from "../rpc/replication.ts";
+import { setUpTableSync } from "../table/table_sync.ts";
+import { startNodeServices } from "./node_services.ts";
+import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
+import type { WorkerStatus } from "../util/worker.ts";
 import { statfs } from "node:fs/promises";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
@@ -95,7 +98,26 @@ export async function runServer(
     blockSize: config.blockSize,
     nowMs: clockFromEnv(),
     replication,
+    antiEntropy: system !== undefined,
   });
+  const tableSync = store.merkle && replication
+    ? setUpTableSync(store.tables, db, store.merkle, replication)
+    : undefined;
+  const services = startNodeServices(store, db, {
+    antiEntropy: tableSync
+      ? async () => {
+        const pass = await tableSync.worker.runOnce();
+        return JSON.stringify(pass);
+      }
+      : undefined,
+  });
+  if (tableSync) {
+    // A node that was away catches up at once rather than at the first periodic pass.
+    tableSync.buildMissingIndexes().then(() => {
+      tableSync.worker.start();
+      return tableSync.worker.runOnce();
+    }).catch((e) => log("remise::table", "error", `cannot start anti-entropy: ${errorMessage(e)}`));
+  }
   const access = new Access(store);
 
   const s3 = Deno.serve(
@@ -121,6 +143,14 @@ export async function runServer(
       access,
       token,
       system,
+      maintenance: {
+        workers: () => [
+          ...services.registry.list(),
+          ...(tableSync ? [workerStatusOfAntiEntropy(tableSync.worker.status())] : []),
+        ],
+        repair: (kind) => services.repair(kind),
+        blockErrors: () => services.resyncQueue.errors(),
+      },
       nodeInfo: () => ({
         nodeId: system?.nodeId ?? "single",
         layoutVersion: 0,
@@ -151,12 +181,6 @@ export async function runServer(
     }),
   );
 
-  const gc = setInterval(() => {
-    store.blocks.collectGarbage().catch((e) =>
-      log("remise::block", "warn", `garbage collection failed: ${errorMessage(e)}`)
-    );
-  }, BLOCK_GC_INTERVAL_MS);
-
   if (options.dev) await devCredentials(access, config);
 
   let stopping = false;
@@ -168,10 +192,11 @@ export async function runServer(
       "info",
       `${signal} received: finishing requests in flight, then stopping`,
     );
-    clearInterval(gc);
-    await system?.stop().catch(() => {});
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown()]), timeout]);
+    await services.stop();
+    await tableSync?.worker.stop();
+    await system?.stop().catch(() => {});
     db.close();
     log("remise::server", "info", "stopped");
     Deno.exit(0);
@@ -179,6 +204,17 @@ export async function runServer(
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   await Promise.all([s3.finished, admin.finished]);
+}
+
+function workerStatusOfAntiEntropy(s: ReturnType<AntiEntropyWorker["status"]>): WorkerStatus {
+  return {
+    name: s.name,
+    state: s.state === "running" ? "busy" : "idle",
+    progress: `${s.partitionsSynced} partitions synced, ${s.entriesExchanged} entries exchanged`,
+    errors: s.errors,
+    lastError: s.lastError,
+    lastRunMs: s.lastRunMs,
+  };
 }
 
 const isLoopback = (host: string) =>

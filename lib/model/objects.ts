@@ -147,9 +147,16 @@ export async function listObjects(
   query: ListQuery,
 ): Promise<ListResult> {
   const result: ListResult = { objects: [], commonPrefixes: [], truncated: false };
-  let start = query.after !== undefined && query.after >= query.prefix
-    ? query.after + "\u0000"
-    : query.prefix;
+  let start = query.prefix;
+  if (query.after !== undefined && query.after >= query.prefix) {
+    // After a common prefix, listing resumes past every key under it.
+    const isCommonPrefix = query.delimiter !== undefined && query.after.startsWith(query.prefix) &&
+      query.after.indexOf(query.delimiter, query.prefix.length) ===
+        query.after.length - query.delimiter.length;
+    const resume = isCommonPrefix ? prefixEnd(query.after) : query.after + "\u0000";
+    if (resume === undefined) return result;
+    start = resume;
+  }
   const end = query.prefix === "" ? undefined : prefixEnd(query.prefix);
   const count = () => result.objects.length + result.commonPrefixes.length;
   const batch = Math.min(Math.max(query.maxKeys + 1, 10), 1000);

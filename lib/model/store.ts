@@ -18,6 +18,7 @@ import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
 import { BLOCK_GC_DELAY_MS } from "../util/limits.ts";
 import { LocalReplication, type Replication } from "../rpc/replication.ts";
+import { MerkleIndex } from "../table/merkle.ts";
 
 export interface StoreOptions {
   nowMs?: () => number;
@@ -25,6 +26,8 @@ export interface StoreOptions {
   gcDelayMs?: number;
   /** Where entries and blocks live; a store that runs alone by default. */
   replication?: Replication;
+  /** Keep per-partition Merkle summaries for anti-entropy (nodes of a cluster). */
+  antiEntropy?: boolean;
 }
 
 export class Store {
@@ -40,11 +43,13 @@ export class Store {
   readonly blockRefs: Table<BlockRef>;
   readonly uploads: Table<MultipartUpload>;
   readonly replication: Replication;
+  readonly merkle?: MerkleIndex;
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
     this.nowMs = options.nowMs ?? Date.now;
     this.blockSize = options.blockSize;
     const replication = this.replication = options.replication ?? new LocalReplication();
+    const merkle = this.merkle = options.antiEntropy ? new MerkleIndex(db, this.mutex) : undefined;
     this.blocks = new BlockManager(
       blockStore,
       db,
@@ -53,10 +58,10 @@ export class Store {
       options.gcDelayMs ?? BLOCK_GC_DELAY_MS,
       replication,
     );
-    this.buckets = new Table(bucketSchema, db, this.mutex, replication);
-    this.aliases = new Table(bucketAliasSchema, db, this.mutex, replication);
-    this.keys = new Table(keySchema, db, this.mutex, replication);
-    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex, replication);
+    this.buckets = new Table(bucketSchema, db, this.mutex, replication, merkle);
+    this.aliases = new Table(bucketAliasSchema, db, this.mutex, replication, merkle);
+    this.keys = new Table(keySchema, db, this.mutex, replication, merkle);
+    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex, replication, merkle);
     this.versions = new Table(
       versionSchema((old, next, tx) => {
         const wasLive = old !== undefined && !old.deleted;
@@ -67,6 +72,7 @@ export class Store {
       db,
       this.mutex,
       replication,
+      merkle,
     );
     this.uploads = new Table(
       mpuSchema((old, next, tx) => {
@@ -81,6 +87,7 @@ export class Store {
       db,
       this.mutex,
       replication,
+      merkle,
     );
     this.objects = new Table(
       objectSchema((old, next, tx) => {
@@ -104,7 +111,22 @@ export class Store {
       db,
       this.mutex,
       replication,
+      merkle,
     );
+  }
+
+  /** Every table, for anti-entropy and repairs. */
+  // deno-lint-ignore no-explicit-any
+  get tables(): Table<any>[] {
+    return [
+      this.buckets,
+      this.aliases,
+      this.keys,
+      this.objects,
+      this.versions,
+      this.blockRefs,
+      this.uploads,
+    ];
   }
 
   /** Marks every block of a data id deleted, releasing its references. */

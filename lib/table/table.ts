@@ -13,12 +13,13 @@ import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
 import { stableString } from "./crdt.ts";
+import { itemHash, type MerkleIndex } from "./merkle.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumCall, quorumWrite } from "../rpc/quorum.ts";
 
 const TABLE_SPACE = "t";
 
-interface StoredEntry<E> {
+export interface StoredEntry<E> {
   /** Format version of `entry`. */
   v: number;
   entry: E;
@@ -66,6 +67,8 @@ export class Table<E> {
     private readonly db: DbStore,
     private readonly mutex: KeyedMutex,
     private readonly replication: Replication,
+    /** Per-partition summaries for anti-entropy; absent on a store that runs alone. */
+    private readonly merkle?: MerkleIndex,
   ) {
     this.#path = `table/${schema.name}`;
     replication.register(`${this.#path}/update`, async (_from, m) => {
@@ -225,14 +228,24 @@ export class Table<E> {
         const old = stored === undefined ? undefined : this.#decode(stored);
         const next = old === undefined ? incoming : this.schema.merge(old, incoming);
         if (old !== undefined && stableString(old) === stableString(next)) continue;
+        const pk = this.schema.partitionKey(incoming);
+        const sk = this.schema.sortKey(incoming);
         if (
-          this.replication.writeQuorum(1) === 1 && this.replication.nodeId === "local" &&
-          this.schema.isTombstone?.(next)
+          !this.merkle && this.replication.nodeId === "local" && this.schema.isTombstone?.(next)
         ) {
           // A store that runs alone is every replica: the tombstone is everywhere already.
           tx.delete(key);
         } else {
-          tx.set(key, { v: this.schema.formatVersion, entry: next } satisfies StoredEntry<E>);
+          const value: StoredEntry<E> = { v: this.schema.formatVersion, entry: next };
+          tx.set(key, value);
+          await this.merkle?.recordUpdate(
+            tx,
+            this.schema.name,
+            this.partitionOf(pk),
+            pk,
+            sk,
+            itemHash(pk, sk, value),
+          );
         }
         await this.schema.updated?.(old, next, tx);
       }
@@ -263,6 +276,11 @@ export class Table<E> {
     for await (const { value } of this.db.list<StoredEntry<E>>(selector, { limit })) {
       yield this.#decode(value);
     }
+  }
+
+  /** Merges entries received as stored by another replica (anti-entropy). */
+  async applyStored(stored: StoredEntry<E>[]): Promise<void> {
+    await this.applyLocal(stored.map((s) => this.#decode(s)));
   }
 
   #decode(stored: StoredEntry<E>): E {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { handleMaintenanceRoute, type Maintenance } from "./maintenance_routes.ts";
 import { handleClusterRoute } from "./cluster_routes.ts";
 import type { System } from "../../rpc/system.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
@@ -39,6 +40,8 @@ export interface AdminContext {
   nodeInfo: () => Record<string, unknown>;
   /** The cluster membership and layout, when the node runs with certificates. */
   system?: System;
+  /** Background workers and repairs. */
+  maintenance?: Maintenance;
 }
 
 // --- The JSON documents of the API (the CLI's client uses these types). ---
@@ -159,6 +162,13 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
       }
       authenticate(req, tokenDigest);
       const segments = url.pathname.split("/").slice(1);
+      const maintenance = await handleMaintenanceRoute(
+        ctx.maintenance,
+        req.method,
+        segments.join("/"),
+        req,
+      );
+      if (maintenance) return maintenance;
       if (segments[0] === "v1" && (segments[1] === "cluster" || segments[1] === "layout")) {
         return await handleClusterRoute(ctx.system, req.method, segments, req, ctx.nodeInfo);
       }

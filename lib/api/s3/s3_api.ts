@@ -252,6 +252,12 @@ export function createS3Handler(
       // Drain what is left of a refused upload only when small; otherwise close the connection.
       if (req.body && !req.bodyUsed) req.body.cancel().catch(() => {});
     }
+    if (req.headers.get("expect")?.toLowerCase() === "100-continue" && !req.bodyUsed) {
+      // Deno.serve sends no "100 Continue" for a body it never reads (an empty
+      // one, or a refused request); some clients (botocore) then misread the
+      // next response on the connection, so this one is its last.
+      response.headers.set("connection", "close");
+    }
     if (logEnabled("remise::api::s3", "debug")) {
       const ms = (performance.now() - started).toFixed(1);
       log(

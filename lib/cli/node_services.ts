@@ -1,0 +1,137 @@
+/**
+ * The background work of a node: block resync, scrub, garbage collection,
+ * and the repairs an operator can start, all listed by `remise worker list`.
+ */
+import type { KvStore } from "../db/kv_store.ts";
+import { BlockManager } from "../block/block_manager.ts";
+import { ResyncQueue, ResyncWorker } from "../block/resync.ts";
+import { ScrubWorker } from "../block/scrub.ts";
+import type { Store } from "../model/store.ts";
+import { PeriodicWorker, WorkerRegistry } from "../util/worker.ts";
+import { BLOCK_GC_INTERVAL_MS } from "../util/limits.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+import type { BlockRef } from "../model/block_ref_table.ts";
+import type { VersionBlock } from "../model/version_table.ts";
+
+import type { RepairKind } from "../api/admin/maintenance_routes.ts";
+
+export interface NodeServices {
+  registry: WorkerRegistry;
+  resyncQueue: ResyncQueue;
+  /** Starts a repair in the background; returns what was started. */
+  repair(kind: RepairKind): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Runs `fn` for every entry of a table stored on this node. */
+async function* localEntries<T>(db: KvStore, table: string): AsyncIterable<T> {
+  for await (const { value } of db.list<{ v: number; entry: T }>({ prefix: ["t", table] })) {
+    yield value.entry;
+  }
+}
+
+export function startNodeServices(
+  store: Store,
+  db: KvStore,
+  options: { antiEntropy?: () => Promise<string> } = {},
+): NodeServices {
+  const blocks = store.blocks;
+  const registry = new WorkerRegistry();
+  const resyncQueue = new ResyncQueue(db, store.nowMs);
+  const lock = (hash: string) => store.mutex.acquire(BlockManager.lockKey(hash));
+  const resync = registry.register(
+    new ResyncWorker(resyncQueue, {
+      store: blocks.store,
+      refcount: (hash) => blocks.refcount(hash),
+      shouldStore: (hash) => blocks.shouldStore(hash),
+      fetchFromPeers: (hash) => blocks.fetchFromPeers(hash),
+      offloadToPeers: (hash, data) => blocks.offloadToPeers(hash, data),
+      lock,
+      nowMs: store.nowMs,
+    }),
+  );
+  blocks.onReferenced = (hash) => {
+    resyncQueue.enqueue(hash).catch((e) =>
+      log("remise::block", "warn", `cannot queue block ${hash}: ${errorMessage(e)}`)
+    );
+  };
+  const scrub = registry.register(
+    new ScrubWorker({ store: blocks.store, queue: resyncQueue, db, lock, nowMs: store.nowMs }),
+  );
+  const gc = registry.register(
+    new PeriodicWorker("block garbage collection", BLOCK_GC_INTERVAL_MS, async () => {
+      const deleted = await blocks.collectGarbage();
+      return `${deleted} blocks deleted in the last run`;
+    }),
+  );
+  for (const w of [resync, scrub, gc]) w.start();
+
+  const background = (what: string, fn: () => Promise<string>) => {
+    fn().then(
+      (result) => log("remise::repair", "info", `repair ${what} finished: ${result}`),
+      (e) => log("remise::repair", "error", `repair ${what} failed: ${errorMessage(e)}`),
+    );
+  };
+
+  return {
+    registry,
+    resyncQueue,
+    repair(kind) {
+      return Promise.resolve(startRepair(kind));
+    },
+    async stop() {
+      await registry.stopAll();
+    },
+  };
+
+  function startRepair(kind: RepairKind): string {
+    switch (kind) {
+      case "tables":
+        if (!options.antiEntropy) {
+          return "This node runs alone: its tables have no other replica to compare with.";
+        }
+        background("tables", options.antiEntropy);
+        return "Comparing every table partition with the other replicas (see `remise worker list`).";
+      case "blocks":
+        background("blocks", async () => {
+          await resyncQueue.enqueueAll(blocks.store);
+          let referenced = 0;
+          for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
+            await resyncQueue.enqueue(key[2] as string);
+            referenced++;
+          }
+          return `every local block and ${referenced} referenced blocks queued for resync`;
+        });
+        return "Queued every block for a check: missing blocks are fetched, misplaced ones handed over.";
+      case "scrub":
+        scrub.startPass();
+        return "Scrub started: every block is read and checked against its hash.";
+      case "versions":
+        background("versions", async () => {
+          // Block references follow their version entries: re-send each one's state.
+          let count = 0;
+          for await (const v of localEntries<VersionBlock>(db, "version")) {
+            await store.blockRefs.insert({ hash: v.hash, dataId: v.dataId, deleted: v.deleted });
+            count++;
+          }
+          return `${count} version entries checked`;
+        });
+        return "Re-deriving the block references of every version entry on this node.";
+      case "block-refs":
+        background("block-refs", async () => {
+          // A reference count is the number of live block_ref entries of the block.
+          const counts = new Map<string, number>();
+          for await (const r of localEntries<BlockRef>(db, "block_ref")) {
+            counts.set(r.hash, (counts.get(r.hash) ?? 0) + (r.deleted ? 0 : 1));
+          }
+          let fixed = 0;
+          for (const [hash, count] of counts) {
+            if (await blocks.setRefcount(hash, count)) fixed++;
+          }
+          return `${counts.size} blocks checked, ${fixed} reference counts corrected`;
+        });
+        return "Recounting the references of every block on this node.";
+    }
+  }
+}

@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { AntiEntropyWorker, type PartitionPeer, syncPartition } from "./anti_entropy.ts";
+import { partitionOf, type TestEntry, TestReplica } from "./_merkle_test_replica.ts";
+
+const TABLE = "object";
+
+function entry(pk: string, sk: string, t: number, value: string, tags: string[] = []): TestEntry {
+  return { pk, sk, t, value, tags };
+}
+
+/** A seeded pseudo-random generator (mulberry32), so failures replay. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function withReplicas(
+  count: number,
+  fn: (...replicas: TestReplica[]) => Promise<void>,
+): Promise<void> {
+  const replicas = await Promise.all(Array.from({ length: count }, () => TestReplica.open()));
+  try {
+    await fn(...replicas);
+  } finally {
+    for (const r of replicas) await r.close();
+  }
+}
+
+async function mergeAll(r: TestReplica, table: string, entries: TestEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 200) await r.merge(table, entries.slice(i, i + 200));
+}
+
+/** Every stored entry of a table on a replica, keyed by storage key. */
+async function dump(r: TestReplica, table: string): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  for await (const { key, value } of r.db.list({ prefix: ["t", table] })) {
+    out.set(JSON.stringify(key), value);
+  }
+  return out;
+}
+
+Deno.test("syncPartition transfers only the entries that differ, both ways", () =>
+  withReplicas(2, async (a, b) => {
+    const pk = "bucket-1";
+    const partition = partitionOf(pk);
+    const common = Array.from({ length: 10_000 }, (_, i) => entry(pk, `key-${i}`, 1, `v${i}`));
+    await Promise.all([mergeAll(a, TABLE, common), mergeAll(b, TABLE, common)]);
+    const equalBefore = await syncPartition(a.peer(), b.peer(), TABLE, partition);
+    assert.deepEqual(equalBefore, { leavesCompared: 0, entriesSent: 0, entriesReceived: 0 });
+
+    // a: 5 new entries and 3 newer writes; b: 4 new entries and 2 tag additions.
+    await a.merge(TABLE, [
+      ...Array.from({ length: 5 }, (_, i) => entry(pk, `only-a-${i}`, 2, "a")),
+      ...[10, 20, 30].map((i) => entry(pk, `key-${i}`, 5, "newer")),
+    ]);
+    await b.merge(TABLE, [
+      ...Array.from({ length: 4 }, (_, i) => entry(pk, `only-b-${i}`, 2, "b")),
+      ...[40, 50].map((i) => entry(pk, `key-${i}`, 1, `v${i}`, ["tagged"])),
+    ]);
+    // And one entry changed on both sides: each keeps something of its own.
+    await a.merge(TABLE, [entry(pk, "key-60", 3, "from a")]);
+    await b.merge(TABLE, [entry(pk, "key-60", 1, "v60", ["from b"])]);
+
+    const result = await syncPartition(a.peer(), b.peer(), TABLE, partition);
+    // Received: b's 4 new, 2 tagged, key-60, and b's older copies of the 3 a changed (b's
+    // side cannot be known to be older before merging). Sent: a's 5 new, 3 newer, key-60
+    // merged; not the 2 tagged entries, equal to b's once merged.
+    assert.equal(result.entriesReceived, 10);
+    assert.equal(result.entriesSent, 9);
+    assert.ok(
+      result.leavesCompared >= 1 && result.leavesCompared <= 15,
+      `${result.leavesCompared}`,
+    );
+    assert.equal(b.received, 9);
+    assert.equal(a.received, 10);
+
+    assert.deepEqual(
+      await a.index.partitionDigest(TABLE, partition),
+      await b.index.partitionDigest(TABLE, partition),
+    );
+    const [dumpA, dumpB] = [await dump(a, TABLE), await dump(b, TABLE)];
+    assert.equal(dumpA.size, 10_009);
+    assert.deepEqual(dumpA, dumpB);
+    assert.deepEqual(
+      (await a.get(TABLE, pk, "key-60"))?.entry,
+      entry(pk, "key-60", 3, "from a", ["from b"]),
+    );
+
+    const again = await syncPartition(b.peer(), a.peer(), TABLE, partition);
+    assert.deepEqual(again, { leavesCompared: 0, entriesSent: 0, entriesReceived: 0 });
+  }));
+
+Deno.test("syncPartition fills an empty replica and skips entries deleted meanwhile", () =>
+  withReplicas(2, async (a, b) => {
+    const pk = "bucket-2";
+    const partition = partitionOf(pk);
+    await mergeAll(a, TABLE, Array.from({ length: 300 }, (_, i) => entry(pk, `k${i}`, 1, "x")));
+    // A peer whose entry vanished between listing and fetching.
+    const vanishing: PartitionPeer = {
+      ...a.peer(),
+      getEntries: async (table, keys) =>
+        (await a.peer().getEntries(table, keys)).map((
+          e,
+          i,
+        ) => (keys[i].sk === "k7" ? undefined : e)),
+    };
+    const result = await syncPartition(b.peer(), vanishing, TABLE, partition);
+    assert.equal(result.entriesReceived, 299);
+    assert.equal(result.entriesSent, 0);
+    assert.equal(await b.get(TABLE, pk, "k7"), undefined);
+    await syncPartition(b.peer(), a.peer(), TABLE, partition);
+    assert.deepEqual(await dump(a, TABLE), await dump(b, TABLE));
+  }));
+
+Deno.test("AntiEntropyWorker converges three replicas over every partition and table", () =>
+  withReplicas(3, async (a, b, c) => {
+    const tables = [TABLE, "bucket"];
+    const replicas: Record<string, TestReplica> = { a, b, c };
+    const random = seeded(42);
+    const pks = Array.from({ length: 40 }, (_, i) => `pk-${i}`);
+    const common: TestEntry[] = pks.flatMap((pk) =>
+      Array.from({ length: 10 }, (_, i) => entry(pk, `s${i}`, 1, "base"))
+    );
+    for (const r of [a, b, c]) for (const table of tables) await mergeAll(r, table, common);
+    // Random divergence: each replica misses writes the others got.
+    for (const [name, r] of Object.entries(replicas)) {
+      for (const table of tables) {
+        const writes = Array.from({ length: 60 }, () => {
+          const pk = pks[Math.floor(random() * pks.length)];
+          const sk = `s${Math.floor(random() * 20)}`;
+          return entry(pk, sk, 1 + Math.floor(random() * 3), `${name}${Math.floor(random() * 5)}`, [
+            name,
+          ]);
+        });
+        await mergeAll(r, table, writes);
+      }
+    }
+    const partitions = [...new Set(pks.map(partitionOf))];
+    const worker = (self: string) =>
+      new AntiEntropyWorker({
+        nodeId: self,
+        tables,
+        local: replicas[self].peer(),
+        partitions: () => partitions,
+        replicasOf: () => ["a", "b", "c"],
+        peer: (id) => replicas[id].peer(),
+        now: () => 1_000,
+      });
+    const workerA = worker("a");
+    const progress: number[] = [];
+    const pass = await workerA.runOnce({ onProgress: (done) => progress.push(done) });
+    assert.equal(pass.partitions, partitions.length);
+    assert.equal(pass.partitionsSynced, partitions.length);
+    assert.deepEqual(pass.errors, []);
+    assert.ok(pass.entriesSent > 0 && pass.entriesReceived > 0);
+    assert.deepEqual(progress, partitions.map((_, i) => i + 1));
+    // After a's pass, b may still miss what only c had; b's pass fixes that.
+    await worker("b").runOnce();
+    for (const table of tables) {
+      const dumpA = await dump(a, table);
+      assert.deepEqual(await dump(b, table), dumpA);
+      assert.deepEqual(await dump(c, table), dumpA);
+      for (const p of partitions) {
+        const digest = await a.index.partitionDigest(table, p);
+        assert.deepEqual(await b.index.partitionDigest(table, p), digest);
+        assert.deepEqual(await c.index.partitionDigest(table, p), digest);
+      }
+    }
+    const status = workerA.status();
+    assert.equal(status.name, "anti-entropy");
+    assert.equal(status.state, "idle");
+    assert.equal(status.lastRunMs, 1_000);
+    assert.equal(status.partitionsSynced, partitions.length);
+    assert.equal(status.entriesExchanged, pass.entriesSent + pass.entriesReceived);
+    assert.equal(status.errors, 0);
+    const quiet = await workerA.runOnce();
+    assert.equal(quiet.entriesSent + quiet.entriesReceived + quiet.leavesCompared, 0);
+  }));
+
+Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", () =>
+  withReplicas(2, async (a, b) => {
+    const pks = Array.from({ length: 12 }, (_, i) => `pk-${i}`);
+    await mergeAll(a, TABLE, pks.map((pk) => entry(pk, "", 1, "a")));
+    const partitions = [...new Set(pks.map(partitionOf))];
+    let brokenCalls = 0;
+    const broken: PartitionPeer = {
+      ...b.peer(),
+      partitionDigest: () => {
+        brokenCalls++;
+        return Promise.reject(new Error("connection refused"));
+      },
+    };
+    const worker = new AntiEntropyWorker({
+      nodeId: "a",
+      tables: [TABLE],
+      local: a.peer(),
+      partitions: () => partitions,
+      replicasOf: () => ["a", "b", "c"],
+      peer: (id) => (id === "b" ? b.peer() : broken),
+      partitionsConcurrency: 1,
+    });
+    const pass = await worker.runOnce();
+    assert.equal(brokenCalls, 1);
+    assert.equal(pass.errors.length, 1);
+    assert.match(pass.errors[0], /with node c: connection refused/);
+    assert.equal(pass.partitionsSynced, 0);
+    assert.equal(pass.entriesSent, pks.length, "the healthy replica is still synced");
+    assert.equal(worker.status().errors, 1);
+    assert.match(worker.status().lastError ?? "", /connection refused/);
+  }));
+
+Deno.test("AntiEntropyWorker runs by itself once started and stops cleanly", () =>
+  withReplicas(2, async (a, b) => {
+    const pk = "bucket-3";
+    await a.merge(TABLE, [entry(pk, "x", 1, "1")]);
+    const worker = new AntiEntropyWorker({
+      nodeId: "a",
+      tables: [TABLE],
+      local: a.peer(),
+      partitions: () => [partitionOf(pk)],
+      replicasOf: () => ["a", "b"],
+      peer: () => b.peer(),
+      intervalMs: 20,
+    });
+    worker.start();
+    const deadline = Date.now() + 5_000;
+    while (worker.status().partitionsSynced < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await worker.stop();
+    assert.ok(worker.status().partitionsSynced >= 2, "passes ran periodically");
+    assert.equal(worker.status().state, "idle");
+    assert.deepEqual((await b.get(TABLE, pk, "x"))?.entry, entry(pk, "x", 1, "1"));
+    assert.equal(worker.status().entriesExchanged, 1);
+  }));

@@ -1,0 +1,360 @@
+/**
+ * Incremental Merkle summaries of a table's entries, one per (table,
+ * partition), for anti-entropy: two replicas compare a partition digest, then
+ * 256 leaf digests, then the item lists of the leaves that differ.
+ *
+ * An entry (partition key `pk`, sort key `sk`) falls in the leaf given by the
+ * first byte of SHA-256(pk + "\0" + sk). Its item hash covers pk, sk and the
+ * value as stored; a leaf digest is the XOR of the item hashes in the leaf, so
+ * an update costs O(1): XOR the old item hash out and the new one in.
+ *
+ * Keys (beside the table's `["t", table, partition, pk, sk]`):
+ * - `["m", table, partition, leaf, pk, sk]` -> item hash (Uint8Array, 32 bytes)
+ * - `["md", table, partition, leaf]` -> leaf digest (absent when all zero)
+ * - `["mv", table, partition]` -> `{ v }`: the index of this partition was
+ *   built (or rebuilt) by format version `v`; see `isBuilt`.
+ *
+ * Locking contract. A leaf digest is a read-modify-write shared by every entry
+ * of the leaf, so a caller of `recordUpdate` must hold, from before the
+ * transaction reads anything until its commit has resolved, the keys that
+ * `lockKeys` returns, on the same `KeyedMutex` this index was given. Acquire
+ * them together with the entry locks in one `acquireAll` (sorted order, so no
+ * deadlock). `rebuild` takes every leaf lock of its partition itself.
+ */
+import type { DbKey, DbStore, Mutation } from "../db/db.ts";
+import { sha256Hasher } from "../util/hash.ts";
+import type { KeyedMutex } from "../util/keyed_mutex.ts";
+import { MERKLE_DIGEST_CACHE_MAX_AGE_MS, MERKLE_REBUILD_BATCH_MUTATIONS } from "../util/limits.ts";
+import { stableString } from "./crdt.ts";
+import type { LocalTransaction } from "./schema.ts";
+
+/** Leaves per partition: the first byte of the item's key hash. */
+export const LEAF_COUNT = 256;
+/** Bytes of an item hash, a leaf digest and a partition digest (SHA-256). */
+export const DIGEST_BYTES = 32;
+/** Version of the item hash and key layout; a change makes `isBuilt` false, so indexes get rebuilt. */
+export const MERKLE_FORMAT_VERSION = 1;
+
+const ITEM_SPACE = "m";
+const LEAF_SPACE = "md";
+const MARKER_SPACE = "mv";
+/** Starts with \u0001 so that no table's entry lock key (`name\0pk\0sk`) can equal it. */
+const LOCK_PREFIX = "\u0001merkle\u0000";
+const PARTITIONS = 256;
+
+const encoder = new TextEncoder();
+
+/** One indexed item of a leaf. */
+export interface LeafItem {
+  pk: string;
+  sk: string;
+  hash: Uint8Array;
+}
+
+export interface MerkleIndexOptions {
+  /** Clock for the partition digest cache; Date.now by default. */
+  now?: () => number;
+}
+
+/** The leaf (0..255) of an entry: first byte of SHA-256(pk + "\0" + sk). */
+export function leafOf(pk: string, sk: string): number {
+  const hasher = sha256Hasher();
+  hasher.update(encoder.encode(pk + "\u0000" + sk));
+  return hasher.digest()[0];
+}
+
+/**
+ * The item hash of an entry: SHA-256 over pk, sk (length-prefixed) and
+ * `stableString(stored)`, where `stored` is the value as the table stores it
+ * (`{ v, entry }`). Replicas holding equal merged entries get equal hashes.
+ */
+export function itemHash(pk: string, sk: string, stored: unknown): Uint8Array {
+  const hasher = sha256Hasher();
+  for (const part of [pk, sk, stableString(stored)]) {
+    const bytes = encoder.encode(part);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, bytes.byteLength);
+    hasher.update(length);
+    hasher.update(bytes);
+  }
+  return hasher.digest();
+}
+
+export function equalDigests(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function xorInto(target: Uint8Array, value: Uint8Array): void {
+  for (let i = 0; i < DIGEST_BYTES; i++) target[i] ^= value[i];
+}
+
+function isZero(digest: Uint8Array): boolean {
+  return digest.every((b) => b === 0);
+}
+
+function checkPartition(partition: number): void {
+  if (!Number.isInteger(partition) || partition < 0 || partition >= PARTITIONS) {
+    throw new RangeError(`Partition ${partition} is not an integer in 0..255`);
+  }
+}
+
+function checkHash(hash: Uint8Array, what: string): void {
+  if (!(hash instanceof Uint8Array) || hash.byteLength !== DIGEST_BYTES) {
+    throw new TypeError(`${what} must be a Uint8Array of ${DIGEST_BYTES} bytes`);
+  }
+}
+
+/** What `rebuild` found. */
+export interface RebuildResult {
+  /** Entries of the partition. */
+  items: number;
+  /** Item keys added, replaced or deleted. */
+  changed: number;
+  /** Leaf digests that were wrong. */
+  leavesChanged: number;
+}
+
+interface CachedDigest {
+  digest: Uint8Array;
+  at: number;
+}
+
+/** The Merkle index of every table's partitions in one metadata store; one instance per store. */
+export class MerkleIndex {
+  readonly #now: () => number;
+  /** Partition digests computed since the last write to their partition. */
+  readonly #cache = new Map<string, CachedDigest>();
+  /** Bumped on every write to a partition, so a digest computed across a write is not cached. */
+  readonly #generations = new Map<string, number>();
+
+  constructor(
+    private readonly db: DbStore,
+    private readonly mutex: KeyedMutex,
+    options: MerkleIndexOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** See the module's `itemHash`. */
+  itemHash(pk: string, sk: string, stored: unknown): Uint8Array {
+    return itemHash(pk, sk, stored);
+  }
+
+  /**
+   * The lock keys the caller of `recordUpdate(…, pk, sk, …)` must hold on this
+   * index's mutex until its transaction has committed (see the module doc).
+   */
+  lockKeys(table: string, partition: number, pk: string, sk: string): string[] {
+    return [this.#leafLockKey(table, partition, leafOf(pk, sk))];
+  }
+
+  /**
+   * Adds to `tx` the mutations recording that entry (pk, sk) of the partition
+   * now has item hash `newItemHash` (`undefined`: the entry was deleted). The
+   * previous hash is read from the index itself, so the leaf digest always
+   * equals the XOR of the items listed under it, whatever was stored before.
+   * Nothing is written when the hash is unchanged. Costs two reads through
+   * `tx` and, on a change, two mutations (item key, leaf digest).
+   *
+   * The caller holds `lockKeys(table, partition, pk, sk)` until the commit has
+   * resolved and runs `tx`'s after-commit work (which invalidates the cached
+   * partition digest).
+   */
+  async recordUpdate(
+    tx: LocalTransaction,
+    table: string,
+    partition: number,
+    pk: string,
+    sk: string,
+    newItemHash: Uint8Array | undefined,
+  ): Promise<void> {
+    checkPartition(partition);
+    if (newItemHash !== undefined) checkHash(newItemHash, "The new item hash");
+    const leaf = leafOf(pk, sk);
+    const itemKey: DbKey = [ITEM_SPACE, table, partition, leaf, pk, sk];
+    const oldItemHash = await tx.get<Uint8Array>(itemKey);
+    if (equalDigests(oldItemHash, newItemHash)) return;
+    const leafKey: DbKey = [LEAF_SPACE, table, partition, leaf];
+    const stored = await tx.get<Uint8Array>(leafKey);
+    const digest = stored === undefined ? new Uint8Array(DIGEST_BYTES) : stored.slice();
+    if (oldItemHash !== undefined) xorInto(digest, oldItemHash);
+    if (newItemHash !== undefined) {
+      xorInto(digest, newItemHash);
+      tx.set(itemKey, newItemHash.slice());
+    } else {
+      tx.delete(itemKey);
+    }
+    if (isZero(digest)) tx.delete(leafKey);
+    else tx.set(leafKey, digest);
+    this.#invalidate(table, partition);
+    tx.afterCommit(() => {
+      this.#invalidate(table, partition);
+      return Promise.resolve();
+    });
+  }
+
+  /** The 256 leaf digests of a partition (all zero for an empty leaf). */
+  async leafDigests(table: string, partition: number): Promise<Uint8Array[]> {
+    checkPartition(partition);
+    const leaves: Uint8Array[] = Array.from(
+      { length: LEAF_COUNT },
+      () => new Uint8Array(DIGEST_BYTES),
+    );
+    for await (
+      const { key, value } of this.db.list<Uint8Array>({ prefix: [LEAF_SPACE, table, partition] })
+    ) {
+      leaves[key[3] as number] = value;
+    }
+    return leaves;
+  }
+
+  /** SHA-256 of the 256 leaf digests; cached until the partition is written to. */
+  async partitionDigest(table: string, partition: number): Promise<Uint8Array> {
+    checkPartition(partition);
+    const id = `${table}\u0000${partition}`;
+    const cached = this.#cache.get(id);
+    if (cached !== undefined && this.#now() - cached.at < MERKLE_DIGEST_CACHE_MAX_AGE_MS) {
+      return cached.digest.slice();
+    }
+    const generation = this.#generations.get(id) ?? 0;
+    const at = this.#now();
+    const hasher = sha256Hasher();
+    for (const leaf of await this.leafDigests(table, partition)) hasher.update(leaf);
+    const digest = hasher.digest();
+    if ((this.#generations.get(id) ?? 0) === generation) this.#cache.set(id, { digest, at });
+    return digest.slice();
+  }
+
+  /** The indexed items of one leaf, in (pk, sk) order. */
+  async *leafItems(
+    table: string,
+    partition: number,
+    leaf: number,
+  ): AsyncIterableIterator<LeafItem> {
+    checkPartition(partition);
+    for await (
+      const { key, value } of this.db.list<Uint8Array>({
+        prefix: [ITEM_SPACE, table, partition, leaf],
+      })
+    ) {
+      yield { pk: key[4] as string, sk: key[5] as string, hash: value };
+    }
+  }
+
+  /** Whether the partition's index was (re)built by this format version; if not, call `rebuild`. */
+  async isBuilt(table: string, partition: number): Promise<boolean> {
+    checkPartition(partition);
+    const marker = await this.db.get<{ v: number }>([MARKER_SPACE, table, partition]);
+    return marker?.v === MERKLE_FORMAT_VERSION;
+  }
+
+  /**
+   * Recomputes the partition's index from its entries (`entry` = the value as
+   * stored, as for `itemHash`), writing only what differs and deleting stale
+   * item keys; then marks the partition built. Holds every leaf lock of the
+   * partition meanwhile, so writes to it wait (the caller must hold none of
+   * them). Keeps the partition's item hashes in memory (1/256 of the table).
+   * An empty `entries` clears the partition's index.
+   */
+  async rebuild(
+    table: string,
+    partition: number,
+    entries: AsyncIterable<{ pk: string; sk: string; entry: unknown }>,
+  ): Promise<RebuildResult> {
+    checkPartition(partition);
+    const lockKeys = Array.from(
+      { length: LEAF_COUNT },
+      (_, leaf) => this.#leafLockKey(table, partition, leaf),
+    );
+    const release = await this.mutex.acquireAll(lockKeys);
+    try {
+      this.#invalidate(table, partition);
+      const marker: DbKey = [MARKER_SPACE, table, partition];
+      // Unmarked while half-rebuilt, so a crash leaves it "not built".
+      if (await this.db.get(marker) !== undefined) {
+        await this.db.commit([{ type: "delete", key: marker }]);
+      }
+      const fresh = Array.from({ length: LEAF_COUNT }, () => new Map<string, LeafItem>());
+      let items = 0;
+      for await (const { pk, sk, entry } of entries) {
+        fresh[leafOf(pk, sk)].set(JSON.stringify([pk, sk]), {
+          pk,
+          sk,
+          hash: itemHash(pk, sk, entry),
+        });
+        items++;
+      }
+      const digests = fresh.map((leafItems) => {
+        const digest = new Uint8Array(DIGEST_BYTES);
+        for (const { hash } of leafItems.values()) xorInto(digest, hash);
+        return digest;
+      });
+      const batch: Mutation[] = [];
+      const flush = async (force: boolean) => {
+        if (batch.length === 0 || (!force && batch.length < MERKLE_REBUILD_BATCH_MUTATIONS)) return;
+        await this.db.commit(batch.splice(0));
+      };
+      let changed = 0;
+      let leavesChanged = 0;
+      for await (
+        const { key, value } of this.db.list<Uint8Array>({ prefix: [ITEM_SPACE, table, partition] })
+      ) {
+        const [leaf, pk, sk] = [key[3] as number, key[4] as string, key[5] as string];
+        const id = JSON.stringify([pk, sk]);
+        const want = fresh[leaf]?.get(id);
+        if (want === undefined || leafOf(pk, sk) !== leaf) {
+          batch.push({ type: "delete", key });
+          changed++;
+        } else {
+          if (!equalDigests(want.hash, value)) {
+            batch.push({ type: "set", key, value: want.hash });
+            changed++;
+          }
+          fresh[leaf].delete(id);
+        }
+        await flush(false);
+      }
+      const storedLeaves = await this.leafDigests(table, partition);
+      for (let leaf = 0; leaf < LEAF_COUNT; leaf++) {
+        for (const { pk, sk, hash } of fresh[leaf].values()) {
+          batch.push({
+            type: "set",
+            key: [ITEM_SPACE, table, partition, leaf, pk, sk],
+            value: hash,
+          });
+          changed++;
+          await flush(false);
+        }
+      }
+      for (let leaf = 0; leaf < LEAF_COUNT; leaf++) {
+        if (equalDigests(digests[leaf], storedLeaves[leaf])) continue;
+        leavesChanged++;
+        const key: DbKey = [LEAF_SPACE, table, partition, leaf];
+        batch.push(
+          isZero(digests[leaf])
+            ? { type: "delete", key }
+            : { type: "set", key, value: digests[leaf] },
+        );
+      }
+      batch.push({ type: "set", key: marker, value: { v: MERKLE_FORMAT_VERSION } });
+      await flush(true);
+      return { items, changed, leavesChanged };
+    } finally {
+      this.#invalidate(table, partition);
+      release();
+    }
+  }
+
+  #leafLockKey(table: string, partition: number, leaf: number): string {
+    return `${LOCK_PREFIX}${table}\u0000${partition}\u0000${leaf}`;
+  }
+
+  #invalidate(table: string, partition: number): void {
+    const id = `${table}\u0000${partition}`;
+    this.#cache.delete(id);
+    this.#generations.set(id, (this.#generations.get(id) ?? 0) + 1);
+  }
+}

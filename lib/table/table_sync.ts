@@ -1,0 +1,119 @@
+/**
+ * Anti-entropy between the replicas of every table: the local side reads the
+ * Merkle index and stored entries, the remote side is reached by RPC.
+ */
+import type { DbStore } from "../db/db.ts";
+import type { Replication } from "../rpc/replication.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+import { AntiEntropyWorker, indexedPartitionPeer, type PartitionPeer } from "./anti_entropy.ts";
+import type { MerkleIndex } from "./merkle.ts";
+import { partitionOfKey } from "./partition.ts";
+import type { StoredEntry, Table } from "./table.ts";
+
+const PARTITION_COUNT = 256;
+
+export interface TableSync {
+  worker: AntiEntropyWorker;
+  /** Builds the Merkle index of every partition stored here that has none (first start, format change). */
+  buildMissingIndexes(): Promise<number>;
+}
+
+export function setUpTableSync(
+  // deno-lint-ignore no-explicit-any
+  tables: Table<any>[],
+  db: DbStore,
+  merkle: MerkleIndex,
+  replication: Replication,
+): TableSync {
+  const byName = new Map(tables.map((t) => [t.schema.name, t]));
+  const tableOf = (name: string) => {
+    const table = byName.get(name);
+    if (!table) throw new Error(`Unknown table "${name}"`);
+    return table;
+  };
+  const local = indexedPartitionPeer(merkle, {
+    async getEntries(table, keys) {
+      return await Promise.all(
+        keys.map(({ pk, sk }) => db.get(["t", table, partitionOfKey(pk), pk, sk])),
+      );
+    },
+    async putEntries(table, stored) {
+      await tableOf(table).applyStored(stored.filter((s) => s != null) as StoredEntry<unknown>[]);
+    },
+  });
+  type Body = {
+    table: string;
+    partition: number;
+    leaf?: number;
+    keys?: { pk: string; sk: string }[];
+    entries?: unknown[];
+  };
+  const handlers: Record<string, (b: Body) => Promise<unknown>> = {
+    "sync/digest": (b) => local.partitionDigest(b.table, b.partition),
+    "sync/leaves": (b) => local.leafDigests(b.table, b.partition),
+    "sync/items": (b) => local.leafItems(b.table, b.partition, b.leaf!),
+    "sync/get": async (b) => (await local.getEntries(b.table, b.keys!)).map((e) => e ?? null),
+    "sync/put": async (b) => {
+      await local.putEntries(b.table, b.entries!);
+      return null;
+    },
+  };
+  for (const [path, fn] of Object.entries(handlers)) {
+    replication.register(
+      path,
+      async (_from, m) => ({ body: { result: await fn(m.body as Body) } }),
+    );
+  }
+  const remote = (node: string): PartitionPeer => {
+    const call = async <T>(path: string, body: Body): Promise<T> =>
+      ((await replication.call(node, path, { body }, { priority: "normal" })).body as { result: T })
+        .result;
+    return {
+      partitionDigest: (table, partition) => call("sync/digest", { table, partition }),
+      leafDigests: (table, partition) => call("sync/leaves", { table, partition }),
+      leafItems: (table, partition, leaf) => call("sync/items", { table, partition, leaf }),
+      getEntries: (table, keys) => call("sync/get", { table, partition: 0, keys }),
+      putEntries: (table, entries) => call("sync/put", { table, partition: 0, entries }),
+    };
+  };
+  const partitions = () =>
+    Array.from({ length: PARTITION_COUNT }, (_, p) => p).filter((p) =>
+      replication.storesPartition(p)
+    );
+  const worker = new AntiEntropyWorker({
+    nodeId: replication.nodeId,
+    tables: [...byName.keys()],
+    local,
+    partitions,
+    replicasOf: (p) => [...new Set(replication.writeSets(p).flat())],
+    peer: remote,
+  });
+  return {
+    worker,
+    async buildMissingIndexes() {
+      let built = 0;
+      for (const name of byName.keys()) {
+        for (let p = 0; p < PARTITION_COUNT; p++) {
+          if (await merkle.isBuilt(name, p)) continue;
+          await merkle.rebuild(name, p, entriesOf(db, name, p));
+          built++;
+        }
+      }
+      if (built > 0) {
+        log("remise::table", "info", `built the anti-entropy index of ${built} table partitions`);
+      }
+      return built;
+    },
+  };
+}
+
+async function* entriesOf(db: DbStore, table: string, partition: number) {
+  try {
+    for await (const { key, value } of db.list({ prefix: ["t", table, partition] })) {
+      yield { pk: key[3] as string, sk: key[4] as string, entry: value };
+    }
+  } catch (e) {
+    throw new Error(`Cannot read table ${table} partition ${partition}: ${errorMessage(e)}`);
+  }
+}
