@@ -76,7 +76,14 @@ export class TestServer {
     this.#collect(this.process.stdout);
     this.#collect(this.process.stderr);
     const deadline = Date.now() + 30_000;
+    let exited: Deno.CommandStatus | undefined;
+    this.process.status.then((status) => exited = status);
     while (Date.now() < deadline) {
+      if (exited) {
+        await new Promise((r) => setTimeout(r, 100)); // let the last output arrive
+        this.process = undefined;
+        throw new Error(`remise exited with code ${exited.code} at start:\n${this.output}`);
+      }
       try {
         const res = await fetch(`${this.adminEndpoint}/health`);
         await res.body?.cancel();
@@ -207,4 +214,58 @@ export async function runProgram(
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+// --- Deterministic test data (streams that are never whole in memory) ---
+
+/** `length` pseudo-random bytes (xorshift32), always the same for the same `seed` and `index`. */
+export function deterministicChunk(seed: number, index: number, length: number): Uint8Array {
+  const words = new Uint32Array(Math.ceil(length / 4));
+  let x = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+  return new Uint8Array(words.buffer, 0, length);
+}
+
+/** `size` deterministic bytes, made in chunks of `chunkSize` (use for small sizes only). */
+export function deterministicBytes(
+  size: number,
+  seed: number,
+  chunkSize = 1024 * 1024,
+): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let off = 0, i = 0; off < size; off += chunkSize, i++) {
+    out.set(deterministicChunk(seed, i, Math.min(chunkSize, size - off)), off);
+  }
+  return out;
+}
+
+/**
+ * A stream of `size` deterministic bytes (the same as `deterministicBytes`),
+ * generated chunk by chunk on demand; `onChunk` sees every chunk produced.
+ */
+export function deterministicStream(
+  size: number,
+  seed: number,
+  onChunk?: (chunk: Uint8Array) => void,
+  chunkSize = 1024 * 1024,
+): ReadableStream<Uint8Array> {
+  let offset = 0;
+  let index = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= size) {
+        controller.close();
+        return;
+      }
+      const chunk = deterministicChunk(seed, index++, Math.min(chunkSize, size - offset));
+      offset += chunk.byteLength;
+      onChunk?.(chunk);
+      controller.enqueue(chunk);
+    },
+  }, { highWaterMark: 0 });
 }

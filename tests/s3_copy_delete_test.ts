@@ -1,0 +1,514 @@
+/**
+ * CopyObject and DeleteObjects through the AWS SDK against a real
+ * `remise server`: copies within and across buckets, metadata directives,
+ * copy-source conditionals, copies that share blocks with their source, batch
+ * deletes with odd keys, Quiet mode, and the MalformedXML refusals. After
+ * every refused request the store must hold exactly what it held before.
+ */
+import assert from "node:assert/strict";
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { deterministicBytes, TestServer } from "./harness.ts";
+import {
+  assertErrorResponse,
+  assertS3Error,
+  assertS3Status,
+  md5Base64,
+  md5Hex,
+  objectPath,
+  signedFetch,
+  snapshotStore,
+} from "./_s3_helpers.ts";
+
+const MiB = 1024 * 1024;
+const SRC = "source";
+const DST = "destination";
+const DEL = "deletes";
+const enc = new TextEncoder();
+
+async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Uint8Array> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return await res.Body!.transformToByteArray();
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+    );
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** Total bytes of the files under `dir` (the block store). */
+async function diskBytes(dir: string): Promise<number> {
+  let total = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) total += await diskBytes(path);
+      else if (entry.isFile) total += (await Deno.stat(path)).size;
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return total;
+}
+
+/** The XML body of a DeleteObjects request for `keys`. */
+function deleteXml(keys: string[], quiet = false): string {
+  const esc = (s: string) =>
+    s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\r/g, "&#13;");
+  return `<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${
+    quiet ? "<Quiet>true</Quiet>" : ""
+  }${keys.map((k) => `<Object><Key>${esc(k)}</Key></Object>`).join("")}</Delete>`;
+}
+
+Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
+  const server = await TestServer.start();
+  const credentials = await server.createKey("owner");
+  const s3 = server.client(credentials);
+  try {
+    for (const b of [SRC, DST, DEL]) await s3.send(new CreateBucketCommand({ Bucket: b }));
+    const small = enc.encode("a small object, stored inline");
+    const big = deterministicBytes(3 * MiB + 12345, 7);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: SRC,
+        Key: "a.txt",
+        Body: small,
+        ContentType: "text/plain",
+        CacheControl: "max-age=60",
+        ContentDisposition: "inline",
+        Metadata: { color: "blue", size: "small" },
+      }),
+    );
+    const bigPut = await s3.send(
+      new PutObjectCommand({
+        Bucket: SRC,
+        Key: "dir/big.bin",
+        Body: big,
+        ContentType: "application/x-big",
+        Metadata: { kind: "big" },
+      }),
+    );
+    const srcHead = await s3.send(new HeadObjectCommand({ Bucket: SRC, Key: "a.txt" }));
+
+    /** Runs `fn` (a refused request) and checks the whole store did not change. */
+    const unchanged = async (fn: () => Promise<unknown>) => {
+      const before = await snapshotStore(s3);
+      await fn();
+      assert.deepEqual(
+        await snapshotStore(s3),
+        before,
+        "the store changed after a refused request",
+      );
+    };
+
+    await t.step("CopyObject in the same bucket keeps data and metadata (COPY)", async () => {
+      const res = await s3.send(
+        new CopyObjectCommand({ Bucket: SRC, Key: "a-copy.txt", CopySource: `${SRC}/a.txt` }),
+      );
+      assert.equal(res.CopyObjectResult?.ETag, `"${md5Hex(small)}"`);
+      assert.ok(res.CopyObjectResult?.LastModified instanceof Date);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: SRC, Key: "a-copy.txt" }));
+      assert.equal(head.ETag, srcHead.ETag);
+      assert.equal(head.ContentType, "text/plain");
+      assert.equal(head.CacheControl, "max-age=60");
+      assert.equal(head.ContentDisposition, "inline");
+      assert.deepEqual(head.Metadata, { color: "blue", size: "small" });
+      assert.ok(sameBytes(await getBytes(s3, SRC, "a-copy.txt"), small));
+    });
+
+    await t.step("CopyObject to another bucket, a multi-block object", async () => {
+      const res = await s3.send(
+        new CopyObjectCommand({
+          Bucket: DST,
+          Key: "big-copy.bin",
+          CopySource: `${SRC}/dir/big.bin`,
+        }),
+      );
+      assert.equal(res.CopyObjectResult?.ETag, bigPut.ETag);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: DST, Key: "big-copy.bin" }));
+      assert.equal(head.ContentLength, big.byteLength);
+      assert.equal(head.ContentType, "application/x-big");
+      assert.deepEqual(head.Metadata, { kind: "big" });
+      assert.ok(sameBytes(await getBytes(s3, DST, "big-copy.bin"), big));
+    });
+
+    await t.step("CopySource with an escaped key and a leading slash", async () => {
+      const key = "odd key/ünï+&=.txt";
+      await s3.send(new PutObjectCommand({ Bucket: SRC, Key: key, Body: enc.encode("odd") }));
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: DST,
+          Key: "odd-copy",
+          CopySource: `/${SRC}/${encodeURIComponent(key).replace(/%2F/g, "/")}`,
+        }),
+      );
+      assert.deepEqual(await getBytes(s3, DST, "odd-copy"), enc.encode("odd"));
+    });
+
+    await t.step("MetadataDirective COPY ignores new metadata; REPLACE replaces it", async () => {
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: DST,
+          Key: "copy-directive",
+          CopySource: `${SRC}/a.txt`,
+          MetadataDirective: "COPY",
+          Metadata: { ignored: "yes" },
+          ContentType: "application/ignored",
+        }),
+      );
+      const copied = await s3.send(new HeadObjectCommand({ Bucket: DST, Key: "copy-directive" }));
+      assert.deepEqual(copied.Metadata, { color: "blue", size: "small" });
+      assert.equal(copied.ContentType, "text/plain");
+
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: DST,
+          Key: "replace-directive",
+          CopySource: `${SRC}/a.txt`,
+          MetadataDirective: "REPLACE",
+          Metadata: { shape: "round" },
+          ContentType: "application/json",
+        }),
+      );
+      const replaced = await s3.send(
+        new HeadObjectCommand({ Bucket: DST, Key: "replace-directive" }),
+      );
+      assert.deepEqual(replaced.Metadata, { shape: "round" });
+      assert.equal(replaced.ContentType, "application/json");
+      assert.equal(replaced.CacheControl, undefined, "REPLACE drops the source's Cache-Control");
+      assert.equal(replaced.ETag, srcHead.ETag);
+      assert.ok(sameBytes(await getBytes(s3, DST, "replace-directive"), small));
+
+      await unchanged(() =>
+        assertS3Error(
+          s3.send(
+            new CopyObjectCommand({
+              Bucket: DST,
+              Key: "bad-directive",
+              CopySource: `${SRC}/a.txt`,
+              MetadataDirective: "MERGE" as "COPY",
+            }),
+          ),
+          "InvalidArgument",
+          400,
+        )
+      );
+    });
+
+    await t.step(
+      "copying an object onto itself: REPLACE works, COPY is InvalidRequest",
+      async () => {
+        await s3.send(
+          new PutObjectCommand({ Bucket: DST, Key: "self", Body: big, Metadata: { v: "1" } }),
+        );
+        await unchanged(() =>
+          assertS3Error(
+            s3.send(new CopyObjectCommand({ Bucket: DST, Key: "self", CopySource: `${DST}/self` })),
+            "InvalidRequest",
+            400,
+          )
+        );
+        await unchanged(() =>
+          assertS3Error(
+            s3.send(
+              new CopyObjectCommand({
+                Bucket: DST,
+                Key: "self",
+                CopySource: `${DST}/self`,
+                MetadataDirective: "COPY",
+              }),
+            ),
+            "InvalidRequest",
+            400,
+          )
+        );
+        const res = await s3.send(
+          new CopyObjectCommand({
+            Bucket: DST,
+            Key: "self",
+            CopySource: `${DST}/self`,
+            MetadataDirective: "REPLACE",
+            Metadata: { v: "2" },
+            ContentType: "application/x-self",
+          }),
+        );
+        assert.equal(res.CopyObjectResult?.ETag, `"${md5Hex(big)}"`);
+        const head = await s3.send(new HeadObjectCommand({ Bucket: DST, Key: "self" }));
+        assert.deepEqual(head.Metadata, { v: "2" });
+        assert.equal(head.ContentType, "application/x-self");
+        assert.ok(sameBytes(await getBytes(s3, DST, "self"), big), "data intact after self-copy");
+      },
+    );
+
+    await t.step("copy-source conditionals: 412 PreconditionFailed when they fail", async () => {
+      const etag = srcHead.ETag!;
+      const modified = srcHead.LastModified!;
+      const past = new Date(modified.getTime() - 3600_000);
+      const future = new Date(Date.now() + 3600_000);
+      const copy = (extra: Record<string, unknown>, key = "conditional") =>
+        s3.send(
+          new CopyObjectCommand({ Bucket: DST, Key: key, CopySource: `${SRC}/a.txt`, ...extra }),
+        );
+      for (
+        const failing of [
+          { CopySourceIfMatch: `"${md5Hex("not it")}"` },
+          { CopySourceIfNoneMatch: etag },
+          { CopySourceIfNoneMatch: "*" },
+          { CopySourceIfModifiedSince: future },
+          { CopySourceIfModifiedSince: new Date(modified.getTime() + 1000) },
+          { CopySourceIfUnmodifiedSince: past },
+          { CopySourceIfNoneMatch: etag, CopySourceIfModifiedSince: past },
+        ]
+      ) {
+        await unchanged(async () => {
+          await assertS3Error(copy(failing), "PreconditionFailed", 412);
+          await assertS3Status(
+            s3.send(new HeadObjectCommand({ Bucket: DST, Key: "conditional" })),
+            404,
+          );
+        });
+      }
+      const passing: Record<string, unknown>[] = [
+        { CopySourceIfMatch: etag },
+        { CopySourceIfMatch: "*" },
+        { CopySourceIfNoneMatch: `"${md5Hex("not it")}"` },
+        { CopySourceIfModifiedSince: past },
+        { CopySourceIfUnmodifiedSince: future },
+        { CopySourceIfUnmodifiedSince: modified },
+        // AWS: If-Match true and If-Unmodified-Since false -> the copy happens.
+        { CopySourceIfMatch: etag, CopySourceIfUnmodifiedSince: past },
+      ];
+      for (const [i, ok] of passing.entries()) {
+        const res = await copy(ok, `conditional-${i}`);
+        assert.equal(res.CopyObjectResult?.ETag, etag, `passing case ${i}: ${JSON.stringify(ok)}`);
+        assert.ok(sameBytes(await getBytes(s3, DST, `conditional-${i}`), small));
+      }
+    });
+
+    await t.step("copy from a missing source key or bucket; into a missing bucket", async () => {
+      await unchanged(async () => {
+        await assertS3Error(
+          s3.send(new CopyObjectCommand({ Bucket: DST, Key: "x", CopySource: `${SRC}/nope` })),
+          "NoSuchKey",
+          404,
+        );
+        await assertS3Error(
+          s3.send(
+            new CopyObjectCommand({ Bucket: DST, Key: "x", CopySource: `no-such-bucket/a.txt` }),
+          ),
+          "NoSuchBucket",
+          404,
+        );
+        await assertS3Error(
+          s3.send(
+            new CopyObjectCommand({
+              Bucket: "no-such-bucket",
+              Key: "x",
+              CopySource: `${SRC}/a.txt`,
+            }),
+          ),
+          "NoSuchBucket",
+          404,
+        );
+      });
+    });
+
+    await t.step("a copy shares blocks with its source and outlives it", async () => {
+      const dataDir = `${server.dir}/data`;
+      const payload = deterministicBytes(4 * MiB + 99, 8);
+      await s3.send(new PutObjectCommand({ Bucket: SRC, Key: "shared.bin", Body: payload }));
+      const before = await diskBytes(dataDir);
+      assert.ok(before >= payload.byteLength, `the data dir holds the blocks (${before} bytes)`);
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: DST,
+          Key: "shared-copy.bin",
+          CopySource: `${SRC}/shared.bin`,
+        }),
+      );
+      await s3.send(
+        new CopyObjectCommand({
+          Bucket: SRC,
+          Key: "shared-copy-2.bin",
+          CopySource: `${SRC}/shared.bin`,
+          MetadataDirective: "REPLACE",
+        }),
+      );
+      const after = await diskBytes(dataDir);
+      assert.ok(
+        after - before < MiB,
+        `copies must not duplicate blocks: the data dir grew by ${after - before} bytes`,
+      );
+      await s3.send(new DeleteObjectCommand({ Bucket: SRC, Key: "shared.bin" }));
+      await assertS3Status(s3.send(new HeadObjectCommand({ Bucket: SRC, Key: "shared.bin" })), 404);
+      assert.ok(sameBytes(await getBytes(s3, DST, "shared-copy.bin"), payload));
+      await s3.send(new DeleteObjectCommand({ Bucket: DST, Key: "shared-copy.bin" }));
+      assert.ok(sameBytes(await getBytes(s3, SRC, "shared-copy-2.bin"), payload));
+      // Still readable after a restart.
+      await server.restart();
+      assert.ok(sameBytes(await getBytes(s3, SRC, "shared-copy-2.bin"), payload));
+      assert.ok(sameBytes(await getBytes(s3, DST, "big-copy.bin"), big));
+    });
+
+    await t.step("DeleteObjects of several keys lists each as Deleted", async () => {
+      const keys = ["k1", "k2", "k3", "k4", "k5"];
+      for (const k of keys) {
+        await s3.send(new PutObjectCommand({ Bucket: DEL, Key: k, Body: enc.encode(k) }));
+      }
+      const res = await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: DEL,
+          Delete: {
+            Objects: [{ Key: "k1" }, { Key: "k3" }, { Key: "k5" }, { Key: "never-existed" }],
+          },
+        }),
+      );
+      assert.deepEqual(
+        (res.Deleted ?? []).map((d) => d.Key).sort(),
+        ["k1", "k3", "k5", "never-existed"],
+      );
+      assert.deepEqual(res.Errors ?? [], []);
+      assert.deepEqual(await keysOf(s3, DEL), ["k2", "k4"]);
+    });
+
+    await t.step("DeleteObjects in Quiet mode answers an empty Deleted list", async () => {
+      const res = await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: DEL,
+          Delete: { Quiet: true, Objects: [{ Key: "k2" }, { Key: "k4" }] },
+        }),
+      );
+      assert.deepEqual(res.Deleted ?? [], []);
+      assert.deepEqual(res.Errors ?? [], []);
+      assert.deepEqual(await keysOf(s3, DEL), []);
+    });
+
+    await t.step(
+      "DeleteObjects with newlines, unicode, spaces and XML characters in keys",
+      async () => {
+        const odd = [
+          "line\nbreak",
+          "two\n\nnewlines\n",
+          "ünïcødé/文字/😀",
+          "with space",
+          " leading and trailing ",
+          "tab\tinside",
+          "xml <&> 'quotes\"",
+          "plus+sign%percent",
+        ];
+        for (const k of odd) {
+          await s3.send(new PutObjectCommand({ Bucket: DEL, Key: k, Body: enc.encode(k) }));
+        }
+        await s3.send(
+          new PutObjectCommand({ Bucket: DEL, Key: "survivor", Body: enc.encode("s") }),
+        );
+        const listed = await keysOf(s3, DEL);
+        assert.deepEqual([...listed].sort(), [...odd, "survivor"].sort());
+        const res = await s3.send(
+          new DeleteObjectsCommand({
+            Bucket: DEL,
+            Delete: { Objects: odd.map((Key) => ({ Key })) },
+          }),
+        );
+        assert.deepEqual((res.Deleted ?? []).map((d) => d.Key).sort(), [...odd].sort());
+        assert.deepEqual(res.Errors ?? [], []);
+        assert.deepEqual(await keysOf(s3, DEL), ["survivor"]);
+      },
+    );
+
+    await t.step("DeleteObjects of 1001 keys is MalformedXML and deletes nothing", async () => {
+      const keys = Array.from({ length: 1001 }, (_, i) => `bulk/${String(i).padStart(4, "0")}`);
+      for (const k of keys.slice(0, 3)) {
+        await s3.send(new PutObjectCommand({ Bucket: DEL, Key: k, Body: enc.encode(k) }));
+      }
+      await unchanged(() =>
+        assertS3Error(
+          s3.send(
+            new DeleteObjectsCommand({
+              Bucket: DEL,
+              Delete: { Objects: keys.map((Key) => ({ Key })) },
+            }),
+          ),
+          "MalformedXML",
+          400,
+        )
+      );
+      assert.deepEqual(await keysOf(s3, DEL), [...keys.slice(0, 3), "survivor"]);
+      // Exactly 1000 is allowed.
+      const res = await s3.send(
+        new DeleteObjectsCommand({
+          Bucket: DEL,
+          Delete: { Quiet: true, Objects: keys.slice(0, 1000).map((Key) => ({ Key })) },
+        }),
+      );
+      assert.deepEqual(res.Errors ?? [], []);
+      assert.deepEqual(await keysOf(s3, DEL), ["survivor"]);
+    });
+
+    await t.step("raw DeleteObjects bodies: malformed XML is MalformedXML", async () => {
+      await s3.send(new PutObjectCommand({ Bucket: DEL, Key: "a", Body: enc.encode("a") }));
+      const post = (body: string, headers: Record<string, string> = {}) =>
+        signedFetch(server, credentials, {
+          method: "POST",
+          path: objectPath(DEL),
+          query: { delete: "" },
+          headers: {
+            "content-md5": md5Base64(body),
+            "content-type": "application/xml",
+            ...headers,
+          },
+          body,
+        });
+      const malformed = [
+        "<Delete><Object><Key>a</Key></Object>",
+        "<Delete><Object><Key>a</Key></Object></Delet>",
+        "not xml at all",
+        "<Delete></Delete>",
+        "<NotDelete><Object><Key>a</Key></Object></NotDelete>",
+        `<Delete><Object><Key>a</Key></Object>${
+          Array.from({ length: 1000 }, (_, i) => `<Object><Key>x${i}</Key></Object>`).join("")
+        }</Delete>`,
+      ];
+      for (const body of malformed) {
+        await unchanged(async () => {
+          await assertErrorResponse(await post(body), 400, "MalformedXML");
+        });
+      }
+      assert.deepEqual(await keysOf(s3, DEL), ["a", "survivor"]);
+      // A well-formed raw body works, and without xmlns too.
+      const ok = await post(deleteXml(["a"]));
+      const text = await ok.text();
+      assert.equal(ok.status, 200, text);
+      assert.match(text, /<Deleted>\s*<Key>a<\/Key>/);
+      const res = await post("<Delete><Object><Key>survivor</Key></Object></Delete>");
+      assert.equal(res.status, 200, await res.text());
+      assert.deepEqual(await keysOf(s3, DEL), []);
+    });
+  } finally {
+    s3.destroy();
+    await server.close();
+  }
+});

@@ -1,0 +1,918 @@
+/**
+ * Multipart uploads through the AWS SDK against a real `remise server` with
+ * 64 KiB blocks: a 200 MiB `@aws-sdk/lib-storage` upload from a stream, the
+ * hand-driven CreateMultipartUpload / UploadPart / Complete cycle and its
+ * errors, AbortMultipartUpload, ListParts, ListMultipartUploads, partNumber
+ * reads, UploadPartCopy and composite checksums. After every refused request
+ * the store must hold exactly what it held before.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  AbortMultipartUploadCommand,
+  type ChecksumAlgorithm,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { deterministicBytes, deterministicStream, TestServer } from "./harness.ts";
+import {
+  assertS3Error,
+  assertS3Status,
+  checksumOf,
+  md5Hex,
+  snapshotBucket,
+  snapshotStore,
+} from "./_s3_helpers.ts";
+
+const MiB = 1024 * 1024;
+const BLOCK = 64 * 1024;
+const BIG = "big-objects";
+const MP = "multipart";
+const ERR = "errors";
+const UPLOADS = "uploads";
+
+async function getBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  partNumber?: number,
+): Promise<Uint8Array> {
+  const res = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: partNumber }),
+  );
+  return await res.Body!.transformToByteArray();
+}
+
+function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+/** The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then `-N`. */
+function multipartEtag(parts: Uint8Array[]): string {
+  const h = createHash("md5");
+  for (const p of parts) h.update(createHash("md5").update(p).digest());
+  return `"${h.digest("hex")}-${parts.length}"`;
+}
+
+type Algo = "CRC32" | "CRC32C" | "SHA256";
+
+/** The composite checksum of a multipart object: checksum of the parts' raw checksums, `-N`. */
+function compositeChecksum(algorithm: Algo, parts: Uint8Array[]): string {
+  const raw = concatBytes(
+    ...parts.map((p) => Uint8Array.from(atob(checksumOf(algorithm, p)), (c) => c.charCodeAt(0))),
+  );
+  return `${checksumOf(algorithm, raw)}-${parts.length}`;
+}
+
+function checksumField(algorithm: Algo): "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256" {
+  return `Checksum${algorithm}` as "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256";
+}
+
+async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
+  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+  return (res.Contents ?? []).map((o) => o.Key!);
+}
+
+/** Creates an upload and uploads `parts` as parts 1..N; returns the id and completed parts. */
+async function uploadParts(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  parts: Uint8Array[],
+): Promise<{ uploadId: string; completed: CompletedPart[] }> {
+  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  const uploadId = created.UploadId!;
+  assert.ok(uploadId);
+  const completed: CompletedPart[] = [];
+  for (const [i, body] of parts.entries()) {
+    const res = await s3.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: i + 1,
+        Body: body,
+      }),
+    );
+    assert.equal(res.ETag, `"${md5Hex(body)}"`, `ETag of part ${i + 1}`);
+    completed.push({ PartNumber: i + 1, ETag: res.ETag });
+  }
+  return { uploadId, completed };
+}
+
+async function listPartsOf(s3: S3Client, bucket: string, key: string, uploadId: string) {
+  const res = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+  return (res.Parts ?? []).map((p) => ({ n: p.PartNumber, etag: p.ETag, size: p.Size }));
+}
+
+Deno.test("S3 multipart uploads", async (t) => {
+  const server = await TestServer.start({ blockSize: BLOCK });
+  const credentials = await server.createKey("owner");
+  const s3 = server.client(credentials);
+  try {
+    for (const b of [BIG, MP, ERR, UPLOADS]) await s3.send(new CreateBucketCommand({ Bucket: b }));
+
+    /** Runs `fn` (a refused request) and checks the bucket and the upload's parts did not change. */
+    const unchanged = async (
+      bucket: string,
+      upload: { key: string; uploadId: string } | undefined,
+      fn: () => Promise<unknown>,
+    ) => {
+      const before = await snapshotBucket(s3, bucket);
+      const partsBefore = upload && (await listPartsOf(s3, bucket, upload.key, upload.uploadId));
+      await fn();
+      assert.deepEqual(await snapshotBucket(s3, bucket), before, "the bucket changed");
+      if (upload) {
+        assert.deepEqual(
+          await listPartsOf(s3, bucket, upload.key, upload.uploadId),
+          partsBefore,
+          "the upload's parts changed",
+        );
+      }
+    };
+
+    await t.step("lib-storage Upload of 200 MiB from a stream, read back streaming", async () => {
+      const size = 200 * MiB + 12345;
+      const sent = createHash("sha256");
+      let produced = 0;
+      const upload = new Upload({
+        client: s3,
+        params: {
+          Bucket: BIG,
+          Key: "stream/200mib.bin",
+          Body: deterministicStream(size, 42, (c) => {
+            sent.update(c);
+            produced += c.byteLength;
+          }),
+          ContentType: "application/x-test",
+        },
+        partSize: 8 * MiB,
+        queueSize: 4,
+        leavePartsOnError: false,
+      });
+      const out = await upload.done();
+      assert.equal(produced, size);
+      const expectedSha = sent.digest("hex");
+      const parts = Math.ceil(size / (8 * MiB));
+      assert.match(out.ETag ?? "", new RegExp(`^"[0-9a-f]{32}-${parts}"$`), `ETag ${out.ETag}`);
+
+      const head = await s3.send(new HeadObjectCommand({ Bucket: BIG, Key: "stream/200mib.bin" }));
+      assert.equal(head.ContentLength, size);
+      assert.equal(head.ETag, out.ETag);
+      assert.equal(head.ContentType, "application/x-test");
+
+      const res = await s3.send(new GetObjectCommand({ Bucket: BIG, Key: "stream/200mib.bin" }));
+      assert.equal(res.ContentLength, size);
+      const got = createHash("sha256");
+      let received = 0;
+      for await (const chunk of res.Body!.transformToWebStream()) {
+        got.update(chunk);
+        received += chunk.byteLength;
+      }
+      assert.equal(received, size);
+      assert.equal(
+        got.digest("hex"),
+        expectedSha,
+        "the object read back differs from what was sent",
+      );
+
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BIG }));
+      assert.deepEqual(uploads.Uploads ?? [], [], "a completed upload is no longer listed");
+    });
+
+    const part1 = deterministicBytes(5 * MiB + 1, 1);
+    const part2 = deterministicBytes(5 * MiB + 2 * BLOCK + 7, 2);
+    const part3 = deterministicBytes(1000, 3);
+    const whole = concatBytes(part1, part2, part3);
+
+    await t.step("by hand: invisible until completed, ETag of part MD5s, replaces", async () => {
+      const old = new TextEncoder().encode("the previous object");
+      await s3.send(new PutObjectCommand({ Bucket: MP, Key: "replace-me", Body: old }));
+      for (const key of ["fresh", "replace-me"]) {
+        const created = await s3.send(
+          new CreateMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            ContentType: "image/x-test",
+            Metadata: { origin: "multipart" },
+          }),
+        );
+        assert.equal(created.Bucket, MP);
+        assert.equal(created.Key, key);
+        const uploadId = created.UploadId!;
+        const completed: CompletedPart[] = [];
+        for (const [i, body] of [part1, part2, part3].entries()) {
+          const res = await s3.send(
+            new UploadPartCommand({
+              Bucket: MP,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              Body: body,
+            }),
+          );
+          assert.equal(res.ETag, `"${md5Hex(body)}"`);
+          completed.push({ PartNumber: i + 1, ETag: res.ETag });
+        }
+        // Still invisible: the previous state of the key is all that shows.
+        if (key === "fresh") {
+          await assertS3Status(s3.send(new HeadObjectCommand({ Bucket: MP, Key: key })), 404);
+          await assertS3Error(
+            s3.send(new GetObjectCommand({ Bucket: MP, Key: key })),
+            "NoSuchKey",
+            404,
+          );
+          assert.ok(!(await keysOf(s3, MP)).includes(key), "an uploading object is listed");
+        } else {
+          assert.deepEqual(await getBytes(s3, MP, key), old);
+          const head = await s3.send(new HeadObjectCommand({ Bucket: MP, Key: key }));
+          assert.equal(head.ContentLength, old.byteLength);
+        }
+        const done = await s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: completed },
+          }),
+        );
+        const etag = multipartEtag([part1, part2, part3]);
+        assert.equal(done.ETag, etag);
+        assert.equal(done.Key, key);
+        assert.equal(done.Bucket, MP);
+        const head = await s3.send(new HeadObjectCommand({ Bucket: MP, Key: key }));
+        assert.equal(head.ETag, etag);
+        assert.equal(head.ContentLength, whole.byteLength);
+        assert.equal(head.ContentType, "image/x-test");
+        assert.deepEqual(head.Metadata, { origin: "multipart" });
+        const got = await getBytes(s3, MP, key);
+        assert.equal(got.byteLength, whole.byteLength);
+        assert.ok(Buffer.from(got).equals(Buffer.from(whole)), `body of ${key} differs`);
+        await assertS3Error(
+          s3.send(new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId })),
+          "NoSuchUpload",
+          404,
+        );
+      }
+      const list = await s3.send(new ListObjectsV2Command({ Bucket: MP }));
+      const entry = list.Contents!.find((o) => o.Key === "replace-me")!;
+      assert.equal(entry.Size, whole.byteLength);
+      assert.equal(entry.ETag, multipartEtag([part1, part2, part3]));
+    });
+
+    await t.step("GetObject and HeadObject with PartNumber", async () => {
+      const sizes = [part1.byteLength, part2.byteLength, part3.byteLength];
+      let start = 0;
+      for (const [i, part] of [part1, part2, part3].entries()) {
+        const head = await s3.send(
+          new HeadObjectCommand({ Bucket: MP, Key: "fresh", PartNumber: i + 1 }),
+        );
+        assert.equal(head.ContentLength, sizes[i], `HEAD part ${i + 1} length`);
+        assert.equal(head.PartsCount, 3, `HEAD part ${i + 1} PartsCount`);
+        assert.equal(head.ETag, multipartEtag([part1, part2, part3]));
+        const res = await s3.send(
+          new GetObjectCommand({ Bucket: MP, Key: "fresh", PartNumber: i + 1 }),
+        );
+        assert.equal(res.ContentLength, sizes[i]);
+        assert.equal(res.PartsCount, 3);
+        assert.equal(
+          res.ContentRange,
+          `bytes ${start}-${start + sizes[i] - 1}/${whole.byteLength}`,
+          `Content-Range of part ${i + 1}`,
+        );
+        const bytes = await res.Body!.transformToByteArray();
+        assert.ok(Buffer.from(bytes).equals(Buffer.from(part)), `body of part ${i + 1}`);
+        start += sizes[i];
+      }
+      await assertS3Status(
+        s3.send(new HeadObjectCommand({ Bucket: MP, Key: "fresh", PartNumber: 4 })),
+        416,
+      );
+      await assertS3Error(
+        s3.send(new GetObjectCommand({ Bucket: MP, Key: "fresh", PartNumber: 4 })),
+        "InvalidPartNumber",
+        416,
+      );
+      // A plain object has one part: part 1 is the whole object.
+      const small = new TextEncoder().encode("single part object");
+      await s3.send(new PutObjectCommand({ Bucket: MP, Key: "single", Body: small }));
+      assert.deepEqual(await getBytes(s3, MP, "single", 1), small);
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: MP, Key: "single", PartNumber: 1 }),
+      );
+      assert.equal(head.ContentLength, small.byteLength);
+    });
+
+    await t.step("Complete errors: order, missing part, wrong ETag, too small", async () => {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: ERR,
+          Key: "target",
+          Body: new TextEncoder().encode("keep me"),
+        }),
+      );
+      const a = deterministicBytes(5 * MiB, 11);
+      const b = deterministicBytes(5 * MiB + 3, 12);
+      const c = deterministicBytes(10, 13);
+      const { uploadId, completed } = await uploadParts(s3, ERR, "target", [a, b, c]);
+      const upload = { key: "target", uploadId };
+      const complete = (parts: CompletedPart[]) =>
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: ERR,
+            Key: "target",
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        );
+      await unchanged(
+        ERR,
+        upload,
+        () =>
+          assertS3Error(
+            complete([completed[1], completed[0], completed[2]]),
+            "InvalidPartOrder",
+            400,
+          ),
+      );
+      await unchanged(
+        ERR,
+        upload,
+        () =>
+          assertS3Error(
+            complete([completed[0], completed[0], completed[2]]),
+            "InvalidPartOrder",
+            400,
+          ),
+      );
+      await unchanged(ERR, upload, () =>
+        assertS3Error(
+          complete([completed[0], completed[1], { PartNumber: 4, ETag: `"${md5Hex("x")}"` }]),
+          "InvalidPart",
+          400,
+        ));
+      await unchanged(ERR, upload, () =>
+        assertS3Error(
+          complete([completed[0], { PartNumber: 2, ETag: `"${md5Hex(a)}"` }, completed[2]]),
+          "InvalidPart",
+          400,
+        ));
+      await unchanged(ERR, upload, () => assertS3Error(complete([]), "MalformedXML", 400));
+      assert.deepEqual(await getBytes(s3, ERR, "target"), new TextEncoder().encode("keep me"));
+      // The upload survived every refusal: completing it properly still works.
+      const done = await complete(completed);
+      assert.equal(done.ETag, multipartEtag([a, b, c]));
+      const got = await getBytes(s3, ERR, "target");
+      assert.ok(Buffer.from(got).equals(Buffer.from(concatBytes(a, b, c))));
+
+      // A subset of the uploaded parts may be completed (parts 1 and 3 here).
+      const sub = await uploadParts(s3, ERR, "subset", [a, b, c]);
+      const subDone = await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: ERR,
+          Key: "subset",
+          UploadId: sub.uploadId,
+          MultipartUpload: { Parts: [sub.completed[0], sub.completed[2]] },
+        }),
+      );
+      assert.equal(subDone.ETag, multipartEtag([a, c]));
+      assert.ok(
+        Buffer.from(await getBytes(s3, ERR, "subset")).equals(Buffer.from(concatBytes(a, c))),
+      );
+
+      // A 1 MiB part that is not the last one.
+      const tiny = await uploadParts(s3, ERR, "too-small", [
+        deterministicBytes(MiB, 14),
+        deterministicBytes(100, 15),
+      ]);
+      await unchanged(ERR, { key: "too-small", uploadId: tiny.uploadId }, () =>
+        assertS3Error(
+          s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: ERR,
+              Key: "too-small",
+              UploadId: tiny.uploadId,
+              MultipartUpload: { Parts: tiny.completed },
+            }),
+          ),
+          "EntityTooSmall",
+          400,
+        ));
+      await assertS3Status(s3.send(new HeadObjectCommand({ Bucket: ERR, Key: "too-small" })), 404);
+      // A single small part is fine: the last part may be of any size.
+      const one = await uploadParts(s3, ERR, "one-small", [deterministicBytes(100, 15)]);
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: ERR,
+          Key: "one-small",
+          UploadId: one.uploadId,
+          MultipartUpload: { Parts: one.completed },
+        }),
+      );
+      assert.deepEqual(await getBytes(s3, ERR, "one-small"), deterministicBytes(100, 15));
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: ERR, Key: "too-small", UploadId: tiny.uploadId }),
+      );
+    });
+
+    await t.step("AbortMultipartUpload, then NoSuchUpload; made-up ids", async () => {
+      await s3.send(
+        new PutObjectCommand({ Bucket: ERR, Key: "aborted", Body: new TextEncoder().encode("v1") }),
+      );
+      const { uploadId, completed } = await uploadParts(s3, ERR, "aborted", [
+        deterministicBytes(5 * MiB, 21),
+        deterministicBytes(300, 22),
+      ]);
+      const res = await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: ERR, Key: "aborted", UploadId: uploadId }),
+      );
+      assert.equal(res.$metadata.httpStatusCode, 204);
+      assert.deepEqual(await getBytes(s3, ERR, "aborted"), new TextEncoder().encode("v1"));
+      const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: ERR }));
+      assert.ok(
+        !(listed.Uploads ?? []).some((u) => u.UploadId === uploadId),
+        "aborted upload listed",
+      );
+
+      for (const id of [uploadId, "made-up-upload-id", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) {
+        await unchanged(ERR, undefined, async () => {
+          await assertS3Error(
+            s3.send(
+              new UploadPartCommand({
+                Bucket: ERR,
+                Key: "aborted",
+                UploadId: id,
+                PartNumber: 3,
+                Body: new TextEncoder().encode("late part"),
+              }),
+            ),
+            "NoSuchUpload",
+            404,
+          );
+          await assertS3Error(
+            s3.send(
+              new CompleteMultipartUploadCommand({
+                Bucket: ERR,
+                Key: "aborted",
+                UploadId: id,
+                MultipartUpload: { Parts: completed },
+              }),
+            ),
+            "NoSuchUpload",
+            404,
+          );
+          await assertS3Error(
+            s3.send(new ListPartsCommand({ Bucket: ERR, Key: "aborted", UploadId: id })),
+            "NoSuchUpload",
+            404,
+          );
+          await assertS3Error(
+            s3.send(new AbortMultipartUploadCommand({ Bucket: ERR, Key: "aborted", UploadId: id })),
+            "NoSuchUpload",
+            404,
+          );
+          await assertS3Error(
+            s3.send(
+              new UploadPartCopyCommand({
+                Bucket: ERR,
+                Key: "aborted",
+                UploadId: id,
+                PartNumber: 1,
+                CopySource: `${ERR}/aborted`,
+              }),
+            ),
+            "NoSuchUpload",
+            404,
+          );
+        });
+      }
+      // An upload id is tied to its key.
+      const other = await uploadParts(s3, ERR, "key-a", [deterministicBytes(10, 23)]);
+      await unchanged(ERR, { key: "key-a", uploadId: other.uploadId }, () =>
+        assertS3Error(
+          s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: ERR,
+              Key: "key-b",
+              UploadId: other.uploadId,
+              MultipartUpload: { Parts: other.completed },
+            }),
+          ),
+          "NoSuchUpload",
+          404,
+        ));
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: ERR, Key: "key-a", UploadId: other.uploadId }),
+      );
+    });
+
+    await t.step(
+      "ListParts pages with MaxParts and PartNumberMarker; re-uploaded part",
+      async () => {
+        const bodies = [1, 2, 3, 4, 5].map((i) => deterministicBytes(1000 + i, 30 + i));
+        const { uploadId } = await uploadParts(s3, ERR, "five-parts", bodies);
+        // Re-uploading part 4 replaces it.
+        bodies[3] = deterministicBytes(777, 99);
+        const again = await s3.send(
+          new UploadPartCommand({
+            Bucket: ERR,
+            Key: "five-parts",
+            UploadId: uploadId,
+            PartNumber: 4,
+            Body: bodies[3],
+          }),
+        );
+        assert.equal(again.ETag, `"${md5Hex(bodies[3])}"`);
+        const seen: { n?: number; etag?: string; size?: number }[] = [];
+        let marker: string | undefined;
+        const pages: number[][] = [];
+        for (let i = 0; i < 10; i++) {
+          const page = await s3.send(
+            new ListPartsCommand({
+              Bucket: ERR,
+              Key: "five-parts",
+              UploadId: uploadId,
+              MaxParts: 2,
+              PartNumberMarker: marker,
+            }),
+          );
+          assert.equal(page.MaxParts, 2);
+          assert.equal(page.UploadId, uploadId);
+          assert.equal(page.Key, "five-parts");
+          const parts = page.Parts ?? [];
+          pages.push(parts.map((p) => p.PartNumber!));
+          for (const p of parts) {
+            seen.push({ n: p.PartNumber, etag: p.ETag, size: p.Size });
+            assert.ok(p.LastModified instanceof Date);
+          }
+          if (!page.IsTruncated) break;
+          assert.equal(page.NextPartNumberMarker, String(parts.at(-1)!.PartNumber));
+          marker = page.NextPartNumberMarker;
+        }
+        assert.deepEqual(pages, [[1, 2], [3, 4], [5]]);
+        assert.deepEqual(
+          seen,
+          bodies.map((b, i) => ({ n: i + 1, etag: `"${md5Hex(b)}"`, size: b.byteLength })),
+        );
+        const fromMarker = await s3.send(
+          new ListPartsCommand({
+            Bucket: ERR,
+            Key: "five-parts",
+            UploadId: uploadId,
+            PartNumberMarker: "3",
+          }),
+        );
+        assert.deepEqual(fromMarker.Parts!.map((p) => p.PartNumber), [4, 5]);
+        assert.equal(fromMarker.IsTruncated, false);
+        await s3.send(
+          new AbortMultipartUploadCommand({ Bucket: ERR, Key: "five-parts", UploadId: uploadId }),
+        );
+      },
+    );
+
+    await t.step("ListMultipartUploads: prefix, delimiter, key and upload-id markers", async () => {
+      const keys = [
+        "docs/x",
+        "docs/x",
+        "docs/y",
+        "photos/2024/a.jpg",
+        "photos/2024/b.jpg",
+        "photos/2025/c.jpg",
+        "photos/top.jpg",
+        "zzz",
+      ];
+      const ids: { key: string; id: string }[] = [];
+      for (const key of keys) {
+        const res = await s3.send(new CreateMultipartUploadCommand({ Bucket: UPLOADS, Key: key }));
+        ids.push({ key, id: res.UploadId! });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // An aborted and a completed upload are not listed.
+      const gone = await s3.send(
+        new CreateMultipartUploadCommand({ Bucket: UPLOADS, Key: "docs/gone" }),
+      );
+      await s3.send(
+        new AbortMultipartUploadCommand({
+          Bucket: UPLOADS,
+          Key: "docs/gone",
+          UploadId: gone.UploadId,
+        }),
+      );
+      const fin = await uploadParts(s3, UPLOADS, "docs/done", [deterministicBytes(5, 5)]);
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: UPLOADS,
+          Key: "docs/done",
+          UploadId: fin.uploadId,
+          MultipartUpload: { Parts: fin.completed },
+        }),
+      );
+
+      const all = await s3.send(new ListMultipartUploadsCommand({ Bucket: UPLOADS }));
+      assert.equal(all.IsTruncated, false);
+      assert.deepEqual(
+        all.Uploads!.map((u) => ({ key: u.Key, id: u.UploadId })),
+        ids,
+        "all uploads, sorted by key then initiation time",
+      );
+      for (const u of all.Uploads!) assert.ok(u.Initiated instanceof Date);
+
+      const docs = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket: UPLOADS, Prefix: "docs/" }),
+      );
+      assert.equal(docs.Prefix, "docs/");
+      assert.deepEqual(docs.Uploads!.map((u) => u.UploadId), ids.slice(0, 3).map((u) => u.id));
+
+      const grouped = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket: UPLOADS, Prefix: "photos/", Delimiter: "/" }),
+      );
+      assert.equal(grouped.Delimiter, "/");
+      assert.deepEqual(grouped.CommonPrefixes!.map((p) => p.Prefix), [
+        "photos/2024/",
+        "photos/2025/",
+      ]);
+      assert.deepEqual(grouped.Uploads!.map((u) => u.Key), ["photos/top.jpg"]);
+
+      const top = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket: UPLOADS, Delimiter: "/" }),
+      );
+      assert.deepEqual(top.CommonPrefixes!.map((p) => p.Prefix), ["docs/", "photos/"]);
+      assert.deepEqual(top.Uploads!.map((u) => u.Key), ["zzz"]);
+
+      for (const size of [1, 2, 3]) {
+        const seen: { key: string; id: string }[] = [];
+        let keyMarker: string | undefined;
+        let idMarker: string | undefined;
+        for (let i = 0; i < 20; i++) {
+          const page = await s3.send(
+            new ListMultipartUploadsCommand({
+              Bucket: UPLOADS,
+              MaxUploads: size,
+              KeyMarker: keyMarker,
+              UploadIdMarker: idMarker,
+            }),
+          );
+          assert.equal(page.MaxUploads, size);
+          const uploads = page.Uploads ?? [];
+          for (const u of uploads) seen.push({ key: u.Key!, id: u.UploadId! });
+          if (!page.IsTruncated) break;
+          assert.equal(uploads.length, size, "a truncated page is full");
+          assert.equal(page.NextKeyMarker, uploads.at(-1)!.Key);
+          assert.equal(page.NextUploadIdMarker, uploads.at(-1)!.UploadId);
+          keyMarker = page.NextKeyMarker;
+          idMarker = page.NextUploadIdMarker;
+        }
+        assert.deepEqual(seen, ids, `paging by ${size}`);
+      }
+      // KeyMarker alone skips every upload of that key.
+      const after = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket: UPLOADS, KeyMarker: "docs/x" }),
+      );
+      assert.deepEqual(after.Uploads!.map((u) => u.Key), keys.slice(2));
+      // KeyMarker with UploadIdMarker resumes after that upload of the key.
+      const within = await s3.send(
+        new ListMultipartUploadsCommand({
+          Bucket: UPLOADS,
+          KeyMarker: "docs/x",
+          UploadIdMarker: ids[0].id,
+        }),
+      );
+      assert.deepEqual(within.Uploads!.map((u) => u.UploadId), ids.slice(1).map((u) => u.id));
+      for (const { key, id } of ids) {
+        await s3.send(new AbortMultipartUploadCommand({ Bucket: UPLOADS, Key: key, UploadId: id }));
+      }
+      const empty = await s3.send(new ListMultipartUploadsCommand({ Bucket: UPLOADS }));
+      assert.deepEqual(empty.Uploads ?? [], []);
+    });
+
+    await t.step("UploadPartCopy: whole source and ranges across block boundaries", async () => {
+      const source = deterministicBytes(5 * MiB + 70001, 50);
+      await s3.send(new PutObjectCommand({ Bucket: MP, Key: "copy-source", Body: source }));
+      const created = await s3.send(
+        new CreateMultipartUploadCommand({ Bucket: MP, Key: "copied" }),
+      );
+      const uploadId = created.UploadId!;
+      const copyPart = async (partNumber: number, from: string, range?: string) => {
+        const res = await s3.send(
+          new UploadPartCopyCommand({
+            Bucket: MP,
+            Key: "copied",
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            CopySource: from,
+            CopySourceRange: range,
+          }),
+        );
+        return res.CopyPartResult!.ETag!;
+      };
+      const p1 = source;
+      assert.equal(await copyPart(1, `${MP}/copy-source`), `"${md5Hex(p1)}"`);
+      // Across the boundary between parts 1 and 2 of the multipart object "fresh", and its blocks.
+      const edge = part1.byteLength;
+      const p2 = whole.slice(edge - 1000, edge + 5 * MiB);
+      assert.equal(
+        await copyPart(2, `${MP}/fresh`, `bytes=${edge - 1000}-${edge + 5 * MiB - 1}`),
+        `"${md5Hex(p2)}"`,
+      );
+      // 65000..200000 crosses the 64 KiB block boundaries at 65536, 131072 and 196608.
+      const p3 = source.slice(65000, 200001);
+      assert.equal(await copyPart(3, `${MP}/copy-source`, "bytes=65000-200000"), `"${md5Hex(p3)}"`);
+      // A range past the end of the source, or a missing source, is refused and stores no part.
+      await unchanged(MP, { key: "copied", uploadId }, async () => {
+        const e = await copyPart(
+          4,
+          `${MP}/copy-source`,
+          `bytes=${source.byteLength}-${source.byteLength + 10}`,
+        ).then(() => undefined, (e) => e);
+        assert.ok(e, "a range past the end of the source must fail");
+        assert.ok(
+          [400, 416].includes(e.$metadata?.httpStatusCode),
+          `expected 400/416, got ${e.$metadata?.httpStatusCode} ${e.name}`,
+        );
+        await assertS3Error(copyPart(4, `${MP}/no-such-source`), "NoSuchKey", 404);
+        await assertS3Error(copyPart(4, `no-such-bucket/copy-source`), "NoSuchBucket", 404);
+      });
+      const parts = await listPartsOf(s3, MP, "copied", uploadId);
+      assert.deepEqual(parts.map((p) => p.size), [p1.byteLength, p2.byteLength, p3.byteLength]);
+      const done = await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: MP,
+          Key: "copied",
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+        }),
+      );
+      assert.equal(done.ETag, multipartEtag([p1, p2, p3]));
+      const got = await getBytes(s3, MP, "copied");
+      assert.ok(
+        Buffer.from(got).equals(Buffer.from(concatBytes(p1, p2, p3))),
+        "copied object differs",
+      );
+
+      // Exactly one block, as the only part.
+      const single = await s3.send(
+        new CreateMultipartUploadCommand({ Bucket: MP, Key: "one-block" }),
+      );
+      const block = source.slice(BLOCK, 2 * BLOCK);
+      const res = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: MP,
+          Key: "one-block",
+          UploadId: single.UploadId,
+          PartNumber: 1,
+          CopySource: `${MP}/copy-source`,
+          CopySourceRange: `bytes=${BLOCK}-${2 * BLOCK - 1}`,
+        }),
+      );
+      assert.equal(res.CopyPartResult!.ETag, `"${md5Hex(block)}"`);
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: MP,
+          Key: "one-block",
+          UploadId: single.UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: res.CopyPartResult!.ETag }] },
+        }),
+      );
+      assert.ok(Buffer.from(await getBytes(s3, MP, "one-block")).equals(Buffer.from(block)));
+    });
+
+    await t.step("checksums: CRC32, CRC32C and SHA256 composite; BadDigest", async () => {
+      const bodies = [
+        deterministicBytes(5 * MiB, 60),
+        deterministicBytes(5 * MiB + 9, 61),
+        deterministicBytes(4321, 62),
+      ];
+      for (const algorithm of ["CRC32", "CRC32C", "SHA256"] as Algo[]) {
+        const key = `checksum-${algorithm}`;
+        const field = checksumField(algorithm);
+        const created = await s3.send(
+          new CreateMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
+          }),
+        );
+        assert.equal(created.ChecksumAlgorithm, algorithm);
+        const uploadId = created.UploadId!;
+        const completed: CompletedPart[] = [];
+        for (const [i, body] of bodies.entries()) {
+          const res = await s3.send(
+            new UploadPartCommand({
+              Bucket: MP,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              Body: body,
+              ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
+              [field]: checksumOf(algorithm, body),
+            }),
+          );
+          assert.equal(res[field], checksumOf(algorithm, body), `${algorithm} of part ${i + 1}`);
+          completed.push({ PartNumber: i + 1, ETag: res.ETag, [field]: res[field] });
+        }
+        // A part whose declared checksum is wrong is refused and not stored.
+        await unchanged(MP, { key, uploadId }, () =>
+          assertS3Error(
+            s3.send(
+              new UploadPartCommand({
+                Bucket: MP,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: 2,
+                Body: bodies[2],
+                ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
+                [field]: checksumOf(algorithm, bodies[1]),
+              }),
+            ),
+            "BadDigest",
+            400,
+          ));
+        const parts = await s3.send(
+          new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
+        );
+        assert.deepEqual(
+          parts.Parts!.map((p) => p[field]),
+          bodies.map((b) => checksumOf(algorithm, b)),
+          "ListParts returns each part's checksum",
+        );
+        const done = await s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: completed },
+          }),
+        );
+        const expected = compositeChecksum(algorithm, bodies);
+        assert.equal(done[field], expected, `composite ${algorithm} from Complete`);
+        assert.match(done[field]!, /-3$/);
+        const head = await s3.send(
+          new HeadObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
+        );
+        assert.equal(head[field], expected, `composite ${algorithm} from HeadObject`);
+        const get = await s3.send(
+          new GetObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
+        );
+        assert.equal(get[field], expected, `composite ${algorithm} from GetObject`);
+        const bytes = await get.Body!.transformToByteArray();
+        assert.ok(Buffer.from(bytes).equals(Buffer.from(concatBytes(...bodies))));
+        assert.equal(get.ETag, multipartEtag(bodies));
+      }
+      // A wrong checksum on a part of an upload without a checksum algorithm.
+      const plain = await uploadParts(s3, MP, "plain-bad-digest", [deterministicBytes(10, 70)]);
+      await unchanged(
+        MP,
+        { key: "plain-bad-digest", uploadId: plain.uploadId },
+        () =>
+          assertS3Error(
+            s3.send(
+              new UploadPartCommand({
+                Bucket: MP,
+                Key: "plain-bad-digest",
+                UploadId: plain.uploadId,
+                PartNumber: 2,
+                Body: deterministicBytes(10, 71),
+                ContentMD5: Buffer.from(md5Hex("something else"), "hex").toString("base64"),
+              }),
+            ),
+            "BadDigest",
+            400,
+          ),
+      );
+      await s3.send(
+        new AbortMultipartUploadCommand({
+          Bucket: MP,
+          Key: "plain-bad-digest",
+          UploadId: plain.uploadId,
+        }),
+      );
+    });
+
+    await t.step("every bucket still lists and reads consistently", async () => {
+      const snapshot = await snapshotStore(s3);
+      assert.deepEqual(Object.keys(snapshot).sort(), [BIG, ERR, MP, UPLOADS]);
+      assert.deepEqual(snapshot[UPLOADS].map((o) => o.key), ["docs/done"]);
+    });
+  } finally {
+    s3.destroy();
+    await server.close();
+  }
+});
