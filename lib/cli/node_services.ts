@@ -19,6 +19,8 @@ import type { RepairKind } from "../api/admin/maintenance_routes.ts";
 export interface NodeServices {
   registry: WorkerRegistry;
   resyncQueue: ResyncQueue;
+  /** Queues every local block and every referenced block for a resync check. */
+  queueAllBlocks(): Promise<string>;
   /** Starts a repair in the background; returns what was started. */
   repair(kind: RepairKind): Promise<string>;
   stop(): Promise<void>;
@@ -74,9 +76,20 @@ export function startNodeServices(
     );
   };
 
+  async function queueAllBlocks(): Promise<string> {
+    await resyncQueue.enqueueAll(blocks.store);
+    let referenced = 0;
+    for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
+      await resyncQueue.enqueue(key[2] as string);
+      referenced++;
+    }
+    return `every local block and ${referenced} referenced blocks queued for resync`;
+  }
+
   return {
     registry,
     resyncQueue,
+    queueAllBlocks,
     repair(kind) {
       return Promise.resolve(startRepair(kind));
     },

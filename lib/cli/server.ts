@@ -20,6 +20,7 @@ import { type DiskSpace, System } from "../rpc/system.ts";
 import { ClusterReplication } from "../rpc/replication.ts";
 import { setUpTableSync } from "../table/table_sync.ts";
 import { startNodeServices } from "./node_services.ts";
+import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
 import { statfs } from "node:fs/promises";
@@ -111,6 +112,9 @@ export async function runServer(
       }
       : undefined,
   });
+  const stopLayoutSync = system && tableSync
+    ? startLayoutSync(system, tableSync, services)
+    : undefined;
   if (tableSync) {
     // A node that was away catches up at once rather than at the first periodic pass.
     tableSync.buildMissingIndexes().then(() => {
@@ -194,6 +198,7 @@ export async function runServer(
     );
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown()]), timeout]);
+    stopLayoutSync?.();
     await services.stop();
     await tableSync?.worker.stop();
     await system?.stop().catch(() => {});

@@ -17,6 +17,7 @@ import {
   emptyLayout,
   layoutDigest,
   mergeLayouts,
+  trimVersions,
 } from "./layout.ts";
 
 /** How often peers are pinged: a dead node is seen down within about two intervals. */
@@ -28,6 +29,7 @@ export const CONSUL_INTERVAL_MS = 30_000;
 
 const LAYOUT_KEY = ["system", "layout"];
 const PEERS_KEY = ["system", "peers"];
+const SYNCED_KEY = ["system", "synced_layout_version"];
 
 export interface DiskSpace {
   free: number;
@@ -42,6 +44,8 @@ export interface NodeStatus {
   uptimeSeconds: number;
   layoutVersion: number;
   layoutDigest: string;
+  /** The newest layout version whose data this node has fully received. */
+  syncedLayoutVersion: number;
   dataDisk?: DiskSpace;
   metadataDisk?: DiskSpace;
 }
@@ -93,6 +97,7 @@ export class System {
   #timers: ReturnType<typeof setInterval>[] = [];
   #disk: { data?: DiskSpace; metadata?: DiskSpace } = {};
   #savedPeers = "";
+  #syncedLayoutVersion = 0;
 
   private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
     this.layout = layout;
@@ -109,6 +114,7 @@ export class System {
   static async open(options: SystemOptions): Promise<System> {
     const stored = await options.db.get<ClusterLayout>(LAYOUT_KEY);
     const system = new System(options, stored ?? emptyLayout(options.replicationFactor));
+    system.#syncedLayoutVersion = await options.db.get<number>(SYNCED_KEY) ?? 0;
     const peers = await options.db.get<PeerAddress[]>(PEERS_KEY) ?? [];
     for (const p of peers) system.#addPeer(p.id, p.addr);
     for (const addr of options.bootstrapPeers) system.#addAddress(addr);
@@ -181,9 +187,42 @@ export class System {
       uptimeSeconds: Math.round((this.#nowMs() - this.#startedMs) / 1000),
       layoutVersion: currentVersion(this.layout)?.version ?? 0,
       layoutDigest: layoutDigest(this.layout),
+      syncedLayoutVersion: this.#syncedLayoutVersion,
       dataDisk: this.#disk.data,
       metadataDisk: this.#disk.metadata,
     };
+  }
+
+  /** Records that this node holds all the data of layout version `version`. */
+  async setSyncedLayoutVersion(version: number): Promise<void> {
+    if (version <= this.#syncedLayoutVersion) return;
+    this.#syncedLayoutVersion = version;
+    await this.options.db.commit([{ type: "set", key: SYNCED_KEY, value: version }]);
+  }
+
+  get syncedLayoutVersion(): number {
+    return this.#syncedLayoutVersion;
+  }
+
+  /**
+   * Retires the layout versions older than the current one once every node
+   * of the current version has synced it: from then on reads and writes use
+   * the new replicas only.
+   */
+  async #retireOldVersions(): Promise<void> {
+    const current = currentVersion(this.layout);
+    if (!current || this.layout.versions.length < 2) return;
+    const peers = new Map(this.peers().map((p) => [p.id, p]));
+    const synced = Object.keys(current.roles).every((id) =>
+      (peers.get(id)?.status?.syncedLayoutVersion ?? 0) >= current.version
+    );
+    if (!synced) return;
+    log(
+      "remise::rpc",
+      "info",
+      `every node has the data of layout version ${current.version}: retiring older versions`,
+    );
+    await this.updateLayout((l) => trimVersions(l, current.version));
   }
 
   /** Changes the layout locally, stores it and spreads it to every peer that is up. */
@@ -286,6 +325,7 @@ export class System {
     });
     await Promise.all([...dials, ...pings]);
     await this.#savePeers();
+    await this.#retireOldVersions();
   }
 
   async #onPong(id: string, body: PingBody, rttMs: number): Promise<void> {

@@ -1,0 +1,51 @@
+/**
+ * Follows layout changes on this node: when a new version appears, pulls the
+ * table entries and blocks this node now holds, then declares the version
+ * synced (the cluster retires older versions once every node has); when old
+ * versions are retired, hands over the blocks this node no longer keeps.
+ */
+import { currentVersion } from "../rpc/layout.ts";
+import type { System } from "../rpc/system.ts";
+import type { TableSync } from "../table/table_sync.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+import type { NodeServices } from "./node_services.ts";
+
+/** How often the layout is checked for a change. */
+const LAYOUT_SYNC_CHECK_MS = 2_000;
+/** How often the resync queue is checked while waiting for it to drain. */
+const RESYNC_DRAIN_POLL_MS = 1_000;
+
+export function startLayoutSync(
+  system: System,
+  tableSync: TableSync,
+  services: NodeServices,
+): () => void {
+  let running = false;
+  let knownVersions = system.layout.versions.map((v) => v.version).join(",");
+  const check = async () => {
+    const versions = system.layout.versions.map((v) => v.version).join(",");
+    const changed = versions !== knownVersions;
+    knownVersions = versions;
+    if (changed) await services.queueAllBlocks();
+    const current = currentVersion(system.layout)?.version ?? 0;
+    if (current === 0 || current <= system.syncedLayoutVersion) return;
+    log("remise::rpc", "info", `syncing the data of layout version ${current}`);
+    await tableSync.worker.runOnce();
+    await services.queueAllBlocks();
+    while ((await services.resyncQueue.length()) > 0) {
+      if ((currentVersion(system.layout)?.version ?? 0) !== current) return;
+      await new Promise((r) => setTimeout(r, RESYNC_DRAIN_POLL_MS));
+    }
+    if ((currentVersion(system.layout)?.version ?? 0) !== current) return;
+    await system.setSyncedLayoutVersion(current);
+    log("remise::rpc", "info", `this node has all the data of layout version ${current}`);
+  };
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    check().catch((e) => log("remise::rpc", "warn", `layout sync failed: ${errorMessage(e)}`))
+      .finally(() => running = false);
+  }, LAYOUT_SYNC_CHECK_MS);
+  return () => clearInterval(timer);
+}
