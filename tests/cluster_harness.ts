@@ -32,7 +32,43 @@ export interface ClusterNode {
 }
 
 export class TestCluster {
-  private constructor(readonly dir: string, readonly nodes: ClusterNode[]) {}
+  private constructor(
+    readonly dir: string,
+    readonly nodes: ClusterNode[],
+    private readonly options: { extraConfig?: string; blockSize?: number } = {},
+  ) {}
+
+  /** Starts one more node that joins through node 0. */
+  async addNode(): Promise<number> {
+    const i = this.nodes.length;
+    const certDir = `${this.dir}/node${i}`;
+    await remise([
+      "cert",
+      "node",
+      "--ca",
+      `${this.dir}/ca`,
+      "--name",
+      `node${i}`,
+      "--host",
+      "127.0.0.1",
+      "--out",
+      certDir,
+    ]);
+    const rpcPort = freePort();
+    const server = await TestServer.start({
+      blockSize: this.options.blockSize,
+      extraConfig: [
+        `rpc_bind_addr = "127.0.0.1:${rpcPort}"`,
+        `ca_cert = "${this.dir}/ca/ca.crt"`,
+        `node_cert = "${certDir}/node.crt"`,
+        `node_key = "${certDir}/node.key"`,
+        `bootstrap_peers = ["127.0.0.1:${this.nodes[0].rpcPort}"]`,
+        this.options.extraConfig ?? "",
+      ].join("\n"),
+    });
+    this.nodes.push({ server, rpcPort, certDir });
+    return i;
+  }
 
   /** Starts `count` nodes; every node knows only the first one as bootstrap peer. */
   static async start(
@@ -77,7 +113,7 @@ export class TestCluster {
         ].join("\n"),
       });
     }));
-    return new TestCluster(dir, nodes);
+    return new TestCluster(dir, nodes, options);
   }
 
   /** Runs the CLI against node `i`'s admin API. */

@@ -293,3 +293,109 @@ Deno.test("replication: with node clocks skewed by minutes, the newest write sti
     await cluster.close();
   }
 });
+
+Deno.test("replication: a 4th node joins and the layout changes while a writer runs; a removed node hands over its data", async (t) => {
+  const { cluster, clients, ids } = await formCluster();
+  const objects = new Map<string, string>();
+  let writing = true;
+  const failures: string[] = [];
+  await clients[0].send(new CreateBucketCommand({ Bucket: "moving" }));
+  const writer = (async () => {
+    for (let i = 0; writing && i < 400; i++) {
+      const data = bytes(i % 3 ? 500 : 100_000 + i, 1000 + i);
+      try {
+        await clients[0].send(
+          new PutObjectCommand({ Bucket: "moving", Key: `w-${i}`, Body: data }),
+        );
+        objects.set(`w-${i}`, md5(data));
+      } catch (e) {
+        failures.push(`w-${i}: ${e}`);
+      }
+    }
+  })();
+  try {
+    await t.step(
+      "a 4th node joins and takes a role; version 2 is applied while writes go on",
+      async () => {
+        const i = await cluster.addNode();
+        const newId = await cluster.nodeId(i);
+        await cluster.waitFor(
+          "node 0 sees 4 up",
+          () => cluster.status(0),
+          (s) => s.nodes.filter((n) => n.up).length === 4,
+        );
+        await cluster.cli(0, ["layout", "assign", newId, "-z", "dc1", "-c", "10G"]);
+        await cluster.cli(0, ["layout", "remove", ids[1]]);
+        await cluster.cli(0, ["layout", "apply", "--version", "2"]);
+        const layoutOf = async (n: number) =>
+          JSON.parse((await cluster.cli(n, ["layout", "show", "--json"])).stdout);
+        await cluster.waitFor(
+          "the old layout version to be retired once every node has synced",
+          async () => (await layoutOf(0)).activeVersions,
+          (v) => v.length === 1 && v[0] === 2,
+          60_000,
+        );
+        writing = false;
+        await writer;
+        assert.ok(objects.size > 0);
+        assert.deepEqual(failures, [], "no write failed during the change");
+      },
+    );
+
+    await t.step(
+      "every acknowledged object is readable through every node in the new layout",
+      async () => {
+        const newClient = cluster.nodes[3].server.client({
+          accessKeyId: (await clients[0].config.credentials()).accessKeyId,
+          secretAccessKey: (await clients[0].config.credentials()).secretAccessKey,
+        });
+        try {
+          for (const client of [clients[0], clients[2], newClient]) {
+            for (const [key, sum] of objects) {
+              assert.equal(md5(await getBytes(client, "moving", key)), sum, key);
+            }
+          }
+        } finally {
+          newClient.destroy();
+        }
+      },
+    );
+
+    await t.step(
+      "the removed node hands over its blocks, and the new node holds every block",
+      async () => {
+        await cluster.waitFor(
+          "every node to have synced version 2 (old version retired)",
+          async () => {
+            const statuses = await Promise.all([0, 2, 3].map((n) => cluster.status(n)));
+            return statuses.map((s) => s.layoutVersion);
+          },
+          (v) => v.every((x) => x === 2),
+          30_000,
+        );
+        await cluster.waitFor(
+          "the removed node to hand over and delete its blocks",
+          async () => (await blockFiles(cluster.nodes[1].server.dir)).length,
+          (n) => n === 0,
+          60_000,
+        );
+        const onNew = new Set(
+          (await blockFiles(cluster.nodes[3].server.dir)).map((f) =>
+            f.slice(f.lastIndexOf("/") + 1)
+          ),
+        );
+        const onOld = new Set(
+          (await blockFiles(cluster.nodes[0].server.dir)).map((f) =>
+            f.slice(f.lastIndexOf("/") + 1)
+          ),
+        );
+        for (const hash of onOld) assert.ok(onNew.has(hash), `block ${hash} is on the new node`);
+      },
+    );
+  } finally {
+    writing = false;
+    await writer.catch(() => {});
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});

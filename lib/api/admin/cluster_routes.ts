@@ -155,6 +155,8 @@ export function layoutDocument(system: System): Record<string, unknown> {
         partitionsPerNode: Object.fromEntries(held),
       }
       : null,
+    /** Versions still in use: more than one while data moves to a new layout. */
+    activeVersions: system.layout.versions.map((v) => v.version),
     staged: staged ? stagedRoles(system.layout) : null,
     preview,
   };
