@@ -18,7 +18,7 @@ export function blockRefSchema(blocks: BlockManager): TableSchema<BlockRef> {
     formatVersion: 1,
     partitionKey: (r) => r.hash,
     sortKey: (r) => r.dataId,
-    merge: (a, b) => (a.deleted ? a : b),
+    merge: (a, b) => (a.deleted || !b.deleted ? a : b),
     lockKey: (r) => BlockManager.lockKey(r.hash),
     async updated(old, next, tx) {
       const wasLive = old !== undefined && !old.deleted;

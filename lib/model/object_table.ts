@@ -4,6 +4,7 @@
  * newest complete one, so an older write can never hide a newer one.
  */
 import type { TableSchema } from "../table/schema.ts";
+import { stableString } from "../table/crdt.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -58,14 +59,20 @@ export interface ObjectEntry {
   versions: ObjectVersion[];
 }
 
-const STATE_RANK = { uploading: 0, complete: 1, aborted: 2 } as const;
+// A completed version stays complete: an abort racing a completion loses.
+const STATE_RANK = { uploading: 0, aborted: 1, complete: 2 } as const;
 
 function newer(a: ObjectVersion, b: ObjectVersion): boolean {
   return a.timestampMs !== b.timestampMs ? a.timestampMs > b.timestampMs : a.uuid > b.uuid;
 }
 
 function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
-  return STATE_RANK[b.state.state] > STATE_RANK[a.state.state] ? b : a;
+  const ra = STATE_RANK[a.state.state];
+  const rb = STATE_RANK[b.state.state];
+  if (ra !== rb) return rb > ra ? b : a;
+  // Two different completions of one upload: keep one deterministically.
+  if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
+  return stableString(a) >= stableString(b) ? a : b;
 }
 
 /** Versions sorted oldest first, without those older than the newest complete one. */

@@ -4,6 +4,7 @@
  * become deleted, which releases their block references.
  */
 import type { TableSchema } from "../table/schema.ts";
+import { stableString } from "../table/crdt.ts";
 
 export interface VersionBlock {
   dataId: string;
@@ -26,7 +27,15 @@ export function versionSchema(
     formatVersion: 1,
     partitionKey: (v) => v.dataId,
     sortKey: (v) => offsetSortKey(v.offset),
-    merge: (a, b) => (a.deleted ? a : b.deleted ? b : a),
+    // Deletion wins; otherwise both copies describe the same block.
+    merge: (
+      a,
+      b,
+    ) => (a.deleted !== b.deleted
+      ? (a.deleted ? a : b)
+      : stableString(a) >= stableString(b)
+      ? a
+      : b),
     updated,
   };
 }

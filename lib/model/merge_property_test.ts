@@ -1,0 +1,128 @@
+/**
+ * Property tests: every table's merge is commutative, associative and
+ * idempotent, so replicas converge whatever order updates arrive in.
+ */
+import assert from "node:assert/strict";
+import { stableString } from "../table/crdt.ts";
+import type { TableSchema } from "../table/schema.ts";
+import { bucketSchema } from "./bucket_table.ts";
+import { bucketAliasSchema } from "./bucket_alias_table.ts";
+import { keySchema } from "./key_table.ts";
+import { objectSchema, type ObjectVersion } from "./object_table.ts";
+import { versionSchema } from "./version_table.ts";
+import { mpuSchema } from "./mpu_table.ts";
+import type { BlockRef } from "./block_ref_table.ts";
+
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Gen<E> = (r: () => number) => E;
+const pick = <T>(r: () => number, xs: T[]) => xs[Math.floor(r() * xs.length)];
+const lw = <T>(r: () => number, values: T[]) => ({ t: Math.floor(r() * 4), v: pick(r, values) });
+
+function checkLaws<E>(name: string, schema: Pick<TableSchema<E>, "merge">, gen: Gen<E>) {
+  Deno.test(`${name} merge is commutative, associative and idempotent`, () => {
+    const r = prng(name.length * 7919);
+    const eq = (x: E, y: E, what: string) => assert.equal(stableString(x), stableString(y), what);
+    for (let i = 0; i < 500; i++) {
+      const [a, b, c] = [gen(r), gen(r), gen(r)];
+      eq(schema.merge(a, b), schema.merge(b, a), "commutative");
+      eq(schema.merge(schema.merge(a, b), c), schema.merge(a, schema.merge(b, c)), "associative");
+      eq(schema.merge(a, a), a, "idempotent");
+      eq(schema.merge(schema.merge(a, b), b), schema.merge(a, b), "idempotent after merge");
+    }
+  });
+}
+
+const perm = (r: () => number) => ({ read: r() < 0.5, write: r() < 0.5, owner: r() < 0.5 });
+
+checkLaws("bucket", bucketSchema, (r) => ({
+  id: "b1",
+  createdMs: Math.floor(r() * 3),
+  name: lw(r, ["a", "b"]),
+  deleted: lw(r, [true, false]),
+  keys: Object.fromEntries(
+    ["k1", "k2", "k3"].filter(() => r() < 0.6).map((k) => [k, lw(r, [perm(r), perm(r)])]),
+  ),
+}));
+
+checkLaws(
+  "bucket_alias",
+  bucketAliasSchema,
+  (r) => ({ name: "photos", bucketId: lw(r, ["b1", "b2", null]) }),
+);
+
+checkLaws("key", keySchema, (r) => ({
+  id: "GK1",
+  secret: pick(r, ["s1", "s2"]),
+  createdMs: Math.floor(r() * 3),
+  name: lw(r, ["n1", "n2"]),
+  allowCreateBucket: lw(r, [true, false]),
+  deleted: lw(r, [true, false]),
+}));
+
+const meta = { size: 3, etag: "e", headers: [["content-type", "x"]] as [string, string][] };
+function version(r: () => number): ObjectVersion {
+  const uuid = pick(r, ["u1", "u2", "u3", "u4"]);
+  const timestampMs = { u1: 10, u2: 20, u3: 30, u4: 40 }[uuid]! + (r() < 0.2 ? 1 : 0);
+  const state = pick(r, [
+    { state: "uploading" as const, multipart: true, headers: [] },
+    {
+      state: "complete" as const,
+      data: { type: "inline" as const, meta, bytes: new Uint8Array([1, 2, 3]) },
+    },
+    { state: "complete" as const, data: { type: "deleteMarker" as const } },
+    { state: "aborted" as const },
+  ]);
+  return { uuid, timestampMs, state };
+}
+checkLaws("object", objectSchema(), (r) => ({
+  bucketId: "b1",
+  key: "k",
+  versions: objectSchema().merge(
+    { bucketId: "b1", key: "k", versions: [] },
+    {
+      bucketId: "b1",
+      key: "k",
+      versions: Array.from({ length: 1 + Math.floor(r() * 3) }, () => version(r)),
+    },
+  ).versions,
+}));
+
+checkLaws("version", versionSchema(), (r) => ({
+  dataId: "d1",
+  offset: 0,
+  hash: "h",
+  size: 10,
+  deleted: r() < 0.5,
+}));
+
+checkLaws<BlockRef>("block_ref", { merge: (a, b) => (a.deleted || !b.deleted ? a : b) }, (r) => ({
+  hash: "h",
+  dataId: "d",
+  deleted: r() < 0.5,
+}));
+
+checkLaws("mpu", mpuSchema(), (r) => ({
+  uploadId: "u",
+  bucketId: "b",
+  key: "k",
+  initiatedMs: Math.floor(r() * 3),
+  parts: Object.fromEntries(
+    ["1", "2", "3"].filter(() => r() < 0.6).map((
+      n,
+    ) => [
+      n,
+      lw(r, [{ dataId: "d1", size: 5, etag: "e1" }, { dataId: "d2", size: 6, etag: "e2" }]),
+    ]),
+  ),
+  deleted: lw(r, [true, false]),
+}));
