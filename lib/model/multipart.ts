@@ -5,6 +5,7 @@
  * the object stays invisible until then.
  */
 import { lww } from "../table/crdt.ts";
+import { compareUtf8 } from "../util/utf8_order.ts";
 import {
   type ChecksumAlgorithm,
   checksumHasher,
@@ -315,7 +316,7 @@ export async function listUploads(
       .sort((a, b) => a.initiatedMs - b.initiatedMs || (a.uploadId < b.uploadId ? -1 : 1));
     for (const u of uploads) {
       if (query.keyMarker !== undefined) {
-        if (u.key < query.keyMarker) continue;
+        if (compareUtf8(u.key, query.keyMarker) < 0) continue;
         if (u.key === query.keyMarker) {
           if (query.uploadIdMarker === undefined) continue;
           const markerIndex = uploads.findIndex((x) => x.uploadId === query.uploadIdMarker);
@@ -327,7 +328,7 @@ export async function listUploads(
         if (i >= 0) {
           const cp = u.key.slice(0, i + query.delimiter.length);
           if (result.commonPrefixes.at(-1) === cp) continue;
-          if (query.keyMarker !== undefined && cp <= query.keyMarker) continue;
+          if (query.keyMarker !== undefined && compareUtf8(cp, query.keyMarker) <= 0) continue;
           if (count() >= query.maxUploads) {
             result.truncated = true;
             return result;

@@ -5,6 +5,7 @@
  */
 import type { ChecksumAlgorithm } from "../util/hash.ts";
 import { prefixEnd } from "../table/table.ts";
+import { compareUtf8 } from "../util/utf8_order.ts";
 import {
   currentData,
   type ObjectEntry,
@@ -125,6 +126,8 @@ export interface ListQuery {
   delimiter?: string;
   /** List keys strictly greater than this. */
   after?: string;
+  /** `after` continues an earlier page (marker, continuation token): if it is a common prefix, skip its keys. */
+  resume?: boolean;
   maxKeys: number;
 }
 
@@ -148,9 +151,10 @@ export async function listObjects(
 ): Promise<ListResult> {
   const result: ListResult = { objects: [], commonPrefixes: [], truncated: false };
   let start = query.prefix;
-  if (query.after !== undefined && query.after >= query.prefix) {
-    // After a common prefix, listing resumes past every key under it.
-    const isCommonPrefix = query.delimiter !== undefined && query.after.startsWith(query.prefix) &&
+  if (query.after !== undefined && compareUtf8(query.after, query.prefix) >= 0) {
+    // Resuming after a common prefix returned earlier skips every key under it.
+    const isCommonPrefix = query.resume === true && query.delimiter !== undefined &&
+      query.after.startsWith(query.prefix) &&
       query.after.indexOf(query.delimiter, query.prefix.length) ===
         query.after.length - query.delimiter.length;
     const resume = isCommonPrefix ? prefixEnd(query.after) : query.after + "\u0000";

@@ -13,6 +13,7 @@ import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
 import { stableString } from "./crdt.ts";
+import { compareUtf8 } from "../util/utf8_order.ts";
 import { itemHash, type MerkleIndex } from "./merkle.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumCall, quorumWrite } from "../rpc/quorum.ts";
@@ -168,7 +169,7 @@ export class Table<E> {
    */
   async *scan(partitionKey: string, options: ScanOptions = {}): AsyncIterableIterator<E> {
     let { start, end } = sortKeyBounds(options);
-    if (start !== undefined && end !== undefined && start >= end) return;
+    if (start !== undefined && end !== undefined && compareUtf8(start, end) >= 0) return;
     let remaining = options.limit ?? Infinity;
     const nodes = this.replication.readSet(this.partitionOf(partitionKey));
     const quorum = this.replication.readQuorum(nodes.length);
@@ -190,19 +191,19 @@ export class Table<E> {
       for (const { value } of answers) {
         if (value.length === limit) {
           const last = this.schema.sortKey(value[value.length - 1]);
-          if (boundary === undefined || last < boundary) boundary = last;
+          if (boundary === undefined || compareUtf8(last, boundary) < 0) boundary = last;
         }
       }
       const merged = new Map<string, E>();
       for (const { value } of answers) {
         for (const e of value) {
           const sk = this.schema.sortKey(e);
-          if (boundary !== undefined && sk > boundary) continue;
+          if (boundary !== undefined && compareUtf8(sk, boundary) > 0) continue;
           const seen = merged.get(sk);
           merged.set(sk, seen === undefined ? e : this.schema.merge(seen, e));
         }
       }
-      const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const sorted = [...merged.entries()].sort(([a], [b]) => compareUtf8(a, b));
       for (const [, e] of sorted) {
         if (remaining <= 0) return;
         remaining--;
@@ -302,9 +303,9 @@ function sortKeyBounds(options: ScanOptions): { start?: string; end?: string } {
   let start = options.start;
   let end = options.end;
   if (options.prefix !== undefined && options.prefix !== "") {
-    if (start === undefined || start < options.prefix) start = options.prefix;
+    if (start === undefined || compareUtf8(start, options.prefix) < 0) start = options.prefix;
     const pEnd = prefixEnd(options.prefix);
-    if (pEnd !== undefined && (end === undefined || pEnd < end)) end = pEnd;
+    if (pEnd !== undefined && (end === undefined || compareUtf8(pEnd, end) < 0)) end = pEnd;
   }
   return { start, end };
 }

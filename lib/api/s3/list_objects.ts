@@ -70,7 +70,7 @@ function decodeToken(token: string): string {
   }
 }
 
-async function list(r: S3Request, after: string | undefined) {
+async function list(r: S3Request, after: string | undefined, resume: boolean) {
   const bucket = await requireBucket(r, "read");
   const q = r.target.query;
   const prefix = q.get("prefix") ?? "";
@@ -79,7 +79,7 @@ async function list(r: S3Request, after: string | undefined) {
   const encode = encoder(q);
   const result = maxKeys === 0
     ? { objects: [], commonPrefixes: [], truncated: false }
-    : await listObjects(r.ctx.store, bucket.id, { prefix, delimiter, after, maxKeys });
+    : await listObjects(r.ctx.store, bucket.id, { prefix, delimiter, after, maxKeys, resume });
   return { bucket, prefix, delimiter, maxKeys, encode, result };
 }
 
@@ -89,7 +89,11 @@ export async function handleListObjectsV2(r: S3Request): Promise<Response> {
   const startAfter = q.get("start-after") ?? undefined;
   let after = startAfter;
   if (token !== null) after = decodeToken(token);
-  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, after);
+  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(
+    r,
+    after,
+    token !== null,
+  );
   const fetchOwner = q.get("fetch-owner") === "true";
   return xmlResponse("ListBucketResult", {
     Name: bucket.name.v,
@@ -112,7 +116,11 @@ export async function handleListObjectsV2(r: S3Request): Promise<Response> {
 export async function handleListObjects(r: S3Request): Promise<Response> {
   const q = r.target.query;
   const marker = q.get("marker") ?? undefined;
-  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, marker || undefined);
+  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(
+    r,
+    marker || undefined,
+    true,
+  );
   return xmlResponse("ListBucketResult", {
     Name: bucket.name.v,
     Prefix: encode(prefix),

@@ -23,6 +23,7 @@ import { contentMd5Hex } from "./put_object.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
+import { compareUtf8 } from "../../util/utf8_order.ts";
 
 function toS3(e: unknown): unknown {
   if (!(e instanceof MultipartError)) return e;
@@ -262,9 +263,10 @@ export async function handleListMultipartUploads(r: S3Request): Promise<Response
     });
   const lastUpload = result.uploads.at(-1);
   const lastPrefix = result.commonPrefixes.at(-1);
-  const nextKeyMarker = lastPrefix !== undefined && (!lastUpload || lastPrefix > lastUpload.key)
-    ? lastPrefix
-    : lastUpload?.key;
+  const nextKeyMarker =
+    lastPrefix !== undefined && (!lastUpload || compareUtf8(lastPrefix, lastUpload.key) > 0)
+      ? lastPrefix
+      : lastUpload?.key;
   return xmlResponse("ListMultipartUploadsResult", {
     Bucket: bucket.name.v,
     KeyMarker: encode(keyMarker ?? ""),
