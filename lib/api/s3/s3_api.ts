@@ -229,6 +229,10 @@ export function createS3Handler(
       target = resolveTarget(req, ctx.rootDomain);
       const route = routeOperation(req.method, target, req.headers);
       name = route.name;
+      const bucket = target.bucket === undefined
+        ? undefined
+        : ctx.access.resolveBucket(target.bucket);
+      bucket?.catch(() => {}); // awaited, and its error reported, by the handler
       const auth = await authenticateRequest(req, {
         region: ctx.region,
         nowMs,
@@ -244,6 +248,7 @@ export function createS3Handler(
         body: auth.body,
         contentLength: auth.contentLength,
         trailerChecksum: auth.trailerChecksum,
+        bucket,
       });
       response.headers.set("x-amz-request-id", requestId);
     } catch (e) {
