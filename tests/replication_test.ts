@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -395,6 +396,56 @@ Deno.test("replication: a 4th node joins and the layout changes while a writer r
   } finally {
     writing = false;
     await writer.catch(() => {});
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
+
+/** Object table entries (live or tombstones) stored in a node's metadata. */
+async function objectEntries(dir: string): Promise<number> {
+  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
+  try {
+    let n = 0;
+    for await (const _ of kv.list({ prefix: ["t", "object"] })) n++;
+    return n;
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test("replication: tombstones are collected only once every replica has them", async () => {
+  const { cluster, clients } = await formCluster({
+    env: () => ({ REMISE_TEST_TOMBSTONE_GC_MS: "1500" }),
+  });
+  try {
+    await clients[0].send(new CreateBucketCommand({ Bucket: "tombs" }));
+    for (let i = 0; i < 5; i++) {
+      await clients[0].send(new PutObjectCommand({ Bucket: "tombs", Key: `k${i}`, Body: `v${i}` }));
+    }
+    await cluster.nodes[2].server.kill();
+    for (let i = 0; i < 5; i++) {
+      await clients[0].send(new DeleteObjectCommand({ Bucket: "tombs", Key: `k${i}` }));
+    }
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.equal(
+      await objectEntries(cluster.nodes[0].server.dir),
+      5,
+      "kept while a replica lacks them",
+    );
+    await cluster.nodes[2].server.launch();
+    for (const i of [0, 1, 2]) {
+      await cluster.waitFor(
+        `tombstones gone on node ${i}`,
+        () => objectEntries(cluster.nodes[i].server.dir),
+        (n) => n === 0,
+        60_000,
+      );
+    }
+    for (const client of clients) {
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: "tombs" }));
+      assert.equal(listed.KeyCount, 0, "deleted objects never come back");
+    }
+  } finally {
     for (const c of clients) c.destroy();
     await cluster.close();
   }

@@ -12,6 +12,7 @@ import { BLOCK_GC_INTERVAL_MS } from "../util/limits.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
+import { collectTombstones } from "../table/tombstone_gc.ts";
 import type { VersionBlock } from "../model/version_table.ts";
 
 import type { RepairKind } from "../api/admin/maintenance_routes.ts";
@@ -36,7 +37,11 @@ async function* localEntries<T>(db: KvStore, table: string): AsyncIterable<T> {
 export function startNodeServices(
   store: Store,
   db: KvStore,
-  options: { antiEntropy?: () => Promise<string> } = {},
+  options: {
+    antiEntropy?: () => Promise<string>;
+    /** Collect tombstones every replica has (nodes of a cluster); delay and interval in ms. */
+    tombstones?: { delayMs: number; intervalMs: number };
+  } = {},
 ): NodeServices {
   const blocks = store.blocks;
   const registry = new WorkerRegistry();
@@ -67,7 +72,20 @@ export function startNodeServices(
       return `${deleted} blocks deleted in the last run`;
     }),
   );
-  for (const w of [resync, scrub, gc]) w.start();
+  const workers = [resync, scrub, gc];
+  if (options.tombstones) {
+    const { delayMs, intervalMs } = options.tombstones;
+    workers.push(registry.register(
+      new PeriodicWorker("tombstone collection", intervalMs, async () => {
+        const removed = await collectTombstones(store.tables, db, store.replication, {
+          delayMs,
+          nowMs: store.nowMs,
+        });
+        return `${removed} tombstones removed in the last run`;
+      }),
+    ));
+  }
+  for (const w of workers) w.start();
 
   const background = (what: string, fn: () => Promise<string>) => {
     fn().then(

@@ -14,6 +14,7 @@ import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { VERSION } from "../util/version.ts";
+import { TOMBSTONE_GC_DELAY_MS, TOMBSTONE_GC_INTERVAL_MS } from "../util/limits.ts";
 import { ConfigError } from "../util/errors.ts";
 import { TlsTransport } from "../net/tls_transport.ts";
 import { type DiskSpace, System } from "../rpc/system.ts";
@@ -104,7 +105,14 @@ export async function runServer(
   const tableSync = store.merkle && replication
     ? setUpTableSync(store.tables, db, store.merkle, replication)
     : undefined;
+  const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
   const services = startNodeServices(store, db, {
+    tombstones: system
+      ? {
+        delayMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS,
+        intervalMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_INTERVAL_MS,
+      }
+      : undefined,
     antiEntropy: tableSync
       ? async () => {
         const pass = await tableSync.worker.runOnce();

@@ -128,6 +128,7 @@ export function objectSchema(
       versions: mergeVersions(a.versions, b.versions),
     }),
     isTombstone: isObjectTombstone,
+    tombstoneSinceMs: (o) => o.versions[o.versions.length - 1]?.timestampMs ?? 0,
     updated,
   };
 }

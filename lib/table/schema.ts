@@ -15,6 +15,8 @@ export interface TableSchema<E> {
   decode?(stored: unknown, formatVersion: number): E;
   /** A tombstone may be deleted from storage once every replica has it. */
   isTombstone?(entry: E): boolean;
+  /** When a tombstone was written: it is collected a delay after that. */
+  tombstoneSinceMs?(entry: E): number;
   /** Key of the lock held while the entry is updated; defaults to partition and sort key. */
   lockKey?(entry: E): string;
   /**

@@ -9,6 +9,7 @@
  */
 import type { DbKey, DbSelector, DbStore } from "../db/db.ts";
 import { partitionOfKey } from "./partition.ts";
+import { sha256Hex } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
@@ -79,6 +80,10 @@ export class Table<E> {
     replication.register(`${this.#path}/get`, async (_from, m) => {
       const { pk, sk } = m.body as { pk: string; sk: string };
       return { body: { entry: (await this.getLocal(pk, sk)) ?? null } };
+    });
+    replication.register(`${this.#path}/delete-if`, async (_from, m) => {
+      const { pk, sk, fingerprint } = m.body as { pk: string; sk: string; fingerprint: string };
+      return { body: { deleted: await this.deleteLocalIf(pk, sk, fingerprint) } };
     });
     replication.register(`${this.#path}/range`, async (_from, m) => {
       const r = m.body as RangeRequest;
@@ -255,6 +260,50 @@ export class Table<E> {
       release();
     }
     await tx.runAfterCommit();
+  }
+
+  /** A fingerprint of an entry's content, to check that replicas hold the same copy. */
+  static fingerprint(entry: unknown): string {
+    return sha256Hex(stableString(entry));
+  }
+
+  /**
+   * Deletes this node's copy of an entry if it still has the content with
+   * that fingerprint (a tombstone every replica holds); true when deleted.
+   */
+  async deleteLocalIf(
+    partitionKey: string,
+    sortKey: string,
+    fingerprint: string,
+  ): Promise<boolean> {
+    const partition = this.partitionOf(partitionKey);
+    const lockKeys = [
+      `${this.schema.name}\u0000${partitionKey}\u0000${sortKey}`,
+      ...(this.merkle?.lockKeys(this.schema.name, partition, partitionKey, sortKey) ?? []),
+    ];
+    const release = await this.mutex.acquireAll(lockKeys);
+    const tx = new DbTransaction(this.db);
+    try {
+      const key = this.#key(partitionKey, sortKey);
+      const stored = await tx.get<StoredEntry<E>>(key);
+      if (stored === undefined || Table.fingerprint(this.#decode(stored)) !== fingerprint) {
+        return false;
+      }
+      tx.delete(key);
+      await this.merkle?.recordUpdate(
+        tx,
+        this.schema.name,
+        partition,
+        partitionKey,
+        sortKey,
+        undefined,
+      );
+      await tx.commit();
+    } finally {
+      release();
+    }
+    await tx.runAfterCommit();
+    return true;
   }
 
   async getLocal(partitionKey: string, sortKey = ""): Promise<E | undefined> {

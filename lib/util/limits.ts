@@ -144,3 +144,9 @@ export const SCRUB_IDLE_CHECK_MS = 60 * 60_000;
 
 /** Corrupted block files kept in data_dir/corrupt for inspection; beyond this they are deleted. */
 export const CORRUPT_BLOCKS_KEPT_MAX = 100;
+
+/** A tombstone is kept this long before collection, so that replicas that were away receive it first. */
+export const TOMBSTONE_GC_DELAY_MS = 24 * 3600 * 1000;
+
+/** How often a node looks for tombstones that every replica has. */
+export const TOMBSTONE_GC_INTERVAL_MS = 10 * 60 * 1000;
