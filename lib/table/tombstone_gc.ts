@@ -55,9 +55,8 @@ export async function collectTombstones(
   return removed;
 }
 
-// deno-lint-ignore no-explicit-any
 async function removeEverywhere(
-  table: Table<any>,
+  table: Table<unknown>,
   replication: Replication,
   partition: number,
   entries: unknown[],
