@@ -2,7 +2,7 @@
 DENO_VERSION := 2.9.6
 DENO := $(shell command -v deno 2>/dev/null || echo .tools/node_modules/deno/deno)
 
-.PHONY: dev test check bundle bench bench-quick deno clean
+.PHONY: dev test check bundle release bench bench-quick deno clean
 
 dev: $(DENO)
 	$(DENO) task dev
@@ -13,8 +13,13 @@ test: $(DENO)
 check: $(DENO)
 	$(DENO) task check
 
+# dist/remise.js, with the git commit embedded (see scripts/bundle.ts).
 bundle: $(DENO)
-	$(DENO) task bundle
+	$(DENO) run -A scripts/bundle.ts
+
+# dist/remise-VERSION-TARGET for Linux and macOS, and dist/SHA256SUMS (needs network: denort).
+release: $(DENO)
+	$(DENO) run -A scripts/release.ts
 
 deno: $(DENO)
 

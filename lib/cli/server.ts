@@ -13,7 +13,7 @@ import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
-import { VERSION } from "../util/version.ts";
+import { commit, VERSION } from "../util/version.ts";
 import { TOMBSTONE_GC_DELAY_MS, TOMBSTONE_GC_INTERVAL_MS } from "../util/limits.ts";
 import { ConfigError } from "../util/errors.ts";
 import { TlsTransport } from "../net/tls_transport.ts";
@@ -132,6 +132,7 @@ export async function runServer(
   }
   const access = new Access(store);
 
+  const drain = new RequestDrain();
   const s3 = Deno.serve(
     {
       hostname: apiAddr.hostname,
@@ -139,10 +140,10 @@ export async function runServer(
       onListen: (a) =>
         log("remise::server", "info", `S3 API listening on http://${a.hostname}:${a.port}`),
     },
-    createS3Handler(
+    drain.wrap(createS3Handler(
       { store, access, region: config.s3Region, rootDomain: config.rootDomain },
       store.nowMs,
-    ),
+    )),
   );
   const admin = Deno.serve(
     {
@@ -166,7 +167,7 @@ export async function runServer(
       nodeInfo: () => ({
         nodeId: system?.nodeId ?? "single",
         layoutVersion: 0,
-        version: VERSION,
+        version: versionText(),
         uptimeSeconds: Math.round((Date.now() - startedMs) / 1000),
         s3Region: config.s3Region,
         apiBindAddr: config.apiBindAddr,
@@ -178,7 +179,7 @@ export async function runServer(
           lastSeen: new Date().toISOString(),
           rttMs: null,
           hostname: Deno.hostname(),
-          version: VERSION,
+          version: versionText(),
           zone: null,
           capacity: null,
           gateway: false,
@@ -204,6 +205,8 @@ export async function runServer(
       "info",
       `${signal} received: finishing requests in flight, then stopping`,
     );
+    // Requests in flight finish (uploads included) while new ones are turned away.
+    await drain.drain(SHUTDOWN_GRACE_MS);
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown()]), timeout]);
     stopLayoutSync?.();
@@ -217,6 +220,53 @@ export async function runServer(
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   await Promise.all([s3.finished, admin.finished]);
+}
+
+let cachedVersionText: string | undefined;
+/** "0.1.0 (abc1234)": the version and commit this node reports (git runs once). */
+function versionText(): string {
+  return cachedVersionText ??= `${VERSION} (${commit()})`;
+}
+
+/** Counts S3 requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
+class RequestDrain {
+  #active = 0;
+  #draining = false;
+  #idle?: () => void;
+
+  wrap(handler: (req: Request) => Promise<Response>): (req: Request) => Promise<Response> {
+    return async (req) => {
+      if (this.#draining) {
+        await req.body?.cancel().catch(() => {});
+        return new Response(
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>' +
+            "<Message>The node is shutting down; please retry.</Message></Error>",
+          {
+            status: 503,
+            headers: { "content-type": "application/xml", connection: "close", "retry-after": "1" },
+          },
+        );
+      }
+      this.#active++;
+      try {
+        return await handler(req);
+      } finally {
+        if (--this.#active === 0) this.#idle?.();
+      }
+    };
+  }
+
+  /** Turns new requests away and waits (at most `timeoutMs`) for those in flight. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    if (this.#active === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.#idle = resolve),
+      new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
+  }
 }
 
 function workerStatusOfAntiEntropy(s: ReturnType<AntiEntropyWorker["status"]>): WorkerStatus {
@@ -291,7 +341,7 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
       ? { host: config.consulHost, service: config.consulServiceName }
       : undefined,
     replicationFactor: config.replicationFactor,
-    version: VERSION,
+    version: versionText(),
     hostname: Deno.hostname(),
     diskSpace: async () => ({
       data: await diskSpace(config.dataDir),

@@ -257,6 +257,7 @@ export class System {
   }
 
   #addAddress(addr: string): void {
+    if (addr === this.options.publicAddr) return; // this node itself
     const at = addr.indexOf("@");
     if (at > 0) this.#addPeer(addr.slice(0, at), addr.slice(at + 1));
     else if (![...this.#peers.values()].some((p) => p.addr === addr)) this.#unknownAddrs.add(addr);
