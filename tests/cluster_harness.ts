@@ -77,11 +77,14 @@ export class TestCluster {
       extraConfig?: string;
       blockSize?: number;
       env?: (i: number) => Record<string, string>;
+      /** The address other nodes use for node i's RPC port (e.g. a delaying proxy in front of it). */
+      publicPort?: (i: number, rpcPort: number) => number;
     } = {},
   ): Promise<TestCluster> {
     const dir = await Deno.makeTempDir({ prefix: "remise-cluster-" });
     await remise(["cert", "ca", "--out", `${dir}/ca`]);
     const rpcPorts = Array.from({ length: count }, () => freePort());
+    const publicPorts = rpcPorts.map((port, i) => options.publicPort?.(i, port) ?? port);
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < count; i++) {
       const certDir = `${dir}/node${i}`;
@@ -105,10 +108,11 @@ export class TestCluster {
         blockSize: options.blockSize,
         extraConfig: [
           `rpc_bind_addr = "127.0.0.1:${node.rpcPort}"`,
+          `rpc_public_addr = "127.0.0.1:${publicPorts[i]}"`,
           `ca_cert = "${dir}/ca/ca.crt"`,
           `node_cert = "${node.certDir}/node.crt"`,
           `node_key = "${node.certDir}/node.key"`,
-          i === 0 ? "" : `bootstrap_peers = ["127.0.0.1:${rpcPorts[0]}"]`,
+          i === 0 ? "" : `bootstrap_peers = ["127.0.0.1:${publicPorts[0]}"]`,
           options.extraConfig ?? "",
         ].join("\n"),
       });
