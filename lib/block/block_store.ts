@@ -34,6 +34,11 @@ export class BlockStore {
     return store;
   }
 
+  /** Where temporary files go (same file system as the blocks; emptied at start). */
+  get tmpDir(): string {
+    return this.#tmpDir;
+  }
+
   pathOf(hash: string): string {
     return `${this.#blocksDir}/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}`;
   }

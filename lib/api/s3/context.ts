@@ -4,6 +4,7 @@ import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import { spoolToFile } from "../../block/spool.ts";
 
 export interface S3Context {
   store: Store;
@@ -26,6 +27,20 @@ export interface S3Request {
   trailerChecksum: () => { algorithm: string; value: string } | undefined;
   /** The target bucket, looked up while the request is authenticated (saves round trips in a cluster). */
   bucket?: Promise<Bucket | undefined>;
+}
+
+/**
+ * The body to store: a chunked body is first drained to a temporary file
+ * (see lib/block/spool.ts), every verification of the body happening then.
+ */
+export async function bodyToStore(
+  r: S3Request,
+  maxBytes: number,
+): Promise<ReadableStream<Uint8Array> | null> {
+  if (!r.body || !r.req.headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
+    return r.body;
+  }
+  return await spoolToFile(r.body, r.ctx.store.blocks.store.tmpDir, maxBytes);
 }
 
 /** The request's bucket, checked to exist and to grant the right asked for. */

@@ -16,7 +16,7 @@ import {
   uploadPart,
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { contentMd5Hex } from "./put_object.ts";
@@ -109,7 +109,8 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
     );
   }
   try {
-    const part = await uploadPart(r.ctx.store, active, partNumber, r.body, {
+    const body = await bodyToStore(r, PART_SIZE_MAX_BYTES);
+    const part = await uploadPart(r.ctx.store, active, partNumber, body, {
       checksumAlgorithm: checksum?.algorithm,
       verify(written) {
         if (r.contentLength !== undefined && written.size !== r.contentLength) {

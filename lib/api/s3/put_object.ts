@@ -2,7 +2,7 @@
 import { putObject } from "../../model/objects.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -36,7 +36,8 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const md5Hex = contentMd5Hex(r.req.headers);
   const checksum = requestedChecksum(r.req.headers);
   const headers = headersToStore(r.req.headers);
-  const { meta } = await putObject(r.ctx.store, bucket.id, key, r.body, {
+  const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
+  const { meta } = await putObject(r.ctx.store, bucket.id, key, body, {
     headers,
     maxSize: PUT_OBJECT_MAX_BYTES,
     checksumAlgorithm: checksum?.algorithm,

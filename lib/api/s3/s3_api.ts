@@ -6,6 +6,7 @@
 import { ModelError } from "../../model/access.ts";
 import { DataTooLargeError } from "../../model/object_data.ts";
 import { QuorumError } from "../../rpc/quorum.ts";
+import { SpoolTooLargeError } from "../../block/spool.ts";
 import { MissingBlockError } from "../../block/block_manager.ts";
 import { CorruptBlockError } from "../../block/block_store.ts";
 import { log, logEnabled } from "../../util/log.ts";
@@ -194,7 +195,7 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
       `Please reduce your request rate or retry later: ${e.message}`,
     );
   }
-  if (e instanceof DataTooLargeError) {
+  if (e instanceof DataTooLargeError || e instanceof SpoolTooLargeError) {
     return new S3Error(
       "EntityTooLarge",
       400,
