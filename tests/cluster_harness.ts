@@ -147,7 +147,7 @@ export class TestCluster {
     what: string,
     read: () => Promise<T>,
     check: (value: T) => boolean,
-    timeoutMs = 20_000,
+    timeoutMs = 60_000,
   ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: T | undefined;
