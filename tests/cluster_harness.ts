@@ -160,7 +160,12 @@ export class TestCluster {
       }
       await new Promise((r) => setTimeout(r, 300));
     }
-    throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    const logs = this.nodes.map((n, i) =>
+      `--- node ${i} ---\n${n.server?.output.slice(-2000) ?? ""}`
+    );
+    throw new Error(
+      `timed out waiting for ${what}; last value: ${JSON.stringify(last)}\n${logs.join("\n")}`,
+    );
   }
 
   async close(): Promise<void> {

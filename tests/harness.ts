@@ -13,11 +13,29 @@ export interface Credentials {
   secretAccessKey: string;
 }
 
+/**
+ * Ports for test servers come from 20000-32767, below the kernel's ephemeral
+ * range (32768+), so that no outgoing connection takes one; each test
+ * process walks the range from its own random start, so that processes run
+ * in parallel do not hand out the same port (asking the kernel for port 0
+ * and closing it does: the kernel gives the same free port to each).
+ */
+const TEST_PORT_MIN = 20000;
+const TEST_PORT_MAX = 32767;
+let nextTestPort = TEST_PORT_MIN + Math.floor(Math.random() * (TEST_PORT_MAX - TEST_PORT_MIN));
+
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (let tries = 0; tries < 1000; tries++) {
+    const port = nextTestPort;
+    nextTestPort = nextTestPort >= TEST_PORT_MAX ? TEST_PORT_MIN : nextTestPort + 1;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // in use: try the next one
+    }
+  }
+  throw new Error("no free port for a test server");
 }
 
 export interface ServerOptions {

@@ -98,6 +98,7 @@ export class System {
   #disk: { data?: DiskSpace; metadata?: DiskSpace } = {};
   #savedPeers = "";
   #syncedLayoutVersion = 0;
+  readonly #dialFailures = new Map<string, number>();
 
   private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
     this.layout = layout;
@@ -296,7 +297,15 @@ export class System {
         this.#addPeer(answer.from, addr);
         await this.#onPong(answer.from, answer.body as PingBody, 0);
       } catch (e) {
-        log("remise::rpc", "debug", `cannot reach ${addr}: ${errorMessage(e)}`);
+        // Warn on the first failure and then about every half minute, not every second.
+        const failures = (this.#dialFailures.get(addr) ?? 0) + 1;
+        this.#dialFailures.set(addr, failures);
+        const level = failures % 30 === 1 ? "warn" : "debug";
+        log(
+          "remise::rpc",
+          level,
+          `cannot reach peer ${addr} (${failures} attempts): ${errorMessage(e)}`,
+        );
       }
     });
     const pings = [...this.#peers.values()].map(async (peer) => {
