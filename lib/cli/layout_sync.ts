@@ -31,7 +31,16 @@ export function startLayoutSync(
     const current = currentVersion(system.layout)?.version ?? 0;
     if (current === 0 || current <= system.syncedLayoutVersion) return;
     log("remise::rpc", "info", `syncing the data of layout version ${current}`);
-    await tableSync.worker.runOnce();
+    const pass = await tableSync.worker.runOnce();
+    if (pass.errors.length > 0) {
+      // Not every replica could be compared: try again at the next check.
+      log(
+        "remise::rpc",
+        "info",
+        `layout version ${current}: ${pass.errors.length} partitions to sync again`,
+      );
+      return;
+    }
     await services.queueAllBlocks();
     while ((await services.resyncQueue.length()) > 0) {
       if ((currentVersion(system.layout)?.version ?? 0) !== current) return;

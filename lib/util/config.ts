@@ -64,8 +64,11 @@ export const DEFAULT_API_BIND_ADDR = "127.0.0.1:3900";
 export const DEFAULT_ADMIN_BIND_ADDR = "127.0.0.1:3903";
 /** Default S3 region: the one AWS SDKs and most clients assume when none is configured. */
 export const DEFAULT_S3_REGION = "us-east-1";
-/** Default bound on RPC requests in flight to one peer: keeps a slow link from piling up work. */
-export const DEFAULT_MAX_CONCURRENT_RPC_REQUESTS = 16;
+/**
+ * Requests from peers served at once (beyond: refused as overloaded, and
+ * retried): a quorum write, a block transfer and anti-entropy share it.
+ */
+export const DEFAULT_MAX_CONCURRENT_RPC_REQUESTS = 128;
 /** Default gossip fanout: reaches every node of a small cluster in a couple of rounds. */
 export const DEFAULT_META_EPIDEMIC_FANOUT = 3;
 /** Shortest admin token accepted: anything shorter can be guessed. */

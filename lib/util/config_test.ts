@@ -32,7 +32,7 @@ Deno.test("a minimal config gets every default", () => {
       consistencyMode: "consistent",
       rpcBindAddr: "127.0.0.1:3901",
       bootstrapPeers: [],
-      maxConcurrentRpcRequests: 16,
+      maxConcurrentRpcRequests: 128,
       metaEpidemicFanout: 3,
       apiBindAddr: "127.0.0.1:3900",
       s3Region: "us-east-1",
