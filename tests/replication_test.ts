@@ -334,7 +334,7 @@ Deno.test("replication: a 4th node joins and the layout changes while a writer r
           "the old layout version to be retired once every node has synced",
           async () => (await layoutOf(0)).activeVersions,
           (v) => v.length === 1 && v[0] === 2,
-          60_000,
+          120_000,
         );
         writing = false;
         await writer;
