@@ -21,6 +21,14 @@ bundle: $(DENO)
 release: $(DENO)
 	$(DENO) run -A scripts/release.ts
 
+# Measures remise against this machine's limits (a few minutes; see bench/README.md).
+bench: $(DENO)
+	$(DENO) task bench
+
+# The same in about 30 s, with small sizes and short phases.
+bench-quick: $(DENO)
+	$(DENO) task bench-quick
+
 deno: $(DENO)
 
 .tools/node_modules/deno/deno:
