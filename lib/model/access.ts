@@ -11,6 +11,7 @@ import { bucketNameProblem } from "./bucket_name.ts";
 import { currentData } from "./object_table.ts";
 import type { Store } from "./store.ts";
 import { toHex } from "../util/hash.ts";
+import { ACCESS_KEY_CACHE_MS } from "../util/limits.ts";
 
 export type ModelErrorCode =
   | "NoSuchBucket"
@@ -53,7 +54,13 @@ function randomHex(bytes: number): string {
   return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
+/** Bounds the access key cache (a few keys in practice). */
+const KEY_CACHE_ENTRIES_MAX = 1000;
+
 export class Access {
+  readonly #keyCache = new Map<string, { key: AccessKey; until: number }>();
+  readonly #bucketCache = new Map<string, { bucket: Bucket; until: number }>();
+
   constructor(private readonly store: Store) {}
 
   // --- keys ---
@@ -85,6 +92,20 @@ export class Access {
   async getKey(id: string): Promise<AccessKey | undefined> {
     const key = await this.store.keys.get(KEY_PARTITION, id);
     return key && !key.deleted.v ? key : undefined;
+  }
+
+  /**
+   * A live key for request authentication, reused for ACCESS_KEY_CACHE_MS:
+   * in a cluster every lookup is a quorum read, on every request.
+   */
+  async getKeyCached(id: string): Promise<AccessKey | undefined> {
+    const now = this.store.nowMs();
+    const cached = this.#keyCache.get(id);
+    if (cached && cached.until > now) return cached.key;
+    const key = await this.getKey(id);
+    if (this.#keyCache.size >= KEY_CACHE_ENTRIES_MAX) this.#keyCache.clear();
+    if (key) this.#keyCache.set(id, { key, until: now + ACCESS_KEY_CACHE_MS });
+    return key;
   }
 
   async listKeys(): Promise<AccessKey[]> {
@@ -133,6 +154,7 @@ export class Access {
       if (bucket.keys[key.id]) await this.setPermission(bucket, key.id, NO_RIGHTS);
     }
     await this.store.keys.insert({ ...key, deleted: lww(now, true) });
+    this.#keyCache.delete(key.id);
   }
 
   // --- buckets ---
@@ -144,6 +166,21 @@ export class Access {
     if (!id) return undefined;
     const bucket = await this.store.buckets.get(id);
     return bucket && !bucket.deleted.v ? bucket : undefined;
+  }
+
+  /**
+   * The bucket of a name for request handling, reused for
+   * ACCESS_KEY_CACHE_MS (changes made on this node are seen at once; made on
+   * another node, after at most that delay).
+   */
+  async resolveBucketCached(name: string): Promise<Bucket | undefined> {
+    const now = this.store.nowMs();
+    const cached = this.#bucketCache.get(name);
+    if (cached && cached.until > now) return cached.bucket;
+    const bucket = await this.resolveBucket(name);
+    if (this.#bucketCache.size >= KEY_CACHE_ENTRIES_MAX) this.#bucketCache.clear();
+    if (bucket) this.#bucketCache.set(name, { bucket, until: now + ACCESS_KEY_CACHE_MS });
+    return bucket;
   }
 
   async getBucket(name: string): Promise<Bucket> {
@@ -194,6 +231,7 @@ export class Access {
   }
 
   async deleteBucket(bucket: Bucket): Promise<void> {
+    this.#bucketCache.clear();
     if (!(await this.isBucketEmpty(bucket))) {
       throw new ModelError("BucketNotEmpty", `Bucket "${bucket.name.v}" is not empty`);
     }
@@ -203,6 +241,7 @@ export class Access {
   }
 
   async setPermission(bucket: Bucket, keyId: string, permission: BucketPermission): Promise<void> {
+    this.#bucketCache.clear();
     const now = this.store.nowMs();
     await this.store.buckets.insert({ ...bucket, keys: { [keyId]: lww(now, permission) } });
   }

@@ -1,7 +1,14 @@
 /** Every bound of remise, with its unit last and the reason for its value. */
 
-/** Objects up to this size live inline in the object table: a durable small file costs ~0.5 ms, a KV row far less. */
-export const INLINE_THRESHOLD_BYTES = 3 * 1024;
+/**
+ * Objects up to this size live inline in the object table: a durable small
+ * file costs several fsyncs, a KV row one shared group commit. Kept well under
+ * the 64 KiB KV value so that listing, which decodes entries, stays light.
+ */
+export const INLINE_THRESHOLD_BYTES = 8 * 1024;
+
+/** Access keys read for request authentication are reused this long (a deleted key may work that long on other nodes). */
+export const ACCESS_KEY_CACHE_MS = 2_000;
 
 /** Default block size: large enough to amortise a durable file create, small enough to stream. */
 export const DEFAULT_BLOCK_SIZE_BYTES = 1024 * 1024;

@@ -25,6 +25,11 @@ function parseHttpDate(value: string | null): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/** Whether a write is conditional (then the current object is checked again just before commit). */
+export function hasWritePreconditions(headers: Headers): boolean {
+  return headers.has("if-none-match") || headers.has("if-match");
+}
+
 /** Conditional PUT: If-None-Match: * creates only; If-Match: ETAG replaces only that version. */
 export function checkWritePreconditions(
   headers: Headers,

@@ -4,7 +4,7 @@ import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
-import { checkWritePreconditions } from "./preconditions.ts";
+import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 
 /** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
@@ -41,7 +41,9 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     headers,
     maxSize: PUT_OBJECT_MAX_BYTES,
     checksumAlgorithm: checksum?.algorithm,
-    precondition: (current) => checkWritePreconditions(r.req.headers, current),
+    precondition: hasWritePreconditions(r.req.headers)
+      ? (current) => checkWritePreconditions(r.req.headers, current)
+      : undefined,
     verify(written) {
       if (r.contentLength !== undefined && written.size !== r.contentLength) {
         throw s3Errors.incompleteBody();

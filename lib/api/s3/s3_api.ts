@@ -232,12 +232,12 @@ export function createS3Handler(
       name = route.name;
       const bucket = target.bucket === undefined
         ? undefined
-        : ctx.access.resolveBucket(target.bucket);
+        : ctx.access.resolveBucketCached(target.bucket);
       bucket?.catch(() => {}); // awaited, and its error reported, by the handler
       const auth = await authenticateRequest(req, {
         region: ctx.region,
         nowMs,
-        getSecret: async (id) => (await ctx.access.getKey(id))?.secret,
+        getSecret: async (id) => (await ctx.access.getKeyCached(id))?.secret,
       });
       if (auth.kind === "anonymous") throw s3Errors.accessDenied();
       response = await route.handler({
