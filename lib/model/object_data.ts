@@ -17,6 +17,9 @@ import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import type { DataPart } from "./object_table.ts";
 import type { Store } from "./store.ts";
 
+/** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
+const SMALL_BUFFER_BYTES = 1024;
+
 /** Blocks being stored while the next one is received: bounds memory per upload. */
 const BLOCKS_IN_FLIGHT_MAX = 2;
 
@@ -57,7 +60,9 @@ export async function writeData(
     ? checksumHasher(options.checksumAlgorithm)
     : undefined;
   const blockSize = store.blockSize;
-  let buffer = new Uint8Array(options.allowInline ? INLINE_THRESHOLD_BYTES + 1 : blockSize);
+  // Small objects are the common case: start small and grow, rather than
+  // allocate a block (or the inline threshold) for every request.
+  let buffer = new Uint8Array(options.allowInline ? SMALL_BUFFER_BYTES : blockSize);
   let filled = 0;
   let offset = 0;
   let size = 0;
@@ -94,8 +99,7 @@ export async function writeData(
         while (consumed < value.byteLength) {
           if (filled === buffer.byteLength) {
             if (buffer.byteLength < blockSize) {
-              // Too large to stay inline: grow to a full block.
-              const grown = new Uint8Array(blockSize);
+              const grown = new Uint8Array(Math.min(buffer.byteLength * 4, blockSize));
               grown.set(buffer);
               buffer = grown;
             } else {
