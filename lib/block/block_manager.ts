@@ -76,6 +76,8 @@ function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {
 export class BlockManager {
   /** Called after a block's reference count became positive (the block may need fetching). */
   onReferenced: (hash: string) => void = () => {};
+  /** Called when this node should hold a block but could not read a good copy of it. */
+  onBadLocalCopy: (hash: string) => void = () => {};
 
   constructor(
     readonly store: BlockStore,
@@ -144,7 +146,7 @@ export class BlockManager {
     } catch (e) {
       localError = e;
     }
-    if (this.replication.storesPartition(this.partitionOf(hash))) this.onReferenced(hash);
+    if (this.replication.storesPartition(this.partitionOf(hash))) this.onBadLocalCopy(hash);
     try {
       return await this.fetchFromPeers(hash);
     } catch (e) {

@@ -58,9 +58,16 @@ export function startNodeServices(
       nowMs: store.nowMs,
     }),
   );
-  blocks.onReferenced = (hash) => {
+  // A block that became referenced is fetched if it is not here; one just
+  // written here needs nothing (corruption is found by reads and scrub).
+  blocks.onBadLocalCopy = (hash) => {
     resyncQueue.enqueue(hash).catch((e) =>
       log("remise::block", "warn", `cannot queue block ${hash}: ${errorMessage(e)}`)
+    );
+  };
+  blocks.onReferenced = (hash) => {
+    blocks.store.has(hash).then((present) => present ? undefined : resyncQueue.enqueue(hash)).catch(
+      (e) => log("remise::block", "warn", `cannot queue block ${hash}: ${errorMessage(e)}`),
     );
   };
   const scrub = registry.register(

@@ -21,7 +21,7 @@ import type { Store } from "./store.ts";
 const SMALL_BUFFER_BYTES = 1024;
 
 /** Blocks being stored while the next one is received: bounds memory per upload. */
-const BLOCKS_IN_FLIGHT_MAX = 2;
+const BLOCKS_IN_FLIGHT_MAX = 4;
 
 /** The object is larger than allowed; thrown while streaming, before anything is committed. */
 export class DataTooLargeError extends Error {
