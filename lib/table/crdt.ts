@@ -1,4 +1,5 @@
 /** CRDT building blocks for table entries. */
+import { toBase64 } from "../util/hash.ts";
 
 /** Last-writer-wins register: the value with the greatest timestamp wins. */
 export interface Lww<T> {
@@ -28,13 +29,35 @@ export function mergeLwwMap<T>(
   return out;
 }
 
-/** A deterministic serialization (sorted object keys) for tie-breaking. */
+/**
+ * A deterministic serialization (sorted object keys; bytes as base64) for
+ * tie-breaking, comparing replicas and hashing entries. Keys whose value is
+ * undefined are left out, as JSON does.
+ */
 export function stableString(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => {
-    if (v instanceof Uint8Array) return Array.from(v);
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  if (value === null || value === undefined) return "null";
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null";
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `"${value}n"`;
+    case "object": {
+      if (value instanceof Uint8Array) return `{"$b":"${toBase64(value)}"}`;
+      if (Array.isArray(value)) return `[${value.map(stableString).join(",")}]`;
+      const keys = Object.keys(value).sort();
+      const parts: string[] = [];
+      for (const k of keys) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v === undefined || typeof v === "function") continue;
+        parts.push(`${JSON.stringify(k)}:${stableString(v)}`);
+      }
+      return `{${parts.join(",")}}`;
     }
-    return v;
-  });
+    default:
+      return "null";
+  }
 }

@@ -33,7 +33,7 @@ export const LEAF_COUNT = 256;
 /** Bytes of an item hash, a leaf digest and a partition digest (SHA-256). */
 export const DIGEST_BYTES = 32;
 /** Version of the item hash and key layout; a change makes `isBuilt` false, so indexes get rebuilt. */
-export const MERKLE_FORMAT_VERSION = 1;
+export const MERKLE_FORMAT_VERSION = 2;
 
 const ITEM_SPACE = "m";
 const LEAF_SPACE = "md";
