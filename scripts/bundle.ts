@@ -11,10 +11,11 @@
  *
  * @module
  */
-import { gitCommit, ROOT_DIR } from "./_build_info.ts";
+import { ROOT_DIR } from "./_build_info.ts";
+import { commit as gitCommit } from "../lib/util/version.ts";
 
 const output = Deno.args[0] ?? `${ROOT_DIR}/dist/remise.js`;
-const commit = gitCommit(ROOT_DIR);
+const commit = gitCommit();
 
 const built = await new Deno.Command(Deno.execPath(), {
   args: ["bundle", "--unstable-kv", "-o", output, `${ROOT_DIR}/main.ts`],

@@ -18,7 +18,8 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { VERSION } from "../lib/util/version.ts";
-import { gitCommit, ROOT_DIR } from "./_build_info.ts";
+import { ROOT_DIR } from "./_build_info.ts";
+import { commit as gitCommit } from "../lib/util/version.ts";
 
 /** The release targets: Linux and macOS, x86_64 and aarch64. */
 export const TARGETS = [
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     }
   }
   await Deno.mkdir(DIST_DIR, { recursive: true });
-  const commit = gitCommit(ROOT_DIR);
+  const commit = gitCommit();
   const envFile = await Deno.makeTempFile({ prefix: "remise-release-", suffix: ".env" });
   try {
     await Deno.writeTextFile(envFile, `REMISE_COMMIT=${commit}\n`);

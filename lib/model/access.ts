@@ -3,7 +3,7 @@
  * keys on buckets. Errors are `ModelError`s with a code the front ends map
  * to their own answers.
  */
-import { lww } from "../table/crdt.ts";
+import { lww } from "../util/crdt.ts";
 import { type Bucket, type BucketPermission, newBucket } from "./bucket_table.ts";
 import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";

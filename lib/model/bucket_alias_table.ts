@@ -1,5 +1,5 @@
 /** The bucket_alias table: global bucket name -> bucket id (null once the name is freed). */
-import { type Lww, mergeLww } from "../table/crdt.ts";
+import { type Lww, mergeLww } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 
 export interface BucketAlias {

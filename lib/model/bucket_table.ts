@@ -1,5 +1,5 @@
 /** The bucket table: one entry per bucket id, every parameter a LWW register. */
-import { type Lww, lww, mergeLww, mergeLwwMap } from "../table/crdt.ts";
+import { type Lww, lww, mergeLww, mergeLwwMap } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 
 export interface BucketPermission {

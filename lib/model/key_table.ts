@@ -1,5 +1,5 @@
 /** The key table: access keys with their secret, name and global rights. */
-import { type Lww, mergeLww } from "../table/crdt.ts";
+import { type Lww, mergeLww } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 
 export interface AccessKey {

@@ -3,7 +3,7 @@
  * idempotent, so replicas converge whatever order updates arrive in.
  */
 import assert from "node:assert/strict";
-import { stableString } from "../table/crdt.ts";
+import { stableString } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 import { bucketSchema } from "./bucket_table.ts";
 import { bucketAliasSchema } from "./bucket_alias_table.ts";

@@ -3,7 +3,7 @@
  * uploaded), one entry holding the upload's parts. A part number uploaded
  * twice keeps the newest upload; the replaced data is released.
  */
-import { type Lww, mergeLww, mergeLwwMap } from "../table/crdt.ts";
+import { type Lww, mergeLww, mergeLwwMap } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 
 export interface UploadedPart {

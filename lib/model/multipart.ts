@@ -4,7 +4,7 @@
  * Completing turns the version into a complete one made of the chosen parts;
  * the object stays invisible until then.
  */
-import { lww } from "../table/crdt.ts";
+import { lww } from "../util/crdt.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
 import {
   type ChecksumAlgorithm,

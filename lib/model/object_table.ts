@@ -4,7 +4,7 @@
  * newest complete one, so an older write can never hide a newer one.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableString } from "../table/crdt.ts";
+import { stableString } from "../util/crdt.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {

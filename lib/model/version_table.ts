@@ -4,7 +4,7 @@
  * become deleted, which releases their block references.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableString } from "../table/crdt.ts";
+import { stableString } from "../util/crdt.ts";
 
 export interface VersionBlock {
   dataId: string;

@@ -22,7 +22,7 @@
  */
 
 import { sha256Hex } from "../util/hash.ts";
-import { type Lww, lww, mergeLww, mergeLwwMap, stableString } from "./_layout_lww.ts";
+import { type Lww, lww, mergeLww, mergeLwwMap, stableString } from "../util/crdt.ts";
 import { type AssignmentReport, computeAssignment, type NodeRole } from "./layout_assignment.ts";
 
 export type { Lww };

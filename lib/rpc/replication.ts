@@ -5,7 +5,7 @@
  */
 import type { CallOptions, RpcMessage } from "../net/transport.ts";
 import type { ConsistencyMode } from "../util/config.ts";
-import { currentVersion, isStorageRole } from "./layout.ts";
+import { currentVersion } from "./layout.ts";
 import type { System, SystemHandler } from "./system.ts";
 
 export interface Replication {
@@ -138,11 +138,5 @@ export class ClusterReplication implements Replication {
   register(path: string, handler: SystemHandler): void {
     this.#handlers.set(path, handler);
     this.system.register(path, handler);
-  }
-
-  /** Storage nodes of the current layout version. */
-  storageNodes(): string[] {
-    const roles = currentVersion(this.system.layout)?.roles ?? {};
-    return Object.entries(roles).filter(([, r]) => isStorageRole(r)).map(([id]) => id);
   }
 }

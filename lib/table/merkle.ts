@@ -25,7 +25,7 @@ import type { DbKey, DbStore, Mutation } from "../db/db.ts";
 import { sha256Hasher } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import { MERKLE_DIGEST_CACHE_MAX_AGE_MS, MERKLE_REBUILD_BATCH_MUTATIONS } from "../util/limits.ts";
-import { stableString } from "./crdt.ts";
+import { stableString } from "../util/crdt.ts";
 import type { LocalTransaction } from "./schema.ts";
 
 /** Leaves per partition: the first byte of the item's key hash. */

@@ -13,7 +13,7 @@ import { sha256Hex } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
-import { stableString } from "./crdt.ts";
+import { stableString } from "../util/crdt.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
 import { itemHash, type MerkleIndex } from "./merkle.ts";
 import type { Replication } from "../rpc/replication.ts";

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { jsonResponse } from "./_json.ts";
 import { handleMaintenanceRoute, type Maintenance } from "./maintenance_routes.ts";
 import { handleClusterRoute } from "./cluster_routes.ts";
 import type { System } from "../../rpc/system.ts";
@@ -229,12 +230,7 @@ function decodeSegment(segment: string): string {
   return decoded;
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body) + "\n", {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8" },
-  });
-}
+const json = jsonResponse;
 
 function errorResponse(req: Request, url: URL, e: unknown): Response {
   let status: number;

@@ -2,6 +2,7 @@
  * Admin API routes of the cluster: status of every node, and the layout
  * (show, assign, remove, apply, revert). Served under /v1/cluster and /v1/layout.
  */
+import { jsonResponse } from "./_json.ts";
 import type { System } from "../../rpc/system.ts";
 import {
   applyStaged,
@@ -21,12 +22,7 @@ export class ClusterRouteError extends Error {
   }
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body) + "\n", {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8" },
-  });
-}
+const json = jsonResponse;
 
 async function readBody(req: Request): Promise<Record<string, unknown>> {
   const text = await req.text();

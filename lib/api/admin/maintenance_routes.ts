@@ -1,4 +1,5 @@
 /** Admin API routes for background work: workers, repairs, block errors. */
+import { jsonResponse } from "./_json.ts";
 import type { WorkerStatus } from "../../util/worker.ts";
 import type { BlockError } from "../../block/resync.ts";
 import { errorMessage } from "../../util/errors.ts";
@@ -12,12 +13,7 @@ export interface Maintenance {
   blockErrors(): Promise<BlockError[]>;
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body) + "\n", {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8" },
-  });
-}
+const json = jsonResponse;
 
 /** Answers /v1/workers, /v1/repair and /v1/blocks/errors; undefined when the path is not one of them. */
 export async function handleMaintenanceRoute(

@@ -19,7 +19,7 @@ import { copyRange } from "../../model/copy.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
-import { contentMd5Hex } from "./put_object.ts";
+import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
@@ -112,19 +112,7 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
     const body = await bodyToStore(r, PART_SIZE_MAX_BYTES);
     const part = await uploadPart(r.ctx.store, active, partNumber, body, {
       checksumAlgorithm: checksum?.algorithm,
-      verify(written) {
-        if (r.contentLength !== undefined && written.size !== r.contentLength) {
-          throw s3Errors.incompleteBody();
-        }
-        if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
-        if (checksum?.value !== undefined && checksum.value !== written.checksum) {
-          throw new S3Error(
-            "BadDigest",
-            400,
-            `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
-          );
-        }
-      },
+      verify: verifyUpload(r, md5Hex, checksum),
     });
     const headers = new Headers({ etag: quotedEtag(part.etag) });
     const algorithm = checksum?.algorithm ?? active.checksumAlgorithm;

@@ -1,5 +1,6 @@
 /** PutObject: streams the body into blocks, verifies every digest given, then makes the version current. */
 import { putObject } from "../../model/objects.ts";
+import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
@@ -16,6 +17,30 @@ export function contentMd5Hex(headers: Headers): string | undefined {
     throw new S3Error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.");
   }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Checks what was received against what the request announced: its length,
+ * Content-MD5 and x-amz-checksum-* header. Nothing is committed if it throws.
+ */
+export function verifyUpload(
+  r: S3Request,
+  md5Hex: string | undefined,
+  checksum: { algorithm: string; value?: string } | undefined,
+): (written: WrittenData) => void {
+  return (written) => {
+    if (r.contentLength !== undefined && written.size !== r.contentLength) {
+      throw s3Errors.incompleteBody();
+    }
+    if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
+    if (checksum?.value !== undefined && checksum.value !== written.checksum) {
+      throw new S3Error(
+        "BadDigest",
+        400,
+        `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
+      );
+    }
+  };
 }
 
 export async function handlePutObject(r: S3Request): Promise<Response> {
@@ -44,19 +69,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     precondition: hasWritePreconditions(r.req.headers)
       ? (current) => checkWritePreconditions(r.req.headers, current)
       : undefined,
-    verify(written) {
-      if (r.contentLength !== undefined && written.size !== r.contentLength) {
-        throw s3Errors.incompleteBody();
-      }
-      if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
-      if (checksum?.value !== undefined && checksum.value !== written.checksum) {
-        throw new S3Error(
-          "BadDigest",
-          400,
-          `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
-        );
-      }
-    },
+    verify: verifyUpload(r, md5Hex, checksum),
     storedChecksum: (written) =>
       checksum && written.checksum
         ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }

@@ -1,5 +1,6 @@
 /** Which bucket and key a request addresses: path style or virtual-hosted style. */
 import { S3Error } from "./s3_error.ts";
+import { splitRawUrl } from "./auth/canonical_request.ts";
 
 export interface RequestTarget {
   bucket?: string;
@@ -7,15 +8,6 @@ export interface RequestTarget {
   query: URLSearchParams;
   /** The raw path, for error documents. */
   path: string;
-}
-
-/** Splits the raw request URL (as sent, never normalised) into path and query. */
-export function splitRawUrl(url: string): { path: string; query: string } {
-  const schemeEnd = url.indexOf("://");
-  const pathStart = schemeEnd < 0 ? 0 : url.indexOf("/", schemeEnd + 3);
-  const rest = pathStart < 0 ? "/" : url.slice(pathStart);
-  const q = rest.indexOf("?");
-  return q < 0 ? { path: rest, query: "" } : { path: rest.slice(0, q), query: rest.slice(q + 1) };
 }
 
 function decodePath(segment: string): string {

@@ -38,7 +38,6 @@ export const s3Errors = {
     new S3Error("NotImplemented", 501, `${what} is not implemented by remise`),
   internal: (msg = "We encountered an internal error. Please try again.") =>
     new S3Error("InternalError", 500, msg),
-  serviceUnavailable: (msg: string) => new S3Error("ServiceUnavailable", 503, msg),
   signatureDoesNotMatch: (
     msg =
       "The request signature we calculated does not match the signature you provided. Check your key and signing method.",

@@ -1,5 +1,5 @@
-/** CRDT building blocks for table entries. */
-import { toBase64 } from "../util/hash.ts";
+/** CRDT building blocks: of table entries, and of the cluster layout. */
+import { toBase64 } from "./hash.ts";
 
 /** Last-writer-wins register: the value with the greatest timestamp wins. */
 export interface Lww<T> {
@@ -25,7 +25,7 @@ export function mergeLwwMap<T>(
   b: Record<string, Lww<T>>,
 ): Record<string, Lww<T>> {
   const out: Record<string, Lww<T>> = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = k in out ? mergeLww(out[k], v) : v;
+  for (const [k, v] of Object.entries(b)) out[k] = Object.hasOwn(out, k) ? mergeLww(out[k], v) : v;
   return out;
 }
 
