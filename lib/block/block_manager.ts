@@ -13,7 +13,6 @@ import type { LocalTransaction } from "../table/schema.ts";
 import { DbTransaction } from "../table/transaction.ts";
 import type { BlockStore } from "./block_store.ts";
 import { log } from "../util/log.ts";
-import { sha256Hex } from "../util/hash.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumWrite } from "../rpc/quorum.ts";
@@ -89,9 +88,11 @@ export class BlockManager {
   ) {
     replication.register("block/put", async (_from, m) => {
       const { hash } = m.body as { hash: string };
-      const data = await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES);
-      if (sha256Hex(data) !== hash) throw new Error(`block ${hash} arrived corrupted`);
-      await this.putLocal(hash, data);
+      const received = await this.store.hashing.sha256(
+        await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES),
+      );
+      if (received.hex !== hash) throw new Error(`block ${hash} arrived corrupted`);
+      await this.putLocal(hash, received.data);
       return { body: null };
     });
     replication.register("block/get", async (_from, m) => {
@@ -172,9 +173,11 @@ export class BlockManager {
         const answer = await this.replication.call(node, "block/get", { body: { hash } }, {
           priority: "normal",
         });
-        const data = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
-        if (sha256Hex(data) !== hash) throw new Error("the copy received is corrupted");
-        return data;
+        const received = await this.store.hashing.sha256(
+          await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES),
+        );
+        if (received.hex !== hash) throw new Error("the copy received is corrupted");
+        return received.data;
       } catch (e) {
         errors.push(`${node.slice(0, 16)}: ${errorMessage(e)}`);
       }

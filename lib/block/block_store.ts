@@ -4,8 +4,9 @@
  * rename, fsync of the directory); reads check the content against its hash.
  * This is the adapter over the file system for the block layer.
  */
-import { sha256Hex } from "../util/hash.ts";
+import { type BlockHashing, inlineHashing } from "../util/block_hashing.ts";
 import { wrapError } from "../util/errors.ts";
+import { GroupSync } from "./group_sync.ts";
 
 /** A block whose content does not match its hash. */
 export class CorruptBlockError extends Error {
@@ -19,14 +20,20 @@ export class BlockStore {
   readonly #blocksDir: string;
   readonly #tmpDir: string;
   readonly #knownDirs = new Set<string>();
+  readonly #fileSyncs = new GroupSync<Deno.FsFile>((file) => file.sync());
+  readonly #dirSyncs = new GroupSync<string>(syncDir);
 
-  private constructor(readonly dataDir: string) {
+  private constructor(readonly dataDir: string, readonly hashing: BlockHashing) {
     this.#blocksDir = `${dataDir}/blocks`;
     this.#tmpDir = `${dataDir}/tmp`;
   }
 
-  static async open(dataDir: string): Promise<BlockStore> {
-    const store = new BlockStore(dataDir);
+  /** `hashing` checks blocks read back (and is what the layers above hash blocks with). */
+  static async open(
+    dataDir: string,
+    hashing: BlockHashing = inlineHashing,
+  ): Promise<BlockStore> {
+    const store = new BlockStore(dataDir, hashing);
     await Deno.mkdir(store.#blocksDir, { recursive: true });
     // Temporary files left by a crash are never referenced: start clean.
     await Deno.remove(store.#tmpDir, { recursive: true }).catch(() => {});
@@ -67,12 +74,12 @@ export class BlockStore {
       try {
         let written = 0;
         while (written < data.byteLength) written += await file.write(data.subarray(written));
-        await file.sync();
+        await this.#fileSyncs.sync(file);
       } finally {
         file.close();
       }
       await Deno.rename(tmp, path);
-      await syncDir(dir);
+      await this.#dirSyncs.sync(dir);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
       throw wrapError(`Cannot write block ${hash} to ${path}`, e);
@@ -89,8 +96,9 @@ export class BlockStore {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw wrapError(`Cannot read block ${hash} from ${path}`, e);
     }
-    if (sha256Hex(data) !== hash) throw new CorruptBlockError(hash, path);
-    return data;
+    const checked = await this.hashing.sha256(data);
+    if (checked.hex !== hash) throw new CorruptBlockError(hash, path);
+    return checked.data;
   }
 
   async delete(hash: string): Promise<void> {

@@ -7,6 +7,7 @@ import { checkDirectories, type Config, loadConfig, parseAddr } from "../util/co
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
+import { WorkerHashing } from "../util/block_hashing.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
@@ -90,7 +91,8 @@ export async function runServer(
   }
   await checkDirectories(config);
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
-  const blockStore = await BlockStore.open(config.dataDir);
+  const hashing = new WorkerHashing(navigator.hardwareConcurrency);
+  const blockStore = await BlockStore.open(config.dataDir, hashing);
 
   const token = await adminToken(config);
   const startedMs = Date.now();
@@ -214,6 +216,7 @@ export async function runServer(
     await tableSync?.worker.stop();
     await system?.stop().catch(() => {});
     db.close();
+    hashing.close();
     log("remise::server", "info", "stopped");
     Deno.exit(0);
   };

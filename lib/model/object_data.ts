@@ -8,20 +8,24 @@ import {
   type ChecksumAlgorithm,
   checksumHasher,
   type Hasher,
-  md5Hasher,
-  sha256Hex,
+  md5Hex,
   toBase64,
   toHex,
 } from "../util/hash.ts";
+import type { OrderedMd5 } from "../util/block_hashing.ts";
 import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import type { DataPart } from "./object_table.ts";
+import type { VersionBlock } from "./version_table.ts";
 import type { Store } from "./store.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
 const SMALL_BUFFER_BYTES = 1024;
 
+/** Blocks read ahead of the one being sent: bounds memory per download. */
+const READ_AHEAD_BLOCKS = 3;
+
 /** Blocks being stored while the next one is received: bounds memory per upload. */
-const BLOCKS_IN_FLIGHT_MAX = 4;
+const BLOCKS_IN_FLIGHT_MAX = 8;
 
 /** The object is larger than allowed; thrown while streaming, before anything is committed. */
 export class DataTooLargeError extends Error {
@@ -55,7 +59,10 @@ export async function writeData(
   body: ReadableStream<Uint8Array> | null,
   options: WriteDataOptions,
 ): Promise<WrittenData> {
-  const md5 = md5Hasher();
+  const hashing = store.blocks.store.hashing;
+  // The MD5 goes block by block (off this thread when there are hash workers);
+  // data that stays inline is hashed here at the end.
+  let md5: OrderedMd5 | undefined;
   const checksum: Hasher | undefined = options.checksumAlgorithm
     ? checksumHasher(options.checksumAlgorithm)
     : undefined;
@@ -67,20 +74,41 @@ export async function writeData(
   let offset = 0;
   let size = 0;
   let started = false;
+  // Blocks whose bytes are still held (hashing, storing): bounded. Their
+  // version entries are recorded after, without holding the bytes, in
+  // batches: those stored while one batch commits go together in the next.
   const inFlight: Promise<void>[] = [];
+  const unrecorded: VersionBlock[] = [];
+  let recording: Promise<void> = Promise.resolve();
   let failure: unknown;
+  const fail = (e: unknown) => {
+    failure ??= e;
+  };
+  const record = (entry: VersionBlock) => {
+    unrecorded.push(entry);
+    recording = recording.then(() => {
+      const batch = unrecorded.splice(0);
+      return batch.length > 0 ? store.versions.insertMany(batch) : undefined;
+    }).catch(fail);
+  };
 
   const flushBlock = async (block: Uint8Array) => {
     if (!started) {
       started = true;
       await options.beforeFirstBlock?.();
     }
+    md5 ??= hashing.md5();
     const blockOffset = offset;
     offset += block.byteLength;
-    const write = storeBlock(store, options.dataId, blockOffset, block).catch((e) => {
-      failure ??= e;
-    });
-    inFlight.push(write);
+    // MD5 updates are queued in block order; each block is stored once hashed.
+    const stored = md5.update(block).then((hashed) => storeBlock(store, hashed));
+    inFlight.push(
+      stored.then(
+        ({ hash, size }) =>
+          record({ dataId: options.dataId, offset: blockOffset, hash, size, deleted: false }),
+        fail,
+      ),
+    );
     if (inFlight.length >= BLOCKS_IN_FLIGHT_MAX) await inFlight.shift();
     if (failure) throw failure;
   };
@@ -93,7 +121,6 @@ export async function writeData(
         if (done) break;
         size += value.byteLength;
         if (size > options.maxSize) throw new DataTooLargeError(options.maxSize);
-        md5.update(value);
         checksum?.update(value);
         let consumed = 0;
         while (consumed < value.byteLength) {
@@ -117,35 +144,40 @@ export async function writeData(
     } catch (e) {
       await reader.cancel(e).catch(() => {});
       await Promise.all(inFlight);
+      await recording;
+      md5?.abandon();
       throw e;
     } finally {
       reader.releaseLock();
     }
   }
-  const result: WrittenData = {
-    size,
-    md5Hex: toHex(md5.digest()),
-    checksum: checksum ? toBase64(checksum.digest()) : undefined,
-  };
+  const checksumBase64 = checksum ? toBase64(checksum.digest()) : undefined;
   if (!started && options.allowInline && size <= INLINE_THRESHOLD_BYTES) {
-    result.inline = buffer.slice(0, filled);
-    return result;
+    const inline = buffer.slice(0, filled);
+    return { size, md5Hex: md5Hex(inline), checksum: checksumBase64, inline };
   }
-  if (filled > 0) await flushBlock(buffer.subarray(0, filled));
-  await Promise.all(inFlight);
-  if (failure) throw failure;
-  return result;
+  try {
+    if (filled > 0) await flushBlock(buffer.subarray(0, filled));
+    await Promise.all(inFlight);
+    await recording;
+    if (failure) throw failure;
+  } catch (e) {
+    md5?.abandon();
+    throw e;
+  }
+  // An empty body that may not stay inline has no block, hence no MD5 session.
+  const md5OfData = md5 ? toHex(await md5.digest()) : md5Hex(new Uint8Array());
+  return { size, md5Hex: md5OfData, checksum: checksumBase64 };
 }
 
+/** Stores a block on its replicas; resolves to its hash and size once a write quorum has it. */
 async function storeBlock(
   store: Store,
-  dataId: string,
-  offset: number,
   block: Uint8Array,
-): Promise<void> {
-  const hash = sha256Hex(block);
-  await store.blocks.putBlock(hash, block);
-  await store.versions.insert({ dataId, offset, hash, size: block.byteLength, deleted: false });
+): Promise<{ hash: string; size: number }> {
+  const { hex: hash, data } = await store.blocks.store.hashing.sha256(block);
+  await store.blocks.putBlock(hash, data);
+  return { hash, size: data.byteLength };
 }
 
 /** A byte range [start, end) of an object. */
@@ -155,8 +187,8 @@ export interface ByteRange {
 }
 
 /**
- * Streams the bytes of `parts` within `range`, one block at a time with one
- * block read ahead. The first block is read before this resolves, so that a
+ * Streams the bytes of `parts` within `range`, one block at a time with a
+ * few blocks read ahead. The first block is read before this resolves, so that a
  * failure to reach the data is an error answer rather than a cut stream.
  */
 export async function readParts(
@@ -165,25 +197,30 @@ export async function readParts(
   range: ByteRange,
 ): Promise<ReadableStream<Uint8Array>> {
   const pieces = blockPieces(store, parts, range);
-  let next: Promise<IteratorResult<Piece>> | undefined;
-  const advance = () => {
-    next = pieces.next().then((r) => {
-      if (!r.done) r.value.data.catch(() => {}); // errors surface when the piece is awaited
-      return r;
-    });
+  const ahead: Promise<IteratorResult<Piece>>[] = [];
+  let listed = false;
+  const readAhead = () => {
+    while (!listed && ahead.length < READ_AHEAD_BLOCKS) {
+      ahead.push(
+        pieces.next().then((r) => {
+          if (r.done) listed = true;
+          else r.value.data.catch(() => {}); // errors surface when the piece is awaited
+          return r;
+        }),
+      );
+    }
   };
-  advance();
-  const first = await next!;
+  readAhead();
+  const first = await ahead[0];
   if (!first.done) await first.value.data;
-  next = Promise.resolve(first);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const r = await next!;
-      if (r.done) {
+      const r = await ahead.shift();
+      if (r === undefined || r.done) {
         controller.close();
         return;
       }
-      advance();
+      readAhead();
       controller.enqueue(await r.value.data);
     },
     async cancel() {
