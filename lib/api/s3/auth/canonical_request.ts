@@ -10,7 +10,7 @@
  * path segment or query parameter is its percent-decoded bytes URI-encoded
  * again: clients that escape differently (`%7e` or `~`) sign the same string.
  */
-import { hmacSha256, sha256Hex, toHex } from "../../../util/hash.ts";
+import { hmacSha256, hmacSha256Hex, sha256Hex } from "../../../util/hash.ts";
 
 export const SIGV4_ALGORITHM = "AWS4-HMAC-SHA256";
 export const SIGV4_TERMINATOR = "aws4_request";
@@ -193,7 +193,10 @@ const WHITESPACE_RUN = /\s+/g;
  * trimmed with inner runs of whitespace collapsed to one space. A signed
  * header absent from the request counts as empty.
  */
-export function canonicalHeaders(headers: Headers, signedHeaders: readonly string[]): string {
+export function canonicalHeaders(
+  headers: { get(name: string): string | null | undefined },
+  signedHeaders: readonly string[],
+): string {
   let out = "";
   for (const name of signedHeaders) {
     const value = headers.get(name) ?? "";
@@ -261,5 +264,5 @@ export function signingKey(
 
 /** The lowercase hex HMAC-SHA256 of a string to sign. */
 export function signatureHex(key: Uint8Array, stringToSignText: string): string {
-  return toHex(hmacSha256(key, stringToSignText));
+  return hmacSha256Hex(key, stringToSignText);
 }
