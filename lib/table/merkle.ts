@@ -252,6 +252,27 @@ export class MerkleIndex {
   }
 
   /**
+   * Marks the partition's index built when it is empty, which is right for
+   * a partition with no entry (a new node's first start: rebuilding would hold
+   * 256 leaf locks per partition for nothing). Writes keep the index as they
+   * go, so one landing meanwhile leaves it right. True when marked.
+   */
+  async markBuiltIfEmpty(table: string, partition: number): Promise<boolean> {
+    checkPartition(partition);
+    for (const space of [ITEM_SPACE, LEAF_SPACE]) {
+      for await (const _ of this.db.list({ prefix: [space, table, partition] }, { limit: 1 })) {
+        return false;
+      }
+    }
+    await this.db.commit([{
+      type: "set",
+      key: [MARKER_SPACE, table, partition],
+      value: { v: MERKLE_FORMAT_VERSION },
+    }]);
+    return true;
+  }
+
+  /**
    * Recomputes the partition's index from its entries (`entry` = the value as
    * stored, as for `itemHash`), writing only what differs and deleting stale
    * item keys; then marks the partition built. Holds every leaf lock of the

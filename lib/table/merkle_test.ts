@@ -262,3 +262,19 @@ Deno.test("MerkleIndex writes nothing for an unchanged item and invalidates the 
       a.index.lockKeys(TABLE, PARTITION, PK, "s"),
     );
   }));
+
+Deno.test("MerkleIndex.markBuiltIfEmpty marks an empty partition only, and writes keep it right", () =>
+  withReplicas(1, async (a) => {
+    assert.equal(await a.index.isBuilt(TABLE, PARTITION), false);
+    assert.equal(await a.index.markBuiltIfEmpty(TABLE, PARTITION), true);
+    assert.equal(await a.index.isBuilt(TABLE, PARTITION), true);
+    await a.apply(TABLE, [{ pk: PK, sk: "s", stored: stored("s", "1") }]);
+    await assertConsistent(a, new Map([["s", stored("s", "1")]]));
+
+    const other = (PARTITION + 1) % 256;
+    const pk = Array.from({ length: 1000 }, (_, i) => `b-${i}`).find((k) =>
+      partitionOf(k) === other
+    )!;
+    await a.apply(TABLE, [{ pk, sk: "x", stored: stored("x", "1") }]);
+    assert.equal(await a.index.markBuiltIfEmpty(TABLE, other), false, "it has index items");
+  }));

@@ -96,6 +96,8 @@ export function setUpTableSync(
       for (const name of byName.keys()) {
         for (let p = 0; p < PARTITION_COUNT; p++) {
           if (await merkle.isBuilt(name, p)) continue;
+          const empty = await isEmpty(entriesOf(db, name, p));
+          if (empty && await merkle.markBuiltIfEmpty(name, p)) continue;
           await merkle.rebuild(name, p, entriesOf(db, name, p));
           built++;
         }
@@ -106,6 +108,11 @@ export function setUpTableSync(
       return built;
     },
   };
+}
+
+async function isEmpty(items: AsyncIterable<unknown>): Promise<boolean> {
+  for await (const _ of items) return false;
+  return true;
 }
 
 async function* entriesOf(db: DbStore, table: string, partition: number) {
