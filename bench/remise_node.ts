@@ -326,6 +326,15 @@ async function startClusterOnce(
     for (let i = 0; i < count; i++) {
       await waitFor(`node ${i} to have layout 1`, () => status(i), (s) => s.layoutVersion === 1);
     }
+    // Steady state is measured: a new cluster's first anti-entropy pass and
+    // resync after the layout change run before the phases start.
+    for (let i = 0; i < count; i++) {
+      await waitFor(
+        `node ${i}'s background workers to be idle`,
+        () => nodes[i].adminJson<{ name: string; state: string }[]>("GET", "/v1/workers"),
+        (workers) => workers.every((w) => w.state !== "busy"),
+      );
+    }
   } catch (e) {
     await Promise.all(nodes.map((n) => n.stop()));
     throw e;

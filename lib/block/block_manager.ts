@@ -226,16 +226,47 @@ export class BlockManager {
   /** Stores a block durably on this node; an unreferenced block is collected after the GC delay. */
   async putLocal(hash: string, data: Uint8Array): Promise<void> {
     const release = await this.mutex.acquire(BlockManager.lockKey(hash));
+    let releaseLater = false;
     try {
       const tx = new DbTransaction(this.db);
-      const rc = await tx.get<Refcount>(rcKey(hash));
-      if (!(await this.store.has(hash))) await this.store.write(hash, data);
-      if (rc === undefined || rc.count === 0) {
-        // (Re)start the grace period, so a concurrent collection cannot take a
+      const [rc] = await Promise.all([
+        tx.get<Refcount>(rcKey(hash)),
+        this.store.has(hash).then((has) => has ? undefined : this.store.write(hash, data)),
+      ]);
+      if (rc === undefined) {
+        // A new block: answer once its file is durable. Its grace-period record
+        // follows under the lock, so no reference is counted before it; no
+        // collection can take the block meanwhile (it is in no queue yet).
+        this.#setCount(tx, hash, rc, 0);
+        releaseLater = true;
+        tx.commit().catch((e) =>
+          log("remise::block", "warn", `cannot record new block ${hash}: ${errorMessage(e)}`)
+        ).finally(release);
+      } else if (rc.count === 0) {
+        // Restart the grace period, so a concurrent collection cannot take a
         // block that is about to be referenced.
         this.#setCount(tx, hash, rc, 0);
         await tx.commit();
       }
+    } finally {
+      if (!releaseLater) release();
+    }
+  }
+
+  /**
+   * Puts a block file that has no reference record (a node stopped between
+   * storing a new block and recording it) in the collector's queue; true when
+   * it did. `remise repair blocks` reaches every local file this way.
+   */
+  async trackUnrecorded(hash: string): Promise<boolean> {
+    const release = await this.mutex.acquire(BlockManager.lockKey(hash));
+    try {
+      const tx = new DbTransaction(this.db);
+      if (await tx.get<Refcount>(rcKey(hash)) !== undefined) return false;
+      if (!(await this.store.has(hash))) return false;
+      this.#setCount(tx, hash, undefined, 0);
+      await tx.commit();
+      return true;
     } finally {
       release();
     }

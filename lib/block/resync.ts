@@ -280,6 +280,8 @@ export interface ResyncEnvironment {
   fetchFromPeers(hash: string): Promise<Uint8Array>;
   /** Ensures the replicas that should hold the block have it; true when done. */
   offloadToPeers(hash: string, data: Uint8Array): Promise<boolean>;
+  /** Called for a block that is here but referenced by nothing: makes sure garbage collection knows of it. */
+  unreferenced?(hash: string): Promise<void>;
   /** The block's lock (BlockManager.lockKey), held while the file changes. */
   lock(hash: string): Promise<() => void>;
   nowMs(): number;
@@ -356,7 +358,10 @@ async function readLocal(env: ResyncEnvironment, hash: string): Promise<Uint8Arr
 /** Brings one block to where the layout wants it; throws when that failed (to be retried). */
 export async function resyncBlock(env: ResyncEnvironment, hash: string): Promise<ResyncOutcome> {
   if (env.shouldStore(hash)) {
-    if ((await env.refcount(hash)) <= 0) return "unreferenced"; // garbage collection's business
+    if ((await env.refcount(hash)) <= 0) {
+      await env.unreferenced?.(hash); // garbage collection's business
+      return "unreferenced";
+    }
     if ((await readLocal(env, hash)) !== undefined) return "present";
     const data = await env.fetchFromPeers(hash);
     if (sha256Hex(data) !== hash) {

@@ -51,6 +51,7 @@ export function startNodeServices(
     new ResyncWorker(resyncQueue, {
       store: blocks.store,
       refcount: (hash) => blocks.refcount(hash),
+      unreferenced: (hash) => blocks.trackUnrecorded(hash).then(() => {}),
       shouldStore: (hash) => blocks.shouldStore(hash),
       fetchFromPeers: (hash) => blocks.fetchFromPeers(hash),
       offloadToPeers: (hash, data) => blocks.offloadToPeers(hash, data),

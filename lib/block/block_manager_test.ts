@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { KeyedMutex } from "../util/keyed_mutex.ts";
+import { LocalReplication } from "../rpc/replication.ts";
+import { sha256Hex } from "../util/hash.ts";
+import { BlockManager } from "./block_manager.ts";
+import { BlockStore } from "./block_store.ts";
+
+async function withBlocks(fn: (blocks: BlockManager, clock: { ms: number }) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  const clock = { ms: 1_000_000 };
+  try {
+    const store = await BlockStore.open(`${dir}/data`);
+    const blocks = new BlockManager(
+      store,
+      db,
+      new KeyedMutex(),
+      () => clock.ms,
+      60_000,
+      new LocalReplication(),
+    );
+    await fn(blocks, clock);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const data = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("a new block is durable when putLocal resolves, and collected once unreferenced past the delay", () =>
+  withBlocks(async (blocks, clock) => {
+    const bytes = data("a block nobody refers to");
+    const hash = sha256Hex(bytes);
+    await blocks.putLocal(hash, bytes);
+    assert.ok(await blocks.store.has(hash));
+    // Its record follows under the block's lock: taking the lock waits for it.
+    assert.equal(await blocks.trackUnrecorded(hash), false, "recorded by putLocal");
+    assert.equal(await blocks.collectGarbage(), 0, "within the grace period");
+    clock.ms += 61_000;
+    assert.equal(await blocks.collectGarbage(), 1);
+    assert.equal(await blocks.store.has(hash), false);
+  }));
+
+Deno.test("trackUnrecorded queues a block file without reference record for collection, once", () =>
+  withBlocks(async (blocks, clock) => {
+    const bytes = data("left by a node that stopped before recording it");
+    const hash = sha256Hex(bytes);
+    await blocks.store.write(hash, bytes);
+    clock.ms += 61_000;
+    assert.equal(await blocks.collectGarbage(), 0, "unknown to the collector");
+    assert.equal(await blocks.trackUnrecorded(hash), true);
+    assert.equal(await blocks.trackUnrecorded(hash), false, "already recorded");
+    assert.equal(await blocks.trackUnrecorded(sha256Hex(data("absent"))), false);
+    clock.ms += 61_000;
+    assert.equal(await blocks.collectGarbage(), 1);
+    assert.equal(await blocks.store.has(hash), false);
+  }));
