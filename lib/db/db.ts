@@ -21,9 +21,19 @@ export type DbSelector =
   | { prefix: DbKey; start?: never; end?: DbKey }
   | { prefix?: never; start: DbKey; end: DbKey };
 
+/**
+ * Properties of a value to read: `true` keeps a property's whole value, a
+ * nested pick keeps some of its properties. A pick applied to an array
+ * applies to each element; applied to anything but a plain object or an
+ * array, it keeps the value whole.
+ */
+export type ValuePick = { readonly [property: string]: true | ValuePick };
+
 export interface DbListOptions {
   limit?: number;
   reverse?: boolean;
+  /** Read only these properties of each value (the rest is not even decoded). */
+  pick?: ValuePick;
 }
 
 export interface DbStore {

@@ -43,6 +43,36 @@ Deno.test("KvStore splits values over the engine's value limit and cleans their 
     assert.deepEqual(after, [["big"]]);
   }));
 
+Deno.test("KvStore cleans the chunks of a value split before it was reopened", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = ["obj", "k", new Uint8Array([1, 2]), 7];
+    const first = await KvStore.open(`${dir}/meta.db`);
+    await first.commit([{ type: "set", key, value: new Uint8Array(200_000).fill(1) }]);
+    first.close();
+    const db = await KvStore.open(`${dir}/meta.db`);
+    try {
+      // Larger, then smaller than before, then gone: no chunk may stay behind.
+      await db.commit([{ type: "set", key, value: new Uint8Array(70_000).fill(2) }]);
+      assert.deepEqual(await db.get(key), new Uint8Array(70_000).fill(2));
+      await db.commit([
+        { type: "set", key, value: new Uint8Array(300_000).fill(3) },
+        { type: "set", key, value: "small" },
+      ]);
+      assert.equal(await db.get(key), "small");
+      const keys = [];
+      for await (const e of db.kv.list({ prefix: [] })) keys.push(e.key);
+      assert.deepEqual(keys, [key]);
+      await db.commit([{ type: "delete", key }]);
+      for await (const e of db.kv.list({ prefix: [] })) assert.fail(`left behind: ${e.key}`);
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("KvStore groups concurrent commits and resolves each", () =>
   withStore(async (db) => {
     await Promise.all(
@@ -51,4 +81,22 @@ Deno.test("KvStore groups concurrent commits and resolves each", () =>
     let count = 0;
     for await (const _ of db.list({ prefix: ["k"] })) count++;
     assert.equal(count, 2000);
+  }));
+
+Deno.test("KvStore lists only the picked properties, of inline and split values alike", () =>
+  withStore(async (db) => {
+    const value = (n: number) => ({ n, big: "x".repeat(n), nested: { keep: n, drop: [n] } });
+    await db.commit([
+      { type: "set", key: ["p", 1], value: value(10) },
+      { type: "set", key: ["p", 2], value: value(200_000) },
+      { type: "set", key: ["p", 3], value: { n: 3, nested: { keep: new Date(3) } } },
+    ]);
+    const listed = [];
+    const pick = { n: true, nested: { keep: true } } as const;
+    for await (const e of db.list({ prefix: ["p"] }, { pick })) listed.push(e.value);
+    assert.deepEqual(listed, [
+      { n: 10, nested: { keep: 10 } },
+      { n: 200_000, nested: { keep: 200_000 } },
+      { n: 3, nested: { keep: new Date(3) } },
+    ]);
   }));

@@ -16,6 +16,7 @@ import {
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
+import type { ValuePick } from "../db/db.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
 
@@ -131,13 +132,43 @@ export interface ListQuery {
   maxKeys: number;
 }
 
+/** What a listing tells of an object. */
+export interface ListedObject {
+  key: string;
+  lastModifiedMs: number;
+  size: number;
+  etag: string;
+  checksum?: StoredChecksum;
+}
+
 export interface ListResult {
-  objects: { key: string; object: CurrentObject }[];
+  objects: ListedObject[];
   commonPrefixes: string[];
   truncated: boolean;
   /** The last key or common prefix returned, to continue after. */
   last?: string;
 }
+
+/**
+ * What a listing reads of an object entry: every version, as merging needs,
+ * but without headers, parts or inline data. Entries read so are only
+ * merged and looked at, never written back.
+ */
+const LISTING_PICK: ValuePick = {
+  key: true,
+  versions: {
+    uuid: true,
+    timestampMs: true,
+    state: { state: true, data: { type: true, meta: { size: true, etag: true, checksum: true } } },
+  },
+};
+
+/**
+ * Entries read first when keys may be grouped under common prefixes. Reads
+ * double while keys come ungrouped; after a group is skipped, one entry is
+ * read first, as the next key often starts another group.
+ */
+const GROUPED_READ_FIRST = 64;
 
 /**
  * Lists current objects in key order, grouping keys that share a prefix up
@@ -150,52 +181,78 @@ export async function listObjects(
   query: ListQuery,
 ): Promise<ListResult> {
   const result: ListResult = { objects: [], commonPrefixes: [], truncated: false };
-  let start = query.prefix;
-  if (query.after !== undefined && compareUtf8(query.after, query.prefix) >= 0) {
+  const { prefix, maxKeys } = query;
+  const delimiter = query.delimiter || undefined;
+  let start = prefix;
+  if (query.after !== undefined && compareUtf8(query.after, prefix) >= 0) {
     // Resuming after a common prefix returned earlier skips every key under it.
-    const isCommonPrefix = query.resume === true && query.delimiter !== undefined &&
-      query.after.startsWith(query.prefix) &&
-      query.after.indexOf(query.delimiter, query.prefix.length) ===
-        query.after.length - query.delimiter.length;
+    const isCommonPrefix = query.resume === true && delimiter !== undefined &&
+      query.after.startsWith(prefix) &&
+      commonPrefixOf(query.after, prefix.length, delimiter) === query.after;
     const resume = isCommonPrefix ? prefixEnd(query.after) : query.after + "\u0000";
     if (resume === undefined) return result;
     start = resume;
   }
-  const end = query.prefix === "" ? undefined : prefixEnd(query.prefix);
-  const count = () => result.objects.length + result.commonPrefixes.length;
-  const batch = Math.min(Math.max(query.maxKeys + 1, 10), 1000);
-  scanning: while (true) {
-    let scanned = 0;
-    let restartAt: string | undefined;
-    for await (const entry of store.objects.scan(bucketId, { start, end, limit: batch })) {
-      scanned++;
-      start = entry.key + "\u0000";
-      const object = currentData(entry);
-      if (!object) continue;
-      let commonPrefix: string | undefined;
-      if (query.delimiter) {
-        const i = entry.key.indexOf(query.delimiter, query.prefix.length);
-        if (i >= 0) commonPrefix = entry.key.slice(0, i + query.delimiter.length);
+  const end = prefix === "" ? undefined : prefixEnd(prefix);
+  let count = 0;
+  let readSize = delimiter === undefined ? Infinity : GROUPED_READ_FIRST;
+  let afterJump = false;
+  while (true) {
+    // One entry more than still fits tells whether the listing is truncated.
+    const limit = Math.min(maxKeys - count + 1, afterJump ? 1 : readSize);
+    let read = 0;
+    let lastRead = start;
+    let jumpTo: string | undefined;
+    reading: for await (
+      const page of store.objects.scanPages(bucketId, { start, end, limit, pick: LISTING_PICK })
+    ) {
+      for (const entry of page) {
+        const key = entry.key;
+        read++;
+        lastRead = key;
+        const object = currentData(entry);
+        if (!object) continue;
+        if (count >= maxKeys) {
+          result.truncated = true;
+          return result;
+        }
+        count++;
+        const commonPrefix = delimiter === undefined
+          ? undefined
+          : commonPrefixOf(key, prefix.length, delimiter);
+        if (commonPrefix !== undefined) {
+          result.commonPrefixes.push(commonPrefix);
+          result.last = commonPrefix;
+          jumpTo = prefixEnd(commonPrefix);
+          if (jumpTo === undefined) return result;
+          break reading;
+        }
+        const { version, data: { meta } } = object;
+        result.objects.push({
+          key,
+          lastModifiedMs: version.timestampMs,
+          size: meta.size,
+          etag: meta.etag,
+          checksum: meta.checksum,
+        });
+        result.last = key;
       }
-      if (count() >= query.maxKeys) {
-        result.truncated = true;
-        break scanning;
-      }
-      if (commonPrefix !== undefined) {
-        result.commonPrefixes.push(commonPrefix);
-        result.last = commonPrefix;
-        restartAt = prefixEnd(commonPrefix);
-        if (restartAt === undefined) break scanning;
-        break;
-      }
-      result.objects.push({ key: entry.key, object });
-      result.last = entry.key;
     }
-    if (restartAt !== undefined) {
-      start = restartAt;
-      continue;
+    if (jumpTo !== undefined) {
+      start = jumpTo;
+      afterJump = true;
+    } else if (read < limit) {
+      return result;
+    } else {
+      start = lastRead + "\u0000";
+      if (!afterJump) readSize *= 2;
+      afterJump = false;
     }
-    if (scanned < batch) break;
   }
-  return result;
+}
+
+/** The key up to the first delimiter after the listed prefix, if there is one. */
+function commonPrefixOf(key: string, prefixLength: number, delimiter: string): string | undefined {
+  const i = key.indexOf(delimiter, prefixLength);
+  return i < 0 ? undefined : key.slice(0, i + delimiter.length);
 }

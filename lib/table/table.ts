@@ -7,7 +7,7 @@
  * write quorum; reads ask a read quorum, merge the answers and repair the
  * replicas that were behind. A store that runs alone is a cluster of one.
  */
-import type { DbKey, DbSelector, DbStore } from "../db/db.ts";
+import type { DbKey, DbSelector, DbStore, ValuePick } from "../db/db.ts";
 import { partitionOfKey } from "./partition.ts";
 import { sha256Hex } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
@@ -35,6 +35,11 @@ export interface ScanOptions {
   /** Sort keys after the last wanted (exclusive). */
   end?: string;
   limit?: number;
+  /**
+   * Read only these properties of each entry, for scans that need a part of
+   * large entries; the schema's merge must accept entries reduced so.
+   */
+  pick?: ValuePick;
 }
 
 export { partitionOfKey };
@@ -58,6 +63,8 @@ interface RangeRequest {
   start?: string;
   end?: string;
   limit: number;
+  /** Replicas that predate it answer whole entries, which merge with reduced ones. */
+  pick?: ValuePick;
 }
 
 export class Table<E> {
@@ -87,11 +94,14 @@ export class Table<E> {
     });
     replication.register(`${this.#path}/range`, async (_from, m) => {
       const r = m.body as RangeRequest;
-      const entries: E[] = [];
-      // Absent bounds may arrive as null from the wire.
-      for await (
-        const e of this.#scanLocal(r.pk, r.start ?? undefined, r.end ?? undefined, r.limit)
-      ) entries.push(e);
+      // Absent fields may arrive as null from the wire.
+      const entries = await this.#rangeLocal(
+        r.pk,
+        r.start ?? undefined,
+        r.end ?? undefined,
+        r.limit,
+        r.pick ?? undefined,
+      );
       return { body: { entries } };
     });
   }
@@ -109,6 +119,10 @@ export class Table<E> {
   /** Reads an entry from a read quorum of replicas, merges the answers and repairs replicas that were behind. */
   async get(partitionKey: string, sortKey = ""): Promise<E | undefined> {
     const nodes = this.replication.readSet(this.partitionOf(partitionKey));
+    // A node that is the only replica reads its own copy without an RPC's promise chain.
+    if (nodes.length === 1 && nodes[0] === this.replication.nodeId) {
+      return await this.getLocal(partitionKey, sortKey);
+    }
     const answers = await quorumCall(
       `read ${this.schema.name} entry`,
       this.replication.byProximity(nodes),
@@ -173,6 +187,11 @@ export class Table<E> {
    * of replicas page by page and merged.
    */
   async *scan(partitionKey: string, options: ScanOptions = {}): AsyncIterableIterator<E> {
+    for await (const page of this.scanPages(partitionKey, options)) yield* page;
+  }
+
+  /** What `scan` yields, a page at a time: for loops that run over many entries. */
+  async *scanPages(partitionKey: string, options: ScanOptions = {}): AsyncIterableIterator<E[]> {
     let { start, end } = sortKeyBounds(options);
     if (start !== undefined && end !== undefined && compareUtf8(start, end) >= 0) return;
     let remaining = options.limit ?? Infinity;
@@ -180,7 +199,7 @@ export class Table<E> {
     const quorum = this.replication.readQuorum(nodes.length);
     while (remaining > 0) {
       const limit = Math.min(SCAN_PAGE_ENTRIES, remaining);
-      const request: RangeRequest = { pk: partitionKey, start, end, limit };
+      const request: RangeRequest = { pk: partitionKey, start, end, limit, pick: options.pick };
       const answers = await quorumCall(
         `list ${this.schema.name} entries`,
         this.replication.byProximity(nodes),
@@ -191,32 +210,42 @@ export class Table<E> {
           }))
             .body as { entries: E[] }).entries,
       );
-      // Only keys up to the smallest last key of a full page are known on every replica asked.
-      let boundary: string | undefined;
-      for (const { value } of answers) {
-        if (value.length === limit) {
-          const last = this.schema.sortKey(value[value.length - 1]);
-          if (boundary === undefined || compareUtf8(last, boundary) < 0) boundary = last;
-        }
-      }
-      const merged = new Map<string, E>();
-      for (const { value } of answers) {
-        for (const e of value) {
-          const sk = this.schema.sortKey(e);
-          if (boundary !== undefined && compareUtf8(sk, boundary) > 0) continue;
-          const seen = merged.get(sk);
-          merged.set(sk, seen === undefined ? e : this.schema.merge(seen, e));
-        }
-      }
-      const sorted = [...merged.entries()].sort(([a], [b]) => compareUtf8(a, b));
-      for (const [, e] of sorted) {
-        if (remaining <= 0) return;
-        remaining--;
-        yield e;
-      }
+      const { entries, boundary } = this.#mergePages(answers.map((a) => a.value), limit);
+      const page = entries.length > remaining ? entries.slice(0, remaining) : entries;
+      remaining -= page.length;
+      if (page.length > 0) yield page;
       if (boundary === undefined) return;
       start = boundary + "\u0000";
     }
+  }
+
+  /**
+   * Merges the pages that replicas answered to one range read. Only keys up
+   * to the smallest last key of a full page are known on every replica asked:
+   * `boundary` is that key, or undefined when no page was full (the range is
+   * read to its end).
+   */
+  #mergePages(pages: E[][], limit: number): { entries: E[]; boundary?: string } {
+    let boundary: string | undefined;
+    for (const page of pages) {
+      if (page.length === limit) {
+        const last = this.schema.sortKey(page[page.length - 1]);
+        if (boundary === undefined || compareUtf8(last, boundary) < 0) boundary = last;
+      }
+    }
+    // One replica's page is sorted and has one entry per key already.
+    if (pages.length === 1) return { entries: pages[0], boundary };
+    const merged = new Map<string, E>();
+    for (const page of pages) {
+      for (const e of page) {
+        const sk = this.schema.sortKey(e);
+        if (boundary !== undefined && compareUtf8(sk, boundary) > 0) continue;
+        const seen = merged.get(sk);
+        merged.set(sk, seen === undefined ? e : this.schema.merge(seen, e));
+      }
+    }
+    const sorted = [...merged.entries()].sort(([a], [b]) => compareUtf8(a, b));
+    return { entries: sorted.map(([, e]) => e), boundary };
   }
 
   /** Merges the entries into this node's copy in one local transaction (the replica side of a write). */
@@ -311,21 +340,37 @@ export class Table<E> {
     return stored === undefined ? undefined : this.#decode(stored);
   }
 
-  async *#scanLocal(
+  /** This node's entries of a range, in sort-key order. */
+  async #rangeLocal(
     partitionKey: string,
     start: string | undefined,
     end: string | undefined,
     limit: number,
-  ) {
+    pick: ValuePick | undefined,
+  ): Promise<E[]> {
     const base = this.#base(partitionKey);
     const selector: DbSelector = end === undefined
       ? (start === undefined ? { prefix: base } : { prefix: base, start: [...base, start] })
       : (start === undefined
         ? { prefix: base, end: [...base, end] }
         : { start: [...base, start], end: [...base, end] });
-    for await (const { value } of this.db.list<StoredEntry<E>>(selector, { limit })) {
-      yield this.#decode(value);
+    const storedPick = pick === undefined ? undefined : storedEntryPick(pick);
+    const entries: E[] = [];
+    for await (
+      const { key, value } of this.db.list<StoredEntry<E>>(selector, {
+        limit,
+        pick: storedPick,
+      })
+    ) {
+      if (storedPick !== undefined && value.v !== this.schema.formatVersion && this.schema.decode) {
+        // An older format upgrades from the whole entry.
+        const sortKey = key[key.length - 1] as string;
+        entries.push((await this.getLocal(partitionKey, sortKey)) ?? this.#decode(value));
+      } else {
+        entries.push(this.#decode(value));
+      }
     }
+    return entries;
   }
 
   /** Merges entries received as stored by another replica (anti-entropy). */
@@ -345,6 +390,18 @@ export class Table<E> {
   #key(partitionKey: string, sortKey: string): DbKey {
     return [...this.#base(partitionKey), sortKey];
   }
+}
+
+const storedEntryPicks = new WeakMap<ValuePick, ValuePick>();
+
+/** The pick of stored entries for a pick of entries; always the same one (readers cache on it). */
+function storedEntryPick(entryPick: ValuePick): ValuePick {
+  let pick = storedEntryPicks.get(entryPick);
+  if (pick === undefined) {
+    pick = { v: true, entry: entryPick };
+    storedEntryPicks.set(entryPick, pick);
+  }
+  return pick;
 }
 
 /** The sort-key range [start, end) of scan options, prefix included. */
