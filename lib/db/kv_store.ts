@@ -12,6 +12,7 @@
  *   chunks: split values are rare, and a read per written key was not.
  */
 import { deserialize, serialize } from "node:v8";
+import { setImmediate } from "node:timers";
 import {
   KV_COMMIT_BYTES_MAX,
   KV_COMMIT_MUTATIONS_MAX,
@@ -177,6 +178,9 @@ export class KvStore implements DbStore {
     this.#flushing = true;
     try {
       while (this.#pending.length > 0) {
+        // One turn of the event loop first: requests whose I/O just completed
+        // may join this group (4 KiB PUTs at c=32: 3.6 -> 5.4 callers a commit).
+        await new Promise((resolve) => setImmediate(resolve));
         const group: PendingCommit[] = [];
         let ops = 0;
         let bytes = 0;

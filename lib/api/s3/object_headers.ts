@@ -56,8 +56,12 @@ export function headersToStore(headers: Headers): [string, string][] {
 }
 
 export function httpDate(ms: number): string {
-  return new Date(ms).toUTCString();
+  const second = Math.floor(ms / 1000);
+  if (second !== lastHttpDate.second) lastHttpDate = { second, text: new Date(ms).toUTCString() };
+  return lastHttpDate.text;
 }
+/** The last date formatted: objects written in the same second share it. */
+let lastHttpDate = { second: NaN, text: "" };
 
 /** The ETag header value: the hex digest in quotes. */
 export function quotedEtag(etag: string): string {

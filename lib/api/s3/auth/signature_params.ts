@@ -38,6 +38,15 @@ const CREDENTIAL_DATE = /^\d{8}$/;
 
 /** Milliseconds since the epoch of an ISO 8601 basic timestamp (20130524T000000Z), or NaN. */
 export function parseAmzDate(timestamp: string): number {
+  // Requests of one second share their timestamp: parse each once.
+  if (timestamp === lastParsed.timestamp) return lastParsed.ms;
+  const ms = parseAmzDateUncached(timestamp);
+  lastParsed = { timestamp, ms };
+  return ms;
+}
+let lastParsed = { timestamp: "", ms: NaN };
+
+function parseAmzDateUncached(timestamp: string): number {
   const m = AMZ_DATE.exec(timestamp);
   if (m === null) return NaN;
   const [, y, mo, d, h, mi, s] = m.map(Number);
