@@ -91,7 +91,8 @@ export async function runServer(
   }
   await checkDirectories(config);
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
-  const hashing = new WorkerHashing(navigator.hardwareConcurrency);
+  // One core stays for the request thread (each worker is also ~15 MiB).
+  const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const blockStore = await BlockStore.open(config.dataDir, hashing);
 
   const token = await adminToken(config);

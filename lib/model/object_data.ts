@@ -13,7 +13,7 @@ import {
   toHex,
 } from "../util/hash.ts";
 import type { OrderedMd5 } from "../util/block_hashing.ts";
-import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
+import { BLOCKS_IN_FLIGHT_PER_UPLOAD, INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import type { DataPart } from "./object_table.ts";
 import type { VersionBlock } from "./version_table.ts";
 import type { Store } from "./store.ts";
@@ -22,10 +22,7 @@ import type { Store } from "./store.ts";
 const SMALL_BUFFER_BYTES = 1024;
 
 /** Blocks read ahead of the one being sent: bounds memory per download. */
-const READ_AHEAD_BLOCKS = 3;
-
-/** Blocks being stored while the next one is received: bounds memory per upload. */
-const BLOCKS_IN_FLIGHT_MAX = 8;
+const READ_AHEAD_BLOCKS = 2;
 
 /** The object is larger than allowed; thrown while streaming, before anything is committed. */
 export class DataTooLargeError extends Error {
@@ -100,8 +97,10 @@ export async function writeData(
     md5 ??= hashing.md5();
     const blockOffset = offset;
     offset += block.byteLength;
+    const permit = await store.blocksInFlight.acquire();
     // MD5 updates are queued in block order; each block is stored once hashed.
     const stored = md5.update(block).then((hashed) => storeBlock(store, hashed));
+    stored.finally(permit).catch(() => {});
     inFlight.push(
       stored.then(
         ({ hash, size }) =>
@@ -109,7 +108,7 @@ export async function writeData(
         fail,
       ),
     );
-    if (inFlight.length >= BLOCKS_IN_FLIGHT_MAX) await inFlight.shift();
+    if (inFlight.length >= BLOCKS_IN_FLIGHT_PER_UPLOAD) await inFlight.shift();
     if (failure) throw failure;
   };
 

@@ -8,6 +8,7 @@ import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
+import { Semaphore } from "../util/semaphore.ts";
 import { Table } from "../table/table.ts";
 import { type Bucket, bucketSchema } from "./bucket_table.ts";
 import { type BucketAlias, bucketAliasSchema } from "./bucket_alias_table.ts";
@@ -16,7 +17,7 @@ import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_tab
 import { type VersionBlock, versionSchema } from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
-import { BLOCK_GC_DELAY_MS } from "../util/limits.ts";
+import { BLOCK_GC_DELAY_MS, BLOCKS_IN_FLIGHT_PER_NODE } from "../util/limits.ts";
 import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 
@@ -32,6 +33,8 @@ export interface StoreOptions {
 
 export class Store {
   readonly mutex = new KeyedMutex();
+  /** Blocks being stored at once by all uploads together: bounds the memory uploads hold. */
+  readonly blocksInFlight = new Semaphore(BLOCKS_IN_FLIGHT_PER_NODE);
   readonly nowMs: () => number;
   readonly blockSize: number;
   readonly blocks: BlockManager;

@@ -157,3 +157,8 @@ export const TOMBSTONE_GC_DELAY_MS = 24 * 3600 * 1000;
 
 /** How often a node looks for tombstones that every replica has. */
 export const TOMBSTONE_GC_INTERVAL_MS = 10 * 60 * 1000;
+
+/** Blocks one upload stores at once while receiving the next (memory: this many blocks per upload). */
+export const BLOCKS_IN_FLIGHT_PER_UPLOAD = 8;
+/** Blocks all uploads of a node store at once (4 parallel 256 MiB uploads stay under ~250 MiB RSS). */
+export const BLOCKS_IN_FLIGHT_PER_NODE = 16;
