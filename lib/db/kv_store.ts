@@ -28,7 +28,7 @@ import type {
   Mutation,
   ValuePick,
 } from "./db.ts";
-import { pickSerialized, pickValue } from "./v8_pick.ts";
+import { decodeSerialized, pickSerialized, pickValue } from "./v8_pick.ts";
 
 const CHUNK_SPACE = "\u0000chunks";
 /** First byte of a stored value: the value itself follows, or a chunk count. */
@@ -39,7 +39,9 @@ const CHUNKS_MAX = 1024;
 
 /** The value of an inline stored value, or only its picked properties. */
 function decodeInline<T>(stored: Uint8Array, pick: ValuePick | undefined): T {
-  if (pick === undefined) return deserialize(stored.subarray(1)) as T;
+  if (pick === undefined) {
+    return (decodeSerialized(stored, 1) ?? { value: deserialize(stored.subarray(1)) }).value as T;
+  }
   // The picking reader declines what it does not handle: then decode whole and pick.
   return (pickSerialized(stored, 1, pick) ?? pickValue(deserialize(stored.subarray(1)), pick)) as T;
 }
@@ -289,7 +291,7 @@ export class KvStore implements DbStore {
       whole.set(p, offset);
       offset += p.byteLength;
     }
-    const value = deserialize(whole);
+    const value = (decodeSerialized(whole, 0) ?? { value: deserialize(whole) }).value;
     return (pick === undefined ? value : pickValue(value, pick)) as T;
   }
 }
