@@ -3,6 +3,7 @@ import { deserialize, serialize } from "node:v8";
 import { Buffer } from "node:buffer";
 import type { ValuePick } from "./db.ts";
 import { decodeSerialized, pickSerialized, pickValue } from "./v8_pick.ts";
+import { seededRandom } from "../util/seeded_random.ts";
 
 const ENTRY_PICK: ValuePick = {
   key: true,
@@ -118,18 +119,8 @@ Deno.test("pickSerialized reads from an offset", () => {
   assert.deepEqual(pickSerialized(shifted, 1, { b: true }), { b: 2 });
 });
 
-/** A seeded pseudo-random generator (mulberry32), so failures replay. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("pickSerialized agrees with deserialize and pickValue on random values and picks", () => {
-  const random = seeded(42);
+  const random = seededRandom(42);
   const int = (n: number) => Math.floor(random() * n);
   const chars = ["a", "z", "/", "é", "ÿ", "中", "😀", "\u0000", "\n"];
   const names = ["a", "b", "key", "é", "中", "1", "versions"];

@@ -5,18 +5,9 @@ import { compareUtf8 } from "../util/utf8_order.ts";
 import { listObjects, type ListQuery, type ListResult } from "./objects.ts";
 import type { ObjectEntry, ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
+import { seededRandom } from "../util/seeded_random.ts";
 
 const BUCKET = "bucket-id";
-
-/** A seeded pseudo-random generator (mulberry32), so failures replay. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-list-test-" });
@@ -102,7 +93,7 @@ function expected(visible: string[], q: ListQuery): ListResult {
 
 Deno.test("listObjects answers what the plain definition of a listing answers", () =>
   withStore(async (store) => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     const int = (n: number) => Math.floor(random() * n);
     const parts = ["a", "b", "a/", "/", "é", "中", "😀", "\uffff", "x-", "-"];
     const keys = new Set<string>();

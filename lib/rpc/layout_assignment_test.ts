@@ -8,19 +8,10 @@ import {
   PARTITION_COUNT,
   partitionOf,
 } from "./layout_assignment.ts";
+import { seededRandom } from "../util/seeded_random.ts";
 
 const P = PARTITION_COUNT;
 const UNIT_BYTES = 1_000_000_000_000;
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomInt(rand: () => number, min: number, max: number): number {
   return min + Math.floor(rand() * (max - min + 1));
@@ -212,7 +203,7 @@ Deno.test("a zone and a node never hold more than one replica of a partition", (
 });
 
 Deno.test("random clusters: replicas, zone spread, proportionality, determinism", () => {
-  const rand = mulberry32(0x5eed);
+  const rand = seededRandom(0x5eed);
   let checked = 0;
   for (let i = 0; i < 300; i++) {
     const { nodes, rf } = randomCluster(rand);
@@ -267,7 +258,7 @@ Deno.test("removing a node moves its replicas and little more", () => {
  * with replication factor 1, exactly `least`.
  */
 Deno.test("random single-node changes move close to the least possible", () => {
-  const rand = mulberry32(42);
+  const rand = seededRandom(42);
   let movedTotal = 0;
   let leastTotal = 0;
   for (let i = 0; i < 250; i++) {

@@ -20,20 +20,11 @@ import {
   trimVersions,
 } from "./layout.ts";
 import { PARTITION_COUNT } from "./layout_assignment.ts";
+import { seededRandom } from "../util/seeded_random.ts";
 
 const TB = 1_000_000_000_000;
 const NODE_IDS = ["a1", "b2", "c3", "d4", "e5", "f6"];
 const ZONES = ["dc1", "dc2", "dc3"];
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (rand: () => number, min: number, max: number) =>
   min + Math.floor(rand() * (max - min + 1));
@@ -109,7 +100,7 @@ function randomHistory(rand: () => number): { states: ClusterLayout[]; replicas:
 }
 
 Deno.test("mergeLayouts is commutative, associative and idempotent over random histories", () => {
-  const rand = mulberry32(1);
+  const rand = seededRandom(1);
   for (let h = 0; h < 200; h++) {
     const { states, replicas } = randomHistory(rand);
     for (let k = 0; k < 10; k++) {
@@ -131,7 +122,7 @@ Deno.test("mergeLayouts is commutative, associative and idempotent over random h
 });
 
 Deno.test("concurrent staging on two nodes loses no change; on one node the newest wins", () => {
-  const rand = mulberry32(2);
+  const rand = seededRandom(2);
   for (let h = 0; h < 200; h++) {
     const base = randomHistory(rand).replicas.reduce(mergeLayouts);
     const t0 = 1_000_000 + int(rand, 0, 1000);
@@ -156,7 +147,7 @@ Deno.test("concurrent staging on two nodes loses no change; on one node the newe
 });
 
 Deno.test("applying then merging with an older copy keeps the version and drops obsolete staging", () => {
-  const rand = mulberry32(3);
+  const rand = seededRandom(3);
   let checked = 0;
   for (let h = 0; h < 200; h++) {
     const old = randomHistory(rand).replicas.reduce(mergeLayouts);
@@ -182,7 +173,7 @@ Deno.test("applying then merging with an older copy keeps the version and drops 
 });
 
 Deno.test("apply refuses any version number but the next", () => {
-  const rand = mulberry32(4);
+  const rand = seededRandom(4);
   for (let h = 0; h < 150; h++) {
     const l = randomHistory(rand).replicas[0];
     const next = (currentVersion(l)?.version ?? 0) + 1;

@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { AntiEntropyWorker, type PartitionPeer, syncPartition } from "./anti_entropy.ts";
 import { partitionOf, type TestEntry, TestReplica } from "./_merkle_test_replica.ts";
+import { seededRandom } from "../util/seeded_random.ts";
 
 const TABLE = "object";
 
 function entry(pk: string, sk: string, t: number, value: string, tags: string[] = []): TestEntry {
   return { pk, sk, t, value, tags };
-}
-
-/** A seeded pseudo-random generator (mulberry32), so failures replay. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function withReplicas(
@@ -120,7 +111,7 @@ Deno.test("AntiEntropyWorker converges three replicas over every partition and t
   withReplicas(3, async (a, b, c) => {
     const tables = [TABLE, "bucket"];
     const replicas: Record<string, TestReplica> = { a, b, c };
-    const random = seeded(42);
+    const random = seededRandom(42);
     const pks = Array.from({ length: 40 }, (_, i) => `pk-${i}`);
     const common: TestEntry[] = pks.flatMap((pk) =>
       Array.from({ length: 10 }, (_, i) => entry(pk, `s${i}`, 1, "base"))
