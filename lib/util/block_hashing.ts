@@ -98,6 +98,8 @@ class HashWorker {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
+  /** Set once the worker died or was stopped: calls fail at once rather than wait forever. */
+  failure?: Error;
 
   constructor(url: string) {
     this.#worker = new Worker(url, { type: "module", name: "remise-hash" });
@@ -111,8 +113,10 @@ class HashWorker {
     };
     this.#worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      this.#failAll(new Error(`hash worker failed: ${e.message}`));
+      this.#stop(new Error(`hash worker failed: ${e.message}`));
     };
+    this.#worker.onmessageerror = () =>
+      this.#stop(new Error("hash worker sent an unreadable answer"));
   }
 
   get queued(): number {
@@ -120,6 +124,7 @@ class HashWorker {
   }
 
   call(message: Record<string, unknown>, transfer: Transferable[] = []) {
+    if (this.failure) return Promise.reject(this.failure);
     const id = this.#nextId++;
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -128,16 +133,17 @@ class HashWorker {
   }
 
   send(message: Record<string, unknown>) {
-    this.#worker.postMessage(message);
+    if (!this.failure) this.#worker.postMessage(message);
   }
 
   terminate() {
-    this.#worker.terminate();
-    this.#failAll(new Error("hashing stopped"));
+    this.#stop(new Error("hashing stopped"));
   }
 
-  #failAll(e: Error) {
-    for (const p of this.#pending.values()) p.reject(e);
+  #stop(e: Error) {
+    this.failure ??= e;
+    this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(this.failure);
     this.#pending.clear();
   }
 }
@@ -147,6 +153,7 @@ export class WorkerHashing implements BlockHashing {
   readonly #workers: HashWorker[];
   readonly #url: string;
   #nextSession = 1;
+  #closed = false;
 
   constructor(count: number) {
     this.#url = URL.createObjectURL(
@@ -155,8 +162,18 @@ export class WorkerHashing implements BlockHashing {
     this.#workers = Array.from({ length: Math.max(1, count) }, () => new HashWorker(this.#url));
   }
 
+  /** The workers, a new one in place of any that died (the hashes it had fail; later ones go on). */
+  #live(): HashWorker[] {
+    if (!this.#closed) {
+      this.#workers.forEach((w, i) => {
+        if (w.failure) this.#workers[i] = new HashWorker(this.#url);
+      });
+    }
+    return this.#workers;
+  }
+
   async sha256(data: Uint8Array): Promise<{ hex: string; data: Uint8Array }> {
-    const worker = this.#workers.reduce((a, b) => (b.queued < a.queued ? b : a));
+    const worker = this.#live().reduce((a, b) => (b.queued < a.queued ? b : a));
     try {
       const sent = movable(data);
       const answer = await worker.call({ op: "sha256", data: sent }, [sent.buffer]);
@@ -168,7 +185,8 @@ export class WorkerHashing implements BlockHashing {
 
   md5(): OrderedMd5 {
     const session = this.#nextSession++;
-    const worker = this.#workers[session % this.#workers.length];
+    const workers = this.#live();
+    const worker = workers[session % workers.length];
     return {
       update: async (data) => {
         try {
@@ -193,6 +211,7 @@ export class WorkerHashing implements BlockHashing {
   }
 
   close(): void {
+    this.#closed = true;
     for (const w of this.#workers) w.terminate();
     URL.revokeObjectURL(this.#url);
   }

@@ -73,3 +73,12 @@ Deno.test("worker hashing fails pending hashes when it is closed", async () => {
   hashing.close();
   await assert.rejects(pending, /Cannot hash a block: hashing stopped/);
 });
+
+Deno.test("worker hashing refuses at once, rather than waits, once closed", async () => {
+  const hashing = new WorkerHashing(1);
+  const md5 = hashing.md5();
+  hashing.close();
+  await assert.rejects(hashing.sha256(bytes(10, 8)), /hashing stopped/);
+  await assert.rejects(md5.update(bytes(10, 9)), /hashing stopped/);
+  await assert.rejects(md5.digest(), /hashing stopped/);
+});
