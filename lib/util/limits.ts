@@ -162,3 +162,6 @@ export const TOMBSTONE_GC_INTERVAL_MS = 10 * 60 * 1000;
 export const BLOCKS_IN_FLIGHT_PER_UPLOAD = 8;
 /** Blocks all uploads of a node store at once (4 parallel 256 MiB uploads stay under ~250 MiB RSS). */
 export const BLOCKS_IN_FLIGHT_PER_NODE = 16;
+
+/** How long a group commit waits for more callers when writes are concurrent. */
+export const KV_GROUP_LINGER_MS = 1;
