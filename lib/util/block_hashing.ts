@@ -128,7 +128,12 @@ class HashWorker {
     const id = this.#nextId++;
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ ...message, id }, transfer);
+      try {
+        this.#worker.postMessage({ ...message, id }, transfer);
+      } catch (e) {
+        this.#pending.delete(id);
+        reject(e);
+      }
     });
   }
 
@@ -221,5 +226,6 @@ export class WorkerHashing implements BlockHashing {
 function movable(data: Uint8Array): Uint8Array<ArrayBuffer> {
   const whole = data.buffer instanceof ArrayBuffer && data.byteOffset === 0 &&
     data.byteLength === data.buffer.byteLength;
-  return whole ? data as Uint8Array<ArrayBuffer> : data.slice();
+  // new Uint8Array(view) copies; a Buffer's slice() would be a view of the same memory.
+  return whole ? data as Uint8Array<ArrayBuffer> : new Uint8Array(data);
 }

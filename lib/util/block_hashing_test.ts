@@ -82,3 +82,17 @@ Deno.test("worker hashing refuses at once, rather than waits, once closed", asyn
   await assert.rejects(md5.update(bytes(10, 9)), /hashing stopped/);
   await assert.rejects(md5.digest(), /hashing stopped/);
 });
+
+Deno.test("worker hashing copies a Buffer that shares its memory instead of moving that memory", async () => {
+  const hashing = new WorkerHashing(1);
+  try {
+    const pool = Buffer.alloc(64, 3);
+    const view = pool.subarray(8, 24);
+    const r = await hashing.sha256(view);
+    assert.equal(r.hex, hex("sha256", new Uint8Array(16).fill(3)));
+    assert.equal(pool.byteLength, 64, "the shared memory stays with its owner");
+    assert.equal(view.byteLength, 16);
+  } finally {
+    hashing.close();
+  }
+});
