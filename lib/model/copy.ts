@@ -3,8 +3,8 @@
  * new block reference, no new file); only the partial blocks at the edges of
  * a range are read and written again.
  */
-import { md5Hasher, sha256Hex, toHex } from "../util/hash.ts";
-import type { ByteRange } from "./object_data.ts";
+import { md5Hasher, toHex } from "../util/hash.ts";
+import { blocksInRange, type ByteRange, storeBlock } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
 import { nextTimestamp } from "./objects.ts";
 import {
@@ -31,9 +31,8 @@ export async function copyRange(
     out += size;
   };
   const addBytes = async (bytes: Uint8Array) => {
-    const hash = sha256Hex(bytes);
-    await store.blocks.putBlock(hash, bytes);
-    await addBlock(hash, bytes.byteLength);
+    const { hash, size } = await storeBlock(store, bytes);
+    await addBlock(hash, size);
   };
   const data = source.data;
   if (data.type === "inline") {
@@ -41,32 +40,16 @@ export async function copyRange(
     md5?.update(bytes);
     if (bytes.byteLength > 0) await addBytes(bytes);
   } else {
-    let partStart = 0;
-    for (const part of data.parts) {
-      const partEnd = partStart + part.size;
-      if (partEnd > range.start && partStart < range.end) {
-        for await (const block of store.versions.scan(part.dataId)) {
-          if (block.deleted) continue;
-          const blockStart = partStart + block.offset;
-          const blockEnd = blockStart + block.size;
-          if (blockEnd <= range.start) continue;
-          if (blockStart >= range.end) break;
-          const whole = blockStart >= range.start && blockEnd <= range.end;
-          if (whole && !md5) {
-            await addBlock(block.hash, block.size);
-            continue;
-          }
-          const content = await store.blocks.getBlock(block.hash);
-          const slice = content.subarray(
-            Math.max(range.start, blockStart) - blockStart,
-            Math.min(range.end, blockEnd) - blockStart,
-          );
-          md5?.update(slice);
-          if (whole) await addBlock(block.hash, block.size);
-          else await addBytes(slice);
-        }
+    for await (const block of blocksInRange(store, data.parts, range)) {
+      const whole = block.from === 0 && block.to === block.size;
+      if (whole && !md5) {
+        await addBlock(block.hash, block.size);
+        continue;
       }
-      partStart = partEnd;
+      const slice = (await store.blocks.getBlock(block.hash)).subarray(block.from, block.to);
+      md5?.update(slice);
+      if (whole) await addBlock(block.hash, block.size);
+      else await addBytes(slice);
     }
   }
   return { size: out, md5Hex: md5 ? toHex(md5.digest()) : undefined };

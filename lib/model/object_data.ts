@@ -170,7 +170,7 @@ export async function writeData(
 }
 
 /** Stores a block on its replicas; resolves to its hash and size once a write quorum has it. */
-async function storeBlock(
+export async function storeBlock(
   store: Store,
   block: Uint8Array,
 ): Promise<{ hash: string; size: number }> {
@@ -238,6 +238,25 @@ async function* blockPieces(
   parts: DataPart[],
   range: ByteRange,
 ): AsyncGenerator<Piece> {
+  for await (const { hash, from, to } of blocksInRange(store, parts, range)) {
+    yield { data: store.blocks.getBlock(hash).then((data) => data.subarray(from, to)) };
+  }
+}
+
+/** A block of an object that overlaps a range: the overlap is [from, to) of the block's bytes. */
+export interface BlockInRange {
+  hash: string;
+  size: number;
+  from: number;
+  to: number;
+}
+
+/** The blocks of `parts` that overlap `range`, in order. */
+export async function* blocksInRange(
+  store: Store,
+  parts: DataPart[],
+  range: ByteRange,
+): AsyncGenerator<BlockInRange> {
   let partStart = 0;
   for (const part of parts) {
     const partEnd = partStart + part.size;
@@ -248,9 +267,12 @@ async function* blockPieces(
         const blockEnd = blockStart + block.size;
         if (blockEnd <= range.start) continue;
         if (blockStart >= range.end) break;
-        const from = Math.max(range.start, blockStart) - blockStart;
-        const to = Math.min(range.end, blockEnd) - blockStart;
-        yield { data: store.blocks.getBlock(block.hash).then((data) => data.subarray(from, to)) };
+        yield {
+          hash: block.hash,
+          size: block.size,
+          from: Math.max(range.start, blockStart) - blockStart,
+          to: Math.min(range.end, blockEnd) - blockStart,
+        };
       }
     }
     partStart = partEnd;
