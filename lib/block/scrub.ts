@@ -97,34 +97,32 @@ class ScrubPass {
   }
 
   async #check(hash: string): Promise<void> {
-    try {
-      if ((await this.env.store.read(hash)) !== undefined) this.checked++;
-      return;
-    } catch (e) {
-      if (!(e instanceof CorruptBlockError)) {
-        this.unreadable++;
-        log("remise::block", "warn", `scrub cannot read block ${hash}: ${errorMessage(e)}`);
-        return;
-      }
-    }
+    const first = await this.#read(hash);
+    if (first === "present") this.checked++;
+    if (first !== "corrupt") return;
     this.checked++;
     // Check again under the block's lock, so that only a file still corrupted is moved.
     const release = await this.env.lock(hash);
     try {
-      await this.env.store.read(hash);
-      return;
-    } catch (e) {
-      if (!(e instanceof CorruptBlockError)) {
-        this.unreadable++;
-        log("remise::block", "warn", `scrub cannot read block ${hash}: ${errorMessage(e)}`);
-        return;
-      }
+      if ((await this.#read(hash)) !== "corrupt") return;
       this.corrupt++;
       await quarantineBlock(this.env.store, hash, this.env.nowMs());
     } finally {
       release();
     }
     await this.env.queue.enqueue(hash, 0);
+  }
+
+  /** Reads a block to check it; a read that fails otherwise than on its content is counted and logged. */
+  async #read(hash: string): Promise<"present" | "absent" | "corrupt" | "unreadable"> {
+    try {
+      return (await this.env.store.read(hash)) !== undefined ? "present" : "absent";
+    } catch (e) {
+      if (e instanceof CorruptBlockError) return "corrupt";
+      this.unreadable++;
+      log("remise::block", "warn", `scrub cannot read block ${hash}: ${errorMessage(e)}`);
+      return "unreadable";
+    }
   }
 }
 

@@ -133,15 +133,7 @@ export function startNodeServices(
         background("tables", options.antiEntropy);
         return "Comparing every table partition with the other replicas (see `remise worker list`).";
       case "blocks":
-        background("blocks", async () => {
-          await resyncQueue.enqueueAll(blocks.store);
-          let referenced = 0;
-          for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
-            await resyncQueue.enqueue(key[2] as string);
-            referenced++;
-          }
-          return `every local block and ${referenced} referenced blocks queued for resync`;
-        });
+        background("blocks", queueAllBlocks);
         return "Queued every block for a check: missing blocks are fetched, misplaced ones handed over.";
       case "scrub":
         scrub.startPass();
