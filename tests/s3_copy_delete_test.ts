@@ -497,6 +497,12 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
           await assertErrorResponse(await post(body), 400, "MalformedXML");
         });
       }
+      const oversized = `<Delete><Object><Key>a</Key></Object>${
+        " ".repeat(2 * 1024 * 1024)
+      }</Delete>`;
+      await unchanged(async () => {
+        await assertErrorResponse(await post(oversized), 400, "MaxMessageLengthExceeded");
+      });
       assert.deepEqual(await keysOf(s3, DEL), ["a", "survivor"]);
       // A well-formed raw body works, and without xmlns too.
       const ok = await post(deleteXml(["a"]));

@@ -17,6 +17,7 @@ import { errorMessage } from "../util/errors.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumWrite } from "../rpc/quorum.ts";
 import { partitionOfKey } from "../table/partition.ts";
+import { readBounded } from "../util/read_bounded.ts";
 
 interface Refcount {
   count: number;
@@ -42,25 +43,9 @@ const gcKey = (sinceMs: number, hash: string): DbKey => ["block", "gc", sinceMs,
 /** Largest block a peer may send: the largest block_size allowed. */
 const BLOCK_TRANSFER_MAX_BYTES = 64 * 1024 * 1024;
 
-async function readAll(
-  stream: ReadableStream<Uint8Array> | undefined,
-  max: number,
-): Promise<Uint8Array> {
-  if (!stream) throw new Error("the message carries no block data");
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.byteLength;
-    if (size > max) throw new Error(`block data over ${max} bytes`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return all;
+function readAll(stream: ReadableStream<Uint8Array> | undefined, max: number): Promise<Uint8Array> {
+  if (!stream) return Promise.reject(new Error("the message carries no block data"));
+  return readBounded(stream, max, () => new Error(`block data over ${max} bytes`));
 }
 
 function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {

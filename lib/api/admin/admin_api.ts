@@ -24,6 +24,7 @@ import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { sha256Hex, timingSafeEqualString } from "../../util/hash.ts";
 import { log } from "../../util/log.ts";
+import { readBounded } from "../../util/read_bounded.ts";
 
 /** Largest request body: the admin API takes small JSON documents only. */
 export const ADMIN_BODY_MAX_BYTES = 64 * 1024;
@@ -282,25 +283,16 @@ async function readJsonObject(req: Request, allowed: string[]): Promise<Record<s
 
 async function readBodyText(req: Request): Promise<string> {
   if (!req.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of req.body) {
-    size += chunk.byteLength;
-    if (size > ADMIN_BODY_MAX_BYTES) {
-      throw new AdminError(
+  const bytes = await readBounded(
+    req.body,
+    ADMIN_BODY_MAX_BYTES,
+    () =>
+      new AdminError(
         413,
         "RequestTooLarge",
         `The request body is larger than ${ADMIN_BODY_MAX_BYTES} bytes`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
+      ),
+  );
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

@@ -2,6 +2,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { XML_BODY_MAX_BYTES } from "../../util/limits.ts";
+import { readBounded } from "../../util/read_bounded.ts";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
@@ -127,25 +128,12 @@ export async function readBoundedText(
   max: number,
 ): Promise<string> {
   if (!body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > max) {
-      throw new S3Error(
-        "MaxMessageLengthExceeded",
-        400,
-        `Your request was too big (over ${max} bytes).`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
+  const all = await readBounded(
+    body,
+    max,
+    () =>
+      new S3Error("MaxMessageLengthExceeded", 400, `Your request was too big (over ${max} bytes).`),
+  );
   return new TextDecoder().decode(all);
 }
 

@@ -1,0 +1,25 @@
+/**
+ * The whole content of a stream, at most `max` bytes: past that the stream
+ * is cancelled and `tooLarge()` is thrown, so an oversized body is refused
+ * without being held.
+ */
+export async function readBounded(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.byteLength;
+    if (size > max) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return all;
+}
