@@ -25,6 +25,22 @@ export async function remise(
   return result;
 }
 
+/** `remise cert node`: a certificate for a node on loopback, signed by the CA in `caDir`. */
+export async function nodeCertificate(caDir: string, name: string, outDir: string): Promise<void> {
+  await remise([
+    "cert",
+    "node",
+    "--ca",
+    caDir,
+    "--name",
+    name,
+    "--host",
+    "127.0.0.1",
+    "--out",
+    outDir,
+  ]);
+}
+
 export interface ClusterNode {
   server: TestServer;
   rpcPort: number;
@@ -42,18 +58,7 @@ export class TestCluster {
   async addNode(): Promise<number> {
     const i = this.nodes.length;
     const certDir = `${this.dir}/node${i}`;
-    await remise([
-      "cert",
-      "node",
-      "--ca",
-      `${this.dir}/ca`,
-      "--name",
-      `node${i}`,
-      "--host",
-      "127.0.0.1",
-      "--out",
-      certDir,
-    ]);
+    await nodeCertificate(`${this.dir}/ca`, `node${i}`, certDir);
     const rpcPort = freePort();
     const server = await TestServer.start({
       blockSize: this.options.blockSize,
@@ -88,18 +93,7 @@ export class TestCluster {
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < count; i++) {
       const certDir = `${dir}/node${i}`;
-      await remise([
-        "cert",
-        "node",
-        "--ca",
-        `${dir}/ca`,
-        "--name",
-        `node${i}`,
-        "--host",
-        "127.0.0.1",
-        "--out",
-        certDir,
-      ]);
+      await nodeCertificate(`${dir}/ca`, `node${i}`, certDir);
       nodes.push({ server: undefined as unknown as TestServer, rpcPort: rpcPorts[i], certDir });
     }
     await Promise.all(nodes.map(async (node, i) => {

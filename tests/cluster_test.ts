@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import { remise, TestCluster } from "./cluster_harness.ts";
+import { nodeCertificate, remise, TestCluster } from "./cluster_harness.ts";
 import { freePort, TestServer } from "./harness.ts";
 
 type Status = Awaited<ReturnType<TestCluster["status"]>>;
@@ -161,18 +161,7 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
       assert.match(noCert, /^refused/);
       const foreign = `${cluster.dir}/foreign`;
       await remise(["cert", "ca", "--out", `${foreign}/ca`]);
-      await remise([
-        "cert",
-        "node",
-        "--ca",
-        `${foreign}/ca`,
-        "--name",
-        "intruder",
-        "--host",
-        "127.0.0.1",
-        "--out",
-        `${foreign}/node`,
-      ]);
+      await nodeCertificate(`${foreign}/ca`, "intruder", `${foreign}/node`);
       const withForeign = await tryTls(port, {
         cert: await Deno.readTextFile(`${foreign}/node/node.crt`),
         key: await Deno.readTextFile(`${foreign}/node/node.key`),
@@ -237,18 +226,7 @@ Deno.test("nodes find each other through Consul's catalog", async () => {
   try {
     await remise(["cert", "ca", "--out", `${dir}/ca`]);
     for (const i of [0, 1]) {
-      await remise([
-        "cert",
-        "node",
-        "--ca",
-        `${dir}/ca`,
-        "--name",
-        `n${i}`,
-        "--host",
-        "127.0.0.1",
-        "--out",
-        `${dir}/n${i}`,
-      ]);
+      await nodeCertificate(`${dir}/ca`, `n${i}`, `${dir}/n${i}`);
       servers.push(
         await TestServer.start({
           extraConfig: [
