@@ -377,3 +377,36 @@ export async function assertS3Status(promise: Promise<unknown>, status: number):
   }
   assert.fail(`expected status ${status}, but the request succeeded`);
 }
+
+/** An object's bytes (or one part's, with `partNumber`) through the SDK. */
+export async function getBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  partNumber?: number,
+): Promise<Uint8Array> {
+  const res = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: partNumber }),
+  );
+  return await res.Body!.transformToByteArray();
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+/** Every key of a bucket, page after page. */
+export async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+    );
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}

@@ -8,15 +8,14 @@ import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { TestCluster } from "./cluster_harness.ts";
 import type { Credentials } from "./harness.ts";
+import { getBytes } from "./_s3_helpers.ts";
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
 
@@ -64,11 +63,6 @@ async function formCluster(options: { env?: (i: number) => Record<string, string
   };
   const clients = cluster.nodes.map((n) => n.server.client(credentials));
   return { cluster, ids, clients };
-}
-
-async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<Uint8Array> {
-  const res = await s3.send(new GetObjectCommand({ Bucket, Key }));
-  return await res.Body!.transformToByteArray();
 }
 
 Deno.test("replication: objects written through one node are read through every other, and survive failures", async (t) => {

@@ -11,20 +11,20 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
-  type S3Client,
 } from "@aws-sdk/client-s3";
 import { deterministicBytes, TestServer } from "./harness.ts";
 import {
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
+  getBytes,
+  keysOf,
   md5Base64,
   md5Hex,
   objectPath,
+  sameBytes,
   signedFetch,
   snapshotStore,
 } from "./_s3_helpers.ts";
@@ -34,30 +34,6 @@ const SRC = "source";
 const DST = "destination";
 const DEL = "deletes";
 const enc = new TextEncoder();
-
-async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Uint8Array> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return await res.Body!.transformToByteArray();
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
-}
-
-async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
-    );
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
 
 /** Total bytes of the files under `dir` (the block store). */
 async function diskBytes(dir: string): Promise<number> {

@@ -31,6 +31,8 @@ import {
   assertS3Error,
   assertS3Status,
   checksumOf,
+  getBytes,
+  keysOf,
   md5Hex,
   snapshotBucket,
   snapshotStore,
@@ -42,18 +44,6 @@ const BIG = "big-objects";
 const MP = "multipart";
 const ERR = "errors";
 const UPLOADS = "uploads";
-
-async function getBytes(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  partNumber?: number,
-): Promise<Uint8Array> {
-  const res = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: partNumber }),
-  );
-  return await res.Body!.transformToByteArray();
-}
 
 function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -84,11 +74,6 @@ function compositeChecksum(algorithm: Algo, parts: Uint8Array[]): string {
 
 function checksumField(algorithm: Algo): "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256" {
   return `Checksum${algorithm}` as "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256";
-}
-
-async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
-  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (res.Contents ?? []).map((o) => o.Key!);
 }
 
 /** Creates an upload and uploads `parts` as parts 1..N; returns the id and completed parts. */

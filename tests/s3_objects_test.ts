@@ -23,6 +23,7 @@ import {
   assertS3Status,
   checksumOf,
   compareUtf8,
+  getBytes,
   md5Base64,
   md5Hex,
   objectPath,
@@ -36,11 +37,6 @@ import {
 const BUCKET = "objects";
 const LISTING = "listing";
 const enc = new TextEncoder();
-
-async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Uint8Array> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return await res.Body!.transformToByteArray();
-}
 
 /** Deterministic pseudo-random bytes (xorshift32). */
 function pseudoRandomBytes(n: number, seed: number): Uint8Array {

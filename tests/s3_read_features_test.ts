@@ -26,8 +26,10 @@ import {
   assertS3Error,
   assertS3Status,
   compareUtf8,
+  getBytes,
   md5Hex,
   objectPath,
+  sameBytes,
   signedFetch,
   snapshotStore,
   uriEscape,
@@ -41,17 +43,6 @@ const ENC = "encoding";
 const V1 = "markers";
 const VHOST = "vhost";
 const enc = new TextEncoder();
-
-async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Uint8Array> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return await res.Body!.transformToByteArray();
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
-}
 
 /** Decodes a key from an `encoding-type=url` listing (AWS encodes a space as `+`). */
 function urlDecode(s: string): string {
