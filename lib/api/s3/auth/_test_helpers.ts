@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { S3Error } from "../s3_error.ts";
+import { sha256Hex } from "../../../util/hash.ts";
+import { EMPTY_SHA256, signatureHex } from "./canonical_request.ts";
+import { chunkStringToSign, trailerStringToSign } from "./aws_chunked_decoder.ts";
 
 /** The credentials of the AWS documentation's examples. */
 export const EXAMPLE_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE";
@@ -176,4 +179,32 @@ export function sdkQueryString(query: Record<string, string | string[] | null>):
     }
   }
   return parts.join("&");
+}
+
+/**
+ * An aws-chunked body signed as clients do (minio-go, aws-sdk-java): each
+ * chunk's signature chained from `seed`, then the trailers and their signature.
+ */
+export function signedChunks(
+  signing: { key: Uint8Array; timestamp: string; scope: string },
+  seed: string,
+  chunks: Uint8Array[],
+  trailers?: [string, string][],
+): Uint8Array {
+  const { key, timestamp, scope } = signing;
+  let previous = seed;
+  const parts: (string | Uint8Array)[] = [];
+  for (const data of [...chunks, new Uint8Array(0)]) {
+    const hash = data.length === 0 ? EMPTY_SHA256 : sha256Hex(data);
+    previous = signatureHex(key, chunkStringToSign(timestamp, scope, previous, hash));
+    parts.push(`${data.length.toString(16)};chunk-signature=${previous}\r\n`, data);
+    if (data.length > 0 || trailers === undefined) parts.push("\r\n");
+  }
+  if (trailers !== undefined) {
+    const canonical = trailers.map(([n, v]) => `${n}:${v}\n`).join("");
+    for (const [n, v] of trailers) parts.push(`${n}:${v}\r\n`);
+    const signature = signatureHex(key, trailerStringToSign(timestamp, scope, previous, canonical));
+    parts.push(`x-amz-trailer-signature:${signature}\r\n\r\n`);
+  }
+  return bytesOf(...parts);
 }

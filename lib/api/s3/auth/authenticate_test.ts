@@ -10,7 +10,6 @@ import {
   signingKey,
   stringToSign,
 } from "./canonical_request.ts";
-import { chunkStringToSign, trailerStringToSign } from "./aws_chunked_decoder.ts";
 import { type AuthContext, authenticateRequest, type AuthResult } from "./authenticate.ts";
 import {
   assertS3Error,
@@ -25,6 +24,7 @@ import {
   readAll,
   sdkEscape,
   sdkQueryString,
+  signedChunks as signChunks,
 } from "./_test_helpers.ts";
 
 const REGION = "garage";
@@ -568,27 +568,13 @@ const scope = credentialScope("20250115", REGION);
 const key = signingKey(SECRET, "20250115", REGION);
 const TIMESTAMP = "20250115T120000Z";
 
-/** Encodes chunks as signing clients do (minio-go, aws-sdk-java), chained from `seed`. */
+/** Encodes chunks as signing clients do, chained from `seed`. */
 function signedChunks(
   seed: string,
   chunks: Uint8Array[],
   trailers?: [string, string][],
 ): Uint8Array {
-  let previous = seed;
-  const parts: (string | Uint8Array)[] = [];
-  for (const data of [...chunks, new Uint8Array(0)]) {
-    const hash = data.length === 0 ? EMPTY_SHA256 : sha256Hex(data);
-    previous = signatureHex(key, chunkStringToSign(TIMESTAMP, scope, previous, hash));
-    parts.push(`${data.length.toString(16)};chunk-signature=${previous}\r\n`, data);
-    if (data.length > 0 || trailers === undefined) parts.push("\r\n");
-  }
-  if (trailers !== undefined) {
-    const canonical = trailers.map(([n, v]) => `${n}:${v}\n`).join("");
-    for (const [n, v] of trailers) parts.push(`${n}:${v}\r\n`);
-    const signature = signatureHex(key, trailerStringToSign(TIMESTAMP, scope, previous, canonical));
-    parts.push(`x-amz-trailer-signature:${signature}\r\n\r\n`);
-  }
-  return bytesOf(...parts);
+  return signChunks({ key, timestamp: TIMESTAMP, scope }, seed, chunks, trailers);
 }
 
 function checksum(algorithm: "CRC32" | "CRC32C", data: Uint8Array): string {

@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { checksumHasher, sha256Hex, toBase64 } from "../../../util/hash.ts";
-import { credentialScope, EMPTY_SHA256, signatureHex, signingKey } from "./canonical_request.ts";
+import { checksumHasher, toBase64 } from "../../../util/hash.ts";
+import { credentialScope, signingKey } from "./canonical_request.ts";
 import {
   type AwsChunkedOptions,
   AwsChunkedParser,
-  chunkStringToSign,
   decodeAwsChunked,
-  trailerStringToSign,
 } from "./aws_chunked_decoder.ts";
 import {
   assertS3Error,
@@ -15,6 +13,7 @@ import {
   EXAMPLE_SECRET,
   EXAMPLE_TIMESTAMP,
   readAll,
+  signedChunks,
   streamOf,
 } from "./_test_helpers.ts";
 
@@ -64,30 +63,13 @@ function decode(body: Uint8Array, options: AwsChunkedOptions, pieces?: number[])
   return decodeAwsChunked(streamOf(body, pieces), options);
 }
 
-/** Signs chunks the way clients do, chaining from `seed`; returns the body and the last signature. */
+/** Signs chunks the way clients do, chaining from `seed`. */
 function encodeSigned(
   seed: string,
   chunks: Uint8Array[],
   trailers?: [string, string][],
 ): Uint8Array {
-  let previous = seed;
-  const parts: (string | Uint8Array)[] = [];
-  for (const data of [...chunks, new Uint8Array(0)]) {
-    const hash = data.length === 0 ? EMPTY_SHA256 : sha256Hex(data);
-    previous = signatureHex(key, chunkStringToSign(EXAMPLE_TIMESTAMP, scope, previous, hash));
-    parts.push(`${data.length.toString(16)};chunk-signature=${previous}\r\n`, data);
-    if (data.length > 0 || trailers === undefined) parts.push("\r\n");
-  }
-  if (trailers !== undefined) {
-    const canonical = trailers.map(([n, v]) => `${n}:${v}\n`).join("");
-    const trailerSignature = signatureHex(
-      key,
-      trailerStringToSign(EXAMPLE_TIMESTAMP, scope, previous, canonical),
-    );
-    for (const [n, v] of trailers) parts.push(`${n}:${v}\r\n`);
-    parts.push(`x-amz-trailer-signature:${trailerSignature}\r\n\r\n`);
-  }
-  return bytesOf(...parts);
+  return signedChunks({ key, timestamp: EXAMPLE_TIMESTAMP, scope }, seed, chunks, trailers);
 }
 
 function crc32c(data: Uint8Array): string {
