@@ -136,6 +136,35 @@ export class TestCluster {
     return JSON.parse((await this.cli(i, ["status", "--json"])).stdout);
   }
 
+  /**
+   * Once every node sees the others, gives each its own zone (dc1, dc2, ...)
+   * and applies layout version 1 through the CLI; returns the node ids.
+   */
+  async layoutOneZoneEach(): Promise<string[]> {
+    const all = this.nodes.map((_, i) => i);
+    for (const i of all) {
+      await this.waitFor(
+        `node ${i} sees ${all.length} nodes`,
+        () => this.status(i),
+        (s) => s.nodes.filter((n) => n.up).length === all.length,
+        30_000,
+      );
+    }
+    const ids = await Promise.all(all.map((i) => this.nodeId(i)));
+    for (const [i, id] of ids.entries()) {
+      await this.cli(0, ["layout", "assign", id, "-z", `dc${i + 1}`, "-c", "10G"]);
+    }
+    await this.cli(0, ["layout", "apply", "--version", "1"]);
+    for (const i of all) {
+      await this.waitFor(
+        `node ${i} has layout 1`,
+        () => this.status(i),
+        (s) => s.layoutVersion === 1,
+      );
+    }
+    return ids;
+  }
+
   /** Waits until `check` holds, polling; fails with the last value seen. */
   async waitFor<T>(
     what: string,

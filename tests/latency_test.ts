@@ -28,26 +28,7 @@ Deno.test("latency: over 100 ms round trips, small PUTs and first bytes of large
     },
   });
   try {
-    for (const i of [0, 1, 2]) {
-      await cluster.waitFor(
-        `node ${i} sees 3 nodes`,
-        () => cluster.status(i),
-        (s) => s.nodes.filter((n) => n.up).length === 3,
-        30_000,
-      );
-    }
-    const ids = await Promise.all([0, 1, 2].map((i) => cluster.nodeId(i)));
-    for (const [i, id] of ids.entries()) {
-      await cluster.cli(0, ["layout", "assign", id, "-z", `dc${i + 1}`, "-c", "10G"]);
-    }
-    await cluster.cli(0, ["layout", "apply", "--version", "1"]);
-    for (const i of [0, 1, 2]) {
-      await cluster.waitFor(
-        `layout on ${i}`,
-        () => cluster.status(i),
-        (s) => s.layoutVersion === 1,
-      );
-    }
+    await cluster.layoutOneZoneEach();
     const key = JSON.parse((await cluster.cli(0, ["key", "create", "lat", "--json"])).stdout);
     const s3 = cluster.nodes[0].server.client(key);
     const s3b = cluster.nodes[1].server.client(key);

@@ -37,25 +37,7 @@ async function formCluster(options: { env?: (i: number) => Record<string, string
     blockSize: 65536,
     env: options.env,
   });
-  for (const i of [0, 1, 2]) {
-    await cluster.waitFor(
-      `node ${i} sees 3 nodes`,
-      () => cluster.status(i),
-      (s) => s.nodes.filter((n) => n.up).length === 3,
-    );
-  }
-  const ids = await Promise.all([0, 1, 2].map((i) => cluster.nodeId(i)));
-  for (const [i, id] of ids.entries()) {
-    await cluster.cli(0, ["layout", "assign", id, "-z", `dc${i + 1}`, "-c", "10G"]);
-  }
-  await cluster.cli(0, ["layout", "apply", "--version", "1"]);
-  for (const i of [0, 1, 2]) {
-    await cluster.waitFor(
-      `node ${i} has layout 1`,
-      () => cluster.status(i),
-      (s) => s.layoutVersion === 1,
-    );
-  }
+  const ids = await cluster.layoutOneZoneEach();
   const created = JSON.parse((await cluster.cli(0, ["key", "create", "app", "--json"])).stdout);
   const credentials: Credentials = {
     accessKeyId: created.accessKeyId,
