@@ -144,3 +144,16 @@ export class TestReplica {
     });
   }
 }
+
+/** Runs `fn` with `count` fresh replicas, closed after. */
+export async function withReplicas(
+  count: number,
+  fn: (...replicas: TestReplica[]) => Promise<void>,
+): Promise<void> {
+  const replicas = await Promise.all(Array.from({ length: count }, () => TestReplica.open()));
+  try {
+    await fn(...replicas);
+  } finally {
+    for (const r of replicas) await r.close();
+  }
+}

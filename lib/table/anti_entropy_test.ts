@@ -1,24 +1,12 @@
 import assert from "node:assert/strict";
 import { AntiEntropyWorker, type PartitionPeer, syncPartition } from "./anti_entropy.ts";
-import { partitionOf, type TestEntry, TestReplica } from "./_merkle_test_replica.ts";
+import { partitionOf, type TestEntry, TestReplica, withReplicas } from "./_merkle_test_replica.ts";
 import { seededRandom } from "../util/seeded_random.ts";
 
 const TABLE = "object";
 
 function entry(pk: string, sk: string, t: number, value: string, tags: string[] = []): TestEntry {
   return { pk, sk, t, value, tags };
-}
-
-async function withReplicas(
-  count: number,
-  fn: (...replicas: TestReplica[]) => Promise<void>,
-): Promise<void> {
-  const replicas = await Promise.all(Array.from({ length: count }, () => TestReplica.open()));
-  try {
-    await fn(...replicas);
-  } finally {
-    for (const r of replicas) await r.close();
-  }
 }
 
 async function mergeAll(r: TestReplica, table: string, entries: TestEntry[]): Promise<void> {

@@ -9,23 +9,11 @@ import {
   leafOf,
   MERKLE_FORMAT_VERSION,
 } from "./merkle.ts";
-import { type Op, partitionOf, TestReplica } from "./_merkle_test_replica.ts";
+import { type Op, partitionOf, TestReplica, withReplicas } from "./_merkle_test_replica.ts";
 
 const TABLE = "object";
 const PK = "bucket-1";
 const PARTITION = partitionOf(PK);
-
-async function withReplicas(
-  count: number,
-  fn: (...replicas: TestReplica[]) => Promise<void>,
-): Promise<void> {
-  const replicas = await Promise.all(Array.from({ length: count }, () => TestReplica.open()));
-  try {
-    await fn(...replicas);
-  } finally {
-    for (const r of replicas) await r.close();
-  }
-}
 
 function stored(sk: string, value: string) {
   return { v: 1, entry: { pk: PK, sk, t: 1, value, tags: [] as string[] } };
