@@ -410,3 +410,16 @@ export async function keysOf(s3: S3Client, bucket: string): Promise<string[]> {
   } while (token);
   return keys;
 }
+
+/** Paths of the block files under a test server's directory (data_dir = DIR/data). */
+export async function blockFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      if (e.isDirectory) await walk(`${d}/${e.name}`);
+      else if (/^[0-9a-f]{64}$/.test(e.name)) files.push(`${d}/${e.name}`);
+    }
+  };
+  await walk(`${dir}/data/blocks`);
+  return files;
+}

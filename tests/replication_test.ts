@@ -15,7 +15,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { TestCluster } from "./cluster_harness.ts";
 import type { Credentials } from "./harness.ts";
-import { getBytes } from "./_s3_helpers.ts";
+import { blockFiles, getBytes } from "./_s3_helpers.ts";
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
 
@@ -145,18 +145,6 @@ Deno.test("replication: objects written through one node are read through every 
     await cluster.close();
   }
 });
-
-async function blockFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      if (e.isDirectory) await walk(`${d}/${e.name}`);
-      else if (/^[0-9a-f]{64}$/.test(e.name)) files.push(`${d}/${e.name}`);
-    }
-  };
-  await walk(`${dir}/data/blocks`);
-  return files;
-}
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 

@@ -21,6 +21,7 @@ import {
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
+  blockFiles,
   checksumOf,
   compareUtf8,
   getBytes,
@@ -194,6 +195,41 @@ Deno.test("S3 object operations", async (t) => {
       const back = await getBytes(s3, BUCKET, "big.bin");
       assert.equal(back.byteLength, big.byteLength);
       assert.equal(sha256Hex(back), sha256Hex(big));
+    });
+
+    await t.step("a damaged block file is never served, whole or in part", async () => {
+      // 2.5 MiB: blocks of 1 MiB, 1 MiB and 0.5 MiB, named by their SHA-256.
+      const MIB = 1024 * 1024;
+      const data = pseudoRandomBytes(2.5 * MIB, 11);
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "damaged.bin", Body: data }));
+      const hashes = [0, 1, 2].map((i) => sha256Hex(data.subarray(i * MIB, (i + 1) * MIB)));
+      const files = (await blockFiles(server.dir)).filter((f) =>
+        hashes.some((h) => f.endsWith(`/${h}`))
+      );
+      assert.equal(files.length, 3, "each block of the object has its file");
+      for (const file of files) {
+        const damaged = await Deno.readFile(file);
+        damaged[damaged.byteLength >> 1] ^= 0x01; // one bit, mid-block
+        await Deno.writeFile(file, damaged);
+      }
+      await assertS3Error(getBytes(s3, BUCKET, "damaged.bin"), "InternalError", 500);
+      const range = s3.send(
+        new GetObjectCommand({
+          Bucket: BUCKET,
+          Key: "damaged.bin",
+          Range: "bytes=2200000-2200099",
+        }),
+      );
+      await assertS3Error(range, "InternalError", 500);
+      // With no other replica to copy from, the damaged files are moved aside.
+      const deadline = Date.now() + 10_000;
+      while ((await blockFiles(server.dir)).some((f) => files.includes(f))) {
+        assert.ok(Date.now() < deadline, "the damaged block files were not moved aside");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const aside = [...Deno.readDirSync(`${server.dir}/data/corrupt`)].map((e) => e.name);
+      for (const h of hashes) assert.ok(aside.some((name) => name.startsWith(h)), h);
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "damaged.bin" }));
     });
 
     await t.step("an overwrite replaces content, ETag and metadata", async () => {

@@ -11,13 +11,14 @@ import type { DbKey, DbStore } from "../db/db.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { LocalTransaction } from "../table/schema.ts";
 import { DbTransaction } from "../table/transaction.ts";
-import type { BlockStore } from "./block_store.ts";
+import type { BlockCheck, BlockStore } from "./block_store.ts";
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumWrite } from "../rpc/quorum.ts";
 import { partitionOfKey } from "../table/partition.ts";
 import { readBounded } from "../util/read_bounded.ts";
+import { crc32 } from "../util/hash.ts";
 
 interface Refcount {
   count: number;
@@ -81,8 +82,8 @@ export class BlockManager {
       return { body: null };
     });
     replication.register("block/get", async (_from, m) => {
-      const { hash } = m.body as { hash: string };
-      const data = await this.store.read(hash);
+      const { hash, check } = m.body as { hash: string; check?: BlockCheck };
+      const data = await this.store.read(hash, check);
       if (data === undefined) throw new MissingBlockError(hash);
       return { body: { size: data.byteLength }, stream: streamOf(data) };
     });
@@ -120,21 +121,22 @@ export class BlockManager {
   }
 
   /**
-   * A block's content, checked against its hash: from this node when it has
-   * a good copy, else from the nearest replica that has one (and the local
-   * copy is queued for repair).
+   * A block's content, checked against its CRC-32 and size when the caller
+   * knows them (see VersionBlock), else its hash: from this node when it has a good
+   * copy, else from the nearest replica that has one (and the local copy is
+   * queued for repair).
    */
-  async getBlock(hash: string): Promise<Uint8Array> {
+  async getBlock(hash: string, check?: BlockCheck): Promise<Uint8Array> {
     let localError: unknown;
     try {
-      const local = await this.store.read(hash);
+      const local = await this.store.read(hash, check);
       if (local !== undefined) return local;
     } catch (e) {
       localError = e;
     }
     if (this.replication.storesPartition(this.partitionOf(hash))) this.onBadLocalCopy(hash);
     try {
-      return await this.fetchFromPeers(hash);
+      return await this.fetchFromPeers(hash, check);
     } catch (e) {
       if (localError === undefined) throw e;
       throw new MissingBlockError(
@@ -144,8 +146,8 @@ export class BlockManager {
     }
   }
 
-  /** A verified copy of a block from the nearest other replica that has one. */
-  async fetchFromPeers(hash: string): Promise<Uint8Array> {
+  /** A verified copy of a block (see getBlock) from the nearest other replica that has one. */
+  async fetchFromPeers(hash: string, check?: BlockCheck): Promise<Uint8Array> {
     const partition = this.partitionOf(hash);
     const candidates = new Set([
       ...this.replication.readSet(partition),
@@ -155,14 +157,19 @@ export class BlockManager {
     const errors: string[] = [];
     for (const node of this.replication.byProximity([...candidates])) {
       try {
-        const answer = await this.replication.call(node, "block/get", { body: { hash } }, {
+        const answer = await this.replication.call(node, "block/get", { body: { hash, check } }, {
           priority: "normal",
         });
-        const received = await this.store.hashing.sha256(
-          await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES),
-        );
-        if (received.hex !== hash) throw new Error("the copy received is corrupted");
-        return received.data;
+        const received = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
+        if (check) {
+          if (received.byteLength !== check.size || crc32(received) !== check.crc32) {
+            throw new Error("the copy received is corrupted");
+          }
+          return received;
+        }
+        const checked = await this.store.hashing.sha256(received);
+        if (checked.hex !== hash) throw new Error("the copy received is corrupted");
+        return checked.data;
       } catch (e) {
         errors.push(`${node.slice(0, 16)}: ${errorMessage(e)}`);
       }

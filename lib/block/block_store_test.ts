@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BlockStore, CorruptBlockError } from "./block_store.ts";
-import { sha256Hex } from "../util/hash.ts";
+import { crc32, sha256Hex } from "../util/hash.ts";
 
 Deno.test("BlockStore writes durably, reads back, detects corruption and deletes", async () => {
   const dir = await Deno.makeTempDir();
@@ -14,6 +14,11 @@ Deno.test("BlockStore writes durably, reads back, detects corruption and deletes
     await store.write(hash, data); // rewriting the same block is harmless
     assert.equal(await store.has(hash), true);
     assert.deepEqual(await store.read(hash), data);
+    assert.deepEqual(
+      await store.read(hash, { size: data.byteLength, crc32: crc32(data) }),
+      data,
+      "read checked by its CRC-32",
+    );
     const listed = [];
     for await (const h of store.list()) listed.push(h);
     assert.deepEqual(listed, [hash]);
@@ -21,6 +26,16 @@ Deno.test("BlockStore writes durably, reads back, detects corruption and deletes
 
     await Deno.writeFile(store.pathOf(hash), new TextEncoder().encode("hellO block"));
     await assert.rejects(() => store.read(hash), CorruptBlockError);
+    await assert.rejects(
+      () => store.read(hash, { size: data.byteLength, crc32: crc32(data) }),
+      CorruptBlockError,
+    );
+    await Deno.writeFile(store.pathOf(hash), data.subarray(0, 5));
+    await assert.rejects(
+      () => store.read(hash, { size: data.byteLength, crc32: crc32(data) }),
+      CorruptBlockError,
+      "a truncated file is a corrupted block",
+    );
 
     await store.delete(hash);
     assert.equal(await store.has(hash), false);

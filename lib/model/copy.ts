@@ -4,7 +4,7 @@
  * a range are read and written again.
  */
 import { md5Hasher, toHex } from "../util/hash.ts";
-import { blocksInRange, type ByteRange, storeBlock } from "./object_data.ts";
+import { blocksInRange, type ByteRange, storeBlock, type StoredBlock } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
 import { nextTimestamp } from "./objects.ts";
 import {
@@ -15,6 +15,7 @@ import {
   type VersionData,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
+import { blockCheck } from "../block/block_store.ts";
 
 /** Copies `range` of the source data into `dataId`; returns its size and, when asked, its MD5. */
 export async function copyRange(
@@ -26,14 +27,11 @@ export async function copyRange(
 ): Promise<{ size: number; md5Hex?: string }> {
   const md5 = withMd5 ? md5Hasher() : undefined;
   let out = 0;
-  const addBlock = async (hash: string, size: number) => {
-    await store.versions.insert({ dataId, offset: out, hash, size, deleted: false });
+  const addBlock = async ({ hash, size, crc32 }: StoredBlock) => {
+    await store.versions.insert({ dataId, offset: out, hash, size, crc32, deleted: false });
     out += size;
   };
-  const addBytes = async (bytes: Uint8Array) => {
-    const { hash, size } = await storeBlock(store, bytes);
-    await addBlock(hash, size);
-  };
+  const addBytes = async (bytes: Uint8Array) => await addBlock(await storeBlock(store, bytes));
   const data = source.data;
   if (data.type === "inline") {
     const bytes = data.bytes.subarray(range.start, range.end);
@@ -43,12 +41,13 @@ export async function copyRange(
     for await (const block of blocksInRange(store, data.parts, range)) {
       const whole = block.from === 0 && block.to === block.size;
       if (whole && !md5) {
-        await addBlock(block.hash, block.size);
+        await addBlock(block);
         continue;
       }
-      const slice = (await store.blocks.getBlock(block.hash)).subarray(block.from, block.to);
+      const slice = (await store.blocks.getBlock(block.hash, blockCheck(block)))
+        .subarray(block.from, block.to);
       md5?.update(slice);
-      if (whole) await addBlock(block.hash, block.size);
+      if (whole) await addBlock(block);
       else await addBytes(slice);
     }
   }

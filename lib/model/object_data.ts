@@ -7,6 +7,7 @@
 import {
   type ChecksumAlgorithm,
   checksumHasher,
+  crc32 as crc32Of,
   type Hasher,
   md5Hex,
   toBase64,
@@ -16,6 +17,7 @@ import type { OrderedMd5 } from "../util/block_hashing.ts";
 import { BLOCKS_IN_FLIGHT_PER_UPLOAD, INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import type { DataPart } from "./object_table.ts";
 import type { VersionBlock } from "./version_table.ts";
+import { blockCheck } from "../block/block_store.ts";
 import type { Store } from "./store.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
@@ -103,8 +105,15 @@ export async function writeData(
     stored.finally(permit).catch(() => {});
     inFlight.push(
       stored.then(
-        ({ hash, size }) =>
-          record({ dataId: options.dataId, offset: blockOffset, hash, size, deleted: false }),
+        ({ hash, size, crc32 }) =>
+          record({
+            dataId: options.dataId,
+            offset: blockOffset,
+            hash,
+            size,
+            crc32,
+            deleted: false,
+          }),
         fail,
       ),
     );
@@ -169,14 +178,15 @@ export async function writeData(
   return { size, md5Hex: md5OfData, checksum: checksumBase64 };
 }
 
-/** Stores a block on its replicas; resolves to its hash and size once a write quorum has it. */
-export async function storeBlock(
-  store: Store,
-  block: Uint8Array,
-): Promise<{ hash: string; size: number }> {
+/** A block as a version entry names it. */
+export type StoredBlock = Pick<VersionBlock, "hash" | "size" | "crc32">;
+
+/** Stores a block on its replicas; resolves to what names it once a write quorum has it. */
+export async function storeBlock(store: Store, block: Uint8Array): Promise<StoredBlock> {
   const { hex: hash, data } = await store.blocks.store.hashing.sha256(block);
+  const crc32 = crc32Of(data);
   await store.blocks.putBlock(hash, data);
-  return { hash, size: data.byteLength };
+  return { hash, size: data.byteLength, crc32 };
 }
 
 /** A byte range [start, end) of an object. */
@@ -238,15 +248,16 @@ async function* blockPieces(
   parts: DataPart[],
   range: ByteRange,
 ): AsyncGenerator<Piece> {
-  for await (const { hash, from, to } of blocksInRange(store, parts, range)) {
-    yield { data: store.blocks.getBlock(hash).then((data) => data.subarray(from, to)) };
+  for await (const block of blocksInRange(store, parts, range)) {
+    const { hash, from, to } = block;
+    yield {
+      data: store.blocks.getBlock(hash, blockCheck(block)).then((data) => data.subarray(from, to)),
+    };
   }
 }
 
 /** A block of an object that overlaps a range: the overlap is [from, to) of the block's bytes. */
-export interface BlockInRange {
-  hash: string;
-  size: number;
+export interface BlockInRange extends StoredBlock {
   from: number;
   to: number;
 }
@@ -270,6 +281,7 @@ export async function* blocksInRange(
         yield {
           hash: block.hash,
           size: block.size,
+          crc32: block.crc32,
           from: Math.max(range.start, blockStart) - blockStart,
           to: Math.min(range.end, blockEnd) - blockStart,
         };
