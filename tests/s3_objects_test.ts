@@ -695,12 +695,18 @@ Deno.test("S3 object operations", async (t) => {
       "a body shorter than its Content-Length stores nothing (IncompleteBody)",
       async () => {
         const before = await snapshotStore(s3);
-        for (const key of ["incomplete", "hello.txt"]) {
+        const cases: [string, number, Uint8Array][] = [
+          ["incomplete", 1000, enc.encode("0123456789")],
+          ["hello.txt", 1000, enc.encode("0123456789")],
+          // Announced to go to blocks, cut off after one and a half.
+          ["incomplete-large", 3 * 1024 * 1024, pseudoRandomBytes(1.5 * 1024 * 1024, 5)],
+        ];
+        for (const [key, announced, sent] of cases) {
           const path = objectPath(BUCKET, key);
           const head = await signedRawHead(server, credentials, "PUT", path, {
-            "content-length": "1000",
+            "content-length": String(announced),
           });
-          const reply = await rawExchange(server.apiPort, head, enc.encode("0123456789"), {
+          const reply = await rawExchange(server.apiPort, head, sent, {
             closeWrite: true,
             timeoutMs: 15_000,
           });

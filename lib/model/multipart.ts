@@ -116,6 +116,8 @@ export async function getUpload(
 
 export interface UploadPartOptions {
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** The size the body is announced to have (Content-Length), when known. */
+  sizeHint?: number;
   verify?: (written: WrittenData) => void | Promise<void>;
 }
 
@@ -134,6 +136,7 @@ export async function uploadPart(
       maxSize: PART_SIZE_MAX_BYTES,
       allowInline: false,
       checksumAlgorithm: options.checksumAlgorithm ?? active.checksumAlgorithm,
+      sizeHint: options.sizeHint,
     });
     await options.verify?.(written);
     const part: UploadedPart = {

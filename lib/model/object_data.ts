@@ -51,6 +51,8 @@ export interface WriteDataOptions {
   allowInline: boolean;
   /** Called once, before the first block is stored (e.g. to record an upload in progress). */
   beforeFirstBlock?: () => Promise<void>;
+  /** The size the data is announced to have (Content-Length), when known. */
+  sizeHint?: number;
 }
 
 export async function writeData(
@@ -121,15 +123,49 @@ export async function writeData(
     if (failure) throw failure;
   };
 
+  const accept = (chunk: Uint8Array) => {
+    size += chunk.byteLength;
+    if (size > options.maxSize) throw new DataTooLargeError(options.maxSize);
+    checksum?.update(chunk);
+  };
+
   if (body) {
-    const reader = body.getReader();
+    // Data announced to go to blocks, from a byte stream (a request body), is
+    // read straight into block buffers: no chunk to allocate, nothing to copy.
+    const hint = options.sizeHint;
+    const byob = hint !== undefined && hint > INLINE_THRESHOLD_BYTES
+      ? byobReaderOf(body)
+      : undefined;
+    const chunks = byob ? undefined : body.getReader();
     try {
-      while (true) {
-        const { done, value } = await reader.read();
+      if (byob) {
+        // Buffers of a block, or of what remains when less; a last 1-byte one
+        // reads the end of the stream (and data beyond the hint goes on in blocks).
+        const nextBuffer = () => {
+          const remaining = hint! - size;
+          return new Uint8Array(
+            remaining > 0 ? Math.min(blockSize, remaining) : remaining === 0 ? 1 : blockSize,
+          );
+        };
+        buffer = nextBuffer();
+        while (true) {
+          if (filled === buffer.byteLength) {
+            await flushBlock(buffer);
+            buffer = nextBuffer();
+            filled = 0;
+          }
+          const { done, value } = await byob.read(buffer.subarray(filled));
+          // The read moved the buffer's memory into `value`: take it back.
+          if (value) buffer = new Uint8Array(value.buffer as ArrayBuffer);
+          if (done) break;
+          accept(value);
+          filled += value.byteLength;
+        }
+      }
+      while (chunks) {
+        const { done, value } = await chunks.read();
         if (done) break;
-        size += value.byteLength;
-        if (size > options.maxSize) throw new DataTooLargeError(options.maxSize);
-        checksum?.update(value);
+        accept(value);
         let consumed = 0;
         while (consumed < value.byteLength) {
           if (filled === buffer.byteLength) {
@@ -150,7 +186,7 @@ export async function writeData(
         }
       }
     } catch (e) {
-      await reader.cancel(e).catch(() => {});
+      await (byob ?? chunks)!.cancel(e).catch(() => {});
       await Promise.all(inFlight);
       await recording;
       md5?.abandon();
@@ -180,6 +216,15 @@ export async function writeData(
 
 /** A block as a version entry names it. */
 export type StoredBlock = Pick<VersionBlock, "hash" | "size" | "crc32">;
+
+/** A BYOB reader of `body` when it is a byte stream. */
+function byobReaderOf(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+}
 
 /** Stores a block on its replicas; resolves to what names it once a write quorum has it. */
 export async function storeBlock(store: Store, block: Uint8Array): Promise<StoredBlock> {

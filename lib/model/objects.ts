@@ -38,6 +38,8 @@ export interface PutObjectOptions {
   headers: [string, string][];
   maxSize: number;
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** The size the body is announced to have (Content-Length), when known. */
+  sizeHint?: number;
   /** Checks the received data (digests, sizes); throwing aborts the write. */
   verify?: (written: WrittenData) => void | Promise<void>;
   /** Checks the current object just before the new version is committed; throwing aborts the write. */
@@ -64,6 +66,7 @@ export async function putObject(
       dataId: uuid,
       maxSize: options.maxSize,
       checksumAlgorithm: options.checksumAlgorithm,
+      sizeHint: options.sizeHint,
       allowInline: true,
       beforeFirstBlock: async () => {
         uploading = true;

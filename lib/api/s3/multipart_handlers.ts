@@ -112,6 +112,7 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
     const body = await bodyToStore(r, PART_SIZE_MAX_BYTES);
     const part = await uploadPart(r.ctx.store, active, partNumber, body, {
       checksumAlgorithm: checksum?.algorithm,
+      sizeHint: r.contentLength,
       verify: verifyUpload(r, md5Hex, checksum),
     });
     const headers = new Headers({ etag: quotedEtag(part.etag) });

@@ -66,6 +66,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     headers,
     maxSize: PUT_OBJECT_MAX_BYTES,
     checksumAlgorithm: checksum?.algorithm,
+    sizeHint: r.contentLength,
     precondition: hasWritePreconditions(r.req.headers)
       ? (current) => checkWritePreconditions(r.req.headers, current)
       : undefined,

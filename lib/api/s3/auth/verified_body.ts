@@ -4,8 +4,11 @@
  * Content-Length or its SHA-256 differs from x-amz-content-sha256 the stream
  * errors instead of ending, so a consumer that commits only after `done`
  * never stores what the client did not sign or did not finish sending.
+ *
+ * A byte-stream source (a request body) gives a byte stream, so that a
+ * consumer with a BYOB reader has the bytes read straight into its buffers.
  */
-import { sha256Hasher, toHex } from "../../../util/hash.ts";
+import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
 
 export interface BodyExpectation {
@@ -15,43 +18,116 @@ export interface BodyExpectation {
   contentLength?: number;
 }
 
-/** Wraps `source`: the same chunks (never copied), checked at the end. */
+/** Chunks a default reader of the byte stream gets at a time. */
+const AUTO_CHUNK_BYTES = 64 * 1024;
+
+/** Wraps `source`: the same bytes (never copied), checked at the end. */
 export function verifiedBody(
   source: ReadableStream<Uint8Array>,
   expected: BodyExpectation,
 ): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  const hasher = expected.sha256Hex === undefined ? undefined : sha256Hasher();
-  const contentLength = expected.contentLength;
-  let received = 0;
+  const check = new BodyCheck(expected);
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = source.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream: pass its chunks on.
+  }
+  return byob ? verifiedBytes(byob, check) : verifiedChunks(source.getReader(), check);
+}
+
+/** Counts (and hashes) the bytes that pass; `end` throws when they are not what was expected. */
+class BodyCheck {
+  readonly #hasher: Hasher | undefined;
+  #received = 0;
+
+  constructor(private readonly expected: BodyExpectation) {
+    this.#hasher = expected.sha256Hex === undefined ? undefined : sha256Hasher();
+  }
+
+  add(chunk: Uint8Array): void {
+    this.#received += chunk.byteLength;
+    this.#hasher?.update(chunk);
+  }
+
+  end(): void {
+    const { contentLength, sha256Hex } = this.expected;
+    if (contentLength !== undefined && this.#received !== contentLength) throw incompleteBody();
+    if (this.#hasher !== undefined) {
+      const computed = toHex(this.#hasher.digest());
+      if (computed !== sha256Hex) throw contentSha256Mismatch(sha256Hex!, computed);
+    }
+  }
+}
+
+/** A read of the source; a source that fails (the client went away) is an incomplete body. */
+async function readSource<R>(read: () => Promise<R>): Promise<R> {
+  try {
+    return await read();
+  } catch (e) {
+    throw incompleteBody(undefined, e);
+  }
+}
+
+function verifiedChunks(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  check: BodyCheck,
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
-          let result: ReadableStreamReadResult<Uint8Array>;
-          try {
-            result = await reader.read();
-          } catch (e) {
-            throw incompleteBody(undefined, e);
-          }
+          const result = await readSource(() => reader.read());
           if (result.done) {
-            if (contentLength !== undefined && received !== contentLength) throw incompleteBody();
-            if (hasher !== undefined) {
-              const computed = toHex(hasher.digest());
-              if (computed !== expected.sha256Hex) {
-                throw contentSha256Mismatch(expected.sha256Hex!, computed);
-              }
-            }
+            check.end();
             controller.close();
             return;
           }
           const chunk = result.value;
           if (chunk.byteLength === 0) continue;
-          received += chunk.byteLength;
-          hasher?.update(chunk);
+          check.add(chunk);
           controller.enqueue(chunk);
           return;
         }
+      } catch (e) {
+        reader.cancel(e).catch(() => {});
+        throw e;
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * Each read of the consumer's buffer (or of one allocated for a default
+ * reader) is passed to the source's BYOB reader, which fills it; the filled
+ * view is handed back with `respondWithNewView` (the buffer was transferred).
+ */
+function verifiedBytes(
+  reader: ReadableStreamBYOBReader,
+  check: BodyCheck,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: AUTO_CHUNK_BYTES,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      try {
+        const result = await readSource(() =>
+          reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
+        );
+        if (result.done) {
+          check.end();
+          controller.close();
+          // The buffer came back empty: it completes the consumer's read as done.
+          if (result.value) request.respondWithNewView(result.value);
+          return;
+        }
+        check.add(result.value);
+        request.respondWithNewView(result.value);
       } catch (e) {
         reader.cancel(e).catch(() => {});
         throw e;

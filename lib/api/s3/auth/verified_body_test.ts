@@ -74,3 +74,48 @@ Deno.test("cancelling the verified body cancels the source", async () => {
   await reader.cancel("stop");
   assert.equal(cancelled, "stop");
 });
+
+/** A byte stream (as a request body is) of `data` in pieces cut at `cuts`. */
+function byteStreamOf(bytes: Uint8Array, cuts: number[] = []): ReadableStream<Uint8Array> {
+  const bounds = [0, ...cuts, bytes.length];
+  let i = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (i + 1 >= bounds.length) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      controller.enqueue(bytes.slice(bounds[i], bounds[i + 1]));
+      i++;
+    },
+  });
+}
+
+Deno.test("a byte-stream body fills a BYOB reader's buffers and is checked the same", async () => {
+  const body = verifiedBody(byteStreamOf(data, [7, 20]), {
+    sha256Hex: sha256Hex(data),
+    contentLength: data.length,
+  });
+  const reader = body.getReader({ mode: "byob" });
+  let buffer = new Uint8Array(64);
+  let filled = 0;
+  for (;;) {
+    const { done, value } = await reader.read(buffer.subarray(filled));
+    buffer = new Uint8Array(value!.buffer);
+    if (done) break;
+    filled += value!.byteLength;
+  }
+  assert.deepEqual(buffer.subarray(0, filled), data);
+
+  assert.deepEqual(await readAll(verifiedBody(byteStreamOf(data, [3]), {})), data);
+  await assertStreamFails(
+    verifiedBody(byteStreamOf(data, [5]), { sha256Hex: sha256Hex("other") }),
+    "XAmzContentSHA256Mismatch",
+  );
+  await assertStreamFails(
+    verifiedBody(byteStreamOf(data), { contentLength: data.length + 1 }),
+    "IncompleteBody",
+  );
+});
