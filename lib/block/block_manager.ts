@@ -221,10 +221,11 @@ export class BlockManager {
     let releaseLater = false;
     try {
       const tx = new DbTransaction(this.db);
-      const [rc] = await Promise.all([
-        tx.get<Refcount>(rcKey(hash)),
-        this.store.has(hash).then((has) => has ? undefined : this.store.write(hash, data)),
-      ]);
+      const rc = await tx.get<Refcount>(rcKey(hash));
+      // A block with no record is new (or a file a crash left unrecorded, which
+      // the write replaces): only a recorded one is looked for first, since a
+      // failed look (an exception) costs more than the read of the record.
+      if (rc === undefined || !(await this.store.has(hash))) await this.store.write(hash, data);
       if (rc === undefined) {
         // A new block: answer once its file is durable. Its grace-period record
         // follows under the lock, so no reference is counted before it; no
