@@ -21,6 +21,23 @@ import { Access } from "../lib/model/access.ts";
 import { createS3Handler } from "../lib/api/s3/s3_api.ts";
 import { SigV4Signer } from "./sigv4.ts";
 
+/** A request body as `Deno.serve` gives one: a byte stream (BYOB readers fill their own buffers). */
+function requestBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let sent = false;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (sent) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      sent = true;
+      controller.enqueue(bytes.slice());
+    },
+  });
+}
+
 const { values: args } = parseArgs({
   options: {
     concurrency: { type: "string", default: "32" },
@@ -64,13 +81,18 @@ try {
       while (performance.now() < end) {
         const path = `/bench/k/${loop}/${method === "PUT" ? i : i % keysPerLoop}`;
         i++;
-        const headers = { ...signer.sign({ method, host: HOST, path }), host: HOST };
+        const headers: Record<string, string> = {
+          ...signer.sign({ method, host: HOST, path }),
+          host: HOST,
+        };
+        if (method === "PUT") headers["content-length"] = String(body.byteLength);
         const res = await handler(
           new Request(`http://${HOST}${path}`, {
             method,
             headers,
-            body: method === "PUT" ? body : undefined,
-          }),
+            body: method === "PUT" ? requestBody(body) : undefined,
+            duplex: "half",
+          } as RequestInit),
         );
         await res.arrayBuffer();
         if (res.status >= 300) failed++;

@@ -130,12 +130,11 @@ export async function writeData(
   };
 
   if (body) {
-    // Data announced to go to blocks, from a byte stream (a request body), is
-    // read straight into block buffers: no chunk to allocate, nothing to copy.
+    // Data of announced size from a byte stream (a request body) is read
+    // straight into buffers of that size or a block's: no chunk to allocate,
+    // nothing to copy.
     const hint = options.sizeHint;
-    const byob = hint !== undefined && hint > INLINE_THRESHOLD_BYTES
-      ? byobReaderOf(body)
-      : undefined;
+    const byob = hint !== undefined ? byobReaderOf(body) : undefined;
     const chunks = byob ? undefined : body.getReader();
     try {
       if (byob) {
@@ -148,9 +147,12 @@ export async function writeData(
           );
         };
         buffer = nextBuffer();
+        // A full buffer is stored once more data comes: the last one is left
+        // to the end, where small data stays inline.
+        let full: Uint8Array<ArrayBuffer> | undefined;
         while (true) {
           if (filled === buffer.byteLength) {
-            await flushBlock(buffer);
+            full = buffer;
             buffer = nextBuffer();
             filled = 0;
           }
@@ -158,8 +160,16 @@ export async function writeData(
           // The read moved the buffer's memory into `value`: take it back.
           if (value) buffer = new Uint8Array(value.buffer as ArrayBuffer);
           if (done) break;
+          if (full) {
+            await flushBlock(full);
+            full = undefined;
+          }
           accept(value);
           filled += value.byteLength;
+        }
+        if (full) {
+          buffer = full;
+          filled = full.byteLength;
         }
       }
       while (chunks) {
@@ -197,7 +207,7 @@ export async function writeData(
   }
   const checksumBase64 = checksum ? toBase64(checksum.digest()) : undefined;
   if (!started && options.allowInline && size <= INLINE_THRESHOLD_BYTES) {
-    const inline = buffer.slice(0, filled);
+    const inline = filled === buffer.byteLength ? buffer : buffer.slice(0, filled);
     return { size, md5Hex: md5Hex(inline), checksum: checksumBase64, inline };
   }
   try {
