@@ -10,6 +10,8 @@
  * - The chunk counts of split values are kept in memory (read from the chunk
  *   space at start), so that overwriting a key needs no read to find stale
  *   chunks: split values are rare, and a read per written key was not.
+ * - `get` goes through a cache of recently written values and known absences
+ *   (`ValueCache`), which commits keep exact.
  */
 import { deserialize, serialize } from "node:v8";
 import { setImmediate } from "node:timers";
@@ -17,8 +19,10 @@ import {
   KV_COMMIT_BYTES_MAX,
   KV_COMMIT_MUTATIONS_MAX,
   KV_GROUP_LINGER_MS,
+  KV_VALUE_CACHE_BYTES,
   KV_VALUE_MAX_BYTES,
 } from "../util/limits.ts";
+import { ValueCache } from "./value_cache.ts";
 import { wrapError } from "../util/errors.ts";
 import type {
   DbEntry,
@@ -75,6 +79,7 @@ export class KvStore implements DbStore {
   /** keyId -> chunk count, for every key whose stored value is split. */
   readonly #chunkCounts = new Map<string, number>();
   #flushing = false;
+  readonly #cache = new ValueCache(KV_VALUE_CACHE_BYTES);
   /** Callers in the last group committed. */
   #lastGroupSize = 0;
   #closed = false;
@@ -121,9 +126,20 @@ export class KvStore implements DbStore {
   }
 
   async get<T>(key: DbKey): Promise<T | undefined> {
-    const entry = await this.kv.get<Uint8Array>(key as Deno.KvKey);
-    if (entry.value === null) return undefined;
-    return await this.#decode<T>(key, entry.value);
+    const id = keyId(key);
+    let stored = this.#cache.get(id);
+    if (stored === undefined) {
+      const fill = this.#cache.beginRead(id);
+      let read: Uint8Array | null | undefined;
+      try {
+        read = (await this.kv.get<Uint8Array>(key as Deno.KvKey)).value;
+      } finally {
+        fill(read);
+      }
+      stored = read;
+    }
+    if (stored === null) return undefined;
+    return await this.#decode<T>(key, stored);
   }
 
   async *list<T>(
@@ -228,24 +244,33 @@ export class KvStore implements DbStore {
   }
 
   async #commitOps(ops: KvOp[]): Promise<void> {
-    let atomic = this.writer.atomic();
+    let batch: KvOp[] = [];
     let bytes = 0;
     for (const op of ops) {
       const size = (op.value?.byteLength ?? 0) + 64;
       if (bytes + size > KV_COMMIT_BYTES_MAX && bytes > 0) {
-        await this.#commitAtomic(atomic);
-        atomic = this.writer.atomic();
+        await this.#commitAtomic(batch);
+        batch = [];
         bytes = 0;
       }
       bytes += size;
-      atomic = op.value === undefined ? atomic.delete(op.key) : atomic.set(op.key, op.value);
+      batch.push(op);
     }
-    await this.#commitAtomic(atomic);
+    await this.#commitAtomic(batch);
   }
 
-  async #commitAtomic(atomic: Deno.AtomicOperation): Promise<void> {
+  /** Commits `ops` in one engine commit; once durable, the cache learns what they wrote. */
+  async #commitAtomic(ops: KvOp[]): Promise<void> {
+    let atomic = this.writer.atomic();
+    for (const op of ops) {
+      atomic = op.value === undefined ? atomic.delete(op.key) : atomic.set(op.key, op.value);
+    }
     const result = await atomic.commit();
     if (!result.ok) throw new Error("atomic commit was refused");
+    for (const op of ops) {
+      // Chunks are read by their value's key, never on their own.
+      if (op.key[0] !== CHUNK_SPACE) this.#cache.written(keyId(op.key), op.value ?? null);
+    }
   }
 
   /** The engine operations for a mutation, and the key's chunk count after it. */

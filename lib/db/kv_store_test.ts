@@ -100,3 +100,27 @@ Deno.test("KvStore lists only the picked properties, of inline and split values 
       { n: 3, nested: { keep: new Date(3) } },
     ]);
   }));
+
+Deno.test("KvStore reads its own commits through its cache, even with reads in flight", () =>
+  withStore(async (db) => {
+    const key = ["t", "hot"];
+    assert.equal(await db.get(key), undefined);
+    await db.commit([{ type: "set", key, value: { n: 1 } }]);
+    assert.deepEqual(await db.get(key), { n: 1 });
+    // Reads started before commits finish after them: none may leave an older value behind.
+    for (let n = 2; n < 40; n++) {
+      const reads = [db.get(key), db.get(["t", "other"])];
+      await Promise.all([
+        db.commit([{ type: "set", key, value: { n } }]),
+        db.commit([{ type: "set", key: ["t", "other"], value: n }]),
+        ...reads,
+      ]);
+      assert.deepEqual(await db.get(key), { n });
+      assert.equal(await db.get(["t", "other"]), n);
+    }
+    const read = await db.get<{ n: number }>(key);
+    read!.n = 1000; // callers may change what they read
+    assert.deepEqual(await db.get(key), { n: 39 });
+    await db.commit([{ type: "delete", key }]);
+    assert.equal(await db.get(key), undefined);
+  }));
