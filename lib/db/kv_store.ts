@@ -10,19 +10,19 @@
  * - The chunk counts of split values are kept in memory (read from the chunk
  *   space at start), so that overwriting a key needs no read to find stale
  *   chunks: split values are rare, and a read per written key was not.
- * - `get` goes through a cache of recently written values and known absences
- *   (`ValueCache`), which commits keep exact.
+ * - Keys recently found absent are remembered (`AbsentKeys`, which commits
+ *   keep exact): a PUT of a new key reads it twice.
  */
 import { deserialize, serialize } from "node:v8";
 import { setImmediate } from "node:timers";
 import {
+  KV_ABSENT_KEYS_MAX,
   KV_COMMIT_BYTES_MAX,
   KV_COMMIT_MUTATIONS_MAX,
   KV_GROUP_LINGER_MS,
-  KV_VALUE_CACHE_BYTES,
   KV_VALUE_MAX_BYTES,
 } from "../util/limits.ts";
-import { ValueCache } from "./value_cache.ts";
+import { AbsentKeys } from "./absent_keys.ts";
 import { wrapError } from "../util/errors.ts";
 import type {
   DbEntry,
@@ -79,7 +79,7 @@ export class KvStore implements DbStore {
   /** keyId -> chunk count, for every key whose stored value is split. */
   readonly #chunkCounts = new Map<string, number>();
   #flushing = false;
-  readonly #cache = new ValueCache(KV_VALUE_CACHE_BYTES);
+  readonly #absent = new AbsentKeys(KV_ABSENT_KEYS_MAX);
   /** Callers in the last group committed. */
   #lastGroupSize = 0;
   #closed = false;
@@ -127,16 +127,13 @@ export class KvStore implements DbStore {
 
   async get<T>(key: DbKey): Promise<T | undefined> {
     const id = keyId(key);
-    let stored = this.#cache.get(id);
-    if (stored === undefined) {
-      const fill = this.#cache.beginRead(id);
-      let read: Uint8Array | null | undefined;
-      try {
-        read = (await this.kv.get<Uint8Array>(key as Deno.KvKey)).value;
-      } finally {
-        fill(read);
-      }
-      stored = read;
+    if (this.#absent.has(id)) return undefined;
+    const found = this.#absent.beginRead(id);
+    let stored: Uint8Array | null | undefined;
+    try {
+      stored = (await this.kv.get<Uint8Array>(key as Deno.KvKey)).value;
+    } finally {
+      found(stored === undefined ? undefined : stored !== null);
     }
     if (stored === null) return undefined;
     return await this.#decode<T>(key, stored);
@@ -259,7 +256,7 @@ export class KvStore implements DbStore {
     await this.#commitAtomic(batch);
   }
 
-  /** Commits `ops` in one engine commit; once durable, the cache learns what they wrote. */
+  /** Commits `ops` in one engine commit; once durable, AbsentKeys learns what they wrote. */
   async #commitAtomic(ops: KvOp[]): Promise<void> {
     let atomic = this.writer.atomic();
     for (const op of ops) {
@@ -269,7 +266,7 @@ export class KvStore implements DbStore {
     if (!result.ok) throw new Error("atomic commit was refused");
     for (const op of ops) {
       // Chunks are read by their value's key, never on their own.
-      if (op.key[0] !== CHUNK_SPACE) this.#cache.written(keyId(op.key), op.value ?? null);
+      if (op.key[0] !== CHUNK_SPACE) this.#absent.written(keyId(op.key), op.value !== undefined);
     }
   }
 

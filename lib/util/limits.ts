@@ -166,10 +166,5 @@ export const BLOCKS_IN_FLIGHT_PER_NODE = 16;
 /** How long a group commit waits for more callers when writes are concurrent. */
 export const KV_GROUP_LINGER_MS = 1;
 
-/**
- * Bytes of metadata values this node wrote recently, kept in memory for reads
- * (least recently used out; see ValueCache): a read from Deno KV costs ~30 us
- * on its one SQLite thread, more under commits. 16 MiB hold ~3,500 entries of
- * objects with 4 KiB inline.
- */
-export const KV_VALUE_CACHE_BYTES = 16 * 1024 * 1024;
+/** Keys a node remembers as absent from its metadata store (see AbsentKeys). */
+export const KV_ABSENT_KEYS_MAX = 4096;
