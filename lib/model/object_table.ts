@@ -4,7 +4,7 @@
  * newest complete one, so an older write can never hide a newer one.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableString } from "../util/crdt.ts";
+import { stableEqual, stableString } from "../util/crdt.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -72,6 +72,8 @@ function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
   if (ra !== rb) return rb > ra ? b : a;
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
+  // Most often two copies of the same version (replicas, read repair).
+  if (stableEqual(a, b)) return a;
   return stableString(a) >= stableString(b) ? a : b;
 }
 

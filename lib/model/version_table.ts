@@ -4,7 +4,7 @@
  * become deleted, which releases their block references.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableString } from "../util/crdt.ts";
+import { stableEqual, stableString } from "../util/crdt.ts";
 
 export interface VersionBlock {
   dataId: string;
@@ -39,7 +39,7 @@ export function versionSchema(
       b,
     ) => (a.deleted !== b.deleted
       ? (a.deleted ? a : b)
-      : stableString(a) >= stableString(b)
+      : stableEqual(a, b) || stableString(a) >= stableString(b)
       ? a
       : b),
     updated,

@@ -13,7 +13,7 @@ import { sha256Hex } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { DbTransaction } from "./transaction.ts";
-import { stableString } from "../util/crdt.ts";
+import { stableEqual, stableString } from "../util/crdt.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
 import { itemHash, type MerkleIndex } from "./merkle.ts";
 import type { Replication } from "../rpc/replication.ts";
@@ -141,10 +141,7 @@ export class Table<E> {
       }
     }
     if (merged !== undefined && answers.length > 1) {
-      const reference = stableString(merged);
-      const behind = answers.filter((a) =>
-        a.value === undefined || stableString(a.value) !== reference
-      );
+      const behind = answers.filter((a) => a.value === undefined || !stableEqual(a.value, merged));
       for (const { node } of behind) {
         this.replication.call(node, `${this.#path}/update`, { body: { entries: [merged] } }, {
           priority: "high",
@@ -262,7 +259,7 @@ export class Table<E> {
         const stored = await tx.get<StoredEntry<E>>(key);
         const old = stored === undefined ? undefined : this.#decode(stored);
         const next = old === undefined ? incoming : this.schema.merge(old, incoming);
-        if (old !== undefined && stableString(old) === stableString(next)) continue;
+        if (old !== undefined && stableEqual(old, next)) continue;
         const pk = this.schema.partitionKey(incoming);
         const sk = this.schema.sortKey(incoming);
         if (

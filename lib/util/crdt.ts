@@ -61,3 +61,45 @@ export function stableString(value: unknown): string {
       return "null";
   }
 }
+
+/**
+ * Whether `stableString(a) === stableString(b)`, without building either
+ * string: entries with inline data serialize to kilobytes (base64), and
+ * replicas compare equal copies on every read and write.
+ */
+export function stableEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
+    return stableString(a) === stableString(b);
+  }
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array)) {
+      return stableString(a) === stableString(b);
+    }
+    if (a.byteLength !== b.byteLength) return false;
+    for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b)) return false; // "[" never equals "{"
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!stableEqual(a[i], b[i])) return false;
+    return true;
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let count = 0;
+  for (const k of Object.keys(ra)) {
+    const v = ra[k];
+    if (v === undefined || typeof v === "function") continue;
+    count++;
+    const w = rb[k];
+    if (!Object.hasOwn(rb, k) || w === undefined || typeof w === "function") return false;
+    if (!stableEqual(v, w)) return false;
+  }
+  for (const k of Object.keys(rb)) {
+    const w = rb[k];
+    if (w !== undefined && typeof w !== "function") count--;
+  }
+  return count === 0;
+}
