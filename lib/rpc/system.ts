@@ -174,6 +174,11 @@ export class System {
     return [self, ...[...this.#peers.values()].filter((p) => p.id !== this.nodeId)];
   }
 
+  /** What this node knows of another node (not of itself: see `peers`). */
+  peer(id: string): PeerState | undefined {
+    return id === this.nodeId ? undefined : this.#peers.get(id);
+  }
+
   /** Addresses known but not yet reached, whose node id is still unknown. */
   unknownAddresses(): string[] {
     return [...this.#unknownAddrs];
