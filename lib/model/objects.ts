@@ -57,9 +57,18 @@ export async function putObject(
   options: PutObjectOptions,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const uuid = crypto.randomUUID();
-  const before = await store.objects.get(bucketId, key);
-  options.precondition?.(currentData(before));
-  const timestampMs = nextTimestamp(store, before);
+  // The timestamp must be newer than every version of the key: it is decided
+  // against the stored entry, before the first block is stored, or when the
+  // version is written (see below).
+  let timestampMs: number | undefined;
+  const readTimestamp = async () =>
+    timestampMs = nextTimestamp(store, await store.objects.get(bucketId, key));
+  if (options.precondition) {
+    // Checked first, so that a request bound to fail does not send its body for nothing.
+    const before = await store.objects.get(bucketId, key);
+    options.precondition(currentData(before));
+    timestampMs = nextTimestamp(store, before);
+  }
   let uploading = false;
   try {
     const written = await writeData(store, body, {
@@ -75,7 +84,7 @@ export async function putObject(
           key,
           versions: [{
             uuid,
-            timestampMs,
+            timestampMs: timestampMs ?? await readTimestamp(),
             state: { state: "uploading", multipart: false, headers: options.headers },
           }],
         });
@@ -93,8 +102,24 @@ export async function putObject(
       meta,
       parts: [{ partNumber: 1, dataId: uuid, size: written.size, etag: written.md5Hex }],
     };
+    const complete = (ts: number): ObjectVersion => ({
+      uuid,
+      timestampMs: ts,
+      state: { state: "complete", data },
+    });
+    if (timestampMs === undefined) {
+      // Inline data, no precondition: on the key's only replica, the version
+      // is timestamped and written under the entry's lock, in one read.
+      let version: ObjectVersion | undefined;
+      const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
+        version = complete(nextTimestamp(store, old));
+        return { bucketId, key, versions: [version] };
+      });
+      if (alone) return { version: version!, meta };
+      await readTimestamp();
+    }
     options.precondition?.(await getCurrent(store, bucketId, key));
-    const version: ObjectVersion = { uuid, timestampMs, state: { state: "complete", data } };
+    const version = complete(timestampMs!);
     await store.objects.insert({ bucketId, key, versions: [version] });
     return { version, meta };
   } catch (e) {
@@ -102,7 +127,7 @@ export async function putObject(
       await store.objects.insert({
         bucketId,
         key,
-        versions: [{ uuid, timestampMs, state: { state: "aborted" } }],
+        versions: [{ uuid, timestampMs: timestampMs!, state: { state: "aborted" } }],
       });
     }
     throw e;
@@ -111,9 +136,7 @@ export async function putObject(
 
 /** Makes a delete marker the current version; returns whether an object existed. */
 export async function deleteObject(store: Store, bucketId: string, key: string): Promise<boolean> {
-  const entry = await store.objects.get(bucketId, key);
-  if (!currentData(entry)) return false;
-  await store.objects.insert({
+  const marker = (entry: ObjectEntry): ObjectEntry => ({
     bucketId,
     key,
     versions: [{
@@ -122,6 +145,16 @@ export async function deleteObject(store: Store, bucketId: string, key: string):
       state: { state: "complete", data: { type: "deleteMarker" } },
     }],
   });
+  // On the key's only replica: read and written under the entry's lock, in one read.
+  const alone = await store.objects.updateIfAlone(
+    bucketId,
+    key,
+    (old) => currentData(old) ? marker(old!) : undefined,
+  );
+  if (alone) return currentData(alone.old) !== undefined;
+  const entry = await store.objects.get(bucketId, key);
+  if (!currentData(entry)) return false;
+  await store.objects.insert(marker(entry!));
   return true;
 }
 

@@ -248,44 +248,105 @@ export class Table<E> {
   /** Merges the entries into this node's copy in one local transaction (the replica side of a write). */
   async applyLocal(entries: E[]): Promise<void> {
     if (entries.length === 0) return;
-    const lockKey = this.schema.lockKey?.bind(this.schema) ??
-      ((e: E) =>
-        `${this.schema.name}\u0000${this.schema.partitionKey(e)}\u0000${this.schema.sortKey(e)}`);
-    const release = await this.mutex.acquireAll(entries.map(lockKey));
+    const release = await this.mutex.acquireAll(entries.map((e) => this.#lockKey(e)));
     const tx = new DbTransaction(this.db);
     try {
       for (const incoming of entries) {
-        const key = this.#key(this.schema.partitionKey(incoming), this.schema.sortKey(incoming));
-        const stored = await tx.get<StoredEntry<E>>(key);
-        const old = stored === undefined ? undefined : this.#decode(stored);
-        const next = old === undefined ? incoming : this.schema.merge(old, incoming);
-        if (old !== undefined && stableEqual(old, next)) continue;
         const pk = this.schema.partitionKey(incoming);
-        const sk = this.schema.sortKey(incoming);
-        if (
-          !this.merkle && this.replication.nodeId === "local" && this.schema.isTombstone?.(next)
-        ) {
-          // A store that runs alone is every replica: the tombstone is everywhere already.
-          tx.delete(key);
-        } else {
-          const value: StoredEntry<E> = { v: this.schema.formatVersion, entry: next };
-          tx.set(key, value);
-          await this.merkle?.recordUpdate(
-            tx,
-            this.schema.name,
-            this.partitionOf(pk),
-            pk,
-            sk,
-            itemHash(pk, sk, value),
-          );
-        }
-        await this.schema.updated?.(old, next, tx);
+        await this.#merge(tx, incoming, await this.#getIn(tx, pk, this.schema.sortKey(incoming)));
       }
       await tx.commit();
     } finally {
       release();
     }
     await tx.runAfterCommit();
+  }
+
+  /**
+   * On a node that is its partition's only replica: merges in the entry
+   * `make` returns from the stored one (undefined: nothing to write), read
+   * and written under the entry's lock: one read where a read, then an
+   * insert's merge, would make two. Resolves to undefined, having done
+   * nothing, when the partition has other replicas; else to the stored entry
+   * `make` was given.
+   */
+  async updateIfAlone(
+    partitionKey: string,
+    sortKey: string,
+    make: (old: E | undefined) => E | undefined,
+  ): Promise<{ old: E | undefined } | undefined> {
+    if (this.schema.lockKey) {
+      throw new Error(`${this.schema.name}: updateIfAlone needs entries locked by their key`);
+    }
+    if (!this.#alone(partitionKey)) return undefined;
+    const release = await this.mutex.acquire(
+      `${this.schema.name}\u0000${partitionKey}\u0000${sortKey}`,
+    );
+    const tx = new DbTransaction(this.db);
+    let old: E | undefined;
+    try {
+      old = await this.#getIn(tx, partitionKey, sortKey);
+      const incoming = make(old);
+      if (incoming === undefined) return { old };
+      if (
+        this.schema.partitionKey(incoming) !== partitionKey ||
+        this.schema.sortKey(incoming) !== sortKey
+      ) {
+        throw new Error(`${this.schema.name}: updateIfAlone may only write the entry it read`);
+      }
+      await this.#merge(tx, incoming, old);
+      await tx.commit();
+    } finally {
+      release();
+    }
+    await tx.runAfterCommit();
+    return { old };
+  }
+
+  /** Whether this node is the only replica of the partition, for reads and writes alike. */
+  #alone(partitionKey: string): boolean {
+    const partition = this.partitionOf(partitionKey);
+    const self = this.replication.nodeId;
+    const reads = this.replication.readSet(partition);
+    return reads.length === 1 && reads[0] === self &&
+      this.replication.writeSets(partition).every((set) => set.length === 1 && set[0] === self);
+  }
+
+  #lockKey(entry: E): string {
+    return this.schema.lockKey?.(entry) ??
+      `${this.schema.name}\u0000${this.schema.partitionKey(entry)}\u0000${
+        this.schema.sortKey(entry)
+      }`;
+  }
+
+  async #getIn(tx: DbTransaction, pk: string, sk: string): Promise<E | undefined> {
+    const stored = await tx.get<StoredEntry<E>>(this.#key(pk, sk));
+    return stored === undefined ? undefined : this.#decode(stored);
+  }
+
+  /** Merges `incoming` into the stored entry `old` within `tx` (the caller holds the entry's lock). */
+  async #merge(tx: DbTransaction, incoming: E, old: E | undefined): Promise<void> {
+    const next = old === undefined ? incoming : this.schema.merge(old, incoming);
+    if (old !== undefined && stableEqual(old, next)) return;
+    const pk = this.schema.partitionKey(incoming);
+    const sk = this.schema.sortKey(incoming);
+    const key = this.#key(pk, sk);
+    if (!this.merkle && this.replication.nodeId === "local" && this.schema.isTombstone?.(next)) {
+      // A store that runs alone is every replica: the tombstone is everywhere already.
+      tx.delete(key);
+    } else {
+      const value: StoredEntry<E> = { v: this.schema.formatVersion, entry: next };
+      tx.set(key, value);
+      await this.merkle?.recordUpdate(
+        tx,
+        this.schema.name,
+        this.partitionOf(pk),
+        pk,
+        sk,
+        itemHash(pk, sk, value),
+      );
+    }
+    await this.schema.updated?.(old, next, tx);
   }
 
   /** A fingerprint of an entry's content, to check that replicas hold the same copy. */
