@@ -159,7 +159,8 @@ export class KvStore implements DbStore {
     selector: DbSelector,
     options: DbListOptions = {},
   ): AsyncIterableIterator<DbEntry<T>> {
-    const iter = this.#reader().list<Uint8Array>(selector as Deno.KvListSelector, {
+    // Listings stay on one connection, whose page cache a walk keeps warm.
+    const iter = this.kv.list<Uint8Array>(selector as Deno.KvListSelector, {
       limit: options.limit,
       reverse: options.reverse,
       batchSize: Math.min(options.limit ?? 500, 500),
