@@ -36,6 +36,7 @@ import {
   malformedTrailer,
   signatureDoesNotMatch,
 } from "./_auth_errors.ts";
+import { relayFrom } from "../../../util/stream_relay.ts";
 
 /** Longest chunk-size or trailer line accepted: real ones are under 200 bytes. */
 const AWS_CHUNKED_LINE_MAX_BYTES = 4096;
@@ -393,37 +394,30 @@ export function decodeAwsChunked(
   const parser = new AwsChunkedParser(options);
   const reader = source.getReader();
   let ended = false;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          let result: ReadableStreamReadResult<Uint8Array>;
-          try {
-            result = await reader.read();
-          } catch (e) {
-            throw incompleteBody("The request body could not be read to its end.", e);
-          }
-          if (result.done) {
-            parser.end();
-            ended = true;
-            controller.close();
-            return;
-          }
-          let emitted = false;
-          parser.push(result.value, (data) => {
-            controller.enqueue(data);
-            emitted = true;
-          });
-          if (emitted) return;
+  const body = new ReadableStream<Uint8Array>(
+    relayFrom<ReadableStreamDefaultController<Uint8Array>>(reader, async (controller) => {
+      for (;;) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (e) {
+          throw incompleteBody("The request body could not be read to its end.", e);
         }
-      } catch (e) {
-        reader.cancel(e).catch(() => {});
-        throw e;
+        if (result.done) {
+          parser.end();
+          ended = true;
+          controller.close();
+          return;
+        }
+        let emitted = false;
+        parser.push(result.value, (data) => {
+          controller.enqueue(data);
+          emitted = true;
+        });
+        if (emitted) return;
       }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+    }),
+    { highWaterMark: 0 },
+  );
   return { body, trailerChecksum: () => ended ? parser.verifiedChecksum : undefined };
 }

@@ -10,6 +10,7 @@
  */
 import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
+import { relayFrom } from "../../../util/stream_relay.ts";
 
 export interface BodyExpectation {
   /** Lowercase hex SHA-256 the body must have; undefined for an unsigned payload. */
@@ -73,31 +74,24 @@ function verifiedChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   check: BodyCheck,
 ): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const result = await readSource(() => reader.read());
-          if (result.done) {
-            check.end();
-            controller.close();
-            return;
-          }
-          const chunk = result.value;
-          if (chunk.byteLength === 0) continue;
-          check.add(chunk);
-          controller.enqueue(chunk);
+  return new ReadableStream<Uint8Array>(
+    relayFrom<ReadableStreamDefaultController<Uint8Array>>(reader, async (controller) => {
+      for (;;) {
+        const result = await readSource(() => reader.read());
+        if (result.done) {
+          check.end();
+          controller.close();
           return;
         }
-      } catch (e) {
-        reader.cancel(e).catch(() => {});
-        throw e;
+        const chunk = result.value;
+        if (chunk.byteLength === 0) continue;
+        check.add(chunk);
+        controller.enqueue(chunk);
+        return;
       }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+    }),
+    { highWaterMark: 0 },
+  );
 }
 
 /**
@@ -112,29 +106,21 @@ function verifiedBytes(
   return new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: AUTO_CHUNK_BYTES,
-    async pull(controller) {
+    ...relayFrom<ReadableByteStreamController>(reader, async (controller) => {
       const request = controller.byobRequest!;
       const view = request.view!;
-      try {
-        const result = await readSource(() =>
-          reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
-        );
-        if (result.done) {
-          check.end();
-          controller.close();
-          // The buffer came back empty: it completes the consumer's read as done.
-          if (result.value) request.respondWithNewView(result.value);
-          return;
-        }
-        check.add(result.value);
-        request.respondWithNewView(result.value);
-      } catch (e) {
-        reader.cancel(e).catch(() => {});
-        throw e;
+      const result = await readSource(() =>
+        reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
+      );
+      if (result.done) {
+        check.end();
+        controller.close();
+        // The buffer came back empty: it completes the consumer's read as done.
+        if (result.value) request.respondWithNewView(result.value);
+        return;
       }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
+      check.add(result.value);
+      request.respondWithNewView(result.value);
+    }),
   }, { highWaterMark: 0 });
 }
