@@ -248,7 +248,7 @@ export class Table<E> {
   /** Merges the entries into this node's copy in one local transaction (the replica side of a write). */
   async applyLocal(entries: E[]): Promise<void> {
     if (entries.length === 0) return;
-    const release = await this.mutex.acquireAll(entries.map((e) => this.#lockKey(e)));
+    const release = await this.mutex.acquireAll(entries.flatMap((e) => this.#lockKeys(e)));
     const tx = new DbTransaction(this.db);
     try {
       for (const incoming of entries) {
@@ -279,9 +279,10 @@ export class Table<E> {
       throw new Error(`${this.schema.name}: updateIfAlone needs entries locked by their key`);
     }
     if (!this.#alone(partitionKey)) return undefined;
-    const release = await this.mutex.acquire(
+    const release = await this.mutex.acquireAll([
       `${this.schema.name}\u0000${partitionKey}\u0000${sortKey}`,
-    );
+      ...this.#leafLockKeys(partitionKey, sortKey),
+    ]);
     const tx = new DbTransaction(this.db);
     let old: E | undefined;
     try {
@@ -312,11 +313,22 @@ export class Table<E> {
       this.replication.writeSets(partition).every((set) => set.length === 1 && set[0] === self);
   }
 
-  #lockKey(entry: E): string {
-    return this.schema.lockKey?.(entry) ??
-      `${this.schema.name}\u0000${this.schema.partitionKey(entry)}\u0000${
-        this.schema.sortKey(entry)
-      }`;
+  /**
+   * The locks a write of `entry` holds until its commit: the entry's, and the
+   * Merkle leaf's whose digest it changes (a read-modify-write shared by every
+   * entry of the leaf; see merkle.ts).
+   */
+  #lockKeys(entry: E): string[] {
+    const pk = this.schema.partitionKey(entry);
+    const sk = this.schema.sortKey(entry);
+    return [
+      this.schema.lockKey?.(entry) ?? `${this.schema.name}\u0000${pk}\u0000${sk}`,
+      ...this.#leafLockKeys(pk, sk),
+    ];
+  }
+
+  #leafLockKeys(pk: string, sk: string): string[] {
+    return this.merkle?.lockKeys(this.schema.name, this.partitionOf(pk), pk, sk) ?? [];
   }
 
   async #getIn(tx: DbTransaction, pk: string, sk: string): Promise<E | undefined> {
