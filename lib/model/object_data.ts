@@ -18,6 +18,7 @@ import { BLOCKS_IN_FLIGHT_PER_UPLOAD, INLINE_THRESHOLD_BYTES } from "../util/lim
 import type { DataPart } from "./object_table.ts";
 import type { VersionBlock } from "./version_table.ts";
 import { blockCheck } from "../block/block_store.ts";
+import { cutIntoBlocks } from "./body_blocks.ts";
 import type { Store } from "./store.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
@@ -67,11 +68,6 @@ export async function writeData(
   const checksum: Hasher | undefined = options.checksumAlgorithm
     ? checksumHasher(options.checksumAlgorithm)
     : undefined;
-  const blockSize = store.blockSize;
-  // Small objects are the common case: start small and grow, rather than
-  // allocate a block (or the inline threshold) for every request.
-  let buffer = new Uint8Array(options.allowInline ? SMALL_BUFFER_BYTES : blockSize);
-  let filled = 0;
   let offset = 0;
   let size = 0;
   let started = false;
@@ -123,95 +119,39 @@ export async function writeData(
     if (failure) throw failure;
   };
 
-  const accept = (chunk: Uint8Array) => {
-    size += chunk.byteLength;
-    if (size > options.maxSize) throw new DataTooLargeError(options.maxSize);
-    checksum?.update(chunk);
-  };
-
+  // What remains after the last full block: small data may stay inline.
+  let last: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   if (body) {
-    // Data of announced size from a byte stream (a request body) is read
-    // straight into buffers of that size or a block's: no chunk to allocate,
-    // nothing to copy.
-    const hint = options.sizeHint;
-    const byob = hint !== undefined ? byobReaderOf(body) : undefined;
-    const chunks = byob ? undefined : body.getReader();
+    const pieces = cutIntoBlocks(body, {
+      blockSize: store.blockSize,
+      sizeHint: options.sizeHint,
+      firstBytes: options.allowInline ? SMALL_BUFFER_BYTES : store.blockSize,
+      onChunk: (chunk) => {
+        size += chunk.byteLength;
+        if (size > options.maxSize) throw new DataTooLargeError(options.maxSize);
+        checksum?.update(chunk);
+      },
+    });
     try {
-      if (byob) {
-        // Buffers of a block, or of what remains when less; a last 1-byte one
-        // reads the end of the stream (and data beyond the hint goes on in blocks).
-        const nextBuffer = () => {
-          const remaining = hint! - size;
-          return new Uint8Array(
-            remaining > 0 ? Math.min(blockSize, remaining) : remaining === 0 ? 1 : blockSize,
-          );
-        };
-        buffer = nextBuffer();
-        // A full buffer is stored once more data comes: the last one is left
-        // to the end, where small data stays inline.
-        let full: Uint8Array<ArrayBuffer> | undefined;
-        while (true) {
-          if (filled === buffer.byteLength) {
-            full = buffer;
-            buffer = nextBuffer();
-            filled = 0;
-          }
-          const { done, value } = await byob.read(buffer.subarray(filled));
-          // The read moved the buffer's memory into `value`: take it back.
-          if (value) buffer = new Uint8Array(value.buffer as ArrayBuffer);
-          if (done) break;
-          if (full) {
-            await flushBlock(full);
-            full = undefined;
-          }
-          accept(value);
-          filled += value.byteLength;
-        }
-        if (full) {
-          buffer = full;
-          filled = full.byteLength;
-        }
-      }
-      while (chunks) {
-        const { done, value } = await chunks.read();
-        if (done) break;
-        accept(value);
-        let consumed = 0;
-        while (consumed < value.byteLength) {
-          if (filled === buffer.byteLength) {
-            if (buffer.byteLength < blockSize) {
-              const grown = new Uint8Array(Math.min(buffer.byteLength * 4, blockSize));
-              grown.set(buffer);
-              buffer = grown;
-            } else {
-              await flushBlock(buffer);
-              buffer = new Uint8Array(blockSize);
-              filled = 0;
-            }
-          }
-          const n = Math.min(buffer.byteLength - filled, value.byteLength - consumed);
-          buffer.set(value.subarray(consumed, consumed + n), filled);
-          filled += n;
-          consumed += n;
-        }
+      for await (const piece of pieces) {
+        if (piece.last) last = piece.bytes;
+        else await flushBlock(piece.bytes);
       }
     } catch (e) {
-      await (byob ?? chunks)!.cancel(e).catch(() => {});
       await Promise.all(inFlight);
       await recording;
       md5?.abandon();
       throw e;
     }
-    // The reader is not released: the stream is done or cancelled, and a
-    // release builds an error object for the closed promise (~10 us a request).
   }
   const checksumBase64 = checksum ? toBase64(checksum.digest()) : undefined;
   if (!started && options.allowInline && size <= INLINE_THRESHOLD_BYTES) {
-    const inline = filled === buffer.byteLength ? buffer : buffer.slice(0, filled);
+    // A view of a larger buffer is copied: the entry keeps only its bytes.
+    const inline = last.byteLength === last.buffer.byteLength ? last : last.slice();
     return { size, md5Hex: md5Hex(inline), checksum: checksumBase64, inline };
   }
   try {
-    if (filled > 0) await flushBlock(buffer.subarray(0, filled));
+    if (last.byteLength > 0) await flushBlock(last);
     await Promise.all(inFlight);
     await recording;
     if (failure) throw failure;
@@ -226,15 +166,6 @@ export async function writeData(
 
 /** A block as a version entry names it. */
 export type StoredBlock = Pick<VersionBlock, "hash" | "size" | "crc32">;
-
-/** A BYOB reader of `body` when it is a byte stream. */
-function byobReaderOf(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
-  try {
-    return body.getReader({ mode: "byob" });
-  } catch {
-    return undefined;
-  }
-}
 
 /** Stores a block on its replicas; resolves to what names it once a write quorum has it. */
 export async function storeBlock(store: Store, block: Uint8Array): Promise<StoredBlock> {
