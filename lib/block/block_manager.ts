@@ -11,14 +11,13 @@ import type { DbKey, DbStore } from "../db/db.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { LocalTransaction } from "../table/schema.ts";
 import { DbTransaction } from "../table/transaction.ts";
-import type { BlockCheck, BlockStore } from "./block_store.ts";
+import { type BlockCheck, type BlockStore, passesCheck } from "./block_store.ts";
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { quorumWrite } from "../rpc/quorum.ts";
 import { partitionOfKey } from "../table/partition.ts";
 import { readBounded } from "../util/read_bounded.ts";
-import { crc32 } from "../util/hash.ts";
 
 interface Refcount {
   count: number;
@@ -162,9 +161,7 @@ export class BlockManager {
         });
         const received = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
         if (check) {
-          if (received.byteLength !== check.size || crc32(received) !== check.crc32) {
-            throw new Error("the copy received is corrupted");
-          }
+          if (!passesCheck(received, check)) throw new Error("the copy received is corrupted");
           return received;
         }
         const checked = await this.store.hashing.sha256(received);

@@ -21,6 +21,11 @@ export function blockCheck(block: { size: number; crc32?: number }): BlockCheck 
   return block.crc32 === undefined ? undefined : { size: block.size, crc32: block.crc32 };
 }
 
+/** Whether `data` passes a block's cheap check. */
+export function passesCheck(data: Uint8Array, check: BlockCheck): boolean {
+  return data.byteLength === check.size && crc32(data) === check.crc32;
+}
+
 /** A block whose content does not match its hash. */
 export class CorruptBlockError extends Error {
   constructor(readonly hash: string, readonly path: string) {
@@ -115,7 +120,7 @@ export class BlockStore {
       throw wrapError(`Cannot read block ${hash} from ${path}`, e);
     }
     if (check) {
-      if (crc32(data) !== check.crc32) throw new CorruptBlockError(hash, path);
+      if (!passesCheck(data, check)) throw new CorruptBlockError(hash, path);
       return data;
     }
     const checked = await this.hashing.sha256(data);

@@ -59,6 +59,8 @@ function splitCount(head: Uint8Array): number {
 interface KvOp {
   key: Deno.KvKey;
   value?: Uint8Array;
+  /** keyId of a mutation's own key (absent on its chunks' keys, never read on their own). */
+  id?: string;
 }
 
 interface PendingCommit {
@@ -84,7 +86,6 @@ export class KvStore implements DbStore {
   /** Callers in the last group committed. */
   #lastGroupSize = 0;
   #closed = false;
-
   #nextReader = 0;
 
   /**
@@ -99,11 +100,11 @@ export class KvStore implements DbStore {
     private readonly readers: Deno.Kv[],
     private readonly writer: Deno.Kv,
     readonly path: string,
-  ) {
-    this.kv = readers[0];
-  }
+  ) {}
 
-  readonly kv: Deno.Kv;
+  get kv(): Deno.Kv {
+    return this.readers[0];
+  }
 
   static async open(path: string): Promise<KvStore> {
     let store: KvStore;
@@ -186,7 +187,7 @@ export class KvStore implements DbStore {
     for (const m of mutations) {
       const id = keyId(m.key);
       const oldChunkCount = chunkCounts.get(id) ?? this.#chunkCounts.get(id) ?? 0;
-      const encoded = this.#encode(m, oldChunkCount);
+      const encoded = this.#encode(m, id, oldChunkCount);
       chunkCounts.set(id, encoded.chunkCount);
       for (const op of encoded.ops) {
         ops.push(op);
@@ -282,18 +283,17 @@ export class KvStore implements DbStore {
     const result = await atomic.commit();
     if (!result.ok) throw new Error("atomic commit was refused");
     for (const op of ops) {
-      // Chunks are read by their value's key, never on their own.
-      if (op.key[0] !== CHUNK_SPACE) this.#absent.written(keyId(op.key), op.value !== undefined);
+      if (op.id !== undefined) this.#absent.written(op.id, op.value !== undefined);
     }
   }
 
   /** The engine operations for a mutation, and the key's chunk count after it. */
-  #encode(m: Mutation, oldChunkCount: number): { ops: KvOp[]; chunkCount: number } {
+  #encode(m: Mutation, id: string, oldChunkCount: number): { ops: KvOp[]; chunkCount: number } {
     const key = m.key as Deno.KvKey;
     const ops: KvOp[] = [];
     for (let i = 0; i < oldChunkCount; i++) ops.push({ key: [CHUNK_SPACE, ...key, i] });
     if (m.type === "delete") {
-      ops.push({ key });
+      ops.push({ key, id });
       return { ops, chunkCount: 0 };
     }
     const payload = serialize(m.value);
@@ -301,7 +301,7 @@ export class KvStore implements DbStore {
       const value = new Uint8Array(payload.byteLength + 1);
       value[0] = TAG_INLINE;
       value.set(payload, 1);
-      ops.push({ key, value });
+      ops.push({ key, value, id });
       return { ops, chunkCount: 0 };
     }
     const count = Math.ceil(payload.byteLength / KV_VALUE_MAX_BYTES);
@@ -311,7 +311,7 @@ export class KvStore implements DbStore {
     const head = new Uint8Array(5);
     head[0] = TAG_SPLIT;
     new DataView(head.buffer).setUint32(1, count);
-    ops.push({ key, value: head });
+    ops.push({ key, value: head, id });
     for (let i = 0; i < count; i++) {
       const chunk = payload.subarray(i * KV_VALUE_MAX_BYTES, (i + 1) * KV_VALUE_MAX_BYTES);
       ops.push({ key: [CHUNK_SPACE, ...key, i], value: new Uint8Array(chunk) });

@@ -280,7 +280,7 @@ export class Table<E> {
     }
     if (!this.#alone(partitionKey)) return undefined;
     const release = await this.mutex.acquireAll([
-      `${this.schema.name}\u0000${partitionKey}\u0000${sortKey}`,
+      this.#entryLockKey(partitionKey, sortKey),
       ...this.#leafLockKeys(partitionKey, sortKey),
     ]);
     const tx = new DbTransaction(this.db);
@@ -322,9 +322,14 @@ export class Table<E> {
     const pk = this.schema.partitionKey(entry);
     const sk = this.schema.sortKey(entry);
     return [
-      this.schema.lockKey?.(entry) ?? `${this.schema.name}\u0000${pk}\u0000${sk}`,
+      this.schema.lockKey?.(entry) ?? this.#entryLockKey(pk, sk),
       ...this.#leafLockKeys(pk, sk),
     ];
+  }
+
+  /** The lock of an entry, by its keys, for tables without a lockKey of their own. */
+  #entryLockKey(pk: string, sk: string): string {
+    return `${this.schema.name}\u0000${pk}\u0000${sk}`;
   }
 
   #leafLockKeys(pk: string, sk: string): string[] {
@@ -376,11 +381,10 @@ export class Table<E> {
     fingerprint: string,
   ): Promise<boolean> {
     const partition = this.partitionOf(partitionKey);
-    const lockKeys = [
-      `${this.schema.name}\u0000${partitionKey}\u0000${sortKey}`,
-      ...(this.merkle?.lockKeys(this.schema.name, partition, partitionKey, sortKey) ?? []),
-    ];
-    const release = await this.mutex.acquireAll(lockKeys);
+    const release = await this.mutex.acquireAll([
+      this.#entryLockKey(partitionKey, sortKey),
+      ...this.#leafLockKeys(partitionKey, sortKey),
+    ]);
     const tx = new DbTransaction(this.db);
     try {
       const key = this.#key(partitionKey, sortKey);
