@@ -19,11 +19,13 @@ import {
   KV_ABSENT_KEYS_MAX,
   KV_COMMIT_BYTES_MAX,
   KV_COMMIT_MUTATIONS_MAX,
+  KV_GET_MANY_MAX,
   KV_GROUP_LINGER_MS,
   KV_READ_CONNECTIONS,
   KV_VALUE_MAX_BYTES,
 } from "../util/limits.ts";
 import { AbsentKeys } from "./absent_keys.ts";
+import { ReadBatcher } from "./read_batcher.ts";
 import { wrapError } from "../util/errors.ts";
 import type {
   DbEntry,
@@ -87,6 +89,7 @@ export class KvStore implements DbStore {
   #lastGroupSize = 0;
   #closed = false;
   #nextReader = 0;
+  readonly #batcher: ReadBatcher;
 
   /**
    * `readers` serve reads and `writer` commits, all connections to the same
@@ -100,7 +103,9 @@ export class KvStore implements DbStore {
     private readonly readers: Deno.Kv[],
     private readonly writer: Deno.Kv,
     readonly path: string,
-  ) {}
+  ) {
+    this.#batcher = new ReadBatcher(readers);
+  }
 
   get kv(): Deno.Kv {
     return this.readers[0];
@@ -148,7 +153,7 @@ export class KvStore implements DbStore {
     const found = this.#absent.beginRead(id);
     let stored: Uint8Array | null | undefined;
     try {
-      stored = (await this.#reader().get<Uint8Array>(key as Deno.KvKey)).value;
+      stored = await this.#batcher.get(key as Deno.KvKey);
     } finally {
       found(stored === undefined ? undefined : stored !== null);
     }
@@ -325,8 +330,8 @@ export class KvStore implements DbStore {
     const count = splitCount(stored);
     const keys = Array.from({ length: count }, (_, i) => [CHUNK_SPACE, ...key, i] as Deno.KvKey);
     const parts: Uint8Array[] = [];
-    for (let i = 0; i < keys.length; i += 10) {
-      const got = await this.#reader().getMany<Uint8Array[]>(keys.slice(i, i + 10));
+    for (let i = 0; i < keys.length; i += KV_GET_MANY_MAX) {
+      const got = await this.#reader().getMany<Uint8Array[]>(keys.slice(i, i + KV_GET_MANY_MAX));
       for (const g of got) {
         if (g.value === null) {
           throw new Error(`A chunk of the value of key ${String(key)} is missing`);

@@ -176,3 +176,6 @@ export const KV_ABSENT_KEYS_MAX = 4096;
  * one -> three: 6,900-7,500 -> 8,300-10,000 ops/s; four did no better.
  */
 export const KV_READ_CONNECTIONS = 3;
+
+/** Keys of one Deno KV `getMany` (its own limit). */
+export const KV_GET_MANY_MAX = 10;
