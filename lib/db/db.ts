@@ -6,6 +6,17 @@
 export type DbKeyPart = string | number | bigint | Uint8Array | boolean;
 export type DbKey = readonly DbKeyPart[];
 
+/** A string that tells keys apart, for maps keyed by DbKey (parts joined by U+0000, typed). */
+export function dbKeyId(key: DbKey): string {
+  let id = "";
+  for (let i = 0; i < key.length; i++) {
+    const part = key[i];
+    if (i > 0) id += "\u0000";
+    id += part instanceof Uint8Array ? `u${part.join(",")}` : `${typeof part}:${part}`;
+  }
+  return id;
+}
+
 export type Mutation =
   | { type: "set"; key: DbKey; value: unknown }
   | { type: "delete"; key: DbKey };

@@ -27,14 +27,15 @@ import {
 import { AbsentKeys } from "./absent_keys.ts";
 import { ReadBatcher } from "./read_batcher.ts";
 import { wrapError } from "../util/errors.ts";
-import type {
-  DbEntry,
-  DbKey,
-  DbListOptions,
-  DbSelector,
-  DbStore,
-  Mutation,
-  ValuePick,
+import {
+  type DbEntry,
+  type DbKey,
+  dbKeyId,
+  type DbListOptions,
+  type DbSelector,
+  type DbStore,
+  type Mutation,
+  type ValuePick,
 } from "./db.ts";
 import { decodeSerialized, pickSerialized, pickValue } from "./v8_pick.ts";
 
@@ -61,7 +62,7 @@ function splitCount(head: Uint8Array): number {
 interface KvOp {
   key: Deno.KvKey;
   value?: Uint8Array;
-  /** keyId of a mutation's own key (absent on its chunks' keys, never read on their own). */
+  /** dbKeyId of a mutation's own key (absent on its chunks' keys, never read on their own). */
   id?: string;
 }
 
@@ -72,16 +73,9 @@ interface PendingCommit {
   reject: (e: unknown) => void;
 }
 
-/** A map key for a DbKey (parts are strings, numbers, bigints, byte arrays or booleans). */
-function keyId(key: readonly unknown[]): string {
-  return key.map((part) =>
-    part instanceof Uint8Array ? `u${Array.from(part).join(",")}` : `${typeof part}:${part}`
-  ).join("\u0000");
-}
-
 export class KvStore implements DbStore {
   #pending: PendingCommit[] = [];
-  /** keyId -> chunk count, for every key whose stored value is split. */
+  /** dbKeyId -> chunk count, for every key whose stored value is split. */
   readonly #chunkCounts = new Map<string, number>();
   #flushing = false;
   readonly #absent = new AbsentKeys(KV_ABSENT_KEYS_MAX);
@@ -141,14 +135,14 @@ export class KvStore implements DbStore {
 
   async #loadChunkCounts(): Promise<void> {
     for await (const { key } of this.kv.list({ prefix: [CHUNK_SPACE] })) {
-      const id = keyId(key.slice(1, -1));
+      const id = dbKeyId(key.slice(1, -1) as DbKey);
       const count = (key.at(-1) as number) + 1;
       if (count > (this.#chunkCounts.get(id) ?? 0)) this.#chunkCounts.set(id, count);
     }
   }
 
   async get<T>(key: DbKey): Promise<T | undefined> {
-    const id = keyId(key);
+    const id = dbKeyId(key);
     if (this.#absent.has(id)) return undefined;
     const found = this.#absent.beginRead(id);
     let stored: Uint8Array | null | undefined;
@@ -190,7 +184,7 @@ export class KvStore implements DbStore {
     // Chunk counts after these mutations; recorded once all are encoded.
     const chunkCounts = new Map<string, number>();
     for (const m of mutations) {
-      const id = keyId(m.key);
+      const id = dbKeyId(m.key);
       const oldChunkCount = chunkCounts.get(id) ?? this.#chunkCounts.get(id) ?? 0;
       const encoded = this.#encode(m, id, oldChunkCount);
       chunkCounts.set(id, encoded.chunkCount);

@@ -1,9 +1,5 @@
-import type { DbKey, DbStore, Mutation } from "../db/db.ts";
+import { type DbKey, dbKeyId, type DbStore, type Mutation } from "../db/db.ts";
 import type { LocalTransaction } from "./schema.ts";
-
-function keyId(key: DbKey): string {
-  return JSON.stringify(key, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
-}
 
 export class DbTransaction implements LocalTransaction {
   readonly mutations: Mutation[] = [];
@@ -13,19 +9,19 @@ export class DbTransaction implements LocalTransaction {
   constructor(private readonly db: DbStore) {}
 
   async get<T>(key: DbKey): Promise<T | undefined> {
-    const pending = this.#overlay.get(keyId(key));
+    const pending = this.#overlay.get(dbKeyId(key));
     if (pending !== undefined) return pending === null ? undefined : pending.value as T;
     return await this.db.get<T>(key);
   }
 
   set(key: DbKey, value: unknown): void {
     this.mutations.push({ type: "set", key, value });
-    this.#overlay.set(keyId(key), { value });
+    this.#overlay.set(dbKeyId(key), { value });
   }
 
   delete(key: DbKey): void {
     this.mutations.push({ type: "delete", key });
-    this.#overlay.set(keyId(key), null);
+    this.#overlay.set(dbKeyId(key), null);
   }
 
   afterCommit(fn: () => Promise<void>): void {
