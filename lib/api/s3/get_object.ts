@@ -115,8 +115,11 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
   }
   headers.set("content-length", String(effective.end - effective.start));
   if (head) return new Response(null, { status, headers });
+  // Inline bytes are the entry's own (decoded from the store), sent as they are when whole.
   const body = data.type === "inline"
-    ? data.bytes.slice(effective.start, effective.end) as Uint8Array<ArrayBuffer>
+    ? (whole ? data.bytes : data.bytes.subarray(effective.start, effective.end)) as Uint8Array<
+      ArrayBuffer
+    >
     : effective.end > effective.start
     ? await readParts(r.ctx.store, parts, effective)
     : null;
