@@ -1,9 +1,12 @@
 /**
  * DbStore over Deno KV (SQLite underneath).
  *
- * - Values are serialized here (V8 structured clone) so that their size is
- *   known: values over Deno KV's 64 KiB limit are split into chunks kept under
- *   a separate key space (`CHUNK_SPACE`), so range scans never see them.
+ * - Values are serialized here, in V8's format (v8_write.ts, else node:v8)
+ *   so that their size is known: values over Deno KV's 64 KiB limit are split
+ *   into chunks kept under a separate key space (`CHUNK_SPACE`), so range
+ *   scans never see them.
+ * - Point reads go out in batches while the read connections are busy
+ *   (ReadBatcher).
  * - Group commit: a durable KV commit costs ~0.3 ms whatever its size, so
  *   mutations of concurrent callers are gathered into one atomic commit, within
  *   the engine's mutation and byte limits.
@@ -38,6 +41,7 @@ import {
   type ValuePick,
 } from "./db.ts";
 import { decodeSerialized, pickSerialized, pickValue } from "./v8_pick.ts";
+import { encodeSerialized } from "./v8_write.ts";
 
 const CHUNK_SPACE = "\u0000chunks";
 /** First byte of a stored value: the value itself follows, or a chunk count. */
@@ -45,6 +49,13 @@ const TAG_INLINE = 0;
 const TAG_SPLIT = 1;
 /** A value is at most this many chunks (60 MiB). */
 const CHUNKS_MAX = 1024;
+
+/** `bytes` after one zero byte. */
+function afterOneByte(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength + 1);
+  out.set(bytes, 1);
+  return out;
+}
 
 /** The value of an inline stored value, or only its picked properties. */
 function decodeInline<T>(stored: Uint8Array, pick: ValuePick | undefined): T {
@@ -295,12 +306,12 @@ export class KvStore implements DbStore {
       ops.push({ key, id });
       return { ops, chunkCount: 0 };
     }
-    const payload = serialize(m.value);
-    if (payload.byteLength + 1 <= KV_VALUE_MAX_BYTES) {
-      const value = new Uint8Array(payload.byteLength + 1);
-      value[0] = TAG_INLINE;
-      value.set(payload, 1);
-      ops.push({ key, value, id });
+    // The value after one byte for its tag: written here, or by node:v8 for what this writer declines.
+    const tagged = encodeSerialized(m.value, 1) ?? afterOneByte(serialize(m.value));
+    const payload = tagged.subarray(1);
+    if (tagged.byteLength <= KV_VALUE_MAX_BYTES) {
+      tagged[0] = TAG_INLINE;
+      ops.push({ key, value: tagged, id });
       return { ops, chunkCount: 0 };
     }
     const count = Math.ceil(payload.byteLength / KV_VALUE_MAX_BYTES);

@@ -15,6 +15,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { ValuePick } from "./db.ts";
+import { HOST_BUFFER, HOST_UINT8_ARRAY, TAG } from "./v8_format.ts";
 
 /** Applies a pick to a deserialized value. */
 export function pickValue(value: unknown, pick: ValuePick): unknown {
@@ -69,36 +70,8 @@ export function decodeSerialized(
   }
 }
 
-/** node:v8's host object type indexes of the typed arrays remise stores. */
-const HOST_UINT8_ARRAY = 1;
-const HOST_BUFFER = 10;
-
 /** Thrown (without a stack) on anything the reader does not handle. */
 const UNSUPPORTED = Object.freeze({ unsupported: true });
-
-// Tags of V8's serialization format (v8/src/objects/value-serializer.cc).
-const TAG = {
-  version: 0xff,
-  padding: 0x00,
-  verifyObjectCount: 0x3f, // ?
-  undefined: 0x5f, // _
-  null: 0x30, // 0
-  true: 0x54, // T
-  false: 0x46, // F
-  int32: 0x49, // I
-  uint32: 0x55, // U
-  double: 0x4e, // N
-  utf8String: 0x53, // S
-  oneByteString: 0x22, // "
-  twoByteString: 0x63, // c
-  beginObject: 0x6f, // o
-  endObject: 0x7b, // {
-  beginDenseArray: 0x41, // A
-  endDenseArray: 0x24, // $
-  beginSparseArray: 0x61, // a
-  endSparseArray: 0x40, // @
-  hostObject: 0x5c, // \
-} as const;
 
 interface CompiledPick {
   names: string[];
