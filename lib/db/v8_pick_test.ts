@@ -4,33 +4,12 @@ import { Buffer } from "node:buffer";
 import type { ValuePick } from "./db.ts";
 import { decodeSerialized, pickSerialized, pickValue } from "./v8_pick.ts";
 import { seededRandom } from "../util/seeded_random.ts";
+import { objectEntry } from "./_test_values.ts";
 
 const ENTRY_PICK: ValuePick = {
   key: true,
   versions: { timestampMs: true, state: { state: true, data: { meta: { size: true } } } },
 };
-
-function objectEntry(key: string) {
-  return {
-    bucketId: "b".repeat(64),
-    key,
-    versions: [
-      { uuid: "u1", timestampMs: 1_700_000_000_123, state: { state: "aborted" } },
-      {
-        uuid: "u2",
-        timestampMs: 1_700_000_000_456,
-        state: {
-          state: "complete",
-          data: {
-            type: "inline",
-            meta: { size: 16, etag: "e", headers: [["content-type", "text/plain"]] },
-            bytes: new Uint8Array(16).fill(7),
-          },
-        },
-      },
-    ],
-  };
-}
 
 Deno.test("pickSerialized reads the picked properties and skips the rest", () => {
   const value = objectEntry("dir/key");

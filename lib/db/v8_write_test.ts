@@ -4,6 +4,7 @@ import { Buffer } from "node:buffer";
 import { encodeSerialized } from "./v8_write.ts";
 import { decodeSerialized } from "./v8_pick.ts";
 import { seededRandom } from "../util/seeded_random.ts";
+import { objectEntry } from "./_test_values.ts";
 
 /** Reads `bytes` back with node:v8 and with v8_pick.ts; both must give `expected`. */
 function assertReadsBack(bytes: Uint8Array, expected: unknown) {
@@ -12,25 +13,7 @@ function assertReadsBack(bytes: Uint8Array, expected: unknown) {
 }
 
 Deno.test("encodeSerialized writes an object entry byte for byte as node:v8 does", () => {
-  const entry = {
-    bucketId: "b".repeat(64),
-    key: "dir/key",
-    versions: [{
-      uuid: "u2",
-      timestampMs: 1_700_000_000_456,
-      state: {
-        state: "complete",
-        data: {
-          type: "inline",
-          meta: { size: 16, etag: '"e"', headers: [["content-type", "text/plain"]] },
-          bytes: new Uint8Array(16).fill(7),
-        },
-      },
-    }],
-    deleted: false,
-    note: null,
-    gone: undefined,
-  };
+  const entry = { ...objectEntry("dir/key"), deleted: false, note: null, gone: undefined };
   assert.deepEqual(encodeSerialized(entry), new Uint8Array(serialize(entry)));
 });
 
