@@ -40,19 +40,27 @@ export class ReadBatcher {
   }
 
   async #read(kv: Deno.Kv, batch: QueuedRead[]): Promise<void> {
-    let values: (Uint8Array | null)[] | undefined;
-    let failure: unknown;
+    let results: PromiseSettledResult<Uint8Array | null>[];
     try {
       const entries = batch.length === 1
         ? [await kv.get<Uint8Array>(batch[0].key)]
         : await kv.getMany<Uint8Array[]>(batch.map((r) => r.key));
-      values = entries.map((e) => e.value);
-    } catch (e) {
-      failure = e;
+      results = entries.map((e) => ({ status: "fulfilled", value: e.value }));
+    } catch {
+      // One read the engine refuses (a key over its size limit) fails the
+      // whole getMany: each read of the batch is then tried alone, so that
+      // it fails only its own caller.
+      results = await Promise.allSettled(
+        batch.map(async (r) => (await kv.get<Uint8Array>(r.key)).value),
+      );
     }
     // The next batch leaves before these readers resume.
     this.#inFlight--;
     this.#dispatch();
-    batch.forEach((r, i) => values ? r.resolve(values[i]) : r.reject(failure));
+    batch.forEach((r, i) => {
+      const result = results[i];
+      if (result.status === "fulfilled") r.resolve(result.value);
+      else r.reject(result.reason);
+    });
   }
 }
