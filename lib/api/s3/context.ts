@@ -5,6 +5,7 @@ import type { Store } from "../../model/store.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { spoolToFile } from "../../block/spool.ts";
+import { checkObjectKey } from "./object_headers.ts";
 
 export interface S3Context {
   store: Store;
@@ -57,10 +58,12 @@ export async function requireBucket(
   return bucket;
 }
 
+/** The request's object key; one over S3's 1,024 bytes is KeyTooLongError, whatever the operation. */
 export function requireKey(r: S3Request): string {
   const key = r.target.key;
   if (key === undefined) {
     throw new S3Error("InvalidRequest", 400, "This operation needs an object key");
   }
+  checkObjectKey(key);
   return key;
 }

@@ -3,7 +3,7 @@ import { copyObject } from "../../model/copy.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { loadCopySource } from "./copy_source.ts";
-import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
+import { headersToStore, quotedEtag } from "./object_headers.ts";
 import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
@@ -11,7 +11,6 @@ import { xmlResponse } from "./xml.ts";
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  checkObjectKey(key);
   const source = await loadCopySource(r);
   const directive = (r.req.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {

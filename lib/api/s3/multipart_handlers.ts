@@ -18,7 +18,7 @@ import {
 import { copyRange } from "../../model/copy.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
-import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
@@ -70,7 +70,6 @@ function parseLimit(value: string | null, name: string, max: number): number {
 export async function handleCreateMultipartUpload(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  checkObjectKey(key);
   const checksum = requestedChecksum(r.req.headers);
   const uploadId = await createUpload(
     r.ctx.store,

@@ -17,8 +17,12 @@ const STORED_STANDARD_HEADERS = [
 
 export const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
 
+const utf8 = new TextEncoder();
+
 export function checkObjectKey(key: string): void {
-  if (new TextEncoder().encode(key).byteLength > OBJECT_KEY_MAX_BYTES) {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most keys need no encoding to pass.
+  if (key.length * 3 <= OBJECT_KEY_MAX_BYTES) return;
+  if (utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES) {
     throw new S3Error("KeyTooLongError", 400, "Your key is too long", { MaxSizeAllowed: "1024" });
   }
 }

@@ -4,7 +4,7 @@ import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
-import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 
@@ -46,7 +46,6 @@ export function verifyUpload(
 export async function handlePutObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  checkObjectKey(key);
   if (r.contentLength !== undefined && r.contentLength > PUT_OBJECT_MAX_BYTES) {
     throw new S3Error(
       "EntityTooLarge",
