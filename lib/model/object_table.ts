@@ -4,7 +4,7 @@
  * newest complete one, so an older write can never hide a newer one.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableEqual, stableString } from "../util/crdt.ts";
+import { stableMax } from "../util/crdt.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -73,8 +73,7 @@ function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
   // Most often two copies of the same version (replicas, read repair).
-  if (stableEqual(a, b)) return a;
-  return stableString(a) >= stableString(b) ? a : b;
+  return stableMax(a, b);
 }
 
 /** Versions sorted oldest first, without those older than the newest complete one. */

@@ -4,7 +4,7 @@
  * become deleted, which releases their block references.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableEqual, stableString } from "../util/crdt.ts";
+import { stableMax } from "../util/crdt.ts";
 
 export interface VersionBlock {
   dataId: string;
@@ -37,11 +37,7 @@ export function versionSchema(
     merge: (
       a,
       b,
-    ) => (a.deleted !== b.deleted
-      ? (a.deleted ? a : b)
-      : stableEqual(a, b) || stableString(a) >= stableString(b)
-      ? a
-      : b),
+    ) => (a.deleted !== b.deleted ? (a.deleted ? a : b) : stableMax(a, b)),
     updated,
   };
 }

@@ -279,10 +279,7 @@ export class Table<E> {
       throw new Error(`${this.schema.name}: updateIfAlone needs entries locked by their key`);
     }
     if (!this.#alone(partitionKey)) return undefined;
-    const release = await this.mutex.acquireAll([
-      this.#entryLockKey(partitionKey, sortKey),
-      ...this.#leafLockKeys(partitionKey, sortKey),
-    ]);
+    const release = await this.mutex.acquireAll(this.#locksOf(partitionKey, sortKey));
     const tx = new DbTransaction(this.db);
     let old: E | undefined;
     try {
@@ -321,15 +318,13 @@ export class Table<E> {
   #lockKeys(entry: E): string[] {
     const pk = this.schema.partitionKey(entry);
     const sk = this.schema.sortKey(entry);
-    return [
-      this.schema.lockKey?.(entry) ?? this.#entryLockKey(pk, sk),
-      ...this.#leafLockKeys(pk, sk),
-    ];
+    const own = this.schema.lockKey?.(entry);
+    return own === undefined ? this.#locksOf(pk, sk) : [own, ...this.#leafLockKeys(pk, sk)];
   }
 
-  /** The lock of an entry, by its keys, for tables without a lockKey of their own. */
-  #entryLockKey(pk: string, sk: string): string {
-    return `${this.schema.name}\u0000${pk}\u0000${sk}`;
+  /** The locks of an entry by its keys (tables without a lockKey of their own) and of its Merkle leaf. */
+  #locksOf(pk: string, sk: string): string[] {
+    return [`${this.schema.name}\u0000${pk}\u0000${sk}`, ...this.#leafLockKeys(pk, sk)];
   }
 
   #leafLockKeys(pk: string, sk: string): string[] {
@@ -381,10 +376,7 @@ export class Table<E> {
     fingerprint: string,
   ): Promise<boolean> {
     const partition = this.partitionOf(partitionKey);
-    const release = await this.mutex.acquireAll([
-      this.#entryLockKey(partitionKey, sortKey),
-      ...this.#leafLockKeys(partitionKey, sortKey),
-    ]);
+    const release = await this.mutex.acquireAll(this.#locksOf(partitionKey, sortKey));
     const tx = new DbTransaction(this.db);
     try {
       const key = this.#key(partitionKey, sortKey);

@@ -103,3 +103,12 @@ export function stableEqual(a: unknown, b: unknown): boolean {
   }
   return count === 0;
 }
+
+/**
+ * The greater of `a` and `b` by `stableString` (`a` when they are equal): a
+ * deterministic choice between two versions of one thing, which builds no
+ * string for the common case of two equal copies.
+ */
+export function stableMax<T>(a: T, b: T): T {
+  return stableEqual(a, b) || stableString(a) >= stableString(b) ? a : b;
+}
