@@ -97,26 +97,29 @@ export class BlockManager {
     return partitionOfKey(hash);
   }
 
-  /** Stores a block on its replicas; resolves once a write quorum has it durably. */
-  async putBlock(hash: string, data: Uint8Array): Promise<void> {
+  /**
+   * Stores a block on its replicas; resolves once a write quorum has it
+   * durably. `onAllStored` is called once every replica has it: only then is
+   * `data` read by nobody (a failed call may still be sending it).
+   */
+  async putBlock(hash: string, data: Uint8Array, onAllStored?: () => void): Promise<void> {
+    const calls: Promise<void>[] = [];
     await quorumWrite(
       `store block ${hash.slice(0, 16)}`,
       this.replication.writeSets(this.partitionOf(hash)),
       (n) => this.replication.writeQuorum(n),
-      async (node) => {
-        if (node === this.replication.nodeId) await this.putLocal(hash, data);
-        else {
-          await this.replication.call(
-            node,
-            "block/put",
-            { body: { hash }, stream: streamOf(data) },
-            {
-              priority: "normal",
-            },
-          );
-        }
+      (node) => {
+        const call = node === this.replication.nodeId
+          ? this.putLocal(hash, data)
+          : this.replication.call(node, "block/put", { body: { hash }, stream: streamOf(data) }, {
+            priority: "normal",
+          }).then(() => {});
+        calls.push(call);
+        return call;
       },
     );
+    // quorumWrite called every replica before it resolved.
+    if (onAllStored) Promise.all(calls).then(onAllStored, () => {});
   }
 
   /**

@@ -18,6 +18,8 @@ export interface BodyPiece {
 
 export interface CutOptions {
   blockSize: number;
+  /** A buffer for a whole block (`blockSize` bytes, which the cut overwrites). */
+  newBlock?: () => Uint8Array<ArrayBuffer>;
   /** The size the body is announced to have (Content-Length), when known. */
   sizeHint?: number;
   /** Size of the first buffer of a body read in chunks. */
@@ -54,16 +56,15 @@ export async function* cutIntoBlocks(
 async function* readInto(
   reader: ReadableStreamBYOBReader,
   hint: number,
-  { blockSize, onChunk }: CutOptions,
+  { blockSize, newBlock = () => new Uint8Array(blockSize), onChunk }: CutOptions,
 ): AsyncGenerator<BodyPiece> {
   let size = 0;
   // Buffers of a block, or of what remains when less; a last 1-byte one reads
   // the end of the stream (and data beyond the hint goes on in blocks).
   const nextBuffer = () => {
     const remaining = hint - size;
-    return new Uint8Array(
-      remaining > 0 ? Math.min(blockSize, remaining) : remaining === 0 ? 1 : blockSize,
-    );
+    if (remaining >= blockSize || remaining < 0) return newBlock();
+    return new Uint8Array(remaining === 0 ? 1 : remaining);
   };
   let buffer = nextBuffer();
   let filled = 0;
@@ -92,9 +93,9 @@ async function* readInto(
 
 async function* readChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  { blockSize, firstBytes, onChunk }: CutOptions,
+  { blockSize, newBlock = () => new Uint8Array(blockSize), firstBytes, onChunk }: CutOptions,
 ): AsyncGenerator<BodyPiece> {
-  let buffer = new Uint8Array(firstBytes);
+  let buffer = firstBytes === blockSize ? newBlock() : new Uint8Array(firstBytes);
   let filled = 0;
   while (true) {
     const { done, value } = await reader.read();
@@ -104,12 +105,13 @@ async function* readChunks(
     while (consumed < value.byteLength) {
       if (filled === buffer.byteLength) {
         if (buffer.byteLength < blockSize) {
-          const grown = new Uint8Array(Math.min(buffer.byteLength * 4, blockSize));
+          const grownSize = Math.min(buffer.byteLength * 4, blockSize);
+          const grown = grownSize === blockSize ? newBlock() : new Uint8Array(grownSize);
           grown.set(buffer);
           buffer = grown;
         } else {
           yield { bytes: buffer, last: false };
-          buffer = new Uint8Array(blockSize);
+          buffer = newBlock();
           filled = 0;
         }
       }

@@ -99,7 +99,7 @@ export async function writeData(
     offset += block.byteLength;
     const permit = await store.blocksInFlight.acquire();
     // MD5 updates are queued in block order; each block is stored once hashed.
-    const stored = md5.update(block).then((hashed) => storeBlock(store, hashed));
+    const stored = md5.update(block).then((hashed) => storeBlock(store, hashed, true));
     stored.finally(permit).catch(() => {});
     inFlight.push(
       stored.then(
@@ -124,6 +124,7 @@ export async function writeData(
   if (body) {
     const pieces = cutIntoBlocks(body, {
       blockSize: store.blockSize,
+      newBlock: () => store.blockBuffers.take(),
       sizeHint: options.sizeHint,
       firstBytes: options.allowInline ? SMALL_BUFFER_BYTES : store.blockSize,
       onChunk: (chunk) => {
@@ -167,11 +168,23 @@ export async function writeData(
 /** A block as a version entry names it. */
 export type StoredBlock = Pick<VersionBlock, "hash" | "size" | "crc32">;
 
-/** Stores a block on its replicas; resolves to what names it once a write quorum has it. */
-export async function storeBlock(store: Store, block: Uint8Array): Promise<StoredBlock> {
+/**
+ * Stores a block on its replicas; resolves to what names it once a write
+ * quorum has it. With `reuse`, the block's buffer goes back to the store's
+ * pool once every replica has it: the caller must not keep it.
+ */
+export async function storeBlock(
+  store: Store,
+  block: Uint8Array,
+  reuse = false,
+): Promise<StoredBlock> {
   const { hex: hash, data } = await store.blocks.store.hashing.sha256(block);
   const crc32 = crc32Of(data);
-  await store.blocks.putBlock(hash, data);
+  await store.blocks.putBlock(
+    hash,
+    data,
+    reuse ? () => store.blockBuffers.give(data) : undefined,
+  );
   return { hash, size: data.byteLength, crc32 };
 }
 

@@ -6,6 +6,7 @@
  */
 import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
+import { BlockBufferPool } from "../block/buffer_pool.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { Semaphore } from "../util/semaphore.ts";
@@ -17,7 +18,11 @@ import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_tab
 import { type VersionBlock, versionSchema } from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
-import { BLOCK_GC_DELAY_MS, BLOCKS_IN_FLIGHT_PER_NODE } from "../util/limits.ts";
+import {
+  BLOCK_BUFFER_POOL_BYTES,
+  BLOCK_GC_DELAY_MS,
+  BLOCKS_IN_FLIGHT_PER_NODE,
+} from "../util/limits.ts";
 import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 
@@ -37,6 +42,8 @@ export class Store {
   readonly blocksInFlight = new Semaphore(BLOCKS_IN_FLIGHT_PER_NODE);
   readonly nowMs: () => number;
   readonly blockSize: number;
+  /** Buffers of uploads' blocks, reused (see BlockBufferPool). */
+  readonly blockBuffers: BlockBufferPool;
   readonly blocks: BlockManager;
   readonly buckets: Table<Bucket>;
   readonly aliases: Table<BucketAlias>;
@@ -51,6 +58,7 @@ export class Store {
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
     this.nowMs = options.nowMs ?? Date.now;
     this.blockSize = options.blockSize;
+    this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);
     const replication = this.replication = options.replication ?? new LocalReplication();
     const merkle = this.merkle = options.antiEntropy ? new MerkleIndex(db, this.mutex) : undefined;
     this.blocks = new BlockManager(

@@ -162,6 +162,8 @@ export const TOMBSTONE_GC_INTERVAL_MS = 10 * 60 * 1000;
 export const BLOCKS_IN_FLIGHT_PER_UPLOAD = 8;
 /** Blocks all uploads of a node store at once (4 parallel 256 MiB uploads stay under ~250 MiB RSS). */
 export const BLOCKS_IN_FLIGHT_PER_NODE = 16;
+/** Free block buffers a node keeps for the next uploads (a pool in use holds about this). */
+export const BLOCK_BUFFER_POOL_BYTES = 32 * 1024 * 1024;
 
 /** How long a group commit waits for more callers when writes are concurrent. */
 export const KV_GROUP_LINGER_MS = 1;

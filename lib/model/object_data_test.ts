@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { BlockStore } from "../block/block_store.ts";
+import { WorkerHashing } from "../util/block_hashing.ts";
+import { readParts, writeData } from "./object_data.ts";
+import { Store } from "./store.ts";
+
+const BLOCK = 64 * 1024;
+
+/** Bytes that differ from one upload to the next and within each block. */
+function dataOf(seed: number, size: number): Uint8Array<ArrayBuffer> {
+  const data = new Uint8Array(size);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  return data;
+}
+
+/** A byte stream (read with BYOB when the size is announced) or a plain one, in uneven chunks. */
+function bodyOf(data: Uint8Array, bytes: boolean): ReadableStream<Uint8Array> {
+  let at = 0;
+  const next = () => {
+    const n = Math.min(data.byteLength - at, 10_000 + (at % 7) * 3_000);
+    const chunk = data.slice(at, at + n);
+    at += n;
+    return chunk;
+  };
+  if (!bytes) {
+    return new ReadableStream({
+      pull(c) {
+        if (at === data.byteLength) c.close();
+        else c.enqueue(next());
+      },
+    });
+  }
+  return new ReadableStream({
+    type: "bytes",
+    pull(c) {
+      if (at === data.byteLength) {
+        c.close();
+        c.byobRequest?.respond(0);
+        return;
+      }
+      const view = c.byobRequest?.view;
+      if (!view) return c.enqueue(next());
+      const n = Math.min(view.byteLength, data.byteLength - at, 10_000 + (at % 7) * 3_000);
+      new Uint8Array(view.buffer, view.byteOffset, n).set(data.subarray(at, at + n));
+      at += n;
+      c.byobRequest!.respond(n);
+    },
+  });
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read back intact", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  const hashing = new WorkerHashing(2);
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing), {
+      blockSize: BLOCK,
+    });
+    for (const round of [0, 1]) {
+      const uploads = Array.from({ length: 8 }, async (_, i) => {
+        const seed = round * 100 + i;
+        const data = dataOf(seed, 20 * BLOCK + seed * 1_001);
+        const dataId = `data-${seed}`;
+        const written = await writeData(store, bodyOf(data, i % 2 === 0), {
+          dataId,
+          maxSize: 1 << 30,
+          allowInline: false,
+          sizeHint: i % 2 === 0 ? data.byteLength : undefined,
+        });
+        assert.equal(written.size, data.byteLength);
+        const part = { partNumber: 1, dataId, size: data.byteLength, etag: written.md5Hex };
+        return { data, part };
+      });
+      for (const { data, part } of await Promise.all(uploads)) {
+        const back = await readAll(
+          await readParts(store, [part], { start: 0, end: part.size }),
+        );
+        assert.ok(back.byteLength === data.byteLength && back.every((b, i) => b === data[i]));
+      }
+      assert.ok(store.blockBuffers.kept > 0, `round ${round}: block buffers came back`);
+    }
+  } finally {
+    hashing.close();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
