@@ -1,9 +1,11 @@
 /**
  * remise processes for the benchmark, started as a user starts them:
- * `remise server -c FILE` with a generated configuration in a temporary
+ * `remise server -c FILE` (with remise's V8 flags, as the deno.json tasks and
+ * the executables run it) with a generated configuration in a temporary
  * directory; a 3-node cluster gets its certificates from `remise cert` and its
  * layout through the admin API (what `remise layout assign/apply` call).
  */
+import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 export const BENCH_REGION = "bench-region";
@@ -103,6 +105,7 @@ export class RemiseNode {
         "run",
         "--unstable-kv",
         "-A",
+        V8_FLAGS_OPTION,
         ...(this.options.denoFlags ?? []),
         MAIN,
         "server",

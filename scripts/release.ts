@@ -3,8 +3,9 @@
  * `deno compile` for each release target, named `dist/remise-VERSION-TARGET`,
  * then writes `dist/SHA256SUMS` (the format `sha256sum -c` reads).
  *
- * The binaries carry `--unstable-kv -A` (the server needs both) and the git
- * commit (as an embedded REMISE_COMMIT, which `remise --version` prints).
+ * The binaries carry `--unstable-kv -A` (the server needs both), remise's V8
+ * flags (lib/util/v8_flags.ts) and the git commit (as an embedded
+ * REMISE_COMMIT, which `remise --version` prints).
  *
  * `deno compile` downloads the `denort` runtime of each target from
  * dl.deno.land on first use (cached in DENO_DIR). Without network access that
@@ -18,6 +19,7 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { VERSION } from "../lib/util/version.ts";
+import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 import { ROOT_DIR } from "./_build_info.ts";
 import { commit as gitCommit } from "../lib/util/version.ts";
 
@@ -62,6 +64,7 @@ async function compile(target: string, envFile: string): Promise<string> {
       "compile",
       "--unstable-kv",
       "-A",
+      V8_FLAGS_OPTION,
       `--env-file=${envFile}`,
       "--target",
       target,

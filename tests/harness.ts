@@ -3,6 +3,7 @@
  * a temporary configuration, as a user would, and gives tests S3 clients.
  */
 import { S3Client } from "@aws-sdk/client-s3";
+import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -85,7 +86,7 @@ export class TestServer {
 
   async launch(): Promise<void> {
     const command = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--unstable-kv", "-A", MAIN, "server", "-c", this.configPath],
+      args: ["run", "--unstable-kv", "-A", V8_FLAGS_OPTION, MAIN, "server", "-c", this.configPath],
       env: { REMISE_LOG: "warn", ...this.options.env },
       stdout: "piped",
       stderr: "piped",

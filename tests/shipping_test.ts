@@ -14,6 +14,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { VERSION } from "../lib/util/version.ts";
+import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 import {
   cleanClientEnv,
   type Credentials,
@@ -169,6 +170,24 @@ Deno.test("README's configuration reference lists every key of config.example.to
   for (const key of keys) {
     assert.ok(rows.some((row) => row.split("|")[1].includes(`\`${key}\``)), `${key} is missing`);
   }
+});
+
+Deno.test("every way of running a server passes remise's V8 flags", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+  for (const task of ["dev", "remise"]) {
+    assert.ok(
+      tasks[task].split(" ").includes(V8_FLAGS_OPTION),
+      `deno task ${task}: ${tasks[task]}`,
+    );
+  }
+  const readme = (await Deno.readTextFile(`${ROOT}README.md`)).replaceAll("\n", " ");
+  const bundleServers = [...readme.matchAll(/deno run [^`]*remise\.js server[^`]*/g)].map((m) =>
+    m[0]
+  );
+  assert.ok(bundleServers.length >= 2, "README shows how to run the bundle's server");
+  for (const line of bundleServers) assert.ok(line.includes(V8_FLAGS_OPTION), line);
+  const release = await Deno.readTextFile(`${ROOT}scripts/release.ts`);
+  assert.match(release, /"-A",\n\s+V8_FLAGS_OPTION,/);
 });
 
 Deno.test({
