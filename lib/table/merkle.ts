@@ -156,8 +156,8 @@ export class MerkleIndex {
    * now has item hash `newItemHash` (`undefined`: the entry was deleted). The
    * previous hash is read from the index itself, so the leaf digest always
    * equals the XOR of the items listed under it, whatever was stored before.
-   * Nothing is written when the hash is unchanged. Costs two reads through
-   * `tx` and, on a change, two mutations (item key, leaf digest).
+   * Nothing is written when the hash is unchanged. Costs two concurrent reads
+   * through `tx` and, on a change, two mutations (item key, leaf digest).
    *
    * The caller holds `lockKeys(table, partition, pk, sk)` until the commit has
    * resolved and runs `tx`'s after-commit work (which invalidates the cached
@@ -175,10 +175,13 @@ export class MerkleIndex {
     if (newItemHash !== undefined) checkHash(newItemHash, "The new item hash");
     const leaf = leafOf(pk, sk);
     const itemKey: DbKey = [ITEM_SPACE, table, partition, leaf, pk, sk];
-    const oldItemHash = await tx.get<Uint8Array>(itemKey);
-    if (equalDigests(oldItemHash, newItemHash)) return;
     const leafKey: DbKey = [LEAF_SPACE, table, partition, leaf];
-    const stored = await tx.get<Uint8Array>(leafKey);
+    // Both at once: they share a batch of reads (the leaf is read in vain when nothing changed).
+    const [oldItemHash, stored] = await Promise.all([
+      tx.get<Uint8Array>(itemKey),
+      tx.get<Uint8Array>(leafKey),
+    ]);
+    if (equalDigests(oldItemHash, newItemHash)) return;
     const digest = stored === undefined ? new Uint8Array(DIGEST_BYTES) : stored.slice();
     if (oldItemHash !== undefined) xorInto(digest, oldItemHash);
     if (newItemHash !== undefined) {
