@@ -115,3 +115,42 @@ Deno.test("concurrent writes keep a cluster store's Merkle leaf digests exact", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("every block of an object is referenced once it is written, and released with it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-objects-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const blockSize = 1024;
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize });
+    // 12 blocks: 10 distinct, and block 0's content again as blocks 5 and 11.
+    const blocks = Array.from({ length: 12 }, (_, i) => {
+      const n = i === 5 || i === 11 ? 0 : i;
+      return new Uint8Array(blockSize).fill(n + 1);
+    });
+    const body = new Uint8Array(blocks.length * blockSize);
+    blocks.forEach((b, i) => body.set(b, i * blockSize));
+    const text = new TextDecoder("latin1").decode(body);
+    await putObject(store, BUCKET, "big", bodyOf(text), {
+      headers: [],
+      maxSize: 1 << 20,
+      sizeHint: new TextEncoder().encode(text).byteLength,
+    });
+    const data = (await getCurrent(store, BUCKET, "big"))?.data;
+    assert.equal(data?.type, "parts");
+    const dataId = (data as { parts: { dataId: string }[] }).parts[0].dataId;
+    const hashes = new Set<string>();
+    for await (const block of store.versions.scan(dataId)) hashes.add(block.hash);
+    assert.equal(hashes.size, 10, "ten distinct blocks");
+    for (const hash of hashes) {
+      assert.equal(await store.blocks.refcount(hash), 1, `block ${hash} is referenced once`);
+    }
+
+    assert.equal(await deleteObject(store, BUCKET, "big"), true);
+    for (const hash of hashes) {
+      assert.equal(await store.blocks.refcount(hash), 0, `block ${hash} is released`);
+    }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

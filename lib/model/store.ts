@@ -25,6 +25,7 @@ import {
 } from "../util/limits.ts";
 import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
+import type { LocalTransaction } from "../table/schema.ts";
 
 export interface StoreOptions {
   nowMs?: () => number;
@@ -73,12 +74,20 @@ export class Store {
     this.aliases = new Table(bucketAliasSchema, db, this.mutex, replication, merkle);
     this.keys = new Table(keySchema, db, this.mutex, replication, merkle);
     this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex, replication, merkle);
+    // The block references of one transaction's version entries are written
+    // together once it commits: concurrent writes, so that their commits group.
+    const refsOf = new WeakMap<LocalTransaction, BlockRef[]>();
     this.versions = new Table(
       versionSchema((old, next, tx) => {
         const wasLive = old !== undefined && !old.deleted;
         if (wasLive === !next.deleted) return;
-        const ref: BlockRef = { hash: next.hash, dataId: next.dataId, deleted: next.deleted };
-        tx.afterCommit(() => this.blockRefs.insert(ref));
+        let refs = refsOf.get(tx);
+        if (refs === undefined) {
+          refsOf.set(tx, refs = []);
+          const written = refs;
+          tx.afterCommit(() => this.blockRefs.insertMany(written));
+        }
+        refs.push({ hash: next.hash, dataId: next.dataId, deleted: next.deleted });
       }),
       db,
       this.mutex,
