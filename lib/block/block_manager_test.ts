@@ -2,11 +2,15 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
 import { sha256Hex } from "../util/hash.ts";
 import { BlockManager } from "./block_manager.ts";
 import { BlockStore } from "./block_store.ts";
 
-async function withBlocks(fn: (blocks: BlockManager, clock: { ms: number }) => Promise<void>) {
+async function withBlocks(
+  fn: (blocks: BlockManager, clock: { ms: number }) => Promise<void>,
+  replication = new LocalReplication(),
+) {
   const dir = await Deno.makeTempDir();
   const db = await KvStore.open(`${dir}/meta.kv`);
   const clock = { ms: 1_000_000 };
@@ -18,7 +22,7 @@ async function withBlocks(fn: (blocks: BlockManager, clock: { ms: number }) => P
       new KeyedMutex(),
       () => clock.ms,
       60_000,
-      new LocalReplication(),
+      replication,
     );
     await fn(blocks, clock);
   } finally {
@@ -57,3 +61,38 @@ Deno.test("trackUnrecorded queues a block file without reference record for coll
     assert.equal(await blocks.collectGarbage(), 1);
     assert.equal(await blocks.store.has(hash), false);
   }));
+
+/** This node and two peers, every block on all three; each peer's answer to a call is decided by the test. */
+class ThreeReplicas extends LocalReplication {
+  readonly answers = new Map<string, PromiseWithResolvers<RpcMessage>>([
+    ["peer-a", Promise.withResolvers()],
+    ["peer-b", Promise.withResolvers()],
+  ]);
+  override writeSets(): string[][] {
+    return [[this.nodeId, "peer-a", "peer-b"]];
+  }
+  override writeQuorum(): number {
+    return 2;
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    return this.answers.get(node)?.promise ?? super.call(node, path, message);
+  }
+}
+
+Deno.test("putBlock resolves at quorum, and says every replica stored the block only once all did", async () => {
+  for (const lastPeer of ["stores", "fails"]) {
+    const replication = new ThreeReplicas();
+    await withBlocks(async (blocks) => {
+      const bytes = data(`a block whose last replica ${lastPeer}`);
+      let allStored = false;
+      replication.answers.get("peer-a")!.resolve({ body: null });
+      await blocks.putBlock(sha256Hex(bytes), bytes, () => allStored = true);
+      assert.equal(allStored, false, "peer-b may still be reading the bytes");
+      const last = replication.answers.get("peer-b")!;
+      if (lastPeer === "stores") last.resolve({ body: null });
+      else last.reject(new Error("peer-b went away"));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.equal(allStored, lastPeer === "stores");
+    }, replication);
+  }
+});

@@ -19,7 +19,7 @@ export interface BodyPiece {
 export interface CutOptions {
   blockSize: number;
   /** A buffer for a whole block (`blockSize` bytes, which the cut overwrites). */
-  newBlock?: () => Uint8Array<ArrayBuffer>;
+  newBlock: () => Uint8Array<ArrayBuffer>;
   /** The size the body is announced to have (Content-Length), when known. */
   sizeHint?: number;
   /** Size of the first buffer of a body read in chunks. */
@@ -56,7 +56,7 @@ export async function* cutIntoBlocks(
 async function* readInto(
   reader: ReadableStreamBYOBReader,
   hint: number,
-  { blockSize, newBlock = () => new Uint8Array(blockSize), onChunk }: CutOptions,
+  { blockSize, newBlock, onChunk }: CutOptions,
 ): AsyncGenerator<BodyPiece> {
   let size = 0;
   // Buffers of a block, or of what remains when less; a last 1-byte one reads
@@ -93,7 +93,7 @@ async function* readInto(
 
 async function* readChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  { blockSize, newBlock = () => new Uint8Array(blockSize), firstBytes, onChunk }: CutOptions,
+  { blockSize, newBlock, firstBytes, onChunk }: CutOptions,
 ): AsyncGenerator<BodyPiece> {
   let buffer = firstBytes === blockSize ? newBlock() : new Uint8Array(firstBytes);
   let filled = 0;

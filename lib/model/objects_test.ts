@@ -6,8 +6,20 @@ import { Store } from "./store.ts";
 
 const BUCKET = "bucket-id";
 
-function bodyOf(text: string): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
+/** A metadata store in a new directory, removed after `fn`. */
+async function withDb(fn: (db: KvStore, dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "remise-objects-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    await fn(db, dir);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function bodyOf(content: string | Uint8Array): ReadableStream<Uint8Array> {
+  const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
   return new ReadableStream({
     type: "bytes",
     pull(controller) {
@@ -23,10 +35,8 @@ function bodyOf(text: string): ReadableStream<Uint8Array> {
   });
 }
 
-Deno.test("a lone store timestamps writes after what it holds, even with its clock behind", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-objects-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
+Deno.test("a lone store timestamps writes after what it holds, even with its clock behind", () =>
+  withDb(async (db, dir) => {
     let clock = 1_000_000;
     const store = new Store(db, await BlockStore.open(`${dir}/data`), {
       blockSize: 1 << 20,
@@ -57,16 +67,10 @@ Deno.test("a lone store timestamps writes after what it holds, even with its clo
     const data = (await getCurrent(store, BUCKET, "k"))?.data;
     assert.equal(data?.type, "inline");
     assert.equal(new TextDecoder().decode((data as { bytes: Uint8Array }).bytes), "three");
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("concurrent writes keep a cluster store's Merkle leaf digests exact", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-objects-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
+Deno.test("concurrent writes keep a cluster store's Merkle leaf digests exact", () =>
+  withDb(async (db, dir) => {
     const store = new Store(db, await BlockStore.open(`${dir}/data`), {
       blockSize: 1 << 20,
       antiEntropy: true,
@@ -110,16 +114,10 @@ Deno.test("concurrent writes keep a cluster store's Merkle leaf digests exact", 
     assert.equal(check.items, 400);
     assert.equal(check.leavesChanged, 0, "every leaf digest was right");
     assert.equal(check.changed, 0, "every item hash was right");
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("every block of an object is referenced once it is written, and released with it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-objects-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
+Deno.test("every block of an object is referenced once it is written, and released with it", () =>
+  withDb(async (db, dir) => {
     const blockSize = 1024;
     const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize });
     // 12 blocks: 10 distinct, and block 0's content again as blocks 5 and 11.
@@ -129,11 +127,10 @@ Deno.test("every block of an object is referenced once it is written, and releas
     });
     const body = new Uint8Array(blocks.length * blockSize);
     blocks.forEach((b, i) => body.set(b, i * blockSize));
-    const text = new TextDecoder("latin1").decode(body);
-    await putObject(store, BUCKET, "big", bodyOf(text), {
+    await putObject(store, BUCKET, "big", bodyOf(body), {
       headers: [],
       maxSize: 1 << 20,
-      sizeHint: new TextEncoder().encode(text).byteLength,
+      sizeHint: body.byteLength,
     });
     const data = (await getCurrent(store, BUCKET, "big"))?.data;
     assert.equal(data?.type, "parts");
@@ -149,8 +146,4 @@ Deno.test("every block of an object is referenced once it is written, and releas
     for (const hash of hashes) {
       assert.equal(await store.blocks.refcount(hash), 0, `block ${hash} is released`);
     }
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));

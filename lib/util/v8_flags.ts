@@ -13,7 +13,7 @@
  * there were 7, and single-stream GETs went from ~1,200 to ~1,450 MiB/s.
  * Small requests allocate little outside the heap and did not change.
  */
-export const V8_FLAGS = "--external-memory-max-growing-factor=4";
+const V8_FLAGS = "--external-memory-max-growing-factor=4";
 
 /** The `deno run` / `deno compile` option that passes V8_FLAGS. */
 export const V8_FLAGS_OPTION = `--v8-flags=${V8_FLAGS}`;
