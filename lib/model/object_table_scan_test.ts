@@ -13,13 +13,20 @@ const NODES = ["n0", "n1", "n2"];
 const BUCKET = "bucket";
 
 /**
- * Every node replicates every partition and reads merge all three answers;
- * bodies go through msgpack, as on the wire.
+ * Every node replicates every partition; reads merge the answers of a read
+ * quorum (all three unless said), a node's own copy first. Bodies go through
+ * msgpack, as on the wire.
  */
 class TestNetwork {
   readonly handlers = new Map<string, Map<string, SystemHandler>>();
   /** Nodes that predate picks: their range reads ignore them. */
   readonly ignorePick = new Set<string>();
+  /** Nodes whose calls fail, as when their link is down. */
+  readonly down = new Set<string>();
+  /** Read calls asked ("node get", "node range"), answered or not. */
+  readonly reads: string[] = [];
+
+  constructor(private readonly readQuorum: (n: number) => number = (n) => n) {}
 
   replication(nodeId: string): Replication {
     const handlers = new Map<string, SystemHandler>();
@@ -30,10 +37,14 @@ class TestNetwork {
       readSet: () => NODES,
       storesPartition: () => true,
       writeQuorum: (n) => n,
-      readQuorum: (n) => n,
-      byProximity: (nodes) => nodes,
+      readQuorum: this.readQuorum,
+      byProximity: (nodes) => [nodeId, ...nodes.filter((n) => n !== nodeId)],
+      readHedgeMs: () => 100,
       register: (path, handler) => void handlers.set(path, handler),
       call: async (node, path, message): Promise<RpcMessage> => {
+        const verb = path.slice(path.lastIndexOf("/") + 1);
+        if (verb !== "update") this.reads.push(`${node} ${verb}`);
+        if (this.down.has(node)) throw new Error(`${node} is down`);
         const body = decode(encode(message.body)) as Record<string, unknown>;
         if (this.ignorePick.has(node)) delete body.pick;
         const reply = await this.handlers.get(node)!.get(path)!(nodeId, { body });
@@ -112,6 +123,43 @@ Deno.test("a scan with a pick merges replicas' answers as a whole scan does", as
     // A replica that answers whole entries merges with those that answer picked ones.
     network.ignorePick.add("n1");
     assert.deepEqual(await listing(tables[2], LISTING_PICK), whole);
+  } finally {
+    for (const db of dbs) db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("reads ask the nearest read quorum of replicas, and the third when one is down", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-table-read-test-" });
+  const network = new TestNetwork((n) => Math.floor(n / 2) + 1);
+  const dbs = await Promise.all(NODES.map((n) => KvStore.open(`${dir}/${n}`)));
+  try {
+    const tables = NODES.map((n, i) =>
+      new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
+    );
+    // Each replica has its own version; the third one's is the newest.
+    for (let i = 0; i < NODES.length; i++) {
+      const t = 10 * (i + 1);
+      await tables[i].applyLocal([{
+        bucketId: BUCKET,
+        key: "k",
+        versions: [version("k", t, `v${t}`)],
+      }]);
+    }
+    const etag = (entry: ObjectEntry | undefined) => currentData(entry)?.data.meta.etag;
+    assert.equal(etag(await tables[0].get(BUCKET, "k")), "v20");
+    assert.deepEqual(network.reads, ["n0 get", "n1 get"], "the third replica is not asked");
+    network.reads.length = 0;
+    assert.deepEqual(await listing(tables[0]), [["k", 20, "v20"]]);
+    assert.deepEqual(network.reads, ["n0 range", "n1 range"]);
+
+    network.down.add("n1");
+    network.reads.length = 0;
+    assert.equal(etag(await tables[0].get(BUCKET, "k")), "v30");
+    assert.deepEqual(network.reads, ["n0 get", "n1 get", "n2 get"]);
+    network.reads.length = 0;
+    assert.deepEqual(await listing(tables[0]), [["k", 30, "v30"]]);
+    assert.deepEqual(network.reads, ["n0 range", "n1 range", "n2 range"]);
   } finally {
     for (const db of dbs) db.close();
     await Deno.remove(dir, { recursive: true });

@@ -30,10 +30,39 @@ export function quorumCall<T>(
   quorum: number,
   fn: (node: string) => Promise<T>,
 ): Promise<{ node: string; value: T }[]> {
-  return new Promise((resolve, reject) => {
+  return callUntilQuorum(what, nodes, quorum, fn, { firstWave: nodes.length });
+}
+
+/**
+ * Reads from the first `quorum` nodes of `nodes` (nearest first), asks the
+ * next one each time a call fails, and every node left once `hedgeMs` passed
+ * without a quorum (a replica that is slow, or cut off while its link still
+ * looks open). Asking every replica at once would cost each a request whose
+ * answer is not waited for.
+ */
+export function quorumRead<T>(
+  what: string,
+  nodes: string[],
+  quorum: number,
+  hedgeMs: number,
+  fn: (node: string) => Promise<T>,
+): Promise<{ node: string; value: T }[]> {
+  return callUntilQuorum(what, nodes, quorum, fn, { firstWave: quorum, hedgeMs });
+}
+
+function callUntilQuorum<T>(
+  what: string,
+  nodes: string[],
+  quorum: number,
+  fn: (node: string) => Promise<T>,
+  wave: { firstWave: number; hedgeMs?: number },
+): Promise<{ node: string; value: T }[]> {
+  let hedge: ReturnType<typeof setTimeout> | undefined;
+  return new Promise<{ node: string; value: T }[]>((resolve, reject) => {
     const results: { node: string; value: T }[] = [];
     const causes: { node: string; error: string }[] = [];
     let done = false;
+    let asked = 0;
     if (nodes.length === 0) {
       reject(new QuorumError(`${what}: the cluster has no layout yet`, Math.max(quorum, 1), 0, []));
       return;
@@ -42,7 +71,9 @@ export function quorumCall<T>(
       reject(new QuorumError(what, quorum, 0, []));
       return;
     }
-    for (const node of nodes) {
+    const askNext = () => {
+      if (done || asked >= nodes.length) return;
+      const node = nodes[asked++];
       fn(node).then((value) => {
         if (done) return;
         results.push({ node, value });
@@ -56,10 +87,19 @@ export function quorumCall<T>(
         if (causes.length > nodes.length - quorum) {
           done = true;
           reject(new QuorumError(what, quorum, results.length, causes));
+        } else {
+          askNext();
         }
       });
+    };
+    const firstWave = Math.min(nodes.length, Math.max(wave.firstWave, quorum));
+    for (let i = 0; i < firstWave; i++) askNext();
+    if (asked < nodes.length && wave.hedgeMs !== undefined) {
+      hedge = setTimeout(() => {
+        for (let i = asked; i < nodes.length; i++) askNext();
+      }, wave.hedgeMs);
     }
-  });
+  }).finally(() => clearTimeout(hedge));
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { CallOptions, RpcMessage } from "../net/transport.ts";
 import type { ConsistencyMode } from "../util/config.ts";
 import { currentVersion } from "./layout.ts";
+import { READ_HEDGE_BASE_MS } from "../util/limits.ts";
 import type { System, SystemHandler } from "./system.ts";
 
 export interface Replication {
@@ -20,6 +21,8 @@ export interface Replication {
   readQuorum(setSize: number): number;
   /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
   byProximity(nodes: string[]): string[];
+  /** How long a read waits for the replicas it asked before asking the others too (see quorumRead). */
+  readHedgeMs(asked: string[]): number;
   call(node: string, path: string, message: RpcMessage, options?: CallOptions): Promise<RpcMessage>;
   register(path: string, handler: SystemHandler): void;
 }
@@ -54,6 +57,9 @@ export class LocalReplication implements Replication {
   }
   byProximity(nodes: string[]): string[] {
     return nodes;
+  }
+  readHedgeMs(): number {
+    return READ_HEDGE_BASE_MS;
   }
   call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
     const handler = this.#handlers.get(path);
@@ -120,6 +126,14 @@ export class ClusterReplication implements Replication {
       return down + zone + (p?.rttMs ?? 1e5);
     };
     return [...nodes].sort((a, b) => rank(a) - rank(b));
+  }
+
+  readHedgeMs(asked: string[]): number {
+    let rttMs = 0;
+    for (const id of asked) {
+      if (id !== this.nodeId) rttMs = Math.max(rttMs, this.system.peer(id)?.rttMs ?? 0);
+    }
+    return READ_HEDGE_BASE_MS + 2 * rttMs;
   }
 
   call(

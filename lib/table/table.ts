@@ -17,7 +17,7 @@ import { stableEqual, stableString } from "../util/crdt.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
 import { itemHash, type MerkleIndex } from "./merkle.ts";
 import type { Replication } from "../rpc/replication.ts";
-import { quorumCall, quorumWrite } from "../rpc/quorum.ts";
+import { quorumRead, quorumWrite } from "../rpc/quorum.ts";
 
 const TABLE_SPACE = "t";
 
@@ -123,10 +123,9 @@ export class Table<E> {
     if (nodes.length === 1 && nodes[0] === this.replication.nodeId) {
       return await this.getLocal(partitionKey, sortKey);
     }
-    const answers = await quorumCall(
+    const answers = await this.#quorumRead(
       `read ${this.schema.name} entry`,
-      this.replication.byProximity(nodes),
-      this.replication.readQuorum(nodes.length),
+      nodes,
       async (node) =>
         ((await this.replication.call(node, `${this.#path}/get`, {
           body: { pk: partitionKey, sk: sortKey },
@@ -193,14 +192,12 @@ export class Table<E> {
     if (start !== undefined && end !== undefined && compareUtf8(start, end) >= 0) return;
     let remaining = options.limit ?? Infinity;
     const nodes = this.replication.readSet(this.partitionOf(partitionKey));
-    const quorum = this.replication.readQuorum(nodes.length);
     while (remaining > 0) {
       const limit = Math.min(SCAN_PAGE_ENTRIES, remaining);
       const request: RangeRequest = { pk: partitionKey, start, end, limit, pick: options.pick };
-      const answers = await quorumCall(
+      const answers = await this.#quorumRead(
         `list ${this.schema.name} entries`,
-        this.replication.byProximity(nodes),
-        quorum,
+        nodes,
         async (node) =>
           ((await this.replication.call(node, `${this.#path}/range`, { body: request }, {
             priority: "high",
@@ -214,6 +211,18 @@ export class Table<E> {
       if (boundary === undefined) return;
       start = boundary + "\u0000";
     }
+  }
+
+  /** Asks the nearest read quorum of `nodes`, and others when some fail or are slow. */
+  #quorumRead<T>(
+    what: string,
+    nodes: string[],
+    fn: (node: string) => Promise<T>,
+  ): Promise<{ node: string; value: T }[]> {
+    const quorum = this.replication.readQuorum(nodes.length);
+    const ordered = this.replication.byProximity(nodes);
+    const hedgeMs = this.replication.readHedgeMs(ordered.slice(0, quorum));
+    return quorumRead(what, ordered, quorum, hedgeMs, fn);
   }
 
   /**

@@ -62,6 +62,12 @@ export const RPC_DATA_FRAME_MAX_BYTES = 64 * 1024;
 /** Largest RPC frame (a msgpack request/response header with its body); a peer sending more is cut off. */
 export const RPC_FRAME_MAX_BYTES = 16 * 1024 * 1024;
 
+/**
+ * A read asks the nearest quorum of replicas first; the others too when no
+ * quorum answered within this plus two round trips to the farthest one asked.
+ */
+export const READ_HEDGE_BASE_MS = 100;
+
 /** How often an idle RPC connection is pinged, to detect a dead peer. */
 export const RPC_PING_INTERVAL_MS = 2_000;
 

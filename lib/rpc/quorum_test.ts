@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { quorumCall, QuorumError, quorumRead } from "./quorum.ts";
+
+const NODES = ["near", "middle", "far"];
+
+/** A call that records which nodes it was made to; `answers` says how each answers. */
+function recorder(answers: Record<string, Promise<string>>) {
+  const asked: string[] = [];
+  const fn = (node: string) => {
+    asked.push(node);
+    return answers[node] ?? Promise.resolve(node);
+  };
+  return { asked, fn };
+}
+
+const never = new Promise<string>(() => {});
+const nodesOf = (results: { node: string }[]) => results.map((r) => r.node).sort();
+
+Deno.test("quorumRead asks only the nearest quorum when they answer", async () => {
+  const { asked, fn } = recorder({});
+  const results = await quorumRead("read", NODES, 2, 1000, fn);
+  assert.deepEqual(nodesOf(results), ["middle", "near"]);
+  assert.deepEqual(asked, ["near", "middle"]);
+});
+
+Deno.test("quorumRead asks the next node when one fails", async () => {
+  const { asked, fn } = recorder({ middle: Promise.reject(new Error("link down")) });
+  const results = await quorumRead("read", NODES, 2, 1000, fn);
+  assert.deepEqual(nodesOf(results), ["far", "near"]);
+  assert.deepEqual(asked, ["near", "middle", "far"]);
+});
+
+Deno.test("quorumRead asks the others once the hedge delay passed without a quorum", async () => {
+  const { asked, fn } = recorder({ middle: never });
+  const started = performance.now();
+  const results = await quorumRead("read", NODES, 2, 30, fn);
+  assert.deepEqual(nodesOf(results), ["far", "near"]);
+  assert.deepEqual(asked, ["near", "middle", "far"]);
+  assert.ok(performance.now() - started >= 25, "the far node is asked only after the delay");
+});
+
+Deno.test("quorumRead rejects with every cause once the quorum cannot be reached", async () => {
+  const { fn } = recorder({
+    near: Promise.reject(new Error("disk on fire")),
+    far: Promise.reject(new Error("refused")),
+  });
+  const error = await quorumRead("read object entry", NODES, 2, 1000, fn).then(
+    () => assert.fail("resolved without a quorum"),
+    (e) => e,
+  );
+  assert.ok(error instanceof QuorumError);
+  assert.equal(error.successes, 1);
+  assert.deepEqual(error.causes.map((c: { node: string }) => c.node).sort(), ["far", "near"]);
+  assert.match(error.message, /Cannot read object entry: 1 of the 2 replicas needed answered/);
+  assert.match(error.message, /disk on fire/);
+});
+
+Deno.test("quorumRead and quorumCall refuse an empty node set and a quorum larger than it", async () => {
+  const { fn } = recorder({});
+  await assert.rejects(quorumRead("read", [], 1, 1000, fn), /no layout yet/);
+  await assert.rejects(quorumRead("read", ["near"], 2, 1000, fn), QuorumError);
+  await assert.rejects(quorumCall("write", [], 1, fn), /no layout yet/);
+});
+
+Deno.test("quorumCall asks every node at once", async () => {
+  const { asked, fn } = recorder({ far: never });
+  const results = await quorumCall("write", NODES, 2, fn);
+  assert.deepEqual(nodesOf(results), ["middle", "near"]);
+  assert.deepEqual(asked, NODES);
+});
