@@ -21,6 +21,8 @@ class TestNetwork {
   readonly handlers = new Map<string, Map<string, SystemHandler>>();
   /** Nodes that predate picks: their range reads ignore them. */
   readonly ignorePick = new Set<string>();
+  /** Nodes that predate reports of previous copies: their writes ignore the request. */
+  readonly ignoreSeen = new Set<string>();
   /** Nodes whose calls fail, as when their link is down. */
   readonly down = new Set<string>();
   /** Read calls asked ("node get", "node range"), answered or not. */
@@ -47,6 +49,7 @@ class TestNetwork {
         if (this.down.has(node)) throw new Error(`${node} is down`);
         const body = decode(encode(message.body)) as Record<string, unknown>;
         if (this.ignorePick.has(node)) delete body.pick;
+        if (this.ignoreSeen.has(node)) delete body.seen;
         const reply = await this.handlers.get(node)!.get(path)!(nodeId, { body });
         return { body: decode(encode(reply.body)) };
       },
@@ -160,6 +163,39 @@ Deno.test("reads ask the nearest read quorum of replicas, and the third when one
     network.reads.length = 0;
     assert.deepEqual(await listing(tables[0]), [["k", 30, "v30"]]);
     assert.deepEqual(network.reads, ["n0 range", "n1 range", "n2 range"]);
+  } finally {
+    for (const db of dbs) db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a write reports the copies the replicas held before it, and reads them where a replica does not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-table-seen-test-" });
+  const network = new TestNetwork();
+  const dbs = await Promise.all(NODES.map((n) => KvStore.open(`${dir}/${n}`)));
+  try {
+    const tables = NODES.map((n, i) =>
+      new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
+    );
+    await tables[0].applyLocal([{ bucketId: BUCKET, key: "k", versions: [version("k", 10, "a")] }]);
+    await tables[2].applyLocal([{ bucketId: BUCKET, key: "k", versions: [version("k", 30, "c")] }]);
+    const pick: ValuePick = { versions: { uuid: true, timestampMs: true } };
+    const timestamps = (seen: unknown[]) =>
+      seen.map((e) => (e as ObjectEntry | undefined)?.versions.map((v) => v.timestampMs) ?? [])
+        .sort();
+    const written = { bucketId: BUCKET, key: "k", versions: [version("k", 20, "b")] };
+    assert.deepEqual(timestamps(await tables[0].insertSeeing(written, pick)), [[], [10], [30]]);
+    assert.deepEqual(
+      (await tables[1].getLocal(BUCKET, "k"))?.versions.map((v) => v.timestampMs),
+      [20],
+      "the write is stored",
+    );
+    // A replica that does not report: the answer comes from a read after the write.
+    network.ignoreSeen.add("n1");
+    const later = { bucketId: BUCKET, key: "k", versions: [version("k", 40, "d")] };
+    const seen = await tables[0].insertSeeing(later, pick);
+    assert.deepEqual(timestamps(seen), [[40]]);
+    assert.deepEqual(Object.keys((seen[0] as ObjectEntry).versions[0]), ["uuid", "timestampMs"]);
   } finally {
     for (const db of dbs) db.close();
     await Deno.remove(dir, { recursive: true });

@@ -26,6 +26,40 @@ export function nextTimestamp(store: Store, entry: ObjectEntry | undefined): num
   return Math.max(store.nowMs(), newest + 1);
 }
 
+/** What replicas report of the entry they held before a write (see `writeNewest`). */
+const TIMESTAMPS_PICK: ValuePick = { versions: { uuid: true, timestampMs: true } };
+
+/**
+ * Writes `version` of a replicated key timestamped now, in one round trip,
+ * and again with a greater timestamp if a replica of the write quorum held
+ * a version as new (its clock ahead of ours, or a concurrent write). A write
+ * that ended before this one began is on a write quorum, which meets this
+ * one's: so the version ends newer than every such write, as if its
+ * timestamp had been read first. Resolves with the version as written last.
+ */
+async function writeNewest(
+  store: Store,
+  bucketId: string,
+  key: string,
+  version: (timestampMs: number) => ObjectVersion,
+): Promise<ObjectVersion> {
+  const first = version(store.nowMs());
+  const seen = await store.objects.insertSeeing(
+    { bucketId, key, versions: [first] },
+    TIMESTAMPS_PICK,
+  ) as (Pick<ObjectEntry, "versions"> | undefined)[];
+  let newest = 0;
+  for (const entry of seen) {
+    for (const v of entry?.versions ?? []) {
+      if (v.uuid !== first.uuid) newest = Math.max(newest, v.timestampMs);
+    }
+  }
+  if (newest < first.timestampMs) return first;
+  const again = version(Math.max(store.nowMs(), newest + 1));
+  await store.objects.insert({ bucketId, key, versions: [again] });
+  return again;
+}
+
 export async function getCurrent(
   store: Store,
   bucketId: string,
@@ -109,14 +143,15 @@ export async function putObject(
     });
     if (timestampMs === undefined) {
       // Inline data, no precondition: on the key's only replica, the version
-      // is timestamped and written under the entry's lock, in one read.
+      // is timestamped and written under the entry's lock, in one read; on
+      // replicas, written at once and told what they held.
       let version: ObjectVersion | undefined;
       const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
         version = complete(nextTimestamp(store, old));
         return { bucketId, key, versions: [version] };
       });
       if (alone) return { version: version!, meta };
-      await readTimestamp();
+      return { version: await writeNewest(store, bucketId, key, complete), meta };
     }
     options.precondition?.(await getCurrent(store, bucketId, key));
     const version = complete(timestampMs!);

@@ -105,13 +105,14 @@ function callUntilQuorum<T>(
 /**
  * A write to several node sets (the old and the new layout version during a
  * transition): every set must reach its quorum; each node is called once.
+ * Resolves with the answers received by then, one per node.
  */
 export async function quorumWrite<T>(
   what: string,
   sets: string[][],
   quorum: (setSize: number) => number,
   fn: (node: string) => Promise<T>,
-): Promise<void> {
+): Promise<{ node: string; value: T }[]> {
   if (sets.length === 0 || sets.some((s) => s.length === 0)) {
     throw new QuorumError(`${what}: the cluster has no layout yet`, 1, 0, []);
   }
@@ -125,5 +126,13 @@ export async function quorumWrite<T>(
     }
     return p;
   };
-  await Promise.all(sets.map((set) => quorumCall(what, set, quorum(set.length), call)));
+  const answers = new Map<string, T>();
+  for (
+    const results of await Promise.all(
+      sets.map((set) => quorumCall(what, set, quorum(set.length), call)),
+    )
+  ) {
+    for (const { node, value } of results) answers.set(node, value);
+  }
+  return [...answers].map(([node, value]) => ({ node, value }));
 }

@@ -8,6 +8,7 @@
  * replicas that were behind. A store that runs alone is a cluster of one.
  */
 import type { DbKey, DbSelector, DbStore, ValuePick } from "../db/db.ts";
+import { pickValue } from "../db/v8_pick.ts";
 import { partitionOfKey } from "./partition.ts";
 import { sha256Hex } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
@@ -81,8 +82,12 @@ export class Table<E> {
   ) {
     this.#path = `table/${schema.name}`;
     replication.register(`${this.#path}/update`, async (_from, m) => {
-      await this.applyLocal((m.body as { entries: E[] }).entries);
-      return { body: null };
+      const { entries, seen } = m.body as { entries: E[]; seen?: ValuePick | null };
+      const before = await this.applyLocal(entries);
+      if (!seen) return { body: null };
+      return {
+        body: { seen: before.map((old) => old === undefined ? null : pickValue(old, seen)) },
+      };
     });
     replication.register(`${this.#path}/get`, async (_from, m) => {
       const { pk, sk } = m.body as { pk: string; sk: string };
@@ -153,6 +158,37 @@ export class Table<E> {
 
   async insert(entry: E): Promise<void> {
     await this.insertMany([entry]);
+  }
+
+  /**
+   * Writes one entry as `insert` does, and resolves with the copies the
+   * replicas of the write quorum held before it, reduced to `pick` (undefined
+   * where one had none): a read and a write in one round trip. Should a
+   * replica not report its copy (an older remise), a quorum read after the
+   * write stands for them, its answer then including `entry`.
+   */
+  async insertSeeing(entry: E, pick: ValuePick): Promise<unknown[]> {
+    const pk = this.schema.partitionKey(entry);
+    const partition = this.partitionOf(pk);
+    const answers = await quorumWrite(
+      `write ${this.schema.name} entries`,
+      this.replication.writeSets(partition),
+      (n) => this.replication.writeQuorum(n),
+      (node) =>
+        this.replication.call(node, `${this.#path}/update`, {
+          body: { entries: [entry], seen: pick },
+        }, { priority: "high" }),
+    );
+    const seen: unknown[] = [];
+    for (const { value } of answers) {
+      const reported = (value.body as { seen?: unknown[] } | null)?.seen;
+      if (reported === undefined) {
+        const now = await this.get(pk, this.schema.sortKey(entry));
+        return [now === undefined ? undefined : pickValue(now, pick)];
+      }
+      seen.push(reported[0] ?? undefined);
+    }
+    return seen;
   }
 
   /** Sends the entries to every replica of their partitions; resolves once a write quorum stored them. */
@@ -254,21 +290,28 @@ export class Table<E> {
     return { entries: sorted.map(([, e]) => e), boundary };
   }
 
-  /** Merges the entries into this node's copy in one local transaction (the replica side of a write). */
-  async applyLocal(entries: E[]): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Merges the entries into this node's copy in one local transaction (the
+   * replica side of a write); resolves with the copies held before.
+   */
+  async applyLocal(entries: E[]): Promise<(E | undefined)[]> {
+    if (entries.length === 0) return [];
     const release = await this.mutex.acquireAll(entries.flatMap((e) => this.#lockKeys(e)));
     const tx = new DbTransaction(this.db);
+    const before: (E | undefined)[] = [];
     try {
       for (const incoming of entries) {
         const pk = this.schema.partitionKey(incoming);
-        await this.#merge(tx, incoming, await this.#getIn(tx, pk, this.schema.sortKey(incoming)));
+        const old = await this.#getIn(tx, pk, this.schema.sortKey(incoming));
+        before.push(old);
+        await this.#merge(tx, incoming, old);
       }
       await tx.commit();
     } finally {
       release();
     }
     await tx.runAfterCommit();
+    return before;
   }
 
   /**
