@@ -262,16 +262,33 @@ export class MerkleIndex {
    */
   async markBuiltIfEmpty(table: string, partition: number): Promise<boolean> {
     checkPartition(partition);
+    return await this.#markBuiltIfNoIndex(table, partition);
+  }
+
+  /**
+   * `markBuiltIfEmpty` for every partition of a table whose index is empty
+   * (a new node's first start), in one commit; true when marked.
+   */
+  async markTableBuiltIfEmpty(table: string): Promise<boolean> {
+    return await this.#markBuiltIfNoIndex(table);
+  }
+
+  /** Marks the partition (all of the table's when undefined) built if it has no index key. */
+  async #markBuiltIfNoIndex(table: string, partition?: number): Promise<boolean> {
+    const scope = partition === undefined ? [table] : [table, partition];
     for (const space of [ITEM_SPACE, LEAF_SPACE]) {
-      for await (const _ of this.db.list({ prefix: [space, table, partition] }, { limit: 1 })) {
+      for await (const _ of this.db.list({ prefix: [space, ...scope] }, { limit: 1 })) {
         return false;
       }
     }
-    await this.db.commit([{
-      type: "set",
-      key: [MARKER_SPACE, table, partition],
+    const partitions = partition === undefined
+      ? Array.from({ length: PARTITIONS }, (_, p) => p)
+      : [partition];
+    await this.db.commit(partitions.map((p) => ({
+      type: "set" as const,
+      key: [MARKER_SPACE, table, p],
       value: { v: MERKLE_FORMAT_VERSION },
-    }]);
+    })));
     return true;
   }
 

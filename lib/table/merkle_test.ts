@@ -266,3 +266,14 @@ Deno.test("MerkleIndex.markBuiltIfEmpty marks an empty partition only, and write
     await a.apply(TABLE, [{ pk, sk: "x", stored: stored("x", "1") }]);
     assert.equal(await a.index.markBuiltIfEmpty(TABLE, other), false, "it has index items");
   }));
+
+Deno.test("MerkleIndex.markTableBuiltIfEmpty marks every partition of a table without index keys, in one go", () =>
+  withReplicas(1, async (a) => {
+    assert.equal(await a.index.markTableBuiltIfEmpty(TABLE), true);
+    for (const p of [0, PARTITION, 255]) assert.equal(await a.index.isBuilt(TABLE, p), true);
+    assert.equal(await a.index.isBuilt("other", PARTITION), false, "other tables are left alone");
+
+    await a.apply("other", [{ pk: PK, sk: "s", stored: stored("s", "1") }]);
+    assert.equal(await a.index.markTableBuiltIfEmpty("other"), false, "it has index items");
+    assert.equal(await a.index.isBuilt("other", (PARTITION + 1) % 256), false);
+  }));

@@ -12,6 +12,8 @@ import { partitionOfKey } from "./partition.ts";
 import type { StoredEntry, Table } from "./table.ts";
 
 const PARTITION_COUNT = 256;
+/** Partitions whose anti-entropy index is checked (and built if missing) at once at start. */
+const INDEX_CHECKS_AT_ONCE = 16;
 
 export interface TableSync {
   worker: AntiEntropyWorker;
@@ -93,15 +95,25 @@ export function setUpTableSync(
     worker,
     async buildMissingIndexes() {
       let built = 0;
+      const todo: { name: string; p: number }[] = [];
       for (const name of byName.keys()) {
-        for (let p = 0; p < PARTITION_COUNT; p++) {
+        // A new node's tables are empty: one commit marks a table's partitions.
+        if (await isEmpty(db.list({ prefix: ["t", name] }, { limit: 1 }))) {
+          if (await merkle.markTableBuiltIfEmpty(name)) continue;
+        }
+        for (let p = 0; p < PARTITION_COUNT; p++) todo.push({ name, p });
+      }
+      // Several partitions at once, so that their reads batch.
+      await Promise.all(Array.from({ length: INDEX_CHECKS_AT_ONCE }, async () => {
+        for (let next = todo.shift(); next; next = todo.shift()) {
+          const { name, p } = next;
           if (await merkle.isBuilt(name, p)) continue;
           const empty = await isEmpty(entriesOf(db, name, p));
           if (empty && await merkle.markBuiltIfEmpty(name, p)) continue;
           await merkle.rebuild(name, p, entriesOf(db, name, p));
           built++;
         }
-      }
+      }));
       if (built > 0) {
         log("remise::table", "info", `built the anti-entropy index of ${built} table partitions`);
       }
