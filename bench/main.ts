@@ -302,7 +302,7 @@ try {
             largeCount: plan.clusterLargeCount,
             smallMs: plan.clusterSmallMs,
           },
-          want: (name) => name === "large.put.seq" || name === "small.PUT.c32",
+          want: (name) => ["large.put.seq", "small.PUT.c32", "small.GET.c32"].includes(name),
         };
         await ctx.createBucket!("bench");
         await largePhases(ctx, cluster);

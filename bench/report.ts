@@ -277,6 +277,14 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
     r.targets.push(atLeast(r, 0.4));
     rows.push(r);
   }
+  if (cluster["small.GET.c32"]) {
+    rows.push(
+      fromMeasure("cluster×3", `GET ${smallSize} c=32`, cluster["small.GET.c32"], {
+        value: s["small.GET.c32"]?.value,
+        by: "single",
+      }),
+    );
+  }
   return rows;
 }
 
