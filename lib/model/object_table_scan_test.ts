@@ -93,14 +93,28 @@ async function listing(table: Table<ObjectEntry>, pick?: ValuePick) {
   return shown;
 }
 
-Deno.test("a scan with a pick merges replicas' answers as a whole scan does", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-table-scan-test-" });
-  const network = new TestNetwork();
+/** Runs `fn` with the object table of every node of `network`, each on its own store. */
+async function withTables(
+  network: TestNetwork,
+  fn: (tables: Table<ObjectEntry>[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "remise-object-table-test-" });
   const dbs = await Promise.all(NODES.map((n) => KvStore.open(`${dir}/${n}`)));
   try {
-    const tables = NODES.map((n, i) =>
-      new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
+    await fn(
+      NODES.map((n, i) =>
+        new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
+      ),
     );
+  } finally {
+    for (const db of dbs) db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a scan with a pick merges replicas' answers as a whole scan does", async () => {
+  const network = new TestNetwork();
+  await withTables(network, async (tables) => {
     // 1,300 keys over more than one page of each replica: every replica misses
     // some keys, and some keys have a newer version on one replica only.
     for (let k = 0; k < 1300; k++) {
@@ -126,20 +140,12 @@ Deno.test("a scan with a pick merges replicas' answers as a whole scan does", as
     // A replica that answers whole entries merges with those that answer picked ones.
     network.ignorePick.add("n1");
     assert.deepEqual(await listing(tables[2], LISTING_PICK), whole);
-  } finally {
-    for (const db of dbs) db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("reads ask the nearest read quorum of replicas, and the third when one is down", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-table-read-test-" });
   const network = new TestNetwork((n) => Math.floor(n / 2) + 1);
-  const dbs = await Promise.all(NODES.map((n) => KvStore.open(`${dir}/${n}`)));
-  try {
-    const tables = NODES.map((n, i) =>
-      new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
-    );
+  await withTables(network, async (tables) => {
     // Each replica has its own version; the third one's is the newest.
     for (let i = 0; i < NODES.length; i++) {
       const t = 10 * (i + 1);
@@ -163,20 +169,12 @@ Deno.test("reads ask the nearest read quorum of replicas, and the third when one
     network.reads.length = 0;
     assert.deepEqual(await listing(tables[0]), [["k", 30, "v30"]]);
     assert.deepEqual(network.reads, ["n0 range", "n1 range", "n2 range"]);
-  } finally {
-    for (const db of dbs) db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a write reports the copies the replicas held before it, and reads them where a replica does not", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-table-seen-test-" });
   const network = new TestNetwork();
-  const dbs = await Promise.all(NODES.map((n) => KvStore.open(`${dir}/${n}`)));
-  try {
-    const tables = NODES.map((n, i) =>
-      new Table(objectSchema(), dbs[i], new KeyedMutex(), network.replication(n))
-    );
+  await withTables(network, async (tables) => {
     await tables[0].applyLocal([{ bucketId: BUCKET, key: "k", versions: [version("k", 10, "a")] }]);
     await tables[2].applyLocal([{ bucketId: BUCKET, key: "k", versions: [version("k", 30, "c")] }]);
     const pick: ValuePick = { versions: { uuid: true, timestampMs: true } };
@@ -196,8 +194,5 @@ Deno.test("a write reports the copies the replicas held before it, and reads the
     const seen = await tables[0].insertSeeing(later, pick);
     assert.deepEqual(timestamps(seen), [[40]]);
     assert.deepEqual(Object.keys((seen[0] as ObjectEntry).versions[0]), ["uuid", "timestampMs"]);
-  } finally {
-    for (const db of dbs) db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
