@@ -258,10 +258,14 @@ export function createS3Handler(
       // Drain what is left of a refused upload only when small; otherwise close the connection.
       if (req.body && !req.bodyUsed) req.body.cancel().catch(() => {});
     }
-    if (req.headers.get("expect")?.toLowerCase() === "100-continue" && !req.bodyUsed) {
-      // Deno.serve sends no "100 Continue" for a body it never reads (an empty
-      // one, or a refused request); some clients (botocore) then misread the
-      // next response on the connection, so this one is its last.
+    if (
+      req.headers.get("expect")?.toLowerCase() === "100-continue" &&
+      (!req.bodyUsed || req.headers.get("content-length") === "0")
+    ) {
+      // Deno.serve sends no "100 Continue" for a body it never reads (a
+      // refused request) nor for an empty one, read or not; botocore then
+      // misreads the next response on the connection and waits for its read
+      // timeout (60 s), so this response is the connection's last.
       response.headers.set("connection", "close");
     }
     if (logEnabled("remise::api::s3", "debug")) {
