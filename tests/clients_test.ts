@@ -20,6 +20,42 @@ const MiB = 1024 * 1024;
 const RCLONE = "/usr/bin/rclone";
 const S3CMD = "/usr/bin/s3cmd";
 const AWS = "/usr/bin/aws";
+const PYTHON = "/usr/bin/python3";
+
+/**
+ * boto3 against the server: objects through a client signing with Signature
+ * V2 ("s3"), and GETs through presigned URLs of the default signer and of V2.
+ */
+const BOTO3_ROUND = `
+import os, urllib.request, boto3, botocore
+from botocore.config import Config
+def client(**config):
+    return boto3.client("s3", endpoint_url=os.environ["ENDPOINT"], region_name="test-region",
+        aws_access_key_id=os.environ["KEY_ID"], aws_secret_access_key=os.environ["SECRET"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config))
+print("boto3", boto3.__version__, "botocore", botocore.__version__)
+v4, v2 = client(signature_version="s3v4"), client(signature_version="s3")
+v4.create_bucket(Bucket="boto3-bucket")
+v2.put_object(Bucket="boto3-bucket", Key="dir/a b.txt", Body=b"hello", ContentType="text/plain")
+got = v2.get_object(Bucket="boto3-bucket", Key="dir/a b.txt")
+assert got["Body"].read() == b"hello" and got["ContentType"] == "text/plain", got
+listed = v2.list_objects_v2(Bucket="boto3-bucket", Prefix="dir/")
+assert [o["Key"] for o in listed["Contents"]] == ["dir/a b.txt"], listed
+params = {"Bucket": "boto3-bucket", "Key": "dir/a b.txt", "ResponseContentType": "x/y"}
+default_url = client().generate_presigned_url("get_object", Params=params, ExpiresIn=300)
+print("default presign:", default_url)
+for url in [default_url, v2.generate_presigned_url("get_object", Params=params, ExpiresIn=300)]:
+    with urllib.request.urlopen(url) as res:
+        assert res.read() == b"hello" and res.headers["Content-Type"] == "x/y", url
+try:
+    urllib.request.urlopen(default_url.replace("a%20b", "a%20c"))
+    raise AssertionError("a URL for another key was accepted")
+except urllib.error.HTTPError as e:
+    assert e.code == 403, e.code
+v2.delete_object(Bucket="boto3-bucket", Key="dir/a b.txt")
+v2.delete_bucket(Bucket="boto3-bucket")
+print("all ok")
+`;
 
 /** Writes a tree of several hundred files of mixed sizes; returns relative path -> size. */
 async function makeTree(root: string, withLarge = true): Promise<Map<string, number>> {
@@ -95,7 +131,7 @@ function check(result: { code: number; stdout: string; stderr: string }, what: s
   return result.stdout;
 }
 
-Deno.test("external S3 clients: rclone, s3cmd, aws-cli", async (t) => {
+Deno.test("external S3 clients: rclone, s3cmd, boto3, aws-cli", async (t) => {
   const server = await TestServer.start();
   const credentials = await server.createKey("clients");
   const s3 = server.client(credentials);
@@ -148,52 +184,78 @@ Deno.test("external S3 clients: rclone, s3cmd, aws-cli", async (t) => {
       check(await rclone("check", down, "remise:rclone-bucket/tree"), "rclone check again");
     });
 
-    await t.step("s3cmd: mb, put, ls, get, del, multipart put", async () => {
+    /** s3cmd's usual round of commands, signing with Signature V4 or V2. */
+    const s3cmdRound = async (signatureV2: boolean) => {
+      const bucket = signatureV2 ? "s3cmd-v2-bucket" : "s3cmd-bucket";
       const { env, home } = await cleanClientEnv();
       homes.push(home);
       const config = `${home}/s3cfg`;
-      await Deno.writeTextFile(config, s3cmdConfig(server, credentials));
+      await Deno.writeTextFile(config, s3cmdConfig(server, credentials, signatureV2));
       const s3cmd = (...args: string[]) => runProgram(S3CMD, ["-c", config, ...args], env);
-      check(await s3cmd("mb", "s3://s3cmd-bucket"), "s3cmd mb");
+      check(await s3cmd("mb", `s3://${bucket}`), "s3cmd mb");
       const small = `${tree}/dir1/sub1/file 3 with space.txt`;
-      check(await s3cmd("put", small, "s3://s3cmd-bucket/dir/small file.txt"), "s3cmd put");
+      check(await s3cmd("put", small, `s3://${bucket}/dir/small file.txt`), "s3cmd put");
       check(
-        await s3cmd("put", `${tree}/top-level-1.txt`, "s3://s3cmd-bucket/dir/one-byte"),
+        await s3cmd("put", `${tree}/top-level-1.txt`, `s3://${bucket}/dir/one-byte`),
         "s3cmd put",
       );
-      const ls = check(await s3cmd("ls", "s3://s3cmd-bucket/dir/"), "s3cmd ls");
-      assert.match(ls, /s3:\/\/s3cmd-bucket\/dir\/small file\.txt/);
-      assert.match(ls, /s3:\/\/s3cmd-bucket\/dir\/one-byte/);
-      const top = check(await s3cmd("ls", "s3://s3cmd-bucket"), "s3cmd ls bucket");
-      assert.match(top, /DIR\s+s3:\/\/s3cmd-bucket\/dir\//);
+      const ls = check(await s3cmd("ls", `s3://${bucket}/dir/`), "s3cmd ls");
+      assert.match(ls, new RegExp(`s3://${bucket}/dir/small file\\.txt`));
+      assert.match(ls, new RegExp(`s3://${bucket}/dir/one-byte`));
+      const top = check(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls bucket");
+      assert.match(top, new RegExp(`DIR\\s+s3://${bucket}/dir/`));
       const buckets = check(await s3cmd("ls"), "s3cmd ls buckets");
-      assert.match(buckets, /s3:\/\/s3cmd-bucket/);
-      const got = `${work}/s3cmd-small`;
-      check(await s3cmd("get", "s3://s3cmd-bucket/dir/small file.txt", got), "s3cmd get");
+      assert.match(buckets, new RegExp(`s3://${bucket}`));
+      const got = `${work}/${bucket}-small`;
+      check(await s3cmd("get", `s3://${bucket}/dir/small file.txt`, got), "s3cmd get");
       assert.deepEqual(await Deno.readFile(got), await Deno.readFile(small));
 
       const large = `${tree}/large/twelve-mib.bin`;
       check(
-        await s3cmd("put", "--multipart-chunk-size-mb=5", large, "s3://s3cmd-bucket/large.bin"),
+        await s3cmd("put", "--multipart-chunk-size-mb=5", large, `s3://${bucket}/large.bin`),
         "s3cmd multipart put",
       );
       const head = await s3.send(
-        new HeadObjectCommand({ Bucket: "s3cmd-bucket", Key: "large.bin" }),
+        new HeadObjectCommand({ Bucket: bucket, Key: "large.bin" }),
       );
       assert.match(head.ETag ?? "", /-3"$/, `s3cmd did a 3-part upload: ${head.ETag}`);
-      const gotLarge = `${work}/s3cmd-large`;
-      check(await s3cmd("get", "s3://s3cmd-bucket/large.bin", gotLarge), "s3cmd get large");
+      const gotLarge = `${work}/${bucket}-large`;
+      check(await s3cmd("get", `s3://${bucket}/large.bin`, gotLarge), "s3cmd get large");
       assert.equal(await fileSha256(gotLarge), await fileSha256(large));
-      const info = check(await s3cmd("info", "s3://s3cmd-bucket/large.bin"), "s3cmd info");
+      const info = check(await s3cmd("info", `s3://${bucket}/large.bin`), "s3cmd info");
       assert.match(info, /File size:\s+12582917/);
 
-      check(await s3cmd("del", "s3://s3cmd-bucket/dir/small file.txt"), "s3cmd del");
-      check(await s3cmd("del", "s3://s3cmd-bucket/dir/one-byte"), "s3cmd del");
-      check(await s3cmd("del", "s3://s3cmd-bucket/large.bin"), "s3cmd del");
-      const empty = check(await s3cmd("ls", "s3://s3cmd-bucket"), "s3cmd ls empty");
+      check(await s3cmd("del", `s3://${bucket}/dir/small file.txt`), "s3cmd del");
+      check(await s3cmd("del", `s3://${bucket}/dir/one-byte`), "s3cmd del");
+      check(await s3cmd("del", `s3://${bucket}/large.bin`), "s3cmd del");
+      const empty = check(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls empty");
       assert.equal(empty.trim(), "");
-      check(await s3cmd("rb", "s3://s3cmd-bucket"), "s3cmd rb");
-    });
+      check(await s3cmd("rb", `s3://${bucket}`), "s3cmd rb");
+    };
+
+    await t.step("s3cmd: mb, put, ls, get, del, multipart put", () => s3cmdRound(false));
+
+    await t.step("s3cmd with Signature V2: the same commands", () => s3cmdRound(true));
+
+    await t.step(
+      "boto3: presigned URLs (Signature V2, the default of Debian's boto3, and V4), V2 requests",
+      async () => {
+        const { env, home } = await cleanClientEnv({
+          ENDPOINT: server.endpoint,
+          KEY_ID: credentials.accessKeyId,
+          SECRET: credentials.secretAccessKey,
+        });
+        homes.push(home);
+        await Deno.writeTextFile(`${home}/boto3_round.py`, BOTO3_ROUND);
+        const out = check(await runProgram(PYTHON, [`${home}/boto3_round.py`], env), "boto3");
+        assert.match(out, /^boto3 \d+\.\d+/m);
+        assert.match(
+          out,
+          /default presign: .*[?&]AWSAccessKeyId=|default presign: .*X-Amz-Signature=/,
+        );
+        assert.match(out, /^all ok$/m);
+      },
+    );
 
     await t.step(
       "aws-cli: an empty file and the files after it on one connection arrive intact",
@@ -315,7 +377,7 @@ function rcloneConfig(server: TestServer, c: Credentials): string {
   ].join("\n");
 }
 
-function s3cmdConfig(server: TestServer, c: Credentials): string {
+function s3cmdConfig(server: TestServer, c: Credentials, signatureV2: boolean): string {
   const host = `127.0.0.1:${server.apiPort}`;
   return [
     "[default]",
@@ -324,7 +386,7 @@ function s3cmdConfig(server: TestServer, c: Credentials): string {
     `host_base = ${host}`,
     `host_bucket = ${host}`,
     "use_https = False",
-    "signature_v2 = False",
+    `signature_v2 = ${signatureV2 ? "True" : "False"}`,
     "bucket_location = test-region",
     "check_ssl_certificate = False",
     "",

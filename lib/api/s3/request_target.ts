@@ -8,6 +8,8 @@ export interface RequestTarget {
   query: URLSearchParams;
   /** The raw path, for error documents. */
   path: string;
+  /** The bucket came in the Host header (virtual-hosted style). */
+  bucketInHost?: boolean;
 }
 
 function decodePath(segment: string): string {
@@ -34,7 +36,7 @@ export function resolveTarget(req: Request, rootDomain: string | undefined): Req
   if (rootDomain && host.endsWith(`.${rootDomain}`)) {
     const bucket = host.slice(0, -rootDomain.length - 1);
     const key = path.length > 1 ? decodePath(path.slice(1)) : undefined;
-    return { bucket, key, query: params, path };
+    return { bucket, key, query: params, path, bucketInHost: true };
   }
   const withoutSlash = path.slice(1);
   if (withoutSlash === "") return { query: params, path };

@@ -238,6 +238,7 @@ export function createS3Handler(
         region: ctx.region,
         nowMs,
         getSecret: async (id) => (await ctx.access.getKeyCached(id))?.secret,
+        hostBucket: target.bucketInHost ? target.bucket : undefined,
       });
       if (auth.kind === "anonymous") throw s3Errors.accessDenied();
       response = await route.handler({

@@ -2,7 +2,8 @@
  * Authentication of an S3 request by AWS Signature Version 4, in all the
  * forms S3 clients use: the Authorization header with a signed, unsigned or
  * aws-chunked (signed chunks, unsigned chunks with trailer, signed chunks
- * with signed trailer) payload, and presigned URLs.
+ * with signed trailer) payload, and presigned URLs; and by Signature
+ * Version 2 (header and presigned URLs), which older clients still send.
  *
  * The request is refused with an S3Error before any body byte is read when
  * its headers or signature are wrong; what can only be checked on the body
@@ -43,13 +44,22 @@ import {
 } from "./signature_params.ts";
 import { verifiedBody } from "./verified_body.ts";
 import {
+  canonicalResourceV2,
+  isSignatureV2Header,
+  parseSignatureV2Header,
+  parseSignatureV2Query,
+  resourceVariantsV2,
+  type SignatureV2,
+  signatureV2,
+  stringToSignV2,
+} from "./signature_v2.ts";
+import {
   contentSha256Mismatch,
   headersNotSigned,
   incompleteBody,
   invalidAccessKeyId,
   invalidDate,
   malformedSignature,
-  onlySigV4Supported,
   requestTimeTooSkewed,
   signatureDoesNotMatch,
 } from "./_auth_errors.ts";
@@ -61,6 +71,8 @@ export interface AuthContext {
   nowMs: () => number;
   /** The secret of an access key; undefined when the key does not exist. */
   getSecret: (accessKeyId: string) => Promise<string | undefined>;
+  /** The bucket, when the Host header named it (Signature V2 signs it as part of the path). */
+  hostBucket?: string;
 }
 
 export type AuthResult =
@@ -115,10 +127,21 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
     }
   }
   if (authorization === null) {
-    if (queryAuthV2 && !queryAuth) throw onlySigV4Supported();
+    if (queryAuthV2 && !queryAuth) {
+      return await authenticateV2(req, ctx, headers, parseSignatureV2Query(params), path, query);
+    }
     if (!queryAuth) return { kind: "anonymous", body: plainBody(req, undefined) };
   } else if (queryAuth || queryAuthV2) {
     throw bothAuthMechanisms();
+  } else if (isSignatureV2Header(authorization)) {
+    return await authenticateV2(
+      req,
+      ctx,
+      headers,
+      parseSignatureV2Header(authorization),
+      path,
+      query,
+    );
   }
   const sig = authorization !== null
     ? parseAuthorizationHeader(authorization)
@@ -233,6 +256,74 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
       };
     }
   }
+}
+
+/**
+ * Signature Version 2: the header form must carry a Date (or x-amz-date)
+ * within the allowed skew; a presigned URL, an Expires not passed. The body
+ * is not signed (a sent x-amz-content-sha256 is still checked).
+ */
+async function authenticateV2(
+  req: Request,
+  ctx: AuthContext,
+  headers: HeaderValues,
+  sig: SignatureV2,
+  path: string,
+  query: string,
+): Promise<AuthResult> {
+  const nowMs = ctx.nowMs();
+  let dateOrExpires: string;
+  if (sig.expiresSeconds !== undefined) {
+    if (nowMs > sig.expiresSeconds * 1000) {
+      throw new S3Error("AccessDenied", 403, "Request has expired", {
+        Expires: new Date(sig.expiresSeconds * 1000).toISOString(),
+        ServerTime: new Date(nowMs).toISOString(),
+      });
+    }
+    dateOrExpires = String(sig.expiresSeconds);
+  } else {
+    const sent = headers.get("x-amz-date") ?? headers.get("date");
+    const ms = sent === undefined ? NaN : Date.parse(sent);
+    if (Number.isNaN(ms)) {
+      throw new S3Error(
+        "AccessDenied",
+        403,
+        "AWS authentication requires a valid Date or x-amz-date header",
+      );
+    }
+    if (Math.abs(nowMs - ms) > REQUEST_TIME_SKEW_MAX_MS) {
+      throw requestTimeTooSkewed(formatAmzDate(ms), nowMs);
+    }
+    dateOrExpires = headers.has("x-amz-date") ? "" : sent!;
+  }
+  const secret = await ctx.getSecret(sig.accessKeyId);
+  if (secret === undefined) throw invalidAccessKeyId(sig.accessKeyId);
+  const signs = (resource: string) =>
+    timingSafeEqualString(
+      signatureV2(secret, stringToSignV2(req.method, headers, dateOrExpires, resource)),
+      sig.signature,
+    );
+  const canonical = canonicalResourceV2(path, query, ctx.hostBucket);
+  if (!signs(canonical) && !resourceVariantsV2(path, query, ctx.hostBucket).some(signs)) {
+    throw signatureDoesNotMatch(undefined, {
+      AWSAccessKeyId: sig.accessKeyId,
+      StringToSign: stringToSignV2(req.method, headers, dateOrExpires, canonical),
+      SignatureProvided: sig.signature,
+    });
+  }
+  const sha256 = headers.get("x-amz-content-sha256");
+  const payload = sha256 === undefined ? undefined : classifyPayload(sha256);
+  if (payload !== undefined && payload.kind === "chunked") {
+    throw new S3Error("InvalidRequest", 400, "aws-chunked bodies need AWS4-HMAC-SHA256");
+  }
+  const hex = payload?.kind === "sha256" ? payload.hex : undefined;
+  return {
+    kind: "signed",
+    accessKeyId: sig.accessKeyId,
+    body: plainBody(req, hex),
+    contentLength: contentLengthOf(req),
+    trailerChecksum: noTrailerChecksum,
+  };
 }
 
 /** The request time of header authentication: x-amz-date, else Date, as 20130524T000000Z. */

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { type AuthContext, authenticateRequest } from "./authenticate.ts";
+import { canonicalResourceV2, resourceVariantsV2 } from "./signature_v2.ts";
+import {
+  assertS3Error,
+  EXAMPLE_ACCESS_KEY_ID,
+  EXAMPLE_SECRET,
+  rawRequest,
+  readAll,
+} from "./_test_helpers.ts";
+
+// The examples of the Signature Version 2 documentation (bucket johnsmith, virtual-hosted).
+const DOC_TIME_MS = Date.parse("Tue, 27 Mar 2007 19:36:42 +0000");
+
+/** `hostBucket` null: a path-style request. */
+function context(nowMs = DOC_TIME_MS, hostBucket: string | null = "johnsmith"): AuthContext {
+  return {
+    region: "us-east-1",
+    nowMs: () => nowMs,
+    getSecret: (id) => Promise.resolve(id === EXAMPLE_ACCESS_KEY_ID ? EXAMPLE_SECRET : undefined),
+    hostBucket: hostBucket ?? undefined,
+  };
+}
+
+function docGet(signature: string, date = "Tue, 27 Mar 2007 19:36:42 +0000"): Request {
+  return rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
+    headers: { date, authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:${signature}` },
+  });
+}
+
+Deno.test("Signature V2 header: the documentation's GET and PUT are accepted", async () => {
+  const get = await authenticateRequest(docGet("bWq2s1WEIj+Ydj0vQ697zp+IXMU="), context());
+  assert.equal(get.kind, "signed");
+  assert.equal(get.kind === "signed" && get.accessKeyId, EXAMPLE_ACCESS_KEY_ID);
+
+  const put = await authenticateRequest(
+    rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
+      method: "PUT",
+      body: "jpeg bytes",
+      headers: {
+        "content-type": "image/jpeg",
+        date: "Tue, 27 Mar 2007 21:15:45 +0000",
+        authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:MyyxeRY7whkBe+bq8fHCL/2kKUg=`,
+      },
+    }),
+    context(Date.parse("Tue, 27 Mar 2007 21:15:45 +0000")),
+  );
+  assert.equal(put.kind, "signed");
+  assert.equal(new TextDecoder().decode(await readAll(put.body)), "jpeg bytes");
+});
+
+Deno.test("Signature V2 header: wrong signature, unknown key, bad or skewed date are refused", async () => {
+  const wrong = await assertS3Error(
+    authenticateRequest(docGet("bWq2s1WEIj+Ydj0vQ697zp+IXMV="), context()),
+    "SignatureDoesNotMatch",
+    403,
+  );
+  assert.equal(
+    wrong.extra?.StringToSign,
+    "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/johnsmith/photos/puppy.jpg",
+  );
+  // Path style: the same request signs the same resource.
+  const pathStyle = rawRequest("http://localhost:3900/johnsmith/photos/puppy.jpg", {
+    headers: {
+      date: "Tue, 27 Mar 2007 19:36:42 +0000",
+      authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU=`,
+    },
+  });
+  assert.equal(
+    (await authenticateRequest(pathStyle, context(DOC_TIME_MS, null))).kind,
+    "signed",
+  );
+
+  await assertS3Error(
+    authenticateRequest(
+      rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
+        headers: { date: "Tue, 27 Mar 2007 19:36:42 +0000", authorization: "AWS NOBODY:abc=" },
+      }),
+      context(),
+    ),
+    "InvalidAccessKeyId",
+    403,
+  );
+  await assertS3Error(
+    authenticateRequest(docGet("bWq2s1WEIj+Ydj0vQ697zp+IXMU="), context(DOC_TIME_MS + 16 * 60_000)),
+    "RequestTimeTooSkewed",
+    403,
+  );
+  await assertS3Error(
+    authenticateRequest(docGet("bWq2s1WEIj+Ydj0vQ697zp+IXMU=", "yesterday"), context()),
+    "AccessDenied",
+    403,
+    "valid Date or x-amz-date",
+  );
+  await assertS3Error(
+    authenticateRequest(
+      rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
+        headers: { date: "Tue, 27 Mar 2007 19:36:42 +0000", authorization: "AWS nocolon" },
+      }),
+      context(),
+    ),
+    "InvalidArgument",
+    400,
+  );
+});
+
+Deno.test("Signature V2 presigned URL: the documentation's example, and after it expired", async () => {
+  const url = "http://johnsmith.s3.amazonaws.com/photos/puppy.jpg" +
+    `?AWSAccessKeyId=${EXAMPLE_ACCESS_KEY_ID}&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D` +
+    "&Expires=1175139620";
+  const before = await authenticateRequest(rawRequest(url), context(1175139620_000 - 60_000));
+  assert.equal(before.kind, "signed");
+  await assertS3Error(
+    authenticateRequest(rawRequest(url), context(1175139620_000 + 1_000)),
+    "AccessDenied",
+    403,
+    "Request has expired",
+  );
+  await assertS3Error(
+    authenticateRequest(rawRequest(url.replace("puppy", "kitten")), context(1175139620_000)),
+    "SignatureDoesNotMatch",
+    403,
+  );
+  await assertS3Error(
+    authenticateRequest(
+      rawRequest(url.replace("&Expires=1175139620", "&Expires=soon")),
+      context(1175139620_000),
+    ),
+    "AccessDenied",
+    403,
+  );
+});
+
+Deno.test("Signature V2 canonical resource: sub-resources sorted, values decoded, others left out", () => {
+  assert.equal(
+    canonicalResourceV2(
+      "/bucket/a%20key",
+      "uploadId=abc&partNumber=2&x-id=UploadPart&list-type=2",
+      undefined,
+    ),
+    "/bucket/a%20key?partNumber=2&uploadId=abc",
+  );
+  assert.equal(
+    canonicalResourceV2("/key", "response-content-type=text%2Fplain&acl", "bucket"),
+    "/bucket/key?acl&response-content-type=text/plain",
+  );
+  assert.equal(canonicalResourceV2("/bucket", "uploads", undefined), "/bucket?uploads");
+});
+
+Deno.test("Signature V2 resource variants: a bucket's final slash, botocore 1.29's repeated query", () => {
+  assert.deepEqual(resourceVariantsV2("/bucket", "", undefined), ["/bucket/"]);
+  assert.deepEqual(resourceVariantsV2("/", "", "bucket"), ["/bucket"]);
+  assert.deepEqual(resourceVariantsV2("/bucket", "list-type=2&prefix=a%2F", undefined), [
+    "/bucket/",
+    "/bucket?list-type=2",
+  ]);
+  assert.deepEqual(resourceVariantsV2("/bucket/key", "uploads", undefined), [
+    "/bucket/key?uploads?uploads",
+  ]);
+  assert.deepEqual(resourceVariantsV2("/bucket/key", "", undefined), []);
+});
