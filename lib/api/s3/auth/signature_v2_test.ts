@@ -10,7 +10,9 @@ import {
 } from "./_test_helpers.ts";
 
 // The examples of the Signature Version 2 documentation (bucket johnsmith, virtual-hosted).
-const DOC_TIME_MS = Date.parse("Tue, 27 Mar 2007 19:36:42 +0000");
+const DOC_URL = "http://johnsmith.s3.amazonaws.com/photos/puppy.jpg";
+const DOC_DATE = "Tue, 27 Mar 2007 19:36:42 +0000";
+const DOC_TIME_MS = Date.parse(DOC_DATE);
 
 /** `hostBucket` null: a path-style request. */
 function context(nowMs = DOC_TIME_MS, hostBucket: string | null = "johnsmith"): AuthContext {
@@ -22,10 +24,13 @@ function context(nowMs = DOC_TIME_MS, hostBucket: string | null = "johnsmith"): 
   };
 }
 
-function docGet(signature: string, date = "Tue, 27 Mar 2007 19:36:42 +0000"): Request {
-  return rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
-    headers: { date, authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:${signature}` },
-  });
+/** The documentation's GET with this Authorization header (and Date, URL). */
+function docRequest(authorization: string, date = DOC_DATE, url = DOC_URL): Request {
+  return rawRequest(url, { headers: { date, authorization } });
+}
+
+function docGet(signature: string, date = DOC_DATE): Request {
+  return docRequest(`AWS ${EXAMPLE_ACCESS_KEY_ID}:${signature}`, date);
 }
 
 Deno.test("Signature V2 header: the documentation's GET and PUT are accepted", async () => {
@@ -60,24 +65,18 @@ Deno.test("Signature V2 header: wrong signature, unknown key, bad or skewed date
     "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/johnsmith/photos/puppy.jpg",
   );
   // Path style: the same request signs the same resource.
-  const pathStyle = rawRequest("http://localhost:3900/johnsmith/photos/puppy.jpg", {
-    headers: {
-      date: "Tue, 27 Mar 2007 19:36:42 +0000",
-      authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU=`,
-    },
-  });
+  const pathStyle = docRequest(
+    `AWS ${EXAMPLE_ACCESS_KEY_ID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU=`,
+    DOC_DATE,
+    "http://localhost:3900/johnsmith/photos/puppy.jpg",
+  );
   assert.equal(
     (await authenticateRequest(pathStyle, context(DOC_TIME_MS, null))).kind,
     "signed",
   );
 
   await assertS3Error(
-    authenticateRequest(
-      rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
-        headers: { date: "Tue, 27 Mar 2007 19:36:42 +0000", authorization: "AWS NOBODY:abc=" },
-      }),
-      context(),
-    ),
+    authenticateRequest(docRequest("AWS NOBODY:abc="), context()),
     "InvalidAccessKeyId",
     403,
   );
@@ -93,19 +92,14 @@ Deno.test("Signature V2 header: wrong signature, unknown key, bad or skewed date
     "valid Date or x-amz-date",
   );
   await assertS3Error(
-    authenticateRequest(
-      rawRequest("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg", {
-        headers: { date: "Tue, 27 Mar 2007 19:36:42 +0000", authorization: "AWS nocolon" },
-      }),
-      context(),
-    ),
+    authenticateRequest(docRequest("AWS nocolon"), context()),
     "InvalidArgument",
     400,
   );
 });
 
 Deno.test("Signature V2 presigned URL: the documentation's example, and after it expired", async () => {
-  const url = "http://johnsmith.s3.amazonaws.com/photos/puppy.jpg" +
+  const url = DOC_URL +
     `?AWSAccessKeyId=${EXAMPLE_ACCESS_KEY_ID}&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D` +
     "&Expires=1175139620";
   const before = await authenticateRequest(rawRequest(url), context(1175139620_000 - 60_000));
