@@ -1,14 +1,22 @@
 /**
  * Bucket operations through the AWS SDK against a real `remise server`:
  * ListBuckets, CreateBucket (and its errors), HeadBucket, DeleteBucket,
- * GetBucketLocation, plus MethodNotAllowed and NotImplemented answers.
+ * GetBucketLocation, the configurations remise does not keep (read as
+ * unset), plus MethodNotAllowed and NotImplemented answers.
  */
 import assert from "node:assert/strict";
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
+  GetBucketAclCommand,
+  GetBucketCorsCommand,
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetBucketLocationCommand,
+  GetBucketLoggingCommand,
   GetBucketPolicyCommand,
+  GetBucketRequestPaymentCommand,
+  GetBucketTaggingCommand,
   HeadBucketCommand,
   ListBucketsCommand,
   PutBucketAclCommand,
@@ -225,37 +233,71 @@ Deno.test("S3 bucket operations", async (t) => {
       assert.deepEqual(await snapshotStore(s3), before);
     });
 
-    await t.step("operations not built yet are 501 NotImplemented", async () => {
-      const before = await snapshotStore(s3);
-      await assertS3Error(
-        s3.send(new GetBucketPolicyCommand({ Bucket: "alpha" })),
-        "NotImplemented",
-        501,
-      );
-      await assertS3Error(
-        s3.send(new PutBucketAclCommand({ Bucket: "alpha", ACL: "public-read" })),
-        "NotImplemented",
-        501,
-      );
-      for (
-        const [method, query] of [
-          ["GET", "acl"],
-          ["PUT", "policy"],
-          ["GET", "lifecycle"],
-          ["DELETE", "cors"],
-        ]
-      ) {
-        const res = await signedFetch(server, owner, {
-          method,
-          path: objectPath("alpha"),
-          query: { [query]: "" },
-        });
-        await assertErrorResponse(res, 501, "NotImplemented").catch((e) => {
-          throw new Error(`${method} ?${query}: ${e.message}`);
-        });
-      }
-      assert.deepEqual(await snapshotStore(s3), before);
-    });
+    await t.step(
+      "configurations remise does not keep read as unset; setting one is 501",
+      async () => {
+        const before = await snapshotStore(s3);
+        const unset: [Promise<unknown>, string][] = [
+          [s3.send(new GetBucketPolicyCommand({ Bucket: "alpha" })), "NoSuchBucketPolicy"],
+          [s3.send(new GetBucketCorsCommand({ Bucket: "alpha" })), "NoSuchCORSConfiguration"],
+          [
+            s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "alpha" })),
+            "NoSuchLifecycleConfiguration",
+          ],
+          [
+            s3.send(new GetBucketEncryptionCommand({ Bucket: "alpha" })),
+            "ServerSideEncryptionConfigurationNotFoundError",
+          ],
+          [s3.send(new GetBucketTaggingCommand({ Bucket: "alpha" })), "NoSuchTagSet"],
+        ];
+        for (const [call, code] of unset) await assertS3Error(call, code, 404);
+        const logging = await s3.send(new GetBucketLoggingCommand({ Bucket: "alpha" }));
+        assert.equal(logging.LoggingEnabled, undefined);
+        const payment = await s3.send(new GetBucketRequestPaymentCommand({ Bucket: "alpha" }));
+        assert.equal(payment.Payer, "BucketOwner");
+        const acl = await s3.send(new GetBucketAclCommand({ Bucket: "alpha" }));
+        assert.equal(acl.Owner?.ID, owner.accessKeyId);
+        assert.deepEqual(
+          acl.Grants?.map((g) => [g.Grantee?.Type, g.Grantee?.ID, g.Permission]),
+          [["CanonicalUser", owner.accessKeyId, "FULL_CONTROL"]],
+        );
+        // An unknown bucket, or another key's, is refused as for any operation.
+        await assertS3Error(
+          s3.send(new GetBucketCorsCommand({ Bucket: "no-such-bucket" })),
+          "NoSuchBucket",
+          404,
+        );
+        await assertS3Error(
+          s3Other.send(new GetBucketAclCommand({ Bucket: "alpha" })),
+          "AccessDenied",
+          403,
+        );
+
+        await assertS3Error(
+          s3.send(new PutBucketAclCommand({ Bucket: "alpha", ACL: "public-read" })),
+          "NotImplemented",
+          501,
+        );
+        for (
+          const [method, query] of [
+            ["PUT", "policy"],
+            ["PUT", "cors"],
+            ["DELETE", "cors"],
+            ["GET", "versions"],
+          ]
+        ) {
+          const res = await signedFetch(server, owner, {
+            method,
+            path: objectPath("alpha"),
+            query: { [query]: "" },
+          });
+          await assertErrorResponse(res, 501, "NotImplemented").catch((e) => {
+            throw new Error(`${method} ?${query}: ${e.message}`);
+          });
+        }
+        assert.deepEqual(await snapshotStore(s3), before);
+      },
+    );
   } finally {
     s3.destroy();
     s3Other.destroy();

@@ -13,10 +13,13 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   CreateBucketCommand,
   GetBucketVersioningCommand,
+  GetObjectAclCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  PutObjectAclCommand,
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -766,19 +769,54 @@ Deno.test("S3 read features", async (t) => {
     });
 
     await t.step(
-      "GET ?acl, ?policy, ?cors, ?lifecycle on a bucket are 501 NotImplemented",
+      "GET of bucket configurations: never a listing; unset ones 404, versions 501",
       async () => {
         for (
-          const sub of ["acl", "policy", "cors", "lifecycle", "website", "tagging", "versions"]
+          const [sub, status, code] of [
+            ["policy", 404, "NoSuchBucketPolicy"],
+            ["cors", 404, "NoSuchCORSConfiguration"],
+            ["lifecycle", 404, "NoSuchLifecycleConfiguration"],
+            ["website", 404, "NoSuchWebsiteConfiguration"],
+            ["tagging", 404, "NoSuchTagSet"],
+            ["versions", 501, "NotImplemented"],
+          ] as const
         ) {
           const res = await signedFetch(server, credentials, {
             method: "GET",
             path: objectPath(READ),
             query: { [sub]: "" },
           });
-          const body = await assertErrorResponse(res, 501, "NotImplemented");
+          const body = await assertErrorResponse(res, status, code);
           assert.doesNotMatch(body, /ListBucketResult/, `?${sub} answered as a listing`);
         }
+      },
+    );
+
+    await t.step(
+      "GetObjectAcl and GetObjectTagging: owner full control, no tags; 404 for no key",
+      async () => {
+        const acl = await s3.send(new GetObjectAclCommand({ Bucket: READ, Key: "inline.txt" }));
+        assert.equal(acl.Owner?.ID, credentials.accessKeyId);
+        assert.deepEqual(acl.Grants?.map((g) => g.Permission), ["FULL_CONTROL"]);
+        const tags = await s3.send(
+          new GetObjectTaggingCommand({ Bucket: READ, Key: "inline.txt" }),
+        );
+        assert.deepEqual(tags.TagSet ?? [], []);
+        await assertS3Error(
+          s3.send(new GetObjectAclCommand({ Bucket: READ, Key: "missing" })),
+          "NoSuchKey",
+          404,
+        );
+        await assertS3Error(
+          s3.send(new GetObjectTaggingCommand({ Bucket: READ, Key: "missing" })),
+          "NoSuchKey",
+          404,
+        );
+        await assertS3Error(
+          s3.send(new PutObjectAclCommand({ Bucket: READ, Key: "inline.txt", ACL: "public-read" })),
+          "NotImplemented",
+          501,
+        );
       },
     );
 

@@ -39,10 +39,20 @@ import {
 import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
+import {
+  handleGetBucketAcl,
+  handleGetObjectAcl,
+  handleGetObjectTagging,
+  unsetBucketConfiguration,
+} from "./unset_configuration.ts";
 
 type Handler = (r: S3Request) => Promise<Response>;
 
-/** Bucket sub-resources remise does not implement yet: answered NotImplemented, never as a plain GET. */
+/**
+ * Bucket sub-resources remise does not implement: never taken for a plain
+ * GET; reading some answers "not configured" (see unset_configuration.ts),
+ * the rest is NotImplemented.
+ */
 const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "accelerate",
   "acl",
@@ -111,7 +121,8 @@ export function routeOperation(
         if (q.has("location")) return route("GetBucketLocation", handleGetBucketLocation);
         if (q.has("versioning")) return route("GetBucketVersioning", handleGetBucketVersioning);
         if (q.has("uploads")) return route("ListMultipartUploads", handleListMultipartUploads);
-        if (sub) return unsupported("GetBucket", sub);
+        if (q.has("acl")) return route("GetBucketAcl", handleGetBucketAcl);
+        if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
       case "HEAD":
@@ -132,6 +143,8 @@ export function routeOperation(
   switch (method) {
     case "GET":
       if (q.has("uploadId")) return route("ListParts", handleListParts);
+      if (q.has("acl")) return route("GetObjectAcl", handleGetObjectAcl);
+      if (q.has("tagging")) return route("GetObjectTagging", handleGetObjectTagging);
       if (sub) return unsupported("GetObject", sub);
       return route("GetObject", (r) => handleGetObject(r, false));
     case "HEAD":
