@@ -283,7 +283,7 @@ Deno.test("S3 bucket operations", async (t) => {
             ["PUT", "policy"],
             ["PUT", "cors"],
             ["DELETE", "cors"],
-            ["GET", "versions"],
+            ["GET", "analytics"],
           ]
         ) {
           const res = await signedFetch(server, owner, {

@@ -370,6 +370,31 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
       assert.deepEqual(await keysOf(s3, DEL), ["k2", "k4"]);
     });
 
+    await t.step(
+      "DeleteObjects: version null is the object; any other version is NoSuchVersion",
+      async () => {
+        for (const k of ["v1", "v2"]) {
+          await s3.send(new PutObjectCommand({ Bucket: DEL, Key: k, Body: enc.encode(k) }));
+        }
+        const res = await s3.send(
+          new DeleteObjectsCommand({
+            Bucket: DEL,
+            Delete: {
+              Objects: [{ Key: "v1", VersionId: "null" }, { Key: "v2", VersionId: "abc" }],
+            },
+          }),
+        );
+        assert.deepEqual(res.Deleted?.map((d) => [d.Key, d.VersionId]), [["v1", "null"]]);
+        assert.deepEqual(res.Errors?.map((e) => [e.Key, e.VersionId, e.Code]), [
+          ["v2", "abc", "NoSuchVersion"],
+        ]);
+        assert.deepEqual(await keysOf(s3, DEL), ["k2", "k4", "v2"]);
+        await s3.send(
+          new DeleteObjectsCommand({ Bucket: DEL, Delete: { Objects: [{ Key: "v2" }] } }),
+        );
+      },
+    );
+
     await t.step("DeleteObjects in Quiet mode answers an empty Deleted list", async () => {
       const res = await s3.send(
         new DeleteObjectsCommand({

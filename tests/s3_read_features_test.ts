@@ -12,6 +12,7 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectAclCommand,
   GetObjectCommand,
@@ -19,6 +20,7 @@ import {
   HeadObjectCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectAclCommand,
   PutObjectCommand,
   type S3Client,
@@ -769,7 +771,7 @@ Deno.test("S3 read features", async (t) => {
     });
 
     await t.step(
-      "GET of bucket configurations: never a listing; unset ones 404, versions 501",
+      "GET of bucket configurations: never a listing; unset ones 404, analytics 501",
       async () => {
         for (
           const [sub, status, code] of [
@@ -778,7 +780,7 @@ Deno.test("S3 read features", async (t) => {
             ["lifecycle", 404, "NoSuchLifecycleConfiguration"],
             ["website", 404, "NoSuchWebsiteConfiguration"],
             ["tagging", 404, "NoSuchTagSet"],
-            ["versions", 501, "NotImplemented"],
+            ["analytics", 501, "NotImplemented"],
           ] as const
         ) {
           const res = await signedFetch(server, credentials, {
@@ -816,6 +818,66 @@ Deno.test("S3 read features", async (t) => {
           s3.send(new PutObjectAclCommand({ Bucket: READ, Key: "inline.txt", ACL: "public-read" })),
           "NotImplemented",
           501,
+        );
+      },
+    );
+
+    await t.step(
+      "ListObjectVersions: each object is its one version, null; versionId=null reads it",
+      async () => {
+        const all = await s3.send(new ListObjectVersionsCommand({ Bucket: READ }));
+        const keys = (all.Versions ?? []).map((v) => v.Key);
+        assert.ok(keys.includes("inline.txt") && keys.includes("r.bin"), keys.join(","));
+        for (const v of all.Versions ?? []) {
+          assert.equal(v.VersionId, "null");
+          assert.equal(v.IsLatest, true);
+        }
+        assert.equal(all.IsTruncated, false);
+        // One key a page, continued with the markers it answers.
+        const seen: string[] = [];
+        let keyMarker: string | undefined;
+        let versionIdMarker: string | undefined;
+        for (;;) {
+          const page = await s3.send(
+            new ListObjectVersionsCommand({
+              Bucket: READ,
+              MaxKeys: 1,
+              KeyMarker: keyMarker,
+              VersionIdMarker: versionIdMarker,
+            }),
+          );
+          seen.push(...(page.Versions ?? []).map((v) => v.Key!));
+          if (!page.IsTruncated) break;
+          assert.equal(page.NextVersionIdMarker, "null");
+          keyMarker = page.NextKeyMarker;
+          versionIdMarker = page.NextVersionIdMarker;
+        }
+        assert.deepEqual(seen, keys);
+
+        const got = await s3.send(
+          new GetObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "null" }),
+        );
+        const plain = await s3.send(new GetObjectCommand({ Bucket: READ, Key: "inline.txt" }));
+        assert.deepEqual(
+          await got.Body!.transformToByteArray(),
+          await plain.Body!.transformToByteArray(),
+        );
+        await assertS3Error(
+          s3.send(new GetObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "3HL4kqtJ" })),
+          "NoSuchVersion",
+          404,
+        );
+        await assertS3Error(
+          s3.send(
+            new DeleteObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "3HL4kqtJ" }),
+          ),
+          "NoSuchVersion",
+          404,
+        );
+        await assertS3Error(
+          s3.send(new ListObjectVersionsCommand({ Bucket: READ, VersionIdMarker: "null" })),
+          "InvalidArgument",
+          400,
         );
       },
     );

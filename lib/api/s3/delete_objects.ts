@@ -22,22 +22,34 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
       `The request must contain between 1 and ${DELETE_OBJECTS_MAX_KEYS} objects to delete (got ${objects.length})`,
     );
   }
-  const keys = objects.map((o) => {
+  const targets = objects.map((o) => {
     const key = o?.Key;
+    const versionId = o?.VersionId;
     if (typeof key !== "string") throw s3Errors.malformedXml();
-    return key;
+    if (versionId !== undefined && typeof versionId !== "string") throw s3Errors.malformedXml();
+    return { key, versionId };
   });
   const quiet = String(root.Quiet ?? "false").trim().toLowerCase() === "true";
   const deleted: XmlNode[] = [];
   const errors: XmlNode[] = [];
-  for (const key of keys) {
+  for (const { key, versionId } of targets) {
     if (new TextEncoder().encode(key).byteLength > OBJECT_KEY_MAX_BYTES || key === "") {
       errors.push({ Key: key, Code: "InvalidArgument", Message: "Invalid object key" });
       continue;
     }
+    // Versioning is never enabled: an object's one version is "null".
+    if (versionId !== undefined && versionId !== "null") {
+      errors.push({
+        Key: key,
+        VersionId: versionId,
+        Code: "NoSuchVersion",
+        Message: "The specified version does not exist.",
+      });
+      continue;
+    }
     try {
       await deleteObject(r.ctx.store, bucket.id, key);
-      if (!quiet) deleted.push({ Key: key });
+      if (!quiet) deleted.push({ Key: key, VersionId: versionId });
     } catch (e) {
       log("remise::api::s3", "warn", `DeleteObjects: cannot delete "${key}": ${errorMessage(e)}`);
       errors.push({

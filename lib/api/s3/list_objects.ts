@@ -1,4 +1,4 @@
-/** ListObjects (v1) and ListObjectsV2. */
+/** ListObjects (v1), ListObjectsV2 and ListObjectVersions. */
 import { listObjects, type ListResult } from "../../model/objects.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
 import { requireBucket, type S3Request } from "./context.ts";
@@ -31,25 +31,32 @@ function encoder(query: URLSearchParams): (s: string) => string {
   return encodeURIComponent;
 }
 
-/** The Contents elements, rendered in one loop: a page holds up to 1,000 of them. */
+/**
+ * The Contents elements, rendered in one loop: a page holds up to 1,000 of
+ * them. As `Version` elements, each is the object's one version, "null".
+ */
 function contents(
   r: S3Request,
   result: ListResult,
   encode: (s: string) => string,
   owner: boolean,
+  element: "Contents" | "Version" = "Contents",
 ): XmlFragment {
   const id = xmlEscape(r.accessKeyId);
   const ownerXml = owner ? `<Owner><ID>${id}</ID><DisplayName>${id}</DisplayName></Owner>` : "";
+  const version = element === "Version"
+    ? "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
+    : "";
   let xml = "";
   for (const object of result.objects) {
-    xml += "<Contents>" +
-      `<Key>${xmlEscape(encode(object.key))}</Key>` +
+    xml += `<${element}>` +
+      `<Key>${xmlEscape(encode(object.key))}</Key>${version}` +
       `<LastModified>${new Date(object.lastModifiedMs).toISOString()}</LastModified>` +
       // The quotes of the ETag, escaped: xmlEscape(quotedEtag(etag)) without its slow path.
       `<ETag>&quot;${xmlEscape(object.etag)}&quot;</ETag>` +
       optionalElement("ChecksumAlgorithm", object.checksum?.algorithm) +
       optionalElement("ChecksumType", object.checksum?.type) +
-      `<Size>${object.size}</Size><StorageClass>STANDARD</StorageClass>${ownerXml}</Contents>`;
+      `<Size>${object.size}</Size><StorageClass>STANDARD</StorageClass>${ownerXml}</${element}>`;
   }
   return new XmlFragment(xml);
 }
@@ -139,6 +146,41 @@ export async function handleListObjects(r: S3Request): Promise<Response> {
     IsTruncated: result.truncated,
     EncodingType: q.get("encoding-type") === null ? undefined : "url",
     Contents: contents(r, result, encode, true),
+    CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
+  });
+}
+
+/**
+ * ListObjectVersions. Versioning is never enabled: each object is its one
+ * version, "null", the latest; a page continues after `key-marker`.
+ */
+export async function handleListObjectVersions(r: S3Request): Promise<Response> {
+  const q = r.target.query;
+  const keyMarker = q.get("key-marker") || undefined;
+  const versionIdMarker = q.get("version-id-marker") ?? "";
+  if (versionIdMarker !== "" && keyMarker === undefined) {
+    throw s3Errors.invalidArgument(
+      "A version-id marker cannot be specified without a key marker.",
+      "version-id-marker",
+      versionIdMarker,
+    );
+  }
+  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, keyMarker, true);
+  const next = result.truncated ? result.last : undefined;
+  return xmlResponse("ListVersionsResult", {
+    Name: bucket.name.v,
+    Prefix: encode(prefix),
+    KeyMarker: encode(keyMarker ?? ""),
+    VersionIdMarker: versionIdMarker,
+    NextKeyMarker: next === undefined ? undefined : encode(next),
+    NextVersionIdMarker: next === undefined || result.commonPrefixes.includes(next)
+      ? undefined
+      : "null",
+    MaxKeys: maxKeys,
+    Delimiter: delimiter === undefined ? undefined : encode(delimiter),
+    IsTruncated: result.truncated,
+    EncodingType: q.get("encoding-type") === null ? undefined : "url",
+    Version: contents(r, result, encode, true, "Version"),
     CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
   });
 }

@@ -23,7 +23,11 @@ import {
 import type { S3Context, S3Request } from "./context.ts";
 import { handleDeleteObject } from "./delete_object.ts";
 import { handleGetObject } from "./get_object.ts";
-import { handleListObjects, handleListObjectsV2 } from "./list_objects.ts";
+import {
+  handleListObjects,
+  handleListObjectsV2,
+  handleListObjectVersions,
+} from "./list_objects.ts";
 import { handlePutObject } from "./put_object.ts";
 import { handleCopyObject } from "./copy_object.ts";
 import { handleDeleteObjects } from "./delete_objects.ts";
@@ -86,7 +90,6 @@ const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "restore",
   "select",
   "attributes",
-  "versionId",
 ];
 
 function subresource(query: URLSearchParams, names: string[]): string | undefined {
@@ -122,6 +125,7 @@ export function routeOperation(
         if (q.has("versioning")) return route("GetBucketVersioning", handleGetBucketVersioning);
         if (q.has("uploads")) return route("ListMultipartUploads", handleListMultipartUploads);
         if (q.has("acl")) return route("GetBucketAcl", handleGetBucketAcl);
+        if (q.has("versions")) return route("ListObjectVersions", handleListObjectVersions);
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -138,6 +142,16 @@ export function routeOperation(
         return unsupported("PostBucket", sub);
     }
     return notAllowed;
+  }
+  // Versioning is never enabled: an object's one version is "null", and any other id is unknown.
+  const versionId = q.get("versionId");
+  if (versionId !== null) {
+    if (!["GET", "HEAD", "DELETE"].includes(method)) {
+      return unsupported(`${method}Object`, "versionId");
+    }
+    if (versionId !== "null") {
+      return route("Unknown", () => Promise.reject(noSuchVersion(target.key!, versionId)));
+    }
   }
   const sub = subresource(q, UNIMPLEMENTED_OBJECT_SUBRESOURCES);
   switch (method) {
@@ -169,6 +183,13 @@ export function routeOperation(
       return unsupported("PostObject", sub);
   }
   return notAllowed;
+}
+
+function noSuchVersion(key: string, versionId: string): S3Error {
+  return new S3Error("NoSuchVersion", 404, "The specified version does not exist.", {
+    Key: key,
+    VersionId: versionId,
+  });
 }
 
 function methodNotAllowed(method: string): S3Error {
