@@ -20,7 +20,7 @@ import {
   handleHeadBucket,
   handleListBuckets,
 } from "./bucket_handlers.ts";
-import type { S3Context, S3Request } from "./context.ts";
+import { requireBucket, type S3Context, type S3Request } from "./context.ts";
 import { handleDeleteObject } from "./delete_object.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
@@ -150,7 +150,11 @@ export function routeOperation(
       return unsupported(`${method}Object`, "versionId");
     }
     if (versionId !== "null") {
-      return route("Unknown", () => Promise.reject(noSuchVersion(target.key!, versionId)));
+      const operation = { GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" }[method];
+      return route(operation!, async (r) => {
+        await requireBucket(r, method === "DELETE" ? "write" : "read");
+        throw noSuchVersion(target.key!, versionId);
+      });
     }
   }
   const sub = subresource(q, UNIMPLEMENTED_OBJECT_SUBRESOURCES);
