@@ -184,6 +184,39 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, aws-cli", async (t) => {
       check(await rclone("check", down, "remise:rclone-bucket/tree"), "rclone check again");
     });
 
+    await t.step("rclone with Signature V2 (v2_auth): sync up with multipart, check", async () => {
+      const { env, home } = await cleanClientEnv();
+      homes.push(home);
+      const config = `${home}/rclone.conf`;
+      await Deno.writeTextFile(config, rcloneConfig(server, credentials) + "v2_auth = true\n");
+      const rclone = (...args: string[]) =>
+        runProgram(RCLONE, ["--config", config, "--retries", "1", ...args], env);
+      const some = `${work}/rclone-v2`;
+      await Deno.mkdir(`${some}/large`, { recursive: true });
+      await Deno.copyFile(`${tree}/large/twelve-mib.bin`, `${some}/large/twelve-mib.bin`);
+      await Deno.copyFile(`${tree}/top-level-0.txt`, `${some}/empty.txt`);
+      await Deno.copyFile(`${tree}/top-level-3.txt`, `${some}/small.txt`);
+      check(await rclone("mkdir", "remise:rclone-v2"), "rclone mkdir");
+      check(
+        await rclone(
+          "sync",
+          some,
+          "remise:rclone-v2",
+          "--s3-upload-cutoff",
+          "5M",
+          "--s3-chunk-size",
+          "5M",
+        ),
+        "rclone sync up",
+      );
+      check(await rclone("check", some, "remise:rclone-v2"), "rclone check");
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: "rclone-v2", Key: "large/twelve-mib.bin" }),
+      );
+      assert.match(head.ETag ?? "", /-3"$/, `the 12 MiB file went up in 3 parts: ${head.ETag}`);
+      check(await rclone("purge", "remise:rclone-v2"), "rclone purge");
+    });
+
     /** s3cmd's usual round of commands, signing with Signature V4 or V2. */
     const s3cmdRound = async (signatureV2: boolean) => {
       const bucket = signatureV2 ? "s3cmd-v2-bucket" : "s3cmd-bucket";

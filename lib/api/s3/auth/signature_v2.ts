@@ -102,7 +102,7 @@ export function parseSignatureV2Query(params: { name: string; value: string }[])
 /**
  * The resource a V2 signature covers: `/bucket/key` as sent (the bucket
  * prefixed when it came in the Host header), then the sub-resources of the
- * query sorted by name, their values decoded.
+ * query sorted by name, their values decoded (a name alone when empty).
  */
 export function canonicalResourceV2(
   rawPath: string,
@@ -110,16 +110,17 @@ export function canonicalResourceV2(
   hostBucket: string | undefined,
 ): string {
   const { path, subResources } = resourceParts(rawPath, rawQuery, hostBucket);
-  return subResources === "" ? path : `${path}?${subResources}`;
+  return withQuery(path, subResources.canonical);
 }
 
 /**
- * Other resources some clients sign for the same request, tried when the
+ * Other resources clients sign for the same request, tried when the
  * canonical one does not match: a bucket's path with or without its final
- * slash (botocore signs `/bucket/`), and what botocore 1.29 (Debian 12)
- * signs with `signature_version="s3"`: the path, the first query parameter
- * as sent, then `?` and the sub-resources again (`/bucket?delete?delete`).
- * No variant covers less of the request than the canonical resource does.
+ * slash (botocore signs `/bucket/`); an empty sub-resource with its `=` as
+ * sent (`?uploads=`); and what botocore 1.29 (Debian 12) signs with
+ * `signature_version="s3"`: the path, the first query parameter as sent,
+ * then `?` and the sub-resources again (`/bucket?delete?delete`). No variant
+ * covers less of the request than the canonical resource does.
  */
 export function resourceVariantsV2(
   rawPath: string,
@@ -127,32 +128,47 @@ export function resourceVariantsV2(
   hostBucket: string | undefined,
 ): string[] {
   const { path, subResources } = resourceParts(rawPath, rawQuery, hostBucket);
-  const withSubResources = (p: string) => subResources === "" ? p : `${p}?${subResources}`;
-  const variants: string[] = [];
-  const bucketOnly = /^\/[^/]+\/?$/.test(path);
-  if (bucketOnly) {
-    variants.push(withSubResources(path.endsWith("/") ? path.slice(0, -1) : `${path}/`));
-  }
+  const paths = [path];
+  if (/^\/[^/]+\/?$/.test(path)) paths.push(path.endsWith("/") ? path.slice(0, -1) : `${path}/`);
   const first = rawQuery === "" ? "" : rawQuery.split("&")[0];
-  if (first !== "") variants.push(withSubResources(`${path}?${first}`));
-  return variants;
+  if (first !== "") paths.push(`${path}?${first}`);
+  const variants = new Set<string>();
+  for (const p of paths) {
+    for (const query of [subResources.canonical, subResources.asSent]) {
+      variants.add(withQuery(p, query));
+    }
+  }
+  variants.delete(withQuery(path, subResources.canonical));
+  return [...variants];
+}
+
+function withQuery(path: string, query: string): string {
+  return query === "" ? path : `${path}?${query}`;
 }
 
 function resourceParts(
   rawPath: string,
   rawQuery: string,
   hostBucket: string | undefined,
-): { path: string; subResources: string } {
+): { path: string; subResources: { canonical: string; asSent: string } } {
   const path = hostBucket === undefined ? rawPath : `/${hostBucket}${rawPath}`;
-  const found: [string, string][] = [];
+  const found: { name: string; canonical: string; asSent: string }[] = [];
   for (const part of rawQuery === "" ? [] : rawQuery.split("&")) {
     const eq = part.indexOf("=");
     const name = eq < 0 ? part : part.slice(0, eq);
     if (!SUB_RESOURCES.has(name)) continue;
-    found.push([name, eq < 0 ? name : `${name}=${percentDecode(part.slice(eq + 1))}`]);
+    const value = eq < 0 ? "" : percentDecode(part.slice(eq + 1));
+    const canonical = value === "" ? name : `${name}=${value}`;
+    found.push({ name, canonical, asSent: eq < 0 ? name : `${name}=${value}` });
   }
-  found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { path, subResources: found.map(([, text]) => text).join("&") };
+  found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    path,
+    subResources: {
+      canonical: found.map((f) => f.canonical).join("&"),
+      asSent: found.map((f) => f.asSent).join("&"),
+    },
+  };
 }
 
 /**

@@ -152,4 +152,9 @@ Deno.test("Signature V2 resource variants: a bucket's final slash, botocore 1.29
     "/bucket/key?uploads?uploads",
   ]);
   assert.deepEqual(resourceVariantsV2("/bucket/key", "", undefined), []);
+  // An empty value: the name alone (rclone), or with its "=" as sent.
+  assert.equal(canonicalResourceV2("/bucket/key", "uploads=", undefined), "/bucket/key?uploads");
+  assert.ok(
+    resourceVariantsV2("/bucket/key", "uploads=", undefined).includes("/bucket/key?uploads="),
+  );
 });
