@@ -795,7 +795,7 @@ Deno.test("S3 read features", async (t) => {
     );
 
     await t.step(
-      "GetObjectAcl and GetObjectTagging: owner full control, no tags; 404 for no key",
+      "GetObjectAcl and GetObjectTagging: owner full control, no tags; PutObjectAcl private only; 404 for no key",
       async () => {
         const acl = await s3.send(new GetObjectAclCommand({ Bucket: READ, Key: "inline.txt" }));
         assert.equal(acl.Owner?.ID, credentials.accessKeyId);
@@ -818,6 +818,15 @@ Deno.test("S3 read features", async (t) => {
           s3.send(new PutObjectAclCommand({ Bucket: READ, Key: "inline.txt", ACL: "public-read" })),
           "NotImplemented",
           501,
+        );
+        const privateAcl = await s3.send(
+          new PutObjectAclCommand({ Bucket: READ, Key: "inline.txt", ACL: "private" }),
+        );
+        assert.equal(privateAcl.$metadata.httpStatusCode, 200);
+        await assertS3Error(
+          s3.send(new PutObjectAclCommand({ Bucket: READ, Key: "missing", ACL: "private" })),
+          "NoSuchKey",
+          404,
         );
       },
     );

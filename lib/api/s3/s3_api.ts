@@ -47,6 +47,7 @@ import {
   handleGetBucketAcl,
   handleGetObjectAcl,
   handleGetObjectTagging,
+  setAclPrivate,
   unsetBucketConfiguration,
 } from "./unset_configuration.ts";
 
@@ -132,6 +133,7 @@ export function routeOperation(
       case "HEAD":
         return route("HeadBucket", handleHeadBucket);
       case "PUT":
+        if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
         if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
@@ -174,6 +176,7 @@ export function routeOperation(
           ? route("UploadPartCopy", handleUploadPartCopy)
           : route("UploadPart", handleUploadPart);
       }
+      if (q.has("acl")) return route("PutObjectAcl", setAclPrivate("PutObjectAcl"));
       if (sub) return unsupported("PutObject", sub);
       if (headers.has("x-amz-copy-source")) return route("CopyObject", handleCopyObject);
       return route("PutObject", handlePutObject);

@@ -3,7 +3,8 @@
  * Reading one answers as S3 does for a bucket or object where none was set,
  * so that tools which read them all (Terraform, backup and sync tools) go on;
  * setting one stays NotImplemented. remise has no ACLs: the canned policy
- * "the owner has full control" is what holds, and is what an ACL read gets.
+ * "the owner has full control" is what holds, and is what an ACL read gets;
+ * setting the canned ACL `private`, which changes nothing, succeeds.
  */
 import { getCurrent } from "../../model/objects.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
@@ -122,8 +123,24 @@ export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
   return xmlResponse("Tagging", { TagSet: {} });
 }
 
-async function requireObject(r: S3Request): Promise<void> {
-  const bucket = await requireBucket(r, "read");
+/**
+ * PutBucketAcl and PutObjectAcl with the canned ACL `private` (what holds
+ * already); any other ACL is NotImplemented.
+ */
+export function setAclPrivate(operation: string): (r: S3Request) => Promise<Response> {
+  return async (r) => {
+    const canned = r.req.headers.get("x-amz-acl");
+    if (canned !== "private" || (r.contentLength ?? 0) > 0) {
+      throw s3Errors.notImplemented(`${operation} other than the canned ACL private`);
+    }
+    if (r.target.key === undefined) await requireBucket(r, "owner");
+    else await requireObject(r, "write");
+    return new Response(null, { status: 200 });
+  };
+}
+
+async function requireObject(r: S3Request, right: "read" | "write" = "read"): Promise<void> {
+  const bucket = await requireBucket(r, right);
   const key = requireKey(r);
   if (!(await getCurrent(r.ctx.store, bucket.id, key))) throw s3Errors.noSuchKey(key);
 }
