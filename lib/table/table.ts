@@ -169,16 +169,10 @@ export class Table<E> {
    */
   async insertSeeing(entry: E, pick: ValuePick): Promise<unknown[]> {
     const pk = this.schema.partitionKey(entry);
-    const partition = this.partitionOf(pk);
-    const answers = await quorumWrite(
-      `write ${this.schema.name} entries`,
-      this.replication.writeSets(partition),
-      (n) => this.replication.writeQuorum(n),
-      (node) =>
-        this.replication.call(node, `${this.#path}/update`, {
-          body: { entries: [entry], seen: pick },
-        }, { priority: "high" }),
-    );
+    const answers = await this.#writePartition(this.partitionOf(pk), {
+      entries: [entry],
+      seen: pick,
+    });
     const seen: unknown[] = [];
     for (const { value } of answers) {
       const reported = (value.body as { seen?: unknown[] } | null)?.seen;
@@ -201,17 +195,21 @@ export class Table<E> {
       if (list) list.push(e);
       else byPartition.set(p, [e]);
     }
-    await Promise.all([...byPartition].map(([partition, group]) =>
-      quorumWrite(
-        `write ${this.schema.name} entries`,
-        this.replication.writeSets(partition),
-        (n) => this.replication.writeQuorum(n),
-        (node) =>
-          this.replication.call(node, `${this.#path}/update`, { body: { entries: group } }, {
-            priority: "high",
-          }),
-      )
-    ));
+    await Promise.all(
+      [...byPartition].map(([partition, group]) =>
+        this.#writePartition(partition, { entries: group })
+      ),
+    );
+  }
+
+  /** Sends an `update` to every replica of the partition; resolves with a write quorum's answers. */
+  #writePartition(partition: number, body: { entries: E[]; seen?: ValuePick }) {
+    return quorumWrite(
+      `write ${this.schema.name} entries`,
+      this.replication.writeSets(partition),
+      (n) => this.replication.writeQuorum(n),
+      (node) => this.replication.call(node, `${this.#path}/update`, { body }, { priority: "high" }),
+    );
   }
 
   /**

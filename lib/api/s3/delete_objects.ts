@@ -39,12 +39,8 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
     }
     // Versioning is never enabled: an object's one version is "null".
     if (versionId !== undefined && versionId !== "null") {
-      errors.push({
-        Key: key,
-        VersionId: versionId,
-        Code: "NoSuchVersion",
-        Message: "The specified version does not exist.",
-      });
+      const { code, message } = s3Errors.noSuchVersion(key, versionId);
+      errors.push({ Key: key, VersionId: versionId, Code: code, Message: message });
       continue;
     }
     try {

@@ -155,7 +155,7 @@ export function routeOperation(
       const operation = { GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" }[method];
       return route(operation!, async (r) => {
         await requireBucket(r, method === "DELETE" ? "write" : "read");
-        throw noSuchVersion(target.key!, versionId);
+        throw s3Errors.noSuchVersion(target.key!, versionId);
       });
     }
   }
@@ -190,13 +190,6 @@ export function routeOperation(
       return unsupported("PostObject", sub);
   }
   return notAllowed;
-}
-
-function noSuchVersion(key: string, versionId: string): S3Error {
-  return new S3Error("NoSuchVersion", 404, "The specified version does not exist.", {
-    Key: key,
-    VersionId: versionId,
-  });
 }
 
 function methodNotAllowed(method: string): S3Error {

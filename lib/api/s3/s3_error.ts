@@ -22,6 +22,11 @@ export const s3Errors = {
     }),
   noSuchKey: (key: string) =>
     new S3Error("NoSuchKey", 404, "The specified key does not exist.", { Key: key }),
+  noSuchVersion: (key: string, versionId: string) =>
+    new S3Error("NoSuchVersion", 404, "The specified version does not exist.", {
+      Key: key,
+      VersionId: versionId,
+    }),
   invalidArgument: (msg: string, name?: string, value?: string) =>
     new S3Error(
       "InvalidArgument",

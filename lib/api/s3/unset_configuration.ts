@@ -9,100 +9,86 @@
 import { getCurrent } from "../../model/objects.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { xmlEscape, XmlFragment, xmlResponse } from "./xml.ts";
+import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 
-type Unset =
-  | { operation: string; error: [code: string, message: string] }
-  | { operation: string; root: string; body: Record<string, string> };
-
-/** Bucket sub-resources whose GET answers "not configured", by query parameter. */
-const UNSET_BUCKET_CONFIGURATIONS: Record<string, Unset> = {
-  cors: {
-    operation: "GetBucketCors",
-    error: ["NoSuchCORSConfiguration", "The CORS configuration does not exist"],
-  },
-  policy: {
-    operation: "GetBucketPolicy",
-    error: ["NoSuchBucketPolicy", "The bucket policy does not exist"],
-  },
-  lifecycle: {
-    operation: "GetBucketLifecycleConfiguration",
-    error: ["NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"],
-  },
-  tagging: {
-    operation: "GetBucketTagging",
-    error: ["NoSuchTagSet", "The TagSet does not exist"],
-  },
-  encryption: {
-    operation: "GetBucketEncryption",
-    error: [
-      "ServerSideEncryptionConfigurationNotFoundError",
-      "The server side encryption configuration was not found",
-    ],
-  },
-  website: {
-    operation: "GetBucketWebsite",
-    error: [
-      "NoSuchWebsiteConfiguration",
-      "The specified bucket does not have a website configuration",
-    ],
-  },
-  "object-lock": {
-    operation: "GetObjectLockConfiguration",
-    error: [
-      "ObjectLockConfigurationNotFoundError",
-      "Object Lock configuration does not exist for this bucket",
-    ],
-  },
-  replication: {
-    operation: "GetBucketReplication",
-    error: ["ReplicationConfigurationNotFoundError", "The replication configuration was not found"],
-  },
-  ownershipControls: {
-    operation: "GetBucketOwnershipControls",
-    error: ["OwnershipControlsNotFoundError", "The bucket ownership controls were not found"],
-  },
-  publicAccessBlock: {
-    operation: "GetPublicAccessBlock",
-    error: [
-      "NoSuchPublicAccessBlockConfiguration",
-      "The public access block configuration was not found",
-    ],
-  },
-  logging: { operation: "GetBucketLogging", root: "BucketLoggingStatus", body: {} },
-  notification: {
-    operation: "GetBucketNotificationConfiguration",
-    root: "NotificationConfiguration",
-    body: {},
-  },
-  accelerate: {
-    operation: "GetBucketAccelerateConfiguration",
-    root: "AccelerateConfiguration",
-    body: {},
-  },
-  requestPayment: {
-    operation: "GetBucketRequestPayment",
-    root: "RequestPaymentConfiguration",
-    body: { Payer: "BucketOwner" },
-  },
+/** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
+const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
+  cors: ["GetBucketCors", "NoSuchCORSConfiguration", "The CORS configuration does not exist"],
+  policy: ["GetBucketPolicy", "NoSuchBucketPolicy", "The bucket policy does not exist"],
+  lifecycle: [
+    "GetBucketLifecycleConfiguration",
+    "NoSuchLifecycleConfiguration",
+    "The lifecycle configuration does not exist",
+  ],
+  tagging: ["GetBucketTagging", "NoSuchTagSet", "The TagSet does not exist"],
+  encryption: [
+    "GetBucketEncryption",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "The server side encryption configuration was not found",
+  ],
+  website: [
+    "GetBucketWebsite",
+    "NoSuchWebsiteConfiguration",
+    "The specified bucket does not have a website configuration",
+  ],
+  "object-lock": [
+    "GetObjectLockConfiguration",
+    "ObjectLockConfigurationNotFoundError",
+    "Object Lock configuration does not exist for this bucket",
+  ],
+  replication: [
+    "GetBucketReplication",
+    "ReplicationConfigurationNotFoundError",
+    "The replication configuration was not found",
+  ],
+  ownershipControls: [
+    "GetBucketOwnershipControls",
+    "OwnershipControlsNotFoundError",
+    "The bucket ownership controls were not found",
+  ],
+  publicAccessBlock: [
+    "GetPublicAccessBlock",
+    "NoSuchPublicAccessBlockConfiguration",
+    "The public access block configuration was not found",
+  ],
 };
 
+/** Bucket configurations whose GET is a document when unset: operation, root, content. */
+const DEFAULT_DOCUMENTS: Record<string, [operation: string, root: string, body: XmlNode]> = {
+  logging: ["GetBucketLogging", "BucketLoggingStatus", {}],
+  notification: ["GetBucketNotificationConfiguration", "NotificationConfiguration", {}],
+  accelerate: ["GetBucketAccelerateConfiguration", "AccelerateConfiguration", {}],
+  requestPayment: ["GetBucketRequestPayment", "RequestPaymentConfiguration", {
+    Payer: "BucketOwner",
+  }],
+};
+
+type Route = { name: string; handler: (r: S3Request) => Promise<Response> };
+
 /** The GET of a bucket configuration remise answers as unset, if the query names one. */
-export function unsetBucketConfiguration(
-  query: URLSearchParams,
-): { name: string; handler: (r: S3Request) => Promise<Response> } | undefined {
-  for (const [sub, unset] of Object.entries(UNSET_BUCKET_CONFIGURATIONS)) {
-    if (!query.has(sub)) continue;
-    return {
-      name: unset.operation,
-      handler: async (r) => {
-        await requireBucket(r, "any");
-        if ("error" in unset) throw new S3Error(unset.error[0], 404, unset.error[1]);
-        return xmlResponse(unset.root, unset.body);
-      },
-    };
+export function unsetBucketConfiguration(query: URLSearchParams): Route | undefined {
+  const missing = Object.entries(NOT_CONFIGURED).find(([sub]) => query.has(sub));
+  if (missing) {
+    const [, [operation, code, message]] = missing;
+    return bucketRead(operation, () => Promise.reject(new S3Error(code, 404, message)));
+  }
+  const document = Object.entries(DEFAULT_DOCUMENTS).find(([sub]) => query.has(sub));
+  if (document) {
+    const [, [operation, root, body]] = document;
+    return bucketRead(operation, () => Promise.resolve(xmlResponse(root, body)));
   }
   return undefined;
+}
+
+/** A read of a bucket's configuration: any right on the bucket allows it. */
+function bucketRead(operation: string, answer: () => Promise<Response>): Route {
+  return {
+    name: operation,
+    handler: async (r) => {
+      await requireBucket(r, "any");
+      return await answer();
+    },
+  };
 }
 
 /** GetBucketAcl: the owner (the key asking) has full control. */

@@ -53,6 +53,19 @@ export function requestTimeTooSkewed(requestTime: string, nowMs: number): S3Erro
   );
 }
 
+/** A presigned URL past its expiry; `extra` names what set it. */
+export function requestExpired(
+  expiresMs: number,
+  nowMs: number,
+  extra: Record<string, string> = {},
+): S3Error {
+  return new S3Error("AccessDenied", 403, "Request has expired", {
+    ...extra,
+    Expires: new Date(expiresMs).toISOString(),
+    ServerTime: new Date(nowMs).toISOString(),
+  });
+}
+
 export function invalidAccessKeyId(accessKeyId: string): S3Error {
   return new S3Error(
     "InvalidAccessKeyId",

@@ -12,7 +12,7 @@
  */
 import { type ChecksumAlgorithm, timingSafeEqualString } from "../../../util/hash.ts";
 import { REQUEST_TIME_SKEW_MAX_MS } from "../../../util/limits.ts";
-import { S3Error } from "../s3_error.ts";
+import { S3Error, s3Errors } from "../s3_error.ts";
 import {
   canonicalHeaders,
   canonicalQueryString,
@@ -60,6 +60,7 @@ import {
   invalidAccessKeyId,
   invalidDate,
   malformedSignature,
+  requestExpired,
   requestTimeTooSkewed,
   signatureDoesNotMatch,
 } from "./_auth_errors.ts";
@@ -274,23 +275,12 @@ async function authenticateV2(
   const nowMs = ctx.nowMs();
   let dateOrExpires: string;
   if (sig.expiresSeconds !== undefined) {
-    if (nowMs > sig.expiresSeconds * 1000) {
-      throw new S3Error("AccessDenied", 403, "Request has expired", {
-        Expires: new Date(sig.expiresSeconds * 1000).toISOString(),
-        ServerTime: new Date(nowMs).toISOString(),
-      });
-    }
+    if (nowMs > sig.expiresSeconds * 1000) throw requestExpired(sig.expiresSeconds * 1000, nowMs);
     dateOrExpires = String(sig.expiresSeconds);
   } else {
     const sent = headers.get("x-amz-date") ?? headers.get("date");
     const ms = sent === undefined ? NaN : Date.parse(sent);
-    if (Number.isNaN(ms)) {
-      throw new S3Error(
-        "AccessDenied",
-        403,
-        "AWS authentication requires a valid Date or x-amz-date header",
-      );
-    }
+    if (Number.isNaN(ms)) throw invalidDate();
     if (Math.abs(nowMs - ms) > REQUEST_TIME_SKEW_MAX_MS) {
       throw requestTimeTooSkewed(formatAmzDate(ms), nowMs);
     }
@@ -314,7 +304,7 @@ async function authenticateV2(
   const sha256 = headers.get("x-amz-content-sha256");
   const payload = sha256 === undefined ? undefined : classifyPayload(sha256);
   if (payload !== undefined && payload.kind === "chunked") {
-    throw new S3Error("InvalidRequest", 400, "aws-chunked bodies need AWS4-HMAC-SHA256");
+    throw s3Errors.invalidRequest("aws-chunked bodies need AWS4-HMAC-SHA256");
   }
   const hex = payload?.kind === "sha256" ? payload.hex : undefined;
   return {
@@ -359,11 +349,7 @@ function checkTime(sig: SignatureParams, timestamp: string, nowMs: number): void
   }
   const expiresMs = timeMs + sig.expiresSeconds! * 1000;
   if (nowMs > expiresMs) {
-    throw new S3Error("AccessDenied", 403, "Request has expired", {
-      "X-Amz-Expires": String(sig.expiresSeconds),
-      Expires: new Date(expiresMs).toISOString(),
-      ServerTime: new Date(nowMs).toISOString(),
-    });
+    throw requestExpired(expiresMs, nowMs, { "X-Amz-Expires": String(sig.expiresSeconds) });
   }
 }
 
