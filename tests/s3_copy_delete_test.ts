@@ -489,6 +489,7 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
         "not xml at all",
         "<Delete></Delete>",
         "<NotDelete><Object><Key>a</Key></Object></NotDelete>",
+        "<Delete><Object><Key>a</Key><VersionId><Id>1</Id></VersionId></Object></Delete>",
         `<Delete><Object><Key>a</Key></Object>${
           Array.from({ length: 1000 }, (_, i) => `<Object><Key>x${i}</Key></Object>`).join("")
         }</Delete>`,

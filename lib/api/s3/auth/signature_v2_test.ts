@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { type AuthContext, authenticateRequest } from "./authenticate.ts";
-import { canonicalResourceV2, resourceVariantsV2 } from "./signature_v2.ts";
+import {
+  canonicalResourceV2,
+  resourceVariantsV2,
+  signatureV2,
+  stringToSignV2,
+} from "./signature_v2.ts";
 import {
   assertS3Error,
+  assertStreamFails,
   EXAMPLE_ACCESS_KEY_ID,
   EXAMPLE_SECRET,
   rawRequest,
@@ -157,4 +163,52 @@ Deno.test("Signature V2 resource variants: a bucket's final slash, botocore 1.29
   assert.ok(
     resourceVariantsV2("/bucket/key", "uploads=", undefined).includes("/bucket/key?uploads="),
   );
+});
+
+/** A path-style PUT signed with V2 by the example key, with these headers. */
+function signedPut(body: string, headers: Record<string, string>): Request {
+  const all = { date: DOC_DATE, "content-type": "application/octet-stream", ...headers };
+  const toSign = stringToSignV2(
+    "PUT",
+    new Map(Object.entries(all)),
+    DOC_DATE,
+    "/johnsmith/photos/puppy.jpg",
+  );
+  return rawRequest("http://localhost:3900/johnsmith/photos/puppy.jpg", {
+    method: "PUT",
+    body,
+    headers: {
+      ...all,
+      authorization: `AWS ${EXAMPLE_ACCESS_KEY_ID}:${signatureV2(EXAMPLE_SECRET, toSign)}`,
+    },
+  });
+}
+
+Deno.test("Signature V2: a presigned URL lacking a parameter, an aws-chunked body and a wrong body hash are refused", async () => {
+  await assertS3Error(
+    authenticateRequest(
+      rawRequest(`${DOC_URL}?AWSAccessKeyId=${EXAMPLE_ACCESS_KEY_ID}&Expires=1175139620`),
+      context(1175139620_000),
+    ),
+    "AccessDenied",
+    403,
+    "requires the Signature, Expires and AWSAccessKeyId",
+  );
+  const pathStyle = context(DOC_TIME_MS, null);
+  await assertS3Error(
+    authenticateRequest(
+      signedPut("x", { "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" }),
+      pathStyle,
+    ),
+    "InvalidRequest",
+    400,
+  );
+  // A declared SHA-256 is checked as the body streams, as with V4.
+  const declared = "0".repeat(64);
+  const result = await authenticateRequest(
+    signedPut("the body", { "x-amz-content-sha256": declared }),
+    pathStyle,
+  );
+  assert.equal(result.kind, "signed");
+  await assertStreamFails(result.body, "XAmzContentSHA256Mismatch");
 });
