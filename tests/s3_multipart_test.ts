@@ -348,6 +348,17 @@ Deno.test("S3 multipart uploads", async (t) => {
             400,
           ),
       );
+      // Misordered with the small part first: the order is what is wrong.
+      await unchanged(
+        ERR,
+        upload,
+        () =>
+          assertS3Error(
+            complete([completed[2], completed[0], completed[1]]),
+            "InvalidPartOrder",
+            400,
+          ),
+      );
       await unchanged(ERR, upload, () =>
         assertS3Error(
           complete([completed[0], completed[1], { PartNumber: 4, ETag: `"${md5Hex("x")}"` }]),

@@ -208,16 +208,16 @@ export async function completeUpload(
     throw new MultipartError("InvalidRequest", "You must specify at least one part");
   }
   const uploaded = new Map(sortedParts(active.upload).map((p) => [p.partNumber, p.part]));
+  // The whole list's order is checked first, as S3 does: a misordered list is
+  // InvalidPartOrder whatever its parts' sizes.
+  if (requested.some((r, i) => i > 0 && r.partNumber <= requested[i - 1].partNumber)) {
+    throw new MultipartError(
+      "InvalidPartOrder",
+      "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+    );
+  }
   const parts: DataPart[] = [];
-  let previous = 0;
   for (const [i, r] of requested.entries()) {
-    if (r.partNumber <= previous) {
-      throw new MultipartError(
-        "InvalidPartOrder",
-        "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
-      );
-    }
-    previous = r.partNumber;
     const part = uploaded.get(r.partNumber);
     const etag = r.etag.trim().replace(/^"|"$/g, "");
     if (!part || part.etag !== etag) {
