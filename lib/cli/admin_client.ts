@@ -13,6 +13,7 @@ import type {
   KeyInfoJson,
   KeySummaryJson,
   RightsJson,
+  WebsiteJson,
 } from "../api/admin/admin_api.ts";
 import { type Config, parseAddr } from "../util/config.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -211,6 +212,12 @@ export class AdminClient {
       accessKeyId,
       ...rights,
     });
+  }
+
+  /** Serves a bucket as a website (website given) or stops serving it (null). */
+  setWebsite(bucket: string, website: WebsiteJson | null): Promise<BucketInfoJson> {
+    const path = `/v1/buckets/${encodeURIComponent(bucket)}/website`;
+    return website ? this.request("PUT", path, website) : this.request("DELETE", path);
   }
 
   status(): Promise<Record<string, unknown>> {

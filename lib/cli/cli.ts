@@ -232,6 +232,7 @@ function buildProgram(io: CliIo): Command {
         ["Created", formatTime(info.createdAt)],
         ["Objects", String(info.objects)],
         ["Size", formatBytes(info.bytes)],
+        ["Website", websiteText(info)],
       ]));
       if (info.keys.length === 0) return print("\nKeys: none");
       print("\nKeys:");
@@ -271,6 +272,29 @@ function buildProgram(io: CliIo): Command {
         );
       });
   }
+
+  withConfig(
+    bucket.command("website").description(
+      "serve a bucket as a static website on web_bind_addr, or stop serving it",
+    ),
+  )
+    .argument("<bucket>", "bucket name")
+    .option("--allow", "serve the bucket: its objects become readable by anyone")
+    .option("--deny", "stop serving the bucket")
+    .option("--index-document <name>", "served for paths ending in /", "index.html")
+    .option("--error-document <key>", "served, with status 404, for missing pages")
+    .action(async (
+      name: string,
+      opts: { allow?: boolean; deny?: boolean; indexDocument: string; errorDocument?: string },
+      cmd: Command,
+    ) => {
+      if (!opts.allow === !opts.deny) throw new CliError("give one of --allow and --deny");
+      const website = opts.allow
+        ? { indexDocument: opts.indexDocument, errorDocument: opts.errorDocument }
+        : null;
+      const info = await (await client(cmd)).setWebsite(name, website);
+      print(`Bucket "${info.name}": website ${websiteText(info)}.`);
+    });
 
   addClusterCommands(program, { client, withConfig, print, printJson });
   addMaintenanceCommands(program, { client, withConfig, print, printJson });
@@ -348,6 +372,13 @@ function buildProgram(io: CliIo): Command {
 
 function rightsCells(r: RightsJson): string[] {
   return [yesNo(r.read), yesNo(r.write), yesNo(r.owner)];
+}
+
+/** "served (index index.html, errors 404.html)" or "not served". */
+function websiteText(info: BucketInfoJson): string {
+  const w = info.website;
+  if (!w) return "not served";
+  return `served (index ${w.indexDocument}${w.errorDocument ? `, errors ${w.errorDocument}` : ""})`;
 }
 
 /** "read, write" or "none": the rights a key has on a bucket. */

@@ -272,6 +272,63 @@ Deno.test("cli: buckets and rights", async () => {
   });
 });
 
+Deno.test("cli: bucket website", async () => {
+  await withServer(async ({ config }) => {
+    await cli("-c", config, "bucket", "create", "blog");
+    const notServed = await cli("-c", config, "bucket", "info", "blog");
+    assert.match(notServed.stdout, /\nWebsite: +not served\n/);
+
+    const allow = await cli("-c", config, "bucket", "website", "blog", "--allow");
+    assert.equal(allow.code, 0, allow.stderr);
+    assert.equal(allow.stdout, 'Bucket "blog": website served (index index.html).\n');
+    const custom = await cli(
+      "-c",
+      config,
+      "bucket",
+      "website",
+      "blog",
+      "--allow",
+      "--index-document",
+      "home.htm",
+      "--error-document",
+      "errors/404.html",
+    );
+    assert.equal(
+      custom.stdout,
+      'Bucket "blog": website served (index home.htm, errors errors/404.html).\n',
+    );
+    assert.deepEqual(
+      JSON.parse((await cli("-c", config, "bucket", "info", "blog", "--json")).stdout).website,
+      { indexDocument: "home.htm", errorDocument: "errors/404.html" },
+    );
+
+    const badIndex = await cli(
+      "-c",
+      config,
+      "bucket",
+      "website",
+      "blog",
+      "--allow",
+      "--index-document",
+      "a/b.html",
+    );
+    assert.equal(badIndex.code, 1);
+    assert.match(badIndex.stderr, /^remise: invalid website configuration: the index document/);
+    const neither = await cli("-c", config, "bucket", "website", "blog");
+    assert.equal(neither.code, 1);
+    assert.equal(neither.stderr, "remise: give one of --allow and --deny\n");
+    const unknown = await cli("-c", config, "bucket", "website", "nope", "--allow");
+    assert.equal(unknown.stderr, 'remise: bucket "nope" does not exist\n');
+
+    const deny = await cli("-c", config, "bucket", "website", "blog", "--deny");
+    assert.equal(deny.stdout, 'Bucket "blog": website not served.\n');
+    assert.equal(
+      JSON.parse((await cli("-c", config, "bucket", "info", "blog", "--json")).stdout).website,
+      null,
+    );
+  });
+});
+
 Deno.test("cli: status", async () => {
   await withServer(async ({ config }) => {
     const status = await cli("-c", config, "status");

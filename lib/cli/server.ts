@@ -13,6 +13,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
+import { createWebHandler } from "../web/website.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { commit, VERSION } from "../util/version.ts";
 import { TOMBSTONE_GC_DELAY_MS, TOMBSTONE_GC_INTERVAL_MS } from "../util/limits.ts";
@@ -148,6 +149,18 @@ export async function runServer(
       store.nowMs,
     )),
   );
+  const webAddr = config.webBindAddr === undefined
+    ? undefined
+    : parseAddr(config.webBindAddr, "web_bind_addr", config.configPath);
+  const web = webAddr && Deno.serve(
+    {
+      hostname: webAddr.hostname,
+      port: webAddr.port,
+      onListen: (a) =>
+        log("remise::server", "info", `websites served on http://${a.hostname}:${a.port}`),
+    },
+    drain.wrap(createWebHandler({ store, access, rootDomain: config.webRootDomain })),
+  );
   const admin = Deno.serve(
     {
       hostname: adminAddr.hostname,
@@ -211,7 +224,7 @@ export async function runServer(
     // Requests in flight finish (uploads included) while new ones are turned away.
     await drain.drain(SHUTDOWN_GRACE_MS);
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
-    await Promise.race([Promise.all([s3.shutdown(), admin.shutdown()]), timeout]);
+    await Promise.race([Promise.all([s3.shutdown(), admin.shutdown(), web?.shutdown()]), timeout]);
     stopLayoutSync?.();
     await services.stop();
     await tableSync?.worker.stop();
@@ -223,7 +236,7 @@ export async function runServer(
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
-  await Promise.all([s3.finished, admin.finished]);
+  await Promise.all([s3.finished, admin.finished, web?.finished]);
 }
 
 let cachedVersionText: string | undefined;
@@ -232,7 +245,7 @@ function versionText(): string {
   return cachedVersionText ??= `${VERSION} (${commit()})`;
 }
 
-/** Counts S3 requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
+/** Counts S3 and website requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
 class RequestDrain {
   #active = 0;
   #draining = false;

@@ -4,7 +4,13 @@
  * to their own answers.
  */
 import { lww } from "../util/crdt.ts";
-import { type Bucket, type BucketPermission, newBucket } from "./bucket_table.ts";
+import {
+  type Bucket,
+  type BucketPermission,
+  newBucket,
+  type WebsiteConfig,
+  websiteConfigProblem,
+} from "./bucket_table.ts";
 import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
 import { bucketNameProblem } from "./bucket_name.ts";
@@ -48,6 +54,8 @@ export interface BucketInfo {
   keys: { id: string; name: string; permission: BucketPermission }[];
   objectCount: number;
   bytes: number;
+  /** Set while the bucket is served as a website. */
+  website: WebsiteConfig | null;
 }
 
 function randomHex(bytes: number): string {
@@ -246,6 +254,16 @@ export class Access {
     await this.store.buckets.insert({ ...bucket, keys: { [keyId]: lww(now, permission) } });
   }
 
+  /** Serves the bucket as a static website with `config`, or stops serving it (null). */
+  async setWebsite(bucket: Bucket, config: WebsiteConfig | null): Promise<void> {
+    const problem = config && websiteConfigProblem(config);
+    if (problem) {
+      throw new ModelError("InvalidArgument", `Invalid website configuration: ${problem}`);
+    }
+    this.#bucketCache.clear();
+    await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
+  }
+
   permissionOf(bucket: Bucket, keyId: string): BucketPermission {
     return bucket.keys[keyId]?.v ?? NO_RIGHTS;
   }
@@ -273,6 +291,7 @@ export class Access {
       keys,
       objectCount,
       bytes,
+      website: bucket.website?.v ?? null,
     };
   }
 }

@@ -8,6 +8,28 @@ export interface BucketPermission {
   owner: boolean;
 }
 
+/** A bucket served as a static website (S3's WebsiteConfiguration, without redirects). */
+export interface WebsiteConfig {
+  /** Appended to a path that names a "directory" (empty, or ending in "/"). */
+  indexSuffix: string;
+  /** The object served, with status 404, for a path that names no object. */
+  errorKey?: string;
+}
+
+const utf8 = new TextEncoder();
+
+/** Why a website configuration cannot be served; undefined when it can. */
+export function websiteConfigProblem(config: WebsiteConfig): string | undefined {
+  if (config.indexSuffix === "" || config.indexSuffix.includes("/")) {
+    return `the index document suffix must be a name without "/" (got "${config.indexSuffix}")`;
+  }
+  const errorKey = config.errorKey;
+  if (errorKey !== undefined && (errorKey === "" || utf8.encode(errorKey).byteLength > 1024)) {
+    return "the error document must be an object key of 1 to 1,024 bytes";
+  }
+  return undefined;
+}
+
 export interface Bucket {
   id: string;
   createdMs: number;
@@ -16,6 +38,8 @@ export interface Bucket {
   deleted: Lww<boolean>;
   /** Access key id -> rights on this bucket. */
   keys: Record<string, Lww<BucketPermission>>;
+  /** Set while the bucket is served as a website (absent on entries of older versions). */
+  website?: Lww<WebsiteConfig | null>;
 }
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
@@ -27,13 +51,19 @@ export const bucketSchema: TableSchema<Bucket> = {
   formatVersion: 1,
   partitionKey: (b) => b.id,
   sortKey: () => "",
-  merge: (a, b) => ({
-    id: a.id,
-    createdMs: Math.min(a.createdMs, b.createdMs),
-    name: mergeLww(a.name, b.name),
-    deleted: mergeLww(a.deleted, b.deleted),
-    keys: mergeLwwMap(a.keys, b.keys),
-  }),
+  merge: (a, b) => {
+    const website = a.website && b.website
+      ? mergeLww(a.website, b.website)
+      : a.website ?? b.website;
+    return {
+      id: a.id,
+      createdMs: Math.min(a.createdMs, b.createdMs),
+      name: mergeLww(a.name, b.name),
+      deleted: mergeLww(a.deleted, b.deleted),
+      keys: mergeLwwMap(a.keys, b.keys),
+      ...(website ? { website } : {}),
+    };
+  },
 };
 
 /** Buckets are listed by scanning this single partition of the bucket index. */

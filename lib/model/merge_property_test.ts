@@ -52,6 +52,13 @@ checkLaws("bucket", bucketSchema, (r) => ({
   keys: Object.fromEntries(
     ["k1", "k2", "k3"].filter(() => r() < 0.6).map((k) => [k, lw(r, [perm(r), perm(r)])]),
   ),
+  // Entries written before websites existed have no website register.
+  ...(r() < 0.3 ? {} : {
+    website: lw(r, [null, { indexSuffix: "index.html" }, {
+      indexSuffix: "index.html",
+      errorKey: "404.html",
+    }]),
+  }),
 }));
 
 checkLaws(

@@ -93,6 +93,14 @@ export interface BucketInfoJson {
   objects: number;
   bytes: number;
   keys: ({ accessKeyId: string; name: string } & RightsJson)[];
+  /** Set while the bucket is served as a website on `web_bind_addr`. */
+  website: WebsiteJson | null;
+}
+
+/** A bucket's website: the body of `PUT /v1/buckets/{name}/website`, and part of its info. */
+export interface WebsiteJson {
+  indexDocument: string;
+  errorDocument?: string;
 }
 
 /** The body of every error answer. */
@@ -113,6 +121,9 @@ class AdminError extends Error {
     this.name = "AdminError";
   }
 }
+
+/** The index document of a website when none is named. */
+const DEFAULT_INDEX_DOCUMENT = "index.html";
 
 const badRequest = (message: string) => new AdminError(400, "InvalidRequest", message);
 
@@ -148,6 +159,10 @@ const ROUTES: Route[] = [
   {
     path: ["v1", "buckets", ":", "deny"],
     methods: { POST: (c, p, r) => changeRights(c, p, r, false) },
+  },
+  {
+    path: ["v1", "buckets", ":", "website"],
+    methods: { PUT: setWebsite, DELETE: (c, p) => removeWebsite(c, p) },
   },
 ];
 
@@ -359,6 +374,10 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
     objects: info.objectCount,
     bytes: info.bytes,
     keys: info.keys.map((k) => ({ accessKeyId: k.id, name: k.name, ...rights(k.permission) })),
+    website: info.website && {
+      indexDocument: info.website.indexSuffix,
+      ...(info.website.errorKey === undefined ? {} : { errorDocument: info.website.errorKey }),
+    },
   };
 }
 
@@ -482,4 +501,27 @@ async function changeRights(
   log(LOG_MODULE, "info", `rights of ${key.id} on bucket "${name}": ${granted}`);
   const updated = await ctx.access.getBucket(name);
   return json(200, bucketInfoJson(await ctx.access.bucketInfo(updated)));
+}
+
+/** Serves the bucket as a website; the index document is index.html unless given. */
+async function setWebsite(ctx: AdminContext, [name]: string[], req: Request): Promise<Response> {
+  const body = await readJsonObject(req, ["indexDocument", "errorDocument"]);
+  const indexSuffix = optionalString(body, "indexDocument") ?? DEFAULT_INDEX_DOCUMENT;
+  const errorKey = optionalString(body, "errorDocument");
+  const bucket = await ctx.access.getBucket(name);
+  await ctx.access.setWebsite(
+    bucket,
+    errorKey === undefined ? { indexSuffix } : {
+      indexSuffix,
+      errorKey,
+    },
+  );
+  log(LOG_MODULE, "info", `bucket "${name}" is served as a website`);
+  return json(200, bucketInfoJson(await ctx.access.bucketInfo(await ctx.access.getBucket(name))));
+}
+
+async function removeWebsite(ctx: AdminContext, [name]: string[]): Promise<Response> {
+  await ctx.access.setWebsite(await ctx.access.getBucket(name), null);
+  log(LOG_MODULE, "info", `bucket "${name}" is no longer served as a website`);
+  return json(200, bucketInfoJson(await ctx.access.bucketInfo(await ctx.access.getBucket(name))));
 }

@@ -238,6 +238,7 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       objects: 0,
       bytes: 0,
       keys: [],
+      website: null,
     });
     const missing = await call("GET", "/v1/buckets/nope");
     assert.equal(missing.status, 404);
@@ -355,6 +356,43 @@ Deno.test("admin API: allow adds rights, deny removes them", async () => {
     await call("POST", "/v1/buckets/site/allow", { accessKeyId: "writer", read: true });
     assert.equal((await call("DELETE", "/v1/keys/writer")).status, 204);
     assert.deepEqual((await call("GET", "/v1/buckets/site")).body.keys, []);
+  });
+});
+
+Deno.test("admin API: a bucket is served as a website, then no longer", async () => {
+  await withAdmin(async ({ call, access }) => {
+    await call("POST", "/v1/buckets", { name: "site" });
+    const served = await call("PUT", "/v1/buckets/site/website", {});
+    assert.equal(served.status, 200);
+    assert.deepEqual(served.body.website, { indexDocument: "index.html" });
+    const custom = await call("PUT", "/v1/buckets/site/website", {
+      indexDocument: "home.htm",
+      errorDocument: "404.html",
+    });
+    assert.deepEqual(custom.body.website, { indexDocument: "home.htm", errorDocument: "404.html" });
+
+    // Errors change nothing.
+    const cases: [string, unknown, number, RegExp][] = [
+      ["site", { indexDocument: 3 }, 400, /Field "indexDocument" must be a non-empty string/],
+      ["site", { indexDocument: "a/b" }, 400, /index document suffix must be a name without/],
+      ["site", { errorDocument: "" }, 400, /Field "errorDocument" must be a non-empty string/],
+      ["site", { index: "x" }, 400, /Unknown field "index"/],
+      ["nope", {}, 404, /Bucket "nope" does not exist/],
+    ];
+    for (const [bucket, body, status, message] of cases) {
+      const r = await call("PUT", `/v1/buckets/${bucket}/website`, body);
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.match(r.body.error, message);
+    }
+    assert.deepEqual((await access.getBucket("site")).website?.v, {
+      indexSuffix: "home.htm",
+      errorKey: "404.html",
+    });
+
+    const removed = await call("DELETE", "/v1/buckets/site/website");
+    assert.equal(removed.status, 200);
+    assert.equal(removed.body.website, null);
+    assert.equal((await call("GET", "/v1/buckets/site")).body.website, null);
   });
 });
 

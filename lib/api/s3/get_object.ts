@@ -1,5 +1,6 @@
 /** GetObject and HeadObject: ranges, part numbers, conditionals, response-* overrides, checksums. */
-import { getCurrent } from "../../model/objects.ts";
+import { type CurrentObject, getCurrent } from "../../model/objects.ts";
+import type { Store } from "../../model/store.ts";
 import { type ByteRange, readParts } from "../../model/object_data.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
@@ -54,10 +55,24 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
     if (head) throw new S3Error("NoSuchKey", 404, "The specified key does not exist.");
     throw s3Errors.noSuchKey(key);
   }
+  return await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
+}
+
+/**
+ * The answer to a GET (or HEAD) of an object: the request's conditionals,
+ * range or part number and response-* overrides (from `query`) applied.
+ */
+export async function objectResponse(
+  store: Store,
+  current: CurrentObject,
+  requestHeaders: Headers,
+  query: URLSearchParams,
+  head: boolean,
+): Promise<Response> {
   const { version, data } = current;
   const meta = data.meta;
   const headers = objectResponseHeaders(meta, version.timestampMs);
-  if (evaluateReadPreconditions(r.req.headers, meta.etag, version.timestampMs) === "notModified") {
+  if (evaluateReadPreconditions(requestHeaders, meta.etag, version.timestampMs) === "notModified") {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
       const v = headers.get(name);
@@ -66,13 +81,13 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
     return new Response(null, { status: 304, headers: notModified });
   }
   for (const [param, header] of RESPONSE_OVERRIDES) {
-    const value = r.target.query.get(param);
+    const value = query.get(param);
     if (value !== null) headers.set(header, value);
   }
   const parts = data.type === "parts" ? data.parts : [];
   const partCount = data.type === "parts" ? parts.length : 1;
   let range: ByteRange | undefined;
-  const partNumberParam = r.target.query.get("partNumber");
+  const partNumberParam = query.get("partNumber");
   if (partNumberParam !== null) {
     const n = Number(partNumberParam);
     if (!Number.isInteger(n) || n < 1 || n > 10000) {
@@ -95,12 +110,12 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
       headers.set("x-amz-mp-parts-count", String(partCount));
     }
   } else {
-    range = parseRange(r.req.headers.get("range"), meta.size);
+    range = parseRange(requestHeaders.get("range"), meta.size);
     if (meta.etag.includes("-")) headers.set("x-amz-mp-parts-count", String(partCount));
   }
   const whole = range === undefined;
   if (
-    whole && meta.checksum && r.req.headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED"
+    whole && meta.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED"
   ) {
     headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
     headers.set("x-amz-checksum-type", meta.checksum.type);
@@ -121,7 +136,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
       ArrayBuffer
     >
     : effective.end > effective.start
-    ? await readParts(r.ctx.store, parts, effective)
+    ? await readParts(store, parts, effective)
     : null;
   return new Response(body as BodyInit | null, { status, headers });
 }

@@ -21,6 +21,11 @@ import {
   handleListBuckets,
 } from "./bucket_handlers.ts";
 import { requireBucket, type S3Context, type S3Request } from "./context.ts";
+import {
+  handleDeleteBucketWebsite,
+  handleGetBucketWebsite,
+  handlePutBucketWebsite,
+} from "./bucket_website.ts";
 import { handleDeleteObject } from "./delete_object.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
@@ -79,7 +84,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "requestPayment",
   "tagging",
   "versions",
-  "website",
   "session",
 ];
 const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
@@ -127,6 +131,7 @@ export function routeOperation(
         if (q.has("uploads")) return route("ListMultipartUploads", handleListMultipartUploads);
         if (q.has("acl")) return route("GetBucketAcl", handleGetBucketAcl);
         if (q.has("versions")) return route("ListObjectVersions", handleListObjectVersions);
+        if (q.has("website")) return route("GetBucketWebsite", handleGetBucketWebsite);
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -134,9 +139,11 @@ export function routeOperation(
         return route("HeadBucket", handleHeadBucket);
       case "PUT":
         if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
+        if (q.has("website")) return route("PutBucketWebsite", handlePutBucketWebsite);
         if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
+        if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
       case "POST":

@@ -26,11 +26,6 @@ const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: 
     "ServerSideEncryptionConfigurationNotFoundError",
     "The server side encryption configuration was not found",
   ],
-  website: [
-    "GetBucketWebsite",
-    "NoSuchWebsiteConfiguration",
-    "The specified bucket does not have a website configuration",
-  ],
   "object-lock": [
     "GetObjectLockConfiguration",
     "ObjectLockConfigurationNotFoundError",

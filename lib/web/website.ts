@@ -1,0 +1,145 @@
+/**
+ * Static websites on `web_bind_addr`: the Host header names the bucket
+ * (`<bucket>.<web_root_domain>`, or the whole host name, as with a bucket
+ * named "example.org"), and a bucket is served only while it has a website
+ * configuration (PutBucketWebsite). Its objects are then public: GET and
+ * HEAD need no credentials.
+ *
+ * As S3's website endpoints do: a path that names a "directory" (empty, or
+ * ending in "/") serves its index document; a path without the slash whose
+ * index exists is redirected to the path with it; a missing object serves
+ * the error document with status 404, or an HTML error page.
+ */
+import type { Access } from "../model/access.ts";
+import type { Bucket, WebsiteConfig } from "../model/bucket_table.ts";
+import { getCurrent } from "../model/objects.ts";
+import type { Store } from "../model/store.ts";
+import { objectResponse } from "../api/s3/get_object.ts";
+import { S3Error } from "../api/s3/s3_error.ts";
+import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
+import { log } from "../util/log.ts";
+import { errorMessage } from "../util/errors.ts";
+
+export interface WebContext {
+  store: Store;
+  access: Access;
+  /** `web_root_domain`: buckets are served at `<bucket>.<root>` besides their own name. */
+  rootDomain?: string;
+}
+
+const NO_QUERY = new URLSearchParams();
+const utf8 = new TextEncoder();
+
+export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Response> {
+  return async (req) => {
+    const head = req.method === "HEAD";
+    try {
+      if (req.method !== "GET" && !head) {
+        await req.body?.cancel().catch(() => {});
+        return errorPage(
+          new S3Error("MethodNotAllowed", 405, "The specified method is not allowed."),
+          head,
+          { allow: "GET, HEAD" },
+        );
+      }
+      return await serve(ctx, req, head);
+    } catch (e) {
+      if (e instanceof S3Error) return errorPage(e, head);
+      log("remise::web", "error", `${req.method} ${req.url} failed: ${errorMessage(e)}`);
+      return errorPage(new S3Error("InternalError", 500, "The page cannot be read."), head);
+    }
+  };
+}
+
+/** The bucket name a Host header designates, if any. */
+export function bucketNameOfHost(host: string | null, rootDomain?: string): string | undefined {
+  if (!host || host.startsWith("[")) return undefined; // an IPv6 literal names no bucket
+  const name = host.replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
+  if (rootDomain !== undefined) {
+    if (name === rootDomain) return undefined;
+    if (name.endsWith(`.${rootDomain}`)) return name.slice(0, -rootDomain.length - 1);
+  }
+  return name === "" ? undefined : name;
+}
+
+async function serve(ctx: WebContext, req: Request, head: boolean): Promise<Response> {
+  const name = bucketNameOfHost(req.headers.get("host"), ctx.rootDomain);
+  const bucket = name === undefined ? undefined : await ctx.access.resolveBucketCached(name);
+  if (!bucket) {
+    throw new S3Error("NoSuchBucket", 404, "The specified bucket does not exist", {
+      BucketName: name ?? "",
+    });
+  }
+  const config = bucket.website?.v;
+  if (!config) {
+    throw new S3Error(
+      "NoSuchWebsiteConfiguration",
+      404,
+      "The specified bucket does not have a website configuration",
+      { BucketName: bucket.name.v },
+    );
+  }
+  const path = new URL(req.url).pathname;
+  let key: string;
+  try {
+    key = decodeURIComponent(path).slice(1);
+  } catch {
+    throw new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
+  }
+  const isDirectory = key === "" || key.endsWith("/");
+  const wanted = isDirectory ? key + config.indexSuffix : key;
+  const found = await findObject(ctx.store, bucket, wanted);
+  if (found) return await objectResponse(ctx.store, found, req.headers, NO_QUERY, head);
+  if (!isDirectory && await findObject(ctx.store, bucket, `${key}/${config.indexSuffix}`)) {
+    return new Response(null, { status: 302, headers: { location: `${path}/` } });
+  }
+  return await notFound(ctx.store, bucket, config, wanted, head);
+}
+
+async function findObject(store: Store, bucket: Bucket, key: string) {
+  if (utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES) return undefined;
+  return await getCurrent(store, bucket.id, key);
+}
+
+/** The error document with status 404, or an error page when there is none. */
+async function notFound(
+  store: Store,
+  bucket: Bucket,
+  config: WebsiteConfig,
+  key: string,
+  head: boolean,
+): Promise<Response> {
+  const document = config.errorKey === undefined
+    ? undefined
+    : await findObject(store, bucket, config.errorKey);
+  if (document) {
+    const page = await objectResponse(store, document, new Headers(), NO_QUERY, head);
+    return new Response(page.body, { status: 404, headers: page.headers });
+  }
+  return errorPage(
+    new S3Error("NoSuchKey", 404, "The specified key does not exist.", { Key: key }),
+    head,
+  );
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function errorPage(error: S3Error, head: boolean, extraHeaders: HeadersInit = {}): Response {
+  const title = `${error.status} ${STATUS_TEXT[error.status] ?? "Error"}`;
+  const items = [["Code", error.code], ["Message", error.message], ...Object.entries(error.extra)]
+    .map(([k, v]) => `<li>${escapeHtml(k)}: ${escapeHtml(v)}</li>`).join("");
+  const body =
+    `<!DOCTYPE html>\n<html><head><title>${title}</title></head><body><h1>${title}</h1><ul>${items}</ul></body></html>\n`;
+  const headers = new Headers(extraHeaders);
+  headers.set("content-type", "text/html; charset=utf-8");
+  return new Response(head ? null : body, { status: error.status, headers });
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  500: "Internal Server Error",
+};

@@ -1,0 +1,263 @@
+/**
+ * Static websites: PutBucketWebsite / GetBucketWebsite / DeleteBucketWebsite
+ * through the AWS SDK, then pages fetched from `web_bind_addr` with the Host
+ * header naming the bucket, as a browser would.
+ */
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import {
+  CreateBucketCommand,
+  DeleteBucketWebsiteCommand,
+  GetBucketWebsiteCommand,
+  PutBucketWebsiteCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
+import { freePort, TestServer } from "./harness.ts";
+import { assertS3Error, signedFetch } from "./_s3_helpers.ts";
+
+interface Page {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A request to the website port with a Host header of our choosing (fetch would send its own). */
+function webRequest(
+  port: number,
+  host: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Page> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: options.method ?? "GET",
+        headers: { host, ...options.headers },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => body += chunk);
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+Deno.test("static websites", async (t) => {
+  const webPort = freePort();
+  const server = await TestServer.start({
+    extraConfig: `web_bind_addr = "127.0.0.1:${webPort}"\nweb_root_domain = "web.example"`,
+  });
+  const owner = await server.createKey("owner");
+  const reader = await server.createKey("reader");
+  const s3 = server.client(owner);
+  const get = (host: string, path: string, headers?: Record<string, string>) =>
+    webRequest(webPort, host, path, { headers });
+  const put = (bucket: string, key: string, body: string, contentType = "text/html") =>
+    s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }),
+    );
+  try {
+    for (const bucket of ["site", "example.org", "private"]) {
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    }
+    await put("site", "index.html", "<h1>home</h1>");
+    await put("site", "about/index.html", "<h1>about</h1>");
+    await put("site", "css/style.css", "body{}", "text/css");
+    await put("site", "404.html", "<h1>lost</h1>");
+    await put("site", "a b/ü.txt", "spaced", "text/plain");
+    await put("example.org", "index.htm", "org home");
+    await put("private", "index.html", "secret");
+
+    await t.step("a bucket without a website configuration is not served", async () => {
+      await assertS3Error(
+        s3.send(new GetBucketWebsiteCommand({ Bucket: "private" })),
+        "NoSuchWebsiteConfiguration",
+        404,
+      );
+      const page = await get("private.web.example", "/");
+      assert.equal(page.status, 404);
+      assert.match(page.body, /NoSuchWebsiteConfiguration/);
+      assert.doesNotMatch(page.body, /secret/);
+    });
+
+    await t.step("PutBucketWebsite is refused to a key that does not own the bucket", async () => {
+      const other = server.client(reader);
+      try {
+        await assertS3Error(
+          other.send(
+            new PutBucketWebsiteCommand({
+              Bucket: "site",
+              WebsiteConfiguration: { IndexDocument: { Suffix: "index.html" } },
+            }),
+          ),
+          "AccessDenied",
+          403,
+        );
+      } finally {
+        other.destroy();
+      }
+    });
+
+    await t.step("PutBucketWebsite rejects configurations remise cannot serve", async () => {
+      const cases: [string, string, number][] = [
+        [
+          "<WebsiteConfiguration><IndexDocument><Suffix>a/b.html</Suffix></IndexDocument></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
+        ],
+        [
+          "<WebsiteConfiguration><ErrorDocument><Key>e.html</Key></ErrorDocument></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
+        ],
+        [
+          "<WebsiteConfiguration><RedirectAllRequestsTo><HostName>x.org</HostName></RedirectAllRequestsTo></WebsiteConfiguration>",
+          "NotImplemented",
+          501,
+        ],
+        ["<WebsiteConfiguration><IndexDocument>", "MalformedXML", 400],
+        ["<Other/>", "MalformedXML", 400],
+      ];
+      for (const [xml, code, status] of cases) {
+        const res = await signedFetch(server, owner, {
+          method: "PUT",
+          path: "/site",
+          query: { website: "" },
+          body: xml,
+        });
+        const text = await res.text();
+        assert.equal(res.status, status, `${xml}: ${text}`);
+        assert.match(text, new RegExp(`<Code>${code}</Code>`), xml);
+      }
+      const page = await get("site.web.example", "/");
+      assert.equal(page.status, 404, "a refused configuration serves nothing");
+    });
+
+    await t.step("PutBucketWebsite then GetBucketWebsite", async () => {
+      await s3.send(
+        new PutBucketWebsiteCommand({
+          Bucket: "site",
+          WebsiteConfiguration: {
+            IndexDocument: { Suffix: "index.html" },
+            ErrorDocument: { Key: "404.html" },
+          },
+        }),
+      );
+      const got = await s3.send(new GetBucketWebsiteCommand({ Bucket: "site" }));
+      assert.deepEqual(got.IndexDocument, { Suffix: "index.html" });
+      assert.deepEqual(got.ErrorDocument, { Key: "404.html" });
+      await s3.send(
+        new PutBucketWebsiteCommand({
+          Bucket: "example.org",
+          WebsiteConfiguration: { IndexDocument: { Suffix: "index.htm" } },
+        }),
+      );
+    });
+
+    await t.step("pages are served by host name, index documents for directories", async () => {
+      const home = await get("site.web.example", "/");
+      assert.equal(home.status, 200);
+      assert.equal(home.body, "<h1>home</h1>");
+      assert.equal(home.headers["content-type"], "text/html");
+      assert.ok(home.headers["etag"]);
+      const about = await get("SITE.web.example:80", "/about/");
+      assert.equal(about.status, 200, "host names are case-insensitive, the port is ignored");
+      assert.equal(about.body, "<h1>about</h1>");
+      const css = await get("site.web.example", "/css/style.css");
+      assert.equal(css.status, 200);
+      assert.equal(css.headers["content-type"], "text/css");
+      assert.equal(css.body, "body{}");
+      const spaced = await get("site.web.example", "/a%20b/%C3%BC.txt");
+      assert.equal(spaced.body, "spaced", "paths are percent-decoded into keys");
+      const org = await get("example.org", "/");
+      assert.equal(org.status, 200, "a bucket named after the host name is served");
+      assert.equal(org.body, "org home");
+    });
+
+    await t.step("a directory named without its slash is redirected", async () => {
+      const page = await get("site.web.example", "/about");
+      assert.equal(page.status, 302);
+      assert.equal(page.headers["location"], "/about/");
+    });
+
+    await t.step("a missing page serves the error document with 404", async () => {
+      const page = await get("site.web.example", "/nope.html");
+      assert.equal(page.status, 404);
+      assert.equal(page.body, "<h1>lost</h1>");
+      assert.equal(page.headers["content-type"], "text/html");
+      const org = await get("example.org", "/nope");
+      assert.equal(org.status, 404);
+      assert.match(org.body, /NoSuchKey/, "without an error document, an error page");
+      assert.equal(org.headers["content-type"], "text/html; charset=utf-8");
+    });
+
+    await t.step("ranges, conditionals and HEAD work as on the S3 port", async () => {
+      const part = await get("site.web.example", "/index.html", { range: "bytes=4-7" });
+      assert.equal(part.status, 206);
+      assert.equal(part.body, "home");
+      assert.equal(part.headers["content-range"], "bytes 4-7/13");
+      const home = await get("site.web.example", "/");
+      const cached = await get("site.web.example", "/", {
+        "if-none-match": home.headers["etag"] as string,
+      });
+      assert.equal(cached.status, 304);
+      const head = await webRequest(webPort, "site.web.example", "/", { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers["content-length"], "13");
+      assert.equal(head.body, "");
+    });
+
+    await t.step("only GET and HEAD; unknown hosts and bad paths are errors", async () => {
+      const post = await webRequest(webPort, "site.web.example", "/", { method: "POST" });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers["allow"], "GET, HEAD");
+      const del = await webRequest(webPort, "site.web.example", "/index.html", {
+        method: "DELETE",
+      });
+      assert.equal(del.status, 405);
+      assert.equal((await get("site.web.example", "/")).status, 200, "nothing was deleted");
+      for (const host of ["nobucket.web.example", "web.example", "[::1]:80"]) {
+        const page = await get(host, "/");
+        assert.equal(page.status, 404, host);
+        assert.match(page.body, /NoSuchBucket/, host);
+      }
+      const bad = await get("site.web.example", "/%E0%A4%A");
+      assert.equal(bad.status, 400);
+      const escaped = await get("site.web.example", "/%3Cscript%3E");
+      assert.equal(escaped.status, 404);
+      assert.doesNotMatch(escaped.body, /<script>/, "the key is escaped in the error page");
+    });
+
+    await t.step("DeleteBucketWebsite stops serving the bucket", async () => {
+      await s3.send(new DeleteBucketWebsiteCommand({ Bucket: "site" }));
+      await assertS3Error(
+        s3.send(new GetBucketWebsiteCommand({ Bucket: "site" })),
+        "NoSuchWebsiteConfiguration",
+        404,
+      );
+      const page = await get("site.web.example", "/");
+      assert.equal(page.status, 404);
+      assert.match(page.body, /NoSuchWebsiteConfiguration/);
+      const again = await s3.send(new DeleteBucketWebsiteCommand({ Bucket: "site" }));
+      assert.equal(again.$metadata.httpStatusCode, 204, "deleting an absent configuration");
+    });
+
+    await t.step("the configuration survives a restart", async () => {
+      await server.restart();
+      const page = await get("example.org", "/");
+      assert.equal(page.status, 200);
+      assert.equal(page.body, "org home");
+    });
+  } finally {
+    s3.destroy();
+    await server.close();
+  }
+});
