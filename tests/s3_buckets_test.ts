@@ -291,8 +291,8 @@ Deno.test("S3 bucket operations", async (t) => {
         for (
           const [method, query] of [
             ["PUT", "policy"],
-            ["PUT", "cors"],
-            ["DELETE", "cors"],
+            ["PUT", "lifecycle"],
+            ["DELETE", "tagging"],
             ["GET", "analytics"],
           ]
         ) {

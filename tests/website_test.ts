@@ -9,6 +9,7 @@ import {
   CreateBucketCommand,
   DeleteBucketWebsiteCommand,
   GetBucketWebsiteCommand,
+  PutBucketCorsCommand,
   PutBucketWebsiteCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
@@ -218,7 +219,7 @@ Deno.test("static websites", async (t) => {
     await t.step("only GET and HEAD; unknown hosts and bad paths are errors", async () => {
       const post = await webRequest(webPort, "site.web.example", "/", { method: "POST" });
       assert.equal(post.status, 405);
-      assert.equal(post.headers["allow"], "GET, HEAD");
+      assert.equal(post.headers["allow"], "GET, HEAD, OPTIONS");
       const del = await webRequest(webPort, "site.web.example", "/index.html", {
         method: "DELETE",
       });
@@ -234,6 +235,30 @@ Deno.test("static websites", async (t) => {
       const escaped = await get("site.web.example", "/%3Cscript%3E");
       assert.equal(escaped.status, 404);
       assert.doesNotMatch(escaped.body, /<script>/, "the key is escaped in the error page");
+    });
+
+    await t.step("the bucket's CORS rules apply to its pages", async () => {
+      const origin = "https://fonts.example";
+      const preflight = () =>
+        webRequest(webPort, "site.web.example", "/css/style.css", {
+          method: "OPTIONS",
+          headers: { origin, "access-control-request-method": "GET" },
+        });
+      assert.equal((await preflight()).status, 403, "no CORS rules yet");
+      await s3.send(
+        new PutBucketCorsCommand({
+          Bucket: "site",
+          CORSConfiguration: { CORSRules: [{ AllowedOrigins: ["*"], AllowedMethods: ["GET"] }] },
+        }),
+      );
+      const allowed = await preflight();
+      assert.equal(allowed.status, 200);
+      assert.equal(allowed.headers["access-control-allow-origin"], "*");
+      const page = await get("site.web.example", "/css/style.css", { origin });
+      assert.equal(page.body, "body{}");
+      assert.equal(page.headers["access-control-allow-origin"], "*");
+      const plain = await get("site.web.example", "/css/style.css");
+      assert.equal(plain.headers["access-control-allow-origin"], undefined);
     });
 
     await t.step("DeleteBucketWebsite stops serving the bucket", async () => {

@@ -7,6 +7,7 @@ import { lww } from "../util/crdt.ts";
 import {
   type Bucket,
   type BucketPermission,
+  type CorsRule,
   newBucket,
   type WebsiteConfig,
   websiteConfigProblem,
@@ -262,6 +263,12 @@ export class Access {
     }
     this.#bucketCache.clear();
     await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
+  }
+
+  /** Sets the bucket's CORS rules, or removes them (null). */
+  async setCors(bucket: Bucket, rules: CorsRule[] | null): Promise<void> {
+    this.#bucketCache.clear();
+    await this.store.buckets.insert({ ...bucket, cors: lww(this.store.nowMs(), rules) });
   }
 
   permissionOf(bucket: Bucket, keyId: string): BucketPermission {

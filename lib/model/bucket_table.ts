@@ -16,6 +16,20 @@ export interface WebsiteConfig {
   errorKey?: string;
 }
 
+/** A rule of a bucket's CORS configuration (S3's CORSRule). */
+export interface CorsRule {
+  id?: string;
+  /** Origins allowed, each with at most one "*" wildcard ("*" alone: any origin). */
+  allowedOrigins: string[];
+  /** Of GET, PUT, POST, DELETE, HEAD. */
+  allowedMethods: string[];
+  /** Headers a preflight may ask for, lowercase, each with at most one "*". */
+  allowedHeaders: string[];
+  /** Response headers the browser may show to the page. */
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+}
+
 const utf8 = new TextEncoder();
 
 /** Why a website configuration cannot be served; undefined when it can. */
@@ -40,6 +54,8 @@ export interface Bucket {
   keys: Record<string, Lww<BucketPermission>>;
   /** Set while the bucket is served as a website (absent on entries of older versions). */
   website?: Lww<WebsiteConfig | null>;
+  /** The CORS rules browsers are answered with (absent on entries of older versions). */
+  cors?: Lww<CorsRule[] | null>;
 }
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
@@ -52,9 +68,8 @@ export const bucketSchema: TableSchema<Bucket> = {
   partitionKey: (b) => b.id,
   sortKey: () => "",
   merge: (a, b) => {
-    const website = a.website && b.website
-      ? mergeLww(a.website, b.website)
-      : a.website ?? b.website;
+    const website = mergeOptionalLww(a.website, b.website);
+    const cors = mergeOptionalLww(a.cors, b.cors);
     return {
       id: a.id,
       createdMs: Math.min(a.createdMs, b.createdMs),
@@ -62,9 +77,15 @@ export const bucketSchema: TableSchema<Bucket> = {
       deleted: mergeLww(a.deleted, b.deleted),
       keys: mergeLwwMap(a.keys, b.keys),
       ...(website ? { website } : {}),
+      ...(cors ? { cors } : {}),
     };
   },
 };
+
+/** Merges registers that entries of older versions lack. */
+function mergeOptionalLww<T>(a: Lww<T> | undefined, b: Lww<T> | undefined): Lww<T> | undefined {
+  return a && b ? mergeLww(a, b) : a ?? b;
+}
 
 /** Buckets are listed by scanning this single partition of the bucket index. */
 export const BUCKET_INDEX_PARTITION = "buckets";

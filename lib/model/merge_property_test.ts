@@ -59,6 +59,14 @@ checkLaws("bucket", bucketSchema, (r) => ({
       errorKey: "404.html",
     }]),
   }),
+  ...(r() < 0.3 ? {} : {
+    cors: lw(r, [null, [], [{
+      allowedOrigins: ["*"],
+      allowedMethods: ["GET"],
+      allowedHeaders: [],
+      exposeHeaders: [],
+    }]]),
+  }),
 }));
 
 checkLaws(

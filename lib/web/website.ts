@@ -8,7 +8,8 @@
  * As S3's website endpoints do: a path that names a "directory" (empty, or
  * ending in "/") serves its index document; a path without the slash whose
  * index exists is redirected to the path with it; a missing object serves
- * the error document with status 404, or an HTML error page.
+ * the error document with status 404, or an HTML error page. The bucket's
+ * CORS rules (PutBucketCors) answer preflights and apply to its pages.
  */
 import type { Access } from "../model/access.ts";
 import type { Bucket, WebsiteConfig } from "../model/bucket_table.ts";
@@ -16,6 +17,7 @@ import { getCurrent } from "../model/objects.ts";
 import type { Store } from "../model/store.ts";
 import { objectResponse } from "../api/s3/get_object.ts";
 import { S3Error } from "../api/s3/s3_error.ts";
+import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
 import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -33,21 +35,32 @@ const utf8 = new TextEncoder();
 export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Response> {
   return async (req) => {
     const head = req.method === "HEAD";
+    let bucket: Bucket | undefined;
+    let response: Response;
     try {
-      if (req.method !== "GET" && !head) {
+      const name = bucketNameOfHost(req.headers.get("host"), ctx.rootDomain);
+      bucket = name === undefined ? undefined : await ctx.access.resolveBucketCached(name);
+      if (req.method === "OPTIONS") {
+        response = preflightResponse(bucket?.website?.v ? bucket : undefined, req);
+      } else if (req.method === "GET" || head) {
+        response = await serve(ctx, req, name, bucket, head);
+      } else {
         await req.body?.cancel().catch(() => {});
-        return errorPage(
-          new S3Error("MethodNotAllowed", 405, "The specified method is not allowed."),
-          head,
-          { allow: "GET, HEAD" },
-        );
+        throw new S3Error("MethodNotAllowed", 405, "The specified method is not allowed.");
       }
-      return await serve(ctx, req, head);
     } catch (e) {
-      if (e instanceof S3Error) return errorPage(e, head);
-      log("remise::web", "error", `${req.method} ${req.url} failed: ${errorMessage(e)}`);
-      return errorPage(new S3Error("InternalError", 500, "The page cannot be read."), head);
+      if (!(e instanceof S3Error)) {
+        log("remise::web", "error", `${req.method} ${req.url} failed: ${errorMessage(e)}`);
+      }
+      response = errorPage(
+        e instanceof S3Error ? e : new S3Error("InternalError", 500, "The page cannot be read."),
+        head,
+      );
+      if (response.status === 405) response.headers.set("allow", "GET, HEAD, OPTIONS");
     }
+    // A bucket's CORS rules apply to its pages once it is a website.
+    if (req.method !== "OPTIONS" && bucket?.website?.v) addCorsHeaders(response, bucket, req);
+    return response;
   };
 }
 
@@ -62,9 +75,13 @@ export function bucketNameOfHost(host: string | null, rootDomain?: string): stri
   return name === "" ? undefined : name;
 }
 
-async function serve(ctx: WebContext, req: Request, head: boolean): Promise<Response> {
-  const name = bucketNameOfHost(req.headers.get("host"), ctx.rootDomain);
-  const bucket = name === undefined ? undefined : await ctx.access.resolveBucketCached(name);
+async function serve(
+  ctx: WebContext,
+  req: Request,
+  name: string | undefined,
+  bucket: Bucket | undefined,
+  head: boolean,
+): Promise<Response> {
   if (!bucket) {
     throw new S3Error("NoSuchBucket", 404, "The specified bucket does not exist", {
       BucketName: name ?? "",
@@ -126,19 +143,21 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function errorPage(error: S3Error, head: boolean, extraHeaders: HeadersInit = {}): Response {
+function errorPage(error: S3Error, head: boolean): Response {
   const title = `${error.status} ${STATUS_TEXT[error.status] ?? "Error"}`;
   const items = [["Code", error.code], ["Message", error.message], ...Object.entries(error.extra)]
     .map(([k, v]) => `<li>${escapeHtml(k)}: ${escapeHtml(v)}</li>`).join("");
   const body =
     `<!DOCTYPE html>\n<html><head><title>${title}</title></head><body><h1>${title}</h1><ul>${items}</ul></body></html>\n`;
-  const headers = new Headers(extraHeaders);
-  headers.set("content-type", "text/html; charset=utf-8");
-  return new Response(head ? null : body, { status: error.status, headers });
+  return new Response(head ? null : body, {
+    status: error.status,
+    headers: { "content-type": "text/html; charset=utf-8" },
+  });
 }
 
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
+  403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
   500: "Internal Server Error",

@@ -26,6 +26,14 @@ import {
   handleGetBucketWebsite,
   handlePutBucketWebsite,
 } from "./bucket_website.ts";
+import {
+  addCorsHeaders,
+  handleDeleteBucketCors,
+  handleGetBucketCors,
+  handlePutBucketCors,
+  preflightResponse,
+} from "./cors.ts";
+import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
@@ -67,7 +75,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "accelerate",
   "acl",
   "analytics",
-  "cors",
   "encryption",
   "intelligent-tiering",
   "inventory",
@@ -132,6 +139,7 @@ export function routeOperation(
         if (q.has("acl")) return route("GetBucketAcl", handleGetBucketAcl);
         if (q.has("versions")) return route("ListObjectVersions", handleListObjectVersions);
         if (q.has("website")) return route("GetBucketWebsite", handleGetBucketWebsite);
+        if (q.has("cors")) return route("GetBucketCors", handleGetBucketCors);
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -140,10 +148,12 @@ export function routeOperation(
       case "PUT":
         if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
         if (q.has("website")) return route("PutBucketWebsite", handlePutBucketWebsite);
+        if (q.has("cors")) return route("PutBucketCors", handlePutBucketCors);
         if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
+        if (q.has("cors")) return route("DeleteBucketCors", handleDeleteBucketCors);
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
       case "POST":
@@ -267,38 +277,48 @@ export function createS3Handler(
     let target: RequestTarget | undefined;
     let name = "Unknown";
     let response: Response;
+    let bucket: Promise<Bucket | undefined> | undefined;
     try {
       target = resolveTarget(req, ctx.rootDomain);
-      const route = routeOperation(req.method, target, req.headers);
-      name = route.name;
-      const bucket = target.bucket === undefined
+      bucket = target.bucket === undefined
         ? undefined
         : ctx.access.resolveBucketCached(target.bucket);
       bucket?.catch(() => {}); // awaited, and its error reported, by the handler
-      const auth = await authenticateRequest(req, {
-        region: ctx.region,
-        nowMs,
-        getSecret: async (id) => (await ctx.access.getKeyCached(id))?.secret,
-        hostBucket: target.bucketInHost ? target.bucket : undefined,
-      });
-      if (auth.kind === "anonymous") throw s3Errors.accessDenied();
-      response = await route.handler({
-        ctx,
-        req,
-        requestId,
-        target,
-        accessKeyId: auth.accessKeyId,
-        body: auth.body,
-        contentLength: auth.contentLength,
-        trailerChecksum: auth.trailerChecksum,
-        bucket,
-      });
+      if (req.method === "OPTIONS") {
+        // A browser's CORS preflight: it carries no credentials.
+        name = "PreflightRequest";
+        response = preflightResponse(await bucket, req);
+      } else {
+        const route = routeOperation(req.method, target, req.headers);
+        name = route.name;
+        const auth = await authenticateRequest(req, {
+          region: ctx.region,
+          nowMs,
+          getSecret: async (id) => (await ctx.access.getKeyCached(id))?.secret,
+          hostBucket: target.bucketInHost ? target.bucket : undefined,
+        });
+        if (auth.kind === "anonymous") throw s3Errors.accessDenied();
+        response = await route.handler({
+          ctx,
+          req,
+          requestId,
+          target,
+          accessKeyId: auth.accessKeyId,
+          body: auth.body,
+          contentLength: auth.contentLength,
+          trailerChecksum: auth.trailerChecksum,
+          bucket,
+        });
+      }
       response.headers.set("x-amz-request-id", requestId);
     } catch (e) {
       const error = toS3Error(e, requestId);
       response = errorResponse(error, target?.path ?? "/", requestId, req.method === "HEAD");
       // Drain what is left of a refused upload only when small; otherwise close the connection.
       if (req.body && !req.bodyUsed) req.body.cancel().catch(() => {});
+    }
+    if (bucket && req.method !== "OPTIONS" && req.headers.has("origin")) {
+      addCorsHeaders(response, await bucket.catch(() => undefined), req);
     }
     if (
       req.headers.get("expect")?.toLowerCase() === "100-continue" &&
