@@ -42,6 +42,7 @@ import {
   handleListObjectVersions,
 } from "./list_objects.ts";
 import { handlePutObject } from "./put_object.ts";
+import { handlePostObject, isFormUpload } from "./post_object.ts";
 import { handleCopyObject } from "./copy_object.ts";
 import { handleDeleteObjects } from "./delete_objects.ts";
 import {
@@ -284,19 +285,24 @@ export function createS3Handler(
         ? undefined
         : ctx.access.resolveBucketCached(target.bucket);
       bucket?.catch(() => {}); // awaited, and its error reported, by the handler
+      const authContext = {
+        region: ctx.region,
+        nowMs,
+        getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
+        hostBucket: target.bucketInHost ? target.bucket : undefined,
+      };
       if (req.method === "OPTIONS") {
         // A browser's CORS preflight: it carries no credentials.
         name = "PreflightRequest";
         response = preflightResponse(await bucket, req);
+      } else if (isFormUpload(req, target)) {
+        // An HTML form's upload: the form carries its own signature.
+        name = "PostObject";
+        response = await handlePostObject(ctx, authContext, req, target);
       } else {
         const route = routeOperation(req.method, target, req.headers);
         name = route.name;
-        const auth = await authenticateRequest(req, {
-          region: ctx.region,
-          nowMs,
-          getSecret: async (id) => (await ctx.access.getKeyCached(id))?.secret,
-          hostBucket: target.bucketInHost ? target.bucket : undefined,
-        });
+        const auth = await authenticateRequest(req, authContext);
         if (auth.kind === "anonymous") throw s3Errors.accessDenied();
         response = await route.handler({
           ctx,

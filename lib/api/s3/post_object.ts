@@ -1,0 +1,245 @@
+/**
+ * PostObject: an upload through an HTML form (`POST /bucket`, with a
+ * `multipart/form-data` body), as browsers send it. The form authenticates
+ * itself (auth/form_signature.ts); its signed policy says until when and
+ * what may be uploaded: every form field must be allowed by one of its
+ * conditions. The file is streamed into the store like a PutObject body.
+ */
+import { putObject } from "../../model/objects.ts";
+import { formBoundary, FormDataError, readFormUpload } from "../../util/form_stream.ts";
+import { fromBase64 } from "../../util/hash.ts";
+import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
+import { type AuthContext } from "./auth/authenticate.ts";
+import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
+import type { S3Context } from "./context.ts";
+import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
+import type { RequestTarget } from "./request_target.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { xmlResponse } from "./xml.ts";
+
+/** S3's bound on the form fields besides the file. */
+const FORM_FIELDS_MAX_BYTES = 20 * 1024;
+
+/** Form fields stored with the object as the headers of a PutObject. */
+const STORED_FIELDS = [
+  "content-type",
+  "cache-control",
+  "content-disposition",
+  "content-encoding",
+  "expires",
+  "x-amz-website-redirect-location",
+];
+
+/** Whether a request is a form upload (POST to a bucket with a multipart/form-data body). */
+export function isFormUpload(req: Request, target: RequestTarget): boolean {
+  return req.method === "POST" && target.bucket !== undefined && target.key === undefined &&
+    !target.query.has("delete") && formBoundary(req.headers.get("content-type")) !== undefined;
+}
+
+const malformed = (detail: string) =>
+  new S3Error(
+    "MalformedPOSTRequest",
+    400,
+    `The body of your POST request is not well-formed multipart/form-data: ${detail}`,
+  );
+
+const policyError = (detail: string) =>
+  new S3Error("InvalidPolicyDocument", 400, `Invalid Policy: ${detail}`);
+
+const denied = (detail: string) =>
+  new S3Error("AccessDenied", 403, `Invalid according to Policy: ${detail}`);
+
+type Condition =
+  | { kind: "eq" | "starts-with"; field: string; value: string; text: string }
+  | { kind: "content-length-range"; min: number; max: number; text: string };
+
+interface Policy {
+  expirationMs: number;
+  conditions: Condition[];
+}
+
+function parsePolicy(base64: string): Policy {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64(base64)));
+  } catch {
+    throw policyError("Invalid JSON.");
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw policyError("The policy is not a JSON object.");
+  }
+  const { expiration, conditions } = doc as Record<string, unknown>;
+  if (typeof expiration !== "string") throw policyError("Policy missing expiration.");
+  const expirationMs = Date.parse(expiration);
+  if (Number.isNaN(expirationMs)) throw policyError(`Invalid expiration "${expiration}".`);
+  if (!Array.isArray(conditions)) throw policyError("Policy missing conditions.");
+  return { expirationMs, conditions: conditions.map(parseCondition) };
+}
+
+function parseCondition(c: unknown): Condition {
+  const text = JSON.stringify(c);
+  if (typeof c === "object" && c !== null && !Array.isArray(c)) {
+    const entries = Object.entries(c);
+    if (entries.length !== 1 || typeof entries[0][1] !== "string") {
+      throw policyError(`Invalid condition ${text}.`);
+    }
+    return { kind: "eq", field: entries[0][0].toLowerCase(), value: entries[0][1], text };
+  }
+  if (!Array.isArray(c) || c.length !== 3 || typeof c[0] !== "string") {
+    throw policyError(`Invalid condition ${text}.`);
+  }
+  const op = c[0].toLowerCase();
+  if (op === "content-length-range") {
+    const [min, max] = [Number(c[1]), Number(c[2])];
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min < 0 || max < min) {
+      throw policyError(`Invalid content-length-range ${text}.`);
+    }
+    return { kind: "content-length-range", min, max, text };
+  }
+  if ((op !== "eq" && op !== "starts-with") || typeof c[1] !== "string" || !c[1].startsWith("$")) {
+    throw policyError(`Invalid condition ${text}.`);
+  }
+  if (typeof c[2] !== "string") throw policyError(`Invalid condition ${text}.`);
+  return { kind: op, field: c[1].slice(1).toLowerCase(), value: c[2], text };
+}
+
+/**
+ * Checks the form against the policy: every eq / starts-with condition
+ * holds, and every field (but the signature's) is named by one. Returns the
+ * allowed size range of the file.
+ */
+function checkPolicy(
+  policy: Policy,
+  fields: Map<string, string>,
+  bucket: string,
+  nowMs: number,
+): { min: number; max: number } {
+  if (policy.expirationMs < nowMs) throw denied("Policy expired.");
+  const covered = new Set<string>();
+  const range = { min: 0, max: PUT_OBJECT_MAX_BYTES };
+  for (const condition of policy.conditions) {
+    if (condition.kind === "content-length-range") {
+      range.min = Math.max(range.min, condition.min);
+      range.max = Math.min(range.max, condition.max);
+      continue;
+    }
+    covered.add(condition.field);
+    const value = condition.field === "bucket" ? bucket : fields.get(condition.field) ?? "";
+    const holds = condition.kind === "eq"
+      ? value === condition.value
+      : value.startsWith(condition.value);
+    if (!holds) throw denied(`Policy Condition failed: ${condition.text}`);
+  }
+  for (const name of fields.keys()) {
+    if (FORM_SIGNATURE_FIELDS.includes(name) || name === "policy" || name.startsWith("x-ignore-")) {
+      continue;
+    }
+    if (!covered.has(name)) throw denied(`Extra input fields: ${name}`);
+  }
+  return range;
+}
+
+/** The object's URL, for the Location of the answer. */
+function objectUrl(req: Request, bucket: string, key: string): string {
+  const url = new URL(req.url);
+  const path = key.split("/").map(encodeURIComponent).join("/");
+  return `${url.protocol}//${req.headers.get("host") ?? url.host}/${
+    encodeURIComponent(bucket)
+  }/${path}`;
+}
+
+export async function handlePostObject(
+  ctx: S3Context,
+  auth: AuthContext,
+  req: Request,
+  target: RequestTarget,
+): Promise<Response> {
+  const bucketName = target.bucket!;
+  if (!req.body) throw malformed("the body is empty");
+  let upload;
+  try {
+    const boundary = formBoundary(req.headers.get("content-type"))!;
+    upload = await readFormUpload(req.body, boundary, "file", FORM_FIELDS_MAX_BYTES);
+  } catch (e) {
+    if (e instanceof FormDataError) throw malformed(e.message);
+    throw e;
+  }
+  const { fields, file } = upload;
+  try {
+    const accessKeyId = await verifyFormSignature(fields, auth);
+    const policy = parsePolicy(fields.get("policy")!);
+    const keyTemplate = fields.get("key");
+    if (keyTemplate === undefined) {
+      throw s3Errors.invalidArgument("Bucket POST must contain a field named 'key'.", "key");
+    }
+    if (!file) {
+      throw s3Errors.invalidArgument("POST requires exactly one file upload per request.", "file");
+    }
+    // The policy's conditions see the key as it will be stored.
+    const key = keyTemplate.replaceAll("${filename}", file.filename);
+    if (key === "") throw s3Errors.invalidArgument("The key must not be empty.", "key");
+    checkObjectKey(key);
+    fields.set("key", key);
+    const range = checkPolicy(policy, fields, bucketName, auth.nowMs());
+
+    const bucket = await ctx.access.resolveBucketCached(bucketName);
+    if (!bucket) throw s3Errors.noSuchBucket(bucketName);
+    if (!ctx.access.permissionOf(bucket, accessKeyId).write) throw s3Errors.accessDenied();
+    const headers = new Headers();
+    for (const [name, value] of fields) {
+      if (STORED_FIELDS.includes(name) || name.startsWith("x-amz-meta-")) headers.set(name, value);
+    }
+    const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
+      headers: headersToStore(headers),
+      maxSize: range.max,
+      verify: (written) => {
+        if (written.size < range.min) {
+          throw new S3Error(
+            "EntityTooSmall",
+            400,
+            "Your proposed upload is smaller than the minimum allowed size",
+            { ProposedSize: String(written.size), MinSizeAllowed: String(range.min) },
+          );
+        }
+      },
+    }).catch((e) => {
+      if (e instanceof FormDataError) throw malformed(e.message);
+      throw e;
+    });
+    return successResponse(req, fields, bucketName, key, quotedEtag(meta.etag));
+  } finally {
+    await file?.stream.cancel().catch(() => {});
+  }
+}
+
+/** What the form asked for: a redirect, 200, 201 with a document, or 204. */
+function successResponse(
+  req: Request,
+  fields: Map<string, string>,
+  bucket: string,
+  key: string,
+  etag: string,
+): Response {
+  const location = objectUrl(req, bucket, key);
+  const redirect = fields.get("success_action_redirect") ?? fields.get("redirect");
+  if (redirect !== undefined && URL.canParse(redirect)) {
+    const url = new URL(redirect);
+    url.searchParams.set("bucket", bucket);
+    url.searchParams.set("key", key);
+    url.searchParams.set("etag", etag);
+    return new Response(null, { status: 303, headers: { location: url.href, etag } });
+  }
+  const headers = { etag, location };
+  switch (fields.get("success_action_status")) {
+    case "200":
+      return new Response(null, { status: 200, headers });
+    case "201":
+      return xmlResponse(
+        "PostResponse",
+        { Location: location, Bucket: bucket, Key: key, ETag: etag },
+        { status: 201, headers },
+      );
+    default:
+      return new Response(null, { status: 204, headers });
+  }
+}
