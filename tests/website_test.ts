@@ -187,6 +187,17 @@ Deno.test("static websites", async (t) => {
       const page = await get("site.web.example", "/about");
       assert.equal(page.status, 302);
       assert.equal(page.headers["location"], "/about/");
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: "site",
+          Key: "old.html",
+          Body: "",
+          WebsiteRedirectLocation: "/about/",
+        }),
+      );
+      const moved = await get("site.web.example", "/old.html");
+      assert.equal(moved.status, 301, "an object with a website redirect location");
+      assert.equal(moved.headers["location"], "/about/");
     });
 
     await t.step("a missing page serves the error document with 404", async () => {

@@ -8,7 +8,8 @@
  * As S3's website endpoints do: a path that names a "directory" (empty, or
  * ending in "/") serves its index document; a path without the slash whose
  * index exists is redirected to the path with it; a missing object serves
- * the error document with status 404, or an HTML error page. The bucket's
+ * the error document with status 404, or an HTML error page; an object
+ * stored with `x-amz-website-redirect-location` redirects there (301). The bucket's
  * CORS rules (PutBucketCors) answer preflights and apply to its pages.
  */
 import type { Access } from "../model/access.ts";
@@ -30,6 +31,7 @@ export interface WebContext {
 }
 
 const NO_QUERY = new URLSearchParams();
+const REDIRECT_HEADER = "x-amz-website-redirect-location";
 const utf8 = new TextEncoder();
 
 export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Response> {
@@ -106,7 +108,14 @@ async function serve(
   const isDirectory = key === "" || key.endsWith("/");
   const wanted = isDirectory ? key + config.indexSuffix : key;
   const found = await findObject(ctx.store, bucket, wanted);
-  if (found) return await objectResponse(ctx.store, found, req.headers, NO_QUERY, head);
+  if (found) {
+    // An object stored with x-amz-website-redirect-location is a redirect.
+    const redirect = found.data.meta.headers.find(([n]) => n === REDIRECT_HEADER)?.[1];
+    if (redirect !== undefined) {
+      return new Response(null, { status: 301, headers: { location: redirect } });
+    }
+    return await objectResponse(ctx.store, found, req.headers, NO_QUERY, head);
+  }
   if (!isDirectory && await findObject(ctx.store, bucket, `${key}/${config.indexSuffix}`)) {
     return new Response(null, { status: 302, headers: { location: `${path}/` } });
   }
