@@ -13,6 +13,8 @@ import {
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { request } from "node:http";
 import { TestCluster } from "./cluster_harness.ts";
 import type { Credentials } from "./harness.ts";
 import { blockFiles, getBytes } from "./_s3_helpers.ts";
@@ -80,8 +82,41 @@ Deno.test("replication: objects written through one node are read through every 
       },
     );
 
+    await t.step("a replica killed in the middle of an upload: the upload completes", async () => {
+      // A presigned PUT sent in two halves, with the replica killed in between.
+      const data = bytes(3 * 1024 * 1024, 77);
+      const half = data.byteLength / 2;
+      const url = new URL(
+        await getSignedUrl(
+          clients[0],
+          new PutObjectCommand({ Bucket: "replicated", Key: "mid-kill" }),
+        ),
+      );
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(url, {
+          method: "PUT",
+          headers: { "content-length": String(data.byteLength) },
+        }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode!));
+        });
+        req.on("error", reject);
+        req.write(data.subarray(0, half), async () => {
+          // Let the first blocks reach the replicas first.
+          await new Promise((r) => setTimeout(r, 200));
+          await cluster.nodes[2].server.kill();
+          req.end(data.subarray(half));
+        });
+      });
+      assert.equal(status, 200);
+      objects.set("mid-kill", md5(data));
+      for (const client of clients.slice(0, 2)) {
+        assert.equal(md5(await getBytes(client, "replicated", "mid-kill")), md5(data));
+      }
+    });
+
     await t.step("with one node killed, reads and writes go on", async () => {
-      await cluster.nodes[2].server.kill();
+      await cluster.nodes[2].server.kill(); // already down: the step above killed it
       for (let i = 20; i < 30; i++) {
         const data = bytes(150_000 + i, i);
         await clients[0].send(
