@@ -8,7 +8,13 @@ import { ResyncQueue, ResyncWorker } from "../block/resync.ts";
 import { ScrubWorker } from "../block/scrub.ts";
 import type { Store } from "../model/store.ts";
 import { PeriodicWorker, WorkerRegistry } from "../util/worker.ts";
-import { BLOCK_GC_INTERVAL_MS } from "../util/limits.ts";
+import {
+  ABANDONED_UPLOAD_AGE_MS,
+  ABANDONED_UPLOAD_INTERVAL_MS,
+  BLOCK_GC_INTERVAL_MS,
+} from "../util/limits.ts";
+import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
+import type { ObjectEntry } from "../model/object_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
@@ -80,7 +86,17 @@ export function startNodeServices(
       return `${deleted} blocks deleted in the last run`;
     }),
   );
-  const workers = [resync, scrub, gc];
+  const abandoned = registry.register(
+    new PeriodicWorker("abandoned upload collection", ABANDONED_UPLOAD_INTERVAL_MS, async () => {
+      const aborted = await abortAbandonedUploads(
+        store,
+        localEntries<ObjectEntry>(db, "object"),
+        ABANDONED_UPLOAD_AGE_MS,
+      );
+      return `${aborted} abandoned uploads aborted in the last run`;
+    }),
+  );
+  const workers = [resync, scrub, gc, abandoned];
   if (options.tombstones) {
     const { delayMs, intervalMs } = options.tombstones;
     workers.push(registry.register(

@@ -36,6 +36,13 @@ export const BLOCK_GC_DELAY_MS = 10 * 60 * 1000;
 
 /** How often the block garbage collector looks for unreferenced blocks. */
 export const BLOCK_GC_INTERVAL_MS = 60 * 1000;
+/**
+ * A single-request upload still "uploading" after this long was abandoned
+ * (its node died mid-upload): 5 GiB at 10 KiB/s takes less.
+ */
+export const ABANDONED_UPLOAD_AGE_MS = 7 * 24 * 3600 * 1000;
+/** How often each node looks for abandoned uploads among its object entries. */
+export const ABANDONED_UPLOAD_INTERVAL_MS = 3600 * 1000;
 
 /** Deno KV's limit on one value; larger values are split into chunks below it. */
 export const KV_VALUE_MAX_BYTES = 60 * 1024;
