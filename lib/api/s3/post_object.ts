@@ -12,6 +12,7 @@ import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { type AuthContext } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
+import { refuseUnsupportedEncryption } from "./encryption.ts";
 import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -168,6 +169,7 @@ export async function handlePostObject(
   try {
     const accessKeyId = await verifyFormSignature(fields, auth);
     const policy = parsePolicy(fields.get("policy")!);
+    refuseUnsupportedEncryption((name) => fields.get(name));
     const keyTemplate = fields.get("key");
     if (keyTemplate === undefined) {
       throw s3Errors.invalidArgument("Bucket POST must contain a field named 'key'.", "key");

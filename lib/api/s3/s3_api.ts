@@ -35,6 +35,7 @@ import {
 } from "./cors.ts";
 import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
+import { refuseUnsupportedEncryption } from "./encryption.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
   handleListObjects,
@@ -304,6 +305,7 @@ export function createS3Handler(
         name = route.name;
         const auth = await authenticateRequest(req, authContext);
         if (auth.kind === "anonymous") throw s3Errors.accessDenied();
+        refuseUnsupportedEncryption((name) => req.headers.get(name));
         response = await route.handler({
           ctx,
           req,
