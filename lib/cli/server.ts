@@ -57,25 +57,46 @@ async function devCredentials(access: Access, config: Config): Promise<void> {
       await access.setPermission(bucket, key.id, { read: true, write: true, owner: true });
     }
   }
-  const api = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
-  const host = api.hostname === "0.0.0.0" || api.hostname === "::" ? "127.0.0.1" : api.hostname;
-  const endpoint = `http://${host.includes(":") ? `[${host}]` : host}:${api.port}`;
+  const api = endpoint(config);
   console.log(
     [
       "",
       "remise dev store is ready. Paste these lines into a shell:",
       "",
-      `export AWS_ENDPOINT_URL=${endpoint}`,
+      `export AWS_ENDPOINT_URL=${api}`,
       `export AWS_REGION=${config.s3Region}`,
       `export AWS_ACCESS_KEY_ID=${key.id}`,
       `export AWS_SECRET_ACCESS_KEY=${key.secret}`,
       "",
       "then try:",
-      `  aws --endpoint-url ${endpoint} s3 mb s3://my-bucket`,
-      `  aws --endpoint-url ${endpoint} s3 ls`,
+      `  aws --endpoint-url ${api} s3 mb s3://my-bucket`,
+      `  aws --endpoint-url ${api} s3 ls`,
+      ...websiteHint(config),
       "",
     ].join("\n"),
   );
+}
+
+/** The S3 endpoint a client on this machine reaches. */
+function endpoint(config: Config): string {
+  const api = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
+  const host = api.hostname === "0.0.0.0" || api.hostname === "::" ? "127.0.0.1" : api.hostname;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${api.port}`;
+}
+
+/** How to reach the dev store's websites, when it serves them. */
+function websiteHint(config: Config): string[] {
+  if (config.webBindAddr === undefined) return [];
+  const web = parseAddr(config.webBindAddr, "web_bind_addr", config.configPath);
+  const host = config.webRootDomain ? `my-bucket.${config.webRootDomain}` : "127.0.0.1";
+  return [
+    "",
+    "a bucket with a website configuration is served as a website:",
+    `  aws --endpoint-url ${
+      endpoint(config)
+    } s3 website s3://my-bucket --index-document index.html`,
+    `  then open http://${host}:${web.port}/`,
+  ];
 }
 
 export async function runServer(
