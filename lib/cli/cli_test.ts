@@ -278,15 +278,11 @@ Deno.test("cli: bucket website", async () => {
     const notServed = await cli("-c", config, "bucket", "info", "blog");
     assert.match(notServed.stdout, /\nWebsite: +not served\n/);
 
-    const allow = await cli("-c", config, "bucket", "website", "blog", "--allow");
+    const website = (...args: string[]) => cli("-c", config, "bucket", "website", "blog", ...args);
+    const allow = await website("--allow");
     assert.equal(allow.code, 0, allow.stderr);
     assert.equal(allow.stdout, 'Bucket "blog": website served (index index.html).\n');
-    const custom = await cli(
-      "-c",
-      config,
-      "bucket",
-      "website",
-      "blog",
+    const custom = await website(
       "--allow",
       "--index-document",
       "home.htm",
@@ -302,25 +298,16 @@ Deno.test("cli: bucket website", async () => {
       { indexDocument: "home.htm", errorDocument: "errors/404.html" },
     );
 
-    const badIndex = await cli(
-      "-c",
-      config,
-      "bucket",
-      "website",
-      "blog",
-      "--allow",
-      "--index-document",
-      "a/b.html",
-    );
+    const badIndex = await website("--allow", "--index-document", "a/b.html");
     assert.equal(badIndex.code, 1);
     assert.match(badIndex.stderr, /^remise: invalid website configuration: the index document/);
-    const neither = await cli("-c", config, "bucket", "website", "blog");
+    const neither = await website();
     assert.equal(neither.code, 1);
     assert.equal(neither.stderr, "remise: give one of --allow and --deny\n");
     const unknown = await cli("-c", config, "bucket", "website", "nope", "--allow");
     assert.equal(unknown.stderr, 'remise: bucket "nope" does not exist\n');
 
-    const deny = await cli("-c", config, "bucket", "website", "blog", "--deny");
+    const deny = await website("--deny");
     assert.equal(deny.stdout, 'Bucket "blog": website not served.\n');
     assert.equal(
       JSON.parse((await cli("-c", config, "bucket", "info", "blog", "--json")).stdout).website,
