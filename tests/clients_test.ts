@@ -1,6 +1,6 @@
 /**
  * The S3 clients people run, as separate processes against a real
- * `remise server`: the Debian `rclone`, `s3cmd` and `aws` (aws-cli v2), each
+ * `remise server`: the Debian `rclone`, `s3cmd`, `restic`, boto3 and `aws` (aws-cli v2), each
  * with its own HOME and configuration file and nothing inherited from the
  * machine's environment.
  */
@@ -12,6 +12,7 @@ import {
   type Credentials,
   deterministicBytes,
   deterministicStream,
+  REGION,
   runProgram,
   TestServer,
 } from "./harness.ts";
@@ -21,6 +22,7 @@ const RCLONE = "/usr/bin/rclone";
 const S3CMD = "/usr/bin/s3cmd";
 const AWS = "/usr/bin/aws";
 const PYTHON = "/usr/bin/python3";
+const RESTIC = "/usr/bin/restic";
 
 /**
  * boto3 against the server: objects through a client signing with Signature
@@ -131,7 +133,7 @@ function check(result: { code: number; stdout: string; stderr: string }, what: s
   return result.stdout;
 }
 
-Deno.test("external S3 clients: rclone, s3cmd, boto3, aws-cli", async (t) => {
+Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t) => {
   const server = await TestServer.start();
   const credentials = await server.createKey("clients");
   const s3 = server.client(credentials);
@@ -289,6 +291,35 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, aws-cli", async (t) => {
         assert.match(out, /^all ok$/m);
       },
     );
+
+    await t.step("restic: init, backup, check --read-data, restore, forget --prune", async () => {
+      const { env, home } = await cleanClientEnv({
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        RESTIC_PASSWORD: "a test repository password",
+        RESTIC_REPOSITORY: `s3:${server.endpoint}/restic-repo`,
+      });
+      homes.push(home);
+      const restic = (...args: string[]) =>
+        runProgram(RESTIC, ["-o", `s3.region=${REGION}`, ...args], env);
+      check(await restic("init"), "restic init");
+      check(await restic("backup", tree), "restic backup");
+      // A second backup after a change: the snapshot to keep differs from the first.
+      const changed = `${work}/restic-tree`;
+      check(await runProgram("/bin/cp", ["-a", tree, changed], env), "cp");
+      await Deno.writeTextFile(`${changed}/dir0/sub0/f0.dat`, "changed for restic");
+      check(await restic("backup", changed), "restic backup again");
+      check(
+        await restic("forget", "--group-by", "host", "--keep-last", "1", "--prune"),
+        "restic forget --prune",
+      );
+      check(await restic("check", "--read-data"), "restic check --read-data");
+      const out = `${work}/restic-out`;
+      check(await restic("restore", "latest", "--target", out), "restic restore");
+      await assertSameTree(changed, `${out}${changed}`);
+      const snapshots = JSON.parse(check(await restic("snapshots", "--json"), "snapshots"));
+      assert.equal(snapshots.length, 1, "forget kept one snapshot");
+    });
 
     await t.step(
       "aws-cli: an empty file and the files after it on one connection arrive intact",
