@@ -19,6 +19,7 @@ import {
   GetBucketTaggingCommand,
   HeadBucketCommand,
   ListBucketsCommand,
+  type ListBucketsCommandInput,
   PutBucketAclCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
@@ -59,6 +60,33 @@ Deno.test("S3 bucket operations", async (t) => {
         assert.ok(created >= before - 2000 && created <= Date.now() + 2000, `${b.CreationDate}`);
       }
       assert.ok(list.Owner?.ID, "ListBuckets names an owner");
+    });
+
+    await t.step("ListBuckets by prefix, region and page (max-buckets)", async () => {
+      const list = (input: ListBucketsCommandInput) => s3.send(new ListBucketsCommand(input));
+      const byPrefix = await list({ Prefix: "be" });
+      assert.deepEqual(byPrefix.Buckets!.map((b) => b.Name), ["beta"]);
+      assert.equal(byPrefix.Prefix, "be");
+      assert.equal(byPrefix.ContinuationToken, undefined);
+      assert.deepEqual((await list({ BucketRegion: "elsewhere-1" })).Buckets ?? [], []);
+      assert.equal((await list({ BucketRegion: REGION })).Buckets!.length, 3);
+      const pages: string[][] = [];
+      let token: string | undefined;
+      do {
+        const page = await list({ MaxBuckets: 2, ContinuationToken: token });
+        pages.push(page.Buckets!.map((b) => b.Name!));
+        token = page.ContinuationToken;
+      } while (token && pages.length < 5);
+      assert.deepEqual(pages, [["alpha", "beta"], ["with.dots-and-1"]]);
+      const badQueries: Record<string, string>[] = [
+        { "max-buckets": "0" },
+        { "max-buckets": "x" },
+        { "continuation-token": "%%%" },
+      ];
+      for (const query of badQueries) {
+        const res = await signedFetch(server, owner, { method: "GET", path: "/", query });
+        await assertErrorResponse(res, 400, "InvalidArgument");
+      }
     });
 
     await t.step("CreateBucket with a LocationConstraint of the server's region", async () => {

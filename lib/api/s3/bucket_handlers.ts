@@ -3,26 +3,67 @@ import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { ModelError } from "../../model/access.ts";
+import { fromBase64, toBase64 } from "../../util/hash.ts";
 
 function isoDate(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** Buckets listed per page when the client asks for pages (max-buckets). */
+const LIST_BUCKETS_MAX = 10000;
+
+/**
+ * ListBuckets: the buckets the key has a right on, sorted by name; `prefix`
+ * and `bucket-region` filter them; with `max-buckets`, page by page, the
+ * continuation token naming the last bucket of the page.
+ */
 export async function handleListBuckets(r: S3Request): Promise<Response> {
-  const buckets = [];
-  for (const bucket of await r.ctx.access.listAllBuckets()) {
-    const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
-    if (p.read || p.write || p.owner) {
-      buckets.push({
+  const q = r.target.query;
+  const prefix = q.get("prefix") ?? "";
+  const region = q.get("bucket-region");
+  const maxParam = q.get("max-buckets");
+  const max = maxParam === null ? Infinity : Number(maxParam);
+  if (maxParam !== null && (!/^\d+$/.test(maxParam) || max < 1 || max > LIST_BUCKETS_MAX)) {
+    throw s3Errors.invalidArgument(
+      `max-buckets must be an integer between 1 and ${LIST_BUCKETS_MAX}`,
+      "max-buckets",
+      maxParam,
+    );
+  }
+  const token = q.get("continuation-token");
+  let after = "";
+  if (token !== null) {
+    after = new TextDecoder().decode(fromBase64(token));
+    if (token === "" || toBase64(new TextEncoder().encode(after)) !== token) {
+      throw s3Errors.invalidArgument(
+        "The continuation token provided is incorrect",
+        "continuation-token",
+        token,
+      );
+    }
+  }
+  const visible =
+    (region !== null && region !== r.ctx.region ? [] : await r.ctx.access.listAllBuckets())
+      .filter((bucket) => {
+        const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
+        const name = bucket.name.v;
+        return (p.read || p.write || p.owner) && name.startsWith(prefix) && name > after;
+      });
+  const page = visible.slice(0, max);
+  const truncated = page.length < visible.length;
+  return xmlResponse("ListAllMyBucketsResult", {
+    Buckets: {
+      Bucket: page.map((bucket) => ({
         Name: bucket.name.v,
         CreationDate: isoDate(bucket.createdMs),
         BucketRegion: r.ctx.region,
-      });
-    }
-  }
-  return xmlResponse("ListAllMyBucketsResult", {
+      })),
+    },
     Owner: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
-    Buckets: { Bucket: buckets },
+    ContinuationToken: truncated
+      ? toBase64(new TextEncoder().encode(page[page.length - 1].name.v))
+      : undefined,
+    Prefix: q.has("prefix") ? prefix : undefined,
   });
 }
 
