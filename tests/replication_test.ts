@@ -8,9 +8,11 @@ import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -81,6 +83,24 @@ Deno.test("replication: objects written through one node are read through every 
         }
       },
     );
+
+    await t.step("tags set through one node are read through the others", async () => {
+      for (const [i, value] of [[1, "first"], [2, "second"]] as const) {
+        await clients[i].send(
+          new PutObjectTaggingCommand({
+            Bucket: "replicated",
+            Key: "obj-1",
+            Tagging: { TagSet: [{ Key: "set-by", Value: value }] },
+          }),
+        );
+      }
+      for (const client of clients) {
+        const got = await client.send(
+          new GetObjectTaggingCommand({ Bucket: "replicated", Key: "obj-1" }),
+        );
+        assert.deepEqual(got.TagSet, [{ Key: "set-by", Value: "second" }]);
+      }
+    });
 
     await t.step("a replica killed in the middle of an upload: the upload completes", async () => {
       // A presigned PUT sent in two halves, with the replica killed in between.

@@ -82,7 +82,12 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       const big = deterministicBytes(2 * 1024 * 1024 + 123, 7);
       const { url, fields } = await presign(owner, {
         Key: "big.bin",
-        Fields: { "x-amz-meta-origin": "browser", "Cache-Control": "max-age=60" },
+        Fields: {
+          "x-amz-meta-origin": "browser",
+          "Cache-Control": "max-age=60",
+          tagging:
+            "<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>",
+        },
       });
       const res = await postForm(url, fields, { bytes: big, name: "big.bin" });
       assert.equal(res.status, 204, await res.text());
@@ -90,6 +95,7 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       const got = await s3.send(new GetObjectCommand({ Bucket: "forms", Key: "big.bin" }));
       assert.equal(got.Metadata?.origin, "browser");
       assert.equal(got.CacheControl, "max-age=60");
+      assert.equal(got.TagCount, 1, "the form's tagging field");
       assert.equal(got.ContentType, "binary/octet-stream");
       const bytes = await got.Body!.transformToByteArray();
       assert.equal(md5Hex(bytes), md5Hex(big));

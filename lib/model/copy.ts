@@ -15,6 +15,7 @@ import {
   type VersionData,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
+import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
 
 /** Copies `range` of the source data into `dataId`; returns its size and, when asked, its MD5. */
@@ -61,8 +62,12 @@ export async function copyObject(
   destination: { bucketId: string; key: string },
   headers: [string, string][],
   precondition?: (current: CurrentObject | undefined) => void,
+  /** The copy's tags; the source's when undefined. */
+  tags?: [string, string][],
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
-  const meta: ObjectMeta = { ...source.data.meta, headers };
+  const { tags: sourceTags, ...sourceMeta } = source.data.meta;
+  const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
+  const meta: ObjectMeta = { ...sourceMeta, headers, ...(copiedTags ? { tags: copiedTags } : {}) };
   let data: VersionData;
   const created: string[] = [];
   try {

@@ -94,6 +94,18 @@ function version(r: () => number): ObjectVersion {
       state: "complete" as const,
       data: { type: "inline" as const, meta, bytes: new Uint8Array([1, 2, 3]) },
     },
+    // The same version with tags written at different times (PutObjectTagging).
+    {
+      state: "complete" as const,
+      data: {
+        type: "inline" as const,
+        meta: {
+          ...meta,
+          tags: lw(r, [[], [["a", "1"]], [["a", "2"], ["b", "3"]]] as [string, string][][]),
+        },
+        bytes: new Uint8Array([1, 2, 3]),
+      },
+    },
     { state: "complete" as const, data: { type: "deleteMarker" as const } },
     { state: "aborted" as const },
   ]);

@@ -55,6 +55,7 @@ export interface ActiveUpload {
   version: ObjectVersion;
   headers: [string, string][];
   checksumAlgorithm?: ChecksumAlgorithm;
+  tags?: [string, string][];
 }
 
 export async function createUpload(
@@ -63,6 +64,7 @@ export async function createUpload(
   key: string,
   headers: [string, string][],
   checksumAlgorithm?: ChecksumAlgorithm,
+  tags?: [string, string][],
 ): Promise<string> {
   const uploadId = crypto.randomUUID();
   const now = store.nowMs();
@@ -81,7 +83,13 @@ export async function createUpload(
     versions: [{
       uuid: uploadId,
       timestampMs: nextTimestamp(store, entry),
-      state: { state: "uploading", multipart: true, headers, checksumAlgorithm },
+      state: {
+        state: "uploading",
+        multipart: true,
+        headers,
+        checksumAlgorithm,
+        ...(tags ? { tags } : {}),
+      },
     }],
   });
   return uploadId;
@@ -111,6 +119,7 @@ export async function getUpload(
     version,
     headers: version.state.headers,
     checksumAlgorithm: version.state.checksumAlgorithm as ChecksumAlgorithm | undefined,
+    tags: version.state.tags,
   };
 }
 
@@ -259,6 +268,7 @@ export async function completeUpload(
     etag: multipartEtag(parts.map((p) => p.etag)),
     headers: active.headers,
     checksum,
+    ...(active.tags ? { tags: lww(store.nowMs(), active.tags) } : {}),
   };
   const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
   // The completed version is newer than everything written before completion.

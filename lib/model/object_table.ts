@@ -4,7 +4,7 @@
  * newest complete one, so an older write can never hide a newer one.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { stableMax } from "../util/crdt.ts";
+import { type Lww, mergeLww, stableMax } from "../util/crdt.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -14,6 +14,11 @@ export interface ObjectMeta {
   /** Standard headers and x-amz-meta-*, lowercase names, in the order given. */
   headers: [string, string][];
   checksum?: StoredChecksum;
+  /**
+   * The object's tags (key, value), a register of their own: PutObjectTagging
+   * rewrites the version with new tags, and the newest tags win.
+   */
+  tags?: Lww<[string, string][]>;
 }
 
 export interface StoredChecksum {
@@ -43,6 +48,8 @@ export type VersionState =
     multipart: boolean;
     headers: [string, string][];
     checksumAlgorithm?: string;
+    /** Tags given when a multipart upload was created, for the completed object. */
+    tags?: [string, string][];
   }
   | { state: "complete"; data: VersionData }
   | { state: "aborted" };
@@ -72,8 +79,30 @@ function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
   if (ra !== rb) return rb > ra ? b : a;
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
-  // Most often two copies of the same version (replicas, read repair).
-  return stableMax(a, b);
+  // Most often two copies of the same version (replicas, read repair); they
+  // may differ in their tags only, which merge as a register.
+  const ta = tagsOf(a);
+  const tb = tagsOf(b);
+  if (ta === undefined && tb === undefined) return stableMax(a, b);
+  const tags = ta && tb ? mergeLww(ta, tb) : ta ?? tb;
+  return withTags(stableMax(withTags(a, undefined), withTags(b, undefined)), tags);
+}
+
+function tagsOf(v: ObjectVersion): Lww<[string, string][]> | undefined {
+  const s = v.state;
+  return s.state === "complete" && s.data.type !== "deleteMarker" ? s.data.meta.tags : undefined;
+}
+
+/** `v` with these tags (none: undefined); `v` itself when it has no data to tag. */
+export function withTags(
+  v: ObjectVersion,
+  tags: Lww<[string, string][]> | undefined,
+): ObjectVersion {
+  const s = v.state;
+  if (s.state !== "complete" || s.data.type === "deleteMarker") return v;
+  const { tags: _old, ...rest } = s.data.meta;
+  const meta: ObjectMeta = tags === undefined ? rest : { ...rest, tags };
+  return { ...v, state: { state: "complete", data: { ...s.data, meta } } };
 }
 
 /** Versions sorted oldest first, without those older than the newest complete one. */

@@ -17,6 +17,7 @@ import {
 import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
 import type { ValuePick } from "../db/db.ts";
+import { lww } from "../util/crdt.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
 
@@ -80,6 +81,8 @@ export interface PutObjectOptions {
   precondition?: (current: CurrentObject | undefined) => void;
   /** The checksum to store, computed once the data is verified. */
   storedChecksum?: (written: WrittenData) => StoredChecksum | undefined;
+  /** The object's tags (x-amz-tagging). */
+  tags?: [string, string][];
 }
 
 /** Streams `body` into a new version of `key` and makes it current once verified. */
@@ -130,6 +133,7 @@ export async function putObject(
       etag: written.md5Hex,
       headers: options.headers,
       checksum: options.storedChecksum?.(written),
+      ...(options.tags ? { tags: lww(store.nowMs(), options.tags) } : {}),
     };
     const data: VersionData = written.inline ? { type: "inline", meta, bytes: written.inline } : {
       type: "parts",

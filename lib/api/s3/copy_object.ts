@@ -7,6 +7,7 @@ import { headersToStore, quotedEtag } from "./object_headers.ts";
 import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
+import { taggingHeader } from "./object_tagging.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -35,12 +36,21 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   const headers = directive === "REPLACE"
     ? headersToStore(r.req.headers)
     : source.object.data.meta.headers;
+  const tagging = (r.req.headers.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (tagging !== "COPY" && tagging !== "REPLACE") {
+    throw s3Errors.invalidArgument(
+      "Unknown tagging directive.",
+      "x-amz-tagging-directive",
+      tagging,
+    );
+  }
   const { version, meta } = await copyObject(
     r.ctx.store,
     source.object,
     { bucketId: bucket.id, key },
     headers,
     (current) => checkWritePreconditions(r.req.headers, current),
+    tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
   );
   return xmlResponse("CopyObjectResult", {
     LastModified: new Date(version.timestampMs).toISOString(),

@@ -18,6 +18,7 @@ import {
 import { copyRange } from "../../model/copy.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
+import { taggingHeader } from "./object_tagging.ts";
 import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -77,6 +78,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
     key,
     headersToStore(r.req.headers),
     checksum?.algorithm,
+    taggingHeader(r.req.headers),
   );
   const headers = new Headers();
   if (checksum) {

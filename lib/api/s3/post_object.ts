@@ -13,6 +13,7 @@ import { type AuthContext } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
+import { taggingField } from "./object_tagging.ts";
 import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -183,6 +184,8 @@ export async function handlePostObject(
     checkObjectKey(key);
     fields.set("key", key);
     const range = checkPolicy(policy, fields, bucketName, auth.nowMs());
+    const tagging = fields.get("tagging");
+    const tags = tagging === undefined ? undefined : await taggingField(tagging);
 
     const bucket = await ctx.access.resolveBucketCached(bucketName);
     if (!bucket) throw s3Errors.noSuchBucket(bucketName);
@@ -193,6 +196,7 @@ export async function handlePostObject(
     }
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
+      tags,
       maxSize: range.max,
       verify: (written) => {
         if (written.size < range.min) {

@@ -6,6 +6,7 @@ import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
+import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 
 /** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
@@ -60,10 +61,12 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const md5Hex = contentMd5Hex(r.req.headers);
   const checksum = requestedChecksum(r.req.headers);
   const headers = headersToStore(r.req.headers);
+  const tags = taggingHeader(r.req.headers);
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const { meta } = await putObject(r.ctx.store, bucket.id, key, body, {
     headers,
     maxSize: PUT_OBJECT_MAX_BYTES,
+    tags,
     checksumAlgorithm: checksum?.algorithm,
     sizeHint: r.contentLength,
     precondition: hasWritePreconditions(r.req.headers)

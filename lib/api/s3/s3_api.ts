@@ -35,6 +35,11 @@ import {
 } from "./cors.ts";
 import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
+import {
+  handleDeleteObjectTagging,
+  handleGetObjectTagging,
+  handlePutObjectTagging,
+} from "./object_tagging.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
@@ -61,7 +66,6 @@ import { errorResponse } from "./xml.ts";
 import {
   handleGetBucketAcl,
   handleGetObjectAcl,
-  handleGetObjectTagging,
   setAclPrivate,
   unsetBucketConfiguration,
 } from "./unset_configuration.ts";
@@ -97,7 +101,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
 ];
 const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "acl",
-  "tagging",
   "retention",
   "legal-hold",
   "torrent",
@@ -196,11 +199,13 @@ export function routeOperation(
           : route("UploadPart", handleUploadPart);
       }
       if (q.has("acl")) return route("PutObjectAcl", setAclPrivate("PutObjectAcl"));
+      if (q.has("tagging")) return route("PutObjectTagging", handlePutObjectTagging);
       if (sub) return unsupported("PutObject", sub);
       if (headers.has("x-amz-copy-source")) return route("CopyObject", handleCopyObject);
       return route("PutObject", handlePutObject);
     case "DELETE":
       if (q.has("uploadId")) return route("AbortMultipartUpload", handleAbortMultipartUpload);
+      if (q.has("tagging")) return route("DeleteObjectTagging", handleDeleteObjectTagging);
       if (sub) return unsupported("DeleteObject", sub);
       return route("DeleteObject", handleDeleteObject);
     case "POST":

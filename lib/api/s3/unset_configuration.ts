@@ -97,12 +97,6 @@ export async function handleGetObjectAcl(r: S3Request): Promise<Response> {
   return ownerFullControl(r.accessKeyId);
 }
 
-/** GetObjectTagging: objects carry no tags here. */
-export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
-  await requireObject(r);
-  return xmlResponse("Tagging", { TagSet: {} });
-}
-
 /**
  * PutBucketAcl and PutObjectAcl with the canned ACL `private` (what holds
  * already); any other ACL is NotImplemented.

@@ -1,0 +1,102 @@
+/**
+ * Object tags: `x-amz-tagging` on PutObject, CreateMultipartUpload and
+ * CopyObject (with `x-amz-tagging-directive: REPLACE`), and
+ * GetObjectTagging / PutObjectTagging / DeleteObjectTagging on the current
+ * object. Tags live in the version's metadata as a register of their own
+ * (see ObjectMeta.tags), so changing them leaves the data, ETag and
+ * Last-Modified alone.
+ */
+import { getCurrent } from "../../model/objects.ts";
+import { withTags } from "../../model/object_table.ts";
+import { lww } from "../../util/crdt.ts";
+import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+
+const TAGS_MAX = 10;
+const TAG_KEY_MAX_CHARS = 128;
+const TAG_VALUE_MAX_CHARS = 256;
+
+const invalidTag = (message: string) => new S3Error("InvalidTag", 400, message);
+
+/** Checks a tag set as S3 does: at most 10 tags, unique keys of 1-128 characters, values of 0-256. */
+function checkTags(tags: [string, string][]): [string, string][] {
+  if (tags.length > TAGS_MAX) throw invalidTag(`Object tags cannot be greater than ${TAGS_MAX}`);
+  const seen = new Set<string>();
+  for (const [key, value] of tags) {
+    if (key.length === 0 || key.length > TAG_KEY_MAX_CHARS) {
+      throw invalidTag(`The TagKey you have provided is invalid: "${key}"`);
+    }
+    if (value.length > TAG_VALUE_MAX_CHARS) {
+      throw invalidTag(`The TagValue you have provided is invalid: "${value}"`);
+    }
+    if (key.toLowerCase().startsWith("aws:")) {
+      throw invalidTag(`Your TagKey cannot be prefixed with aws: ("${key}")`);
+    }
+    if (seen.has(key)) throw invalidTag(`Cannot provide multiple Tags with the same key: "${key}"`);
+    seen.add(key);
+  }
+  return tags;
+}
+
+/** The tags of an `x-amz-tagging` header (URL query encoding), or undefined without one. */
+export function taggingHeader(headers: Headers): [string, string][] | undefined {
+  const value = headers.get("x-amz-tagging");
+  if (value === null) return undefined;
+  return checkTags([...new URLSearchParams(value)]);
+}
+
+function tagsFromXml(doc: Record<string, unknown>): [string, string][] {
+  const tagging = doc.Tagging as Record<string, unknown> | undefined;
+  if (typeof tagging !== "object" || tagging === null) throw s3Errors.malformedXml();
+  const set = tagging.TagSet;
+  if (set === undefined) throw s3Errors.malformedXml();
+  const items = set === "" ? [] : asList((set as Record<string, unknown>).Tag);
+  return checkTags(items.map((item) => {
+    const tag = item as Record<string, unknown>;
+    const value = tag?.Value ?? "";
+    if (typeof tag?.Key !== "string" || typeof value !== "string") throw s3Errors.malformedXml();
+    return [tag.Key, value];
+  }));
+}
+
+/** The tags of a form's `tagging` field (a Tagging document), as PostObject takes them. */
+export async function taggingField(xml: string): Promise<[string, string][]> {
+  return tagsFromXml(await readXmlBody(new Response(xml).body));
+}
+
+async function currentObject(r: S3Request, right: "read" | "write") {
+  const bucket = await requireBucket(r, right);
+  const key = requireKey(r);
+  const current = await getCurrent(r.ctx.store, bucket.id, key);
+  if (!current) throw s3Errors.noSuchKey(key);
+  return { bucket, key, current };
+}
+
+export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
+  const { current } = await currentObject(r, "read");
+  const tags = current.data.meta.tags?.v ?? [];
+  return xmlResponse("Tagging", {
+    TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) },
+  }, { headers: { "x-amz-version-id": "null" } });
+}
+
+/** Writes the current version again with these tags; the newest tags win (see ObjectMeta.tags). */
+async function setTags(r: S3Request, tags: [string, string][]): Promise<void> {
+  const { bucket, key, current } = await currentObject(r, "write");
+  // Newer than the tags read, whatever this node's clock says.
+  const t = Math.max(r.ctx.store.nowMs(), (current.data.meta.tags?.t ?? 0) + 1);
+  const version = withTags(current.version, lww(t, tags));
+  await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
+}
+
+export async function handlePutObjectTagging(r: S3Request): Promise<Response> {
+  const tags = tagsFromXml(await readXmlBody(r.body));
+  await setTags(r, tags);
+  return new Response(null, { status: 200, headers: { "x-amz-version-id": "null" } });
+}
+
+export async function handleDeleteObjectTagging(r: S3Request): Promise<Response> {
+  await setTags(r, []);
+  return new Response(null, { status: 204, headers: { "x-amz-version-id": "null" } });
+}
