@@ -72,12 +72,20 @@ export class BlockManager {
     private readonly replication: Replication,
   ) {
     replication.register("block/put", async (_from, m) => {
-      const { hash } = m.body as { hash: string };
-      const received = await this.store.hashing.sha256(
-        await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES),
-      );
-      if (received.hex !== hash) throw new Error(`block ${hash} arrived corrupted`);
-      await this.putLocal(hash, received.data);
+      const { hash, check } = m.body as { hash: string; check?: BlockCheck };
+      let data = await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES);
+      // A sender that knows the block's CRC-32 (an upload) has it checked, as
+      // reads check blocks; otherwise (repairs) the hash is computed.
+      let intact: boolean;
+      if (check) {
+        intact = passesCheck(data, check);
+      } else {
+        const hashed = await this.store.hashing.sha256(data); // may move the bytes
+        intact = hashed.hex === hash;
+        data = hashed.data;
+      }
+      if (!intact) throw new Error(`block ${hash} arrived corrupted`);
+      await this.putLocal(hash, data);
       return { body: null };
     });
     replication.register("block/get", async (_from, m) => {
@@ -102,7 +110,12 @@ export class BlockManager {
    * durably. `onAllStored` is called once every replica has it: only then is
    * `data` read by nobody (a failed call may still be sending it).
    */
-  async putBlock(hash: string, data: Uint8Array, onAllStored?: () => void): Promise<void> {
+  async putBlock(
+    hash: string,
+    data: Uint8Array,
+    onAllStored?: () => void,
+    check?: BlockCheck,
+  ): Promise<void> {
     const calls: Promise<void>[] = [];
     await quorumWrite(
       `store block ${hash.slice(0, 16)}`,
@@ -111,9 +124,10 @@ export class BlockManager {
       (node) => {
         const call = node === this.replication.nodeId
           ? this.putLocal(hash, data)
-          : this.replication.call(node, "block/put", { body: { hash }, stream: streamOf(data) }, {
-            priority: "normal",
-          }).then(() => {});
+          : this.replication.call(node, "block/put", {
+            body: check ? { hash, check } : { hash },
+            stream: streamOf(data),
+          }, { priority: "normal" }).then(() => {});
         calls.push(call);
         return call;
       },

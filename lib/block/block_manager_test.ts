@@ -3,7 +3,7 @@ import { KvStore } from "../db/kv_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
-import { sha256Hex } from "../util/hash.ts";
+import { crc32, sha256Hex } from "../util/hash.ts";
 import { BlockManager } from "./block_manager.ts";
 import { BlockStore } from "./block_store.ts";
 
@@ -95,4 +95,34 @@ Deno.test("putBlock resolves at quorum, and says every replica stored the block 
       assert.equal(allStored, lastPeer === "stores");
     }, replication);
   }
+});
+
+Deno.test("a block from a peer is checked by its CRC-32 when the sender gives it, else by its hash", async () => {
+  const replication = new LocalReplication();
+  await withBlocks(async (blocks) => {
+    const send = (body: unknown, bytes: Uint8Array) =>
+      replication.call(replication.nodeId, "block/put", {
+        body,
+        stream: new ReadableStream({
+          start(controller) {
+            controller.enqueue(bytes.slice());
+            controller.close();
+          },
+        }),
+      });
+    const bytes = data("a block sent by the node that received the upload");
+    const hash = sha256Hex(bytes);
+    const check = { size: bytes.byteLength, crc32: crc32(bytes) };
+    const damaged = bytes.slice();
+    damaged[7] ^= 0x01;
+    await assert.rejects(send({ hash, check }, damaged), /arrived corrupted/);
+    await assert.rejects(send({ hash }, damaged), /arrived corrupted/);
+    await assert.rejects(send({ hash, check }, bytes.subarray(1)), /arrived corrupted/);
+    assert.equal(await blocks.store.has(hash), false, "nothing damaged was stored");
+    await send({ hash, check }, bytes);
+    assert.deepEqual(await blocks.store.read(hash), bytes);
+    const repaired = data("a block a repair sends, without its CRC-32");
+    await send({ hash: sha256Hex(repaired) }, repaired);
+    assert.deepEqual(await blocks.store.read(sha256Hex(repaired)), repaired);
+  }, replication);
 });

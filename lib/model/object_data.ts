@@ -184,6 +184,7 @@ export async function storeBlock(
     hash,
     data,
     reuse ? () => store.blockBuffers.give(data) : undefined,
+    { size: data.byteLength, crc32 },
   );
   return { hash, size: data.byteLength, crc32 };
 }
