@@ -35,6 +35,7 @@ import {
 } from "./cors.ts";
 import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
+import { handleGetObjectAttributes } from "./object_attributes.ts";
 import {
   handleDeleteObjectTagging,
   handleGetObjectTagging,
@@ -106,7 +107,6 @@ const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "torrent",
   "restore",
   "select",
-  "attributes",
 ];
 
 function subresource(query: URLSearchParams, names: string[]): string | undefined {
@@ -187,6 +187,7 @@ export function routeOperation(
       if (q.has("uploadId")) return route("ListParts", handleListParts);
       if (q.has("acl")) return route("GetObjectAcl", handleGetObjectAcl);
       if (q.has("tagging")) return route("GetObjectTagging", handleGetObjectTagging);
+      if (q.has("attributes")) return route("GetObjectAttributes", handleGetObjectAttributes);
       if (sub) return unsupported("GetObject", sub);
       return route("GetObject", (r) => handleGetObject(r, false));
     case "HEAD":
