@@ -319,7 +319,7 @@ Deno.test("S3 bucket operations", async (t) => {
         for (
           const [method, query] of [
             ["PUT", "policy"],
-            ["PUT", "lifecycle"],
+            ["PUT", "replication"],
             ["DELETE", "tagging"],
             ["GET", "analytics"],
           ]

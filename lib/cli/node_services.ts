@@ -12,7 +12,10 @@ import {
   ABANDONED_UPLOAD_AGE_MS,
   ABANDONED_UPLOAD_INTERVAL_MS,
   BLOCK_GC_INTERVAL_MS,
+  LIFECYCLE_INTERVAL_MS,
 } from "../util/limits.ts";
+import { applyLifecycle } from "../model/lifecycle.ts";
+import type { Bucket } from "../model/bucket_table.ts";
 import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
 import type { ObjectEntry } from "../model/object_table.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -44,10 +47,12 @@ export function startNodeServices(
   store: Store,
   db: KvStore,
   options: {
+    /** Every live bucket (whose lifecycle rules apply). */
+    buckets: () => Promise<Bucket[]>;
     antiEntropy?: () => Promise<string>;
     /** Collect tombstones every replica has (nodes of a cluster); delay and interval in ms. */
     tombstones?: { delayMs: number; intervalMs: number };
-  } = {},
+  },
 ): NodeServices {
   const blocks = store.blocks;
   const registry = new WorkerRegistry();
@@ -96,7 +101,13 @@ export function startNodeServices(
       return `${aborted} abandoned uploads aborted in the last run`;
     }),
   );
-  const workers = [resync, scrub, gc, abandoned];
+  const lifecycle = registry.register(
+    new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
+      const { expired, aborted } = await applyLifecycle(store, await options.buckets());
+      return `last run: ${expired} objects expired, ${aborted} multipart uploads aborted`;
+    }),
+  );
+  const workers = [resync, scrub, gc, abandoned, lifecycle];
   if (options.tombstones) {
     const { delayMs, intervalMs } = options.tombstones;
     workers.push(registry.register(

@@ -131,7 +131,9 @@ export async function runServer(
     ? setUpTableSync(store.tables, db, store.merkle, replication)
     : undefined;
   const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
+  const access = new Access(store);
   const services = startNodeServices(store, db, {
+    buckets: () => access.listAllBuckets(),
     tombstones: system
       ? {
         delayMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS,
@@ -155,7 +157,6 @@ export async function runServer(
       return tableSync.worker.runOnce();
     }).catch((e) => log("remise::table", "error", `cannot start anti-entropy: ${errorMessage(e)}`));
   }
-  const access = new Access(store);
 
   const drain = new RequestDrain();
   const s3 = Deno.serve(

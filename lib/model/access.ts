@@ -8,6 +8,7 @@ import {
   type Bucket,
   type BucketPermission,
   type CorsRule,
+  type LifecycleRule,
   newBucket,
   type WebsiteConfig,
   websiteConfigProblem,
@@ -263,6 +264,12 @@ export class Access {
     }
     this.#bucketCache.clear();
     await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
+  }
+
+  /** Sets the bucket's lifecycle rules, or removes them (null). */
+  async setLifecycle(bucket: Bucket, rules: LifecycleRule[] | null): Promise<void> {
+    this.#bucketCache.clear();
+    await this.store.buckets.insert({ ...bucket, lifecycle: lww(this.store.nowMs(), rules) });
   }
 
   /** Sets the bucket's CORS rules, or removes them (null). */

@@ -16,6 +16,20 @@ export interface WebsiteConfig {
   errorKey?: string;
 }
 
+/** A rule of a bucket's lifecycle configuration (S3's Rule, without tags, transitions or versions). */
+export interface LifecycleRule {
+  id?: string;
+  enabled: boolean;
+  /** Keys the rule applies to start with this ("" for every key). */
+  prefix: string;
+  /** Objects expire this many days after they were last modified... */
+  expirationDays?: number;
+  /** ...or all at this date (midnight UTC). */
+  expirationDateMs?: number;
+  /** Multipart uploads are aborted this many days after they were started. */
+  abortMultipartDays?: number;
+}
+
 /** A rule of a bucket's CORS configuration (S3's CORSRule). */
 export interface CorsRule {
   id?: string;
@@ -56,6 +70,8 @@ export interface Bucket {
   website?: Lww<WebsiteConfig | null>;
   /** The CORS rules browsers are answered with (absent on entries of older versions). */
   cors?: Lww<CorsRule[] | null>;
+  /** Rules that expire objects and abort old multipart uploads (absent on entries of older versions). */
+  lifecycle?: Lww<LifecycleRule[] | null>;
 }
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
@@ -70,6 +86,7 @@ export const bucketSchema: TableSchema<Bucket> = {
   merge: (a, b) => {
     const website = mergeOptionalLww(a.website, b.website);
     const cors = mergeOptionalLww(a.cors, b.cors);
+    const lifecycle = mergeOptionalLww(a.lifecycle, b.lifecycle);
     return {
       id: a.id,
       createdMs: Math.min(a.createdMs, b.createdMs),
@@ -78,6 +95,7 @@ export const bucketSchema: TableSchema<Bucket> = {
       keys: mergeLwwMap(a.keys, b.keys),
       ...(website ? { website } : {}),
       ...(cors ? { cors } : {}),
+      ...(lifecycle ? { lifecycle } : {}),
     };
   },
 };

@@ -60,6 +60,9 @@ checkLaws("bucket", bucketSchema, (r) => ({
     }]),
   }),
   ...(r() < 0.3 ? {} : {
+    lifecycle: lw(r, [null, [{ enabled: true, prefix: "logs/", expirationDays: 30 }]]),
+  }),
+  ...(r() < 0.3 ? {} : {
     cors: lw(r, [null, [], [{
       allowedOrigins: ["*"],
       allowedMethods: ["GET"],

@@ -173,8 +173,21 @@ export async function putObject(
   }
 }
 
-/** Makes a delete marker the current version; returns whether an object existed. */
-export async function deleteObject(store: Store, bucketId: string, key: string): Promise<boolean> {
+/**
+ * Makes a delete marker the current version; returns whether an object
+ * existed. With `onlyVersion`, deletes only while that version is current.
+ */
+export async function deleteObject(
+  store: Store,
+  bucketId: string,
+  key: string,
+  onlyVersion?: string,
+): Promise<boolean> {
+  const deletable = (entry: ObjectEntry | undefined) => {
+    const current = currentData(entry);
+    return current !== undefined &&
+      (onlyVersion === undefined || current.version.uuid === onlyVersion);
+  };
   const marker = (entry: ObjectEntry): ObjectEntry => ({
     bucketId,
     key,
@@ -188,11 +201,11 @@ export async function deleteObject(store: Store, bucketId: string, key: string):
   const alone = await store.objects.updateIfAlone(
     bucketId,
     key,
-    (old) => currentData(old) ? marker(old!) : undefined,
+    (old) => deletable(old) ? marker(old!) : undefined,
   );
-  if (alone) return currentData(alone.old) !== undefined;
+  if (alone) return deletable(alone.old);
   const entry = await store.objects.get(bucketId, key);
-  if (!currentData(entry)) return false;
+  if (!deletable(entry)) return false;
   await store.objects.insert(marker(entry!));
   return true;
 }

@@ -35,6 +35,11 @@ import {
 } from "./cors.ts";
 import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
+import {
+  handleDeleteBucketLifecycle,
+  handleGetBucketLifecycle,
+  handlePutBucketLifecycle,
+} from "./bucket_lifecycle.ts";
 import { handleGetObjectAttributes } from "./object_attributes.ts";
 import {
   handleDeleteObjectTagging,
@@ -85,7 +90,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "encryption",
   "intelligent-tiering",
   "inventory",
-  "lifecycle",
   "logging",
   "metrics",
   "notification",
@@ -145,6 +149,9 @@ export function routeOperation(
         if (q.has("versions")) return route("ListObjectVersions", handleListObjectVersions);
         if (q.has("website")) return route("GetBucketWebsite", handleGetBucketWebsite);
         if (q.has("cors")) return route("GetBucketCors", handleGetBucketCors);
+        if (q.has("lifecycle")) {
+          return route("GetBucketLifecycleConfiguration", handleGetBucketLifecycle);
+        }
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -154,11 +161,15 @@ export function routeOperation(
         if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
         if (q.has("website")) return route("PutBucketWebsite", handlePutBucketWebsite);
         if (q.has("cors")) return route("PutBucketCors", handlePutBucketCors);
+        if (q.has("lifecycle")) {
+          return route("PutBucketLifecycleConfiguration", handlePutBucketLifecycle);
+        }
         if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
         if (q.has("cors")) return route("DeleteBucketCors", handleDeleteBucketCors);
+        if (q.has("lifecycle")) return route("DeleteBucketLifecycle", handleDeleteBucketLifecycle);
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
       case "POST":

@@ -1,5 +1,5 @@
 /**
- * Configurations remise does not keep (policy, lifecycle, tags, ...).
+ * Configurations remise does not keep (policy, bucket tags, encryption, ...).
  * Reading one answers as S3 does for a bucket or object where none was set,
  * so that tools which read them all (Terraform, backup and sync tools) go on;
  * setting one stays NotImplemented. remise has no ACLs: the canned policy
@@ -14,11 +14,6 @@ import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 /** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
 const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
   policy: ["GetBucketPolicy", "NoSuchBucketPolicy", "The bucket policy does not exist"],
-  lifecycle: [
-    "GetBucketLifecycleConfiguration",
-    "NoSuchLifecycleConfiguration",
-    "The lifecycle configuration does not exist",
-  ],
   tagging: ["GetBucketTagging", "NoSuchTagSet", "The TagSet does not exist"],
   encryption: [
     "GetBucketEncryption",

@@ -1,0 +1,155 @@
+/**
+ * PutBucketLifecycleConfiguration, GetBucketLifecycleConfiguration,
+ * DeleteBucketLifecycle: rules that expire objects (Days or Date) and abort
+ * multipart uploads (DaysAfterInitiation) under a key prefix, applied by
+ * lib/model/lifecycle.ts. Filters on tags or sizes and transitions to other
+ * storage classes are NotImplemented; actions on noncurrent versions and
+ * expired delete markers are accepted and have nothing to act on, since
+ * versioning is never enabled.
+ */
+import type { LifecycleRule } from "../../model/bucket_table.ts";
+import { requireBucket, type S3Request } from "./context.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { asList, readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
+
+const RULES_MAX = 1000;
+const DAY_MS = 24 * 3600 * 1000;
+
+type XmlObject = Record<string, unknown>;
+
+function object(value: unknown): XmlObject | undefined {
+  if (value === undefined || value === "") return value === "" ? {} : undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw s3Errors.malformedXml();
+  }
+  return value as XmlObject;
+}
+
+function text(parent: XmlObject, name: string): string | undefined {
+  const value = parent[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw s3Errors.malformedXml();
+  return value;
+}
+
+function positiveDays(value: string, what: string): number {
+  if (!/^\d{1,6}$/.test(value.trim()) || Number(value) < 1) {
+    throw s3Errors.invalidArgument(`'${what}' must be a positive integer`, what, value);
+  }
+  return Number(value);
+}
+
+function parseRule(node: unknown): LifecycleRule {
+  const rule = object(node);
+  if (!rule) throw s3Errors.malformedXml();
+  for (const unsupported of ["Transition", "NoncurrentVersionTransition"]) {
+    if (rule[unsupported] !== undefined) {
+      throw s3Errors.notImplemented(`Lifecycle ${unsupported} (remise has one storage class)`);
+    }
+  }
+  const status = text(rule, "Status");
+  if (status !== "Enabled" && status !== "Disabled") throw s3Errors.malformedXml();
+  const parsed: LifecycleRule = { enabled: status === "Enabled", prefix: "" };
+  const id = text(rule, "ID");
+  if (id !== undefined) {
+    if (id.length > 255) {
+      throw s3Errors.invalidArgument("ID length should not exceed allowed limit of 255");
+    }
+    parsed.id = id;
+  }
+  const filter = object(rule.Filter);
+  if (
+    filter &&
+    ["Tag", "And", "ObjectSizeGreaterThan", "ObjectSizeLessThan"].some((f) =>
+      filter[f] !== undefined
+    )
+  ) {
+    throw s3Errors.notImplemented("Lifecycle filters other than a key prefix");
+  }
+  parsed.prefix = (filter ? text(filter, "Prefix") : text(rule, "Prefix")) ?? "";
+  const expiration = object(rule.Expiration);
+  if (expiration) {
+    const days = text(expiration, "Days");
+    const date = text(expiration, "Date");
+    const marker = text(expiration, "ExpiredObjectDeleteMarker");
+    const given = [days, date, marker].filter((v) => v !== undefined).length;
+    if (given !== 1) throw s3Errors.malformedXml();
+    if (days !== undefined) parsed.expirationDays = positiveDays(days, "Days");
+    if (date !== undefined) {
+      const ms = Date.parse(date);
+      if (Number.isNaN(ms) || ms % DAY_MS !== 0) {
+        throw s3Errors.invalidArgument("'Date' must be at midnight GMT", "Date", date);
+      }
+      parsed.expirationDateMs = ms;
+    }
+  }
+  const abort = object(rule.AbortIncompleteMultipartUpload);
+  if (abort) {
+    const days = text(abort, "DaysAfterInitiation");
+    if (days === undefined) throw s3Errors.malformedXml();
+    parsed.abortMultipartDays = positiveDays(days, "DaysAfterInitiation");
+  }
+  const acts = parsed.expirationDays !== undefined || parsed.expirationDateMs !== undefined ||
+    parsed.abortMultipartDays !== undefined || expiration !== undefined ||
+    rule.NoncurrentVersionExpiration !== undefined;
+  if (!acts) {
+    throw s3Errors.invalidRequest("At least one action needs to be specified in a rule");
+  }
+  return parsed;
+}
+
+/** The rules a PutBucketLifecycleConfiguration body describes. */
+export function parseLifecycleConfiguration(doc: Record<string, unknown>): LifecycleRule[] {
+  const root = object(doc.LifecycleConfiguration);
+  if (!root) throw s3Errors.malformedXml();
+  const rules = asList(root.Rule).map(parseRule);
+  if (rules.length === 0) throw s3Errors.malformedXml();
+  if (rules.length > RULES_MAX) {
+    throw s3Errors.invalidRequest(`A lifecycle configuration holds at most ${RULES_MAX} rules`);
+  }
+  const ids = rules.flatMap((r) => (r.id === undefined ? [] : [r.id]));
+  if (new Set(ids).size !== ids.length) {
+    throw s3Errors.invalidArgument("Rule ID must be unique. Found same ID for more than one rule");
+  }
+  return rules;
+}
+
+export async function handlePutBucketLifecycle(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "owner");
+  await r.ctx.access.setLifecycle(bucket, parseLifecycleConfiguration(await readXmlBody(r.body)));
+  return new Response(null, { status: 200 });
+}
+
+export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "any");
+  const rules = bucket.lifecycle?.v;
+  if (!rules) {
+    throw new S3Error(
+      "NoSuchLifecycleConfiguration",
+      404,
+      "The lifecycle configuration does not exist",
+      { BucketName: bucket.name.v },
+    );
+  }
+  return xmlResponse("LifecycleConfiguration", {
+    Rule: rules.map((rule): XmlNode => ({
+      ID: rule.id,
+      Filter: { Prefix: rule.prefix },
+      Status: rule.enabled ? "Enabled" : "Disabled",
+      Expiration: rule.expirationDays !== undefined
+        ? { Days: rule.expirationDays }
+        : rule.expirationDateMs !== undefined
+        ? { Date: new Date(rule.expirationDateMs).toISOString() }
+        : undefined,
+      AbortIncompleteMultipartUpload: rule.abortMultipartDays === undefined
+        ? undefined
+        : { DaysAfterInitiation: rule.abortMultipartDays },
+    })),
+  });
+}
+
+export async function handleDeleteBucketLifecycle(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "owner");
+  if (bucket.lifecycle?.v) await r.ctx.access.setLifecycle(bucket, null);
+  return new Response(null, { status: 204 });
+}

@@ -1,0 +1,167 @@
+/**
+ * Lifecycle configurations through the AWS SDK: what is accepted, given back
+ * and refused (the rules' effect over days is tested on the model with a
+ * clock, lib/model/lifecycle_test.ts).
+ */
+import assert from "node:assert/strict";
+import {
+  CreateBucketCommand,
+  DeleteBucketLifecycleCommand,
+  GetBucketLifecycleConfigurationCommand,
+  PutBucketLifecycleConfigurationCommand,
+} from "@aws-sdk/client-s3";
+import { TestServer } from "./harness.ts";
+import { assertErrorResponse, assertS3Error, objectPath, signedFetch } from "./_s3_helpers.ts";
+
+Deno.test("S3 lifecycle configuration", async (t) => {
+  const server = await TestServer.start();
+  const owner = await server.createKey("owner");
+  const other = await server.createKey("other");
+  const s3 = server.client(owner);
+  const s3Other = server.client(other);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: "life" }));
+
+    await t.step("PutBucketLifecycleConfiguration, then Get gives the rules back", async () => {
+      await s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: "life",
+          LifecycleConfiguration: {
+            Rules: [
+              {
+                ID: "logs",
+                Status: "Enabled",
+                Filter: { Prefix: "logs/" },
+                Expiration: { Days: 30 },
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+              },
+              {
+                ID: "tmp",
+                Status: "Disabled",
+                Filter: { Prefix: "tmp/" },
+                Expiration: { Date: new Date("2030-01-01T00:00:00Z") },
+              },
+              {
+                ID: "all-uploads",
+                Status: "Enabled",
+                Filter: {},
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              },
+            ],
+          },
+        }),
+      );
+      const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" }));
+      assert.deepEqual(got.Rules, [
+        {
+          ID: "logs",
+          Status: "Enabled",
+          Filter: { Prefix: "logs/" },
+          Expiration: { Days: 30 },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+        },
+        {
+          ID: "tmp",
+          Status: "Disabled",
+          Filter: { Prefix: "tmp/" },
+          Expiration: { Date: new Date("2030-01-01T00:00:00Z") },
+        },
+        {
+          ID: "all-uploads",
+          Status: "Enabled",
+          Filter: { Prefix: "" },
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ]);
+    });
+
+    await t.step("invalid configurations are refused and change nothing", async () => {
+      const rule = (inner: string) =>
+        `<LifecycleConfiguration><Rule>${inner}</Rule></LifecycleConfiguration>`;
+      const cases: [string, string, number][] = [
+        [
+          rule("<Status>Enabled</Status><Filter/><Expiration><Days>0</Days></Expiration>"),
+          "InvalidArgument",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><Expiration><Date>2030-01-01T12:00:00Z</Date></Expiration>",
+          ),
+          "InvalidArgument",
+          400,
+        ],
+        [
+          rule("<Status>Maybe</Status><Filter/><Expiration><Days>1</Days></Expiration>"),
+          "MalformedXML",
+          400,
+        ],
+        [rule("<Status>Enabled</Status><Filter/>"), "InvalidRequest", 400],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Expiration><Days>1</Days></Expiration>",
+          ),
+          "NotImplemented",
+          501,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><Transition><Days>1</Days><StorageClass>GLACIER</StorageClass></Transition>",
+          ),
+          "NotImplemented",
+          501,
+        ],
+        [
+          "<LifecycleConfiguration></LifecycleConfiguration>",
+          "MalformedXML",
+          400,
+        ],
+        [
+          `<LifecycleConfiguration><Rule><ID>a</ID><Status>Enabled</Status><Filter/><Expiration><Days>1</Days></Expiration></Rule><Rule><ID>a</ID><Status>Enabled</Status><Filter/><Expiration><Days>2</Days></Expiration></Rule></LifecycleConfiguration>`,
+          "InvalidArgument",
+          400,
+        ],
+        ["<LifecycleConfiguration><Rule>", "MalformedXML", 400],
+      ];
+      for (const [xml, code, status] of cases) {
+        const res = await signedFetch(server, owner, {
+          method: "PUT",
+          path: objectPath("life"),
+          query: { lifecycle: "" },
+          body: xml,
+        });
+        await assertErrorResponse(res, status, code).catch((e) => {
+          throw new Error(`${xml}: ${e.message}`);
+        });
+      }
+      await assertS3Error(
+        s3Other.send(
+          new PutBucketLifecycleConfigurationCommand({
+            Bucket: "life",
+            LifecycleConfiguration: {
+              Rules: [{ Status: "Enabled", Filter: {}, Expiration: { Days: 1 } }],
+            },
+          }),
+        ),
+        "AccessDenied",
+        403,
+      );
+      const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" }));
+      assert.deepEqual(got.Rules?.map((r) => r.ID), ["logs", "tmp", "all-uploads"]);
+    });
+
+    await t.step("DeleteBucketLifecycle removes the rules", async () => {
+      const deleted = await s3.send(new DeleteBucketLifecycleCommand({ Bucket: "life" }));
+      assert.equal(deleted.$metadata.httpStatusCode, 204);
+      await assertS3Error(
+        s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" })),
+        "NoSuchLifecycleConfiguration",
+        404,
+      );
+    });
+  } finally {
+    s3.destroy();
+    s3Other.destroy();
+    await server.close();
+  }
+});
