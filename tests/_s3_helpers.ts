@@ -423,3 +423,24 @@ export async function blockFiles(dir: string): Promise<string[]> {
   await walk(`${dir}/data/blocks`);
   return files;
 }
+
+/** PUTs each XML body to `/bucket?subresource` and asserts the S3 error it gets: [body, code, status]. */
+export async function assertConfigurationsRefused(
+  server: TestServer,
+  credentials: Credentials,
+  bucket: string,
+  subresource: string,
+  cases: [xml: string, code: string, status: number][],
+): Promise<void> {
+  for (const [xml, code, status] of cases) {
+    const res = await signedFetch(server, credentials, {
+      method: "PUT",
+      path: objectPath(bucket),
+      query: { [subresource]: "" },
+      body: xml,
+    });
+    await assertErrorResponse(res, status, code).catch((e) => {
+      throw new Error(`${xml}: ${e.message}`);
+    });
+  }
+}

@@ -196,6 +196,34 @@ export async function withServer(
   }
 }
 
+/** A bucket owner and a key without rights on its buckets, each with a client. */
+export interface TwoKeys {
+  server: TestServer;
+  owner: Credentials;
+  other: Credentials;
+  s3: S3Client;
+  s3Other: S3Client;
+}
+
+/** Runs `fn` with a fresh server, an owner key and another key; always cleans up. */
+export async function withTwoKeys(
+  fn: (keys: TwoKeys) => Promise<void>,
+  options: ServerOptions = {},
+): Promise<void> {
+  const server = await TestServer.start(options);
+  const owner = await server.createKey("owner");
+  const other = await server.createKey("other");
+  const s3 = server.client(owner);
+  const s3Other = server.client(other);
+  try {
+    await fn({ server, owner, other, s3, s3Other });
+  } finally {
+    s3.destroy();
+    s3Other.destroy();
+    await server.close();
+  }
+}
+
 /** An environment for external clients: no inherited AWS_* variables, its own HOME. */
 export async function cleanClientEnv(
   extra: Record<string, string> = {},

@@ -12,20 +12,21 @@ import {
   PutBucketCorsCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import { TestServer } from "./harness.ts";
-import { assertErrorResponse, assertS3Error, objectPath, signedFetch } from "./_s3_helpers.ts";
+import { withTwoKeys } from "./harness.ts";
+import {
+  assertConfigurationsRefused,
+  assertErrorResponse,
+  assertS3Error,
+  objectPath,
+  signedFetch,
+} from "./_s3_helpers.ts";
 
 const APP = "https://app.example";
 
-Deno.test("S3 CORS", async (t) => {
-  const server = await TestServer.start();
-  const owner = await server.createKey("owner");
-  const other = await server.createKey("other");
-  const s3 = server.client(owner);
-  const s3Other = server.client(other);
-  const preflight = (path: string, headers: Record<string, string>) =>
-    fetch(`${server.endpoint}${path}`, { method: "OPTIONS", headers });
-  try {
+Deno.test("S3 CORS", (t) =>
+  withTwoKeys(async ({ server, owner, s3, s3Other }) => {
+    const preflight = (path: string, headers: Record<string, string>) =>
+      fetch(`${server.endpoint}${path}`, { method: "OPTIONS", headers });
     for (const bucket of ["app", "plain"]) {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "a.txt", Body: "hello" }));
@@ -89,17 +90,7 @@ Deno.test("S3 CORS", async (t) => {
         ["<CORSConfiguration></CORSConfiguration>", "MalformedXML", 400],
         ["<CORSConfiguration><CORSRule>", "MalformedXML", 400],
       ];
-      for (const [xml, code, status] of cases) {
-        const res = await signedFetch(server, owner, {
-          method: "PUT",
-          path: objectPath("app"),
-          query: { cors: "" },
-          body: xml,
-        });
-        await assertErrorResponse(res, status, code).catch((e) => {
-          throw new Error(`${xml}: ${e.message}`);
-        });
-      }
+      await assertConfigurationsRefused(server, owner, "app", "cors", cases);
       await assertS3Error(
         s3Other.send(
           new PutBucketCorsCommand({
@@ -239,9 +230,4 @@ Deno.test("S3 CORS", async (t) => {
       });
       await assertErrorResponse(res, 403, "AccessForbidden");
     });
-  } finally {
-    s3.destroy();
-    s3Other.destroy();
-    await server.close();
-  }
-});
+  }));

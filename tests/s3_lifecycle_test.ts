@@ -10,16 +10,11 @@ import {
   GetBucketLifecycleConfigurationCommand,
   PutBucketLifecycleConfigurationCommand,
 } from "@aws-sdk/client-s3";
-import { TestServer } from "./harness.ts";
-import { assertErrorResponse, assertS3Error, objectPath, signedFetch } from "./_s3_helpers.ts";
+import { withTwoKeys } from "./harness.ts";
+import { assertConfigurationsRefused, assertS3Error } from "./_s3_helpers.ts";
 
-Deno.test("S3 lifecycle configuration", async (t) => {
-  const server = await TestServer.start();
-  const owner = await server.createKey("owner");
-  const other = await server.createKey("other");
-  const s3 = server.client(owner);
-  const s3Other = server.client(other);
-  try {
+Deno.test("S3 lifecycle configuration", (t) =>
+  withTwoKeys(async ({ server, owner, s3, s3Other }) => {
     await s3.send(new CreateBucketCommand({ Bucket: "life" }));
 
     await t.step("PutBucketLifecycleConfiguration, then Get gives the rules back", async () => {
@@ -123,17 +118,7 @@ Deno.test("S3 lifecycle configuration", async (t) => {
         ],
         ["<LifecycleConfiguration><Rule>", "MalformedXML", 400],
       ];
-      for (const [xml, code, status] of cases) {
-        const res = await signedFetch(server, owner, {
-          method: "PUT",
-          path: objectPath("life"),
-          query: { lifecycle: "" },
-          body: xml,
-        });
-        await assertErrorResponse(res, status, code).catch((e) => {
-          throw new Error(`${xml}: ${e.message}`);
-        });
-      }
+      await assertConfigurationsRefused(server, owner, "life", "lifecycle", cases);
       await assertS3Error(
         s3Other.send(
           new PutBucketLifecycleConfigurationCommand({
@@ -159,9 +144,4 @@ Deno.test("S3 lifecycle configuration", async (t) => {
         404,
       );
     });
-  } finally {
-    s3.destroy();
-    s3Other.destroy();
-    await server.close();
-  }
-});
+  }));

@@ -14,7 +14,7 @@ import {
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
 import { freePort, TestServer } from "./harness.ts";
-import { assertS3Error, signedFetch } from "./_s3_helpers.ts";
+import { assertConfigurationsRefused, assertS3Error } from "./_s3_helpers.ts";
 
 interface Page {
   status: number;
@@ -127,17 +127,7 @@ Deno.test("static websites", async (t) => {
         ["<WebsiteConfiguration><IndexDocument>", "MalformedXML", 400],
         ["<Other/>", "MalformedXML", 400],
       ];
-      for (const [xml, code, status] of cases) {
-        const res = await signedFetch(server, owner, {
-          method: "PUT",
-          path: "/site",
-          query: { website: "" },
-          body: xml,
-        });
-        const text = await res.text();
-        assert.equal(res.status, status, `${xml}: ${text}`);
-        assert.match(text, new RegExp(`<Code>${code}</Code>`), xml);
-      }
+      await assertConfigurationsRefused(server, owner, "site", "website", cases);
       const page = await get("site.web.example", "/");
       assert.equal(page.status, 404, "a refused configuration serves nothing");
     });
