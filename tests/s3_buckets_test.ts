@@ -318,7 +318,7 @@ Deno.test("S3 bucket operations", async (t) => {
         );
         for (
           const [method, query] of [
-            ["PUT", "policy"],
+            ["PUT", "encryption"],
             ["PUT", "replication"],
             ["DELETE", "tagging"],
             ["GET", "analytics"],

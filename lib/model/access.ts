@@ -10,6 +10,7 @@ import {
   type CorsRule,
   type LifecycleRule,
   newBucket,
+  type PublicReadPolicy,
   type WebsiteConfig,
   websiteConfigProblem,
 } from "./bucket_table.ts";
@@ -264,6 +265,12 @@ export class Access {
     }
     this.#bucketCache.clear();
     await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
+  }
+
+  /** Sets the bucket's policy, or removes it (null). */
+  async setPolicy(bucket: Bucket, policy: PublicReadPolicy | null): Promise<void> {
+    this.#bucketCache.clear();
+    await this.store.buckets.insert({ ...bucket, policy: lww(this.store.nowMs(), policy) });
   }
 
   /** Sets the bucket's lifecycle rules, or removes them (null). */

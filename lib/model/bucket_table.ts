@@ -16,6 +16,19 @@ export interface WebsiteConfig {
   errorKey?: string;
 }
 
+/**
+ * A bucket policy, of the one kind remise enforces: reads by anyone (public
+ * read) of some keys, and perhaps listing.
+ */
+export interface PublicReadPolicy {
+  /** The policy document as the owner sent it. */
+  text: string;
+  /** Keys anyone may read: a pattern ending in "*" is a prefix, else a whole key. */
+  readKeys: string[];
+  /** Anyone may list the bucket. */
+  list: boolean;
+}
+
 /** A rule of a bucket's lifecycle configuration (S3's Rule, without tags, transitions or versions). */
 export interface LifecycleRule {
   id?: string;
@@ -72,6 +85,8 @@ export interface Bucket {
   cors?: Lww<CorsRule[] | null>;
   /** Rules that expire objects and abort old multipart uploads (absent on entries of older versions). */
   lifecycle?: Lww<LifecycleRule[] | null>;
+  /** What anyone may read without credentials (absent on entries of older versions). */
+  policy?: Lww<PublicReadPolicy | null>;
 }
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
@@ -87,6 +102,7 @@ export const bucketSchema: TableSchema<Bucket> = {
     const website = mergeOptionalLww(a.website, b.website);
     const cors = mergeOptionalLww(a.cors, b.cors);
     const lifecycle = mergeOptionalLww(a.lifecycle, b.lifecycle);
+    const policy = mergeOptionalLww(a.policy, b.policy);
     return {
       id: a.id,
       createdMs: Math.min(a.createdMs, b.createdMs),
@@ -96,6 +112,7 @@ export const bucketSchema: TableSchema<Bucket> = {
       ...(website ? { website } : {}),
       ...(cors ? { cors } : {}),
       ...(lifecycle ? { lifecycle } : {}),
+      ...(policy ? { policy } : {}),
     };
   },
 };

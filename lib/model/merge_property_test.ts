@@ -60,6 +60,9 @@ checkLaws("bucket", bucketSchema, (r) => ({
     }]),
   }),
   ...(r() < 0.3 ? {} : {
+    policy: lw(r, [null, { text: "{}", readKeys: ["*"], list: false }]),
+  }),
+  ...(r() < 0.3 ? {} : {
     lifecycle: lw(r, [null, [{ enabled: true, prefix: "logs/", expirationDays: 30 }]]),
   }),
   ...(r() < 0.3 ? {} : {

@@ -28,6 +28,8 @@ export interface S3Request {
   trailerChecksum: () => { algorithm: string; value: string } | undefined;
   /** The target bucket, looked up while the request is authenticated (saves round trips in a cluster). */
   bucket?: Promise<Bucket | undefined>;
+  /** A request without credentials that the bucket's policy allows (a public read). */
+  anonymous?: boolean;
 }
 
 /**
@@ -52,6 +54,11 @@ export async function requireBucket(
   const name = r.target.bucket!;
   const bucket = await (r.bucket ?? r.ctx.access.resolveBucket(name));
   if (!bucket) throw s3Errors.noSuchBucket(name);
+  // The policy allowed this very operation (see publicAccessAllows); it only reads.
+  if (r.anonymous) {
+    if (right !== "read") throw s3Errors.accessDenied();
+    return bucket;
+  }
   const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
   const allowed = right === "any" ? p.read || p.write || p.owner : p[right];
   if (!allowed) throw s3Errors.accessDenied();

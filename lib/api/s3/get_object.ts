@@ -55,6 +55,11 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
     if (head) throw new S3Error("NoSuchKey", 404, "The specified key does not exist.");
     throw s3Errors.noSuchKey(key);
   }
+  if (r.anonymous && RESPONSE_OVERRIDES.some(([param]) => r.target.query.has(param))) {
+    throw s3Errors.invalidRequest(
+      "Request specific response headers cannot be used for anonymous GET requests.",
+    );
+  }
   return await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
 }
 

@@ -36,6 +36,13 @@ import {
 import type { Bucket } from "../../model/bucket_table.ts";
 import { handleDeleteObject } from "./delete_object.ts";
 import {
+  handleDeleteBucketPolicy,
+  handleGetBucketPolicy,
+  handleGetBucketPolicyStatus,
+  handlePutBucketPolicy,
+  publicAccessAllows,
+} from "./bucket_policy.ts";
+import {
   handleDeleteBucketLifecycle,
   handleGetBucketLifecycle,
   handlePutBucketLifecycle,
@@ -95,8 +102,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "notification",
   "object-lock",
   "ownershipControls",
-  "policy",
-  "policyStatus",
   "publicAccessBlock",
   "replication",
   "requestPayment",
@@ -149,6 +154,10 @@ export function routeOperation(
         if (q.has("versions")) return route("ListObjectVersions", handleListObjectVersions);
         if (q.has("website")) return route("GetBucketWebsite", handleGetBucketWebsite);
         if (q.has("cors")) return route("GetBucketCors", handleGetBucketCors);
+        if (q.has("policy")) return route("GetBucketPolicy", handleGetBucketPolicy);
+        if (q.has("policyStatus")) {
+          return route("GetBucketPolicyStatus", handleGetBucketPolicyStatus);
+        }
         if (q.has("lifecycle")) {
           return route("GetBucketLifecycleConfiguration", handleGetBucketLifecycle);
         }
@@ -161,6 +170,7 @@ export function routeOperation(
         if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
         if (q.has("website")) return route("PutBucketWebsite", handlePutBucketWebsite);
         if (q.has("cors")) return route("PutBucketCors", handlePutBucketCors);
+        if (q.has("policy")) return route("PutBucketPolicy", handlePutBucketPolicy);
         if (q.has("lifecycle")) {
           return route("PutBucketLifecycleConfiguration", handlePutBucketLifecycle);
         }
@@ -169,6 +179,7 @@ export function routeOperation(
       case "DELETE":
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
         if (q.has("cors")) return route("DeleteBucketCors", handleDeleteBucketCors);
+        if (q.has("policy")) return route("DeleteBucketPolicy", handleDeleteBucketPolicy);
         if (q.has("lifecycle")) return route("DeleteBucketLifecycle", handleDeleteBucketLifecycle);
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
@@ -321,18 +332,34 @@ export function createS3Handler(
         const route = routeOperation(req.method, target, req.headers);
         name = route.name;
         const auth = await authenticateRequest(req, authContext);
-        if (auth.kind === "anonymous") throw s3Errors.accessDenied();
+        // Without credentials, only what the bucket's policy makes public.
+        const anonymous = auth.kind === "anonymous";
+        if (anonymous) {
+          const publicBucket = await bucket?.catch(() => undefined);
+          if (!publicBucket || !publicAccessAllows(publicBucket, route.name, target.key)) {
+            throw s3Errors.accessDenied();
+          }
+        }
         refuseUnsupportedEncryption((name) => req.headers.get(name));
         response = await route.handler({
           ctx,
           req,
           requestId,
           target,
-          accessKeyId: auth.accessKeyId,
           body: auth.body,
-          contentLength: auth.contentLength,
-          trailerChecksum: auth.trailerChecksum,
           bucket,
+          ...(auth.kind === "signed"
+            ? {
+              accessKeyId: auth.accessKeyId,
+              contentLength: auth.contentLength,
+              trailerChecksum: auth.trailerChecksum,
+            }
+            : {
+              accessKeyId: "",
+              anonymous,
+              contentLength: undefined,
+              trailerChecksum: () => undefined,
+            }),
         });
       }
       response.headers.set("x-amz-request-id", requestId);
