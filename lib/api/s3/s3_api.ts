@@ -11,7 +11,7 @@ import { MissingBlockError } from "../../block/block_manager.ts";
 import { CorruptBlockError } from "../../block/block_store.ts";
 import { log, logEnabled } from "../../util/log.ts";
 import { errorMessage } from "../../util/errors.ts";
-import { authenticateRequest } from "./auth/authenticate.ts";
+import { type AuthContext, authenticateRequest } from "./auth/authenticate.ts";
 import {
   handleCreateBucket,
   handleDeleteBucket,
@@ -251,6 +251,43 @@ function methodNotAllowed(method: string): S3Error {
   );
 }
 
+/**
+ * Authenticates a request for `operation`; one without credentials passes
+ * only for what the bucket's policy makes public.
+ */
+async function authorize(
+  r: Omit<S3Request, "accessKeyId" | "body" | "contentLength" | "trailerChecksum"> & {
+    auth: AuthContext;
+    operation: string;
+  },
+): Promise<S3Request> {
+  const { auth: authContext, operation, ...request } = r;
+  const auth = await authenticateRequest(r.req, authContext);
+  if (auth.kind === "anonymous") {
+    const bucket = await r.bucket?.catch(() => undefined);
+    if (!bucket || !publicAccessAllows(bucket, operation, r.target.key)) {
+      throw s3Errors.accessDenied();
+    }
+  }
+  refuseUnsupportedEncryption((name) => r.req.headers.get(name));
+  return auth.kind === "signed"
+    ? {
+      ...request,
+      accessKeyId: auth.accessKeyId,
+      body: auth.body,
+      contentLength: auth.contentLength,
+      trailerChecksum: auth.trailerChecksum,
+    }
+    : {
+      ...request,
+      accessKeyId: "",
+      anonymous: true,
+      body: auth.body,
+      contentLength: undefined,
+      trailerChecksum: () => undefined,
+    };
+}
+
 /** Maps errors from lower layers to S3 errors; unknown errors are InternalError and logged. */
 export function toS3Error(e: unknown, requestId: string): S3Error {
   if (e instanceof S3Error) return e;
@@ -301,6 +338,11 @@ export function createS3Handler(
   nowMs: () => number = Date.now,
 ): (req: Request) => Promise<Response> {
   const nodeTag = crypto.randomUUID().slice(0, 8).toUpperCase();
+  const authBase = {
+    region: ctx.region,
+    nowMs,
+    getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
+  };
   return async (req: Request): Promise<Response> => {
     const started = performance.now();
     const requestId = `${nodeTag}${(++requestCounter).toString(16).toUpperCase().padStart(8, "0")}`;
@@ -314,10 +356,8 @@ export function createS3Handler(
         ? undefined
         : ctx.access.resolveBucketCached(target.bucket);
       bucket?.catch(() => {}); // awaited, and its error reported, by the handler
-      const authContext = {
-        region: ctx.region,
-        nowMs,
-        getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
+      const auth: AuthContext = {
+        ...authBase,
         hostBucket: target.bucketInHost ? target.bucket : undefined,
       };
       if (req.method === "OPTIONS") {
@@ -327,40 +367,13 @@ export function createS3Handler(
       } else if (isFormUpload(req, target)) {
         // An HTML form's upload: the form carries its own signature.
         name = "PostObject";
-        response = await handlePostObject(ctx, authContext, req, target);
+        response = await handlePostObject(ctx, auth, req, target);
       } else {
         const route = routeOperation(req.method, target, req.headers);
         name = route.name;
-        const auth = await authenticateRequest(req, authContext);
-        // Without credentials, only what the bucket's policy makes public.
-        const anonymous = auth.kind === "anonymous";
-        if (anonymous) {
-          const publicBucket = await bucket?.catch(() => undefined);
-          if (!publicBucket || !publicAccessAllows(publicBucket, route.name, target.key)) {
-            throw s3Errors.accessDenied();
-          }
-        }
-        refuseUnsupportedEncryption((name) => req.headers.get(name));
-        response = await route.handler({
-          ctx,
-          req,
-          requestId,
-          target,
-          body: auth.body,
-          bucket,
-          ...(auth.kind === "signed"
-            ? {
-              accessKeyId: auth.accessKeyId,
-              contentLength: auth.contentLength,
-              trailerChecksum: auth.trailerChecksum,
-            }
-            : {
-              accessKeyId: "",
-              anonymous,
-              contentLength: undefined,
-              trailerChecksum: () => undefined,
-            }),
-        });
+        response = await route.handler(
+          await authorize({ ctx, req, requestId, target, bucket, auth, operation: route.name }),
+        );
       }
       response.headers.set("x-amz-request-id", requestId);
     } catch (e) {
