@@ -19,9 +19,8 @@ import type { Store } from "../model/store.ts";
 import { objectResponse } from "../api/s3/get_object.ts";
 import { S3Error } from "../api/s3/s3_error.ts";
 import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
+import { toS3Error } from "../api/s3/s3_api.ts";
 import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
-import { log } from "../util/log.ts";
-import { errorMessage } from "../util/errors.ts";
 
 export interface WebContext {
   store: Store;
@@ -51,13 +50,8 @@ export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Res
         throw new S3Error("MethodNotAllowed", 405, "The specified method is not allowed.");
       }
     } catch (e) {
-      if (!(e instanceof S3Error)) {
-        log("remise::web", "error", `${req.method} ${req.url} failed: ${errorMessage(e)}`);
-      }
-      response = errorPage(
-        e instanceof S3Error ? e : new S3Error("InternalError", 500, "The page cannot be read."),
-        head,
-      );
+      // Failures of the layers below answer as on the S3 port (503 without a quorum, ...).
+      response = errorPage(toS3Error(e, `web ${req.method} ${req.url}`), head);
       if (response.status === 405) response.headers.set("allow", "GET, HEAD, OPTIONS");
     }
     // A bucket's CORS rules apply to its pages once it is a website.
@@ -170,4 +164,5 @@ const STATUS_TEXT: Record<number, string> = {
   404: "Not Found",
   405: "Method Not Allowed",
   500: "Internal Server Error",
+  503: "Service Unavailable",
 };
