@@ -103,6 +103,8 @@ export function startNodeServices(
   );
   const lifecycle = registry.register(
     new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
+      // A new cluster has no layout to read buckets from until its operator applies one.
+      if (store.replication.readSet(0).length === 0) return "waiting for the cluster's layout";
       const { expired, aborted } = await applyLifecycle(store, await options.buckets());
       return `last run: ${expired} objects expired, ${aborted} multipart uploads aborted`;
     }),
