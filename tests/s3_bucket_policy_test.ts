@@ -52,6 +52,8 @@ Deno.test("bucket policies: public read", (t) =>
       assert.equal(got.Policy, policy);
       const policyStatus = await s3.send(new GetBucketPolicyStatusCommand({ Bucket: "media" }));
       assert.equal(policyStatus.PolicyStatus?.IsPublic, true);
+      const info = await (await server.admin("GET", "/v1/buckets/media")).json();
+      assert.equal(info.publicRead, true, "remise bucket info shows it");
 
       const res = await anonymous("GET", "/media/public/cat.jpg");
       assert.equal(res.status, 200);

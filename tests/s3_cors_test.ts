@@ -65,6 +65,11 @@ Deno.test("S3 CORS", (t) =>
       ]);
     });
 
+    await t.step("remise bucket info counts the rules", async () => {
+      const info = await (await server.admin("GET", "/v1/buckets/app")).json();
+      assert.equal(info.corsRules, 2);
+    });
+
     await t.step("invalid configurations are refused and change nothing", async () => {
       const rule = (inner: string) =>
         `<CORSConfiguration><CORSRule>${inner}</CORSRule></CORSConfiguration>`;

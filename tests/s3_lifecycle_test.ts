@@ -70,6 +70,11 @@ Deno.test("S3 lifecycle configuration", (t) =>
       ]);
     });
 
+    await t.step("remise bucket info counts the rules", async () => {
+      const info = await (await server.admin("GET", "/v1/buckets/life")).json();
+      assert.equal(info.lifecycleRules, 3);
+    });
+
     await t.step("invalid configurations are refused and change nothing", async () => {
       const rule = (inner: string) =>
         `<LifecycleConfiguration><Rule>${inner}</Rule></LifecycleConfiguration>`;

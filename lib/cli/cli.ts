@@ -233,6 +233,9 @@ function buildProgram(io: CliIo): Command {
         ["Objects", String(info.objects)],
         ["Size", formatBytes(info.bytes)],
         ["Website", websiteText(info)],
+        ["Public read", info.publicRead ? "yes (bucket policy)" : "no"],
+        ["CORS rules", String(info.corsRules)],
+        ["Lifecycle rules", String(info.lifecycleRules)],
       ]));
       if (info.keys.length === 0) return print("\nKeys: none");
       print("\nKeys:");

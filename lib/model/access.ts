@@ -59,6 +59,11 @@ export interface BucketInfo {
   bytes: number;
   /** Set while the bucket is served as a website. */
   website: WebsiteConfig | null;
+  /** Rules of the bucket's CORS and lifecycle configurations. */
+  corsRules: number;
+  lifecycleRules: number;
+  /** A bucket policy lets anyone read some of its objects. */
+  publicRead: boolean;
 }
 
 function randomHex(bytes: number): string {
@@ -313,6 +318,9 @@ export class Access {
       objectCount,
       bytes,
       website: bucket.website?.v ?? null,
+      corsRules: bucket.cors?.v?.length ?? 0,
+      lifecycleRules: bucket.lifecycle?.v?.length ?? 0,
+      publicRead: bucket.policy?.v != null,
     };
   }
 }

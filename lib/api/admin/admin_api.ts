@@ -95,6 +95,11 @@ export interface BucketInfoJson {
   keys: ({ accessKeyId: string; name: string } & RightsJson)[];
   /** Set while the bucket is served as a website on `web_bind_addr`. */
   website: WebsiteJson | null;
+  /** Rules of its CORS and lifecycle configurations (set through S3). */
+  corsRules: number;
+  lifecycleRules: number;
+  /** A bucket policy lets anyone read some of its objects. */
+  publicRead: boolean;
 }
 
 /** A bucket's website: the body of `PUT /v1/buckets/{name}/website`, and part of its info. */
@@ -378,6 +383,9 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
       indexDocument: info.website.indexSuffix,
       ...(info.website.errorKey === undefined ? {} : { errorDocument: info.website.errorKey }),
     },
+    corsRules: info.corsRules,
+    lifecycleRules: info.lifecycleRules,
+    publicRead: info.publicRead,
   };
 }
 

@@ -239,6 +239,9 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       bytes: 0,
       keys: [],
       website: null,
+      corsRules: 0,
+      lifecycleRules: 0,
+      publicRead: false,
     });
     const missing = await call("GET", "/v1/buckets/nope");
     assert.equal(missing.status, 404);
