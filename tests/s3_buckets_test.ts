@@ -320,7 +320,7 @@ Deno.test("S3 bucket operations", async (t) => {
           const [method, query] of [
             ["PUT", "encryption"],
             ["PUT", "replication"],
-            ["DELETE", "tagging"],
+            ["DELETE", "encryption"],
             ["GET", "analytics"],
           ]
         ) {

@@ -8,10 +8,13 @@ import assert from "node:assert/strict";
 import {
   CopyObjectCommand,
   CreateBucketCommand,
+  DeleteBucketTaggingCommand,
   DeleteObjectTaggingCommand,
+  GetBucketTaggingCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
+  PutBucketTaggingCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
   type Tag,
@@ -168,6 +171,42 @@ Deno.test("object tagging", async (t) => {
         partSize: 5 * 1024 * 1024,
       }).done();
       assert.deepEqual(await tagsOf("mp"), [{ Key: "kind", Value: "big" }]);
+    });
+
+    await t.step("bucket tags: Put, Get, Delete, and S3's limits", async () => {
+      await assertS3Error(
+        s3.send(new GetBucketTaggingCommand({ Bucket: B })),
+        "NoSuchTagSet",
+        404,
+      );
+      const TagSet = [{ Key: "project", Value: "family-photos" }, { Key: "owner", Value: "" }];
+      const put = await s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet } }));
+      assert.equal(put.$metadata.httpStatusCode, 204);
+      assert.deepEqual((await s3.send(new GetBucketTaggingCommand({ Bucket: B }))).TagSet, TagSet);
+      const fifty = Array.from({ length: 50 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+      await s3.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet: fifty } }));
+      await assertS3Error(
+        s3.send(
+          new PutBucketTaggingCommand({
+            Bucket: B,
+            Tagging: { TagSet: [...fifty, { Key: "one-more", Value: "v" }] },
+          }),
+        ),
+        "InvalidTag",
+        400,
+      );
+      await assertS3Error(
+        readOnly.send(new PutBucketTaggingCommand({ Bucket: B, Tagging: { TagSet } })),
+        "AccessDenied",
+        403,
+      );
+      assert.equal((await s3.send(new GetBucketTaggingCommand({ Bucket: B }))).TagSet?.length, 50);
+      await s3.send(new DeleteBucketTaggingCommand({ Bucket: B }));
+      await assertS3Error(
+        s3.send(new GetBucketTaggingCommand({ Bucket: B })),
+        "NoSuchTagSet",
+        404,
+      );
     });
 
     await t.step(

@@ -272,6 +272,12 @@ export class Access {
     await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
   }
 
+  /** Sets the bucket's tags, or removes them (null). */
+  async setBucketTags(bucket: Bucket, tags: [string, string][] | null): Promise<void> {
+    this.#bucketCache.clear();
+    await this.store.buckets.insert({ ...bucket, tags: lww(this.store.nowMs(), tags) });
+  }
+
   /** Sets the bucket's policy, or removes it (null). */
   async setPolicy(bucket: Bucket, policy: PublicReadPolicy | null): Promise<void> {
     this.#bucketCache.clear();

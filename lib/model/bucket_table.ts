@@ -87,6 +87,8 @@ export interface Bucket {
   lifecycle?: Lww<LifecycleRule[] | null>;
   /** What anyone may read without credentials (absent on entries of older versions). */
   policy?: Lww<PublicReadPolicy | null>;
+  /** The bucket's own tags (absent on entries of older versions). */
+  tags?: Lww<[string, string][] | null>;
 }
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
@@ -103,6 +105,7 @@ export const bucketSchema: TableSchema<Bucket> = {
     const cors = mergeOptionalLww(a.cors, b.cors);
     const lifecycle = mergeOptionalLww(a.lifecycle, b.lifecycle);
     const policy = mergeOptionalLww(a.policy, b.policy);
+    const tags = mergeOptionalLww(a.tags, b.tags);
     return {
       id: a.id,
       createdMs: Math.min(a.createdMs, b.createdMs),
@@ -113,6 +116,7 @@ export const bucketSchema: TableSchema<Bucket> = {
       ...(cors ? { cors } : {}),
       ...(lifecycle ? { lifecycle } : {}),
       ...(policy ? { policy } : {}),
+      ...(tags ? { tags } : {}),
     };
   },
 };

@@ -60,6 +60,9 @@ checkLaws("bucket", bucketSchema, (r) => ({
     }]),
   }),
   ...(r() < 0.3 ? {} : {
+    tags: lw(r, [null, [["team", "web"]]] as ([string, string][] | null)[]),
+  }),
+  ...(r() < 0.3 ? {} : {
     policy: lw(r, [null, { text: "{}", readKeys: ["*"], list: false }]),
   }),
   ...(r() < 0.3 ? {} : {

@@ -2,7 +2,7 @@
  * Object tags: `x-amz-tagging` on PutObject, CreateMultipartUpload and
  * CopyObject (with `x-amz-tagging-directive: REPLACE`), and
  * GetObjectTagging / PutObjectTagging / DeleteObjectTagging on the current
- * object. Tags live in the version's metadata as a register of their own
+ * object (and Put/Get/DeleteBucketTagging on a bucket). Tags live in the version's metadata as a register of their own
  * (see ObjectMeta.tags), so changing them leaves the data, ETag and
  * Last-Modified alone.
  */
@@ -19,9 +19,12 @@ const TAG_VALUE_MAX_CHARS = 256;
 
 const invalidTag = (message: string) => new S3Error("InvalidTag", 400, message);
 
-/** Checks a tag set as S3 does: at most 10 tags, unique keys of 1-128 characters, values of 0-256. */
-function checkTags(tags: [string, string][]): [string, string][] {
-  if (tags.length > TAGS_MAX) throw invalidTag(`Object tags cannot be greater than ${TAGS_MAX}`);
+/**
+ * Checks a tag set as S3 does: at most `max` tags (10 on an object, 50 on a
+ * bucket), unique keys of 1-128 characters, values of 0-256.
+ */
+function checkTags(tags: [string, string][], max = TAGS_MAX): [string, string][] {
+  if (tags.length > max) throw invalidTag(`Tags cannot be more than ${max}`);
   const seen = new Set<string>();
   for (const [key, value] of tags) {
     if (key.length === 0 || key.length > TAG_KEY_MAX_CHARS) {
@@ -46,18 +49,20 @@ export function taggingHeader(headers: Headers): [string, string][] | undefined 
   return checkTags([...new URLSearchParams(value)]);
 }
 
-function tagsFromXml(doc: Record<string, unknown>): [string, string][] {
+/** The tags of a Tagging document (a PutObjectTagging or PutBucketTagging body). */
+export function tagsFromXml(doc: Record<string, unknown>, max = TAGS_MAX): [string, string][] {
   const tagging = doc.Tagging as Record<string, unknown> | undefined;
   if (typeof tagging !== "object" || tagging === null) throw s3Errors.malformedXml();
   const set = tagging.TagSet;
   if (set === undefined) throw s3Errors.malformedXml();
   const items = set === "" ? [] : asList((set as Record<string, unknown>).Tag);
-  return checkTags(items.map((item) => {
+  const tags = items.map((item): [string, string] => {
     const tag = item as Record<string, unknown>;
     const value = tag?.Value ?? "";
     if (typeof tag?.Key !== "string" || typeof value !== "string") throw s3Errors.malformedXml();
     return [tag.Key, value];
-  }));
+  });
+  return checkTags(tags, max);
 }
 
 /** The tags of a form's `tagging` field (a Tagging document), as PostObject takes them. */
@@ -99,4 +104,27 @@ export async function handlePutObjectTagging(r: S3Request): Promise<Response> {
 export async function handleDeleteObjectTagging(r: S3Request): Promise<Response> {
   await setTags(r, []);
   return new Response(null, { status: 204, headers: { "x-amz-version-id": "null" } });
+}
+
+/** Tags of a bucket: S3 allows 50. */
+const BUCKET_TAGS_MAX = 50;
+
+export async function handlePutBucketTagging(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "owner");
+  const tags = tagsFromXml(await readXmlBody(r.body), BUCKET_TAGS_MAX);
+  await r.ctx.access.setBucketTags(bucket, tags);
+  return new Response(null, { status: 204 });
+}
+
+export async function handleGetBucketTagging(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "any");
+  const tags = bucket.tags?.v;
+  if (!tags) throw new S3Error("NoSuchTagSet", 404, "The TagSet does not exist");
+  return xmlResponse("Tagging", { TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) } });
+}
+
+export async function handleDeleteBucketTagging(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "owner");
+  if (bucket.tags?.v) await r.ctx.access.setBucketTags(bucket, null);
+  return new Response(null, { status: 204 });
 }

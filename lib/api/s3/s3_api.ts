@@ -49,8 +49,11 @@ import {
 } from "./bucket_lifecycle.ts";
 import { handleGetObjectAttributes } from "./object_attributes.ts";
 import {
+  handleDeleteBucketTagging,
   handleDeleteObjectTagging,
+  handleGetBucketTagging,
   handleGetObjectTagging,
+  handlePutBucketTagging,
   handlePutObjectTagging,
 } from "./object_tagging.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
@@ -105,7 +108,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "publicAccessBlock",
   "replication",
   "requestPayment",
-  "tagging",
   "versions",
   "session",
 ];
@@ -155,6 +157,7 @@ export function routeOperation(
         if (q.has("website")) return route("GetBucketWebsite", handleGetBucketWebsite);
         if (q.has("cors")) return route("GetBucketCors", handleGetBucketCors);
         if (q.has("policy")) return route("GetBucketPolicy", handleGetBucketPolicy);
+        if (q.has("tagging")) return route("GetBucketTagging", handleGetBucketTagging);
         if (q.has("policyStatus")) {
           return route("GetBucketPolicyStatus", handleGetBucketPolicyStatus);
         }
@@ -171,6 +174,7 @@ export function routeOperation(
         if (q.has("website")) return route("PutBucketWebsite", handlePutBucketWebsite);
         if (q.has("cors")) return route("PutBucketCors", handlePutBucketCors);
         if (q.has("policy")) return route("PutBucketPolicy", handlePutBucketPolicy);
+        if (q.has("tagging")) return route("PutBucketTagging", handlePutBucketTagging);
         if (q.has("lifecycle")) {
           return route("PutBucketLifecycleConfiguration", handlePutBucketLifecycle);
         }
@@ -180,6 +184,7 @@ export function routeOperation(
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
         if (q.has("cors")) return route("DeleteBucketCors", handleDeleteBucketCors);
         if (q.has("policy")) return route("DeleteBucketPolicy", handleDeleteBucketPolicy);
+        if (q.has("tagging")) return route("DeleteBucketTagging", handleDeleteBucketTagging);
         if (q.has("lifecycle")) return route("DeleteBucketLifecycle", handleDeleteBucketLifecycle);
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);

@@ -1,5 +1,5 @@
 /**
- * Configurations remise does not keep (bucket tags, encryption, replication, ...).
+ * Configurations remise does not keep (encryption, replication, object lock, ...).
  * Reading one answers as S3 does for a bucket or object where none was set,
  * so that tools which read them all (Terraform, backup and sync tools) go on;
  * setting one stays NotImplemented. remise has no ACLs: the canned policy
@@ -13,7 +13,6 @@ import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 
 /** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
 const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
-  tagging: ["GetBucketTagging", "NoSuchTagSet", "The TagSet does not exist"],
   encryption: [
     "GetBucketEncryption",
     "ServerSideEncryptionConfigurationNotFoundError",
