@@ -236,6 +236,19 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
         ],
         ["policy that is not JSON", signedV2("bm90IGpzb24="), file, 400, "InvalidPolicyDocument"],
         [
+          "a metadata value that is no header value",
+          {
+            ...signedV2(policyOf({
+              expiration: "2099-01-01T00:00:00Z",
+              conditions: [{ key: "refused.txt" }, ["starts-with", "$x-amz-meta-note", ""]],
+            })),
+            "x-amz-meta-note": "smile 😀",
+          },
+          file,
+          400,
+          "InvalidArgument",
+        ],
+        [
           "policy without expiration",
           signedV2(policyOf({ conditions: [] })),
           file,

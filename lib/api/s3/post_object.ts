@@ -192,7 +192,13 @@ export async function handlePostObject(
     if (!ctx.access.permissionOf(bucket, accessKeyId).write) throw s3Errors.accessDenied();
     const headers = new Headers();
     for (const [name, value] of fields) {
-      if (STORED_FIELDS.includes(name) || name.startsWith("x-amz-meta-")) headers.set(name, value);
+      if (!STORED_FIELDS.includes(name) && !name.startsWith("x-amz-meta-")) continue;
+      try {
+        headers.set(name, value);
+      } catch {
+        // Not a valid header value (a line break, a character beyond Latin-1).
+        throw s3Errors.invalidArgument(`Invalid value for the form field ${name}`, name, value);
+      }
     }
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
