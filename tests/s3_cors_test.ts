@@ -93,6 +93,13 @@ Deno.test("S3 CORS", (t) =>
           400,
         ],
         ["<CORSConfiguration></CORSConfiguration>", "MalformedXML", 400],
+        [
+          rule(
+            "<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><ExposeHeader>x&#10;y</ExposeHeader>",
+          ),
+          "InvalidRequest",
+          400,
+        ],
         ["<CORSConfiguration><CORSRule>", "MalformedXML", 400],
       ];
       await assertConfigurationsRefused(server, owner, "app", "cors", cases);

@@ -24,6 +24,14 @@ function strings(rule: Record<string, unknown>, name: string): string[] {
   return values as string[];
 }
 
+/** Origins and header names go back into answers' headers: printable ASCII only. */
+function checkPrintable(kind: string, values: string[]): void {
+  const bad = values.find((v) => !/^[\x21-\x7e]+$/.test(v));
+  if (bad !== undefined) {
+    throw s3Errors.invalidRequest(`${kind} "${bad}" is not a valid header value.`);
+  }
+}
+
 function checkOneWildcard(kind: string, values: string[]): void {
   const bad = values.find((v) => v.indexOf("*") !== v.lastIndexOf("*"));
   if (bad !== undefined) {
@@ -59,11 +67,15 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
     const allowedHeaders = strings(rule, "AllowedHeader").map((h) => h.toLowerCase());
     checkOneWildcard("AllowedOrigin", allowedOrigins);
     checkOneWildcard("AllowedHeader", allowedHeaders);
+    const exposeHeaders = strings(rule, "ExposeHeader");
+    checkPrintable("AllowedOrigin", allowedOrigins);
+    checkPrintable("AllowedHeader", allowedHeaders);
+    checkPrintable("ExposeHeader", exposeHeaders);
     const parsed: CorsRule = {
       allowedOrigins,
       allowedMethods,
       allowedHeaders,
-      exposeHeaders: strings(rule, "ExposeHeader"),
+      exposeHeaders,
     };
     const [id] = strings(rule, "ID");
     if (id !== undefined) {
