@@ -120,9 +120,19 @@ Deno.test("static websites", async (t) => {
           400,
         ],
         [
-          "<WebsiteConfiguration><RedirectAllRequestsTo><HostName>x.org</HostName></RedirectAllRequestsTo></WebsiteConfiguration>",
+          "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RoutingRules><RoutingRule><Redirect><HostName>x.org</HostName></Redirect></RoutingRule></RoutingRules></WebsiteConfiguration>",
           "NotImplemented",
           501,
+        ],
+        [
+          "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RedirectAllRequestsTo><HostName>x.org</HostName></RedirectAllRequestsTo></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
+        ],
+        [
+          "<WebsiteConfiguration><RedirectAllRequestsTo><HostName>x.org/path</HostName></RedirectAllRequestsTo></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
         ],
         ["<WebsiteConfiguration><IndexDocument>", "MalformedXML", 400],
         ["<Other/>", "MalformedXML", 400],
@@ -236,6 +246,35 @@ Deno.test("static websites", async (t) => {
       const escaped = await get("site.web.example", "/%3Cscript%3E");
       assert.equal(escaped.status, 404);
       assert.doesNotMatch(escaped.body, /<script>/, "the key is escaped in the error page");
+    });
+
+    await t.step("a website may redirect every request to another host", async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: "old-site" }));
+      await s3.send(
+        new PutBucketWebsiteCommand({
+          Bucket: "old-site",
+          WebsiteConfiguration: {
+            RedirectAllRequestsTo: { HostName: "www.example.org", Protocol: "https" },
+          },
+        }),
+      );
+      const got = await s3.send(new GetBucketWebsiteCommand({ Bucket: "old-site" }));
+      assert.deepEqual(got.RedirectAllRequestsTo, {
+        HostName: "www.example.org",
+        Protocol: "https",
+      });
+      assert.equal(got.IndexDocument, undefined);
+      const page = await get("old-site.web.example", "/blog/post.html?lang=fr");
+      assert.equal(page.status, 301);
+      assert.equal(page.headers["location"], "https://www.example.org/blog/post.html?lang=fr");
+      await s3.send(
+        new PutBucketWebsiteCommand({
+          Bucket: "old-site",
+          WebsiteConfiguration: { RedirectAllRequestsTo: { HostName: "example.net" } },
+        }),
+      );
+      const plain = await get("old-site.web.example", "/");
+      assert.equal(plain.headers["location"], "http://example.net/", "the request's protocol");
     });
 
     await t.step("the bucket's CORS rules apply to its pages", async () => {

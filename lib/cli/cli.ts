@@ -381,6 +381,7 @@ function rightsCells(r: RightsJson): string[] {
 function websiteText(info: BucketInfoJson): string {
   const w = info.website;
   if (!w) return "not served";
+  if (w.redirectAllTo) return `redirects every request to ${w.redirectAllTo}`;
   return `served (index ${w.indexDocument}${w.errorDocument ? `, errors ${w.errorDocument}` : ""})`;
 }
 

@@ -10,10 +10,12 @@ export interface BucketPermission {
 
 /** A bucket served as a static website (S3's WebsiteConfiguration, without redirects). */
 export interface WebsiteConfig {
-  /** Appended to a path that names a "directory" (empty, or ending in "/"). */
-  indexSuffix: string;
+  /** Appended to a path that names a "directory" (empty, or ending in "/"); absent when redirecting. */
+  indexSuffix?: string;
   /** The object served, with status 404, for a path that names no object. */
   errorKey?: string;
+  /** Every request is redirected to this host (S3's RedirectAllRequestsTo), instead of served. */
+  redirectAll?: { hostName: string; protocol?: "http" | "https" };
 }
 
 /**
@@ -61,6 +63,20 @@ const utf8 = new TextEncoder();
 
 /** Why a website configuration cannot be served; undefined when it can. */
 export function websiteConfigProblem(config: WebsiteConfig): string | undefined {
+  const redirect = config.redirectAll;
+  if (redirect) {
+    if (config.indexSuffix !== undefined || config.errorKey !== undefined) {
+      return "a website that redirects every request has no index or error document";
+    }
+    if (!/^[a-z0-9.-]+(:\d+)?$/i.test(redirect.hostName)) {
+      return `the host to redirect to must be a host name (got "${redirect.hostName}")`;
+    }
+    if (redirect.protocol !== undefined && !["http", "https"].includes(redirect.protocol)) {
+      return `the protocol to redirect with must be http or https (got "${redirect.protocol}")`;
+    }
+    return undefined;
+  }
+  if (config.indexSuffix === undefined) return "an index document is needed";
   if (config.indexSuffix === "" || config.indexSuffix.includes("/")) {
     return `the index document suffix must be a name without "/" (got "${config.indexSuffix}")`;
   }

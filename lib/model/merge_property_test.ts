@@ -54,7 +54,9 @@ checkLaws("bucket", bucketSchema, (r) => ({
   ),
   // Entries written before websites existed have no website register.
   ...(r() < 0.3 ? {} : {
-    website: lw(r, [null, { indexSuffix: "index.html" }, {
+    website: lw(r, [null, { redirectAll: { hostName: "www.example.org" } }, {
+      indexSuffix: "index.html",
+    }, {
       indexSuffix: "index.html",
       errorKey: "404.html",
     }]),

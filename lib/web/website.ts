@@ -9,7 +9,8 @@
  * ending in "/") serves its index document; a path without the slash whose
  * index exists is redirected to the path with it; a missing object serves
  * the error document with status 404, or an HTML error page; an object
- * stored with `x-amz-website-redirect-location` redirects there (301). The bucket's
+ * stored with `x-amz-website-redirect-location` redirects there (301), and
+ * so does every path of a website configured to redirect all requests. The bucket's
  * CORS rules (PutBucketCors) answer preflights and apply to its pages.
  */
 import type { Access } from "../model/access.ts";
@@ -92,7 +93,16 @@ async function serve(
       { BucketName: bucket.name.v },
     );
   }
-  const path = new URL(req.url).pathname;
+  const url = new URL(req.url);
+  const path = url.pathname;
+  const redirectAll = config.redirectAll;
+  if (redirectAll) {
+    // The whole site moved (a bare domain to its www. name, say): same path, other host.
+    const protocol = redirectAll.protocol ?? url.protocol.slice(0, -1);
+    const location = `${protocol}://${redirectAll.hostName}${path}${url.search}`;
+    return new Response(null, { status: 301, headers: { location } });
+  }
+  const indexSuffix = config.indexSuffix!;
   let key: string;
   try {
     key = decodeURIComponent(path).slice(1);
@@ -100,7 +110,7 @@ async function serve(
     throw new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
   }
   const isDirectory = key === "" || key.endsWith("/");
-  const wanted = isDirectory ? key + config.indexSuffix : key;
+  const wanted = isDirectory ? key + indexSuffix : key;
   const found = await findObject(ctx.store, bucket, wanted);
   if (found) {
     // An object stored with x-amz-website-redirect-location is a redirect.
@@ -110,7 +120,7 @@ async function serve(
     }
     return await objectResponse(ctx.store, found, req.headers, NO_QUERY, head);
   }
-  if (!isDirectory && await findObject(ctx.store, bucket, `${key}/${config.indexSuffix}`)) {
+  if (!isDirectory && await findObject(ctx.store, bucket, `${key}/${indexSuffix}`)) {
     return new Response(null, { status: 302, headers: { location: `${path}/` } });
   }
   return await notFound(ctx.store, bucket, config, wanted, head);

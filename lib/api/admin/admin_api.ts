@@ -106,6 +106,8 @@ export interface BucketInfoJson {
 export interface WebsiteJson {
   indexDocument: string;
   errorDocument?: string;
+  /** The host every request is redirected to (set through S3's PutBucketWebsite); info only. */
+  redirectAllTo?: string;
 }
 
 /** The body of every error answer. */
@@ -380,8 +382,9 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
     bytes: info.bytes,
     keys: info.keys.map((k) => ({ accessKeyId: k.id, name: k.name, ...rights(k.permission) })),
     website: info.website && {
-      indexDocument: info.website.indexSuffix,
+      indexDocument: info.website.indexSuffix ?? "",
       ...(info.website.errorKey === undefined ? {} : { errorDocument: info.website.errorKey }),
+      ...(info.website.redirectAll ? { redirectAllTo: info.website.redirectAll.hostName } : {}),
     },
     corsRules: info.corsRules,
     lifecycleRules: info.lifecycleRules,

@@ -1,8 +1,8 @@
 /**
  * PutBucketWebsite, GetBucketWebsite, DeleteBucketWebsite: whether a bucket
  * is served as a static website (lib/api/web), with its index suffix and
- * error document. Redirects (RedirectAllRequestsTo, RoutingRules) are not
- * supported.
+ * error document, or the host all its requests are redirected to
+ * (RedirectAllRequestsTo). Routing rules are not supported.
  */
 import type { WebsiteConfig } from "../../model/bucket_table.ts";
 import { requireBucket, type S3Request } from "./context.ts";
@@ -34,8 +34,23 @@ export function parseWebsiteConfiguration(doc: Record<string, unknown>): Website
     throw s3Errors.malformedXml();
   }
   const conf = root as Record<string, unknown>;
-  if (conf.RedirectAllRequestsTo !== undefined || conf.RoutingRules !== undefined) {
-    throw s3Errors.notImplemented("Website redirects (RedirectAllRequestsTo, RoutingRules)");
+  if (conf.RoutingRules !== undefined) {
+    throw s3Errors.notImplemented("Website routing rules (RoutingRules)");
+  }
+  if (conf.RedirectAllRequestsTo !== undefined) {
+    if (conf.IndexDocument !== undefined || conf.ErrorDocument !== undefined) {
+      throw s3Errors.invalidArgument(
+        "RedirectAllRequestsTo cannot be provided in conjunction with other Routing Rules.",
+      );
+    }
+    const hostName = textAt(conf, "RedirectAllRequestsTo", "HostName");
+    if (hostName === undefined) throw s3Errors.malformedXml();
+    const redirect = conf.RedirectAllRequestsTo as Record<string, unknown>;
+    const protocol = redirect.Protocol;
+    if (protocol !== undefined && protocol !== "http" && protocol !== "https") {
+      throw s3Errors.invalidArgument("Invalid protocol, protocol can be http or https.");
+    }
+    return { redirectAll: protocol === undefined ? { hostName } : { hostName, protocol } };
   }
   const indexSuffix = textAt(conf, "IndexDocument", "Suffix");
   if (indexSuffix === undefined) {
@@ -59,7 +74,14 @@ export async function handleGetBucketWebsite(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "any");
   const config = bucket.website?.v;
   if (!config) throw NOT_CONFIGURED();
-  const body: XmlNode = { IndexDocument: { Suffix: config.indexSuffix } };
+  const body: XmlNode = config.redirectAll
+    ? {
+      RedirectAllRequestsTo: {
+        HostName: config.redirectAll.hostName,
+        Protocol: config.redirectAll.protocol,
+      },
+    }
+    : { IndexDocument: { Suffix: config.indexSuffix } };
   if (config.errorKey !== undefined) body.ErrorDocument = { Key: config.errorKey };
   return xmlResponse("WebsiteConfiguration", body);
 }
