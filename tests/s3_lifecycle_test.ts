@@ -8,6 +8,7 @@ import {
   CreateBucketCommand,
   DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
+  type LifecycleRule,
   PutBucketLifecycleConfigurationCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
@@ -18,36 +19,7 @@ Deno.test("S3 lifecycle configuration", (t) =>
     await s3.send(new CreateBucketCommand({ Bucket: "life" }));
 
     await t.step("PutBucketLifecycleConfiguration, then Get gives the rules back", async () => {
-      await s3.send(
-        new PutBucketLifecycleConfigurationCommand({
-          Bucket: "life",
-          LifecycleConfiguration: {
-            Rules: [
-              {
-                ID: "logs",
-                Status: "Enabled",
-                Filter: { Prefix: "logs/" },
-                Expiration: { Days: 30 },
-                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
-              },
-              {
-                ID: "tmp",
-                Status: "Disabled",
-                Filter: { Prefix: "tmp/" },
-                Expiration: { Date: new Date("2030-01-01T00:00:00Z") },
-              },
-              {
-                ID: "all-uploads",
-                Status: "Enabled",
-                Filter: {},
-                AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-              },
-            ],
-          },
-        }),
-      );
-      const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" }));
-      assert.deepEqual(got.Rules, [
+      const rules: LifecycleRule[] = [
         {
           ID: "logs",
           Status: "Enabled",
@@ -64,10 +36,22 @@ Deno.test("S3 lifecycle configuration", (t) =>
         {
           ID: "all-uploads",
           Status: "Enabled",
-          Filter: { Prefix: "" },
+          Filter: {},
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         },
-      ]);
+      ];
+      await s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: "life",
+          LifecycleConfiguration: { Rules: rules },
+        }),
+      );
+      const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" }));
+      // An empty filter comes back as the empty prefix it means.
+      assert.deepEqual(
+        got.Rules,
+        rules.map((rule) => ({ ...rule, Filter: { Prefix: rule.Filter?.Prefix ?? "" } })),
+      );
     });
 
     await t.step("remise bucket info counts the rules", async () => {
