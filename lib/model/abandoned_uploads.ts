@@ -9,6 +9,7 @@
  */
 import type { ObjectEntry } from "./object_table.ts";
 import type { Store } from "./store.ts";
+import { abortVersion } from "./objects.ts";
 
 /** Aborts the abandoned single uploads among `entries`; returns how many. */
 export async function abortAbandonedUploads(
@@ -22,15 +23,7 @@ export async function abortAbandonedUploads(
     for (const version of entry.versions) {
       const state = version.state;
       if (state.state !== "uploading" || state.multipart || version.timestampMs > before) continue;
-      await store.objects.insert({
-        bucketId: entry.bucketId,
-        key: entry.key,
-        versions: [{
-          uuid: version.uuid,
-          timestampMs: version.timestampMs,
-          state: { state: "aborted" },
-        }],
-      });
+      await abortVersion(store, entry.bucketId, entry.key, version);
       aborted++;
     }
   }

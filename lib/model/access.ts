@@ -7,10 +7,9 @@ import { lww } from "../util/crdt.ts";
 import {
   type Bucket,
   type BucketPermission,
-  type CorsRule,
-  type LifecycleRule,
+  type BucketSetting,
+  type BucketSettings,
   newBucket,
-  type PublicReadPolicy,
   type WebsiteConfig,
   websiteConfigProblem,
 } from "./bucket_table.ts";
@@ -268,32 +267,17 @@ export class Access {
     if (problem) {
       throw new ModelError("InvalidArgument", `Invalid website configuration: ${problem}`);
     }
-    this.#bucketCache.clear();
-    await this.store.buckets.insert({ ...bucket, website: lww(this.store.nowMs(), config) });
+    await this.setSetting(bucket, "website", config);
   }
 
-  /** Sets the bucket's tags, or removes them (null). */
-  async setBucketTags(bucket: Bucket, tags: [string, string][] | null): Promise<void> {
+  /** Sets one of the bucket's settings (CORS rules, tags, ...), or removes it (null). */
+  async setSetting<S extends BucketSetting>(
+    bucket: Bucket,
+    setting: S,
+    value: BucketSettings[S] | null,
+  ): Promise<void> {
     this.#bucketCache.clear();
-    await this.store.buckets.insert({ ...bucket, tags: lww(this.store.nowMs(), tags) });
-  }
-
-  /** Sets the bucket's policy, or removes it (null). */
-  async setPolicy(bucket: Bucket, policy: PublicReadPolicy | null): Promise<void> {
-    this.#bucketCache.clear();
-    await this.store.buckets.insert({ ...bucket, policy: lww(this.store.nowMs(), policy) });
-  }
-
-  /** Sets the bucket's lifecycle rules, or removes them (null). */
-  async setLifecycle(bucket: Bucket, rules: LifecycleRule[] | null): Promise<void> {
-    this.#bucketCache.clear();
-    await this.store.buckets.insert({ ...bucket, lifecycle: lww(this.store.nowMs(), rules) });
-  }
-
-  /** Sets the bucket's CORS rules, or removes them (null). */
-  async setCors(bucket: Bucket, rules: CorsRule[] | null): Promise<void> {
-    this.#bucketCache.clear();
-    await this.store.buckets.insert({ ...bucket, cors: lww(this.store.nowMs(), rules) });
+    await this.store.buckets.insert({ ...bucket, [setting]: lww(this.store.nowMs(), value) });
   }
 
   permissionOf(bucket: Bucket, keyId: string): BucketPermission {

@@ -87,7 +87,28 @@ export function websiteConfigProblem(config: WebsiteConfig): string | undefined 
   return undefined;
 }
 
-export interface Bucket {
+/**
+ * A bucket's settings, each a register of its own so that setting one leaves
+ * the others alone; entries written before a setting existed lack it.
+ */
+export interface BucketSettings {
+  /** Set while the bucket is served as a website. */
+  website: WebsiteConfig;
+  /** The CORS rules browsers are answered with. */
+  cors: CorsRule[];
+  /** Rules that expire objects and abort old multipart uploads. */
+  lifecycle: LifecycleRule[];
+  /** What anyone may read without credentials. */
+  policy: PublicReadPolicy;
+  /** The bucket's own tags. */
+  tags: [string, string][];
+}
+
+export type BucketSetting = keyof BucketSettings;
+
+const BUCKET_SETTINGS: BucketSetting[] = ["website", "cors", "lifecycle", "policy", "tags"];
+
+export type Bucket = {
   id: string;
   createdMs: number;
   /** The global name this bucket was created with (aliases live in bucket_alias). */
@@ -95,17 +116,7 @@ export interface Bucket {
   deleted: Lww<boolean>;
   /** Access key id -> rights on this bucket. */
   keys: Record<string, Lww<BucketPermission>>;
-  /** Set while the bucket is served as a website (absent on entries of older versions). */
-  website?: Lww<WebsiteConfig | null>;
-  /** The CORS rules browsers are answered with (absent on entries of older versions). */
-  cors?: Lww<CorsRule[] | null>;
-  /** Rules that expire objects and abort old multipart uploads (absent on entries of older versions). */
-  lifecycle?: Lww<LifecycleRule[] | null>;
-  /** What anyone may read without credentials (absent on entries of older versions). */
-  policy?: Lww<PublicReadPolicy | null>;
-  /** The bucket's own tags (absent on entries of older versions). */
-  tags?: Lww<[string, string][] | null>;
-}
+} & { [S in BucketSetting]?: Lww<BucketSettings[S] | null> };
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
   return { id, createdMs: nowMs, name: lww(nowMs, name), deleted: lww(nowMs, false), keys: {} };
@@ -117,23 +128,18 @@ export const bucketSchema: TableSchema<Bucket> = {
   partitionKey: (b) => b.id,
   sortKey: () => "",
   merge: (a, b) => {
-    const website = mergeOptionalLww(a.website, b.website);
-    const cors = mergeOptionalLww(a.cors, b.cors);
-    const lifecycle = mergeOptionalLww(a.lifecycle, b.lifecycle);
-    const policy = mergeOptionalLww(a.policy, b.policy);
-    const tags = mergeOptionalLww(a.tags, b.tags);
-    return {
+    const merged: Record<string, unknown> = {
       id: a.id,
       createdMs: Math.min(a.createdMs, b.createdMs),
       name: mergeLww(a.name, b.name),
       deleted: mergeLww(a.deleted, b.deleted),
       keys: mergeLwwMap(a.keys, b.keys),
-      ...(website ? { website } : {}),
-      ...(cors ? { cors } : {}),
-      ...(lifecycle ? { lifecycle } : {}),
-      ...(policy ? { policy } : {}),
-      ...(tags ? { tags } : {}),
     };
+    for (const setting of BUCKET_SETTINGS) {
+      const register = mergeOptionalLww<unknown>(a[setting], b[setting]);
+      if (register) merged[setting] = register;
+    }
+    return merged as Bucket;
   },
 };
 

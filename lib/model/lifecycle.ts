@@ -8,7 +8,7 @@
  * partition's replicas (the node itself when it runs alone).
  */
 import type { Bucket, LifecycleRule } from "./bucket_table.ts";
-import { deleteObject } from "./objects.ts";
+import { abortVersion, deleteObject } from "./objects.ts";
 import { currentData } from "./object_table.ts";
 import type { Store } from "./store.ts";
 
@@ -64,11 +64,7 @@ export async function applyLifecycle(
           ),
         );
         if (abortAt > now) continue;
-        await store.objects.insert({
-          bucketId: bucket.id,
-          key: entry.key,
-          versions: [{ ...version, state: { state: "aborted" } }],
-        });
+        await abortVersion(store, bucket.id, entry.key, version);
         done.aborted++;
       }
     }

@@ -50,7 +50,7 @@ Deno.test("lifecycle rules expire objects under their prefix and abort old multi
     await put("tmp/old");
     const upload = await createUpload(store, bucket.id, "logs/big", []);
     const otherUpload = await createUpload(store, bucket.id, "keep/big", []);
-    await access.setLifecycle(bucket, [
+    await access.setSetting(bucket, "lifecycle", [
       { enabled: true, prefix: "logs/", expirationDays: 2, abortMultipartDays: 1 },
       { enabled: false, prefix: "tmp/", expirationDays: 1 },
     ]);
@@ -80,7 +80,7 @@ Deno.test("lifecycle rules expire objects under their prefix and abort old multi
     assert.equal(await deleteObject(store, bucket.id, "logs/raced", first.version.uuid), false);
     assert.equal(await exists("logs/raced"), true);
 
-    await access.setLifecycle(await access.getBucket("logs-bucket"), null);
+    await access.setSetting(await access.getBucket("logs-bucket"), "lifecycle", null);
     clock += 30 * DAY_MS;
     assert.deepEqual(await run(), { expired: 0, aborted: 0 }, "rules removed");
     assert.equal(await exists("logs/new"), true);

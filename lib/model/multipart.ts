@@ -23,7 +23,7 @@ import {
   type StoredChecksum,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
-import { nextTimestamp } from "./objects.ts";
+import { abortVersion, nextTimestamp } from "./objects.ts";
 import type { Store } from "./store.ts";
 
 /** S3's minimum size of every part but the last. */
@@ -289,15 +289,7 @@ export async function completeUpload(
 }
 
 export async function abortUpload(store: Store, active: ActiveUpload): Promise<void> {
-  await store.objects.insert({
-    bucketId: active.upload.bucketId,
-    key: active.upload.key,
-    versions: [{
-      uuid: active.version.uuid,
-      timestampMs: active.version.timestampMs,
-      state: { state: "aborted" },
-    }],
-  });
+  await abortVersion(store, active.upload.bucketId, active.upload.key, active.version);
 }
 
 export interface UploadListing {

@@ -163,14 +163,28 @@ export async function putObject(
     return { version, meta };
   } catch (e) {
     if (uploading) {
-      await store.objects.insert({
-        bucketId,
-        key,
-        versions: [{ uuid, timestampMs: timestampMs!, state: { state: "aborted" } }],
-      });
+      await abortVersion(store, bucketId, key, { uuid, timestampMs: timestampMs! });
     }
     throw e;
   }
+}
+
+/** Marks an upload's version aborted: it will never complete, and its data is released. */
+export async function abortVersion(
+  store: Store,
+  bucketId: string,
+  key: string,
+  version: Pick<ObjectVersion, "uuid" | "timestampMs">,
+): Promise<void> {
+  await store.objects.insert({
+    bucketId,
+    key,
+    versions: [{
+      uuid: version.uuid,
+      timestampMs: version.timestampMs,
+      state: { state: "aborted" },
+    }],
+  });
 }
 
 /**

@@ -8,29 +8,12 @@
  * versioning is never enabled.
  */
 import type { LifecycleRule } from "../../model/bucket_table.ts";
-import { requireBucket, type S3Request } from "./context.ts";
+import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
+import { asList, readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
 
 const RULES_MAX = 1000;
 const DAY_MS = 24 * 3600 * 1000;
-
-type XmlObject = Record<string, unknown>;
-
-function object(value: unknown): XmlObject | undefined {
-  if (value === undefined || value === "") return value === "" ? {} : undefined;
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw s3Errors.malformedXml();
-  }
-  return value as XmlObject;
-}
-
-function text(parent: XmlObject, name: string): string | undefined {
-  const value = parent[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string") throw s3Errors.malformedXml();
-  return value;
-}
 
 function positiveDays(value: string, what: string): number {
   if (!/^\d{1,6}$/.test(value.trim()) || Number(value) < 1) {
@@ -40,24 +23,24 @@ function positiveDays(value: string, what: string): number {
 }
 
 function parseRule(node: unknown): LifecycleRule {
-  const rule = object(node);
+  const rule = xmlElement(node);
   if (!rule) throw s3Errors.malformedXml();
   for (const unsupported of ["Transition", "NoncurrentVersionTransition"]) {
     if (rule[unsupported] !== undefined) {
       throw s3Errors.notImplemented(`Lifecycle ${unsupported} (remise has one storage class)`);
     }
   }
-  const status = text(rule, "Status");
+  const status = xmlText(rule, "Status");
   if (status !== "Enabled" && status !== "Disabled") throw s3Errors.malformedXml();
   const parsed: LifecycleRule = { enabled: status === "Enabled", prefix: "" };
-  const id = text(rule, "ID");
+  const id = xmlText(rule, "ID");
   if (id !== undefined) {
     if (id.length > 255) {
       throw s3Errors.invalidArgument("ID length should not exceed allowed limit of 255");
     }
     parsed.id = id;
   }
-  const filter = object(rule.Filter);
+  const filter = xmlElement(rule.Filter);
   if (
     filter &&
     ["Tag", "And", "ObjectSizeGreaterThan", "ObjectSizeLessThan"].some((f) =>
@@ -66,12 +49,12 @@ function parseRule(node: unknown): LifecycleRule {
   ) {
     throw s3Errors.notImplemented("Lifecycle filters other than a key prefix");
   }
-  parsed.prefix = (filter ? text(filter, "Prefix") : text(rule, "Prefix")) ?? "";
-  const expiration = object(rule.Expiration);
+  parsed.prefix = (filter ? xmlText(filter, "Prefix") : xmlText(rule, "Prefix")) ?? "";
+  const expiration = xmlElement(rule.Expiration);
   if (expiration) {
-    const days = text(expiration, "Days");
-    const date = text(expiration, "Date");
-    const marker = text(expiration, "ExpiredObjectDeleteMarker");
+    const days = xmlText(expiration, "Days");
+    const date = xmlText(expiration, "Date");
+    const marker = xmlText(expiration, "ExpiredObjectDeleteMarker");
     const given = [days, date, marker].filter((v) => v !== undefined).length;
     if (given !== 1) throw s3Errors.malformedXml();
     if (days !== undefined) parsed.expirationDays = positiveDays(days, "Days");
@@ -83,9 +66,9 @@ function parseRule(node: unknown): LifecycleRule {
       parsed.expirationDateMs = ms;
     }
   }
-  const abort = object(rule.AbortIncompleteMultipartUpload);
+  const abort = xmlElement(rule.AbortIncompleteMultipartUpload);
   if (abort) {
-    const days = text(abort, "DaysAfterInitiation");
+    const days = xmlText(abort, "DaysAfterInitiation");
     if (days === undefined) throw s3Errors.malformedXml();
     parsed.abortMultipartDays = positiveDays(days, "DaysAfterInitiation");
   }
@@ -100,7 +83,7 @@ function parseRule(node: unknown): LifecycleRule {
 
 /** The rules a PutBucketLifecycleConfiguration body describes. */
 export function parseLifecycleConfiguration(doc: Record<string, unknown>): LifecycleRule[] {
-  const root = object(doc.LifecycleConfiguration);
+  const root = xmlElement(doc.LifecycleConfiguration);
   if (!root) throw s3Errors.malformedXml();
   const rules = asList(root.Rule).map(parseRule);
   if (rules.length === 0) throw s3Errors.malformedXml();
@@ -116,7 +99,11 @@ export function parseLifecycleConfiguration(doc: Record<string, unknown>): Lifec
 
 export async function handlePutBucketLifecycle(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  await r.ctx.access.setLifecycle(bucket, parseLifecycleConfiguration(await readXmlBody(r.body)));
+  await r.ctx.access.setSetting(
+    bucket,
+    "lifecycle",
+    parseLifecycleConfiguration(await readXmlBody(r.body)),
+  );
   return new Response(null, { status: 200 });
 }
 
@@ -148,8 +135,4 @@ export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> 
   });
 }
 
-export async function handleDeleteBucketLifecycle(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
-  if (bucket.lifecycle?.v) await r.ctx.access.setLifecycle(bucket, null);
-  return new Response(null, { status: 204 });
-}
+export const handleDeleteBucketLifecycle = deleteBucketSetting("lifecycle");

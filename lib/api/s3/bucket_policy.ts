@@ -10,7 +10,7 @@
  * and the check of an anonymous request against the policy.
  */
 import type { Bucket, PublicReadPolicy } from "../../model/bucket_table.ts";
-import { requireBucket, type S3Request } from "./context.ts";
+import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { readBoundedText, xmlResponse } from "./xml.ts";
 
@@ -119,7 +119,7 @@ export function publicAccessAllows(
 export async function handlePutBucketPolicy(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
   const text = await readBoundedText(r.body, POLICY_MAX_BYTES);
-  await r.ctx.access.setPolicy(bucket, parseBucketPolicy(text, bucket.name.v));
+  await r.ctx.access.setSetting(bucket, "policy", parseBucketPolicy(text, bucket.name.v));
   return new Response(null, { status: 204 });
 }
 
@@ -134,11 +134,7 @@ export async function handleGetBucketPolicy(r: S3Request): Promise<Response> {
   return new Response(policy.text, { headers: { "content-type": "application/json" } });
 }
 
-export async function handleDeleteBucketPolicy(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
-  if (bucket.policy?.v) await r.ctx.access.setPolicy(bucket, null);
-  return new Response(null, { status: 204 });
-}
+export const handleDeleteBucketPolicy = deleteBucketSetting("policy");
 
 export async function handleGetBucketPolicyStatus(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "any");

@@ -5,9 +5,9 @@
  * (RedirectAllRequestsTo). Routing rules are not supported.
  */
 import type { WebsiteConfig } from "../../model/bucket_table.ts";
-import { requireBucket, type S3Request } from "./context.ts";
+import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
+import { readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
 
 const NOT_CONFIGURED = () =>
   new S3Error(
@@ -18,12 +18,10 @@ const NOT_CONFIGURED = () =>
 
 /** The text of `parent.name.child`, if the document has it once. */
 function textAt(parent: Record<string, unknown>, name: string, child: string): string | undefined {
-  const node = parent[name];
-  if (node === undefined) return undefined;
-  const value = typeof node === "object" && node !== null && !Array.isArray(node)
-    ? (node as Record<string, unknown>)[child]
-    : undefined;
-  if (typeof value !== "string") throw s3Errors.malformedXml();
+  const element = xmlElement(parent[name]);
+  if (element === undefined) return undefined;
+  const value = xmlText(element, child);
+  if (value === undefined) throw s3Errors.malformedXml();
   return value;
 }
 
@@ -86,8 +84,4 @@ export async function handleGetBucketWebsite(r: S3Request): Promise<Response> {
   return xmlResponse("WebsiteConfiguration", body);
 }
 
-export async function handleDeleteBucketWebsite(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
-  if (bucket.website?.v) await r.ctx.access.setWebsite(bucket, null);
-  return new Response(null, { status: 204 });
-}
+export const handleDeleteBucketWebsite = deleteBucketSetting("website");

@@ -1,7 +1,8 @@
 /** What every S3 handler receives. */
 import type { Access } from "../../model/access.ts";
-import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
+import type { Bucket, BucketPermission, BucketSetting } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
+import { type CurrentObject, getCurrent } from "../../model/objects.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { spoolToFile } from "../../block/spool.ts";
@@ -73,4 +74,25 @@ export function requireKey(r: S3Request): string {
   }
   checkObjectKey(key);
   return key;
+}
+
+/** The request's bucket (with `right` on it), key and current object; NoSuchKey when there is none. */
+export async function requireObject(
+  r: S3Request,
+  right: "read" | "write",
+): Promise<{ bucket: Bucket; key: string; current: CurrentObject }> {
+  const bucket = await requireBucket(r, right);
+  const key = requireKey(r);
+  const current = await getCurrent(r.ctx.store, bucket.id, key);
+  if (!current) throw s3Errors.noSuchKey(key);
+  return { bucket, key, current };
+}
+
+/** The DeleteBucket* of a setting (CORS, website, ...): the owner's; 204 whether it was set or not. */
+export function deleteBucketSetting(setting: BucketSetting): (r: S3Request) => Promise<Response> {
+  return async (r) => {
+    const bucket = await requireBucket(r, "owner");
+    if (bucket[setting]?.v) await r.ctx.access.setSetting(bucket, setting, null);
+    return new Response(null, { status: 204 });
+  };
 }

@@ -9,20 +9,14 @@
  * hold one "*" wildcard.
  */
 import type { Bucket, CorsRule } from "../../model/bucket_table.ts";
-import { requireBucket, type S3Request } from "./context.ts";
+import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+import { asList, readXmlBody, xmlElement, xmlResponse, xmlTexts } from "./xml.ts";
 
 const CORS_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const CORS_RULES_MAX = 100;
 
 // --- configuration ---
-
-function strings(rule: Record<string, unknown>, name: string): string[] {
-  const values = asList(rule[name]);
-  if (values.some((v) => typeof v !== "string")) throw s3Errors.malformedXml();
-  return values as string[];
-}
 
 /** Origins and header names go back into answers' headers: printable ASCII only. */
 function checkPrintable(kind: string, values: string[]): void {
@@ -41,22 +35,16 @@ function checkOneWildcard(kind: string, values: string[]): void {
 
 /** The rules a PutBucketCors body describes. */
 export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[] {
-  const root = doc.CORSConfiguration;
-  if (typeof root !== "object" || root === null || Array.isArray(root)) {
-    throw s3Errors.malformedXml();
-  }
-  const rules = asList((root as Record<string, unknown>).CORSRule);
+  const rules = asList(xmlElement(doc.CORSConfiguration)?.CORSRule);
   if (rules.length === 0) throw s3Errors.malformedXml();
   if (rules.length > CORS_RULES_MAX) {
     throw s3Errors.invalidRequest(`A CORS configuration holds at most ${CORS_RULES_MAX} rules.`);
   }
   return rules.map((node) => {
-    if (typeof node !== "object" || node === null || Array.isArray(node)) {
-      throw s3Errors.malformedXml();
-    }
-    const rule = node as Record<string, unknown>;
-    const allowedOrigins = strings(rule, "AllowedOrigin");
-    const allowedMethods = strings(rule, "AllowedMethod");
+    const rule = xmlElement(node);
+    if (!rule) throw s3Errors.malformedXml();
+    const allowedOrigins = xmlTexts(rule, "AllowedOrigin");
+    const allowedMethods = xmlTexts(rule, "AllowedMethod");
     if (allowedOrigins.length === 0 || allowedMethods.length === 0) throw s3Errors.malformedXml();
     const unsupported = allowedMethods.find((m) => !CORS_METHODS.includes(m));
     if (unsupported !== undefined) {
@@ -64,10 +52,10 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
         `Found unsupported HTTP method in CORS config. Unsupported method is ${unsupported}`,
       );
     }
-    const allowedHeaders = strings(rule, "AllowedHeader").map((h) => h.toLowerCase());
+    const allowedHeaders = xmlTexts(rule, "AllowedHeader").map((h) => h.toLowerCase());
     checkOneWildcard("AllowedOrigin", allowedOrigins);
     checkOneWildcard("AllowedHeader", allowedHeaders);
-    const exposeHeaders = strings(rule, "ExposeHeader");
+    const exposeHeaders = xmlTexts(rule, "ExposeHeader");
     checkPrintable("AllowedOrigin", allowedOrigins);
     checkPrintable("AllowedHeader", allowedHeaders);
     checkPrintable("ExposeHeader", exposeHeaders);
@@ -77,14 +65,14 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
       allowedHeaders,
       exposeHeaders,
     };
-    const [id] = strings(rule, "ID");
+    const [id] = xmlTexts(rule, "ID");
     if (id !== undefined) {
       if (id.length > 255) {
         throw s3Errors.invalidArgument("A CORS rule ID is at most 255 characters");
       }
       parsed.id = id;
     }
-    const [maxAge] = strings(rule, "MaxAgeSeconds");
+    const [maxAge] = xmlTexts(rule, "MaxAgeSeconds");
     if (maxAge !== undefined) {
       if (!/^\d{1,9}$/.test(maxAge.trim())) throw s3Errors.malformedXml();
       parsed.maxAgeSeconds = Number(maxAge);
@@ -95,7 +83,7 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
 
 export async function handlePutBucketCors(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  await r.ctx.access.setCors(bucket, parseCorsConfiguration(await readXmlBody(r.body)));
+  await r.ctx.access.setSetting(bucket, "cors", parseCorsConfiguration(await readXmlBody(r.body)));
   return new Response(null, { status: 200 });
 }
 
@@ -119,11 +107,7 @@ export async function handleGetBucketCors(r: S3Request): Promise<Response> {
   });
 }
 
-export async function handleDeleteBucketCors(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
-  if (bucket.cors?.v) await r.ctx.access.setCors(bucket, null);
-  return new Response(null, { status: 204 });
-}
+export const handleDeleteBucketCors = deleteBucketSetting("cors");
 
 // --- answering browsers ---
 

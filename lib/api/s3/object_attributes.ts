@@ -4,8 +4,7 @@
  * `x-amz-max-parts` and `x-amz-part-number-marker`), StorageClass and
  * ObjectSize, without the data.
  */
-import { getCurrent } from "../../model/objects.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requireObject, type S3Request } from "./context.ts";
 import { httpDate } from "./object_headers.ts";
 import { s3Errors } from "./s3_error.ts";
 import { type XmlNode, xmlResponse } from "./xml.ts";
@@ -42,10 +41,7 @@ export async function handleGetObjectAttributes(r: S3Request): Promise<Response>
   }
   const maxParts = Math.min(nonNegativeInteger(headers, "x-amz-max-parts", PARTS_MAX), PARTS_MAX);
   const marker = nonNegativeInteger(headers, "x-amz-part-number-marker", 0);
-  const bucket = await requireBucket(r, "read");
-  const key = requireKey(r);
-  const current = await getCurrent(r.ctx.store, bucket.id, key);
-  if (!current) throw s3Errors.noSuchKey(key);
+  const { current } = await requireObject(r, "read");
   const meta = current.data.meta;
   const checksum = meta.checksum;
   const body: XmlNode = {};

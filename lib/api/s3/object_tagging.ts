@@ -6,10 +6,9 @@
  * (see ObjectMeta.tags), so changing them leaves the data, ETag and
  * Last-Modified alone.
  */
-import { getCurrent } from "../../model/objects.ts";
 import { withTags } from "../../model/object_table.ts";
 import { lww } from "../../util/crdt.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 
@@ -70,16 +69,8 @@ export async function taggingField(xml: string): Promise<[string, string][]> {
   return tagsFromXml(await readXmlBody(new Response(xml).body));
 }
 
-async function currentObject(r: S3Request, right: "read" | "write") {
-  const bucket = await requireBucket(r, right);
-  const key = requireKey(r);
-  const current = await getCurrent(r.ctx.store, bucket.id, key);
-  if (!current) throw s3Errors.noSuchKey(key);
-  return { bucket, key, current };
-}
-
 export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
-  const { current } = await currentObject(r, "read");
+  const { current } = await requireObject(r, "read");
   const tags = current.data.meta.tags?.v ?? [];
   return xmlResponse("Tagging", {
     TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) },
@@ -88,7 +79,7 @@ export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
 
 /** Writes the current version again with these tags; the newest tags win (see ObjectMeta.tags). */
 async function setTags(r: S3Request, tags: [string, string][]): Promise<void> {
-  const { bucket, key, current } = await currentObject(r, "write");
+  const { bucket, key, current } = await requireObject(r, "write");
   // Newer than the tags read, whatever this node's clock says.
   const t = Math.max(r.ctx.store.nowMs(), (current.data.meta.tags?.t ?? 0) + 1);
   const version = withTags(current.version, lww(t, tags));
@@ -112,7 +103,7 @@ const BUCKET_TAGS_MAX = 50;
 export async function handlePutBucketTagging(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
   const tags = tagsFromXml(await readXmlBody(r.body), BUCKET_TAGS_MAX);
-  await r.ctx.access.setBucketTags(bucket, tags);
+  await r.ctx.access.setSetting(bucket, "tags", tags);
   return new Response(null, { status: 204 });
 }
 
@@ -123,8 +114,4 @@ export async function handleGetBucketTagging(r: S3Request): Promise<Response> {
   return xmlResponse("Tagging", { TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) } });
 }
 
-export async function handleDeleteBucketTagging(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
-  if (bucket.tags?.v) await r.ctx.access.setBucketTags(bucket, null);
-  return new Response(null, { status: 204 });
-}
+export const handleDeleteBucketTagging = deleteBucketSetting("tags");

@@ -6,8 +6,7 @@
  * "the owner has full control" is what holds, and is what an ACL read gets;
  * setting the canned ACL `private`, which changes nothing, succeeds.
  */
-import { getCurrent } from "../../model/objects.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 
@@ -86,7 +85,7 @@ export async function handleGetBucketAcl(r: S3Request): Promise<Response> {
 
 /** GetObjectAcl, of an object that exists. */
 export async function handleGetObjectAcl(r: S3Request): Promise<Response> {
-  await requireObject(r);
+  await requireObject(r, "read");
   return ownerFullControl(r.accessKeyId);
 }
 
@@ -104,12 +103,6 @@ export function setAclPrivate(operation: string): (r: S3Request) => Promise<Resp
     else await requireObject(r, "write");
     return new Response(null, { status: 200 });
   };
-}
-
-async function requireObject(r: S3Request, right: "read" | "write" = "read"): Promise<void> {
-  const bucket = await requireBucket(r, right);
-  const key = requireKey(r);
-  if (!(await getCurrent(r.ctx.store, bucket.id, key))) throw s3Errors.noSuchKey(key);
 }
 
 function ownerFullControl(owner: string): Response {

@@ -142,3 +142,32 @@ export function asList<T>(value: T | T[] | undefined): T[] {
   if (value === undefined) return [];
   return Array.isArray(value) ? value : [value];
 }
+
+/**
+ * A parsed element's children ({} for an empty element), or undefined when
+ * it is absent; text or a repeated element where one element belongs is
+ * MalformedXML.
+ */
+export function xmlElement(value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (value === "") return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw s3Errors.malformedXml();
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The text of `parent`'s child `name`, undefined when absent; anything but one text is MalformedXML. */
+export function xmlText(parent: Record<string, unknown>, name: string): string | undefined {
+  const value = parent[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw s3Errors.malformedXml();
+  return value;
+}
+
+/** The texts of `parent`'s child `name`, which may be repeated; anything but text is MalformedXML. */
+export function xmlTexts(parent: Record<string, unknown>, name: string): string[] {
+  const values = asList(parent[name]);
+  if (values.some((v) => typeof v !== "string")) throw s3Errors.malformedXml();
+  return values as string[];
+}
