@@ -234,6 +234,13 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
           400,
           "InvalidArgument",
         ],
+        [
+          "another signing algorithm",
+          { ...base.fields, "X-Amz-Algorithm": "AWS4-HMAC-SHA512" },
+          file,
+          400,
+          "InvalidArgument",
+        ],
         ["policy that is not JSON", signedV2("bm90IGpzb24="), file, 400, "InvalidPolicyDocument"],
         [
           "a metadata value that is no header value",

@@ -134,6 +134,16 @@ Deno.test("static websites", async (t) => {
           "InvalidArgument",
           400,
         ],
+        [
+          "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><ErrorDocument><Key></Key></ErrorDocument></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
+        ],
+        [
+          "<WebsiteConfiguration><RedirectAllRequestsTo><HostName>x.org</HostName><Protocol>ftp</Protocol></RedirectAllRequestsTo></WebsiteConfiguration>",
+          "InvalidArgument",
+          400,
+        ],
         ["<WebsiteConfiguration><IndexDocument>", "MalformedXML", 400],
         ["<Other/>", "MalformedXML", 400],
       ];

@@ -21,7 +21,7 @@ import { objectResponse } from "../api/s3/get_object.ts";
 import { S3Error } from "../api/s3/s3_error.ts";
 import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
 import { toS3Error } from "../api/s3/s3_api.ts";
-import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
+import { objectKeyTooLong } from "../api/s3/object_headers.ts";
 
 export interface WebContext {
   store: Store;
@@ -32,7 +32,6 @@ export interface WebContext {
 
 const NO_QUERY = new URLSearchParams();
 const REDIRECT_HEADER = "x-amz-website-redirect-location";
-const utf8 = new TextEncoder();
 
 export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Response> {
   return async (req) => {
@@ -127,7 +126,7 @@ async function serve(
 }
 
 async function findObject(store: Store, bucket: Bucket, key: string) {
-  if (utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES) return undefined;
+  if (objectKeyTooLong(key)) return undefined;
   return await getCurrent(store, bucket.id, key);
 }
 

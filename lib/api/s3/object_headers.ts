@@ -19,10 +19,15 @@ export const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
 
 const utf8 = new TextEncoder();
 
-export function checkObjectKey(key: string): void {
+/** Whether a key is over S3's 1,024 bytes. */
+export function objectKeyTooLong(key: string): boolean {
   // A UTF-16 unit is at most 3 UTF-8 bytes: most keys need no encoding to pass.
-  if (key.length * 3 <= OBJECT_KEY_MAX_BYTES) return;
-  if (utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES) {
+  return key.length * 3 > OBJECT_KEY_MAX_BYTES &&
+    utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES;
+}
+
+export function checkObjectKey(key: string): void {
+  if (objectKeyTooLong(key)) {
     throw new S3Error("KeyTooLongError", 400, "Your key is too long", { MaxSizeAllowed: "1024" });
   }
 }
