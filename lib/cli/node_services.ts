@@ -3,6 +3,7 @@
  * and the repairs an operator can start, all listed by `remise worker list`.
  */
 import type { KvStore } from "../db/kv_store.ts";
+import type { ValuePick } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { ResyncQueue, ResyncWorker } from "../block/resync.ts";
 import { ScrubWorker } from "../block/scrub.ts";
@@ -36,12 +37,25 @@ export interface NodeServices {
   stop(): Promise<void>;
 }
 
-/** Runs `fn` for every entry of a table stored on this node. */
-async function* localEntries<T>(db: KvStore, table: string): AsyncIterable<T> {
-  for await (const { value } of db.list<{ v: number; entry: T }>({ prefix: ["t", table] })) {
-    yield value.entry;
-  }
+/** Every entry of a table stored on this node (only `pick` of each, if given). */
+async function* localEntries<T>(
+  db: KvStore,
+  table: string,
+  pick?: ValuePick,
+): AsyncIterable<T> {
+  const entries = db.list<{ v: number; entry: T }>(
+    { prefix: ["t", table] },
+    pick ? { pick: { entry: pick } } : {},
+  );
+  for await (const { value } of entries) yield value.entry;
 }
+
+/** What the search for abandoned uploads reads of an object entry (not its data). */
+const UPLOAD_STATES: ValuePick = {
+  bucketId: true,
+  key: true,
+  versions: { uuid: true, timestampMs: true, state: { state: true, multipart: true } },
+};
 
 export function startNodeServices(
   store: Store,
@@ -95,7 +109,7 @@ export function startNodeServices(
     new PeriodicWorker("abandoned upload collection", ABANDONED_UPLOAD_INTERVAL_MS, async () => {
       const aborted = await abortAbandonedUploads(
         store,
-        localEntries<ObjectEntry>(db, "object"),
+        localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
         ABANDONED_UPLOAD_AGE_MS,
       );
       return `${aborted} abandoned uploads aborted in the last run`;
