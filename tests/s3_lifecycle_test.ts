@@ -39,6 +39,18 @@ Deno.test("S3 lifecycle configuration", (t) =>
           Filter: {},
           AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         },
+        {
+          ID: "old-versions",
+          Status: "Enabled",
+          Filter: { Prefix: "docs/" },
+          NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
+        },
+        {
+          ID: "markers",
+          Status: "Enabled",
+          Filter: { Prefix: "" },
+          Expiration: { ExpiredObjectDeleteMarker: true },
+        },
       ];
       await s3.send(
         new PutBucketLifecycleConfigurationCommand({
@@ -56,7 +68,7 @@ Deno.test("S3 lifecycle configuration", (t) =>
 
     await t.step("remise bucket info counts the rules", async () => {
       const info = await (await server.admin("GET", "/v1/buckets/life")).json();
-      assert.equal(info.lifecycleRules, 3);
+      assert.equal(info.lifecycleRules, 5);
     });
 
     await t.step("invalid configurations are refused and change nothing", async () => {
@@ -73,6 +85,27 @@ Deno.test("S3 lifecycle configuration", (t) =>
             "<Status>Enabled</Status><Filter/><Expiration><Date>2030-01-01T12:00:00Z</Date></Expiration>",
           ),
           "InvalidArgument",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>",
+          ),
+          "InvalidArgument",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><NoncurrentVersionExpiration><NewerNoncurrentVersions>2</NewerNoncurrentVersions></NoncurrentVersionExpiration>",
+          ),
+          "MalformedXML",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><Expiration><ExpiredObjectDeleteMarker>yes</ExpiredObjectDeleteMarker></Expiration>",
+          ),
+          "MalformedXML",
           400,
         ],
         [
@@ -121,7 +154,13 @@ Deno.test("S3 lifecycle configuration", (t) =>
         403,
       );
       const got = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: "life" }));
-      assert.deepEqual(got.Rules?.map((r) => r.ID), ["logs", "tmp", "all-uploads"]);
+      assert.deepEqual(got.Rules?.map((r) => r.ID), [
+        "logs",
+        "tmp",
+        "all-uploads",
+        "old-versions",
+        "markers",
+      ]);
     });
 
     await t.step("DeleteBucketLifecycle removes the rules", async () => {

@@ -872,19 +872,30 @@ Deno.test("S3 read features", async (t) => {
           await got.Body!.transformToByteArray(),
           await plain.Body!.transformToByteArray(),
         );
-        const ofUnknownVersion = [
+        // An id remise could not have given is InvalidArgument; one it could have, NoSuchVersion.
+        const malformed = [
           () => s3.send(new GetObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "x1" })),
           () =>
             s3.send(new DeleteObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "x1" })),
         ];
-        for (const call of ofUnknownVersion) await assertS3Error(call(), "NoSuchVersion", 404);
-        // A HEAD answer has no body to name the error: its status says it.
-        await assertS3Status(
-          s3.send(new HeadObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: "x1" })),
+        for (const call of malformed) await assertS3Error(call(), "InvalidArgument", 400);
+        const unknown = "0b0e3c4e-0000-4000-8000-000000000000";
+        await assertS3Error(
+          s3.send(new GetObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: unknown })),
+          "NoSuchVersion",
           404,
         );
+        // A HEAD answer has no body to name the error: its status says it.
+        await assertS3Status(
+          s3.send(new HeadObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: unknown })),
+          404,
+        );
+        // Deleting a version that is not there succeeds, as deleting it twice does.
+        await s3.send(
+          new DeleteObjectCommand({ Bucket: READ, Key: "inline.txt", VersionId: unknown }),
+        );
         assert.ok((await s3.send(new HeadObjectCommand({ Bucket: READ, Key: "inline.txt" }))).ETag);
-        // Writing a version is not a thing without versioning.
+        // A version id names a version that exists: there is no writing one.
         const putVersion = await signedFetch(server, credentials, {
           method: "PUT",
           path: objectPath(READ, "inline.txt"),

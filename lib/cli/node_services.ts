@@ -54,7 +54,12 @@ async function* localEntries<T>(
 const UPLOAD_STATES: ValuePick = {
   bucketId: true,
   key: true,
-  versions: { uuid: true, timestampMs: true, state: { state: true, multipart: true } },
+  versions: {
+    uuid: true,
+    timestampMs: true,
+    versioned: true,
+    state: { state: true, multipart: true },
+  },
 };
 
 export function startNodeServices(
@@ -119,8 +124,9 @@ export function startNodeServices(
     new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
       // A new cluster has no layout to read buckets from until its operator applies one.
       if (store.replication.readSet(0).length === 0) return "waiting for the cluster's layout";
-      const { expired, aborted } = await applyLifecycle(store, await options.buckets());
-      return `last run: ${expired} objects expired, ${aborted} multipart uploads aborted`;
+      const done = await applyLifecycle(store, await options.buckets());
+      return `last run: ${done.expired} objects expired, ${done.versionsDeleted} versions deleted, ` +
+        `${done.aborted} multipart uploads aborted`;
     }),
   );
   const workers = [resync, scrub, gc, abandoned, lifecycle];

@@ -60,7 +60,9 @@ Deno.test("single uploads left 'uploading' past the age are aborted and release 
     assert.equal(await abortAbandonedUploads(store, entries(), 7 * DAY_MS), 1);
     const state = async (key: string) =>
       (await store.objects.get(BUCKET, key))?.versions.map((v) => v.state.state);
-    assert.deepEqual(await state("old"), ["aborted"]);
+    // An entry left with only an aborted upload records nothing else: a store
+    // that runs alone (every replica) drops it at once.
+    assert.equal(await state("old"), undefined);
     assert.deepEqual(await state("recent"), ["uploading"]);
     assert.deepEqual(await state("multipart"), ["uploading"]);
     // The release runs after the commit: wait for the counts to drop.
@@ -75,7 +77,7 @@ Deno.test("single uploads left 'uploading' past the age are aborted and release 
     clock += 7 * DAY_MS;
     assert.equal(await abortAbandonedUploads(store, entries(), 7 * DAY_MS), 1);
     assert.equal(await abortAbandonedUploads(store, entries(), 7 * DAY_MS), 0);
-    assert.deepEqual(await state("recent"), ["aborted"]);
+    assert.equal(await state("recent"), undefined);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

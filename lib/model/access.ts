@@ -16,7 +16,7 @@ import {
 import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
 import { bucketNameProblem } from "./bucket_name.ts";
-import { currentData } from "./object_table.ts";
+import { currentData, isObjectTombstone } from "./object_table.ts";
 import type { Store } from "./store.ts";
 import { toHex } from "../util/hash.ts";
 import { ACCESS_KEY_CACHE_MS } from "../util/limits.ts";
@@ -238,9 +238,10 @@ export class Access {
   }
 
   async isBucketEmpty(bucket: Bucket): Promise<boolean> {
+    // Any version kept (an object, a versioned delete marker) or upload in
+    // progress holds the bucket; entries that only record deletions do not.
     for await (const entry of this.store.objects.scan(bucket.id)) {
-      if (currentData(entry)) return false;
-      if (entry.versions.some((v) => v.state.state === "uploading")) return false;
+      if (!isObjectTombstone(entry)) return false;
     }
     return true;
   }

@@ -31,7 +31,7 @@ export interface PublicReadPolicy {
   list: boolean;
 }
 
-/** A rule of a bucket's lifecycle configuration (S3's Rule, without tags, transitions or versions). */
+/** A rule of a bucket's lifecycle configuration (S3's Rule, without tag or size filters, or transitions). */
 export interface LifecycleRule {
   id?: string;
   enabled: boolean;
@@ -43,6 +43,12 @@ export interface LifecycleRule {
   expirationDateMs?: number;
   /** Multipart uploads are aborted this many days after they were started. */
   abortMultipartDays?: number;
+  /** Versions are deleted this many days after a newer one replaced them... */
+  noncurrentDays?: number;
+  /** ...except the newest this many of them. */
+  newerNoncurrentVersions?: number;
+  /** A delete marker left with no older version is deleted. */
+  expiredObjectDeleteMarker?: boolean;
 }
 
 /** A rule of a bucket's CORS configuration (S3's CORSRule). */
@@ -102,11 +108,20 @@ export interface BucketSettings {
   policy: PublicReadPolicy;
   /** The bucket's own tags. */
   tags: [string, string][];
+  /** Whether new versions are kept beside older ones ("Enabled") or replace the null one. */
+  versioning: "Enabled" | "Suspended";
 }
 
 export type BucketSetting = keyof BucketSettings;
 
-const BUCKET_SETTINGS: BucketSetting[] = ["website", "cors", "lifecycle", "policy", "tags"];
+const BUCKET_SETTINGS: BucketSetting[] = [
+  "website",
+  "cors",
+  "lifecycle",
+  "policy",
+  "tags",
+  "versioning",
+];
 
 export type Bucket = {
   id: string;
@@ -117,6 +132,11 @@ export type Bucket = {
   /** Access key id -> rights on this bucket. */
   keys: Record<string, Lww<BucketPermission>>;
 } & { [S in BucketSetting]?: Lww<BucketSettings[S] | null> };
+
+/** The bucket's versioning status; undefined while it was never set. */
+export function versioningOf(bucket: Bucket): BucketSettings["versioning"] | undefined {
+  return bucket.versioning?.v ?? undefined;
+}
 
 export function newBucket(id: string, name: string, nowMs: number): Bucket {
   return { id, createdMs: nowMs, name: lww(nowMs, name), deleted: lww(nowMs, false), keys: {} };

@@ -6,7 +6,7 @@
 import { md5Hasher, toHex } from "../util/hash.ts";
 import { blocksInRange, type ByteRange, storeBlock, type StoredBlock } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
-import { nextTimestamp } from "./objects.ts";
+import { nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
 import {
   currentData,
   type DataPart,
@@ -64,6 +64,8 @@ export async function copyObject(
   precondition?: (current: CurrentObject | undefined) => void,
   /** The copy's tags; the source's when undefined. */
   tags?: [string, string][],
+  /** The destination bucket's versioning. */
+  versioning?: Versioning,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const { tags: sourceTags, ...sourceMeta } = source.data.meta;
   const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
@@ -92,6 +94,7 @@ export async function copyObject(
     const version: ObjectVersion = {
       uuid: crypto.randomUUID(),
       timestampMs: nextTimestamp(store, entry),
+      ...versionedFlag(versioning),
       state: { state: "complete", data },
     };
     await store.objects.insert({ ...destination, versions: [version] });

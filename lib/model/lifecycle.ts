@@ -1,15 +1,17 @@
 /**
  * Lifecycle rules (PutBucketLifecycleConfiguration): objects expire a number
- * of days after they were last modified (or at a date), and multipart
- * uploads are aborted a number of days after they started. As in S3, a
- * number of days counts to the next midnight UTC after it.
+ * of days after they were last modified (or at a date), versions a number of
+ * days after a newer one replaced them, delete markers once no older version
+ * is left, and multipart uploads are aborted a number of days after they
+ * started. As in S3, a number of days counts to the next midnight UTC after it.
  *
  * Each bucket's rules are applied by one node, the first of its object
  * partition's replicas (the node itself when it runs alone).
  */
-import type { Bucket, LifecycleRule } from "./bucket_table.ts";
-import { abortVersion, deleteObject } from "./objects.ts";
-import { currentData } from "./object_table.ts";
+import { type Bucket, type LifecycleRule, versioningOf } from "./bucket_table.ts";
+import { abortVersion, deleteObject, deleteVersion } from "./objects.ts";
+import { currentData, type ObjectEntry } from "./object_table.ts";
+import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -30,13 +32,45 @@ function earliest(times: (number | undefined)[]): number {
   return Math.min(...times.map((t) => t ?? Infinity));
 }
 
+/** What a pass did: objects expired (a delete marker each), versions deleted, uploads aborted. */
+export interface LifecycleDone {
+  expired: number;
+  versionsDeleted: number;
+  aborted: number;
+}
+
+/**
+ * The ids of the entry's versions that `rules` delete now: noncurrent ones
+ * past their days (but the newest few, when a rule keeps some), and a delete
+ * marker left alone.
+ */
+function expiredVersions(entry: ObjectEntry, rules: LifecycleRule[], now: number): string[] {
+  const listed = listedVersionsOf(entry);
+  const expired = new Set<string>();
+  for (const rule of rules) {
+    if (rule.noncurrentDays !== undefined) {
+      const kept = rule.newerNoncurrentVersions ?? 0;
+      // listed[i] became noncurrent when listed[i - 1] was written.
+      for (let i = 1 + kept; i < listed.length; i++) {
+        if (daysAfter(listed[i - 1].lastModifiedMs, rule.noncurrentDays) <= now) {
+          expired.add(listed[i].versionId);
+        }
+      }
+    }
+    if (rule.expiredObjectDeleteMarker && listed.length === 1 && !listed[0].object) {
+      expired.add(listed[0].versionId);
+    }
+  }
+  return [...expired];
+}
+
 /** Applies the enabled rules of `buckets` this node is in charge of; returns what it did. */
 export async function applyLifecycle(
   store: Store,
   buckets: Bucket[],
-): Promise<{ expired: number; aborted: number }> {
+): Promise<LifecycleDone> {
   const now = store.nowMs();
-  const done = { expired: 0, aborted: 0 };
+  const done: LifecycleDone = { expired: 0, versionsDeleted: 0, aborted: 0 };
   for (const bucket of buckets) {
     const rules = (bucket.lifecycle?.v ?? []).filter((r) => r.enabled);
     if (rules.length === 0) continue;
@@ -50,8 +84,15 @@ export async function applyLifecycle(
         const modified = current.version.timestampMs;
         if (earliest(applying.map((r) => expiresAtMs(r, modified))) <= now) {
           // Only the version that expired: a write meanwhile stays.
-          if (await deleteObject(store, bucket.id, entry.key, current.version.uuid)) done.expired++;
+          const marker = await deleteObject(store, bucket.id, entry.key, {
+            versioning: versioningOf(bucket),
+            onlyVersion: current.version.uuid,
+          });
+          if (marker) done.expired++;
         }
+      }
+      for (const versionId of expiredVersions(entry, applying, now)) {
+        if (await deleteVersion(store, bucket.id, entry.key, versionId)) done.versionsDeleted++;
       }
       for (const version of entry.versions) {
         const state = version.state;

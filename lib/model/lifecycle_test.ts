@@ -4,7 +4,8 @@ import { BlockStore } from "../block/block_store.ts";
 import { Access } from "./access.ts";
 import { applyLifecycle, expiresAtMs } from "./lifecycle.ts";
 import { createUpload } from "./multipart.ts";
-import { deleteObject, getCurrent, putObject } from "./objects.ts";
+import { deleteObject, deleteVersion, getCurrent, getVersion, putObject } from "./objects.ts";
+import { listedVersionsOf } from "./listing.ts";
 import { Store } from "./store.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -60,30 +61,97 @@ Deno.test("lifecycle rules expire objects under their prefix and abort old multi
       (await store.objects.get(bucket.id, key))?.versions.find((v) => v.uuid === uuid)?.state
         .state;
 
-    assert.deepEqual(await run(), { expired: 0, aborted: 0 }, "nothing is due yet");
+    assert.deepEqual(
+      await run(),
+      { expired: 0, versionsDeleted: 0, aborted: 0 },
+      "nothing is due yet",
+    );
     clock = Date.UTC(2026, 0, 12, 1); // past midnight after one day: the upload is due
-    assert.deepEqual(await run(), { expired: 0, aborted: 1 });
-    assert.equal(await uploading("logs/big", upload), "aborted");
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 1 });
+    // Aborted, the entry holds nothing else: a store that runs alone drops it.
+    assert.equal(await uploading("logs/big", upload), undefined);
     assert.equal(await uploading("keep/big", otherUpload), "uploading");
     await put("logs/new"); // written now: its two days start now
     clock = Date.UTC(2026, 0, 13, 1);
-    assert.deepEqual(await run(), { expired: 1, aborted: 0 });
+    assert.deepEqual(await run(), { expired: 1, versionsDeleted: 0, aborted: 0 });
     assert.equal(await exists("logs/old"), false);
     assert.equal(await exists("logs/new"), true);
     assert.equal(await exists("keep/old"), true, "another prefix");
     assert.equal(await exists("tmp/old"), true, "a disabled rule");
-    assert.deepEqual(await run(), { expired: 0, aborted: 0 }, "a second pass finds nothing");
+    assert.deepEqual(
+      await run(),
+      { expired: 0, versionsDeleted: 0, aborted: 0 },
+      "a second pass finds nothing",
+    );
 
     // An object written again after its expired version was listed is not deleted.
     const first = await put("logs/raced");
     await put("logs/raced");
-    assert.equal(await deleteObject(store, bucket.id, "logs/raced", first.version.uuid), false);
+    const marker = await deleteObject(store, bucket.id, "logs/raced", {
+      onlyVersion: first.version.uuid,
+    });
+    assert.equal(marker, undefined);
     assert.equal(await exists("logs/raced"), true);
 
     await access.setSetting(await access.getBucket("logs-bucket"), "lifecycle", null);
     clock += 30 * DAY_MS;
-    assert.deepEqual(await run(), { expired: 0, aborted: 0 }, "rules removed");
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "rules removed");
     assert.equal(await exists("logs/new"), true);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lifecycle rules delete noncurrent versions past their days, and lone delete markers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    let clock = Date.UTC(2026, 0, 10, 10);
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1 << 20,
+      nowMs: () => clock,
+    });
+    const access = new Access(store);
+    const bucket = await access.createBucket("versions-bucket");
+    const put = async (key: string, text: string) => {
+      const { version } = await putObject(store, bucket.id, key, bodyOf(text), {
+        headers: [],
+        maxSize: 1 << 20,
+        versioning: "Enabled",
+      });
+      clock += 3600 * 1000;
+      return version.uuid;
+    };
+    const [v1, v2, v3] = [await put("k", "1"), await put("k", "2"), await put("k", "3")];
+    await access.setSetting(bucket, "lifecycle", [
+      { enabled: true, prefix: "k", noncurrentDays: 1, newerNoncurrentVersions: 1 },
+      { enabled: true, prefix: "m/", expiredObjectDeleteMarker: true },
+    ]);
+    const run = async () => await applyLifecycle(store, await access.listAllBuckets());
+    const versionsOf = async (key: string) => {
+      const entry = await store.objects.get(bucket.id, key);
+      return entry ? listedVersionsOf(entry).map((v) => v.versionId) : [];
+    };
+
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "not yet");
+    // v1 became noncurrent on day 0 at 11:00: one day later, counted to midnight, it goes. v2
+    // is as old, but the rule keeps the newest noncurrent version.
+    clock = Date.UTC(2026, 0, 12, 1);
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
+    assert.deepEqual(await versionsOf("k"), [v3, v2]);
+    assert.equal((await getVersion(store, bucket.id, "k", v1)).kind, "none");
+    assert.equal((await getCurrent(store, bucket.id, "k"))?.version.uuid, v3);
+
+    // A delete marker with an older version is kept; once alone, it goes.
+    const m1 = await put("m/x", "data");
+    await deleteObject(store, bucket.id, "m/x", { versioning: "Enabled" });
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 });
+    assert.equal((await versionsOf("m/x")).length, 2);
+    await deleteVersion(store, bucket.id, "m/x", m1);
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
+    assert.deepEqual(await versionsOf("m/x"), []);
+    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "done");
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

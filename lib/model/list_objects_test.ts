@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
-import { listObjects, type ListQuery, type ListResult } from "./objects.ts";
+import { listObjects, type ListQuery, type ListResult } from "./listing.ts";
 import type { ObjectEntry, ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
 import { seededRandom } from "../util/seeded_random.ts";

@@ -97,10 +97,17 @@ checkLaws("key", keySchema, (r) => ({
 
 const meta = { size: 3, etag: "e", headers: [["content-type", "x"]] as [string, string][] };
 function version(r: () => number): ObjectVersion {
-  const uuid = pick(r, ["u1", "u2", "u3", "u4"]);
-  const timestampMs = { u1: 10, u2: 20, u3: 30, u4: 40 }[uuid]! + (r() < 0.2 ? 1 : 0);
+  const uuid = pick(r, ["u1", "u2", "u3", "u4", "u5", "u6"]);
+  const timestampMs = { u1: 10, u2: 20, u3: 30, u4: 40, u5: 50, u6: 60 }[uuid]! +
+    (r() < 0.2 ? 1 : 0);
+  // Whether a version is versioned is decided when it is created: the same in every record of it.
+  const versioned = uuid === "u2" || uuid === "u3" || uuid === "u5"
+    ? { versioned: true as const }
+    : {};
   const state = pick(r, [
     { state: "uploading" as const, multipart: true, headers: [] },
+    { state: "uploading" as const, multipart: false, headers: [] },
+    { state: "deleted" as const },
     {
       state: "complete" as const,
       data: { type: "inline" as const, meta, bytes: new Uint8Array([1, 2, 3]) },
@@ -120,7 +127,7 @@ function version(r: () => number): ObjectVersion {
     { state: "complete" as const, data: { type: "deleteMarker" as const } },
     { state: "aborted" as const },
   ]);
-  return { uuid, timestampMs, state };
+  return { uuid, timestampMs, ...versioned, state };
 }
 checkLaws("object", objectSchema(), (r) => ({
   bucketId: "b1",
@@ -130,7 +137,7 @@ checkLaws("object", objectSchema(), (r) => ({
     {
       bucketId: "b1",
       key: "k",
-      versions: Array.from({ length: 1 + Math.floor(r() * 3) }, () => version(r)),
+      versions: Array.from({ length: 1 + Math.floor(r() * 4) }, () => version(r)),
     },
   ).versions,
 }));

@@ -23,7 +23,7 @@ import {
   type StoredChecksum,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
-import { abortVersion, nextTimestamp } from "./objects.ts";
+import { abortVersion, nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
 import type { Store } from "./store.ts";
 
 /** S3's minimum size of every part but the last. */
@@ -65,6 +65,8 @@ export async function createUpload(
   headers: [string, string][],
   checksumAlgorithm?: ChecksumAlgorithm,
   tags?: [string, string][],
+  /** The bucket's versioning when the upload starts decides whether the object will be versioned. */
+  versioning?: Versioning,
 ): Promise<string> {
   const uploadId = crypto.randomUUID();
   const now = store.nowMs();
@@ -83,6 +85,7 @@ export async function createUpload(
     versions: [{
       uuid: uploadId,
       timestampMs: nextTimestamp(store, entry),
+      ...versionedFlag(versioning),
       state: {
         state: "uploading",
         multipart: true,
@@ -275,6 +278,7 @@ export async function completeUpload(
   const version: ObjectVersion = {
     uuid: active.version.uuid,
     timestampMs: nextTimestamp(store, entry),
+    ...(active.version.versioned ? { versioned: true } : {}),
     state: { state: "complete", data: { type: "parts", meta, parts } },
   };
   await store.objects.insert({

@@ -1,7 +1,10 @@
 /**
  * The object table: partition = bucket id, sort key = object key. An entry
- * holds the versions of one key; merging keeps every version newer than the
- * newest complete one, so an older write can never hide a newer one.
+ * holds the versions of one key. A version written while the bucket's
+ * versioning is off (or suspended) is the key's "null" version, and a newer
+ * null version replaces it; a version written while versioning is enabled is
+ * kept until it is deleted by its id. So an older write can never hide a
+ * newer one, and merging stays commutative, associative and idempotent.
  */
 import type { TableSchema } from "../table/schema.ts";
 import { type Lww, mergeLww, stableMax } from "../util/crdt.ts";
@@ -38,7 +41,16 @@ export interface DataPart {
 }
 
 export type VersionData =
-  | { type: "deleteMarker" }
+  | {
+    type: "deleteMarker";
+    /**
+     * Written while the bucket's versioning was set: a version of its own,
+     * listed and kept until deleted by id. Without versioning (and not
+     * versioned), a delete marker only records a deletion until it is
+     * collected.
+     */
+    listed?: true;
+  }
   | { type: "inline"; meta: ObjectMeta; bytes: Uint8Array }
   | { type: "parts"; meta: ObjectMeta; parts: DataPart[] };
 
@@ -52,11 +64,20 @@ export type VersionState =
     tags?: [string, string][];
   }
   | { state: "complete"; data: VersionData }
-  | { state: "aborted" };
+  | { state: "aborted" }
+  /** A complete version deleted by its id (DeleteObject with versionId): it never comes back. */
+  | { state: "deleted" };
 
 export interface ObjectVersion {
   uuid: string;
   timestampMs: number;
+  /**
+   * Written while the bucket's versioning was enabled: the version's id is
+   * its uuid, and newer versions do not replace it. Without it, the version is
+   * the key's "null" version. Decided when the version is created (for a
+   * multipart upload, when it starts), and the same in every state.
+   */
+  versioned?: true;
   state: VersionState;
 }
 
@@ -66,8 +87,9 @@ export interface ObjectEntry {
   versions: ObjectVersion[];
 }
 
-// A completed version stays complete: an abort racing a completion loses.
-const STATE_RANK = { uploading: 0, aborted: 1, complete: 2 } as const;
+// A completed version stays complete: an abort racing a completion loses. A
+// deletion by version id wins over everything.
+const STATE_RANK = { uploading: 0, aborted: 1, complete: 2, deleted: 3 } as const;
 
 function newer(a: ObjectVersion, b: ObjectVersion): boolean {
   return a.timestampMs !== b.timestampMs ? a.timestampMs > b.timestampMs : a.uuid > b.uuid;
@@ -105,7 +127,17 @@ export function withTags(
   return { ...v, state: { state: "complete", data: { ...s.data, meta } } };
 }
 
-/** Versions sorted oldest first, without those older than the newest complete one. */
+/**
+ * Versions sorted oldest first, without the null versions that a newer null
+ * version replaced. A version that is complete, or deleted by its id,
+ * replaces what it would have replaced as complete.
+ *
+ * Why this stays a proper merge: a null version's records are all replaced
+ * by the same newer null versions, whatever their state; versioned ones are
+ * never replaced (an uploading versioned version must not lose its data to a
+ * newer one); and a version that replaces others keeps doing so in every
+ * later state, or is itself replaced by one that replaces them too.
+ */
 export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVersion[] {
   const byUuid = new Map<string, ObjectVersion>();
   for (const v of [...a, ...b]) {
@@ -113,11 +145,32 @@ export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVer
     byUuid.set(v.uuid, existing ? mergeVersion(existing, v) : v);
   }
   const all = [...byUuid.values()].sort((x, y) => (newer(x, y) ? 1 : -1));
-  let lastComplete = -1;
+  let lastNullReplacing = -1;
   all.forEach((v, i) => {
-    if (v.state.state === "complete") lastComplete = i;
+    if (!v.versioned && (v.state.state === "complete" || v.state.state === "deleted")) {
+      lastNullReplacing = i;
+    }
   });
-  return lastComplete < 0 ? all : all.slice(lastComplete);
+  if (lastNullReplacing <= 0) return all;
+  return all.filter((v, i) => i >= lastNullReplacing || v.versioned);
+}
+
+/** The id S3 names a version by: its uuid when versioned, else "null". */
+export function versionIdOf(v: ObjectVersion): string {
+  return v.versioned ? v.uuid : "null";
+}
+
+/** The complete version (object or delete marker) with this S3 version id, if any. */
+export function findVersion(
+  entry: ObjectEntry | undefined,
+  versionId: string,
+): ObjectVersion | undefined {
+  if (!entry) return undefined;
+  for (let i = entry.versions.length - 1; i >= 0; i--) {
+    const v = entry.versions[i];
+    if (v.state.state === "complete" && versionIdOf(v) === versionId) return v;
+  }
+  return undefined;
 }
 
 /** The newest complete version, if any. */
@@ -139,9 +192,22 @@ export function currentData(
   return data.type === "deleteMarker" ? undefined : { version, data };
 }
 
+/** A delete marker that only records a deletion: not versioned, written without versioning. */
+export function isUnlistedMarker(v: ObjectVersion): boolean {
+  const s = v.state;
+  return s.state === "complete" && s.data.type === "deleteMarker" && !v.versioned && !s.data.listed;
+}
+
+/**
+ * An entry that only records deletions: null delete markers, versions deleted
+ * by id, aborted uploads. Once every replica holds it, it can go.
+ */
 export function isObjectTombstone(entry: ObjectEntry): boolean {
-  return entry.versions.length === 1 && entry.versions[0].state.state === "complete" &&
-    entry.versions[0].state.data.type === "deleteMarker";
+  return entry.versions.every((v) => {
+    const s = v.state;
+    if (s.state === "complete") return isUnlistedMarker(v);
+    return s.state === "deleted" || s.state === "aborted";
+  });
 }
 
 export function objectSchema(

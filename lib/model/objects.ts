@@ -1,13 +1,13 @@
 /**
- * Objects of a bucket: writing a new current version, reading it, deleting
- * it and listing keys. Version timestamps are always greater than every
+ * Objects of a bucket: writing a new current version, reading it or an older
+ * one, and deleting them. Version timestamps are always greater than every
  * version already known for the key, whatever the clock says.
  */
 import type { ChecksumAlgorithm } from "../util/hash.ts";
-import { prefixEnd } from "../table/table.ts";
-import { compareUtf8 } from "../util/utf8_order.ts";
 import {
   currentData,
+  currentVersion,
+  findVersion,
   type ObjectEntry,
   type ObjectMeta,
   type ObjectVersion,
@@ -16,10 +16,19 @@ import {
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
+import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
 import { lww } from "../util/crdt.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
+
+/** How a bucket keeps versions (S3's versioning status); undefined: never set. */
+export type Versioning = BucketSettings["versioning"] | undefined;
+
+/** The flag of versions written under `versioning`: only "Enabled" keeps older ones. */
+export function versionedFlag(versioning: Versioning): { versioned?: true } {
+  return versioning === "Enabled" ? { versioned: true } : {};
+}
 
 /** A timestamp newer than every version of the entry. */
 export function nextTimestamp(store: Store, entry: ObjectEntry | undefined): number {
@@ -69,6 +78,29 @@ export async function getCurrent(
   return currentData(await store.objects.get(bucketId, key));
 }
 
+/** A version looked up by id: its data, a delete marker, or nothing of that id. */
+export type FoundVersion =
+  | { kind: "object"; object: CurrentObject }
+  | { kind: "deleteMarker"; version: ObjectVersion }
+  | { kind: "none" };
+
+/** The version S3 names `versionId` of the key; the current one when `versionId` is undefined. */
+export async function getVersion(
+  store: Store,
+  bucketId: string,
+  key: string,
+  versionId: string | undefined,
+): Promise<FoundVersion> {
+  const entry = await store.objects.get(bucketId, key);
+  const version = versionId === undefined
+    ? entry && currentVersion(entry)
+    : findVersion(entry, versionId);
+  if (!version || version.state.state !== "complete") return { kind: "none" };
+  const data = version.state.data;
+  if (data.type === "deleteMarker") return { kind: "deleteMarker", version };
+  return { kind: "object", object: { version, data } };
+}
+
 export interface PutObjectOptions {
   headers: [string, string][];
   maxSize: number;
@@ -83,6 +115,8 @@ export interface PutObjectOptions {
   storedChecksum?: (written: WrittenData) => StoredChecksum | undefined;
   /** The object's tags (x-amz-tagging). */
   tags?: [string, string][];
+  /** The bucket's versioning: whether the new version replaces the key's null version. */
+  versioning?: Versioning;
 }
 
 /** Streams `body` into a new version of `key` and makes it current once verified. */
@@ -94,6 +128,7 @@ export async function putObject(
   options: PutObjectOptions,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const uuid = crypto.randomUUID();
+  const flag = versionedFlag(options.versioning);
   // The timestamp must be newer than every version of the key: it is decided
   // against the stored entry, before the first block is stored, or when the
   // version is written (see below).
@@ -122,6 +157,7 @@ export async function putObject(
           versions: [{
             uuid,
             timestampMs: timestampMs ?? await readTimestamp(),
+            ...flag,
             state: { state: "uploading", multipart: false, headers: options.headers },
           }],
         });
@@ -143,6 +179,7 @@ export async function putObject(
     const complete = (ts: number): ObjectVersion => ({
       uuid,
       timestampMs: ts,
+      ...flag,
       state: { state: "complete", data },
     });
     if (timestampMs === undefined) {
@@ -163,7 +200,7 @@ export async function putObject(
     return { version, meta };
   } catch (e) {
     if (uploading) {
-      await abortVersion(store, bucketId, key, { uuid, timestampMs: timestampMs! });
+      await abortVersion(store, bucketId, key, { uuid, timestampMs: timestampMs!, ...flag });
     }
     throw e;
   }
@@ -174,7 +211,7 @@ export async function abortVersion(
   store: Store,
   bucketId: string,
   key: string,
-  version: Pick<ObjectVersion, "uuid" | "timestampMs">,
+  version: Pick<ObjectVersion, "uuid" | "timestampMs" | "versioned">,
 ): Promise<void> {
   await store.objects.insert({
     bucketId,
@@ -182,179 +219,86 @@ export async function abortVersion(
     versions: [{
       uuid: version.uuid,
       timestampMs: version.timestampMs,
+      ...versionedFlag(version.versioned ? "Enabled" : undefined),
       state: { state: "aborted" },
     }],
   });
 }
 
+export interface DeleteObjectOptions {
+  /** The bucket's versioning: without it, a key that holds no object is left alone. */
+  versioning?: Versioning;
+  /** Deletes only while this version (uuid) is current, and only if there is an object. */
+  onlyVersion?: string;
+}
+
 /**
- * Makes a delete marker the current version; returns whether an object
- * existed. With `onlyVersion`, deletes only while that version is current.
+ * Makes a delete marker the current version. Without versioning, only when
+ * an object exists; with it, always (S3 stacks markers). Resolves with the
+ * marker written, if one was.
  */
 export async function deleteObject(
   store: Store,
   bucketId: string,
   key: string,
-  onlyVersion?: string,
-): Promise<boolean> {
+  options: DeleteObjectOptions = {},
+): Promise<ObjectVersion | undefined> {
+  const { versioning, onlyVersion } = options;
   const deletable = (entry: ObjectEntry | undefined) => {
+    if (onlyVersion === undefined && versioning !== undefined) return true;
     const current = currentData(entry);
     return current !== undefined &&
       (onlyVersion === undefined || current.version.uuid === onlyVersion);
   };
-  const marker = (entry: ObjectEntry): ObjectEntry => ({
-    bucketId,
-    key,
-    versions: [{
+  let written: ObjectVersion | undefined;
+  const marker = (entry: ObjectEntry | undefined): ObjectEntry => {
+    written = {
       uuid: crypto.randomUUID(),
       timestampMs: nextTimestamp(store, entry),
-      state: { state: "complete", data: { type: "deleteMarker" } },
-    }],
-  });
+      ...versionedFlag(versioning),
+      state: {
+        state: "complete",
+        data: { type: "deleteMarker", ...(versioning === "Suspended" ? { listed: true } : {}) },
+      },
+    };
+    return { bucketId, key, versions: [written] };
+  };
   // On the key's only replica: read and written under the entry's lock, in one read.
   const alone = await store.objects.updateIfAlone(
     bucketId,
     key,
-    (old) => deletable(old) ? marker(old!) : undefined,
+    (old) => deletable(old) ? marker(old) : undefined,
   );
-  if (alone) return deletable(alone.old);
+  if (alone) return written;
   const entry = await store.objects.get(bucketId, key);
-  if (!deletable(entry)) return false;
-  await store.objects.insert(marker(entry!));
-  return true;
-}
-
-export interface ListQuery {
-  prefix: string;
-  delimiter?: string;
-  /** List keys strictly greater than this. */
-  after?: string;
-  /** `after` continues an earlier page (marker, continuation token): if it is a common prefix, skip its keys. */
-  resume?: boolean;
-  maxKeys: number;
-}
-
-/** What a listing tells of an object. */
-export interface ListedObject {
-  key: string;
-  lastModifiedMs: number;
-  size: number;
-  etag: string;
-  checksum?: StoredChecksum;
-}
-
-export interface ListResult {
-  objects: ListedObject[];
-  commonPrefixes: string[];
-  truncated: boolean;
-  /** The last key or common prefix returned, to continue after. */
-  last?: string;
+  if (!deletable(entry)) return undefined;
+  await store.objects.insert(marker(entry));
+  return written;
 }
 
 /**
- * What a listing reads of an object entry: every version, as merging needs,
- * but without headers, parts or inline data. Entries read so are only
- * merged and looked at, never written back.
+ * Deletes the version S3 names `versionId` for good: an object's data or a
+ * delete marker. Resolves with the version deleted; undefined when the key
+ * has no such version (deleting it again succeeds, as in S3).
  */
-const LISTING_PICK: ValuePick = {
-  key: true,
-  versions: {
-    uuid: true,
-    timestampMs: true,
-    state: { state: true, data: { type: true, meta: { size: true, etag: true, checksum: true } } },
-  },
-};
-
-/**
- * Entries read first when keys may be grouped under common prefixes. Reads
- * double while keys come ungrouped; after a group is skipped, one entry is
- * read first, as the next key often starts another group.
- */
-const GROUPED_READ_FIRST = 64;
-
-/**
- * Lists current objects in key order, grouping keys that share a prefix up
- * to the delimiter. A grouped prefix is skipped in one jump, so a listing with
- * a delimiter costs one read per result, not per key.
- */
-export async function listObjects(
+export async function deleteVersion(
   store: Store,
   bucketId: string,
-  query: ListQuery,
-): Promise<ListResult> {
-  const result: ListResult = { objects: [], commonPrefixes: [], truncated: false };
-  const { prefix, maxKeys } = query;
-  const delimiter = query.delimiter || undefined;
-  let start = prefix;
-  if (query.after !== undefined && compareUtf8(query.after, prefix) >= 0) {
-    // Resuming after a common prefix returned earlier skips every key under it.
-    const isCommonPrefix = query.resume === true && delimiter !== undefined &&
-      query.after.startsWith(prefix) &&
-      commonPrefixOf(query.after, prefix.length, delimiter) === query.after;
-    const resume = isCommonPrefix ? prefixEnd(query.after) : query.after + "\u0000";
-    if (resume === undefined) return result;
-    start = resume;
-  }
-  const end = prefix === "" ? undefined : prefixEnd(prefix);
-  let count = 0;
-  let readSize = delimiter === undefined ? Infinity : GROUPED_READ_FIRST;
-  let afterJump = false;
-  while (true) {
-    // One entry more than still fits tells whether the listing is truncated.
-    const limit = Math.min(maxKeys - count + 1, afterJump ? 1 : readSize);
-    let read = 0;
-    let lastRead = start;
-    let jumpTo: string | undefined;
-    reading: for await (
-      const page of store.objects.scanPages(bucketId, { start, end, limit, pick: LISTING_PICK })
-    ) {
-      for (const entry of page) {
-        const key = entry.key;
-        read++;
-        lastRead = key;
-        const object = currentData(entry);
-        if (!object) continue;
-        if (count >= maxKeys) {
-          result.truncated = true;
-          return result;
-        }
-        count++;
-        const commonPrefix = delimiter === undefined
-          ? undefined
-          : commonPrefixOf(key, prefix.length, delimiter);
-        if (commonPrefix !== undefined) {
-          result.commonPrefixes.push(commonPrefix);
-          result.last = commonPrefix;
-          jumpTo = prefixEnd(commonPrefix);
-          if (jumpTo === undefined) return result;
-          break reading;
-        }
-        const { version, data: { meta } } = object;
-        result.objects.push({
-          key,
-          lastModifiedMs: version.timestampMs,
-          size: meta.size,
-          etag: meta.etag,
-          checksum: meta.checksum,
-        });
-        result.last = key;
-      }
-    }
-    if (jumpTo !== undefined) {
-      start = jumpTo;
-      afterJump = true;
-    } else if (read < limit) {
-      return result;
-    } else {
-      start = lastRead + "\u0000";
-      if (!afterJump) readSize *= 2;
-      afterJump = false;
-    }
-  }
-}
-
-/** The key up to the first delimiter after the listed prefix, if there is one. */
-function commonPrefixOf(key: string, prefixLength: number, delimiter: string): string | undefined {
-  const i = key.indexOf(delimiter, prefixLength);
-  return i < 0 ? undefined : key.slice(0, i + delimiter.length);
+  key: string,
+  versionId: string,
+): Promise<ObjectVersion | undefined> {
+  const version = findVersion(await store.objects.get(bucketId, key), versionId);
+  if (!version) return undefined;
+  const { uuid, timestampMs, versioned } = version;
+  await store.objects.insert({
+    bucketId,
+    key,
+    versions: [{
+      uuid,
+      timestampMs,
+      ...(versioned ? { versioned } : {}),
+      state: { state: "deleted" },
+    }],
+  });
+  return version;
 }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { deleteObject, getCurrent, putObject } from "./objects.ts";
+import {
+  deleteObject,
+  deleteVersion,
+  getCurrent,
+  getVersion,
+  putObject,
+  type Versioning,
+} from "./objects.ts";
 import { Store } from "./store.ts";
 
 const BUCKET = "bucket-id";
@@ -60,9 +67,10 @@ Deno.test("a lone store timestamps writes after what it holds, even with its clo
     const current = await getCurrent(store, BUCKET, "k");
     assert.equal(current?.version.uuid, newest.version.uuid, "the newest version is current");
 
-    assert.equal(await deleteObject(store, BUCKET, "k"), true);
+    const marker = await deleteObject(store, BUCKET, "k");
+    assert.equal(marker?.state.state === "complete" && marker.state.data.type, "deleteMarker");
     assert.equal(await getCurrent(store, BUCKET, "k"), undefined);
-    assert.equal(await deleteObject(store, BUCKET, "k"), false, "nothing left to delete");
+    assert.equal(await deleteObject(store, BUCKET, "k"), undefined, "nothing left to delete");
     await put("three");
     const data = (await getCurrent(store, BUCKET, "k"))?.data;
     assert.equal(data?.type, "inline");
@@ -142,8 +150,73 @@ Deno.test("every block of an object is referenced once it is written, and releas
       assert.equal(await store.blocks.refcount(hash), 1, `block ${hash} is referenced once`);
     }
 
-    assert.equal(await deleteObject(store, BUCKET, "big"), true);
+    assert.ok(await deleteObject(store, BUCKET, "big"));
     for (const hash of hashes) {
       assert.equal(await store.blocks.refcount(hash), 0, `block ${hash} is released`);
     }
+  }));
+
+Deno.test("a versioned key keeps each version's blocks until that version is deleted by id", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize });
+    // Each version: two blocks of its own content, so each has its own block hash.
+    const put = async (fill: number, versioning: Versioning) => {
+      const body = new Uint8Array(2 * blockSize).fill(fill);
+      const { version } = await putObject(store, BUCKET, "k", bodyOf(body), {
+        headers: [],
+        maxSize: 1 << 20,
+        sizeHint: body.byteLength,
+        versioning,
+      });
+      const state = version.state;
+      const dataId = state.state === "complete" && state.data.type === "parts"
+        ? state.data.parts[0].dataId
+        : "";
+      const hashes = new Set<string>();
+      for await (const block of store.versions.scan(dataId)) hashes.add(block.hash);
+      assert.equal(hashes.size, 1);
+      return { version, hash: [...hashes][0] };
+    };
+    // Releases run after the commit: wait for the counts to settle.
+    const refcounts = async (expected: number[], hashes: string[], what: string) => {
+      let counts: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        counts = await Promise.all(hashes.map((h) => store.blocks.refcount(h)));
+        if (counts.every((c, j) => c === expected[j])) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(counts, expected, what);
+    };
+
+    const v1 = await put(1, "Enabled");
+    const v2 = await put(2, "Enabled");
+    assert.ok(v1.version.versioned && v2.version.versioned);
+    await refcounts([1, 1], [v1.hash, v2.hash], "both versions are kept");
+    const marker = await deleteObject(store, BUCKET, "k", { versioning: "Enabled" });
+    assert.ok(marker?.versioned, "a versioned delete marker");
+    assert.equal(await getCurrent(store, BUCKET, "k"), undefined);
+    assert.equal((await getVersion(store, BUCKET, "k", v1.version.uuid)).kind, "object");
+    await refcounts([1, 1], [v1.hash, v2.hash], "a delete marker releases nothing");
+
+    assert.equal((await deleteVersion(store, BUCKET, "k", v1.version.uuid))?.uuid, v1.version.uuid);
+    await refcounts([0, 1], [v1.hash, v2.hash], "the version deleted by id is released");
+    assert.equal((await getVersion(store, BUCKET, "k", v1.version.uuid)).kind, "none");
+    assert.equal(await deleteVersion(store, BUCKET, "k", v1.version.uuid), undefined, "gone");
+    await deleteVersion(store, BUCKET, "k", marker!.uuid);
+    assert.equal((await getCurrent(store, BUCKET, "k"))?.version.uuid, v2.version.uuid);
+
+    // Suspended: each new version replaces the null one, and only it.
+    const n1 = await put(3, "Suspended");
+    const n2 = await put(4, "Suspended");
+    assert.ok(!n1.version.versioned && !n2.version.versioned);
+    await refcounts([1, 0, 1], [v2.hash, n1.hash, n2.hash], "the null version is replaced");
+    assert.equal((await getVersion(store, BUCKET, "k", "null")).kind, "object");
+    await deleteVersion(store, BUCKET, "k", "null");
+    await refcounts([1, 0], [v2.hash, n2.hash], "the null version deleted by id");
+    assert.equal((await getCurrent(store, BUCKET, "k"))?.version.uuid, v2.version.uuid);
+    await deleteVersion(store, BUCKET, "k", v2.version.uuid);
+    await refcounts([0], [v2.hash], "the last version deleted");
+    // Only deletions are left: a store that runs alone drops the entry.
+    assert.equal(await store.objects.get(BUCKET, "k"), undefined);
   }));

@@ -27,6 +27,11 @@ import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 import type { LocalTransaction } from "../table/schema.ts";
 
+/** A version whose data is no longer needed: its upload was aborted, or it was deleted by id. */
+function isReleased(v: ObjectVersion): boolean {
+  return v.state.state === "aborted" || v.state.state === "deleted";
+}
+
 export interface StoreOptions {
   nowMs?: () => number;
   blockSize: number;
@@ -114,16 +119,13 @@ export class Store {
         const live = new Map(next.versions.map((v) => [v.uuid, v]));
         for (const version of old?.versions ?? []) {
           const now = live.get(version.uuid);
-          if (
-            now === undefined ||
-            (now.state.state === "aborted" && version.state.state !== "aborted")
-          ) {
+          if (now === undefined || (isReleased(now) && !isReleased(version))) {
             tx.afterCommit(() => this.#releaseVersion(version));
           }
         }
         for (const version of next.versions) {
           const before = old?.versions.find((v) => v.uuid === version.uuid);
-          if (version.state.state === "aborted" && before === undefined) {
+          if (isReleased(version) && before === undefined) {
             tx.afterCommit(() => this.#releaseVersion(version));
           }
         }
@@ -169,7 +171,8 @@ export class Store {
       }
       return;
     }
-    // Uploading or aborted: a single upload's data id is the version's uuid;
+    // Uploading, aborted, or deleted where this node never saw it complete: a
+    // single upload's data id is the version's uuid;
     // a multipart upload's parts are listed in its mpu entry.
     await this.releaseData(version.uuid);
     const upload = await this.uploads.get(version.uuid);

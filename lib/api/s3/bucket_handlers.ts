@@ -1,4 +1,4 @@
-/** Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning. */
+/** Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation. */
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -142,10 +142,4 @@ export async function handleGetBucketLocation(r: S3Request): Promise<Response> {
     `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${r.ctx.region}</LocationConstraint>`,
     { headers: { "content-type": "application/xml" } },
   );
-}
-
-export async function handleGetBucketVersioning(r: S3Request): Promise<Response> {
-  await requireBucket(r, "any");
-  // Versioning was never enabled: S3 answers with an empty configuration.
-  return xmlResponse("VersioningConfiguration", {});
 }

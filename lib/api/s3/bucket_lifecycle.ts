@@ -2,10 +2,10 @@
  * PutBucketLifecycleConfiguration, GetBucketLifecycleConfiguration,
  * DeleteBucketLifecycle: rules that expire objects (Days or Date) and abort
  * multipart uploads (DaysAfterInitiation) under a key prefix, applied by
- * lib/model/lifecycle.ts. Filters on tags or sizes and transitions to other
- * storage classes are NotImplemented; actions on noncurrent versions and
- * expired delete markers are accepted and have nothing to act on, since
- * versioning is never enabled.
+ * lib/model/lifecycle.ts, as are the deletion of noncurrent versions
+ * (NoncurrentVersionExpiration) and of delete markers left alone
+ * (ExpiredObjectDeleteMarker). Filters on tags or sizes and transitions to
+ * other storage classes are NotImplemented.
  */
 import type { LifecycleRule } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
@@ -13,6 +13,8 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
 
 const RULES_MAX = 1000;
+/** S3's bound on the noncurrent versions a rule may keep. */
+const NEWER_NONCURRENT_MAX = 100;
 const DAY_MS = 24 * 3600 * 1000;
 
 function positiveDays(value: string, what: string): number {
@@ -57,6 +59,10 @@ function parseRule(node: unknown): LifecycleRule {
     const marker = xmlText(expiration, "ExpiredObjectDeleteMarker");
     const given = [days, date, marker].filter((v) => v !== undefined).length;
     if (given !== 1) throw s3Errors.malformedXml();
+    if (marker !== undefined) {
+      if (marker !== "true" && marker !== "false") throw s3Errors.malformedXml();
+      if (marker === "true") parsed.expiredObjectDeleteMarker = true;
+    }
     if (days !== undefined) parsed.expirationDays = positiveDays(days, "Days");
     if (date !== undefined) {
       const ms = Date.parse(date);
@@ -72,9 +78,26 @@ function parseRule(node: unknown): LifecycleRule {
     if (days === undefined) throw s3Errors.malformedXml();
     parsed.abortMultipartDays = positiveDays(days, "DaysAfterInitiation");
   }
+  const noncurrent = xmlElement(rule.NoncurrentVersionExpiration);
+  if (noncurrent) {
+    const days = xmlText(noncurrent, "NoncurrentDays");
+    if (days === undefined) throw s3Errors.malformedXml();
+    parsed.noncurrentDays = positiveDays(days, "NoncurrentDays");
+    const newer = xmlText(noncurrent, "NewerNoncurrentVersions");
+    if (newer !== undefined) {
+      const n = positiveDays(newer, "NewerNoncurrentVersions");
+      if (n > NEWER_NONCURRENT_MAX) {
+        throw s3Errors.invalidArgument(
+          `'NewerNoncurrentVersions' must be at most ${NEWER_NONCURRENT_MAX}`,
+          "NewerNoncurrentVersions",
+          newer,
+        );
+      }
+      parsed.newerNoncurrentVersions = n;
+    }
+  }
   const acts = parsed.expirationDays !== undefined || parsed.expirationDateMs !== undefined ||
-    parsed.abortMultipartDays !== undefined || expiration !== undefined ||
-    rule.NoncurrentVersionExpiration !== undefined;
+    parsed.abortMultipartDays !== undefined || expiration !== undefined || noncurrent !== undefined;
   if (!acts) {
     throw s3Errors.invalidRequest("At least one action needs to be specified in a rule");
   }
@@ -127,7 +150,13 @@ export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> 
         ? { Days: rule.expirationDays }
         : rule.expirationDateMs !== undefined
         ? { Date: new Date(rule.expirationDateMs).toISOString() }
+        : rule.expiredObjectDeleteMarker
+        ? { ExpiredObjectDeleteMarker: true }
         : undefined,
+      NoncurrentVersionExpiration: rule.noncurrentDays === undefined ? undefined : {
+        NoncurrentDays: rule.noncurrentDays,
+        NewerNoncurrentVersions: rule.newerNoncurrentVersions,
+      },
       AbortIncompleteMultipartUpload: rule.abortMultipartDays === undefined
         ? undefined
         : { DaysAfterInitiation: rule.abortMultipartDays },

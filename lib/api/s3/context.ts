@@ -2,11 +2,12 @@
 import type { Access } from "../../model/access.ts";
 import type { Bucket, BucketPermission, BucketSetting } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
-import { type CurrentObject, getCurrent } from "../../model/objects.ts";
+import { type CurrentObject, getVersion } from "../../model/objects.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { spoolToFile } from "../../block/spool.ts";
 import { checkObjectKey } from "./object_headers.ts";
+import { deleteMarkerError, requestedVersionId } from "./versions.ts";
 
 export interface S3Context {
   store: Store;
@@ -76,16 +77,30 @@ export function requireKey(r: S3Request): string {
   return key;
 }
 
-/** The request's bucket (with `right` on it), key and current object; NoSuchKey when there is none. */
+/**
+ * The request's bucket (with `right` on it), key and object: the version
+ * its `versionId` names, else the current one. NoSuchKey when there is none
+ * (or a delete marker), NoSuchVersion when no version has that id, and
+ * MethodNotAllowed for a delete marker asked by id.
+ */
 export async function requireObject(
   r: S3Request,
   right: "read" | "write",
 ): Promise<{ bucket: Bucket; key: string; current: CurrentObject }> {
   const bucket = await requireBucket(r, right);
   const key = requireKey(r);
-  const current = await getCurrent(r.ctx.store, bucket.id, key);
-  if (!current) throw s3Errors.noSuchKey(key);
-  return { bucket, key, current };
+  const versionId = requestedVersionId(r.target.query);
+  const found = await getVersion(r.ctx.store, bucket.id, key, versionId);
+  switch (found.kind) {
+    case "object":
+      return { bucket, key, current: found.object };
+    case "deleteMarker":
+      throw deleteMarkerError(key, found.version, versionId !== undefined, r.req.method);
+    case "none":
+      throw versionId === undefined
+        ? s3Errors.noSuchKey(key)
+        : s3Errors.noSuchVersion(key, versionId);
+  }
 }
 
 /** The DeleteBucket* of a setting (CORS, website, ...): the owner's; 204 whether it was set or not. */

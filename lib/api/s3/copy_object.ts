@@ -8,6 +8,8 @@ import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
 import { taggingHeader } from "./object_tagging.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
+import { versionIdHeader } from "./versions.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -21,7 +23,10 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       directive,
     );
   }
-  if (source.bucketName === r.target.bucket && source.key === key && directive === "COPY") {
+  if (
+    source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&
+    !source.byVersionId
+  ) {
     throw new S3Error(
       "InvalidRequest",
       400,
@@ -51,9 +56,15 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
     headers,
     (current) => checkWritePreconditions(r.req.headers, current),
     tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
+    versioningOf(bucket),
   );
   return xmlResponse("CopyObjectResult", {
     LastModified: new Date(version.timestampMs).toISOString(),
     ETag: quotedEtag(meta.etag),
-  }, { headers: { "x-amz-copy-source-version-id": "null" } });
+  }, {
+    headers: {
+      "x-amz-copy-source-version-id": source.versionId,
+      ...versionIdHeader(version, versioningOf(bucket)),
+    },
+  });
 }

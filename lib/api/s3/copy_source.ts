@@ -1,27 +1,33 @@
 /** The source of CopyObject and UploadPartCopy: x-amz-copy-source, its range and its conditionals. */
-import { getCurrent } from "../../model/objects.ts";
+import { getVersion } from "../../model/objects.ts";
+import { versionIdOf } from "../../model/object_table.ts";
 import type { ByteRange } from "../../model/object_data.ts";
 import type { S3Request } from "./context.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import type { CurrentObject } from "../../model/objects.ts";
+import { isVersionId } from "./versions.ts";
 
 export interface CopySource {
   bucketName: string;
   key: string;
   object: CurrentObject;
+  /** The id of the version copied (x-amz-copy-source-version-id). */
+  versionId: string;
+  /** The header named the version (`?versionId=`), rather than the current one. */
+  byVersionId: boolean;
 }
 
 /** Parses `x-amz-copy-source` ("bucket/key" or "/bucket/key", URL-encoded) and loads the source. */
 export async function loadCopySource(r: S3Request): Promise<CopySource> {
   const header = r.req.headers.get("x-amz-copy-source")!;
   let raw = header;
+  let versionId: string | undefined;
   const q = raw.indexOf("?");
   if (q >= 0) {
-    const params = new URLSearchParams(raw.slice(q + 1));
-    const versionId = params.get("versionId");
-    if (versionId !== null && versionId !== "null") {
-      throw s3Errors.notImplemented("Copying a specific version");
+    versionId = new URLSearchParams(raw.slice(q + 1)).get("versionId") ?? undefined;
+    if (versionId !== undefined && !isVersionId(versionId)) {
+      throw s3Errors.invalidArgument("Invalid version id specified", "x-amz-copy-source", header);
     }
     raw = raw.slice(0, q);
   }
@@ -45,8 +51,18 @@ export async function loadCopySource(r: S3Request): Promise<CopySource> {
   const bucket = await r.ctx.access.resolveBucket(bucketName);
   if (!bucket) throw s3Errors.noSuchBucket(bucketName);
   if (!r.ctx.access.permissionOf(bucket, r.accessKeyId).read) throw s3Errors.accessDenied();
-  const object = await getCurrent(r.ctx.store, bucket.id, key);
-  if (!object) throw s3Errors.noSuchKey(key);
+  const found = await getVersion(r.ctx.store, bucket.id, key, versionId);
+  if (found.kind === "deleteMarker" && versionId !== undefined) {
+    throw s3Errors.invalidRequest(
+      "The source of a copy request may not specifically refer to a delete marker by version id.",
+    );
+  }
+  if (found.kind !== "object") {
+    throw versionId === undefined || found.kind === "deleteMarker"
+      ? s3Errors.noSuchKey(key)
+      : s3Errors.noSuchVersion(key, versionId);
+  }
+  const object = found.object;
   const outcome = evaluateReadPreconditions(
     r.req.headers,
     object.data.meta.etag,
@@ -63,7 +79,13 @@ export async function loadCopySource(r: S3Request): Promise<CopySource> {
       },
     );
   }
-  return { bucketName, key, object };
+  return {
+    bucketName,
+    key,
+    object,
+    versionId: versionIdOf(object.version),
+    byVersionId: versionId !== undefined,
+  };
 }
 
 /** The `x-amz-copy-source-range` of UploadPartCopy ("bytes=first-last"), within the source. */

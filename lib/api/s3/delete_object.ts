@@ -1,9 +1,49 @@
-/** DeleteObject: a delete marker becomes the current version; deleting a missing key succeeds. */
-import { deleteObject } from "../../model/objects.ts";
+/**
+ * DeleteObject: without a version id, a delete marker becomes the current
+ * version (deleting a missing key succeeds); with one, that version is
+ * deleted for good.
+ */
+import type { Bucket } from "../../model/bucket_table.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
+import { deleteObject, deleteVersion } from "../../model/objects.ts";
+import { versionIdOf } from "../../model/object_table.ts";
+import type { Store } from "../../model/store.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requestedVersionId } from "./versions.ts";
+
+/** What a deletion did, as S3 reports it. */
+export interface Deletion {
+  /** The version deleted, or the delete marker written; undefined when neither has an id to tell. */
+  versionId?: string;
+  /** The version deleted was a delete marker, or a delete marker was written. */
+  deleteMarker: boolean;
+}
+
+/** Deletes `key` (a delete marker) or, with `versionId`, that version of it. */
+export async function deleteKey(
+  store: Store,
+  bucket: Bucket,
+  key: string,
+  versionId: string | undefined,
+): Promise<Deletion> {
+  if (versionId !== undefined) {
+    const deleted = await deleteVersion(store, bucket.id, key, versionId);
+    const state = deleted?.state;
+    const marker = state?.state === "complete" && state.data.type === "deleteMarker";
+    return { versionId, deleteMarker: marker };
+  }
+  const versioning = versioningOf(bucket);
+  const marker = await deleteObject(store, bucket.id, key, { versioning });
+  if (versioning === undefined || !marker) return { deleteMarker: false };
+  return { versionId: versionIdOf(marker), deleteMarker: true };
+}
 
 export async function handleDeleteObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
-  await deleteObject(r.ctx.store, bucket.id, requireKey(r));
-  return new Response(null, { status: 204 });
+  const key = requireKey(r);
+  const deletion = await deleteKey(r.ctx.store, bucket, key, requestedVersionId(r.target.query));
+  const headers = new Headers();
+  if (deletion.versionId !== undefined) headers.set("x-amz-version-id", deletion.versionId);
+  if (deletion.deleteMarker) headers.set("x-amz-delete-marker", "true");
+  return new Response(null, { status: 204, headers });
 }

@@ -1,10 +1,11 @@
 /** DeleteObjects: a batch of up to 1000 keys, with per-key results and Quiet mode. */
-import { deleteObject } from "../../model/objects.ts";
 import { DELETE_OBJECTS_MAX_KEYS, OBJECT_KEY_MAX_BYTES } from "../../util/limits.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
+import { deleteKey } from "./delete_object.ts";
+import { isVersionId } from "./versions.ts";
 import { asList, readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
 
 export async function handleDeleteObjects(r: S3Request): Promise<Response> {
@@ -37,15 +38,21 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
       errors.push({ Key: key, Code: "InvalidArgument", Message: "Invalid object key" });
       continue;
     }
-    // Versioning is never enabled: an object's one version is "null".
-    if (versionId !== undefined && versionId !== "null") {
+    if (versionId !== undefined && !isVersionId(versionId)) {
       const { code, message } = s3Errors.noSuchVersion(key, versionId);
       errors.push({ Key: key, VersionId: versionId, Code: code, Message: message });
       continue;
     }
     try {
-      await deleteObject(r.ctx.store, bucket.id, key);
-      if (!quiet) deleted.push({ Key: key, VersionId: versionId });
+      const deletion = await deleteKey(r.ctx.store, bucket, key, versionId);
+      if (!quiet) {
+        deleted.push({
+          Key: key,
+          VersionId: versionId,
+          DeleteMarker: deletion.deleteMarker ? true : undefined,
+          DeleteMarkerVersionId: deletion.deleteMarker ? deletion.versionId : undefined,
+        });
+      }
     } catch (e) {
       log("remise::api::s3", "warn", `DeleteObjects: cannot delete "${key}": ${errorMessage(e)}`);
       errors.push({

@@ -1,8 +1,10 @@
 /** GetObject and HeadObject: ranges, part numbers, conditionals, response-* overrides, checksums. */
-import { type CurrentObject, getCurrent } from "../../model/objects.ts";
+import type { CurrentObject } from "../../model/objects.ts";
 import type { Store } from "../../model/store.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
 import { type ByteRange, readParts } from "../../model/object_data.ts";
-import { requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requireObject, type S3Request } from "./context.ts";
+import { versionIdHeader } from "./versions.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -48,19 +50,19 @@ function invalidRange(size: number): S3Error {
 }
 
 export async function handleGetObject(r: S3Request, head: boolean): Promise<Response> {
-  const bucket = await requireBucket(r, "read");
-  const key = requireKey(r);
-  const current = await getCurrent(r.ctx.store, bucket.id, key);
-  if (!current) {
-    if (head) throw new S3Error("NoSuchKey", 404, "The specified key does not exist.");
-    throw s3Errors.noSuchKey(key);
-  }
+  const { bucket, current } = await requireObject(r, "read");
   if (r.anonymous && RESPONSE_OVERRIDES.some(([param]) => r.target.query.has(param))) {
     throw s3Errors.invalidRequest(
       "Request specific response headers cannot be used for anonymous GET requests.",
     );
   }
-  return await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
+  const response = await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
+  for (
+    const [name, value] of Object.entries(versionIdHeader(current.version, versioningOf(bucket)))
+  ) {
+    response.headers.set(name, value);
+  }
+  return response;
 }
 
 /**

@@ -1,9 +1,16 @@
 /** ListObjects (v1), ListObjectsV2 and ListObjectVersions. */
-import { listObjects, type ListResult } from "../../model/objects.ts";
+import {
+  type ListedVersion,
+  listedVersionsOf,
+  listObjects,
+  type ListResult,
+  listVersions,
+} from "../../model/listing.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
 import { xmlEscape, XmlFragment, xmlResponse } from "./xml.ts";
+import { isVersionId } from "./versions.ts";
 
 function parseMaxKeys(value: string | null): number {
   if (value === null) return LIST_KEYS_MAX;
@@ -31,32 +38,55 @@ function encoder(query: URLSearchParams): (s: string) => string {
   return encodeURIComponent;
 }
 
-/**
- * The Contents elements, rendered in one loop: a page holds up to 1,000 of
- * them. As `Version` elements, each is the object's one version, "null".
- */
+/** The Contents elements, rendered in one loop: a page holds up to 1,000 of them. */
 function contents(
   r: S3Request,
   result: ListResult,
   encode: (s: string) => string,
   owner: boolean,
-  element: "Contents" | "Version" = "Contents",
 ): XmlFragment {
-  const id = xmlEscape(r.accessKeyId);
-  const ownerXml = owner ? `<Owner><ID>${id}</ID><DisplayName>${id}</DisplayName></Owner>` : "";
-  const version = element === "Version"
-    ? "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
-    : "";
+  const ownerXml = owner ? ownerElement(r) : "";
   let xml = "";
   for (const object of result.objects) {
-    xml += `<${element}>` +
-      `<Key>${xmlEscape(encode(object.key))}</Key>${version}` +
-      `<LastModified>${new Date(object.lastModifiedMs).toISOString()}</LastModified>` +
-      // The quotes of the ETag, escaped: xmlEscape(quotedEtag(etag)) without its slow path.
-      `<ETag>&quot;${xmlEscape(object.etag)}&quot;</ETag>` +
-      optionalElement("ChecksumAlgorithm", object.checksum?.algorithm) +
-      optionalElement("ChecksumType", object.checksum?.type) +
-      `<Size>${object.size}</Size><StorageClass>STANDARD</StorageClass>${ownerXml}</${element}>`;
+    xml += `<Contents><Key>${xmlEscape(encode(object.key))}</Key>` +
+      objectElements(object.lastModifiedMs, object) + `${ownerXml}</Contents>`;
+  }
+  return new XmlFragment(xml);
+}
+
+function ownerElement(r: S3Request): string {
+  const id = xmlEscape(r.accessKeyId);
+  return `<Owner><ID>${id}</ID><DisplayName>${id}</DisplayName></Owner>`;
+}
+
+function objectElements(
+  lastModifiedMs: number,
+  object: { etag: string; size: number; checksum?: { algorithm: string; type: string } },
+): string {
+  return `<LastModified>${new Date(lastModifiedMs).toISOString()}</LastModified>` +
+    // The quotes of the ETag, escaped: xmlEscape(quotedEtag(etag)) without its slow path.
+    `<ETag>&quot;${xmlEscape(object.etag)}&quot;</ETag>` +
+    optionalElement("ChecksumAlgorithm", object.checksum?.algorithm) +
+    optionalElement("ChecksumType", object.checksum?.type) +
+    `<Size>${object.size}</Size><StorageClass>STANDARD</StorageClass>`;
+}
+
+/** The Version and DeleteMarker elements, in listing order. */
+function versionElements(
+  r: S3Request,
+  versions: ListedVersion[],
+  encode: (s: string) => string,
+): XmlFragment {
+  const ownerXml = ownerElement(r);
+  let xml = "";
+  for (const v of versions) {
+    const element = v.object ? "Version" : "DeleteMarker";
+    xml += `<${element}><Key>${xmlEscape(encode(v.key))}</Key>` +
+      `<VersionId>${xmlEscape(v.versionId)}</VersionId><IsLatest>${v.isLatest}</IsLatest>` +
+      (v.object
+        ? objectElements(v.lastModifiedMs, v.object)
+        : `<LastModified>${new Date(v.lastModifiedMs).toISOString()}</LastModified>`) +
+      `${ownerXml}</${element}>`;
   }
   return new XmlFragment(xml);
 }
@@ -151,36 +181,78 @@ export async function handleListObjects(r: S3Request): Promise<Response> {
 }
 
 /**
- * ListObjectVersions. Versioning is never enabled: each object is its one
- * version, "null", the latest; a page continues after `key-marker`.
+ * ListObjectVersions: every version of every key, each key's newest first.
+ * A page continues after `key-marker`, or within it after the version
+ * `version-id-marker` names.
  */
 export async function handleListObjectVersions(r: S3Request): Promise<Response> {
+  const bucket = await requireBucket(r, "read");
   const q = r.target.query;
   const keyMarker = q.get("key-marker") || undefined;
-  const versionIdMarker = q.get("version-id-marker") ?? "";
-  if (versionIdMarker !== "" && keyMarker === undefined) {
-    throw s3Errors.invalidArgument(
-      "A version-id marker cannot be specified without a key marker.",
-      "version-id-marker",
-      versionIdMarker,
-    );
+  const versionIdMarker = q.get("version-id-marker") || undefined;
+  if (versionIdMarker !== undefined) {
+    if (keyMarker === undefined) {
+      throw s3Errors.invalidArgument(
+        "A version-id marker cannot be specified without a key marker.",
+        "version-id-marker",
+        versionIdMarker,
+      );
+    }
+    if (!isVersionId(versionIdMarker)) {
+      throw s3Errors.invalidArgument(
+        "Invalid version id specified",
+        "version-id-marker",
+        versionIdMarker,
+      );
+    }
   }
-  const { bucket, prefix, delimiter, maxKeys, encode, result } = await list(r, keyMarker, true);
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const maxKeys = parseMaxKeys(q.get("max-keys"));
+  const encode = encoder(q);
+  const result: ListResult<ListedVersion> = { objects: [], commonPrefixes: [], truncated: false };
+  if (maxKeys > 0) {
+    if (versionIdMarker !== undefined && keyMarker!.startsWith(prefix)) {
+      // The marker key's versions older than the marker come first. If the
+      // marker version is gone (deleted since the last page), all of them.
+      const entry = await r.ctx.store.objects.get(bucket.id, keyMarker!);
+      const versions = entry ? listedVersionsOf(entry) : [];
+      const rest = versions.slice(versions.findIndex((v) => v.versionId === versionIdMarker) + 1);
+      result.objects = rest.slice(0, maxKeys);
+      result.truncated = rest.length > maxKeys;
+      result.last = keyMarker;
+    }
+    if (!result.truncated) {
+      const more = await listVersions(r.ctx.store, bucket.id, {
+        prefix,
+        delimiter,
+        after: keyMarker,
+        resume: true,
+        maxKeys: maxKeys - result.objects.length,
+      });
+      result.objects.push(...more.objects);
+      result.commonPrefixes = more.commonPrefixes;
+      result.truncated = more.truncated;
+      if (more.last !== undefined) result.last = more.last;
+    }
+  }
   const next = result.truncated ? result.last : undefined;
+  // A page that ends with a key (not a common prefix) continues after its last version.
+  const nextVersionId = next === undefined || result.commonPrefixes.at(-1) === next
+    ? undefined
+    : result.objects.at(-1)?.versionId;
   return xmlResponse("ListVersionsResult", {
     Name: bucket.name.v,
     Prefix: encode(prefix),
     KeyMarker: encode(keyMarker ?? ""),
-    VersionIdMarker: versionIdMarker,
+    VersionIdMarker: versionIdMarker ?? "",
     NextKeyMarker: next === undefined ? undefined : encode(next),
-    NextVersionIdMarker: next === undefined || result.commonPrefixes.includes(next)
-      ? undefined
-      : "null",
+    NextVersionIdMarker: nextVersionId,
     MaxKeys: maxKeys,
     Delimiter: delimiter === undefined ? undefined : encode(delimiter),
     IsTruncated: result.truncated,
     EncodingType: q.get("encoding-type") === null ? undefined : "url",
-    Version: contents(r, result, encode, true, "Version"),
+    Version: versionElements(r, result.objects, encode),
     CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
   });
 }

@@ -16,6 +16,8 @@ import {
   uploadPart,
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
+import { versionIdHeader } from "./versions.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
@@ -79,6 +81,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
     headersToStore(r.req.headers),
     checksum?.algorithm,
     taggingHeader(r.req.headers),
+    versioningOf(bucket),
   );
   const headers = new Headers();
   if (checksum) {
@@ -146,7 +149,7 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
     return xmlResponse("CopyPartResult", {
       LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
       ETag: quotedEtag(copied.md5Hex!),
-    });
+    }, { headers: { "x-amz-copy-source-version-id": source.versionId } });
   } catch (e) {
     await r.ctx.store.releaseData(dataId);
     throw toS3(e);
@@ -154,7 +157,7 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
 }
 
 export async function handleCompleteMultipartUpload(r: S3Request): Promise<Response> {
-  const { active, key } = await activeUpload(r, true);
+  const { bucket, active, key } = await activeUpload(r, true);
   const doc = await readXmlBody(r.body);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
@@ -168,8 +171,8 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     return { partNumber, etag: p.ETag };
   });
   try {
-    const { meta } = await completeUpload(r.ctx.store, active, requested);
-    const headers = new Headers();
+    const { version, meta } = await completeUpload(r.ctx.store, active, requested);
+    const headers = new Headers(versionIdHeader(version, versioningOf(bucket)));
     if (meta.checksum) {
       headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
       headers.set("x-amz-checksum-type", meta.checksum.type);

@@ -6,7 +6,7 @@
  * (see ObjectMeta.tags), so changing them leaves the data, ETag and
  * Last-Modified alone.
  */
-import { withTags } from "../../model/object_table.ts";
+import { versionIdOf, withTags } from "../../model/object_table.ts";
 import { lww } from "../../util/crdt.ts";
 import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -74,27 +74,28 @@ export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
   const tags = current.data.meta.tags?.v ?? [];
   return xmlResponse("Tagging", {
     TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) },
-  }, { headers: { "x-amz-version-id": "null" } });
+  }, { headers: { "x-amz-version-id": versionIdOf(current.version) } });
 }
 
 /** Writes the current version again with these tags; the newest tags win (see ObjectMeta.tags). */
-async function setTags(r: S3Request, tags: [string, string][]): Promise<void> {
+async function setTags(r: S3Request, tags: [string, string][]): Promise<string> {
   const { bucket, key, current } = await requireObject(r, "write");
   // Newer than the tags read, whatever this node's clock says.
   const t = Math.max(r.ctx.store.nowMs(), (current.data.meta.tags?.t ?? 0) + 1);
   const version = withTags(current.version, lww(t, tags));
   await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
+  return versionIdOf(version);
 }
 
 export async function handlePutObjectTagging(r: S3Request): Promise<Response> {
   const tags = tagsFromXml(await readXmlBody(r.body));
-  await setTags(r, tags);
-  return new Response(null, { status: 200, headers: { "x-amz-version-id": "null" } });
+  const versionId = await setTags(r, tags);
+  return new Response(null, { status: 200, headers: { "x-amz-version-id": versionId } });
 }
 
 export async function handleDeleteObjectTagging(r: S3Request): Promise<Response> {
-  await setTags(r, []);
-  return new Response(null, { status: 204, headers: { "x-amz-version-id": "null" } });
+  const versionId = await setTags(r, []);
+  return new Response(null, { status: 204, headers: { "x-amz-version-id": versionId } });
 }
 
 /** Tags of a bucket: S3 allows 50. */

@@ -6,6 +6,7 @@
  * conditions. The file is streamed into the store like a PutObject body.
  */
 import { putObject } from "../../model/objects.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
 import { formBoundary, FormDataError, readFormUpload } from "../../util/form_stream.ts";
 import { fromBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
@@ -202,6 +203,7 @@ export async function handlePostObject(
     }
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
+      versioning: versioningOf(bucket),
       tags,
       maxSize: range.max,
       verify: (written) => {

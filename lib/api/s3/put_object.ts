@@ -1,5 +1,7 @@
 /** PutObject: streams the body into blocks, verifies every digest given, then makes the version current. */
 import { putObject } from "../../model/objects.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
+import { versionIdHeader } from "./versions.ts";
 import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
@@ -63,8 +65,10 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
-  const { meta } = await putObject(r.ctx.store, bucket.id, key, body, {
+  const versioning = versioningOf(bucket);
+  const { version, meta } = await putObject(r.ctx.store, bucket.id, key, body, {
     headers,
+    versioning,
     maxSize: PUT_OBJECT_MAX_BYTES,
     tags,
     checksumAlgorithm: checksum?.algorithm,
@@ -78,7 +82,10 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
         ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
         : undefined,
   });
-  const response = new Headers({ etag: quotedEtag(meta.etag) });
+  const response = new Headers({
+    etag: quotedEtag(meta.etag),
+    ...versionIdHeader(version, versioning),
+  });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
     response.set("x-amz-checksum-type", meta.checksum.type);

@@ -16,11 +16,10 @@ import {
   handleCreateBucket,
   handleDeleteBucket,
   handleGetBucketLocation,
-  handleGetBucketVersioning,
   handleHeadBucket,
   handleListBuckets,
 } from "./bucket_handlers.ts";
-import { requireBucket, type S3Context, type S3Request } from "./context.ts";
+import type { S3Context, S3Request } from "./context.ts";
 import {
   handleDeleteBucketWebsite,
   handleGetBucketWebsite,
@@ -79,6 +78,7 @@ import {
 import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
+import { handleGetBucketVersioning, handlePutBucketVersioning } from "./bucket_versioning.ts";
 import {
   handleGetBucketAcl,
   handleGetObjectAcl,
@@ -178,7 +178,8 @@ export function routeOperation(
         if (q.has("lifecycle")) {
           return route("PutBucketLifecycleConfiguration", handlePutBucketLifecycle);
         }
-        if (sub || q.has("versioning")) return unsupported("PutBucket", sub ?? "versioning");
+        if (q.has("versioning")) return route("PutBucketVersioning", handlePutBucketVersioning);
+        if (sub) return unsupported("PutBucket", sub);
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
@@ -194,19 +195,12 @@ export function routeOperation(
     }
     return notAllowed;
   }
-  // Versioning is never enabled: an object's one version is "null", and any other id is unknown.
-  const versionId = q.get("versionId");
-  if (versionId !== null) {
-    if (!["GET", "HEAD", "DELETE"].includes(method)) {
-      return unsupported(`${method}Object`, "versionId");
-    }
-    if (versionId !== "null") {
-      const operation = { GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" }[method];
-      return route(operation!, async (r) => {
-        await requireBucket(r, method === "DELETE" ? "write" : "read");
-        throw s3Errors.noSuchVersion(target.key!, versionId);
-      });
-    }
+  // A version id names a version that exists: there is no writing one.
+  if (
+    q.has("versionId") &&
+    (method === "POST" || method === "PUT" && !q.has("tagging") && !q.has("acl"))
+  ) {
+    return unsupported(`${method}Object`, "versionId");
   }
   const sub = subresource(q, UNIMPLEMENTED_OBJECT_SUBRESOURCES);
   switch (method) {

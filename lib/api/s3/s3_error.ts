@@ -1,5 +1,8 @@
 /** An S3 error answer: code, HTTP status and message, rendered as S3 XML. */
 export class S3Error extends Error {
+  /** Response headers the answer carries besides the error document (x-amz-delete-marker, ...). */
+  headers: Record<string, string> = {};
+
   constructor(
     readonly code: string,
     readonly status: number,
@@ -10,6 +13,11 @@ export class S3Error extends Error {
   ) {
     super(message, options);
     this.name = "S3Error";
+  }
+
+  withHeaders(headers: Record<string, string>): this {
+    this.headers = { ...this.headers, ...headers };
+    return this;
   }
 }
 

@@ -89,7 +89,11 @@ export function errorResponse(
   requestId: string,
   head: boolean,
 ): Response {
-  const headers = new Headers({ "content-type": "application/xml", "x-amz-request-id": requestId });
+  const headers = new Headers({
+    ...error.headers,
+    "content-type": "application/xml",
+    "x-amz-request-id": requestId,
+  });
   if (head) return new Response(null, { status: error.status, headers });
   const body = xmlDocument("Error", {
     Code: error.code,

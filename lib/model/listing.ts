@@ -1,0 +1,225 @@
+/**
+ * Listings of a bucket in key order: current objects (ListObjects), or every
+ * version (ListObjectVersions), with keys grouped under common prefixes.
+ */
+import { prefixEnd } from "../table/table.ts";
+import { compareUtf8 } from "../util/utf8_order.ts";
+import {
+  currentData,
+  isUnlistedMarker,
+  type ObjectEntry,
+  type ObjectVersion,
+  type StoredChecksum,
+  versionIdOf,
+} from "./object_table.ts";
+import type { Store } from "./store.ts";
+import type { ValuePick } from "../db/db.ts";
+
+export interface ListQuery {
+  prefix: string;
+  delimiter?: string;
+  /** List keys strictly greater than this. */
+  after?: string;
+  /** `after` continues an earlier page (marker, continuation token): if it is a common prefix, skip its keys. */
+  resume?: boolean;
+  maxKeys: number;
+}
+
+/** What a listing tells of an object. */
+export interface ListedObject {
+  key: string;
+  lastModifiedMs: number;
+  size: number;
+  etag: string;
+  checksum?: StoredChecksum;
+}
+
+/** What a listing of versions tells of one: an object's data, or a delete marker. */
+export interface ListedVersion {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModifiedMs: number;
+  /** Undefined for a delete marker. */
+  object?: ListedObject;
+}
+
+export interface ListResult<T = ListedObject> {
+  objects: T[];
+  commonPrefixes: string[];
+  truncated: boolean;
+  /** The last key or common prefix returned, to continue after. */
+  last?: string;
+}
+
+/**
+ * What a listing reads of an object entry: every version, as merging needs,
+ * but without headers, parts or inline data. Entries read so are only
+ * merged and looked at, never written back.
+ */
+const LISTING_PICK: ValuePick = {
+  key: true,
+  versions: {
+    uuid: true,
+    timestampMs: true,
+    versioned: true,
+    state: {
+      state: true,
+      data: { type: true, listed: true, meta: { size: true, etag: true, checksum: true } },
+    },
+  },
+};
+
+/**
+ * Entries read first when keys may be grouped under common prefixes. Reads
+ * double while keys come ungrouped; after a group is skipped, one entry is
+ * read first, as the next key often starts another group.
+ */
+const GROUPED_READ_FIRST = 64;
+
+/** Lists current objects. */
+export function listObjects(
+  store: Store,
+  bucketId: string,
+  query: ListQuery,
+): Promise<ListResult> {
+  return listEntries(store, bucketId, query, currentObjectOf);
+}
+
+/** Lists every version of every key (objects and delete markers), each key's newest first. */
+export function listVersions(
+  store: Store,
+  bucketId: string,
+  query: ListQuery,
+): Promise<ListResult<ListedVersion>> {
+  return listEntries(store, bucketId, query, listedVersionsOf);
+}
+
+const NONE: never[] = [];
+
+function currentObjectOf(entry: ObjectEntry): ListedObject[] {
+  const object = currentData(entry);
+  if (!object) return NONE;
+  const { version, data: { meta } } = object;
+  return [{
+    key: entry.key,
+    lastModifiedMs: version.timestampMs,
+    size: meta.size,
+    etag: meta.etag,
+    checksum: meta.checksum,
+  }];
+}
+
+/** The entry's complete versions (objects and listed delete markers), newest first. */
+export function listedVersionsOf(entry: ObjectEntry): ListedVersion[] {
+  const listed: ListedVersion[] = [];
+  for (let i = entry.versions.length - 1; i >= 0; i--) {
+    const version = entry.versions[i];
+    if (version.state.state !== "complete" || isUnlistedMarker(version)) continue;
+    listed.push(listedVersion(entry.key, version, listed.length === 0));
+  }
+  return listed;
+}
+
+function listedVersion(key: string, version: ObjectVersion, isLatest: boolean): ListedVersion {
+  const state = version.state;
+  const data = state.state === "complete" ? state.data : undefined;
+  const base = {
+    key,
+    versionId: versionIdOf(version),
+    isLatest,
+    lastModifiedMs: version.timestampMs,
+  };
+  if (!data || data.type === "deleteMarker") return base;
+  const { size, etag, checksum } = data.meta;
+  return { ...base, object: { key, lastModifiedMs: version.timestampMs, size, etag, checksum } };
+}
+
+/**
+ * Lists the items of entries in key order, grouping keys that share a
+ * prefix up to the delimiter. A grouped prefix is skipped in one jump, so a
+ * listing with a delimiter costs one read per result, not per key. Each item
+ * and each common prefix counts as one key of `maxKeys`.
+ */
+async function listEntries<T>(
+  store: Store,
+  bucketId: string,
+  query: ListQuery,
+  itemsOf: (entry: ObjectEntry) => T[],
+): Promise<ListResult<T>> {
+  const result: ListResult<T> = { objects: [], commonPrefixes: [], truncated: false };
+  const { prefix, maxKeys } = query;
+  const delimiter = query.delimiter || undefined;
+  let start = prefix;
+  if (query.after !== undefined && compareUtf8(query.after, prefix) >= 0) {
+    // Resuming after a common prefix returned earlier skips every key under it.
+    const isCommonPrefix = query.resume === true && delimiter !== undefined &&
+      query.after.startsWith(prefix) &&
+      commonPrefixOf(query.after, prefix.length, delimiter) === query.after;
+    const resume = isCommonPrefix ? prefixEnd(query.after) : query.after + "\u0000";
+    if (resume === undefined) return result;
+    start = resume;
+  }
+  const end = prefix === "" ? undefined : prefixEnd(prefix);
+  let count = 0;
+  let readSize = delimiter === undefined ? Infinity : GROUPED_READ_FIRST;
+  let afterJump = false;
+  while (true) {
+    // One entry more than still fits tells whether the listing is truncated.
+    const limit = Math.min(maxKeys - count + 1, afterJump ? 1 : readSize);
+    let read = 0;
+    let lastRead = start;
+    let jumpTo: string | undefined;
+    reading: for await (
+      const page of store.objects.scanPages(bucketId, { start, end, limit, pick: LISTING_PICK })
+    ) {
+      for (const entry of page) {
+        const key = entry.key;
+        read++;
+        lastRead = key;
+        const items = itemsOf(entry);
+        if (items.length === 0) continue;
+        if (count >= maxKeys) {
+          result.truncated = true;
+          return result;
+        }
+        const commonPrefix = delimiter === undefined
+          ? undefined
+          : commonPrefixOf(key, prefix.length, delimiter);
+        if (commonPrefix !== undefined) {
+          count++;
+          result.commonPrefixes.push(commonPrefix);
+          result.last = commonPrefix;
+          jumpTo = prefixEnd(commonPrefix);
+          if (jumpTo === undefined) return result;
+          break reading;
+        }
+        for (const item of items) {
+          if (count >= maxKeys) {
+            result.truncated = true;
+            return result;
+          }
+          count++;
+          result.objects.push(item);
+          result.last = key;
+        }
+      }
+    }
+    if (jumpTo !== undefined) {
+      start = jumpTo;
+      afterJump = true;
+    } else if (read < limit) {
+      return result;
+    } else {
+      start = lastRead + "\u0000";
+      if (!afterJump) readSize *= 2;
+      afterJump = false;
+    }
+  }
+}
+
+/** The key up to the first delimiter after the listed prefix, if there is one. */
+function commonPrefixOf(key: string, prefixLength: number, delimiter: string): string | undefined {
+  const i = key.indexOf(delimiter, prefixLength);
+  return i < 0 ? undefined : key.slice(0, i + delimiter.length);
+}
