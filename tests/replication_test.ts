@@ -8,9 +8,12 @@ import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
 } from "@aws-sdk/client-s3";
@@ -99,6 +102,40 @@ Deno.test("replication: objects written through one node are read through every 
           new GetObjectTaggingCommand({ Bucket: "replicated", Key: "obj-1" }),
         );
         assert.deepEqual(got.TagSet, [{ Key: "set-by", Value: "second" }]);
+      }
+    });
+
+    await t.step("versions written through different nodes are listed alike by all", async () => {
+      await clients[1].send(new CreateBucketCommand({ Bucket: "versioned" }));
+      await clients[1].send(
+        new PutBucketVersioningCommand({
+          Bucket: "versioned",
+          VersioningConfiguration: { Status: "Enabled" },
+        }),
+      );
+      const ids: string[] = [];
+      for (const i of [0, 1, 2]) {
+        const put = await clients[i].send(
+          new PutObjectCommand({ Bucket: "versioned", Key: "doc", Body: `through node ${i}` }),
+        );
+        ids.unshift(put.VersionId!);
+      }
+      const marker = (await clients[0].send(
+        new DeleteObjectCommand({ Bucket: "versioned", Key: "doc" }),
+      )).VersionId!;
+      await clients[2].send(
+        new DeleteObjectCommand({ Bucket: "versioned", Key: "doc", VersionId: ids[1] }),
+      );
+      for (const client of clients) {
+        const listed = await client.send(new ListObjectVersionsCommand({ Bucket: "versioned" }));
+        assert.deepEqual(listed.DeleteMarkers?.map((m) => [m.VersionId, m.IsLatest]), [
+          [marker, true],
+        ]);
+        assert.deepEqual(listed.Versions?.map((v) => v.VersionId), [ids[0], ids[2]]);
+        const oldest = await client.send(
+          new GetObjectCommand({ Bucket: "versioned", Key: "doc", VersionId: ids[2] }),
+        );
+        assert.equal(await oldest.Body!.transformToString(), "through node 0");
       }
     });
 

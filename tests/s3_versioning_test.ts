@@ -367,6 +367,16 @@ Deno.test("bucket versioning", async (t) => {
       );
     });
 
+    await t.step("remise bucket info counts the older versions kept", async () => {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: B }));
+      const older = (page.Versions ?? []).filter((v) => !v.IsLatest);
+      const info = await (await server.admin("GET", `/v1/buckets/${B}`)).json();
+      assert.equal(info.versioning, "Suspended");
+      assert.equal(info.noncurrentVersions, older.length);
+      assert.equal(info.noncurrentBytes, older.reduce((sum, v) => sum + v.Size!, 0));
+      assert.ok(info.noncurrentBytes > 11 * 1024 * 1024, "the multipart version is counted");
+    });
+
     await t.step("DeleteObjects by version id empties the bucket, which can then go", async () => {
       const client = server.client(owner);
       const page = await client.send(new ListObjectVersionsCommand({ Bucket: B }));

@@ -236,6 +236,11 @@ function buildProgram(io: CliIo): Command {
         ["Public read", info.publicRead ? "yes (bucket policy)" : "no"],
         ["CORS rules", String(info.corsRules)],
         ["Lifecycle rules", String(info.lifecycleRules)],
+        ["Versioning", info.versioning ?? "never enabled"],
+        [
+          "Older versions",
+          `${info.noncurrentVersions} (${formatBytes(info.noncurrentBytes)})`,
+        ],
       ]));
       if (info.keys.length === 0) return print("\nKeys: none");
       print("\nKeys:");

@@ -17,6 +17,7 @@ import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
 import { bucketNameProblem } from "./bucket_name.ts";
 import { currentData, isObjectTombstone } from "./object_table.ts";
+import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
 import { toHex } from "../util/hash.ts";
 import { ACCESS_KEY_CACHE_MS } from "../util/limits.ts";
@@ -63,6 +64,11 @@ export interface BucketInfo {
   lifecycleRules: number;
   /** A bucket policy lets anyone read some of its objects. */
   publicRead: boolean;
+  /** The bucket's versioning status, null while it was never set. */
+  versioning: "Enabled" | "Suspended" | null;
+  /** Older versions kept beside the current objects, and their bytes. */
+  noncurrentVersions: number;
+  noncurrentBytes: number;
 }
 
 function randomHex(bytes: number): string {
@@ -294,11 +300,18 @@ export class Access {
     }
     let objectCount = 0;
     let bytes = 0;
+    let noncurrentVersions = 0;
+    let noncurrentBytes = 0;
     for await (const entry of this.store.objects.scan(bucket.id)) {
       const current = currentData(entry);
       if (current) {
         objectCount++;
         bytes += current.data.meta.size;
+      }
+      for (const version of listedVersionsOf(entry).slice(1)) {
+        if (!version.object) continue;
+        noncurrentVersions++;
+        noncurrentBytes += version.object.size;
       }
     }
     return {
@@ -312,6 +325,9 @@ export class Access {
       corsRules: bucket.cors?.v?.length ?? 0,
       lifecycleRules: bucket.lifecycle?.v?.length ?? 0,
       publicRead: bucket.policy?.v != null,
+      versioning: bucket.versioning?.v ?? null,
+      noncurrentVersions,
+      noncurrentBytes,
     };
   }
 }

@@ -100,6 +100,11 @@ export interface BucketInfoJson {
   lifecycleRules: number;
   /** A bucket policy lets anyone read some of its objects. */
   publicRead: boolean;
+  /** "Enabled" or "Suspended"; null while versioning was never set (set through S3). */
+  versioning: "Enabled" | "Suspended" | null;
+  /** Older versions kept beside the current objects, and their bytes. */
+  noncurrentVersions: number;
+  noncurrentBytes: number;
 }
 
 /** A bucket's website: the body of `PUT /v1/buckets/{name}/website`, and part of its info. */
@@ -389,6 +394,9 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
     corsRules: info.corsRules,
     lifecycleRules: info.lifecycleRules,
     publicRead: info.publicRead,
+    versioning: info.versioning,
+    noncurrentVersions: info.noncurrentVersions,
+    noncurrentBytes: info.noncurrentBytes,
   };
 }
 

@@ -242,6 +242,9 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       corsRules: 0,
       lifecycleRules: 0,
       publicRead: false,
+      versioning: null,
+      noncurrentVersions: 0,
+      noncurrentBytes: 0,
     });
     const missing = await call("GET", "/v1/buckets/nope");
     assert.equal(missing.status, 404);
