@@ -9,7 +9,7 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
-import { versionIdHeader } from "./versions.ts";
+import { writtenVersionHeader } from "./versions.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -64,7 +64,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   }, {
     headers: {
       "x-amz-copy-source-version-id": source.versionId,
-      ...versionIdHeader(version, versioningOf(bucket)),
+      ...writtenVersionHeader(version),
     },
   });
 }

@@ -4,7 +4,7 @@ import type { Store } from "../../model/store.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { type ByteRange, readParts } from "../../model/object_data.ts";
 import { requireObject, type S3Request } from "./context.ts";
-import { versionIdHeader } from "./versions.ts";
+import { readVersionHeader } from "./versions.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -58,7 +58,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
   }
   const response = await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
   for (
-    const [name, value] of Object.entries(versionIdHeader(current.version, versioningOf(bucket)))
+    const [name, value] of Object.entries(readVersionHeader(current.version, versioningOf(bucket)))
   ) {
     response.headers.set(name, value);
   }

@@ -17,7 +17,7 @@ import {
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
-import { versionIdHeader } from "./versions.ts";
+import { writtenVersionHeader } from "./versions.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
@@ -157,7 +157,7 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
 }
 
 export async function handleCompleteMultipartUpload(r: S3Request): Promise<Response> {
-  const { bucket, active, key } = await activeUpload(r, true);
+  const { active, key } = await activeUpload(r, true);
   const doc = await readXmlBody(r.body);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
@@ -172,7 +172,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
   });
   try {
     const { version, meta } = await completeUpload(r.ctx.store, active, requested);
-    const headers = new Headers(versionIdHeader(version, versioningOf(bucket)));
+    const headers = new Headers(writtenVersionHeader(version));
     if (meta.checksum) {
       headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
       headers.set("x-amz-checksum-type", meta.checksum.type);

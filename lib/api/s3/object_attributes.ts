@@ -5,6 +5,8 @@
  * ObjectSize, without the data.
  */
 import { requireObject, type S3Request } from "./context.ts";
+import { readVersionHeader } from "./versions.ts";
+import { versioningOf } from "../../model/bucket_table.ts";
 import { httpDate } from "./object_headers.ts";
 import { s3Errors } from "./s3_error.ts";
 import { type XmlNode, xmlResponse } from "./xml.ts";
@@ -41,7 +43,7 @@ export async function handleGetObjectAttributes(r: S3Request): Promise<Response>
   }
   const maxParts = Math.min(nonNegativeInteger(headers, "x-amz-max-parts", PARTS_MAX), PARTS_MAX);
   const marker = nonNegativeInteger(headers, "x-amz-part-number-marker", 0);
-  const { current } = await requireObject(r, "read");
+  const { bucket, current } = await requireObject(r, "read");
   const meta = current.data.meta;
   const checksum = meta.checksum;
   const body: XmlNode = {};
@@ -73,6 +75,9 @@ export async function handleGetObjectAttributes(r: S3Request): Promise<Response>
   if (asked.includes("StorageClass")) body.StorageClass = "STANDARD";
   if (asked.includes("ObjectSize")) body.ObjectSize = meta.size;
   return xmlResponse("GetObjectAttributesResponse", body, {
-    headers: { "last-modified": httpDate(current.version.timestampMs) },
+    headers: {
+      "last-modified": httpDate(current.version.timestampMs),
+      ...readVersionHeader(current.version, versioningOf(bucket)),
+    },
   });
 }

@@ -1,7 +1,7 @@
 /** PutObject: streams the body into blocks, verifies every digest given, then makes the version current. */
 import { putObject } from "../../model/objects.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
-import { versionIdHeader } from "./versions.ts";
+import { writtenVersionHeader } from "./versions.ts";
 import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
@@ -84,7 +84,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   });
   const response = new Headers({
     etag: quotedEtag(meta.etag),
-    ...versionIdHeader(version, versioning),
+    ...writtenVersionHeader(version),
   });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);

@@ -27,15 +27,20 @@ export function requestedVersionId(query: URLSearchParams): string | undefined {
 }
 
 /**
- * The x-amz-version-id of an answer about `version`: its id when it is
- * versioned, "null" when the bucket's versioning was ever set, else none.
+ * The x-amz-version-id of a read of `version`: its id when it is versioned,
+ * "null" when the bucket's versioning was ever set, else none.
  */
-export function versionIdHeader(
+export function readVersionHeader(
   version: ObjectVersion,
   versioning: Versioning,
 ): Record<string, string> {
   if (!version.versioned && versioning === undefined) return {};
   return { "x-amz-version-id": versionIdOf(version) };
+}
+
+/** The x-amz-version-id of a write: only a versioned version has an id to tell. */
+export function writtenVersionHeader(version: ObjectVersion): Record<string, string> {
+  return version.versioned ? { "x-amz-version-id": version.uuid } : {};
 }
 
 /**
