@@ -267,6 +267,14 @@ Deno.test("bucket versioning", async (t) => {
       assert.equal(copy.CopySourceVersionId, v1);
       assert.ok(copy.VersionId);
       assert.equal(await body(s3, "copy"), "one");
+      // The null version was written before versioning (its bytes inline in the metadata); its
+      // versioned copy is stored as a block.
+      const ofNull = await s3.send(
+        new CopyObjectCommand({ Bucket: B, Key: "copy", CopySource: `${B}/doc?versionId=null` }),
+      );
+      assert.equal(ofNull.CopySourceVersionId, "null");
+      assert.equal(await body(s3, "copy"), "null version");
+      assert.equal(await body(s3, "copy", copy.VersionId), "one");
       // Copying a version onto its own key makes it current again.
       const restored = await s3.send(
         new CopyObjectCommand({ Bucket: B, Key: "doc", CopySource: `${B}/doc?versionId=${v1}` }),

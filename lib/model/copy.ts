@@ -73,8 +73,15 @@ export async function copyObject(
   let data: VersionData;
   const created: string[] = [];
   try {
-    if (source.data.type === "inline") {
+    const flag = versionedFlag(versioning);
+    if (source.data.type === "inline" && !flag.versioned) {
       data = { type: "inline", meta, bytes: source.data.bytes };
+    } else if (source.data.type === "inline") {
+      // Kept out of a versioned key's entry, as putObject does.
+      const dataId = crypto.randomUUID();
+      created.push(dataId);
+      const { size } = await copyRange(store, source, { start: 0, end: meta.size }, dataId, false);
+      data = { type: "parts", meta, parts: [{ partNumber: 1, dataId, size, etag: meta.etag }] };
     } else {
       const parts: DataPart[] = [];
       for (const part of source.data.parts) {
@@ -94,7 +101,7 @@ export async function copyObject(
     const version: ObjectVersion = {
       uuid: crypto.randomUUID(),
       timestampMs: nextTimestamp(store, entry),
-      ...versionedFlag(versioning),
+      ...flag,
       state: { state: "complete", data },
     };
     await store.objects.insert({ ...destination, versions: [version] });

@@ -148,7 +148,9 @@ export async function putObject(
       maxSize: options.maxSize,
       checksumAlgorithm: options.checksumAlgorithm,
       sizeHint: options.sizeHint,
-      allowInline: true,
+      // A versioned key keeps every version in its entry: inline data would
+      // make the entry, read and rewritten by each write, grow by the data.
+      allowInline: !flag.versioned,
       beforeFirstBlock: async () => {
         uploading = true;
         await store.objects.insert({
