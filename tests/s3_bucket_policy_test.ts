@@ -36,6 +36,10 @@ Deno.test("bucket policies: public read", (t) =>
 
     await t.step("without a policy, nothing is readable without credentials", async () => {
       assert.equal(await status("GET", "/media/public/cat.jpg"), 403);
+      // A bucket that does not exist is NoSuchBucket, as S3 answers anyone.
+      const missing = await anonymous("GET", "/no-such-media/public/cat.jpg");
+      assert.equal(missing.status, 404);
+      assert.match(await missing.text(), /<Code>NoSuchBucket<\/Code>/);
       await assertS3Error(
         s3.send(new GetBucketPolicyCommand({ Bucket: "media" })),
         "NoSuchBucketPolicy",

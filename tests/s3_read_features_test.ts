@@ -618,6 +618,9 @@ Deno.test("S3 read features", async (t) => {
       assert.ok(!raw2.includes("a+b"), "a '+' in a key must be encoded (%2B)");
       assert.deepEqual(raw2.map(urlDecode), expectedKeys);
       assert.deepEqual(v2.CommonPrefixes!.map((p) => urlDecode(p.Prefix!)), ["dir with space/"]);
+      // As S3 encodes: "/" stays, a space is %20.
+      assert.equal(v2.CommonPrefixes![0].Prefix, "dir%20with%20space/");
+      assert.equal(v2.Delimiter, "/");
       assert.doesNotMatch(v2.CommonPrefixes![0].Prefix!, / /);
       // Without encoding the same keys come back verbatim.
       const plain = await s3.send(new ListObjectsV2Command({ Bucket: ENC }));
@@ -673,6 +676,12 @@ Deno.test("S3 read features", async (t) => {
         seen.sort(compareUtf8),
         [...expectedKeys, "dir with space/"].sort(compareUtf8),
       );
+      // Version 1 echoes the prefix as it was given (botocore does not decode it there).
+      const v1Prefix = await s3.send(
+        new ListObjectsCommand({ Bucket: ENC, EncodingType: "url", Prefix: "dir with space/" }),
+      );
+      assert.equal(v1Prefix.Prefix, "dir with space/");
+      assert.deepEqual(v1Prefix.Contents?.map((o) => urlDecode(o.Key!)), ["dir with space/file"]);
     });
 
     await t.step("ListObjectsV2 FetchOwner", async () => {

@@ -11,6 +11,7 @@ import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
 import { xmlEscape, XmlFragment, xmlResponse } from "./xml.ts";
 import { isVersionId } from "./versions.ts";
+import { uriEncode } from "./auth/canonical_request.ts";
 
 function parseMaxKeys(value: string | null): number {
   if (value === null) return LIST_KEYS_MAX;
@@ -25,6 +26,14 @@ function parseMaxKeys(value: string | null): number {
   return Math.min(n, LIST_KEYS_MAX);
 }
 
+/**
+ * A key as `encoding-type=url` listings give it: every byte of its UTF-8 but
+ * A-Z a-z 0-9 - . _ ~ and "/" percent-encoded (a space is %20, "(" is %28).
+ */
+export function listingUrlEncode(key: string): string {
+  return uriEncode(key).replaceAll("%2F", "/");
+}
+
 function encoder(query: URLSearchParams): (s: string) => string {
   const type = query.get("encoding-type");
   if (type === null) return (s) => s;
@@ -35,7 +44,7 @@ function encoder(query: URLSearchParams): (s: string) => string {
       type,
     );
   }
-  return encodeURIComponent;
+  return listingUrlEncode;
 }
 
 /** The Contents elements, rendered in one loop: a page holds up to 1,000 of them. */
@@ -168,7 +177,10 @@ export async function handleListObjects(r: S3Request): Promise<Response> {
   );
   return xmlResponse("ListBucketResult", {
     Name: bucket.name.v,
-    Prefix: encode(prefix),
+    // ListObjects (v1) encodes keys, markers and the delimiter but not the
+    // prefix, as S3 does: botocore, which asks for url encoding by itself,
+    // decodes the others only.
+    Prefix: prefix,
     Marker: encode(marker ?? ""),
     NextMarker: result.truncated && result.last !== undefined ? encode(result.last) : undefined,
     Delimiter: delimiter === undefined ? undefined : encode(delimiter),

@@ -16,6 +16,7 @@ import {
   uploadPart,
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
+import { listingUrlEncode } from "./list_objects.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
@@ -245,7 +246,7 @@ export async function handleListMultipartUploads(r: S3Request): Promise<Response
   const uploadIdMarker = q.get("upload-id-marker") || undefined;
   const maxUploads = parseLimit(q.get("max-uploads"), "max-uploads", LIST_KEYS_MAX);
   const encodingType = q.get("encoding-type");
-  const encode = encodingType?.toLowerCase() === "url" ? encodeURIComponent : (s: string) => s;
+  const encode = encodingType?.toLowerCase() === "url" ? listingUrlEncode : (s: string) => s;
   const result = maxUploads === 0
     ? { uploads: [], commonPrefixes: [], truncated: false }
     : await listUploads(r.ctx.store, bucket.id, {

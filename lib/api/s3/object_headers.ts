@@ -41,7 +41,7 @@ export function headersToStore(headers: Headers): [string, string][] {
     if (name === "content-encoding" && value !== null) {
       // aws-chunked is the transfer framing of the request, not the object's encoding.
       value = value.split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "aws-chunked")
-        .join(",");
+        .join(", ");
       if (value === "") value = null;
     }
     if (value !== null) stored.push([name, value]);

@@ -249,6 +249,23 @@ Deno.test("header auth: GET and PUT signed by the AWS SDK signer are accepted", 
   assert.equal(result.contentLength, 11);
 });
 
+Deno.test("a header value sent as UTF-8 bytes is checked as the client signed it", async () => {
+  // botocore signs the text and sends its UTF-8 bytes; Deno.serve shows each
+  // byte as one character (C3 A9, "é", arrives as "Ã©").
+  const put = await signed({
+    method: "PUT",
+    body: "x",
+    headers: { "x-amz-meta-name": "Hello World\u00e9" },
+  });
+  const wire = {
+    ...put,
+    headers: { ...put.headers, "x-amz-meta-name": "Hello World\u00c3\u00a9" },
+  };
+  assertSigned(await authenticateRequest(toRequest(wire), context()));
+  const altered = { ...put, headers: { ...put.headers, "x-amz-meta-name": "Hello World\u00c3" } };
+  await assertS3Error(authenticateRequest(toRequest(altered), context()), "SignatureDoesNotMatch");
+});
+
 Deno.test("keys with spaces, +, unicode, dot segments; queries with empty values", async () => {
   const keys = [
     "my file.txt",

@@ -10,6 +10,7 @@
  * path segment or query parameter is its percent-decoded bytes URI-encoded
  * again: clients that escape differently (`%7e` or `~`) sign the same string.
  */
+import { Buffer } from "node:buffer";
 import { hmacSha256, hmacSha256Hex, sha256Hex } from "../../../util/hash.ts";
 
 export const SIGV4_ALGORITHM = "AWS4-HMAC-SHA256";
@@ -232,7 +233,22 @@ export function stringToSign(
   scope: string,
   canonicalRequestText: string,
 ): string {
-  return `${SIGV4_ALGORITHM}\n${timestamp}\n${scope}\n${sha256Hex(canonicalRequestText)}`;
+  return `${SIGV4_ALGORITHM}\n${timestamp}\n${scope}\n${
+    sha256Hex(wireBytes(canonicalRequestText))
+  }`;
+}
+
+/**
+ * The bytes a canonical request stands for. Its path and query are
+ * percent-encoded ASCII, but a header value holds the bytes as sent, one
+ * character each (a UTF-8 "é" arrives as "Ã©"): those bytes are what the
+ * client signed. Text with larger characters (built by hand) is UTF-8.
+ */
+function wireBytes(text: string): Uint8Array {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0xff) return utf8Encoder.encode(text);
+  }
+  return Buffer.from(text, "latin1");
 }
 
 const signingKeyCache = new Map<string, Uint8Array>();
