@@ -256,6 +256,17 @@ Deno.test("S3 multipart uploads", async (t) => {
           "NoSuchUpload",
           404,
         );
+        // A client whose answer was lost completes again: it gets the same answer.
+        const again = await s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: completed },
+          }),
+        );
+        assert.equal(again.ETag, etag);
+        assert.equal((await s3.send(new HeadObjectCommand({ Bucket: MP, Key: key }))).ETag, etag);
       }
       const list = await s3.send(new ListObjectsV2Command({ Bucket: MP }));
       const entry = list.Contents!.find((o) => o.Key === "replace-me")!;

@@ -292,6 +292,20 @@ export async function completeUpload(
   return { version, meta };
 }
 
+/** The object a multipart upload made, if it was completed and that version is still there. */
+export async function completedUpload(
+  store: Store,
+  bucketId: string,
+  key: string,
+  uploadId: string,
+): Promise<{ version: ObjectVersion; meta: ObjectMeta } | undefined> {
+  const entry = await store.objects.get(bucketId, key);
+  const version = entry?.versions.find((v) => v.uuid === uploadId);
+  const state = version?.state;
+  if (state?.state !== "complete" || state.data.type !== "parts") return undefined;
+  return { version: version!, meta: state.data.meta };
+}
+
 export async function abortUpload(store: Store, active: ActiveUpload): Promise<void> {
   await abortVersion(store, active.upload.bucketId, active.upload.key, active.version);
 }

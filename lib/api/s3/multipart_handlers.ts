@@ -4,6 +4,8 @@
  */
 import {
   abortUpload,
+  type ActiveUpload,
+  completedUpload,
   completeUpload,
   createUpload,
   getUpload,
@@ -16,6 +18,7 @@ import {
   uploadPart,
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
+import type { ObjectMeta, ObjectVersion } from "../../model/object_table.ts";
 import { listingUrlEncode } from "./list_objects.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
@@ -158,7 +161,21 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
 }
 
 export async function handleCompleteMultipartUpload(r: S3Request): Promise<Response> {
-  const { active, key } = await activeUpload(r, true);
+  const bucket = await requireBucket(r, "write");
+  const key = requireKey(r);
+  const uploadId = r.target.query.get("uploadId")!;
+  let active: ActiveUpload;
+  try {
+    active = await getUpload(r.ctx.store, bucket.id, key, uploadId);
+  } catch (e) {
+    // A retry of a completion that succeeded (its answer lost on the way):
+    // answered again, as S3 does, rather than NoSuchUpload.
+    const done = e instanceof MultipartError && e.code === "NoSuchUpload" &&
+      await completedUpload(r.ctx.store, bucket.id, key, uploadId);
+    if (!done) throw toS3(e);
+    await readXmlBody(r.body);
+    return completionResponse(r, key, done);
+  }
   const doc = await readXmlBody(r.body);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
@@ -172,28 +189,35 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     return { partNumber, etag: p.ETag };
   });
   try {
-    const { version, meta } = await completeUpload(r.ctx.store, active, requested);
-    const headers = new Headers(writtenVersionHeader(version));
-    if (meta.checksum) {
-      headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
-      headers.set("x-amz-checksum-type", meta.checksum.type);
-    }
-    const checksumField = meta.checksum
-      ? {
-        [`Checksum${meta.checksum.algorithm}`]: meta.checksum.value,
-        ChecksumType: meta.checksum.type,
-      }
-      : {};
-    return xmlResponse("CompleteMultipartUploadResult", {
-      Location: `/${r.target.bucket}/${encodeURIComponent(key)}`,
-      Bucket: r.target.bucket!,
-      Key: key,
-      ETag: quotedEtag(meta.etag),
-      ...checksumField,
-    }, { headers });
+    return completionResponse(r, key, await completeUpload(r.ctx.store, active, requested));
   } catch (e) {
     throw toS3(e);
   }
+}
+
+function completionResponse(
+  r: S3Request,
+  key: string,
+  { version, meta }: { version: ObjectVersion; meta: ObjectMeta },
+): Response {
+  const headers = new Headers(writtenVersionHeader(version));
+  if (meta.checksum) {
+    headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
+    headers.set("x-amz-checksum-type", meta.checksum.type);
+  }
+  const checksumField = meta.checksum
+    ? {
+      [`Checksum${meta.checksum.algorithm}`]: meta.checksum.value,
+      ChecksumType: meta.checksum.type,
+    }
+    : {};
+  return xmlResponse("CompleteMultipartUploadResult", {
+    Location: `/${r.target.bucket}/${encodeURIComponent(key)}`,
+    Bucket: r.target.bucket!,
+    Key: key,
+    ETag: quotedEtag(meta.etag),
+    ...checksumField,
+  }, { headers });
 }
 
 export async function handleAbortMultipartUpload(r: S3Request): Promise<Response> {
