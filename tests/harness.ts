@@ -44,6 +44,8 @@ export interface ServerOptions {
   extraConfig?: string;
   env?: Record<string, string>;
   blockSize?: number;
+  /** The server's s3_region (REGION by default); clients sign for it. */
+  region?: string;
 }
 
 export class TestServer {
@@ -75,7 +77,7 @@ export class TestServer {
         `api_bind_addr = "127.0.0.1:${server.apiPort}"`,
         `admin_bind_addr = "127.0.0.1:${server.adminPort}"`,
         `admin_token = "${server.adminToken}"`,
-        `s3_region = "${REGION}"`,
+        `s3_region = "${options.region ?? REGION}"`,
         `block_size = ${options.blockSize ?? 1024 * 1024}`,
         options.extraConfig ?? "",
       ].join("\n"),
@@ -172,7 +174,7 @@ export class TestServer {
   ): S3Client {
     return new S3Client({
       endpoint: this.endpoint,
-      region: options.region ?? REGION,
+      region: options.region ?? this.options.region ?? REGION,
       forcePathStyle: options.forcePathStyle ?? true,
       credentials,
       maxAttempts: 1,

@@ -28,6 +28,7 @@ import {
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
+  keysOf,
   objectPath,
   signedFetch,
   snapshotStore,
@@ -339,6 +340,28 @@ Deno.test("S3 bucket operations", async (t) => {
   } finally {
     s3.destroy();
     s3Other.destroy();
+    await server.close();
+  }
+});
+
+Deno.test("in us-east-1, an owner creating its bucket again gets 200, as S3 answers there", async () => {
+  const server = await TestServer.start({ region: "us-east-1" });
+  const owner = await server.createKey("owner");
+  const other = await server.createKey("other");
+  const s3 = server.client(owner);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: "legacy" }));
+    await s3.send(new PutObjectCommand({ Bucket: "legacy", Key: "kept", Body: "data" }));
+    const again = await s3.send(new CreateBucketCommand({ Bucket: "legacy" }));
+    assert.equal(again.Location, "/legacy");
+    assert.deepEqual(await keysOf(s3, "legacy"), ["kept"], "the bucket is left as it was");
+    await assertS3Error(
+      server.client(other).send(new CreateBucketCommand({ Bucket: "legacy" })),
+      "BucketAlreadyExists",
+      409,
+    );
+  } finally {
+    s3.destroy();
     await server.close();
   }
 });

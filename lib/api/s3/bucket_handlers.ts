@@ -9,6 +9,9 @@ function isoDate(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** The region where S3 answers 200 to an owner creating its bucket again. */
+const LEGACY_REGION = "us-east-1";
+
 /** Buckets listed per page when the client asks for pages (max-buckets). */
 const LIST_BUCKETS_MAX = 10000;
 
@@ -86,6 +89,10 @@ export async function handleCreateBucket(r: S3Request): Promise<Response> {
   const existing = await r.ctx.access.resolveBucket(name);
   if (existing) {
     if (r.ctx.access.permissionOf(existing, r.accessKeyId).owner) {
+      // S3's first region lets an owner create its bucket again; others refuse.
+      if (r.ctx.region === LEGACY_REGION) {
+        return new Response(null, { status: 200, headers: { location: `/${name}` } });
+      }
       throw new S3Error(
         "BucketAlreadyOwnedByYou",
         409,

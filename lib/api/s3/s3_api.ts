@@ -263,9 +263,12 @@ async function authorize(
   const { auth: authContext, operation, ...request } = r;
   const auth = await authenticateRequest(r.req, authContext);
   if (auth.kind === "anonymous") {
-    // As S3 does: a bucket that does not exist is NoSuchBucket, whoever asks.
+    // As S3 does: a bucket that does not exist is NoSuchBucket, whoever asks
+    // (but creating one takes credentials).
     const bucket = await r.bucket;
-    if (r.target.bucket !== undefined && !bucket) throw s3Errors.noSuchBucket(r.target.bucket);
+    if (r.target.bucket !== undefined && !bucket && operation !== "CreateBucket") {
+      throw s3Errors.noSuchBucket(r.target.bucket);
+    }
     if (!bucket || !publicAccessAllows(bucket, operation, r.target.key)) {
       throw s3Errors.accessDenied();
     }
