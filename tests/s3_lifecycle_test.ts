@@ -46,6 +46,13 @@ Deno.test("S3 lifecycle configuration", (t) =>
           NoncurrentVersionExpiration: { NoncurrentDays: 30, NewerNoncurrentVersions: 3 },
         },
         {
+          // S3's older form: the prefix in the rule, without a Filter.
+          ID: "legacy",
+          Status: "Enabled",
+          Prefix: "old/",
+          Expiration: { Days: 5 },
+        },
+        {
           ID: "markers",
           Status: "Enabled",
           Filter: { Prefix: "" },
@@ -62,13 +69,17 @@ Deno.test("S3 lifecycle configuration", (t) =>
       // An empty filter comes back as the empty prefix it means.
       assert.deepEqual(
         got.Rules,
-        rules.map((rule) => ({ ...rule, Filter: { Prefix: rule.Filter?.Prefix ?? "" } })),
+        rules.map((rule) =>
+          rule.Prefix !== undefined
+            ? rule
+            : { ...rule, Filter: { Prefix: rule.Filter?.Prefix ?? "" } }
+        ),
       );
     });
 
     await t.step("remise bucket info counts the rules", async () => {
       const info = await (await server.admin("GET", "/v1/buckets/life")).json();
-      assert.equal(info.lifecycleRules, 5);
+      assert.equal(info.lifecycleRules, 6);
     });
 
     await t.step("invalid configurations are refused and change nothing", async () => {
@@ -159,6 +170,7 @@ Deno.test("S3 lifecycle configuration", (t) =>
         "tmp",
         "all-uploads",
         "old-versions",
+        "legacy",
         "markers",
       ]);
     });

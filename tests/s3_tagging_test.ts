@@ -60,6 +60,8 @@ Deno.test("object tagging", async (t) => {
         { Key: "note", Value: "two words" },
       ]);
       assert.equal(await tagCount("a"), 2);
+      const head = await signedFetch(server, owner, { method: "HEAD", path: objectPath(B, "a") });
+      assert.equal(head.headers.get("x-amz-tagging-count"), "2", "HEAD counts them too");
       await s3.send(new PutObjectCommand({ Bucket: B, Key: "plain", Body: "x" }));
       assert.deepEqual(await tagsOf("plain"), []);
       assert.equal(await tagCount("plain"), undefined);

@@ -37,6 +37,8 @@ export interface LifecycleRule {
   enabled: boolean;
   /** Keys the rule applies to start with this ("" for every key). */
   prefix: string;
+  /** The prefix was given as the rule's own Prefix (S3's older form), not in a Filter. */
+  rulePrefix?: true;
   /** Objects expire this many days after they were last modified... */
   expirationDays?: number;
   /** ...or all at this date (midnight UTC). */

@@ -52,6 +52,7 @@ function parseRule(node: unknown): LifecycleRule {
     throw s3Errors.notImplemented("Lifecycle filters other than a key prefix");
   }
   parsed.prefix = (filter ? xmlText(filter, "Prefix") : xmlText(rule, "Prefix")) ?? "";
+  if (!filter && rule.Prefix !== undefined) parsed.rulePrefix = true;
   const expiration = xmlElement(rule.Expiration);
   if (expiration) {
     const days = xmlText(expiration, "Days");
@@ -144,7 +145,8 @@ export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> 
   return xmlResponse("LifecycleConfiguration", {
     Rule: rules.map((rule): XmlNode => ({
       ID: rule.id,
-      Filter: { Prefix: rule.prefix },
+      // Given back in the form it was given.
+      ...(rule.rulePrefix ? { Prefix: rule.prefix } : { Filter: { Prefix: rule.prefix } }),
       Status: rule.enabled ? "Enabled" : "Disabled",
       Expiration: rule.expirationDays !== undefined
         ? { Days: rule.expirationDays }

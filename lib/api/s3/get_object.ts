@@ -136,9 +136,9 @@ export async function objectResponse(
     headers.set("content-range", `bytes ${effective.start}-${effective.end - 1}/${meta.size}`);
   }
   headers.set("content-length", String(effective.end - effective.start));
-  if (head) return new Response(null, { status, headers });
   const tagCount = meta.tags?.v.length ?? 0;
   if (tagCount > 0) headers.set("x-amz-tagging-count", String(tagCount));
+  if (head) return new Response(null, { status, headers });
   // Inline bytes are the entry's own (decoded from the store), sent as they are when whole.
   const body = data.type === "inline"
     ? (whole ? data.bytes : data.bytes.subarray(effective.start, effective.end)) as Uint8Array<
