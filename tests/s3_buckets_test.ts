@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   GetBucketAclCommand,
   GetBucketCorsCommand,
@@ -22,6 +23,7 @@ import {
   type ListBucketsCommandInput,
   PutBucketAclCommand,
   PutObjectCommand,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { REGION, TestServer } from "./harness.ts";
 import {
@@ -203,6 +205,17 @@ Deno.test("S3 bucket operations", async (t) => {
       });
       assert.equal(del.status, 204);
       await del.body?.cancel();
+      // A multipart upload in progress does not hold the bucket: it is aborted with it, as in S3.
+      const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: "beta", Key: "mp" }));
+      await s3.send(
+        new UploadPartCommand({
+          Bucket: "beta",
+          Key: "mp",
+          UploadId: upload.UploadId,
+          PartNumber: 1,
+          Body: "part",
+        }),
+      );
       const res = await s3.send(new DeleteBucketCommand({ Bucket: "beta" }));
       assert.equal(res.$metadata.httpStatusCode, 204);
       assert.deepEqual(await names(), ["alpha", "located", "with.dots-and-1"]);

@@ -16,7 +16,8 @@ import {
 import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
 import { bucketNameProblem } from "./bucket_name.ts";
-import { currentData, isObjectTombstone } from "./object_table.ts";
+import { currentData, isObjectTombstone, type ObjectEntry } from "./object_table.ts";
+import { abortVersion } from "./objects.ts";
 import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
 import { toHex } from "../util/hash.ts";
@@ -243,19 +244,36 @@ export class Access {
     }
   }
 
-  async isBucketEmpty(bucket: Bucket): Promise<boolean> {
-    // Any version kept (an object, a versioned delete marker) or upload in
-    // progress holds the bucket; entries that only record deletions do not.
+  /**
+   * The multipart uploads in progress in the bucket, if it holds nothing
+   * else; undefined when it holds objects, versions (delete markers
+   * included) or single uploads in progress.
+   */
+  async #onlyMultipartUploads(bucket: Bucket): Promise<ObjectEntry[] | undefined> {
+    const uploads: ObjectEntry[] = [];
     for await (const entry of this.store.objects.scan(bucket.id)) {
-      if (!isObjectTombstone(entry)) return false;
+      const multipart = entry.versions.filter((v) =>
+        v.state.state === "uploading" && v.state.multipart
+      );
+      const rest = entry.versions.filter((v) => !multipart.includes(v));
+      // Entries that only record deletions do not hold the bucket.
+      if (rest.length > 0 && !isObjectTombstone({ ...entry, versions: rest })) return undefined;
+      if (multipart.length > 0) uploads.push({ ...entry, versions: multipart });
     }
-    return true;
+    return uploads;
   }
 
+  /** Deletes an empty bucket; multipart uploads in progress are aborted, as S3 does. */
   async deleteBucket(bucket: Bucket): Promise<void> {
     this.#bucketCache.clear();
-    if (!(await this.isBucketEmpty(bucket))) {
+    const uploads = await this.#onlyMultipartUploads(bucket);
+    if (!uploads) {
       throw new ModelError("BucketNotEmpty", `Bucket "${bucket.name.v}" is not empty`);
+    }
+    for (const entry of uploads) {
+      for (const version of entry.versions) {
+        await abortVersion(this.store, bucket.id, entry.key, version);
+      }
     }
     const now = this.store.nowMs();
     await this.store.aliases.insert({ name: bucket.name.v, bucketId: lww(now, null) });
