@@ -262,6 +262,13 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
           400,
           "InvalidPolicyDocument",
         ],
+        [
+          "an expiration that is not ISO 8601 in UTC",
+          signedV2(policyOf({ expiration: "2099-01-01 00:00:00", conditions: [] })),
+          file,
+          400,
+          "InvalidPolicyDocument",
+        ],
         ["a key without the write right", readerForm.fields, file, 403, "AccessDenied"],
         ["unknown bucket", missingBucket.fields, file, 404, "NoSuchBucket", missingBucket.url],
       ];

@@ -46,6 +46,8 @@ const malformed = (detail: string) =>
     `The body of your POST request is not well-formed multipart/form-data: ${detail}`,
   );
 
+const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
 const policyError = (detail: string) =>
   new S3Error("InvalidPolicyDocument", 400, `Invalid Policy: ${detail}`);
 
@@ -73,7 +75,8 @@ function parsePolicy(base64: string): Policy {
   }
   const { expiration, conditions } = doc as Record<string, unknown>;
   if (typeof expiration !== "string") throw policyError("Policy missing expiration.");
-  const expirationMs = Date.parse(expiration);
+  // ISO 8601 in UTC, as S3 requires: Date.parse would also take local times and other forms.
+  const expirationMs = ISO_8601_UTC.test(expiration) ? Date.parse(expiration) : NaN;
   if (Number.isNaN(expirationMs)) throw policyError(`Invalid expiration "${expiration}".`);
   if (!Array.isArray(conditions)) throw policyError("Policy missing conditions.");
   return { expirationMs, conditions: conditions.map(parseCondition) };
