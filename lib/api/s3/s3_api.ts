@@ -78,6 +78,7 @@ import {
 import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
+import { drainRefusedBody } from "./refused_body.ts";
 import { handleGetBucketVersioning, handlePutBucketVersioning } from "./bucket_versioning.ts";
 import {
   handleGetBucketAcl,
@@ -250,30 +251,16 @@ function methodNotAllowed(method: string): S3Error {
   );
 }
 
-/**
- * Authenticates a request for `operation`; one without credentials passes
- * only for what the bucket's policy makes public.
- */
-async function authorize(
+/** Authenticates a request: signed by a key, or anonymous (see `requirePublicAccess`). */
+async function authenticate(
   r: Omit<S3Request, "accessKeyId" | "body" | "contentLength" | "trailerChecksum"> & {
     auth: AuthContext;
-    operation: string;
   },
 ): Promise<S3Request> {
-  const { auth: authContext, operation, ...request } = r;
-  const auth = await authenticateRequest(r.req, authContext);
-  if (auth.kind === "anonymous") {
-    // As S3 does: a bucket that does not exist is NoSuchBucket, whoever asks
-    // (but creating one takes credentials).
-    const bucket = await r.bucket;
-    if (r.target.bucket !== undefined && !bucket && operation !== "CreateBucket") {
-      throw s3Errors.noSuchBucket(r.target.bucket);
-    }
-    if (!bucket || !publicAccessAllows(bucket, operation, r.target.key)) {
-      throw s3Errors.accessDenied();
-    }
-  }
+  const { auth: authContext, ...request } = r;
+  // Before authentication wraps the body, which a refusal then reads and drops.
   refuseUnsupportedEncryption((name) => r.req.headers.get(name));
+  const auth = await authenticateRequest(r.req, authContext);
   return auth.kind === "signed"
     ? {
       ...request,
@@ -290,6 +277,20 @@ async function authorize(
       contentLength: undefined,
       trailerChecksum: () => undefined,
     };
+}
+
+/** A request without credentials passes only for what the bucket's policy makes public. */
+async function requirePublicAccess(r: S3Request, operation: string): Promise<void> {
+  if (!r.anonymous) return;
+  // As S3 does: a bucket that does not exist is NoSuchBucket, whoever asks
+  // (but creating one takes credentials).
+  const bucket = await r.bucket;
+  if (r.target.bucket !== undefined && !bucket && operation !== "CreateBucket") {
+    throw s3Errors.noSuchBucket(r.target.bucket);
+  }
+  if (!bucket || !publicAccessAllows(bucket, operation, r.target.key)) {
+    throw s3Errors.accessDenied();
+  }
 }
 
 /** Maps errors from lower layers to S3 errors; unknown errors are InternalError and logged. */
@@ -354,6 +355,7 @@ export function createS3Handler(
     let name = "Unknown";
     let response: Response;
     let bucket: Promise<Bucket | undefined> | undefined;
+    let authorized: S3Request | undefined;
     try {
       target = resolveTarget(req, ctx.rootDomain);
       bucket = target.bucket === undefined
@@ -375,16 +377,19 @@ export function createS3Handler(
       } else {
         const route = routeOperation(req.method, target, req.headers);
         name = route.name;
-        response = await route.handler(
-          await authorize({ ctx, req, requestId, target, bucket, auth, operation: route.name }),
-        );
+        authorized = await authenticate({ ctx, req, requestId, target, bucket, auth });
+        await requirePublicAccess(authorized, route.name);
+        response = await route.handler(authorized);
       }
       response.headers.set("x-amz-request-id", requestId);
     } catch (e) {
       const error = toS3Error(e, requestId);
       response = errorResponse(error, target?.path ?? "/", requestId, req.method === "HEAD");
-      // Drain what is left of a refused upload only when small; otherwise close the connection.
-      if (req.body && !req.bodyUsed) req.body.cancel().catch(() => {});
+      // The client reads this answer once its body is sent: read the rest of it, if not too large.
+      const body = authorized ? authorized.body : req.bodyUsed ? undefined : req.body;
+      if (body === undefined || !(await drainRefusedBody(body, req.headers))) {
+        response.headers.set("connection", "close");
+      }
     }
     if (bucket && req.method !== "OPTIONS" && req.headers.has("origin")) {
       addCorsHeaders(response, await bucket.catch(() => undefined), req);
