@@ -20,7 +20,7 @@ const CUSTOMER_KEY = {
   SSECustomerKey: "0123456789abcdef0123456789abcdef",
 };
 
-Deno.test("server-side encryption: AES256 accepted, SSE-C and SSE-KMS refused", async () => {
+Deno.test("server-side encryption: AES256 accepted, SSE-C and SSE-KMS refused; object lock refused", async () => {
   await withServer(async (_server, s3) => {
     await s3.send(new CreateBucketCommand({ Bucket: "sse" }));
     await s3.send(
@@ -80,6 +80,58 @@ Deno.test("server-side encryption: AES256 accepted, SSE-C and SSE-KMS refused", 
         throw new Error(`${what}: ${e.message}`);
       });
     }
+    // A key without the encryption it belongs to is InvalidArgument, as S3 answers.
+    const invalid: [string, () => Promise<unknown>][] = [
+      [
+        "a customer key without its algorithm",
+        () =>
+          s3.send(
+            new PutObjectCommand({
+              Bucket: "sse",
+              Key: "c",
+              Body: "x",
+              SSECustomerKey: CUSTOMER_KEY.SSECustomerKey,
+            }),
+          ),
+      ],
+      [
+        "a KMS key id with AES256",
+        () =>
+          s3.send(
+            new PutObjectCommand({
+              Bucket: "sse",
+              Key: "k",
+              Body: "x",
+              ServerSideEncryption: "AES256",
+              SSEKMSKeyId: "my-key",
+            }),
+          ),
+      ],
+    ];
+    for (const [what, request] of invalid) {
+      await assertS3Error(request(), "InvalidArgument", 400).catch((e) => {
+        throw new Error(`${what}: ${e.message}`);
+      });
+    }
+    // Object lock is refused rather than ignored: nothing would hold the object.
+    await assertS3Error(
+      s3.send(
+        new PutObjectCommand({
+          Bucket: "sse",
+          Key: "locked",
+          Body: "x",
+          ObjectLockMode: "COMPLIANCE",
+          ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000),
+        }),
+      ),
+      "NotImplemented",
+      501,
+    );
+    await assertS3Error(
+      s3.send(new CreateBucketCommand({ Bucket: "locked", ObjectLockEnabledForBucket: true })),
+      "NotImplemented",
+      501,
+    );
     const head = await s3.send(new HeadObjectCommand({ Bucket: "sse", Key: "s3", ...CUSTOMER_KEY }))
       .then(() => 200, (e) => e.$metadata?.httpStatusCode);
     assert.equal(head, 501, "HEAD with SSE-C");

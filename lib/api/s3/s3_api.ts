@@ -79,6 +79,7 @@ import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
 import { drainRefusedBody } from "./refused_body.ts";
+import { refuseObjectLock } from "./object_lock.ts";
 import { handleGetBucketVersioning, handlePutBucketVersioning } from "./bucket_versioning.ts";
 import {
   handleGetBucketAcl,
@@ -260,6 +261,7 @@ async function authenticate(
   const { auth: authContext, ...request } = r;
   // Before authentication wraps the body, which a refusal then reads and drops.
   refuseUnsupportedEncryption((name) => r.req.headers.get(name));
+  refuseObjectLock(r.req.headers);
   const auth = await authenticateRequest(r.req, authContext);
   return auth.kind === "signed"
     ? {
