@@ -9,6 +9,7 @@ import {
   DeleteBucketPolicyCommand,
   GetBucketPolicyCommand,
   GetBucketPolicyStatusCommand,
+  GetObjectCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
@@ -70,6 +71,21 @@ Deno.test("bucket policies: public read", (t) =>
         await status("GET", "/media/public/cat.jpg?response-content-type=text/html"),
         400,
         "no response overrides without credentials",
+      );
+      // "Anyone" includes keys without rights on the bucket: they read what the policy allows.
+      const signedIn = await s3Other.send(
+        new GetObjectCommand({ Bucket: "media", Key: "public/cat.jpg" }),
+      );
+      assert.equal(await signedIn.Body!.transformToString(), "data of public/cat.jpg");
+      await assertS3Error(
+        s3Other.send(new GetObjectCommand({ Bucket: "media", Key: "private/diary.txt" })),
+        "AccessDenied",
+        403,
+      );
+      await assertS3Error(
+        s3Other.send(new PutObjectCommand({ Bucket: "media", Key: "public/x.jpg", Body: "x" })),
+        "AccessDenied",
+        403,
       );
       const before = await snapshotStore(s3);
       assert.equal(await status("PUT", "/media/public/new.jpg"), 403);

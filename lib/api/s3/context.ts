@@ -32,6 +32,8 @@ export interface S3Request {
   bucket?: Promise<Bucket | undefined>;
   /** A request without credentials that the bucket's policy allows (a public read). */
   anonymous?: boolean;
+  /** The bucket's policy lets anyone, signed in or not, do this operation (a public read). */
+  publicRead?: boolean;
 }
 
 /**
@@ -63,7 +65,8 @@ export async function requireBucket(
   }
   const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
   const allowed = right === "any" ? p.read || p.write || p.owner : p[right];
-  if (!allowed) throw s3Errors.accessDenied();
+  // "Anyone" in a public-read policy includes keys without rights on the bucket.
+  if (!allowed && !(right === "read" && r.publicRead)) throw s3Errors.accessDenied();
   return bucket;
 }
 

@@ -252,7 +252,7 @@ function methodNotAllowed(method: string): S3Error {
   );
 }
 
-/** Authenticates a request: signed by a key, or anonymous (see `requirePublicAccess`). */
+/** Authenticates a request: signed by a key, or anonymous (see `checkPublicAccess`). */
 async function authenticate(
   r: Omit<S3Request, "accessKeyId" | "body" | "contentLength" | "trailerChecksum"> & {
     auth: AuthContext;
@@ -281,9 +281,16 @@ async function authenticate(
     };
 }
 
-/** A request without credentials passes only for what the bucket's policy makes public. */
-async function requirePublicAccess(r: S3Request, operation: string): Promise<void> {
-  if (!r.anonymous) return;
+/**
+ * Notes whether the bucket's policy makes `operation` public; a request
+ * without credentials passes only then.
+ */
+async function checkPublicAccess(r: S3Request, operation: string): Promise<void> {
+  if (!r.anonymous) {
+    const bucket = await r.bucket?.catch(() => undefined);
+    r.publicRead = bucket !== undefined && publicAccessAllows(bucket, operation, r.target.key);
+    return;
+  }
   // As S3 does: a bucket that does not exist is NoSuchBucket, whoever asks
   // (but creating one takes credentials).
   const bucket = await r.bucket;
@@ -293,6 +300,7 @@ async function requirePublicAccess(r: S3Request, operation: string): Promise<voi
   if (!bucket || !publicAccessAllows(bucket, operation, r.target.key)) {
     throw s3Errors.accessDenied();
   }
+  r.publicRead = true;
 }
 
 /** Maps errors from lower layers to S3 errors; unknown errors are InternalError and logged. */
@@ -380,7 +388,7 @@ export function createS3Handler(
         const route = routeOperation(req.method, target, req.headers);
         name = route.name;
         authorized = await authenticate({ ctx, req, requestId, target, bucket, auth });
-        await requirePublicAccess(authorized, route.name);
+        await checkPublicAccess(authorized, route.name);
         response = await route.handler(authorized);
       }
       response.headers.set("x-amz-request-id", requestId);
