@@ -854,17 +854,20 @@ Deno.test("S3 multipart uploads", async (t) => {
           bodies.map((b) => checksumOf(algorithm, b)),
           "ListParts returns each part's checksum",
         );
-        const complete = () =>
+        const complete = (wholeChecksum?: string) =>
           s3.send(
             new CompleteMultipartUploadCommand({
               Bucket: MP,
               Key: key,
               UploadId: uploadId,
               MultipartUpload: { Parts: completed },
+              ...(wholeChecksum === undefined ? {} : { [field]: wholeChecksum }),
             }),
           );
-        const done = await complete();
+        // A whole-upload checksum that does not match is BadDigest, and completes nothing.
+        await assertS3Error(complete(checksumOf(algorithm, bodies[0])), "BadDigest", 400);
         const expected = compositeChecksum(algorithm, bodies);
+        const done = await complete(expected);
         assert.equal(done[field], expected, `composite ${algorithm} from Complete`);
         assert.match(done[field]!, /-3$/);
         const head = await s3.send(

@@ -18,32 +18,36 @@ Deno.test("an 8 MiB upload refused unread gets its S3 error", async (t) => {
   try {
     await s3.send(new CreateBucketCommand({ Bucket: "target" }));
     await t.step("through the AWS SDK, which asks for 100-continue", async () => {
-      const cases: [Promise<unknown>, string, number][] = [
+      // Sent one at a time: each call starts when its turn comes.
+      const cases: [() => Promise<unknown>, string, number][] = [
         [
-          s3.send(new PutObjectCommand({ Bucket: "no-such-bucket", Key: "k", Body: EIGHT_MIB })),
+          () =>
+            s3.send(new PutObjectCommand({ Bucket: "no-such-bucket", Key: "k", Body: EIGHT_MIB })),
           "NoSuchBucket",
           404,
         ],
         [
-          wrongSecret.send(new PutObjectCommand({ Bucket: "target", Key: "k", Body: EIGHT_MIB })),
+          () =>
+            wrongSecret.send(new PutObjectCommand({ Bucket: "target", Key: "k", Body: EIGHT_MIB })),
           "SignatureDoesNotMatch",
           403,
         ],
         [
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "target",
-              Key: "k",
-              Body: EIGHT_MIB,
-              SSECustomerAlgorithm: "AES256",
-              SSECustomerKey: btoa("k".repeat(32)),
-            }),
-          ),
+          () =>
+            s3.send(
+              new PutObjectCommand({
+                Bucket: "target",
+                Key: "k",
+                Body: EIGHT_MIB,
+                SSECustomerAlgorithm: "AES256",
+                SSECustomerKey: btoa("k".repeat(32)),
+              }),
+            ),
           "NotImplemented",
           501,
         ],
       ];
-      for (const [call, code, status] of cases) await assertS3Error(call, code, status);
+      for (const [call, code, status] of cases) await assertS3Error(call(), code, status);
       assert.deepEqual(await keysOf(s3, "target"), [], "nothing was stored");
     });
 

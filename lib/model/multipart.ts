@@ -41,6 +41,7 @@ export class MultipartError extends Error {
       | "InvalidPart"
       | "InvalidPartOrder"
       | "EntityTooSmall"
+      | "BadDigest"
       | "InvalidRequest",
     message: string,
     readonly extra: Record<string, string> = {},
@@ -215,6 +216,8 @@ export async function completeUpload(
   store: Store,
   active: ActiveUpload,
   requested: { partNumber: number; etag: string; checksum?: string }[],
+  /** The whole object's checksum the client announced (x-amz-checksum-*), in the upload's algorithm. */
+  expectedChecksum?: string,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   if (requested.length === 0) {
     throw new MultipartError("InvalidRequest", "You must specify at least one part");
@@ -265,6 +268,19 @@ export async function completeUpload(
       value: compositeChecksum(active.checksumAlgorithm, parts.map((p) => p.checksum!)),
       type: "COMPOSITE",
     };
+  }
+  // A composite checksum is written "value-N": compared without the count.
+  const withoutCount = (v: string) => v.replace(/-\d+$/, "");
+  if (
+    expectedChecksum !== undefined &&
+    (!checksum || withoutCount(expectedChecksum) !== withoutCount(checksum.value))
+  ) {
+    throw new MultipartError(
+      "BadDigest",
+      `The ${
+        active.checksumAlgorithm ?? "checksum"
+      } you specified did not match the calculated checksum.`,
+    );
   }
   const meta: ObjectMeta = {
     size: parts.reduce((s, p) => s + p.size, 0),

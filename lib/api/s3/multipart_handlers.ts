@@ -189,7 +189,18 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     return { partNumber, etag: p.ETag };
   });
   try {
-    return completionResponse(r, key, await completeUpload(r.ctx.store, active, requested));
+    // A composite checksum announced for the whole upload is checked; a full-object
+    // one cannot be (remise keeps the composite of its parts' checksums).
+    const algorithm = active.checksumAlgorithm;
+    const fullObject = r.req.headers.get("x-amz-checksum-type")?.toUpperCase() === "FULL_OBJECT";
+    const expected = algorithm && !fullObject
+      ? r.req.headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`) ?? undefined
+      : undefined;
+    return completionResponse(
+      r,
+      key,
+      await completeUpload(r.ctx.store, active, requested, expected),
+    );
   } catch (e) {
     throw toS3(e);
   }
