@@ -22,11 +22,18 @@ const KMS_HEADERS = [
  * for SSE-C or SSE-KMS, and InvalidArgument for a key given without the
  * encryption it belongs to.
  */
-export function refuseUnsupportedEncryption(get: (name: string) => string | null | undefined) {
+export function refuseUnsupportedEncryption(
+  get: (name: string) => string | null | undefined,
+  method = "POST",
+) {
   for (const prefix of CUSTOMER_KEY_PREFIXES) {
     if (get(`${prefix}algorithm`) != null) {
       throw s3Errors.notImplemented("Server-side encryption with customer keys (SSE-C)");
     }
+  }
+  // The rest concerns what is written; reads (the hot path) skip these lookups.
+  if (method !== "PUT" && method !== "POST") return;
+  for (const prefix of CUSTOMER_KEY_PREFIXES) {
     if (get(`${prefix}key`) != null || get(`${prefix}key-md5`) != null) {
       throw s3Errors.invalidArgument(
         "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.",

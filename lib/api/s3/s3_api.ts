@@ -260,8 +260,8 @@ async function authenticate(
 ): Promise<S3Request> {
   const { auth: authContext, ...request } = r;
   // Before authentication wraps the body, which a refusal then reads and drops.
-  refuseUnsupportedEncryption((name) => r.req.headers.get(name));
-  refuseObjectLock(r.req.headers);
+  refuseUnsupportedEncryption((name) => r.req.headers.get(name), r.req.method);
+  if (r.req.method === "PUT" || r.req.method === "POST") refuseObjectLock(r.req.headers);
   const auth = await authenticateRequest(r.req, authContext);
   return auth.kind === "signed"
     ? {

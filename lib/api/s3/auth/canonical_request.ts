@@ -244,12 +244,14 @@ export function stringToSign(
  * character each (a UTF-8 "é" arrives as "Ã©"): those bytes are what the
  * client signed. Text with larger characters (built by hand) is UTF-8.
  */
-function wireBytes(text: string): Uint8Array {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0xff) return utf8Encoder.encode(text);
-  }
-  return Buffer.from(text, "latin1");
+function wireBytes(text: string): Uint8Array | string {
+  // Most requests are ASCII throughout, where both readings are the same bytes.
+  if (!NON_ASCII.test(text)) return text;
+  return BEYOND_LATIN1.test(text) ? utf8Encoder.encode(text) : Buffer.from(text, "latin1");
 }
+
+const NON_ASCII = /[\u0080-\uffff]/;
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
 
 const signingKeyCache = new Map<string, Uint8Array>();
 
