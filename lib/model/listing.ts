@@ -8,6 +8,7 @@ import {
   currentData,
   isUnlistedMarker,
   type ObjectEntry,
+  type ObjectMeta,
   type ObjectVersion,
   type StoredChecksum,
   versionIdOf,
@@ -99,15 +100,12 @@ const NONE: never[] = [];
 
 function currentObjectOf(entry: ObjectEntry): ListedObject[] {
   const object = currentData(entry);
-  if (!object) return NONE;
-  const { version, data: { meta } } = object;
-  return [{
-    key: entry.key,
-    lastModifiedMs: version.timestampMs,
-    size: meta.size,
-    etag: meta.etag,
-    checksum: meta.checksum,
-  }];
+  return object ? [listedObject(entry.key, object.version, object.data.meta)] : NONE;
+}
+
+function listedObject(key: string, version: ObjectVersion, meta: ObjectMeta): ListedObject {
+  const { size, etag, checksum } = meta;
+  return { key, lastModifiedMs: version.timestampMs, size, etag, checksum };
 }
 
 /** The entry's complete versions (objects and listed delete markers), newest first. */
@@ -131,8 +129,7 @@ function listedVersion(key: string, version: ObjectVersion, isLatest: boolean): 
     lastModifiedMs: version.timestampMs,
   };
   if (!data || data.type === "deleteMarker") return base;
-  const { size, etag, checksum } = data.meta;
-  return { ...base, object: { key, lastModifiedMs: version.timestampMs, size, etag, checksum } };
+  return { ...base, object: listedObject(key, version, data.meta) };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   type ObjectMeta,
   type ObjectVersion,
   type StoredChecksum,
+  versionedOf,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
 import { abortVersion, nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
@@ -294,7 +295,7 @@ export async function completeUpload(
   const version: ObjectVersion = {
     uuid: active.version.uuid,
     timestampMs: nextTimestamp(store, entry),
-    ...(active.version.versioned ? { versioned: true } : {}),
+    ...versionedOf(active.version),
     state: { state: "complete", data: { type: "parts", meta, parts } },
   };
   await store.objects.insert({

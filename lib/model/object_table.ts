@@ -155,6 +155,11 @@ export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVer
   return all.filter((v, i) => i >= lastNullReplacing || v.versioned);
 }
 
+/** The `versioned` flag of `v`, to give another record of the same version. */
+export function versionedOf(v: Pick<ObjectVersion, "versioned">): { versioned?: true } {
+  return v.versioned ? { versioned: true } : {};
+}
+
 /** The id S3 names a version by: its uuid when versioned, else "null". */
 export function versionIdOf(v: ObjectVersion): string {
   return v.versioned ? v.uuid : "null";
@@ -190,6 +195,10 @@ export function currentData(
   if (!version || version.state.state !== "complete") return undefined;
   const data = version.state.data;
   return data.type === "deleteMarker" ? undefined : { version, data };
+}
+
+export function isDeleteMarker(v: ObjectVersion): boolean {
+  return v.state.state === "complete" && v.state.data.type === "deleteMarker";
 }
 
 /** A delete marker that only records a deletion: not versioned, written without versioning. */

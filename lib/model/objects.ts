@@ -13,6 +13,7 @@ import {
   type ObjectVersion,
   type StoredChecksum,
   type VersionData,
+  versionedOf,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
@@ -221,7 +222,7 @@ export async function abortVersion(
     versions: [{
       uuid: version.uuid,
       timestampMs: version.timestampMs,
-      ...versionedFlag(version.versioned ? "Enabled" : undefined),
+      ...versionedOf(version),
       state: { state: "aborted" },
     }],
   });
@@ -291,16 +292,11 @@ export async function deleteVersion(
 ): Promise<ObjectVersion | undefined> {
   const version = findVersion(await store.objects.get(bucketId, key), versionId);
   if (!version) return undefined;
-  const { uuid, timestampMs, versioned } = version;
+  const { uuid, timestampMs } = version;
   await store.objects.insert({
     bucketId,
     key,
-    versions: [{
-      uuid,
-      timestampMs,
-      ...(versioned ? { versioned } : {}),
-      state: { state: "deleted" },
-    }],
+    versions: [{ uuid, timestampMs, ...versionedOf(version), state: { state: "deleted" } }],
   });
   return version;
 }

@@ -6,7 +6,7 @@
 import type { Bucket } from "../../model/bucket_table.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { deleteObject, deleteVersion } from "../../model/objects.ts";
-import { versionIdOf } from "../../model/object_table.ts";
+import { isDeleteMarker, versionIdOf } from "../../model/object_table.ts";
 import type { Store } from "../../model/store.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { requestedVersionId } from "./versions.ts";
@@ -28,9 +28,7 @@ export async function deleteKey(
 ): Promise<Deletion> {
   if (versionId !== undefined) {
     const deleted = await deleteVersion(store, bucket.id, key, versionId);
-    const state = deleted?.state;
-    const marker = state?.state === "complete" && state.data.type === "deleteMarker";
-    return { versionId, deleteMarker: marker };
+    return { versionId, deleteMarker: deleted !== undefined && isDeleteMarker(deleted) };
   }
   const versioning = versioningOf(bucket);
   const marker = await deleteObject(store, bucket.id, key, { versioning });

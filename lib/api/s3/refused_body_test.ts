@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { drainRefusedBody } from "./refused_body.ts";
+import { REFUSED_BODY_DRAIN_MAX_BYTES } from "../../util/limits.ts";
+
+/** A body of `chunks` chunks of 1 MiB; `pulled` counts the chunks read. */
+function body(chunks: number): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+  let n = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (n === chunks) return controller.close();
+      n++;
+      controller.enqueue(new Uint8Array(1 << 20));
+    },
+  });
+  return { stream, pulled: () => n };
+}
+
+const MIB = 1 << 20;
+
+Deno.test("a refused body is read to its end when within the bound", async () => {
+  const { stream, pulled } = body(3);
+  assert.equal(
+    await drainRefusedBody(stream, new Headers({ "content-length": String(3 * MIB) })),
+    true,
+  );
+  assert.equal(pulled(), 3);
+  assert.equal(await drainRefusedBody(null, new Headers()), true, "no body: nothing to read");
+});
+
+Deno.test("a refused body over the bound is not read: the connection is to close", async () => {
+  const announced = body(100);
+  const tooLarge = String(REFUSED_BODY_DRAIN_MAX_BYTES + 1);
+  assert.equal(
+    await drainRefusedBody(announced.stream, new Headers({ "content-length": tooLarge })),
+    false,
+  );
+  assert.equal(announced.pulled(), 0, "a body announced too large is not read at all");
+
+  // Sent without a length (chunked): read up to the bound, then given up.
+  const chunks = REFUSED_BODY_DRAIN_MAX_BYTES / MIB + 10;
+  const unannounced = body(chunks);
+  assert.equal(await drainRefusedBody(unannounced.stream, new Headers()), false);
+  assert.ok(unannounced.pulled() < chunks, "reading stopped at the bound");
+});
+
+Deno.test("a body someone else is reading is left to them", async () => {
+  const { stream } = body(1);
+  const reader = stream.getReader();
+  assert.equal(await drainRefusedBody(stream, new Headers()), false);
+  reader.releaseLock();
+});
