@@ -107,6 +107,7 @@ export class TestReplica {
           entry.pk,
           entry.sk,
           itemHash(entry.pk, entry.sk, next),
+          { absentBefore: old === undefined },
         );
       }
       await tx.commit();

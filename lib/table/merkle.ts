@@ -24,7 +24,11 @@
 import type { DbKey, DbStore, Mutation } from "../db/db.ts";
 import { sha256Hasher } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
-import { MERKLE_DIGEST_CACHE_MAX_AGE_MS, MERKLE_REBUILD_BATCH_MUTATIONS } from "../util/limits.ts";
+import {
+  MERKLE_DIGEST_CACHE_MAX_AGE_MS,
+  MERKLE_LEAF_RECORDS_MAX,
+  MERKLE_REBUILD_BATCH_MUTATIONS,
+} from "../util/limits.ts";
 import { stableString } from "../util/crdt.ts";
 import type { LocalTransaction } from "./schema.ts";
 
@@ -107,6 +111,59 @@ function checkHash(hash: Uint8Array, what: string): void {
   }
 }
 
+/** SHA-256 of a partition's leaf digests: the partition digest. */
+function digestOf(leaves: Uint8Array[]): Uint8Array {
+  const hasher = sha256Hasher();
+  for (const leaf of leaves) hasher.update(leaf);
+  return hasher.digest();
+}
+
+/**
+ * The leaf digests of one partition known to equal the stored ones, so that
+ * a write reads no leaf key, and a complete record serves `leafDigests`
+ * without a listing. A leaf is set by the write that reads or changes it,
+ * under its lock (a changed one once the commit has succeeded, forgotten if
+ * it failed); all of them by a listing that no write overlapped. 8 KiB each.
+ */
+class LeafRecord {
+  readonly #digests = new Uint8Array(LEAF_COUNT * DIGEST_BYTES);
+  readonly #known = new Uint8Array(LEAF_COUNT);
+  #knownCount = 0;
+
+  get complete(): boolean {
+    return this.#knownCount === LEAF_COUNT;
+  }
+
+  /** A copy of the leaf's digest, or undefined when unknown. */
+  get(leaf: number): Uint8Array | undefined {
+    if (this.#known[leaf] === 0) return undefined;
+    return this.#digests.slice(leaf * DIGEST_BYTES, (leaf + 1) * DIGEST_BYTES);
+  }
+
+  set(leaf: number, digest: Uint8Array): void {
+    this.#digests.set(digest, leaf * DIGEST_BYTES);
+    if (this.#known[leaf] === 0) {
+      this.#known[leaf] = 1;
+      this.#knownCount++;
+    }
+  }
+
+  forget(leaf: number): void {
+    if (this.#known[leaf] === 1) {
+      this.#known[leaf] = 0;
+      this.#knownCount--;
+    }
+  }
+
+  setAll(leaves: Uint8Array[]): void {
+    leaves.forEach((digest, leaf) => this.set(leaf, digest));
+  }
+
+  all(): Uint8Array[] {
+    return Array.from({ length: LEAF_COUNT }, (_, leaf) => this.get(leaf)!);
+  }
+}
+
 /** What `rebuild` found. */
 export interface RebuildResult {
   /** Entries of the partition. */
@@ -129,6 +186,8 @@ export class MerkleIndex {
   readonly #cache = new Map<string, CachedDigest>();
   /** Bumped on every write to a partition, so a digest computed across a write is not cached. */
   readonly #generations = new Map<string, number>();
+  /** Known leaf digests of the partitions written to lately, least recently used first. */
+  readonly #leaves = new Map<string, LeafRecord>();
 
   constructor(
     private readonly db: DbStore,
@@ -155,13 +214,15 @@ export class MerkleIndex {
    * Adds to `tx` the mutations recording that entry (pk, sk) of the partition
    * now has item hash `newItemHash` (`undefined`: the entry was deleted). The
    * previous hash is read from the index itself, so the leaf digest always
-   * equals the XOR of the items listed under it, whatever was stored before.
-   * Nothing is written when the hash is unchanged. Costs two concurrent reads
-   * through `tx` and, on a change, two mutations (item key, leaf digest).
+   * equals the XOR of the items listed under it, whatever was stored before;
+   * `absentBefore` tells that the entry did not exist, so neither does its
+   * item (writes and deletions of entries always update the index with them,
+   * and `rebuild` makes it so), and saves that read. The leaf digest comes
+   * from memory when known (see `LeafRecord`). Nothing is written when the
+   * hash is unchanged; else two mutations (item key, leaf digest).
    *
    * The caller holds `lockKeys(table, partition, pk, sk)` until the commit has
-   * resolved and runs `tx`'s after-commit work (which invalidates the cached
-   * partition digest).
+   * resolved, and commits `tx` with its `onSettled` callbacks.
    */
   async recordUpdate(
     tx: LocalTransaction,
@@ -170,19 +231,20 @@ export class MerkleIndex {
     pk: string,
     sk: string,
     newItemHash: Uint8Array | undefined,
+    options: { absentBefore?: boolean } = {},
   ): Promise<void> {
     checkPartition(partition);
     if (newItemHash !== undefined) checkHash(newItemHash, "The new item hash");
     const leaf = leafOf(pk, sk);
     const itemKey: DbKey = [ITEM_SPACE, table, partition, leaf, pk, sk];
     const leafKey: DbKey = [LEAF_SPACE, table, partition, leaf];
+    const record = this.#leafRecord(table, partition);
     // Both at once: they share a batch of reads (the leaf is read in vain when nothing changed).
-    const [oldItemHash, stored] = await Promise.all([
-      tx.get<Uint8Array>(itemKey),
-      tx.get<Uint8Array>(leafKey),
+    const [oldItemHash, digest] = await Promise.all([
+      options.absentBefore ? undefined : tx.get<Uint8Array>(itemKey),
+      this.#leafBefore(tx, record, leaf, leafKey),
     ]);
     if (equalDigests(oldItemHash, newItemHash)) return;
-    const digest = stored === undefined ? new Uint8Array(DIGEST_BYTES) : stored.slice();
     if (oldItemHash !== undefined) xorInto(digest, oldItemHash);
     if (newItemHash !== undefined) {
       xorInto(digest, newItemHash);
@@ -193,15 +255,55 @@ export class MerkleIndex {
     if (isZero(digest)) tx.delete(leafKey);
     else tx.set(leafKey, digest);
     this.#invalidate(table, partition);
-    tx.afterCommit(() => {
+    tx.onSettled(() => {
+      record.set(leaf, digest);
       this.#invalidate(table, partition);
-      return Promise.resolve();
+    }, () => {
+      record.forget(leaf);
+      this.#invalidate(table, partition);
     });
+  }
+
+  /** The leaf's digest before this write (a copy to change): pending in `tx`, known, or read. */
+  async #leafBefore(
+    tx: LocalTransaction,
+    record: LeafRecord,
+    leaf: number,
+    leafKey: DbKey,
+  ): Promise<Uint8Array> {
+    const pending = tx.pending<Uint8Array>(leafKey);
+    if (pending !== undefined) {
+      return pending === null ? new Uint8Array(DIGEST_BYTES) : pending.value.slice();
+    }
+    const known = record.get(leaf);
+    if (known !== undefined) return known;
+    // The caller holds the leaf's lock: what is read stays current until its commit.
+    const stored = await this.db.get<Uint8Array>(leafKey);
+    const digest = stored?.slice() ?? new Uint8Array(DIGEST_BYTES);
+    record.set(leaf, digest);
+    return digest.slice();
+  }
+
+  /** The partition's record of known leaf digests, made if missing; most recently used last. */
+  #leafRecord(table: string, partition: number): LeafRecord {
+    const id = `${table}\u0000${partition}`;
+    let record = this.#leaves.get(id);
+    if (record !== undefined) this.#leaves.delete(id);
+    else record = new LeafRecord();
+    this.#leaves.set(id, record);
+    if (this.#leaves.size > MERKLE_LEAF_RECORDS_MAX) {
+      this.#leaves.delete(this.#leaves.keys().next().value!);
+    }
+    return record;
   }
 
   /** The 256 leaf digests of a partition (all zero for an empty leaf). */
   async leafDigests(table: string, partition: number): Promise<Uint8Array[]> {
     checkPartition(partition);
+    const id = `${table}\u0000${partition}`;
+    const record = this.#leaves.get(id);
+    if (record?.complete) return record.all();
+    const generation = this.#generations.get(id) ?? 0;
     const leaves: Uint8Array[] = Array.from(
       { length: LEAF_COUNT },
       () => new Uint8Array(DIGEST_BYTES),
@@ -211,6 +313,14 @@ export class MerkleIndex {
     ) {
       leaves[key[3] as number] = value;
     }
+    // Only a partition that writes keep a record of gets it completed, and
+    // only when no write landed while it was listed.
+    if (
+      record !== undefined && this.#leaves.get(id) === record &&
+      (this.#generations.get(id) ?? 0) === generation
+    ) {
+      record.setAll(leaves);
+    }
     return leaves;
   }
 
@@ -218,15 +328,15 @@ export class MerkleIndex {
   async partitionDigest(table: string, partition: number): Promise<Uint8Array> {
     checkPartition(partition);
     const id = `${table}\u0000${partition}`;
+    const record = this.#leaves.get(id);
+    if (record?.complete) return digestOf(record.all());
     const cached = this.#cache.get(id);
     if (cached !== undefined && this.#now() - cached.at < MERKLE_DIGEST_CACHE_MAX_AGE_MS) {
       return cached.digest.slice();
     }
     const generation = this.#generations.get(id) ?? 0;
     const at = this.#now();
-    const hasher = sha256Hasher();
-    for (const leaf of await this.leafDigests(table, partition)) hasher.update(leaf);
-    const digest = hasher.digest();
+    const digest = digestOf(await this.leafDigests(table, partition));
     if ((this.#generations.get(id) ?? 0) === generation) this.#cache.set(id, { digest, at });
     return digest.slice();
   }
@@ -312,6 +422,8 @@ export class MerkleIndex {
     );
     const release = await this.mutex.acquireAll(lockKeys);
     try {
+      // Its leaf writes go behind the known digests, and no write or listing can make new ones meanwhile.
+      this.#leaves.delete(`${table}\u0000${partition}`);
       this.#invalidate(table, partition);
       const marker: DbKey = [MARKER_SPACE, table, partition];
       // Unmarked while half-rebuilt, so a crash leaves it "not built".

@@ -35,6 +35,15 @@ function xorAll(hashes: Uint8Array[]): Uint8Array {
 async function assertConsistent(r: TestReplica, expected: Map<string, unknown>): Promise<void> {
   const leaves = await r.index.leafDigests(TABLE, PARTITION);
   assert.equal(leaves.length, LEAF_COUNT);
+  // The digests the index knows in memory are those stored.
+  const stored: Uint8Array[] = Array.from(
+    { length: LEAF_COUNT },
+    () => new Uint8Array(DIGEST_BYTES),
+  );
+  for await (const { key, value } of r.db.list<Uint8Array>({ prefix: ["md", TABLE, PARTITION] })) {
+    stored[key[3] as number] = value;
+  }
+  assert.deepEqual(leaves, stored, "leaf digests as stored");
   let listed = 0;
   for (let leaf = 0; leaf < LEAF_COUNT; leaf++) {
     const leafItems = await items(r, leaf);
@@ -167,6 +176,66 @@ Deno.test("MerkleIndex loses no update when parallel transactions on one leaf ho
     const check = await a.index.rebuild(TABLE, PARTITION, a.entries(TABLE, PARTITION));
     assert.deepEqual(check, { items: sks.length / 2, changed: 0, leavesChanged: 0 });
     assert.equal(a.mutex.size, 0, "every lock was released");
+  }));
+
+Deno.test("MerkleIndex keeps the leaf digests it knows equal to the stored ones: across a failed commit, a listing during writes and a rebuild", () =>
+  withReplicas(1, async (a) => {
+    const entry = (sk: string, value: string) => ({ pk: PK, sk, t: 1, value, tags: [] });
+    const expected = new Map<string, unknown>();
+    // Values only grow, so that each merge makes the value given (the greater wins).
+    const merge = async (sk: string, value: string) => {
+      await a.merge(TABLE, [entry(sk, value)]);
+      expected.set(sk, { v: 1, entry: entry(sk, value) });
+    };
+    for (let i = 0; i < 40; i++) await merge(`k${i}`, "1");
+    await assertConsistent(a, expected);
+
+    // A commit that fails leaves the stored digest as it was: the next write of the leaf sees it.
+    const commit = a.db.commit.bind(a.db);
+    a.db.commit = () => Promise.reject(new Error("disk full"));
+    await assert.rejects(() => a.merge(TABLE, [entry("k1", "2")]), /disk full/);
+    a.db.commit = commit;
+    await merge("k1", "3");
+    await assertConsistent(a, expected);
+
+    // A rebuild rewrites leaf keys behind the index's back: what it knew is dropped.
+    for await (const { key } of a.db.list({ prefix: ["md", TABLE, PARTITION] })) {
+      await a.db.commit([{ type: "delete", key }]);
+    }
+    const rebuilt = await a.index.rebuild(TABLE, PARTITION, a.entries(TABLE, PARTITION));
+    assert.ok(rebuilt.leavesChanged > 0);
+    await merge("k2", "5");
+
+    // A listing that read the leaves before a write committed is not kept.
+    const list = a.db.list.bind(a.db);
+    let read!: () => void;
+    const wasRead = new Promise<void>((resolve) => read = resolve);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => open = resolve);
+    a.db.list = async function* <T>(...args: Parameters<typeof list>) {
+      const entries = [];
+      for await (const e of list<T>(...args)) entries.push(e);
+      read();
+      await gate;
+      yield* entries;
+    };
+    const early = a.index.leafDigests(TABLE, PARTITION);
+    await wasRead;
+    a.db.list = list;
+    await merge("k3", "6");
+    open();
+    await early;
+    await assertConsistent(a, expected);
+
+    // A listing that writes overlap is not taken as the partition's digests.
+    const writes: Promise<void>[] = [];
+    const listings: Promise<Uint8Array[]>[] = [];
+    for (let i = 0; i < 40; i++) {
+      listings.push(a.index.leafDigests(TABLE, PARTITION));
+      writes.push(merge(`k${i}`, "9"), merge(`n${i}`, "1"));
+    }
+    await Promise.all([...writes, ...listings]);
+    await assertConsistent(a, expected);
   }));
 
 Deno.test("MerkleIndex.rebuild repairs a stale index and deletes stale item keys", () =>

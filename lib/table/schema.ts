@@ -30,9 +30,17 @@ export interface TableSchema<E> {
 export interface LocalTransaction {
   /** Reads a key, seeing this transaction's own pending sets. */
   get<T>(key: DbKey): Promise<T | undefined>;
+  /** This transaction's own write of `key`: `{ value }` when set, null when deleted, undefined when untouched. */
+  pending<T>(key: DbKey): { value: T } | null | undefined;
   set(key: DbKey, value: unknown): void;
   delete(key: DbKey): void;
   /** Work to run once the transaction is durable (e.g. updating other tables). */
   afterCommit(fn: () => Promise<void>): void;
+  /**
+   * Runs `done` as soon as the commit has succeeded, `failed` if it failed:
+   * before the caller releases its locks, so that caches of what is stored
+   * stay in step with it.
+   */
+  onSettled(done: () => void, failed: () => void): void;
   readonly mutations: readonly Mutation[];
 }

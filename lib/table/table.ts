@@ -406,6 +406,7 @@ export class Table<E> {
         pk,
         sk,
         itemHash(pk, sk, value),
+        { absentBefore: old === undefined },
       );
     }
     await this.schema.updated?.(old, next, tx);

@@ -5,6 +5,7 @@ export class DbTransaction implements LocalTransaction {
   readonly mutations: Mutation[] = [];
   readonly #overlay = new Map<string, { value: unknown } | null>();
   readonly #after: (() => Promise<void>)[] = [];
+  readonly #settled: { done: () => void; failed: () => void }[] = [];
 
   constructor(private readonly db: DbStore) {}
 
@@ -12,6 +13,10 @@ export class DbTransaction implements LocalTransaction {
     const pending = this.#overlay.get(dbKeyId(key));
     if (pending !== undefined) return pending === null ? undefined : pending.value as T;
     return await this.db.get<T>(key);
+  }
+
+  pending<T>(key: DbKey): { value: T } | null | undefined {
+    return this.#overlay.get(dbKeyId(key)) as { value: T } | null | undefined;
   }
 
   set(key: DbKey, value: unknown): void {
@@ -28,8 +33,18 @@ export class DbTransaction implements LocalTransaction {
     this.#after.push(fn);
   }
 
+  onSettled(done: () => void, failed: () => void): void {
+    this.#settled.push({ done, failed });
+  }
+
   async commit(): Promise<void> {
-    await this.db.commit(this.mutations);
+    try {
+      await this.db.commit(this.mutations);
+    } catch (e) {
+      for (const { failed } of this.#settled) failed();
+      throw e;
+    }
+    for (const { done } of this.#settled) done();
   }
 
   async runAfterCommit(): Promise<void> {

@@ -120,6 +120,13 @@ export const ANTI_ENTROPY_BATCH_ENTRIES = 100;
 /** Mutations per commit while a Merkle index is rebuilt: under KV_COMMIT_MUTATIONS_MAX, so each batch is one engine commit. */
 export const MERKLE_REBUILD_BATCH_MUTATIONS = 500;
 
+/**
+ * Partitions whose leaf digests a node keeps in memory (8 KiB each), the
+ * most recently written: 768 covers the object, version and block reference
+ * tables, which take most writes.
+ */
+export const MERKLE_LEAF_RECORDS_MAX = 1024;
+
 /** A cached partition digest is recomputed after this even without a write: bounds the harm of a missed invalidation. */
 export const MERKLE_DIGEST_CACHE_MAX_AGE_MS = 5 * 60 * 1000;
 
