@@ -5,11 +5,19 @@
  */
 import assert from "node:assert/strict";
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketLifecycleCommand,
+  DeleteObjectCommand,
   GetBucketLifecycleConfigurationCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
   type LifecycleRule,
   PutBucketLifecycleConfigurationCommand,
+  PutObjectCommand,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
 import { assertConfigurationsRefused, assertS3Error } from "./_s3_helpers.ts";
@@ -80,6 +88,83 @@ Deno.test("S3 lifecycle configuration", (t) =>
     await t.step("remise bucket info counts the rules", async () => {
       const info = await (await server.admin("GET", "/v1/buckets/life")).json();
       assert.equal(info.lifecycleRules, 6);
+    });
+
+    await t.step("objects a rule expires say when (x-amz-expiration), others do not", async () => {
+      const day = 24 * 3600 * 1000;
+      // A number of days counts to the next midnight UTC.
+      const expected = (days: number, from: number, to: number) =>
+        new Set([from, to].map((t) => new Date(Math.ceil((t + days * day) / day) * day)))
+          .values().map((d) => d.toUTCString()).toArray();
+      const expiration = async (write: () => Promise<{ Expiration?: string }>) => {
+        const from = Date.now();
+        const { Expiration } = await write();
+        return { header: Expiration, from, to: Date.now() };
+      };
+      const assertExpires = (
+        got: { header?: string; from: number; to: number },
+        days: number,
+        ruleId: string,
+      ) => {
+        const m = got.header?.match(/^expiry-date="([^"]+)", rule-id="([^"]+)"$/);
+        assert.ok(m, `x-amz-expiration: ${got.header}`);
+        assert.ok(expected(days, got.from, got.to).includes(m[1]), m[1]);
+        assert.equal(m[2], ruleId);
+      };
+      const put = (Key: string) => () =>
+        s3.send(new PutObjectCommand({ Bucket: "life", Key, Body: "x" }));
+      const logs = await expiration(put("logs/a.txt"));
+      assertExpires(logs, 30, "logs");
+      const head = await s3.send(new HeadObjectCommand({ Bucket: "life", Key: "logs/a.txt" }));
+      assert.equal(head.Expiration, logs.header);
+      const get = await s3.send(new GetObjectCommand({ Bucket: "life", Key: "logs/a.txt" }));
+      assert.equal(get.Expiration, logs.header);
+      await get.Body!.transformToString();
+      assertExpires(await expiration(put("old/b")), 5, "legacy");
+      // The rule for tmp/ is disabled; nothing expires other/.
+      for (const key of ["tmp/c", "other/d"]) {
+        assert.equal((await expiration(put(key))).header, undefined, key);
+        const headed = await s3.send(new HeadObjectCommand({ Bucket: "life", Key: key }));
+        assert.equal(headed.Expiration, undefined, key);
+      }
+      assertExpires(
+        await expiration(() =>
+          s3.send(
+            new CopyObjectCommand({ Bucket: "life", Key: "logs/copy", CopySource: "life/other/d" }),
+          )
+        ),
+        30,
+        "logs",
+      );
+      const { UploadId } = await s3.send(
+        new CreateMultipartUploadCommand({ Bucket: "life", Key: "logs/mpu" }),
+      );
+      const part = await s3.send(
+        new UploadPartCommand({
+          Bucket: "life",
+          Key: "logs/mpu",
+          UploadId,
+          PartNumber: 1,
+          Body: "p",
+        }),
+      );
+      assertExpires(
+        await expiration(() =>
+          s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: "life",
+              Key: "logs/mpu",
+              UploadId,
+              MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+            }),
+          )
+        ),
+        30,
+        "logs",
+      );
+      for (const key of ["logs/a.txt", "old/b", "tmp/c", "other/d", "logs/copy", "logs/mpu"]) {
+        await s3.send(new DeleteObjectCommand({ Bucket: "life", Key: key }));
+      }
     });
 
     await t.step("invalid configurations are refused and change nothing", async () => {

@@ -28,6 +28,27 @@ export function expiresAtMs(rule: LifecycleRule, modifiedMs: number): number | u
   return undefined;
 }
 
+/**
+ * When the current object of `key`, last modified at `modifiedMs`, expires
+ * under the enabled rules of `rules`, and the id of the rule that expires it
+ * first (S3's x-amz-expiration); undefined when no rule expires it.
+ */
+export function objectExpiration(
+  rules: LifecycleRule[] | undefined,
+  key: string,
+  modifiedMs: number,
+): { atMs: number; ruleId?: string } | undefined {
+  let found: { atMs: number; ruleId?: string } | undefined;
+  for (const rule of rules ?? []) {
+    if (!rule.enabled || !key.startsWith(rule.prefix)) continue;
+    const atMs = expiresAtMs(rule, modifiedMs);
+    if (atMs !== undefined && (found === undefined || atMs < found.atMs)) {
+      found = { atMs, ruleId: rule.id };
+    }
+  }
+  return found;
+}
+
 function earliest(times: (number | undefined)[]): number {
   return Math.min(...times.map((t) => t ?? Infinity));
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { Access } from "./access.ts";
-import { applyLifecycle, expiresAtMs } from "./lifecycle.ts";
+import { applyLifecycle, expiresAtMs, objectExpiration } from "./lifecycle.ts";
 import { createUpload } from "./multipart.ts";
 import { deleteObject, deleteVersion, getCurrent, getVersion, putObject } from "./objects.ts";
 import { listedVersionsOf } from "./listing.ts";
@@ -18,6 +18,26 @@ function bodyOf(text: string): ReadableStream<Uint8Array> {
     },
   });
 }
+
+Deno.test("an object's expiration is the earliest of the enabled rules that match its key", () => {
+  const modified = Date.UTC(2026, 0, 10, 15, 30);
+  const rules = [
+    { id: "month", enabled: true, prefix: "logs/", expirationDays: 30 },
+    { id: "date", enabled: true, prefix: "logs/2026/", expirationDateMs: Date.UTC(2026, 1, 1) },
+    { id: "off", enabled: false, prefix: "", expirationDays: 1 },
+    { id: "uploads", enabled: true, prefix: "", abortMultipartDays: 1 },
+  ];
+  assert.deepEqual(objectExpiration(rules, "logs/2026/a", modified), {
+    atMs: Date.UTC(2026, 1, 1),
+    ruleId: "date",
+  });
+  assert.deepEqual(objectExpiration(rules, "logs/a", modified), {
+    atMs: Date.UTC(2026, 1, 10),
+    ruleId: "month",
+  });
+  assert.equal(objectExpiration(rules, "photos/a", modified), undefined);
+  assert.equal(objectExpiration(undefined, "logs/a", modified), undefined);
+});
 
 Deno.test("expiry counts days to the next midnight UTC, or is the rule's date", () => {
   const modified = Date.UTC(2026, 0, 10, 15, 30);

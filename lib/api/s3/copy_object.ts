@@ -10,6 +10,7 @@ import { xmlResponse } from "./xml.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
+import { expirationHeader } from "./expiration_header.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -65,6 +66,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
     headers: {
       "x-amz-copy-source-version-id": source.versionId,
       ...writtenVersionHeader(version),
+      ...expirationHeader(bucket, key, version.timestampMs),
     },
   });
 }

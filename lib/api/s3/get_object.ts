@@ -5,6 +5,7 @@ import { versioningOf } from "../../model/bucket_table.ts";
 import { type ByteRange, readParts } from "../../model/object_data.ts";
 import { requireObject, type S3Request } from "./context.ts";
 import { readVersionHeader } from "./versions.ts";
+import { expirationHeader } from "./expiration_header.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -50,18 +51,21 @@ function invalidRange(size: number): S3Error {
 }
 
 export async function handleGetObject(r: S3Request, head: boolean): Promise<Response> {
-  const { bucket, current } = await requireObject(r, "read");
+  const { bucket, key, current } = await requireObject(r, "read");
   if (r.anonymous && RESPONSE_OVERRIDES.some(([param]) => r.target.query.has(param))) {
     throw s3Errors.invalidRequest(
       "Request specific response headers cannot be used for anonymous GET requests.",
     );
   }
   const response = await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
-  for (
-    const [name, value] of Object.entries(readVersionHeader(current.version, versioningOf(bucket)))
-  ) {
-    response.headers.set(name, value);
-  }
+  const added = {
+    ...readVersionHeader(current.version, versioningOf(bucket)),
+    // Rules expire current objects: a version read by id gets no date.
+    ...(response.status !== 304 && !r.target.query.has("versionId")
+      ? expirationHeader(bucket, key, current.version.timestampMs)
+      : {}),
+  };
+  for (const [name, value] of Object.entries(added)) response.headers.set(name, value);
   return response;
 }
 

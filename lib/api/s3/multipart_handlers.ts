@@ -20,8 +20,9 @@ import {
 import { copyRange } from "../../model/copy.ts";
 import type { ObjectMeta, ObjectVersion } from "../../model/object_table.ts";
 import { listingUrlEncode } from "./list_objects.ts";
-import { versioningOf } from "../../model/bucket_table.ts";
+import { type Bucket, versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
+import { expirationHeader } from "./expiration_header.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
@@ -174,7 +175,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
       await completedUpload(r.ctx.store, bucket.id, key, uploadId);
     if (!done) throw toS3(e);
     await readXmlBody(r.body);
-    return completionResponse(r, key, done);
+    return completionResponse(r, bucket, key, done);
   }
   const doc = await readXmlBody(r.body);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
@@ -198,6 +199,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
       : undefined;
     return completionResponse(
       r,
+      bucket,
       key,
       await completeUpload(r.ctx.store, active, requested, expected),
     );
@@ -208,10 +210,14 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
 
 function completionResponse(
   r: S3Request,
+  bucket: Bucket,
   key: string,
   { version, meta }: { version: ObjectVersion; meta: ObjectMeta },
 ): Response {
-  const headers = new Headers(writtenVersionHeader(version));
+  const headers = new Headers({
+    ...writtenVersionHeader(version),
+    ...expirationHeader(bucket, key, version.timestampMs),
+  });
   if (meta.checksum) {
     headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
     headers.set("x-amz-checksum-type", meta.checksum.type);

@@ -2,6 +2,7 @@
 import { putObject } from "../../model/objects.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
+import { expirationHeader } from "./expiration_header.ts";
 import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
@@ -85,6 +86,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const response = new Headers({
     etag: quotedEtag(meta.etag),
     ...writtenVersionHeader(version),
+    ...expirationHeader(bucket, key, version.timestampMs),
   });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
