@@ -9,6 +9,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
   DeleteBucketLifecycleCommand,
   DeleteObjectCommand,
   GetBucketLifecycleConfigurationCommand,
@@ -17,6 +18,7 @@ import {
   type LifecycleRule,
   PutBucketLifecycleConfigurationCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
@@ -66,6 +68,31 @@ Deno.test("S3 lifecycle configuration", (t) =>
           Filter: { Prefix: "" },
           Expiration: { ExpiredObjectDeleteMarker: true },
         },
+        {
+          ID: "tagged",
+          Status: "Enabled",
+          Filter: { Tag: { Key: "class", Value: "tmp" } },
+          Expiration: { Days: 2 },
+        },
+        {
+          ID: "mid-sized-logs",
+          Status: "Enabled",
+          Filter: {
+            And: {
+              Prefix: "logs/",
+              Tags: [{ Key: "a", Value: "1" }, { Key: "b", Value: "" }],
+              ObjectSizeGreaterThan: 1000,
+              ObjectSizeLessThan: 5000,
+            },
+          },
+          NoncurrentVersionExpiration: { NoncurrentDays: 3 },
+        },
+        {
+          ID: "tiny",
+          Status: "Enabled",
+          Filter: { ObjectSizeLessThan: 10 },
+          Expiration: { Days: 9 },
+        },
       ];
       await s3.send(
         new PutBucketLifecycleConfigurationCommand({
@@ -78,16 +105,44 @@ Deno.test("S3 lifecycle configuration", (t) =>
       assert.deepEqual(
         got.Rules,
         rules.map((rule) =>
-          rule.Prefix !== undefined
-            ? rule
-            : { ...rule, Filter: { Prefix: rule.Filter?.Prefix ?? "" } }
+          rule.Filter && Object.keys(rule.Filter).length === 0
+            ? { ...rule, Filter: { Prefix: "" } }
+            : rule
         ),
       );
     });
 
+    await t.step("a rule given without an ID gets one, as in S3", async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: "life-no-id" }));
+      await s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: "life-no-id",
+          LifecycleConfiguration: {
+            Rules: [
+              { Status: "Enabled", Filter: { Prefix: "a/" }, Expiration: { Days: 1 } },
+              { Status: "Enabled", Filter: { Prefix: "b/" }, Expiration: { Days: 2 } },
+            ],
+          },
+        }),
+      );
+      const got = await s3.send(
+        new GetBucketLifecycleConfigurationCommand({ Bucket: "life-no-id" }),
+      );
+      const ids = got.Rules?.map((r) => r.ID ?? "") ?? [];
+      assert.equal(ids.length, 2);
+      assert.ok(ids.every((id) => /^[A-Za-z0-9+/]{20,255}$/.test(id)), ids.join());
+      assert.notEqual(ids[0], ids[1]);
+      const put = await s3.send(
+        new PutObjectCommand({ Bucket: "life-no-id", Key: "b/x", Body: "0123456789" }),
+      );
+      assert.match(put.Expiration ?? "", new RegExp(`rule-id="${ids[1].replaceAll("+", "\\+")}"$`));
+      await s3.send(new DeleteObjectCommand({ Bucket: "life-no-id", Key: "b/x" }));
+      await s3.send(new DeleteBucketCommand({ Bucket: "life-no-id" }));
+    });
+
     await t.step("remise bucket info counts the rules", async () => {
       const info = await (await server.admin("GET", "/v1/buckets/life")).json();
-      assert.equal(info.lifecycleRules, 6);
+      assert.equal(info.lifecycleRules, 9);
     });
 
     await t.step("objects a rule expires say when (x-amz-expiration), others do not", async () => {
@@ -111,8 +166,9 @@ Deno.test("S3 lifecycle configuration", (t) =>
         assert.ok(expected(days, got.from, got.to).includes(m[1]), m[1]);
         assert.equal(m[2], ruleId);
       };
-      const put = (Key: string) => () =>
-        s3.send(new PutObjectCommand({ Bucket: "life", Key, Body: "x" }));
+      // 16 bytes: rule "tiny" selects objects under 10.
+      const put = (Key: string, Body = "0123456789abcdef", Tagging?: string) => () =>
+        s3.send(new PutObjectCommand({ Bucket: "life", Key, Body, Tagging }));
       const logs = await expiration(put("logs/a.txt"));
       assertExpires(logs, 30, "logs");
       const head = await s3.send(new HeadObjectCommand({ Bucket: "life", Key: "logs/a.txt" }));
@@ -121,7 +177,7 @@ Deno.test("S3 lifecycle configuration", (t) =>
       assert.equal(get.Expiration, logs.header);
       await get.Body!.transformToString();
       assertExpires(await expiration(put("old/b")), 5, "legacy");
-      // The rule for tmp/ is disabled; nothing expires other/.
+      // The rule for tmp/ is disabled; nothing expires other/ (but tags and sizes).
       for (const key of ["tmp/c", "other/d"]) {
         assert.equal((await expiration(put(key))).header, undefined, key);
         const headed = await s3.send(new HeadObjectCommand({ Bucket: "life", Key: key }));
@@ -145,7 +201,7 @@ Deno.test("S3 lifecycle configuration", (t) =>
           Key: "logs/mpu",
           UploadId,
           PartNumber: 1,
-          Body: "p",
+          Body: "0123456789abcdef",
         }),
       );
       assertExpires(
@@ -162,7 +218,25 @@ Deno.test("S3 lifecycle configuration", (t) =>
         30,
         "logs",
       );
-      for (const key of ["logs/a.txt", "old/b", "tmp/c", "other/d", "logs/copy", "logs/mpu"]) {
+      // Rules on tags and sizes: the earliest that selects the object.
+      assertExpires(await expiration(put("other/tiny", "x")), 9, "tiny");
+      assertExpires(await expiration(put("other/t", undefined, "class=tmp&x=y")), 2, "tagged");
+      assertExpires(await expiration(put("logs/t", undefined, "class=tmp")), 2, "tagged");
+      assert.equal((await expiration(put("other/u", undefined, "class=keep"))).header, undefined);
+      const from = Date.now();
+      await s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: "life",
+          Key: "other/d",
+          Tagging: { TagSet: [{ Key: "class", Value: "tmp" }] },
+        }),
+      );
+      const retagged = await expiration(() =>
+        s3.send(new HeadObjectCommand({ Bucket: "life", Key: "other/d" }))
+      );
+      assertExpires({ ...retagged, from }, 2, "tagged");
+      const keys = ["logs/a.txt", "old/b", "tmp/c", "other/d", "logs/copy", "logs/mpu"];
+      for (const key of [...keys, "other/tiny", "other/t", "logs/t", "other/u"]) {
         await s3.send(new DeleteObjectCommand({ Bucket: "life", Key: key }));
       }
     });
@@ -210,12 +284,40 @@ Deno.test("S3 lifecycle configuration", (t) =>
           400,
         ],
         [rule("<Status>Enabled</Status><Filter/>"), "InvalidRequest", 400],
+        ...([
+          // Two conditions need an And; a tag needs its value.
+          ["<Prefix>a</Prefix><Tag><Key>k</Key><Value>v</Value></Tag>", "MalformedXML"],
+          ["<Tag><Key>k</Key></Tag>", "MalformedXML"],
+          ["<And></And>", "MalformedXML"],
+          [
+            "<And><Tag><Key>k</Key><Value>1</Value></Tag><Tag><Key>k</Key><Value>2</Value></Tag></And>",
+            "InvalidRequest",
+          ],
+          [
+            "<And><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan><ObjectSizeLessThan>5</ObjectSizeLessThan></And>",
+            "InvalidArgument",
+          ],
+          ["<ObjectSizeGreaterThan>-1</ObjectSizeGreaterThan>", "InvalidArgument"],
+        ] as const).map(([filter, code]): [string, string, number] => [
+          rule(
+            `<Status>Enabled</Status><Filter>${filter}</Filter><Expiration><Days>1</Days></Expiration>`,
+          ),
+          code,
+          400,
+        ]),
         [
           rule(
-            "<Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Expiration><Days>1</Days></Expiration>",
+            "<Status>Enabled</Status><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>",
           ),
-          "NotImplemented",
-          501,
+          "InvalidRequest",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter><ObjectSizeLessThan>9</ObjectSizeLessThan></Filter><Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>",
+          ),
+          "InvalidRequest",
+          400,
         ],
         [
           rule(
@@ -257,6 +359,9 @@ Deno.test("S3 lifecycle configuration", (t) =>
         "old-versions",
         "legacy",
         "markers",
+        "tagged",
+        "mid-sized-logs",
+        "tiny",
       ]);
     });
 

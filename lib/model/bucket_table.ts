@@ -31,7 +31,7 @@ export interface PublicReadPolicy {
   list: boolean;
 }
 
-/** A rule of a bucket's lifecycle configuration (S3's Rule, without tag or size filters, or transitions). */
+/** A rule of a bucket's lifecycle configuration (S3's Rule, without transitions). */
 export interface LifecycleRule {
   id?: string;
   enabled: boolean;
@@ -39,6 +39,14 @@ export interface LifecycleRule {
   prefix: string;
   /** The prefix was given as the rule's own Prefix (S3's older form), not in a Filter. */
   rulePrefix?: true;
+  /** Only objects that have all these tags (key, value). */
+  tags?: [string, string][];
+  /** Only objects larger than this many bytes... */
+  sizeGreaterThan?: number;
+  /** ...and smaller than this many. */
+  sizeLessThan?: number;
+  /** The filter was given as an And of its conditions (and is given back so). */
+  filterAnd?: true;
   /** Objects expire this many days after they were last modified... */
   expirationDays?: number;
   /** ...or all at this date (midnight UTC). */

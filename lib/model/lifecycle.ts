@@ -10,7 +10,13 @@
  */
 import { type Bucket, type LifecycleRule, versioningOf } from "./bucket_table.ts";
 import { abortVersion, deleteObject, deleteVersion } from "./objects.ts";
-import { currentData, type ObjectEntry } from "./object_table.ts";
+import {
+  currentData,
+  type ObjectEntry,
+  type ObjectMeta,
+  type ObjectVersion,
+  versionIdOf,
+} from "./object_table.ts";
 import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
 
@@ -28,6 +34,34 @@ export function expiresAtMs(rule: LifecycleRule, modifiedMs: number): number | u
   return undefined;
 }
 
+/** What a rule's filters look at in an object: its size and tags. */
+export interface LifecycleSubject {
+  size: number;
+  tags: [string, string][];
+}
+
+export function subjectOf(meta: ObjectMeta): LifecycleSubject {
+  return { size: meta.size, tags: meta.tags?.v ?? [] };
+}
+
+/**
+ * Whether `rule`'s filters (key prefix, tags, sizes) select the object of
+ * `key`, or its delete marker when `subject` is undefined (no tags, no bytes).
+ */
+export function ruleApplies(
+  rule: LifecycleRule,
+  key: string,
+  subject: LifecycleSubject | undefined,
+): boolean {
+  if (!key.startsWith(rule.prefix)) return false;
+  const size = subject?.size ?? 0;
+  if (rule.sizeGreaterThan !== undefined && !(size > rule.sizeGreaterThan)) return false;
+  if (rule.sizeLessThan !== undefined && !(size < rule.sizeLessThan)) return false;
+  return (rule.tags ?? []).every(([k, v]) =>
+    subject?.tags.some(([tk, tv]) => tk === k && tv === v) ?? false
+  );
+}
+
 /**
  * When the current object of `key`, last modified at `modifiedMs`, expires
  * under the enabled rules of `rules`, and the id of the rule that expires it
@@ -37,10 +71,11 @@ export function objectExpiration(
   rules: LifecycleRule[] | undefined,
   key: string,
   modifiedMs: number,
+  subject: LifecycleSubject,
 ): { atMs: number; ruleId?: string } | undefined {
   let found: { atMs: number; ruleId?: string } | undefined;
   for (const rule of rules ?? []) {
-    if (!rule.enabled || !key.startsWith(rule.prefix)) continue;
+    if (!rule.enabled || !ruleApplies(rule, key, subject)) continue;
     const atMs = expiresAtMs(rule, modifiedMs);
     if (atMs !== undefined && (found === undefined || atMs < found.atMs)) {
       found = { atMs, ruleId: rule.id };
@@ -67,22 +102,37 @@ export interface LifecycleDone {
  */
 function expiredVersions(entry: ObjectEntry, rules: LifecycleRule[], now: number): string[] {
   const listed = listedVersionsOf(entry);
+  const byId = new Map(entry.versions.map((v) => [versionIdOf(v), v]));
+  const subject = (versionId: string) => versionSubject(byId.get(versionId));
   const expired = new Set<string>();
   for (const rule of rules) {
     if (rule.noncurrentDays !== undefined) {
       const kept = rule.newerNoncurrentVersions ?? 0;
       // listed[i] became noncurrent when listed[i - 1] was written.
       for (let i = 1 + kept; i < listed.length; i++) {
-        if (daysAfter(listed[i - 1].lastModifiedMs, rule.noncurrentDays) <= now) {
+        if (
+          daysAfter(listed[i - 1].lastModifiedMs, rule.noncurrentDays) <= now &&
+          ruleApplies(rule, entry.key, subject(listed[i].versionId))
+        ) {
           expired.add(listed[i].versionId);
         }
       }
     }
-    if (rule.expiredObjectDeleteMarker && listed.length === 1 && !listed[0].object) {
+    if (
+      rule.expiredObjectDeleteMarker && listed.length === 1 && !listed[0].object &&
+      ruleApplies(rule, entry.key, undefined)
+    ) {
       expired.add(listed[0].versionId);
     }
   }
   return [...expired];
+}
+
+/** The size and tags of a version holding an object; undefined for a delete marker. */
+function versionSubject(version: ObjectVersion | undefined): LifecycleSubject | undefined {
+  const state = version?.state;
+  if (state?.state !== "complete" || state.data.type === "deleteMarker") return undefined;
+  return subjectOf(state.data.meta);
 }
 
 /** Applies the enabled rules of `buckets` this node is in charge of; returns what it did. */
@@ -103,7 +153,9 @@ export async function applyLifecycle(
       const current = currentData(entry);
       if (current) {
         const modified = current.version.timestampMs;
-        if (earliest(applying.map((r) => expiresAtMs(r, modified))) <= now) {
+        const subject = subjectOf(current.data.meta);
+        const expiring = applying.filter((r) => ruleApplies(r, entry.key, subject));
+        if (earliest(expiring.map((r) => expiresAtMs(r, modified))) <= now) {
           // Only the version that expired: a write meanwhile stays.
           const marker = await deleteObject(store, bucket.id, entry.key, {
             versioning: versioningOf(bucket),

@@ -4,7 +4,14 @@ import { BlockStore } from "../block/block_store.ts";
 import { Access } from "./access.ts";
 import { applyLifecycle, expiresAtMs, objectExpiration } from "./lifecycle.ts";
 import { createUpload } from "./multipart.ts";
-import { deleteObject, deleteVersion, getCurrent, getVersion, putObject } from "./objects.ts";
+import {
+  deleteObject,
+  deleteVersion,
+  getCurrent,
+  getVersion,
+  putObject,
+  type PutObjectOptions,
+} from "./objects.ts";
 import { listedVersionsOf } from "./listing.ts";
 import { Store } from "./store.ts";
 
@@ -27,16 +34,17 @@ Deno.test("an object's expiration is the earliest of the enabled rules that matc
     { id: "off", enabled: false, prefix: "", expirationDays: 1 },
     { id: "uploads", enabled: true, prefix: "", abortMultipartDays: 1 },
   ];
-  assert.deepEqual(objectExpiration(rules, "logs/2026/a", modified), {
+  const object = { size: 100, tags: [] };
+  assert.deepEqual(objectExpiration(rules, "logs/2026/a", modified, object), {
     atMs: Date.UTC(2026, 1, 1),
     ruleId: "date",
   });
-  assert.deepEqual(objectExpiration(rules, "logs/a", modified), {
+  assert.deepEqual(objectExpiration(rules, "logs/a", modified, object), {
     atMs: Date.UTC(2026, 1, 10),
     ruleId: "month",
   });
-  assert.equal(objectExpiration(rules, "photos/a", modified), undefined);
-  assert.equal(objectExpiration(undefined, "logs/a", modified), undefined);
+  assert.equal(objectExpiration(rules, "photos/a", modified, object), undefined);
+  assert.equal(objectExpiration(undefined, "logs/a", modified, object), undefined);
 });
 
 Deno.test("expiry counts days to the next midnight UTC, or is the rule's date", () => {
@@ -172,6 +180,60 @@ Deno.test("lifecycle rules delete noncurrent versions past their days, and lone 
     assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
     assert.deepEqual(await versionsOf("m/x"), []);
     assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "done");
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lifecycle rules with tag and size filters act on the objects and versions they select only", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    let clock = Date.UTC(2026, 0, 10, 10);
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1 << 20,
+      nowMs: () => clock,
+    });
+    const access = new Access(store);
+    const bucket = await access.createBucket("filters-bucket");
+    const put = async (key: string, size: number, extra: Partial<PutObjectOptions> = {}) => {
+      const { version } = await putObject(store, bucket.id, key, bodyOf("x".repeat(size)), {
+        headers: [],
+        maxSize: 1 << 20,
+        ...extra,
+      });
+      clock += 3600 * 1000;
+      return version.uuid;
+    };
+    await put("a/tagged", 50, { tags: [["class", "tmp"], ["team", "x"]] });
+    await put("a/other-tag", 50, { tags: [["class", "keep"]] });
+    await put("a/plain", 50);
+    await put("a/small", 1);
+    await put("b/small", 1);
+    const versioned = { versioning: "Enabled" as const };
+    const [, large] = [await put("v", 1, versioned), await put("v", 100, versioned)];
+    const current = await put("v", 2, versioned);
+    await access.setSetting(bucket, "lifecycle", [
+      { enabled: true, prefix: "", tags: [["class", "tmp"]], expirationDays: 1 },
+      { enabled: true, prefix: "a/", sizeLessThan: 10, expirationDays: 1 },
+      { enabled: true, prefix: "v", sizeGreaterThan: 50, noncurrentDays: 1 },
+    ]);
+    const run = async () => await applyLifecycle(store, await access.listAllBuckets());
+    const exists = async (key: string) => (await getCurrent(store, bucket.id, key)) !== undefined;
+
+    clock = Date.UTC(2026, 0, 13, 1);
+    assert.deepEqual(await run(), { expired: 2, versionsDeleted: 1, aborted: 0 });
+    assert.equal(await exists("a/tagged"), false, "tagged");
+    assert.equal(await exists("a/small"), false, "small");
+    for (const key of ["a/other-tag", "a/plain", "b/small"]) {
+      assert.equal(await exists(key), true, key);
+    }
+    const entry = await store.objects.get(bucket.id, "v");
+    const left = listedVersionsOf(entry!).map((v) => v.versionId);
+    assert.equal(left.length, 2, "the small noncurrent version stays");
+    assert.ok(!left.includes(large), "the large noncurrent version went");
+    assert.equal((await getCurrent(store, bucket.id, "v"))?.version.uuid, current);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

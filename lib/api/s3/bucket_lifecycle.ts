@@ -4,8 +4,10 @@
  * multipart uploads (DaysAfterInitiation) under a key prefix, applied by
  * lib/model/lifecycle.ts, as are the deletion of noncurrent versions
  * (NoncurrentVersionExpiration) and of delete markers left alone
- * (ExpiredObjectDeleteMarker). Filters on tags or sizes and transitions to
- * other storage classes are NotImplemented.
+ * (ExpiredObjectDeleteMarker). A rule's filter selects keys by prefix,
+ * objects by tags and size (Tag, ObjectSizeGreaterThan, ObjectSizeLessThan,
+ * or an And of them). Transitions to other storage classes are
+ * NotImplemented.
  */
 import type { LifecycleRule } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
@@ -16,6 +18,10 @@ const RULES_MAX = 1000;
 /** S3's bound on the noncurrent versions a rule may keep. */
 const NEWER_NONCURRENT_MAX = 100;
 const DAY_MS = 24 * 3600 * 1000;
+/** S3's bounds on a tag's key and value. */
+const TAG_KEY_MAX = 128;
+const TAG_VALUE_MAX = 256;
+const FILTER_CONDITIONS = ["Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan"];
 
 function positiveDays(value: string, what: string): number {
   if (!/^\d{1,6}$/.test(value.trim()) || Number(value) < 1) {
@@ -43,16 +49,12 @@ function parseRule(node: unknown): LifecycleRule {
     parsed.id = id;
   }
   const filter = xmlElement(rule.Filter);
-  if (
-    filter &&
-    ["Tag", "And", "ObjectSizeGreaterThan", "ObjectSizeLessThan"].some((f) =>
-      filter[f] !== undefined
-    )
-  ) {
-    throw s3Errors.notImplemented("Lifecycle filters other than a key prefix");
+  if (filter) {
+    parseFilter(filter, parsed);
+  } else {
+    parsed.prefix = xmlText(rule, "Prefix") ?? "";
+    if (rule.Prefix !== undefined) parsed.rulePrefix = true;
   }
-  parsed.prefix = (filter ? xmlText(filter, "Prefix") : xmlText(rule, "Prefix")) ?? "";
-  if (!filter && rule.Prefix !== undefined) parsed.rulePrefix = true;
   const expiration = xmlElement(rule.Expiration);
   if (expiration) {
     const days = xmlText(expiration, "Days");
@@ -102,7 +104,97 @@ function parseRule(node: unknown): LifecycleRule {
   if (!acts) {
     throw s3Errors.invalidRequest("At least one action needs to be specified in a rule");
   }
+  // An upload in progress has neither tags nor a size yet, nor has a delete marker.
+  const objectFilters = parsed.tags !== undefined || parsed.sizeGreaterThan !== undefined ||
+    parsed.sizeLessThan !== undefined;
+  if (objectFilters && parsed.abortMultipartDays !== undefined) {
+    throw s3Errors.invalidRequest(
+      "AbortIncompleteMultipartUpload cannot be specified with Tags or object size filters",
+    );
+  }
+  if (objectFilters && parsed.expiredObjectDeleteMarker) {
+    throw s3Errors.invalidRequest(
+      "ExpiredObjectDeleteMarker cannot be specified with Tags or object size filters",
+    );
+  }
   return parsed;
+}
+
+/** A rule's Filter: one condition, or an And of several (Tag repeated). */
+function parseFilter(filter: Record<string, unknown>, parsed: LifecycleRule): void {
+  const given = [...FILTER_CONDITIONS, "And"].filter((c) => filter[c] !== undefined);
+  if (given.length > 1) throw s3Errors.malformedXml();
+  let conditions = filter;
+  if (filter.And !== undefined) {
+    const and = xmlElement(filter.And);
+    if (!and || !FILTER_CONDITIONS.some((c) => and[c] !== undefined)) {
+      throw s3Errors.malformedXml();
+    }
+    conditions = and;
+    parsed.filterAnd = true;
+  }
+  parsed.prefix = xmlText(conditions, "Prefix") ?? "";
+  const tags = asList(conditions.Tag).map(parseTag);
+  if (tags.length > 1 && !parsed.filterAnd) throw s3Errors.malformedXml();
+  if (new Set(tags.map(([k]) => k)).size !== tags.length) {
+    throw s3Errors.invalidRequest("Duplicate Tag Keys are not allowed.");
+  }
+  if (tags.length > 0) parsed.tags = tags;
+  const greater = objectSize(conditions, "ObjectSizeGreaterThan");
+  const less = objectSize(conditions, "ObjectSizeLessThan");
+  if (greater !== undefined) parsed.sizeGreaterThan = greater;
+  if (less !== undefined) parsed.sizeLessThan = less;
+  if (greater !== undefined && less !== undefined && greater >= less) {
+    throw s3Errors.invalidArgument(
+      "ObjectSizeGreaterThan must be less than ObjectSizeLessThan",
+      "ObjectSizeGreaterThan",
+      String(greater),
+    );
+  }
+}
+
+function parseTag(node: unknown): [string, string] {
+  const tag = xmlElement(node);
+  const key = tag && xmlText(tag, "Key");
+  if (!tag || key === undefined || key === "" || tag.Value === undefined) {
+    throw s3Errors.malformedXml();
+  }
+  const value = xmlText(tag, "Value") ?? "";
+  if (key.length > TAG_KEY_MAX || value.length > TAG_VALUE_MAX) {
+    throw s3Errors.invalidArgument(
+      `A tag's key is at most ${TAG_KEY_MAX} characters and its value at most ${TAG_VALUE_MAX}`,
+      "Tag",
+      key,
+    );
+  }
+  return [key, value];
+}
+
+function objectSize(conditions: Record<string, unknown>, name: string): number | undefined {
+  const text = xmlText(conditions, name);
+  if (text === undefined) return undefined;
+  const size = Number(text.trim());
+  if (!/^\d{1,16}$/.test(text.trim()) || !Number.isSafeInteger(size)) {
+    throw s3Errors.invalidArgument(`'${name}' must be a non-negative integer`, name, text);
+  }
+  return size;
+}
+
+/** A rule's Filter as it was given. */
+function filterXml(rule: LifecycleRule): XmlNode {
+  const tag = ([Key, Value]: [string, string]) => ({ Key, Value });
+  const sizes = {
+    ObjectSizeGreaterThan: rule.sizeGreaterThan,
+    ObjectSizeLessThan: rule.sizeLessThan,
+  };
+  if (rule.filterAnd) {
+    return {
+      And: { Prefix: rule.prefix || undefined, Tag: rule.tags?.map(tag), ...sizes },
+    };
+  }
+  if (rule.tags) return { Tag: tag(rule.tags[0]) };
+  if (rule.sizeGreaterThan !== undefined || rule.sizeLessThan !== undefined) return sizes;
+  return { Prefix: rule.prefix };
 }
 
 /** The rules a PutBucketLifecycleConfiguration body describes. */
@@ -118,7 +210,12 @@ export function parseLifecycleConfiguration(doc: Record<string, unknown>): Lifec
   if (new Set(ids).size !== ids.length) {
     throw s3Errors.invalidArgument("Rule ID must be unique. Found same ID for more than one rule");
   }
-  return rules;
+  // As S3 does, a rule given without an ID gets one (x-amz-expiration names it).
+  return rules.map((r) => r.id === undefined ? { id: generatedRuleId(), ...r } : r);
+}
+
+function generatedRuleId(): string {
+  return btoa(crypto.randomUUID()).replaceAll("=", "");
 }
 
 export async function handlePutBucketLifecycle(r: S3Request): Promise<Response> {
@@ -146,7 +243,7 @@ export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> 
     Rule: rules.map((rule): XmlNode => ({
       ID: rule.id,
       // Given back in the form it was given.
-      ...(rule.rulePrefix ? { Prefix: rule.prefix } : { Filter: { Prefix: rule.prefix } }),
+      ...(rule.rulePrefix ? { Prefix: rule.prefix } : { Filter: filterXml(rule) }),
       Status: rule.enabled ? "Enabled" : "Disabled",
       Expiration: rule.expirationDays !== undefined
         ? { Days: rule.expirationDays }

@@ -66,7 +66,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
     headers: {
       "x-amz-copy-source-version-id": source.versionId,
       ...writtenVersionHeader(version),
-      ...expirationHeader(bucket, key, version.timestampMs),
+      ...expirationHeader(bucket, key, version.timestampMs, meta),
     },
   });
 }

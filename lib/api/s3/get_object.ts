@@ -62,7 +62,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
     ...readVersionHeader(current.version, versioningOf(bucket)),
     // Rules expire current objects: a version read by id gets no date.
     ...(response.status !== 304 && !r.target.query.has("versionId")
-      ? expirationHeader(bucket, key, current.version.timestampMs)
+      ? expirationHeader(bucket, key, current.version.timestampMs, current.data.meta)
       : {}),
   };
   for (const [name, value] of Object.entries(added)) response.headers.set(name, value);

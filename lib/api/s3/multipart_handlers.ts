@@ -216,7 +216,7 @@ function completionResponse(
 ): Response {
   const headers = new Headers({
     ...writtenVersionHeader(version),
-    ...expirationHeader(bucket, key, version.timestampMs),
+    ...expirationHeader(bucket, key, version.timestampMs, meta),
   });
   if (meta.checksum) {
     headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);

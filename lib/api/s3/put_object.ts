@@ -86,7 +86,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const response = new Headers({
     etag: quotedEtag(meta.etag),
     ...writtenVersionHeader(version),
-    ...expirationHeader(bucket, key, version.timestampMs),
+    ...expirationHeader(bucket, key, version.timestampMs, meta),
   });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
