@@ -11,6 +11,7 @@ import { lww } from "../../util/crdt.ts";
 import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+import { compareUtf8 } from "../../util/utf8_order.ts";
 
 const TAGS_MAX = 10;
 const TAG_KEY_MAX_CHARS = 128;
@@ -72,9 +73,9 @@ export async function taggingField(xml: string): Promise<[string, string][]> {
 export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
   const { current } = await requireObject(r, "read");
   const tags = current.data.meta.tags?.v ?? [];
-  return xmlResponse("Tagging", {
-    TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) },
-  }, { headers: { "x-amz-version-id": versionIdOf(current.version) } });
+  return xmlResponse("Tagging", tagSetXml(tags), {
+    headers: { "x-amz-version-id": versionIdOf(current.version) },
+  });
 }
 
 /** Writes the current version again with these tags; the newest tags win (see ObjectMeta.tags). */
@@ -112,7 +113,13 @@ export async function handleGetBucketTagging(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "any");
   const tags = bucket.tags?.v;
   if (!tags) throw new S3Error("NoSuchTagSet", 404, "The TagSet does not exist");
-  return xmlResponse("Tagging", { TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) } });
+  return xmlResponse("Tagging", tagSetXml(tags));
+}
+
+/** A TagSet in key order, whatever order the tags were given in (keys are unique). */
+function tagSetXml(tags: [string, string][]) {
+  const sorted = [...tags].sort(([a], [b]) => compareUtf8(a, b));
+  return { TagSet: { Tag: sorted.map(([Key, Value]) => ({ Key, Value })) } };
 }
 
 export const handleDeleteBucketTagging = deleteBucketSetting("tags");
