@@ -9,19 +9,23 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
+  DeleteBucketOwnershipControlsCommand,
   GetBucketAclCommand,
   GetBucketCorsCommand,
   GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketLocationCommand,
   GetBucketLoggingCommand,
+  GetBucketOwnershipControlsCommand,
   GetBucketPolicyCommand,
   GetBucketRequestPaymentCommand,
   GetBucketTaggingCommand,
   HeadBucketCommand,
   ListBucketsCommand,
   type ListBucketsCommandInput,
+  type ObjectOwnership,
   PutBucketAclCommand,
+  PutBucketOwnershipControlsCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -274,6 +278,59 @@ Deno.test("S3 bucket operations", async (t) => {
       }
       assert.deepEqual(await snapshotStore(s3), before);
     });
+
+    await t.step(
+      "object ownership is BucketOwnerEnforced: settable as such, not otherwise",
+      async () => {
+        const ownership = async (Bucket: string) =>
+          (await s3.send(new GetBucketOwnershipControlsCommand({ Bucket }))).OwnershipControls
+            ?.Rules?.map((r) => r.ObjectOwnership);
+        assert.deepEqual(await ownership("alpha"), ["BucketOwnerEnforced"]);
+        const controls = (ObjectOwnership: string) => ({
+          Bucket: "alpha",
+          OwnershipControls: { Rules: [{ ObjectOwnership: ObjectOwnership as ObjectOwnership }] },
+        });
+        const put = await s3.send(
+          new PutBucketOwnershipControlsCommand(controls("BucketOwnerEnforced")),
+        );
+        assert.equal(put.$metadata.httpStatusCode, 200);
+        for (
+          const [value, code, status] of [
+            ["ObjectWriter", "NotImplemented", 501],
+            ["BucketOwnerPreferred", "NotImplemented", 501],
+            ["Everyone", "InvalidArgument", 400],
+          ] as const
+        ) {
+          await assertS3Error(
+            s3.send(new PutBucketOwnershipControlsCommand(controls(value))),
+            code,
+            status,
+          );
+        }
+        await assertS3Error(
+          s3Other.send(new PutBucketOwnershipControlsCommand(controls("BucketOwnerEnforced"))),
+          "AccessDenied",
+          403,
+        );
+        const deleted = await s3.send(
+          new DeleteBucketOwnershipControlsCommand({ Bucket: "alpha" }),
+        );
+        assert.equal(deleted.$metadata.httpStatusCode, 204);
+        assert.deepEqual(await ownership("alpha"), ["BucketOwnerEnforced"], "what holds still");
+
+        await s3.send(
+          new CreateBucketCommand({ Bucket: "enforced", ObjectOwnership: "BucketOwnerEnforced" }),
+        );
+        assert.deepEqual(await ownership("enforced"), ["BucketOwnerEnforced"]);
+        await s3.send(new DeleteBucketCommand({ Bucket: "enforced" }));
+        await assertS3Error(
+          s3.send(new CreateBucketCommand({ Bucket: "writer", ObjectOwnership: "ObjectWriter" })),
+          "NotImplemented",
+          501,
+        );
+        assert.ok(!(await names()).includes("writer"), "nothing was created");
+      },
+    );
 
     await t.step(
       "configurations remise does not keep read as unset; setting one is 501, but ACL private",

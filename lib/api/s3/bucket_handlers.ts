@@ -2,6 +2,7 @@
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import { checkCreateBucketOwnership } from "./ownership_controls.ts";
 import { ModelError } from "../../model/access.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 
@@ -72,6 +73,7 @@ export async function handleListBuckets(r: S3Request): Promise<Response> {
 
 export async function handleCreateBucket(r: S3Request): Promise<Response> {
   const name = r.target.bucket!;
+  checkCreateBucketOwnership(r.req.headers);
   const key = await r.ctx.access.getKey(r.accessKeyId);
   if (r.contentLength !== 0 && r.body) {
     const doc = await readXmlBody(r.body);

@@ -87,6 +87,11 @@ import {
   setAclPrivate,
   unsetBucketConfiguration,
 } from "./unset_configuration.ts";
+import {
+  handleDeleteBucketOwnershipControls,
+  handleGetBucketOwnershipControls,
+  handlePutBucketOwnershipControls,
+} from "./ownership_controls.ts";
 
 type Handler = (r: S3Request) => Promise<Response>;
 
@@ -106,7 +111,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "metrics",
   "notification",
   "object-lock",
-  "ownershipControls",
   "publicAccessBlock",
   "replication",
   "requestPayment",
@@ -166,6 +170,9 @@ export function routeOperation(
         if (q.has("lifecycle")) {
           return route("GetBucketLifecycleConfiguration", handleGetBucketLifecycle);
         }
+        if (q.has("ownershipControls")) {
+          return route("GetBucketOwnershipControls", handleGetBucketOwnershipControls);
+        }
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -181,6 +188,9 @@ export function routeOperation(
           return route("PutBucketLifecycleConfiguration", handlePutBucketLifecycle);
         }
         if (q.has("versioning")) return route("PutBucketVersioning", handlePutBucketVersioning);
+        if (q.has("ownershipControls")) {
+          return route("PutBucketOwnershipControls", handlePutBucketOwnershipControls);
+        }
         if (sub) return unsupported("PutBucket", sub);
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
@@ -189,6 +199,9 @@ export function routeOperation(
         if (q.has("policy")) return route("DeleteBucketPolicy", handleDeleteBucketPolicy);
         if (q.has("tagging")) return route("DeleteBucketTagging", handleDeleteBucketTagging);
         if (q.has("lifecycle")) return route("DeleteBucketLifecycle", handleDeleteBucketLifecycle);
+        if (q.has("ownershipControls")) {
+          return route("DeleteBucketOwnershipControls", handleDeleteBucketOwnershipControls);
+        }
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
       case "POST":

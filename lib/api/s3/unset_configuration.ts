@@ -27,11 +27,6 @@ const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: 
     "ReplicationConfigurationNotFoundError",
     "The replication configuration was not found",
   ],
-  ownershipControls: [
-    "GetBucketOwnershipControls",
-    "OwnershipControlsNotFoundError",
-    "The bucket ownership controls were not found",
-  ],
   publicAccessBlock: [
     "GetPublicAccessBlock",
     "NoSuchPublicAccessBlockConfiguration",
