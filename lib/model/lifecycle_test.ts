@@ -14,6 +14,7 @@ import {
 } from "./objects.ts";
 import { listedVersionsOf } from "./listing.ts";
 import { Store } from "./store.ts";
+import type { Bucket } from "./bucket_table.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -24,6 +25,28 @@ function bodyOf(text: string): ReadableStream<Uint8Array> {
       controller.close();
     },
   });
+}
+
+/** A store running alone in a temporary directory, on a clock the test sets, with one bucket. */
+async function withBucket(
+  name: string,
+  startMs: number,
+  fn: (t: { store: Store; access: Access; bucket: Bucket; clock: { ms: number } }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const clock = { ms: startMs };
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1 << 20,
+      nowMs: () => clock.ms,
+    });
+    const access = new Access(store);
+    await fn({ store, access, bucket: await access.createBucket(name), clock });
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 Deno.test("an object's expiration is the earliest of the enabled rules that match its key", () => {
@@ -61,17 +84,8 @@ Deno.test("expiry counts days to the next midnight UTC, or is the rule's date", 
   );
 });
 
-Deno.test("lifecycle rules expire objects under their prefix and abort old multipart uploads", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    let clock = Date.UTC(2026, 0, 10, 12);
-    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: 1 << 20,
-      nowMs: () => clock,
-    });
-    const access = new Access(store);
-    const bucket = await access.createBucket("logs-bucket");
+Deno.test("lifecycle rules expire objects under their prefix and abort old multipart uploads", () =>
+  withBucket("logs-bucket", Date.UTC(2026, 0, 10, 12), async ({ store, access, bucket, clock }) => {
     const put = (key: string) =>
       putObject(store, bucket.id, key, bodyOf(key), { headers: [], maxSize: 1 << 20 });
     await put("logs/old");
@@ -94,13 +108,13 @@ Deno.test("lifecycle rules expire objects under their prefix and abort old multi
       { expired: 0, versionsDeleted: 0, aborted: 0 },
       "nothing is due yet",
     );
-    clock = Date.UTC(2026, 0, 12, 1); // past midnight after one day: the upload is due
+    clock.ms = Date.UTC(2026, 0, 12, 1); // past midnight after one day: the upload is due
     assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 1 });
     // Aborted, the entry holds nothing else: a store that runs alone drops it.
     assert.equal(await uploading("logs/big", upload), undefined);
     assert.equal(await uploading("keep/big", otherUpload), "uploading");
     await put("logs/new"); // written now: its two days start now
-    clock = Date.UTC(2026, 0, 13, 1);
+    clock.ms = Date.UTC(2026, 0, 13, 1);
     assert.deepEqual(await run(), { expired: 1, versionsDeleted: 0, aborted: 0 });
     assert.equal(await exists("logs/old"), false);
     assert.equal(await exists("logs/new"), true);
@@ -122,120 +136,98 @@ Deno.test("lifecycle rules expire objects under their prefix and abort old multi
     assert.equal(await exists("logs/raced"), true);
 
     await access.setSetting(await access.getBucket("logs-bucket"), "lifecycle", null);
-    clock += 30 * DAY_MS;
+    clock.ms += 30 * DAY_MS;
     assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "rules removed");
     assert.equal(await exists("logs/new"), true);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("lifecycle rules delete noncurrent versions past their days, and lone delete markers", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    let clock = Date.UTC(2026, 0, 10, 10);
-    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: 1 << 20,
-      nowMs: () => clock,
-    });
-    const access = new Access(store);
-    const bucket = await access.createBucket("versions-bucket");
-    const put = async (key: string, text: string) => {
-      const { version } = await putObject(store, bucket.id, key, bodyOf(text), {
-        headers: [],
-        maxSize: 1 << 20,
-        versioning: "Enabled",
-      });
-      clock += 3600 * 1000;
-      return version.uuid;
-    };
-    const [v1, v2, v3] = [await put("k", "1"), await put("k", "2"), await put("k", "3")];
-    await access.setSetting(bucket, "lifecycle", [
-      { enabled: true, prefix: "k", noncurrentDays: 1, newerNoncurrentVersions: 1 },
-      { enabled: true, prefix: "m/", expiredObjectDeleteMarker: true },
-    ]);
-    const run = async () => await applyLifecycle(store, await access.listAllBuckets());
-    const versionsOf = async (key: string) => {
-      const entry = await store.objects.get(bucket.id, key);
-      return entry ? listedVersionsOf(entry).map((v) => v.versionId) : [];
-    };
+Deno.test("lifecycle rules delete noncurrent versions past their days, and lone delete markers", () =>
+  withBucket(
+    "versions-bucket",
+    Date.UTC(2026, 0, 10, 10),
+    async ({ store, access, bucket, clock }) => {
+      const put = async (key: string, text: string) => {
+        const { version } = await putObject(store, bucket.id, key, bodyOf(text), {
+          headers: [],
+          maxSize: 1 << 20,
+          versioning: "Enabled",
+        });
+        clock.ms += 3600 * 1000;
+        return version.uuid;
+      };
+      const [v1, v2, v3] = [await put("k", "1"), await put("k", "2"), await put("k", "3")];
+      await access.setSetting(bucket, "lifecycle", [
+        { enabled: true, prefix: "k", noncurrentDays: 1, newerNoncurrentVersions: 1 },
+        { enabled: true, prefix: "m/", expiredObjectDeleteMarker: true },
+      ]);
+      const run = async () => await applyLifecycle(store, await access.listAllBuckets());
+      const versionsOf = async (key: string) => {
+        const entry = await store.objects.get(bucket.id, key);
+        return entry ? listedVersionsOf(entry).map((v) => v.versionId) : [];
+      };
 
-    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "not yet");
-    // v1 became noncurrent on day 0 at 11:00: one day later, counted to midnight, it goes. v2
-    // is as old, but the rule keeps the newest noncurrent version.
-    clock = Date.UTC(2026, 0, 12, 1);
-    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
-    assert.deepEqual(await versionsOf("k"), [v3, v2]);
-    assert.equal((await getVersion(store, bucket.id, "k", v1)).kind, "none");
-    assert.equal((await getCurrent(store, bucket.id, "k"))?.version.uuid, v3);
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "not yet");
+      // v1 became noncurrent on day 0 at 11:00: one day later, counted to midnight, it goes. v2
+      // is as old, but the rule keeps the newest noncurrent version.
+      clock.ms = Date.UTC(2026, 0, 12, 1);
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
+      assert.deepEqual(await versionsOf("k"), [v3, v2]);
+      assert.equal((await getVersion(store, bucket.id, "k", v1)).kind, "none");
+      assert.equal((await getCurrent(store, bucket.id, "k"))?.version.uuid, v3);
 
-    // A delete marker with an older version is kept; once alone, it goes.
-    const m1 = await put("m/x", "data");
-    await deleteObject(store, bucket.id, "m/x", { versioning: "Enabled" });
-    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 });
-    assert.equal((await versionsOf("m/x")).length, 2);
-    await deleteVersion(store, bucket.id, "m/x", m1);
-    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
-    assert.deepEqual(await versionsOf("m/x"), []);
-    assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "done");
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+      // A delete marker with an older version is kept; once alone, it goes.
+      const m1 = await put("m/x", "data");
+      await deleteObject(store, bucket.id, "m/x", { versioning: "Enabled" });
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 });
+      assert.equal((await versionsOf("m/x")).length, 2);
+      await deleteVersion(store, bucket.id, "m/x", m1);
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 1, aborted: 0 });
+      assert.deepEqual(await versionsOf("m/x"), []);
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "done");
+    },
+  ));
 
-Deno.test("lifecycle rules with tag and size filters act on the objects and versions they select only", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-lifecycle-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    let clock = Date.UTC(2026, 0, 10, 10);
-    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: 1 << 20,
-      nowMs: () => clock,
-    });
-    const access = new Access(store);
-    const bucket = await access.createBucket("filters-bucket");
-    const put = async (key: string, size: number, extra: Partial<PutObjectOptions> = {}) => {
-      const { version } = await putObject(store, bucket.id, key, bodyOf("x".repeat(size)), {
-        headers: [],
-        maxSize: 1 << 20,
-        ...extra,
-      });
-      clock += 3600 * 1000;
-      return version.uuid;
-    };
-    await put("a/tagged", 50, { tags: [["class", "tmp"], ["team", "x"]] });
-    await put("a/other-tag", 50, { tags: [["class", "keep"]] });
-    await put("a/plain", 50);
-    await put("a/small", 1);
-    await put("b/small", 1);
-    const versioned = { versioning: "Enabled" as const };
-    const [, large] = [await put("v", 1, versioned), await put("v", 100, versioned)];
-    const current = await put("v", 2, versioned);
-    await access.setSetting(bucket, "lifecycle", [
-      { enabled: true, prefix: "", tags: [["class", "tmp"]], expirationDays: 1 },
-      { enabled: true, prefix: "a/", sizeLessThan: 10, expirationDays: 1 },
-      { enabled: true, prefix: "v", sizeGreaterThan: 50, noncurrentDays: 1 },
-    ]);
-    const run = async () => await applyLifecycle(store, await access.listAllBuckets());
-    const exists = async (key: string) => (await getCurrent(store, bucket.id, key)) !== undefined;
+Deno.test("lifecycle rules with tag and size filters act on the objects and versions they select only", () =>
+  withBucket(
+    "filters-bucket",
+    Date.UTC(2026, 0, 10, 10),
+    async ({ store, access, bucket, clock }) => {
+      const put = async (key: string, size: number, extra: Partial<PutObjectOptions> = {}) => {
+        const { version } = await putObject(store, bucket.id, key, bodyOf("x".repeat(size)), {
+          headers: [],
+          maxSize: 1 << 20,
+          ...extra,
+        });
+        clock.ms += 3600 * 1000;
+        return version.uuid;
+      };
+      await put("a/tagged", 50, { tags: [["class", "tmp"], ["team", "x"]] });
+      await put("a/other-tag", 50, { tags: [["class", "keep"]] });
+      await put("a/plain", 50);
+      await put("a/small", 1);
+      await put("b/small", 1);
+      const versioned = { versioning: "Enabled" as const };
+      const [, large] = [await put("v", 1, versioned), await put("v", 100, versioned)];
+      const current = await put("v", 2, versioned);
+      await access.setSetting(bucket, "lifecycle", [
+        { enabled: true, prefix: "", tags: [["class", "tmp"]], expirationDays: 1 },
+        { enabled: true, prefix: "a/", sizeLessThan: 10, expirationDays: 1 },
+        { enabled: true, prefix: "v", sizeGreaterThan: 50, noncurrentDays: 1 },
+      ]);
+      const run = async () => await applyLifecycle(store, await access.listAllBuckets());
+      const exists = async (key: string) => (await getCurrent(store, bucket.id, key)) !== undefined;
 
-    clock = Date.UTC(2026, 0, 13, 1);
-    assert.deepEqual(await run(), { expired: 2, versionsDeleted: 1, aborted: 0 });
-    assert.equal(await exists("a/tagged"), false, "tagged");
-    assert.equal(await exists("a/small"), false, "small");
-    for (const key of ["a/other-tag", "a/plain", "b/small"]) {
-      assert.equal(await exists(key), true, key);
-    }
-    const entry = await store.objects.get(bucket.id, "v");
-    const left = listedVersionsOf(entry!).map((v) => v.versionId);
-    assert.equal(left.length, 2, "the small noncurrent version stays");
-    assert.ok(!left.includes(large), "the large noncurrent version went");
-    assert.equal((await getCurrent(store, bucket.id, "v"))?.version.uuid, current);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+      clock.ms = Date.UTC(2026, 0, 13, 1);
+      assert.deepEqual(await run(), { expired: 2, versionsDeleted: 1, aborted: 0 });
+      assert.equal(await exists("a/tagged"), false, "tagged");
+      assert.equal(await exists("a/small"), false, "small");
+      for (const key of ["a/other-tag", "a/plain", "b/small"]) {
+        assert.equal(await exists(key), true, key);
+      }
+      const entry = await store.objects.get(bucket.id, "v");
+      const left = listedVersionsOf(entry!).map((v) => v.versionId);
+      assert.equal(left.length, 2, "the small noncurrent version stays");
+      assert.ok(!left.includes(large), "the large noncurrent version went");
+      assert.equal((await getCurrent(store, bucket.id, "v"))?.version.uuid, current);
+    },
+  ));
