@@ -313,8 +313,8 @@ export class MerkleIndex {
     ) {
       leaves[key[3] as number] = value;
     }
-    // Only a partition that writes keep a record of gets it completed, and
-    // only when no write landed while it was listed.
+    // Records exist for the partitions written to lately (a listing makes
+    // none); one is completed only if no write landed while this one ran.
     if (
       record !== undefined && this.#leaves.get(id) === record &&
       (this.#generations.get(id) ?? 0) === generation
