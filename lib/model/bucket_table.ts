@@ -34,7 +34,14 @@ export interface PublicReadPolicy {
 /** A rule of a bucket's lifecycle configuration (S3's Rule, without transitions). */
 export interface LifecycleRule {
   id?: string;
+  /** Whether the rule applies (see `filteredEnabled`; `lifecycleRuleEnabled` reads both). */
   enabled: boolean;
+  /**
+   * Set instead of `enabled` on an enabled rule with tag or size filters: a
+   * node from before those filters, which would apply the rule to every
+   * object under its prefix, sees it disabled.
+   */
+  filteredEnabled?: true;
   /** Keys the rule applies to start with this ("" for every key). */
   prefix: string;
   /** The prefix was given as the rule's own Prefix (S3's older form), not in a Filter. */
@@ -59,6 +66,11 @@ export interface LifecycleRule {
   newerNoncurrentVersions?: number;
   /** A delete marker left with no older version is deleted. */
   expiredObjectDeleteMarker?: boolean;
+}
+
+/** Whether a lifecycle rule applies (S3's Status Enabled). */
+export function lifecycleRuleEnabled(rule: LifecycleRule): boolean {
+  return rule.enabled || rule.filteredEnabled === true;
 }
 
 /** A rule of a bucket's CORS configuration (S3's CORSRule). */

@@ -8,7 +8,12 @@
  * Each bucket's rules are applied by one node, the first of its object
  * partition's replicas (the node itself when it runs alone).
  */
-import { type Bucket, type LifecycleRule, versioningOf } from "./bucket_table.ts";
+import {
+  type Bucket,
+  type LifecycleRule,
+  lifecycleRuleEnabled,
+  versioningOf,
+} from "./bucket_table.ts";
 import { abortVersion, deleteObject, deleteVersion } from "./objects.ts";
 import {
   currentData,
@@ -75,7 +80,7 @@ export function objectExpiration(
 ): { atMs: number; ruleId?: string } | undefined {
   let found: { atMs: number; ruleId?: string } | undefined;
   for (const rule of rules ?? []) {
-    if (!rule.enabled || !ruleApplies(rule, key, subject)) continue;
+    if (!lifecycleRuleEnabled(rule) || !ruleApplies(rule, key, subject)) continue;
     const atMs = expiresAtMs(rule, modifiedMs);
     if (atMs !== undefined && (found === undefined || atMs < found.atMs)) {
       found = { atMs, ruleId: rule.id };
@@ -143,7 +148,7 @@ export async function applyLifecycle(
   const now = store.nowMs();
   const done: LifecycleDone = { expired: 0, versionsDeleted: 0, aborted: 0 };
   for (const bucket of buckets) {
-    const rules = (bucket.lifecycle?.v ?? []).filter((r) => r.enabled);
+    const rules = (bucket.lifecycle?.v ?? []).filter(lifecycleRuleEnabled);
     if (rules.length === 0) continue;
     const replicas = store.replication.readSet(store.objects.partitionOf(bucket.id));
     if (replicas[0] !== store.replication.nodeId) continue;

@@ -210,9 +210,28 @@ Deno.test("lifecycle rules with tag and size filters act on the objects and vers
       const [, large] = [await put("v", 1, versioned), await put("v", 100, versioned)];
       const current = await put("v", 2, versioned);
       await access.setSetting(bucket, "lifecycle", [
-        { enabled: true, prefix: "", tags: [["class", "tmp"]], expirationDays: 1 },
-        { enabled: true, prefix: "a/", sizeLessThan: 10, expirationDays: 1 },
-        { enabled: true, prefix: "v", sizeGreaterThan: 50, noncurrentDays: 1 },
+        // As PutBucketLifecycleConfiguration stores them (filteredEnabled: older nodes skip them).
+        {
+          enabled: false,
+          filteredEnabled: true,
+          prefix: "",
+          tags: [["class", "tmp"]],
+          expirationDays: 1,
+        },
+        {
+          enabled: false,
+          filteredEnabled: true,
+          prefix: "a/",
+          sizeLessThan: 10,
+          expirationDays: 1,
+        },
+        {
+          enabled: false,
+          filteredEnabled: true,
+          prefix: "v",
+          sizeGreaterThan: 50,
+          noncurrentDays: 1,
+        },
       ]);
       const run = async () => await applyLifecycle(store, await access.listAllBuckets());
       const exists = async (key: string) => (await getCurrent(store, bucket.id, key)) !== undefined;

@@ -9,7 +9,7 @@
  * or an And of them). Transitions to other storage classes are
  * NotImplemented.
  */
-import type { LifecycleRule } from "../../model/bucket_table.ts";
+import { type LifecycleRule, lifecycleRuleEnabled } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
@@ -116,6 +116,11 @@ function parseRule(node: unknown): LifecycleRule {
     throw s3Errors.invalidRequest(
       "ExpiredObjectDeleteMarker cannot be specified with Tags or object size filters",
     );
+  }
+  if (objectFilters && parsed.enabled) {
+    // Stored so that nodes that would ignore the filters skip the rule.
+    parsed.enabled = false;
+    parsed.filteredEnabled = true;
   }
   return parsed;
 }
@@ -244,7 +249,7 @@ export async function handleGetBucketLifecycle(r: S3Request): Promise<Response> 
       ID: rule.id,
       // Given back in the form it was given.
       ...(rule.rulePrefix ? { Prefix: rule.prefix } : { Filter: filterXml(rule) }),
-      Status: rule.enabled ? "Enabled" : "Disabled",
+      Status: lifecycleRuleEnabled(rule) ? "Enabled" : "Disabled",
       Expiration: rule.expirationDays !== undefined
         ? { Days: rule.expirationDays }
         : rule.expirationDateMs !== undefined
