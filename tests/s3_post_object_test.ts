@@ -5,7 +5,7 @@
  * without anything stored.
  */
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
@@ -99,6 +99,35 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       assert.equal(got.ContentType, "binary/octet-stream");
       const bytes = await got.Body!.transformToByteArray();
       assert.equal(md5Hex(bytes), md5Hex(big));
+    });
+
+    await t.step("a checksum field is checked against the file and kept", async () => {
+      const sha256 = createHash("sha256").update(hello).digest("base64");
+      const { url, fields } = await presign(owner, { Key: "checked.txt" });
+      // The policy needs no condition for it: a checksum only makes the upload stricter.
+      const res = await postForm(url, { ...fields, "x-amz-checksum-sha256": sha256 }, {
+        bytes: hello,
+        name: "checked.txt",
+      });
+      assert.equal(res.status, 204, await res.text());
+      const got = await s3.send(
+        new GetObjectCommand({ Bucket: "forms", Key: "checked.txt", ChecksumMode: "ENABLED" }),
+      );
+      await got.Body!.transformToByteArray();
+      assert.equal(got.ChecksumSHA256, sha256);
+      const before = await snapshotStore(s3);
+      for (const value of [createHash("sha256").update("other").digest("base64"), "sailorjerry"]) {
+        await assertRefused(
+          await postForm(url, { ...fields, "x-amz-checksum-sha256": value }, {
+            bytes: hello,
+            name: "checked.txt",
+          }),
+          400,
+          "BadDigest",
+          `checksum ${value}`,
+        );
+      }
+      assert.deepEqual(await snapshotStore(s3), before, "nothing stored");
     });
 
     await t.step("success_action_redirect and success_action_status 200", async () => {

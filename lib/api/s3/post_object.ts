@@ -15,7 +15,8 @@ import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signatur
 import type { S3Context } from "./context.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
 import { taggingField } from "./object_tagging.ts";
-import { checkObjectKey, headersToStore, quotedEtag } from "./object_headers.ts";
+import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import { verifyUpload } from "./put_object.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
@@ -24,6 +25,8 @@ import { xmlResponse } from "./xml.ts";
 const FORM_FIELDS_MAX_BYTES = 20 * 1024;
 
 /** Form fields stored with the object as the headers of a PutObject. */
+const CHECKSUM_FIELD_PREFIX = "x-amz-checksum-";
+
 const STORED_FIELDS = [
   "content-type",
   "cache-control",
@@ -137,7 +140,11 @@ function checkPolicy(
     if (!holds) throw denied(`Policy Condition failed: ${condition.text}`);
   }
   for (const name of fields.keys()) {
-    if (FORM_SIGNATURE_FIELDS.includes(name) || name === "policy" || name.startsWith("x-ignore-")) {
+    if (
+      FORM_SIGNATURE_FIELDS.includes(name) || name === "policy" || name.startsWith("x-ignore-") ||
+      // A checksum only makes the upload stricter (AWS takes it without a condition).
+      name.startsWith(CHECKSUM_FIELD_PREFIX)
+    ) {
       continue;
     }
     if (!covered.has(name)) throw denied(`Extra input fields: ${name}`);
@@ -204,12 +211,23 @@ export async function handlePostObject(
         throw s3Errors.invalidArgument(`Invalid value for the form field ${name}`, name, value);
       }
     }
+    // A checksum field is checked against the file and kept, as PutObject's header is.
+    const checksum = requestedChecksum(
+      new Headers([...fields].filter(([name]) => name.startsWith(CHECKSUM_FIELD_PREFIX))),
+    );
+    const checkChecksum = verifyUpload(undefined, undefined, checksum);
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
       versioning: versioningOf(bucket),
       tags,
       maxSize: range.max,
+      checksumAlgorithm: checksum?.algorithm,
+      storedChecksum: (written) =>
+        checksum && written.checksum
+          ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
+          : undefined,
       verify: (written) => {
+        checkChecksum(written);
         if (written.size < range.min) {
           throw new S3Error(
             "EntityTooSmall",

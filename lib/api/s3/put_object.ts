@@ -24,16 +24,17 @@ export function contentMd5Hex(headers: Headers): string | undefined {
 }
 
 /**
- * Checks what was received against what the request announced: its length,
- * Content-MD5 and x-amz-checksum-* header. Nothing is committed if it throws.
+ * Checks what was received against what the request announced: its length
+ * (Content-Length), MD5 (Content-MD5) and checksum (x-amz-checksum-*).
+ * Nothing is committed if it throws.
  */
 export function verifyUpload(
-  r: S3Request,
+  contentLength: number | undefined,
   md5Hex: string | undefined,
   checksum: { algorithm: string; value?: string } | undefined,
 ): (written: WrittenData) => void {
   return (written) => {
-    if (r.contentLength !== undefined && written.size !== r.contentLength) {
+    if (contentLength !== undefined && written.size !== contentLength) {
       throw s3Errors.incompleteBody();
     }
     if (md5Hex !== undefined && md5Hex !== written.md5Hex) throw s3Errors.badDigest();
@@ -77,7 +78,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     precondition: hasWritePreconditions(r.req.headers)
       ? (current) => checkWritePreconditions(r.req.headers, current)
       : undefined,
-    verify: verifyUpload(r, md5Hex, checksum),
+    verify: verifyUpload(r.contentLength, md5Hex, checksum),
     storedChecksum: (written) =>
       checksum && written.checksum
         ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
