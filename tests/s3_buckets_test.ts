@@ -31,6 +31,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { REGION, TestServer } from "./harness.ts";
 import {
+  assertConfigurationsRefused,
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
@@ -312,6 +313,19 @@ Deno.test("S3 bucket operations", async (t) => {
           "AccessDenied",
           403,
         );
+        const rule = (o: string) => `<Rule><ObjectOwnership>${o}</ObjectOwnership></Rule>`;
+        await assertConfigurationsRefused(server, owner, "alpha", "ownershipControls", [
+          ["<OwnershipControls></OwnershipControls>", "MalformedXML", 400],
+          [
+            `<OwnershipControls>${rule("BucketOwnerEnforced")}${
+              rule("BucketOwnerEnforced")
+            }</OwnershipControls>`,
+            "MalformedXML",
+            400,
+          ],
+          ["<OwnershipControls><Rule></Rule></OwnershipControls>", "MalformedXML", 400],
+          ["<OwnershipControls>", "MalformedXML", 400],
+        ]);
         const deleted = await s3.send(
           new DeleteBucketOwnershipControlsCommand({ Bucket: "alpha" }),
         );

@@ -10,8 +10,8 @@ export class DbTransaction implements LocalTransaction {
   constructor(private readonly db: DbStore) {}
 
   async get<T>(key: DbKey): Promise<T | undefined> {
-    const pending = this.#overlay.get(dbKeyId(key));
-    if (pending !== undefined) return pending === null ? undefined : pending.value as T;
+    const pending = this.pending<T>(key);
+    if (pending !== undefined) return pending?.value;
     return await this.db.get<T>(key);
   }
 
