@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { CreateBucketCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutPublicAccessBlockCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { type Credentials, deterministicBytes, TestServer } from "./harness.ts";
 import { errorCodeOf, snapshotStore } from "./_s3_helpers.ts";
@@ -172,6 +178,34 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
         "SignatureDoesNotMatch",
         "V2 wrong signature",
       );
+    });
+
+    await t.step("a public acl field is refused where public ACLs are blocked", async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: "blocked" }));
+      await s3.send(
+        new PutPublicAccessBlockCommand({
+          Bucket: "blocked",
+          PublicAccessBlockConfiguration: { BlockPublicAcls: true },
+        }),
+      );
+      const form = (acl: string) =>
+        presign(owner, { Bucket: "blocked", Key: "f.txt", Fields: { acl } });
+      const publicForm = await form("public-read");
+      await assertRefused(
+        await postForm(publicForm.url, publicForm.fields, { bytes: hello, name: "f.txt" }),
+        403,
+        "AccessDenied",
+        "acl public-read",
+      );
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: "blocked" }));
+      assert.equal(listed.KeyCount, 0, "nothing stored");
+      const privateForm = await form("private");
+      const res = await postForm(privateForm.url, privateForm.fields, {
+        bytes: hello,
+        name: "f.txt",
+      });
+      await res.body?.cancel();
+      assert.equal(res.status, 204);
     });
 
     await t.step("refused forms store nothing", async () => {

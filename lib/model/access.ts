@@ -10,6 +10,7 @@ import {
   type BucketSetting,
   type BucketSettings,
   newBucket,
+  publicAccessRestricted,
   type WebsiteConfig,
   websiteConfigProblem,
 } from "./bucket_table.ts";
@@ -342,7 +343,7 @@ export class Access {
       website: bucket.website?.v ?? null,
       corsRules: bucket.cors?.v?.length ?? 0,
       lifecycleRules: bucket.lifecycle?.v?.length ?? 0,
-      publicRead: bucket.policy?.v != null,
+      publicRead: bucket.policy?.v != null && !publicAccessRestricted(bucket),
       versioning: bucket.versioning?.v ?? null,
       noncurrentVersions,
       noncurrentBytes,

@@ -32,6 +32,25 @@ export interface PublicReadPolicy {
 }
 
 /** A rule of a bucket's lifecycle configuration (S3's Rule, without transitions). */
+/**
+ * S3's public access block of a bucket. remise has no ACLs, and every policy
+ * it keeps is a public one: `blockPublicAcls` refuses requests that ask for a
+ * public ACL, `blockPublicPolicy` refuses new policies, and
+ * `restrictPublicBuckets` stops serving anyone without credentials (public
+ * policy and website alike). `ignorePublicAcls` has nothing to ignore.
+ */
+export interface PublicAccessBlock {
+  blockPublicAcls: boolean;
+  ignorePublicAcls: boolean;
+  blockPublicPolicy: boolean;
+  restrictPublicBuckets: boolean;
+}
+
+/** Whether the owner withholds the bucket from anyone without credentials. */
+export function publicAccessRestricted(bucket: Bucket): boolean {
+  return bucket.publicAccessBlock?.v?.restrictPublicBuckets === true;
+}
+
 export interface LifecycleRule {
   id?: string;
   /** Whether the rule applies (see `filteredEnabled`; `lifecycleRuleEnabled` reads both). */
@@ -132,6 +151,8 @@ export interface BucketSettings {
   tags: [string, string][];
   /** Whether new versions are kept beside older ones ("Enabled") or replace the null one. */
   versioning: "Enabled" | "Suspended";
+  /** What the owner forbids of public access (S3's PublicAccessBlockConfiguration). */
+  publicAccessBlock: PublicAccessBlock;
 }
 
 export type BucketSetting = keyof BucketSettings;
@@ -143,6 +164,7 @@ const BUCKET_SETTINGS: BucketSetting[] = [
   "policy",
   "tags",
   "versioning",
+  "publicAccessBlock",
 ];
 
 export type Bucket = {

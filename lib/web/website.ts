@@ -2,8 +2,9 @@
  * Static websites on `web_bind_addr`: the Host header names the bucket
  * (`<bucket>.<web_root_domain>`, or the whole host name, as with a bucket
  * named "example.org"), and a bucket is served only while it has a website
- * configuration (PutBucketWebsite). Its objects are then public: GET and
- * HEAD need no credentials.
+ * configuration (PutBucketWebsite) and its public access block does not
+ * restrict public access. Its objects are then public: GET and HEAD need no
+ * credentials.
  *
  * As S3's website endpoints do: a path that names a "directory" (empty, or
  * ending in "/") serves its index document; a path without the slash whose
@@ -14,11 +15,11 @@
  * CORS rules (PutBucketCors) answer preflights and apply to its pages.
  */
 import type { Access } from "../model/access.ts";
-import type { Bucket, WebsiteConfig } from "../model/bucket_table.ts";
+import { type Bucket, publicAccessRestricted, type WebsiteConfig } from "../model/bucket_table.ts";
 import { getCurrent } from "../model/objects.ts";
 import type { Store } from "../model/store.ts";
 import { objectResponse } from "../api/s3/get_object.ts";
-import { S3Error } from "../api/s3/s3_error.ts";
+import { S3Error, s3Errors } from "../api/s3/s3_error.ts";
 import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
 import { toS3Error } from "../api/s3/s3_api.ts";
 import { objectKeyTooLong } from "../api/s3/object_headers.ts";
@@ -92,6 +93,8 @@ async function serve(
       { BucketName: bucket.name.v },
     );
   }
+  // The owner's public access block withholds the bucket from anyone without credentials.
+  if (publicAccessRestricted(bucket)) throw s3Errors.accessDenied();
   const url = new URL(req.url);
   const path = url.pathname;
   const redirectAll = config.redirectAll;

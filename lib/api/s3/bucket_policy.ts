@@ -9,10 +9,15 @@
  * PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy, GetBucketPolicyStatus,
  * and the check of an anonymous request against the policy.
  */
-import type { Bucket, PublicReadPolicy } from "../../model/bucket_table.ts";
+import {
+  type Bucket,
+  publicAccessRestricted,
+  type PublicReadPolicy,
+} from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { readBoundedText, xmlResponse } from "./xml.ts";
+import { refuseBlockedPublicPolicy } from "./public_access_block.ts";
 
 /** S3's bound on a bucket policy. */
 const POLICY_MAX_BYTES = 20 * 1024;
@@ -101,14 +106,17 @@ export function parseBucketPolicy(text: string, bucketName: string): PublicReadP
   return policy;
 }
 
-/** Whether the bucket's policy lets anyone run `operation` (on `key`). */
+/**
+ * Whether the bucket's policy lets anyone run `operation` (on `key`): not
+ * while its public access block restricts it.
+ */
 export function publicAccessAllows(
   bucket: Bucket,
   operation: string,
   key: string | undefined,
 ): boolean {
   const policy = bucket.policy?.v;
-  if (!policy) return false;
+  if (!policy || publicAccessRestricted(bucket)) return false;
   if (operation === "ListObjects" || operation === "ListObjectsV2") return policy.list;
   if ((operation !== "GetObject" && operation !== "HeadObject") || key === undefined) return false;
   return policy.readKeys.some((pattern) =>
@@ -119,7 +127,9 @@ export function publicAccessAllows(
 export async function handlePutBucketPolicy(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
   const text = await readBoundedText(r.body, POLICY_MAX_BYTES);
-  await r.ctx.access.setSetting(bucket, "policy", parseBucketPolicy(text, bucket.name.v));
+  const policy = parseBucketPolicy(text, bucket.name.v);
+  refuseBlockedPublicPolicy(bucket);
+  await r.ctx.access.setSetting(bucket, "policy", policy);
   return new Response(null, { status: 204 });
 }
 

@@ -13,6 +13,7 @@ import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { type AuthContext } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
+import { refuseBlockedPublicAcl } from "./public_access_block.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
 import { taggingField } from "./object_tagging.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
@@ -201,6 +202,12 @@ export async function handlePostObject(
     const bucket = await ctx.access.resolveBucketCached(bucketName);
     if (!bucket) throw s3Errors.noSuchBucket(bucketName);
     if (!ctx.access.permissionOf(bucket, accessKeyId).write) throw s3Errors.accessDenied();
+    // The form's acl field asks what PutObject's x-amz-acl does.
+    refuseBlockedPublicAcl(
+      bucket,
+      "PutObject",
+      new Headers({ "x-amz-acl": fields.get("acl") ?? "" }),
+    );
     const headers = new Headers();
     for (const [name, value] of fields) {
       if (!STORED_FIELDS.includes(name) && !name.startsWith("x-amz-meta-")) continue;

@@ -92,6 +92,12 @@ import {
   handleGetBucketOwnershipControls,
   handlePutBucketOwnershipControls,
 } from "./ownership_controls.ts";
+import {
+  handleDeletePublicAccessBlock,
+  handleGetPublicAccessBlock,
+  handlePutPublicAccessBlock,
+  refuseBlockedPublicAcl,
+} from "./public_access_block.ts";
 
 type Handler = (r: S3Request) => Promise<Response>;
 
@@ -111,7 +117,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "metrics",
   "notification",
   "object-lock",
-  "publicAccessBlock",
   "replication",
   "requestPayment",
   "versions",
@@ -173,6 +178,9 @@ export function routeOperation(
         if (q.has("ownershipControls")) {
           return route("GetBucketOwnershipControls", handleGetBucketOwnershipControls);
         }
+        if (q.has("publicAccessBlock")) {
+          return route("GetPublicAccessBlock", handleGetPublicAccessBlock);
+        }
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -191,6 +199,9 @@ export function routeOperation(
         if (q.has("ownershipControls")) {
           return route("PutBucketOwnershipControls", handlePutBucketOwnershipControls);
         }
+        if (q.has("publicAccessBlock")) {
+          return route("PutPublicAccessBlock", handlePutPublicAccessBlock);
+        }
         if (sub) return unsupported("PutBucket", sub);
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
@@ -201,6 +212,9 @@ export function routeOperation(
         if (q.has("lifecycle")) return route("DeleteBucketLifecycle", handleDeleteBucketLifecycle);
         if (q.has("ownershipControls")) {
           return route("DeleteBucketOwnershipControls", handleDeleteBucketOwnershipControls);
+        }
+        if (q.has("publicAccessBlock")) {
+          return route("DeletePublicAccessBlock", handleDeletePublicAccessBlock);
         }
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
@@ -296,11 +310,13 @@ async function authenticate(
 
 /**
  * Notes whether the bucket's policy makes `operation` public; a request
- * without credentials passes only then.
+ * without credentials passes only then. Refuses a public ACL the bucket's
+ * public access block forbids.
  */
 async function checkPublicAccess(r: S3Request, operation: string): Promise<void> {
   if (!r.anonymous) {
     const bucket = await r.bucket?.catch(() => undefined);
+    refuseBlockedPublicAcl(bucket, operation, r.req.headers);
     r.publicRead = bucket !== undefined && publicAccessAllows(bucket, operation, r.target.key);
     return;
   }

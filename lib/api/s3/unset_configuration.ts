@@ -27,11 +27,6 @@ const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: 
     "ReplicationConfigurationNotFoundError",
     "The replication configuration was not found",
   ],
-  publicAccessBlock: [
-    "GetPublicAccessBlock",
-    "NoSuchPublicAccessBlockConfiguration",
-    "The public access block configuration was not found",
-  ],
 };
 
 /** Bucket configurations whose GET is a document when unset: operation, root, content. */
