@@ -434,6 +434,56 @@ Deno.test("S3 multipart uploads", async (t) => {
       );
     });
 
+    await t.step("CompleteMultipartUpload with If-None-Match and If-Match", async () => {
+      const key = "conditional";
+      const body = (n: number) => deterministicBytes(100, 40 + n);
+      const complete = (
+        upload: { uploadId: string; completed: CompletedPart[] },
+        condition: { IfMatch?: string; IfNoneMatch?: string },
+      ) =>
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: ERR,
+            Key: key,
+            UploadId: upload.uploadId,
+            MultipartUpload: { Parts: upload.completed },
+            ...condition,
+          }),
+        );
+      // If-Match on a key without an object: NoSuchKey, and the upload stays.
+      const first = await uploadParts(s3, ERR, key, [body(1)]);
+      await unchanged(
+        ERR,
+        { key, ...first },
+        () => assertS3Error(complete(first, { IfMatch: "*" }), "NoSuchKey", 404),
+      );
+      const created = await complete(first, { IfNoneMatch: "*" });
+      assert.equal(created.ETag, multipartEtag([body(1)]));
+
+      // Refused completions leave the object and the upload as they were.
+      const second = await uploadParts(s3, ERR, key, [body(2)]);
+      for (
+        const condition of [
+          { IfNoneMatch: "*" },
+          { IfNoneMatch: created.ETag },
+          { IfMatch: `"${md5Hex("not it")}"` },
+        ]
+      ) {
+        await unchanged(
+          ERR,
+          { key, ...second },
+          () => assertS3Error(complete(second, condition), "PreconditionFailed", 412),
+        );
+      }
+      assert.deepEqual(await getBytes(s3, ERR, key), body(1));
+      const replaced = await complete(second, { IfMatch: created.ETag });
+      assert.equal(replaced.ETag, multipartEtag([body(2)]));
+      assert.deepEqual(await getBytes(s3, ERR, key), body(2));
+      const third = await uploadParts(s3, ERR, key, [body(3)]);
+      await complete(third, { IfNoneMatch: created.ETag });
+      assert.deepEqual(await getBytes(s3, ERR, key), body(3));
+    });
+
     await t.step("AbortMultipartUpload, then NoSuchUpload; made-up ids", async () => {
       await s3.send(
         new PutObjectCommand({ Bucket: ERR, Key: "aborted", Body: new TextEncoder().encode("v1") }),

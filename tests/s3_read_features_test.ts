@@ -520,6 +520,30 @@ Deno.test("S3 read features", async (t) => {
       );
       assert.equal(updated.ETag, `"${md5Hex("fourth")}"`);
       assert.deepEqual(await getBytes(s3, READ, "cond-put"), enc.encode("fourth"));
+      // If-None-Match with ETags: no replacing the object that has one of them.
+      before = await snapshotStore(s3);
+      await assertS3Error(
+        s3.send(
+          new PutObjectCommand({
+            Bucket: READ,
+            Key: "cond-put",
+            Body: enc.encode("fifth"),
+            IfNoneMatch: `${created.ETag}, ${updated.ETag}`,
+          }),
+        ),
+        "PreconditionFailed",
+        412,
+      );
+      assert.deepEqual(await snapshotStore(s3), before);
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: READ,
+          Key: "cond-put",
+          Body: enc.encode("fifth"),
+          IfNoneMatch: created.ETag,
+        }),
+      );
+      assert.deepEqual(await getBytes(s3, READ, "cond-put"), enc.encode("fifth"));
       // If-Match on a key that does not exist.
       before = await snapshotStore(s3);
       await assertS3Error(

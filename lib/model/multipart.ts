@@ -17,6 +17,7 @@ import {
 } from "../util/hash.ts";
 import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
 import {
+  currentData,
   type DataPart,
   type ObjectMeta,
   type ObjectVersion,
@@ -24,7 +25,13 @@ import {
   versionedOf,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
-import { abortVersion, nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
+import {
+  abortVersion,
+  type CurrentObject,
+  nextTimestamp,
+  versionedFlag,
+  type Versioning,
+} from "./objects.ts";
 import type { Store } from "./store.ts";
 
 /** S3's minimum size of every part but the last. */
@@ -219,6 +226,8 @@ export async function completeUpload(
   requested: { partNumber: number; etag: string; checksum?: string }[],
   /** The whole object's checksum the client announced (x-amz-checksum-*), in the upload's algorithm. */
   expectedChecksum?: string,
+  /** Checks the current object just before the upload's version is committed; throwing keeps the upload. */
+  precondition?: (current: CurrentObject | undefined) => void,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   if (requested.length === 0) {
     throw new MultipartError("InvalidRequest", "You must specify at least one part");
@@ -291,6 +300,7 @@ export async function completeUpload(
     ...(active.tags ? { tags: lww(store.nowMs(), active.tags) } : {}),
   };
   const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
+  precondition?.(currentData(entry));
   // The completed version is newer than everything written before completion.
   const version: ObjectVersion = {
     uuid: active.version.uuid,

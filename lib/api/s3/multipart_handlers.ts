@@ -28,6 +28,7 @@ import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
+import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
@@ -201,7 +202,15 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
       r,
       bucket,
       key,
-      await completeUpload(r.ctx.store, active, requested, expected),
+      await completeUpload(
+        r.ctx.store,
+        active,
+        requested,
+        expected,
+        hasWritePreconditions(r.req.headers)
+          ? (current) => checkWritePreconditions(r.req.headers, current)
+          : undefined,
+      ),
     );
   } catch (e) {
     throw toS3(e);

@@ -30,17 +30,18 @@ export function hasWritePreconditions(headers: Headers): boolean {
   return headers.has("if-none-match") || headers.has("if-match");
 }
 
-/** Conditional PUT: If-None-Match: * creates only; If-Match: ETAG replaces only that version. */
+/**
+ * A conditional write (PutObject, CopyObject, CompleteMultipartUpload):
+ * `If-None-Match: *` creates only, `If-None-Match: ETAG` does not replace
+ * that object; `If-Match: ETAG` replaces only that object, `If-Match: *` any.
+ */
 export function checkWritePreconditions(
   headers: Headers,
   current: CurrentObject | undefined,
 ): void {
   const ifNoneMatch = headers.get("if-none-match");
-  if (ifNoneMatch !== null) {
-    if (ifNoneMatch.trim() !== "*") {
-      throw new S3Error("NotImplemented", 501, "If-None-Match on a write accepts only *");
-    }
-    if (current) throw preconditionFailed("If-None-Match");
+  if (ifNoneMatch !== null && current && etagListMatches(ifNoneMatch, current.data.meta.etag)) {
+    throw preconditionFailed("If-None-Match");
   }
   const ifMatch = headers.get("if-match");
   if (ifMatch !== null) {
