@@ -11,10 +11,12 @@ import { createHash } from "node:crypto";
 import {
   AbortMultipartUploadCommand,
   type ChecksumAlgorithm,
+  type ChecksumType,
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -26,6 +28,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { checksumHasher } from "../lib/util/hash.ts";
 import { deterministicBytes, deterministicStream, TestServer } from "./harness.ts";
 import {
   assertS3Error,
@@ -960,6 +963,168 @@ Deno.test("S3 multipart uploads", async (t) => {
           UploadId: plain.uploadId,
         }),
       );
+    });
+
+    await t.step("full-object checksums: CRC32, CRC32C and CRC64NVME; BadDigest", async () => {
+      const bodies = [
+        deterministicBytes(5 * MiB, 80),
+        deterministicBytes(5 * MiB + 3, 81),
+        deterministicBytes(777, 82),
+      ];
+      const crcOf = (algorithm: "CRC32" | "CRC32C" | "CRC64NVME", data: Uint8Array) => {
+        if (algorithm !== "CRC64NVME") return checksumOf(algorithm, data);
+        const hasher = checksumHasher(algorithm);
+        hasher.update(data);
+        return Buffer.from(hasher.digest()).toString("base64");
+      };
+      for (const algorithm of ["CRC32", "CRC32C", "CRC64NVME"] as const) {
+        const key = `full-object-${algorithm}`;
+        const field = `Checksum${algorithm}` as const;
+        // CRC64NVME has full-object checksums only: the type is then S3's default.
+        const created = await s3.send(
+          new CreateMultipartUploadCommand({
+            Bucket: MP,
+            Key: key,
+            ChecksumAlgorithm: algorithm,
+            ...(algorithm === "CRC64NVME" ? {} : { ChecksumType: "FULL_OBJECT" as const }),
+          }),
+        );
+        assert.equal(created.ChecksumType, "FULL_OBJECT");
+        const uploadId = created.UploadId!;
+        const completed: CompletedPart[] = [];
+        for (const [i, body] of bodies.entries()) {
+          const res = await s3.send(
+            new UploadPartCommand({
+              Bucket: MP,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              Body: body,
+              ChecksumAlgorithm: algorithm,
+            }),
+          );
+          assert.equal(res[field], crcOf(algorithm, body), `${algorithm} of part ${i + 1}`);
+          completed.push({ PartNumber: i + 1, ETag: res.ETag, [field]: res[field] });
+        }
+        const listed = await s3.send(
+          new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
+        );
+        assert.equal(listed.ChecksumType, "FULL_OBJECT");
+        const complete = (wholeChecksum: string) =>
+          s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: MP,
+              Key: key,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: completed },
+              [field]: wholeChecksum,
+            }),
+          );
+        // The whole object's CRC, computed from the parts' CRCs, is checked.
+        await unchanged(
+          MP,
+          { key, uploadId },
+          () => assertS3Error(complete(crcOf(algorithm, bodies[0])), "BadDigest", 400),
+        );
+        const expected = crcOf(algorithm, concatBytes(...bodies));
+        const done = await complete(expected);
+        assert.equal(done[field], expected, `full-object ${algorithm} from Complete`);
+        assert.equal(done.ChecksumType, "FULL_OBJECT");
+        const head = await s3.send(
+          new HeadObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
+        );
+        assert.equal(head[field], expected, `full-object ${algorithm} from HeadObject`);
+        assert.equal(head.ChecksumType, "FULL_OBJECT");
+        const attributes = await s3.send(
+          new GetObjectAttributesCommand({ Bucket: MP, Key: key, ObjectAttributes: ["Checksum"] }),
+        );
+        assert.equal(attributes.Checksum?.[field], expected);
+        assert.equal(attributes.Checksum?.ChecksumType, "FULL_OBJECT");
+        // A part read by its number comes with that part's checksum.
+        const part = await s3.send(
+          new GetObjectCommand({ Bucket: MP, Key: key, PartNumber: 2, ChecksumMode: "ENABLED" }),
+        );
+        assert.equal(part[field], crcOf(algorithm, bodies[1]), `${algorithm} of part 2 on GET`);
+        assert.ok(
+          Buffer.from(await part.Body!.transformToByteArray()).equals(Buffer.from(bodies[1])),
+        );
+      }
+      // A part copied from another object gets its checksum too.
+      const copyKey = "full-object-copied";
+      const copyUpload = await s3.send(
+        new CreateMultipartUploadCommand({
+          Bucket: MP,
+          Key: copyKey,
+          ChecksumAlgorithm: "CRC32C",
+          ChecksumType: "FULL_OBJECT",
+        }),
+      );
+      const copiedPart = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: MP,
+          Key: copyKey,
+          UploadId: copyUpload.UploadId,
+          PartNumber: 1,
+          CopySource: `${MP}/full-object-CRC32`,
+          CopySourceRange: `bytes=0-${5 * MiB - 1}`,
+        }),
+      );
+      assert.equal(copiedPart.CopyPartResult?.ChecksumCRC32C, crcOf("CRC32C", bodies[0]));
+      const lastPart = await s3.send(
+        new UploadPartCommand({
+          Bucket: MP,
+          Key: copyKey,
+          UploadId: copyUpload.UploadId,
+          PartNumber: 2,
+          Body: bodies[2],
+          ChecksumAlgorithm: "CRC32C",
+        }),
+      );
+      const copyDone = await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: MP,
+          Key: copyKey,
+          UploadId: copyUpload.UploadId,
+          MultipartUpload: {
+            Parts: [
+              {
+                PartNumber: 1,
+                ETag: copiedPart.CopyPartResult?.ETag,
+                ChecksumCRC32C: copiedPart.CopyPartResult?.ChecksumCRC32C,
+              },
+              { PartNumber: 2, ETag: lastPart.ETag, ChecksumCRC32C: lastPart.ChecksumCRC32C },
+            ],
+          },
+        }),
+      );
+      assert.equal(copyDone.ChecksumCRC32C, crcOf("CRC32C", concatBytes(bodies[0], bodies[2])));
+      // Types an algorithm cannot have, a type without an algorithm, and an unknown type.
+      const refusedTypes: [ChecksumAlgorithm | undefined, string][] = [
+        ["SHA256", "FULL_OBJECT"],
+        ["SHA1", "FULL_OBJECT"],
+        ["CRC64NVME", "COMPOSITE"],
+        [undefined, "FULL_OBJECT"],
+        ["CRC32", "WHOLE"],
+      ];
+      for (const [algorithm, type] of refusedTypes) {
+        await unchanged(MP, undefined, () =>
+          assertS3Error(
+            s3.send(
+              new CreateMultipartUploadCommand({
+                Bucket: MP,
+                Key: "refused-type",
+                ChecksumAlgorithm: algorithm,
+                ChecksumType: type as ChecksumType,
+              }),
+            ),
+            "InvalidRequest",
+            400,
+          ));
+      }
+      const uploads = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket: MP, Prefix: "refused-type" }),
+      );
+      assert.equal(uploads.Uploads, undefined, "no upload was created");
     });
 
     await t.step("every bucket still lists and reads consistently", async () => {

@@ -3,7 +3,13 @@
  * new block reference, no new file); only the partial blocks at the edges of
  * a range are read and written again.
  */
-import { md5Hasher, toHex } from "../util/hash.ts";
+import {
+  type ChecksumAlgorithm,
+  checksumHasher,
+  md5Hasher,
+  toBase64,
+  toHex,
+} from "../util/hash.ts";
 import { blocksInRange, type ByteRange, storeBlock, type StoredBlock } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
 import { nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
@@ -18,15 +24,21 @@ import type { Store } from "./store.ts";
 import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
 
-/** Copies `range` of the source data into `dataId`; returns its size and, when asked, its MD5. */
+/**
+ * Copies `range` of the source data into `dataId`; returns its size and,
+ * when asked (`digests`), its MD5 and its checksum in that algorithm (base64).
+ */
 export async function copyRange(
   store: Store,
   source: CurrentObject,
   range: ByteRange,
   dataId: string,
-  withMd5: boolean,
-): Promise<{ size: number; md5Hex?: string }> {
-  const md5 = withMd5 ? md5Hasher() : undefined;
+  digests?: { checksumAlgorithm?: ChecksumAlgorithm },
+): Promise<{ size: number; md5Hex?: string; checksum?: string }> {
+  const md5 = digests ? md5Hasher() : undefined;
+  const checksum = digests?.checksumAlgorithm
+    ? checksumHasher(digests.checksumAlgorithm)
+    : undefined;
   let out = 0;
   const addBlock = async ({ hash, size, crc32 }: StoredBlock) => {
     await store.versions.insert({ dataId, offset: out, hash, size, crc32, deleted: false });
@@ -37,6 +49,7 @@ export async function copyRange(
   if (data.type === "inline") {
     const bytes = data.bytes.subarray(range.start, range.end);
     md5?.update(bytes);
+    checksum?.update(bytes);
     if (bytes.byteLength > 0) await addBytes(bytes);
   } else {
     for await (const block of blocksInRange(store, data.parts, range)) {
@@ -48,11 +61,16 @@ export async function copyRange(
       const slice = (await store.blocks.getBlock(block.hash, blockCheck(block)))
         .subarray(block.from, block.to);
       md5?.update(slice);
+      checksum?.update(slice);
       if (whole) await addBlock(block);
       else await addBytes(slice);
     }
   }
-  return { size: out, md5Hex: md5 ? toHex(md5.digest()) : undefined };
+  return {
+    size: out,
+    md5Hex: md5 ? toHex(md5.digest()) : undefined,
+    checksum: checksum ? toBase64(checksum.digest()) : undefined,
+  };
 }
 
 /** Makes a copy of `source` the current version of the destination key. */
@@ -80,7 +98,7 @@ export async function copyObject(
       // Kept out of a versioned key's entry, as putObject does.
       const dataId = crypto.randomUUID();
       created.push(dataId);
-      const { size } = await copyRange(store, source, { start: 0, end: meta.size }, dataId, false);
+      const { size } = await copyRange(store, source, { start: 0, end: meta.size }, dataId);
       data = { type: "parts", meta, parts: [{ partNumber: 1, dataId, size, etag: meta.etag }] };
     } else {
       const parts: DataPart[] = [];
@@ -91,7 +109,7 @@ export async function copyObject(
           version: source.version,
           data: { type: "parts", meta: source.data.meta, parts: [part] },
         };
-        await copyRange(store, single, { start: 0, end: part.size }, dataId, false);
+        await copyRange(store, single, { start: 0, end: part.size }, dataId);
         parts.push({ ...part, dataId });
       }
       data = { type: "parts", meta, parts };

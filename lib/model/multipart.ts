@@ -15,6 +15,7 @@ import {
   toBase64,
   toHex,
 } from "../util/hash.ts";
+import { combineCrcs, isCombinableCrc } from "../util/crc_combine.ts";
 import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
 import {
   currentData,
@@ -64,7 +65,42 @@ export interface ActiveUpload {
   version: ObjectVersion;
   headers: [string, string][];
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** How the object's checksum is made of its parts' (with a checksum algorithm). */
+  checksumType: ChecksumType;
   tags?: [string, string][];
+}
+
+export type ChecksumType = StoredChecksum["type"];
+
+/** The checksum an upload keeps, as CreateMultipartUpload asked for it. */
+export interface UploadChecksum {
+  algorithm: ChecksumAlgorithm;
+  type: ChecksumType;
+}
+
+/**
+ * The checksum type of an upload: the one asked for, or S3's default for
+ * the algorithm (CRC64NVME has only full-object checksums). SHA-1 and
+ * SHA-256 cannot be combined, so have only composite ones.
+ */
+export function uploadChecksumType(
+  algorithm: ChecksumAlgorithm,
+  requested: ChecksumType | undefined,
+): ChecksumType {
+  const type = requested ?? (algorithm === "CRC64NVME" ? "FULL_OBJECT" : "COMPOSITE");
+  if (type === "FULL_OBJECT" && !isCombinableCrc(algorithm)) {
+    throw new MultipartError(
+      "InvalidRequest",
+      `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`,
+    );
+  }
+  if (type === "COMPOSITE" && algorithm === "CRC64NVME") {
+    throw new MultipartError(
+      "InvalidRequest",
+      "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.",
+    );
+  }
+  return type;
 }
 
 export async function createUpload(
@@ -72,7 +108,7 @@ export async function createUpload(
   bucketId: string,
   key: string,
   headers: [string, string][],
-  checksumAlgorithm?: ChecksumAlgorithm,
+  checksum?: UploadChecksum,
   tags?: [string, string][],
   /** The bucket's versioning when the upload starts decides whether the object will be versioned. */
   versioning?: Versioning,
@@ -99,7 +135,8 @@ export async function createUpload(
         state: "uploading",
         multipart: true,
         headers,
-        checksumAlgorithm,
+        checksumAlgorithm: checksum?.algorithm,
+        ...(checksum?.type === "FULL_OBJECT" ? { checksumType: "FULL_OBJECT" as const } : {}),
         ...(tags ? { tags } : {}),
       },
     }],
@@ -131,6 +168,7 @@ export async function getUpload(
     version,
     headers: version.state.headers,
     checksumAlgorithm: version.state.checksumAlgorithm as ChecksumAlgorithm | undefined,
+    checksumType: version.state.checksumType ?? "COMPOSITE",
     tags: version.state.tags,
   };
 }
@@ -206,6 +244,35 @@ export function sortedParts(
     .sort((a, b) => a.partNumber - b.partNumber);
 }
 
+/**
+ * The checksum of the object an upload makes, from its parts' checksums (all
+ * of them in the upload's algorithm): the CRC of the whole object for a
+ * full-object upload, else the composite "checksum of checksums-N".
+ */
+function uploadChecksum(
+  active: ActiveUpload,
+  parts: DataPart[],
+  completionType: ChecksumType | undefined,
+): StoredChecksum | undefined {
+  const algorithm = active.checksumAlgorithm;
+  if (!algorithm || !parts.every((p) => p.checksum)) return undefined;
+  if (
+    isCombinableCrc(algorithm) &&
+    (active.checksumType === "FULL_OBJECT" || completionType === "FULL_OBJECT")
+  ) {
+    const crc = combineCrcs(
+      algorithm,
+      parts.map((p) => ({ crc: fromBase64(p.checksum!), size: p.size })),
+    );
+    return { algorithm, value: toBase64(crc), type: "FULL_OBJECT" };
+  }
+  return {
+    algorithm,
+    value: compositeChecksum(algorithm, parts.map((p) => p.checksum!)),
+    type: "COMPOSITE",
+  };
+}
+
 /** S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-N". */
 export function multipartEtag(partEtags: string[]): string {
   const md5 = md5Hasher();
@@ -220,14 +287,23 @@ export function compositeChecksum(algorithm: ChecksumAlgorithm, partChecksums: s
   return `${toBase64(h.digest())}-${partChecksums.length}`;
 }
 
+export interface CompleteOptions {
+  /** The whole object's checksum the client announced (x-amz-checksum-*), in the upload's algorithm. */
+  expectedChecksum?: string;
+  /**
+   * The checksum type the completion names: FULL_OBJECT makes a CRC upload
+   * created without a type (composite by default) a full-object one.
+   */
+  checksumType?: ChecksumType;
+  /** Checks the current object just before the upload's version is committed; throwing keeps the upload. */
+  precondition?: (current: CurrentObject | undefined) => void;
+}
+
 export async function completeUpload(
   store: Store,
   active: ActiveUpload,
   requested: { partNumber: number; etag: string; checksum?: string }[],
-  /** The whole object's checksum the client announced (x-amz-checksum-*), in the upload's algorithm. */
-  expectedChecksum?: string,
-  /** Checks the current object just before the upload's version is committed; throwing keeps the upload. */
-  precondition?: (current: CurrentObject | undefined) => void,
+  options: CompleteOptions = {},
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   if (requested.length === 0) {
     throw new MultipartError("InvalidRequest", "You must specify at least one part");
@@ -271,14 +347,8 @@ export async function completeUpload(
       checksum: part.checksum,
     });
   }
-  let checksum: StoredChecksum | undefined;
-  if (active.checksumAlgorithm && parts.every((p) => p.checksum)) {
-    checksum = {
-      algorithm: active.checksumAlgorithm,
-      value: compositeChecksum(active.checksumAlgorithm, parts.map((p) => p.checksum!)),
-      type: "COMPOSITE",
-    };
-  }
+  const checksum = uploadChecksum(active, parts, options.checksumType);
+  const expectedChecksum = options.expectedChecksum;
   // A composite checksum is written "value-N": compared without the count.
   const withoutCount = (v: string) => v.replace(/-\d+$/, "");
   if (
@@ -300,7 +370,7 @@ export async function completeUpload(
     ...(active.tags ? { tags: lww(store.nowMs(), active.tags) } : {}),
   };
   const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
-  precondition?.(currentData(entry));
+  options.precondition?.(currentData(entry));
   // The completed version is newer than everything written before completion.
   const version: ObjectVersion = {
     uuid: active.version.uuid,

@@ -60,6 +60,12 @@ export type VersionState =
     multipart: boolean;
     headers: [string, string][];
     checksumAlgorithm?: string;
+    /**
+     * A multipart upload's object checksum is the CRC of the whole object
+     * (combined from its parts' CRCs); absent, it is the composite checksum
+     * of the parts' checksums.
+     */
+    checksumType?: "FULL_OBJECT";
     /** Tags given when a multipart upload was created, for the completed object. */
     tags?: [string, string][];
   }

@@ -98,6 +98,8 @@ export async function objectResponse(
   const parts = data.type === "parts" ? data.parts : [];
   const partCount = data.type === "parts" ? parts.length : 1;
   let range: ByteRange | undefined;
+  // The checksum of what is sent: the object's, or with partNumber the part's.
+  let checksumValue = meta.checksum?.value;
   const partNumberParam = query.get("partNumber");
   if (partNumberParam !== null) {
     const n = Number(partNumberParam);
@@ -114,6 +116,7 @@ export async function objectResponse(
     if (data.type === "parts") {
       const start = parts.slice(0, n - 1).reduce((s, p) => s + p.size, 0);
       range = { start, end: start + parts[n - 1].size };
+      if (partCount > 1) checksumValue = parts[n - 1].checksum;
     } else {
       range = { start: 0, end: meta.size };
     }
@@ -126,9 +129,10 @@ export async function objectResponse(
   }
   const whole = range === undefined;
   if (
-    whole && meta.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED"
+    (whole || partNumberParam !== null) && meta.checksum && checksumValue !== undefined &&
+    requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED"
   ) {
-    headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
+    headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, checksumValue);
     headers.set("x-amz-checksum-type", meta.checksum.type);
   }
   const effective = range ?? { start: 0, end: meta.size };

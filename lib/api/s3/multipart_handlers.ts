@@ -5,6 +5,7 @@
 import {
   abortUpload,
   type ActiveUpload,
+  type ChecksumType,
   completedUpload,
   completeUpload,
   createUpload,
@@ -15,6 +16,8 @@ import {
   PART_SIZE_MAX_BYTES,
   recordPart,
   sortedParts,
+  type UploadChecksum,
+  uploadChecksumType,
   uploadPart,
 } from "../../model/multipart.ts";
 import { copyRange } from "../../model/copy.ts";
@@ -76,23 +79,51 @@ function parseLimit(value: string | null, name: string, max: number): number {
   return Math.min(Number(value), max);
 }
 
+/** x-amz-checksum-type, if given: FULL_OBJECT or COMPOSITE. */
+function checksumTypeHeader(headers: Headers): ChecksumType | undefined {
+  const value = headers.get("x-amz-checksum-type");
+  if (value === null) return undefined;
+  const type = value.toUpperCase();
+  if (type !== "FULL_OBJECT" && type !== "COMPOSITE") {
+    throw s3Errors.invalidRequest(`Value for x-amz-checksum-type header is invalid: ${value}`);
+  }
+  return type;
+}
+
+/** The checksum CreateMultipartUpload asks the upload to keep: algorithm and type. */
+function uploadChecksumRequested(headers: Headers): UploadChecksum | undefined {
+  const algorithm = requestedChecksum(headers)?.algorithm;
+  const type = checksumTypeHeader(headers);
+  if (!algorithm) {
+    if (type === undefined) return undefined;
+    throw s3Errors.invalidRequest(
+      "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+    );
+  }
+  try {
+    return { algorithm, type: uploadChecksumType(algorithm, type) };
+  } catch (e) {
+    throw toS3(e);
+  }
+}
+
 export async function handleCreateMultipartUpload(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  const checksum = requestedChecksum(r.req.headers);
+  const checksum = uploadChecksumRequested(r.req.headers);
   const uploadId = await createUpload(
     r.ctx.store,
     bucket.id,
     key,
     headersToStore(r.req.headers),
-    checksum?.algorithm,
+    checksum,
     taggingHeader(r.req.headers),
     versioningOf(bucket),
   );
   const headers = new Headers();
   if (checksum) {
     headers.set("x-amz-checksum-algorithm", checksum.algorithm);
-    headers.set("x-amz-checksum-type", "COMPOSITE");
+    headers.set("x-amz-checksum-type", checksum.type);
   }
   return xmlResponse("InitiateMultipartUploadResult", {
     Bucket: r.target.bucket!,
@@ -146,15 +177,20 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   }
   const dataId = crypto.randomUUID();
   try {
-    const copied = await copyRange(r.ctx.store, source.object, range, dataId, true);
+    const algorithm = active.checksumAlgorithm;
+    const copied = await copyRange(r.ctx.store, source.object, range, dataId, {
+      checksumAlgorithm: algorithm,
+    });
     await recordPart(r.ctx.store, active, partNumber, {
       dataId,
       size: copied.size,
       etag: copied.md5Hex!,
+      checksum: copied.checksum,
     });
     return xmlResponse("CopyPartResult", {
       LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
       ETag: quotedEtag(copied.md5Hex!),
+      ...(algorithm && copied.checksum ? { [`Checksum${algorithm}`]: copied.checksum } : {}),
     }, { headers: { "x-amz-copy-source-version-id": source.versionId } });
   } catch (e) {
     await r.ctx.store.releaseData(dataId);
@@ -191,26 +227,22 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     return { partNumber, etag: p.ETag };
   });
   try {
-    // A composite checksum announced for the whole upload is checked; a full-object
-    // one cannot be (remise keeps the composite of its parts' checksums).
+    // The whole object's checksum, if announced, is checked against the one computed.
     const algorithm = active.checksumAlgorithm;
-    const fullObject = r.req.headers.get("x-amz-checksum-type")?.toUpperCase() === "FULL_OBJECT";
-    const expected = algorithm && !fullObject
+    const expected = algorithm
       ? r.req.headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`) ?? undefined
       : undefined;
     return completionResponse(
       r,
       bucket,
       key,
-      await completeUpload(
-        r.ctx.store,
-        active,
-        requested,
-        expected,
-        hasWritePreconditions(r.req.headers)
+      await completeUpload(r.ctx.store, active, requested, {
+        expectedChecksum: expected,
+        checksumType: checksumTypeHeader(r.req.headers),
+        precondition: hasWritePreconditions(r.req.headers)
           ? (current) => checkWritePreconditions(r.req.headers, current)
           : undefined,
-      ),
+      }),
     );
   } catch (e) {
     throw toS3(e);
@@ -274,6 +306,7 @@ export async function handleListParts(r: S3Request): Promise<Response> {
     MaxParts: maxParts,
     IsTruncated: truncated,
     ChecksumAlgorithm: algorithm,
+    ChecksumType: algorithm ? active.checksumType : undefined,
     Part: page.map((p) => ({
       PartNumber: p.partNumber,
       LastModified: new Date(p.lastModifiedMs).toISOString(),
