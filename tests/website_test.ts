@@ -119,10 +119,35 @@ Deno.test("static websites", async (t) => {
           "InvalidArgument",
           400,
         ],
+        ...[
+          "<Redirect><HostName>x.org</HostName></Redirect>", // routing rules need an index document
+          "<Redirect><ReplaceKeyWith>a</ReplaceKeyWith><ReplaceKeyPrefixWith>b</ReplaceKeyPrefixWith></Redirect>",
+          "<Redirect><HttpRedirectCode>200</HttpRedirectCode></Redirect>",
+          "<Redirect><HttpRedirectCode>abc</HttpRedirectCode></Redirect>",
+          "<Condition><HttpErrorCodeReturnedEquals>302</HttpErrorCodeReturnedEquals></Condition><Redirect><HostName>x.org</HostName></Redirect>",
+          "<Condition></Condition><Redirect><HostName>x.org</HostName></Redirect>",
+          "<Redirect></Redirect>",
+          "<Condition><KeyPrefixEquals>a</KeyPrefixEquals></Condition>",
+          "<Redirect><Protocol>ftp</Protocol></Redirect>",
+          "<Redirect><HostName>x.org/path</HostName></Redirect>",
+        ].map((rule, i): [string, string, number] => [
+          i === 0
+            ? `<WebsiteConfiguration><RedirectAllRequestsTo><HostName>x.org</HostName></RedirectAllRequestsTo><RoutingRules><RoutingRule>${rule}</RoutingRule></RoutingRules></WebsiteConfiguration>`
+            : `<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RoutingRules><RoutingRule>${rule}</RoutingRule></RoutingRules></WebsiteConfiguration>`,
+          "InvalidArgument",
+          400,
+        ]),
         [
-          "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RoutingRules><RoutingRule><Redirect><HostName>x.org</HostName></Redirect></RoutingRule></RoutingRules></WebsiteConfiguration>",
-          "NotImplemented",
-          501,
+          `<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RoutingRules>${
+            "<RoutingRule><Redirect><HostName>x.org</HostName></Redirect></RoutingRule>".repeat(51)
+          }</RoutingRules></WebsiteConfiguration>`,
+          "InvalidArgument",
+          400,
+        ],
+        [
+          "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RoutingRules></RoutingRules></WebsiteConfiguration>",
+          "MalformedXML",
+          400,
         ],
         [
           "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument><RedirectAllRequestsTo><HostName>x.org</HostName></RedirectAllRequestsTo></WebsiteConfiguration>",
@@ -285,6 +310,58 @@ Deno.test("static websites", async (t) => {
       );
       const plain = await get("old-site.web.example", "/");
       assert.equal(plain.headers["location"], "http://example.net/", "the request's protocol");
+    });
+
+    await t.step("routing rules redirect by key prefix, or when a page is missing", async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: "routed" }));
+      await put("routed", "index.html", "home");
+      await put("routed", "docs/kept.html", "kept");
+      const RoutingRules = [
+        {
+          Condition: { KeyPrefixEquals: "docs/" },
+          Redirect: { ReplaceKeyPrefixWith: "documents/", HttpRedirectCode: "302" },
+        },
+        {
+          Condition: { KeyPrefixEquals: "old/" },
+          Redirect: { HostName: "archive.example", Protocol: "https" as const },
+        },
+        { Condition: { KeyPrefixEquals: "moved" }, Redirect: { ReplaceKeyWith: "new page.html" } },
+        {
+          Condition: { HttpErrorCodeReturnedEquals: "404", KeyPrefixEquals: "images/" },
+          Redirect: { HostName: "images.example", ReplaceKeyPrefixWith: "" },
+        },
+        {
+          Condition: { HttpErrorCodeReturnedEquals: "404" },
+          Redirect: { ReplaceKeyWith: "index.html", HttpRedirectCode: "307" },
+        },
+      ];
+      await s3.send(
+        new PutBucketWebsiteCommand({
+          Bucket: "routed",
+          WebsiteConfiguration: { IndexDocument: { Suffix: "index.html" }, RoutingRules },
+        }),
+      );
+      const got = await s3.send(new GetBucketWebsiteCommand({ Bucket: "routed" }));
+      assert.deepEqual(got.RoutingRules, RoutingRules);
+
+      const host = "routed.web.example";
+      const redirects: [path: string, status: number, location: string][] = [
+        // A prefix rule applies before the lookup, even to a page that exists.
+        ["/docs/kept.html", 302, `http://${host}/documents/kept.html`],
+        ["/old/a/b.html", 301, "https://archive.example/old/a/b.html"],
+        ["/moved/x", 301, `http://${host}/new%20page.html`],
+        // Error rules apply to missing pages only, the first that matches.
+        ["/images/cat.png", 301, "http://images.example/cat.png"],
+        ["/nothing.html", 307, `http://${host}/index.html`],
+      ];
+      for (const [path, status, location] of redirects) {
+        const page = await get(host, path);
+        assert.equal(page.status, status, path);
+        assert.equal(page.headers["location"], location, path);
+      }
+      const home = await get(host, "/");
+      assert.equal(home.status, 200, "a page that exists, and no prefix rule, is served");
+      assert.equal(home.body, "home");
     });
 
     await t.step("the bucket's CORS rules apply to its pages", async () => {

@@ -1,6 +1,7 @@
 /** The bucket table: one entry per bucket id, every parameter a LWW register. */
 import { type Lww, lww, mergeLww, mergeLwwMap } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
+import { ROUTING_RULES_MAX, type RoutingRule, routingRuleProblem } from "./website_routing.ts";
 
 export interface BucketPermission {
   read: boolean;
@@ -8,7 +9,7 @@ export interface BucketPermission {
   owner: boolean;
 }
 
-/** A bucket served as a static website (S3's WebsiteConfiguration, without redirects). */
+/** A bucket served as a static website (S3's WebsiteConfiguration). */
 export interface WebsiteConfig {
   /** Appended to a path that names a "directory" (empty, or ending in "/"); absent when redirecting. */
   indexSuffix?: string;
@@ -16,6 +17,8 @@ export interface WebsiteConfig {
   errorKey?: string;
   /** Every request is redirected to this host (S3's RedirectAllRequestsTo), instead of served. */
   redirectAll?: { hostName: string; protocol?: "http" | "https" };
+  /** Redirects by key prefix or error, tried in order (with an index document only). */
+  routingRules?: RoutingRule[];
 }
 
 /**
@@ -112,8 +115,11 @@ const utf8 = new TextEncoder();
 export function websiteConfigProblem(config: WebsiteConfig): string | undefined {
   const redirect = config.redirectAll;
   if (redirect) {
-    if (config.indexSuffix !== undefined || config.errorKey !== undefined) {
-      return "a website that redirects every request has no index or error document";
+    if (
+      config.indexSuffix !== undefined || config.errorKey !== undefined ||
+      config.routingRules !== undefined
+    ) {
+      return "a website that redirects every request has no index or error document, nor routing rules";
     }
     if (!/^[a-z0-9.-]+(:\d+)?$/i.test(redirect.hostName)) {
       return `the host to redirect to must be a host name (got "${redirect.hostName}")`;
@@ -130,6 +136,14 @@ export function websiteConfigProblem(config: WebsiteConfig): string | undefined 
   const errorKey = config.errorKey;
   if (errorKey !== undefined && (errorKey === "" || utf8.encode(errorKey).byteLength > 1024)) {
     return "the error document must be an object key of 1 to 1,024 bytes";
+  }
+  const rules = config.routingRules ?? [];
+  if (rules.length > ROUTING_RULES_MAX) {
+    return `a website has at most ${ROUTING_RULES_MAX} routing rules (got ${rules.length})`;
+  }
+  for (const [i, rule] of rules.entries()) {
+    const problem = routingRuleProblem(rule);
+    if (problem) return `routing rule ${i + 1}: ${problem}`;
   }
   return undefined;
 }

@@ -11,12 +11,15 @@
  * index exists is redirected to the path with it; a missing object serves
  * the error document with status 404, or an HTML error page; an object
  * stored with `x-amz-website-redirect-location` redirects there (301), and
- * so does every path of a website configured to redirect all requests. The bucket's
- * CORS rules (PutBucketCors) answer preflights and apply to its pages.
+ * so does every path of a website configured to redirect all requests, and
+ * every path a routing rule redirects (by key prefix, or when the page is
+ * missing). The bucket's CORS rules (PutBucketCors) answer preflights and
+ * apply to its pages.
  */
 import type { Access } from "../model/access.ts";
 import { type Bucket, publicAccessRestricted, type WebsiteConfig } from "../model/bucket_table.ts";
 import { getCurrent } from "../model/objects.ts";
+import { matchingRoutingRule, routingRedirect } from "../model/website_routing.ts";
 import type { Store } from "../model/store.ts";
 import { objectResponse } from "../api/s3/get_object.ts";
 import { S3Error, s3Errors } from "../api/s3/s3_error.ts";
@@ -111,6 +114,8 @@ async function serve(
   } catch {
     throw new S3Error("InvalidURI", 400, "Couldn't parse the specified URI.");
   }
+  const routed = routingResponse(config, key, undefined, url, req);
+  if (routed) return routed;
   const isDirectory = key === "" || key.endsWith("/");
   const wanted = isDirectory ? key + indexSuffix : key;
   const found = await findObject(ctx.store, bucket, wanted);
@@ -125,7 +130,25 @@ async function serve(
   if (!isDirectory && await findObject(ctx.store, bucket, `${key}/${indexSuffix}`)) {
     return new Response(null, { status: 302, headers: { location: `${path}/` } });
   }
-  return await notFound(ctx.store, bucket, config, wanted, head);
+  return routingResponse(config, key, 404, url, req) ??
+    await notFound(ctx.store, bucket, config, wanted, head);
+}
+
+/** The redirect of the first routing rule that applies, if one does. */
+function routingResponse(
+  config: WebsiteConfig,
+  key: string,
+  errorStatus: number | undefined,
+  url: URL,
+  req: Request,
+): Response | undefined {
+  const rule = matchingRoutingRule(config.routingRules, key, errorStatus);
+  if (!rule) return undefined;
+  const { status, location } = routingRedirect(rule, key, {
+    protocol: url.protocol.slice(0, -1),
+    host: req.headers.get("host") ?? url.host,
+  });
+  return new Response(null, { status, headers: { location } });
 }
 
 async function findObject(store: Store, bucket: Bucket, key: string) {
