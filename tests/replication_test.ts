@@ -4,6 +4,7 @@
  * keeps serving and keeps every acknowledged write through node failures.
  */
 import assert from "node:assert/strict";
+import { deserialize } from "node:v8";
 import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
@@ -449,6 +450,25 @@ Deno.test("replication: a 4th node joins and the layout changes while a writer r
         for (const hash of onOld) assert.ok(onNew.has(hash), `block ${hash} is on the new node`);
       },
     );
+
+    await t.step(
+      "the removed node hands over its table entries, and keeps no reference to blocks",
+      async () => {
+        const removedDir = cluster.nodes[1].server.dir;
+        await cluster.waitFor(
+          "the removed node to hand over and delete its table entries",
+          () => tableEntries(removedDir),
+          (n) => n === 0,
+          60_000,
+        );
+        assert.equal(await referencedBlocks(removedDir), 0, "its block references were undone");
+        // What it handed over is still there, on the nodes that hold it now.
+        assert.ok(await objectEntries(cluster.nodes[3].server.dir) >= objects.size);
+        for (const [key, sum] of objects) {
+          assert.equal(md5(await getBytes(clients[2], "moving", key)), sum, key);
+        }
+      },
+    );
   } finally {
     writing = false;
     await writer.catch(() => {});
@@ -457,12 +477,30 @@ Deno.test("replication: a 4th node joins and the layout changes while a writer r
   }
 });
 
-/** Object table entries (live or tombstones) stored in a node's metadata. */
-async function objectEntries(dir: string): Promise<number> {
+/** Entries (live or tombstones) of one table, or of every table, stored in a node's metadata. */
+async function tableEntries(dir: string, table?: string): Promise<number> {
   const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
   try {
     let n = 0;
-    for await (const _ of kv.list({ prefix: ["t", "object"] })) n++;
+    for await (const _ of kv.list({ prefix: table === undefined ? ["t"] : ["t", table] })) n++;
+    return n;
+  } finally {
+    kv.close();
+  }
+}
+
+/** Object table entries (live or tombstones) stored in a node's metadata. */
+const objectEntries = (dir: string) => tableEntries(dir, "object");
+
+/** Blocks with a reference count above zero in a node's metadata. */
+async function referencedBlocks(dir: string): Promise<number> {
+  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
+  try {
+    let n = 0;
+    for await (const { value } of kv.list<Uint8Array>({ prefix: ["block", "rc"] })) {
+      // A stored value is a tag byte, then the value in V8's serialization format.
+      if ((deserialize(value.subarray(1)) as { count: number }).count > 0) n++;
+    }
     return n;
   } finally {
     kv.close();

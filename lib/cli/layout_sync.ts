@@ -2,7 +2,8 @@
  * Follows layout changes on this node: when a new version appears, pulls the
  * table entries and blocks this node now holds, then declares the version
  * synced (the cluster retires older versions once every node has); when old
- * versions are retired, hands over the blocks this node no longer keeps.
+ * versions are retired, hands over the blocks and table entries this node no
+ * longer keeps.
  */
 import { currentVersion } from "../rpc/layout.ts";
 import type { System } from "../rpc/system.ts";
@@ -15,6 +16,8 @@ import type { NodeServices } from "./node_services.ts";
 const LAYOUT_SYNC_CHECK_MS = 2_000;
 /** How often the resync queue is checked while waiting for it to drain. */
 const RESYNC_DRAIN_POLL_MS = 1_000;
+/** After a handover that left entries here (a replica was away), the next try. */
+const HANDOVER_RETRY_MS = 60_000;
 
 export function startLayoutSync(
   system: System,
@@ -23,11 +26,28 @@ export function startLayoutSync(
 ): () => void {
   let running = false;
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
+  // At start, a handover an earlier run left unfinished goes on.
+  let handOverDueMs = 0;
+  const handOver = async () => {
+    const { handedOver, partitionsKept } = await tableSync.handOver();
+    if (handedOver > 0) {
+      log(
+        "remise::rpc",
+        "info",
+        `handed over ${handedOver} table entries of partitions this node no longer holds`,
+      );
+    }
+    handOverDueMs = partitionsKept > 0 ? Date.now() + HANDOVER_RETRY_MS : Infinity;
+  };
   const check = async () => {
     const versions = system.layout.versions.map((v) => v.version).join(",");
     const changed = versions !== knownVersions;
     knownVersions = versions;
-    if (changed) await services.queueAllBlocks();
+    if (changed) {
+      await services.queueAllBlocks();
+      handOverDueMs = 0;
+    }
+    if (Date.now() >= handOverDueMs) await handOver();
     const current = currentVersion(system.layout)?.version ?? 0;
     if (current === 0 || current <= system.syncedLayoutVersion) return;
     log("remise::rpc", "info", `syncing the data of layout version ${current}`);

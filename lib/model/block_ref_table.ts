@@ -25,5 +25,8 @@ export function blockRefSchema(blocks: BlockManager): TableSchema<BlockRef> {
       const isLive = !next.deleted;
       if (wasLive !== isLive) await blocks.changeRefcount(next.hash, isLive ? 1 : -1, tx);
     },
+    async handedOver(ref, tx) {
+      if (!ref.deleted) await blocks.changeRefcount(ref.hash, -1, tx);
+    },
   };
 }

@@ -24,6 +24,12 @@ export interface TableSchema<E> {
    * (committed atomically with the entry) and after-commit work.
    */
   updated?(old: E | undefined, next: E, tx: LocalTransaction): void | Promise<void>;
+  /**
+   * Runs inside the local transaction that deletes this node's copy of an
+   * entry of a partition it no longer holds, once the partition's replicas
+   * have it (see handover.ts): undoes what `updated` counted here.
+   */
+  handedOver?(entry: E, tx: LocalTransaction): void | Promise<void>;
 }
 
 /** The mutations of one local update, committed together, with work to run afterwards. */

@@ -425,16 +425,20 @@ export class Table<E> {
     partitionKey: string,
     sortKey: string,
     fingerprint: string,
+    options: { handedOver?: boolean } = {},
   ): Promise<boolean> {
     const partition = this.partitionOf(partitionKey);
-    const release = await this.mutex.acquireAll(this.#locksOf(partitionKey, sortKey));
+    const key = this.#key(partitionKey, sortKey);
+    // The entry's locks are those its updates take (a table may lock by a
+    // key of its own): read once to learn them, then again under them.
+    const unlocked = await this.db.get<StoredEntry<E>>(key);
+    if (unlocked === undefined) return false;
+    const release = await this.mutex.acquireAll(this.#lockKeys(this.#decode(unlocked)));
     const tx = new DbTransaction(this.db);
     try {
-      const key = this.#key(partitionKey, sortKey);
       const stored = await tx.get<StoredEntry<E>>(key);
-      if (stored === undefined || Table.fingerprint(this.#decode(stored)) !== fingerprint) {
-        return false;
-      }
+      const entry = stored === undefined ? undefined : this.#decode(stored);
+      if (entry === undefined || Table.fingerprint(entry) !== fingerprint) return false;
       tx.delete(key);
       await this.merkle?.recordUpdate(
         tx,
@@ -444,12 +448,27 @@ export class Table<E> {
         sortKey,
         undefined,
       );
+      if (options.handedOver) await this.schema.handedOver?.(entry, tx);
       await tx.commit();
     } finally {
       release();
     }
     await tx.runAfterCommit();
     return true;
+  }
+
+  /**
+   * Deletes this node's copy of an entry of a partition it no longer holds,
+   * if it is still `stored` (the replicas have it); true when deleted.
+   */
+  async deleteHandedOver(stored: StoredEntry<E>): Promise<boolean> {
+    const entry = this.#decode(stored);
+    return await this.deleteLocalIf(
+      this.schema.partitionKey(entry),
+      this.schema.sortKey(entry),
+      Table.fingerprint(entry),
+      { handedOver: true },
+    );
   }
 
   async getLocal(partitionKey: string, sortKey = ""): Promise<E | undefined> {

@@ -7,6 +7,7 @@ import type { Replication } from "../rpc/replication.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { AntiEntropyWorker, indexedPartitionPeer, type PartitionPeer } from "./anti_entropy.ts";
+import { handOverPartitions, type HandoverResult } from "./handover.ts";
 import type { MerkleIndex } from "./merkle.ts";
 import { partitionOfKey } from "./partition.ts";
 import type { StoredEntry, Table } from "./table.ts";
@@ -19,6 +20,8 @@ export interface TableSync {
   worker: AntiEntropyWorker;
   /** Builds the Merkle index of every partition stored here that has none (first start, format change). */
   buildMissingIndexes(): Promise<number>;
+  /** Hands the entries of partitions this node no longer holds to their replicas (handover.ts). */
+  handOver(): Promise<HandoverResult>;
 }
 
 export function setUpTableSync(
@@ -93,6 +96,13 @@ export function setUpTableSync(
   });
   return {
     worker,
+    handOver: () =>
+      handOverPartitions(
+        [...byName.values()],
+        db,
+        replication,
+        (node, table, entries) => remote(node).putEntries(table, entries),
+      ),
     async buildMissingIndexes() {
       let built = 0;
       const todo: { name: string; p: number }[] = [];
