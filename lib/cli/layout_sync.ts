@@ -18,6 +18,13 @@ const LAYOUT_SYNC_CHECK_MS = 2_000;
 const RESYNC_DRAIN_POLL_MS = 1_000;
 /** After a handover that left entries here (a replica was away), the next try. */
 const HANDOVER_RETRY_MS = 60_000;
+/**
+ * Handovers also run this often, whatever the layout does: entries may reach
+ * a node that no longer holds them (from a node that was away during a change).
+ */
+const HANDOVER_INTERVAL_MS = 10 * 60_000;
+/** The first handover after a start waits this long, for the layout the peers have. */
+const HANDOVER_FIRST_DELAY_MS = 30_000;
 
 export function startLayoutSync(
   system: System,
@@ -26,8 +33,8 @@ export function startLayoutSync(
 ): () => void {
   let running = false;
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
-  // At start, a handover an earlier run left unfinished goes on.
-  let handOverDueMs = 0;
+  // Soon after a start, a handover an earlier run left unfinished goes on.
+  let handOverDueMs = Date.now() + HANDOVER_FIRST_DELAY_MS;
   const handOver = async () => {
     const { handedOver, partitionsKept } = await tableSync.handOver();
     if (handedOver > 0) {
@@ -37,7 +44,7 @@ export function startLayoutSync(
         `handed over ${handedOver} table entries of partitions this node no longer holds`,
       );
     }
-    handOverDueMs = partitionsKept > 0 ? Date.now() + HANDOVER_RETRY_MS : Infinity;
+    handOverDueMs = Date.now() + (partitionsKept > 0 ? HANDOVER_RETRY_MS : HANDOVER_INTERVAL_MS);
   };
   const check = async () => {
     const versions = system.layout.versions.map((v) => v.version).join(",");
