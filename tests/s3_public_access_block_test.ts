@@ -79,6 +79,9 @@ Deno.test("public access block", (t) => {
       assert.equal(deleted.$metadata.httpStatusCode, 204);
       assert.equal(await object(), 200);
       assert.equal(await page(), 200);
+      const info = await (await server.admin("GET", "/v1/buckets/site")).json();
+      assert.equal(info.publicAccessBlock, null);
+      assert.equal(info.publicRead, true);
     });
 
     await t.step("only the owner sets or reads it; malformed ones are refused", async () => {
@@ -138,6 +141,8 @@ Deno.test("public access block", (t) => {
         BlockPublicPolicy: true,
         RestrictPublicBuckets: false,
       });
+      const info = await (await server.admin("GET", "/v1/buckets/site")).json();
+      assert.deepEqual(info.publicAccessBlock, ["BlockPublicPolicy"]);
       // Blocking new policies leaves the policy set before it in force.
       assert.equal(await object(), 200);
       assert.equal(await page(), 200);
@@ -158,6 +163,12 @@ Deno.test("public access block", (t) => {
       assert.equal(await page(), 403);
       const info = await (await server.admin("GET", "/v1/buckets/site")).json();
       assert.equal(info.publicRead, false, "remise bucket info says it is not public");
+      assert.deepEqual(info.publicAccessBlock, [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+      ]);
 
       // BlockPublicPolicy: no policy may be set (every policy remise keeps is public).
       await assertS3Error(

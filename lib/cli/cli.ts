@@ -234,6 +234,7 @@ function buildProgram(io: CliIo): Command {
         ["Size", formatBytes(info.bytes)],
         ["Website", websiteText(info)],
         ["Public read", info.publicRead ? "yes (bucket policy)" : "no"],
+        ["Public access block", publicAccessBlockText(info)],
         ["CORS rules", String(info.corsRules)],
         ["Lifecycle rules", String(info.lifecycleRules)],
         ["Versioning", info.versioning ?? "never enabled"],
@@ -386,8 +387,17 @@ function rightsCells(r: RightsJson): string[] {
 function websiteText(info: BucketInfoJson): string {
   const w = info.website;
   if (!w) return "not served";
+  if (info.publicAccessBlock?.includes("RestrictPublicBuckets")) {
+    return "not served (the public access block restricts public buckets)";
+  }
   if (w.redirectAllTo) return `redirects every request to ${w.redirectAllTo}`;
   return `served (index ${w.indexDocument}${w.errorDocument ? `, errors ${w.errorDocument}` : ""})`;
+}
+
+function publicAccessBlockText(info: BucketInfoJson): string {
+  const on = info.publicAccessBlock;
+  if (on === null) return "none";
+  return on.length === 0 ? "set, every setting off" : on.join(", ");
 }
 
 /** "read, write" or "none": the rights a key has on a bucket. */

@@ -10,6 +10,7 @@ import {
   type BucketSetting,
   type BucketSettings,
   newBucket,
+  type PublicAccessBlock,
   publicAccessRestricted,
   type WebsiteConfig,
   websiteConfigProblem,
@@ -66,6 +67,8 @@ export interface BucketInfo {
   lifecycleRules: number;
   /** A bucket policy lets anyone read some of its objects. */
   publicRead: boolean;
+  /** What the owner forbids of public access (set through S3), null while never set. */
+  publicAccessBlock: PublicAccessBlock | null;
   /** The bucket's versioning status, null while it was never set. */
   versioning: "Enabled" | "Suspended" | null;
   /** Older versions kept beside the current objects, and their bytes. */
@@ -344,6 +347,7 @@ export class Access {
       corsRules: bucket.cors?.v?.length ?? 0,
       lifecycleRules: bucket.lifecycle?.v?.length ?? 0,
       publicRead: bucket.policy?.v != null && !publicAccessRestricted(bucket),
+      publicAccessBlock: bucket.publicAccessBlock?.v ?? null,
       versioning: bucket.versioning?.v ?? null,
       noncurrentVersions,
       noncurrentBytes,

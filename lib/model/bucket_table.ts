@@ -49,6 +49,14 @@ export interface PublicAccessBlock {
   restrictPublicBuckets: boolean;
 }
 
+/** The public access block's settings, with the names S3 gives them. */
+export const PUBLIC_ACCESS_BLOCK_SETTINGS: [keyof PublicAccessBlock, string][] = [
+  ["blockPublicAcls", "BlockPublicAcls"],
+  ["ignorePublicAcls", "IgnorePublicAcls"],
+  ["blockPublicPolicy", "BlockPublicPolicy"],
+  ["restrictPublicBuckets", "RestrictPublicBuckets"],
+];
+
 /** Whether the owner withholds the bucket from anyone without credentials. */
 export function publicAccessRestricted(bucket: Bucket): boolean {
   return bucket.publicAccessBlock?.v?.restrictPublicBuckets === true;

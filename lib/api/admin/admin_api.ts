@@ -20,7 +20,12 @@ import type { System } from "../../rpc/system.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
 import type { AccessKey } from "../../model/key_table.ts";
-import type { Bucket, BucketPermission } from "../../model/bucket_table.ts";
+import {
+  type Bucket,
+  type BucketPermission,
+  PUBLIC_ACCESS_BLOCK_SETTINGS,
+  type PublicAccessBlock,
+} from "../../model/bucket_table.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { sha256Hex, timingSafeEqualString } from "../../util/hash.ts";
 import { log } from "../../util/log.ts";
@@ -98,8 +103,10 @@ export interface BucketInfoJson {
   /** Rules of its CORS and lifecycle configurations (set through S3). */
   corsRules: number;
   lifecycleRules: number;
-  /** A bucket policy lets anyone read some of its objects. */
+  /** A bucket policy lets anyone read some of its objects (and the public access block allows it). */
   publicRead: boolean;
+  /** The settings of S3's public access block that are on; null while it was never set (set through S3). */
+  publicAccessBlock: string[] | null;
   /** "Enabled" or "Suspended"; null while versioning was never set (set through S3). */
   versioning: "Enabled" | "Suspended" | null;
   /** Older versions kept beside the current objects, and their bytes. */
@@ -394,6 +401,7 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
     corsRules: info.corsRules,
     lifecycleRules: info.lifecycleRules,
     publicRead: info.publicRead,
+    publicAccessBlock: info.publicAccessBlock && publicAccessBlockSettings(info.publicAccessBlock),
     versioning: info.versioning,
     noncurrentVersions: info.noncurrentVersions,
     noncurrentBytes: info.noncurrentBytes,
@@ -543,4 +551,9 @@ async function removeWebsite(ctx: AdminContext, [name]: string[]): Promise<Respo
   await ctx.access.setWebsite(await ctx.access.getBucket(name), null);
   log(LOG_MODULE, "info", `bucket "${name}" is no longer served as a website`);
   return json(200, bucketInfoJson(await ctx.access.bucketInfo(await ctx.access.getBucket(name))));
+}
+
+/** The names (as S3 spells them) of the public access block's settings that are on. */
+function publicAccessBlockSettings(block: PublicAccessBlock): string[] {
+  return PUBLIC_ACCESS_BLOCK_SETTINGS.filter(([field]) => block[field]).map(([, name]) => name);
 }

@@ -5,17 +5,14 @@
  * What Terraform's `aws_s3_bucket_public_access_block` and "block all public
  * access" in other tools set.
  */
-import type { Bucket, PublicAccessBlock } from "../../model/bucket_table.ts";
+import {
+  type Bucket,
+  PUBLIC_ACCESS_BLOCK_SETTINGS,
+  type PublicAccessBlock,
+} from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { readXmlBody, xmlElement, xmlResponse, xmlText } from "./xml.ts";
-
-const FIELDS: [keyof PublicAccessBlock, string][] = [
-  ["blockPublicAcls", "BlockPublicAcls"],
-  ["ignorePublicAcls", "IgnorePublicAcls"],
-  ["blockPublicPolicy", "BlockPublicPolicy"],
-  ["restrictPublicBuckets", "RestrictPublicBuckets"],
-];
 
 /** Canned ACLs that grant to everyone, or to every AWS account. */
 const PUBLIC_CANNED_ACLS = ["public-read", "public-read-write", "authenticated-read"];
@@ -41,7 +38,7 @@ function parseConfiguration(doc: Record<string, unknown>): PublicAccessBlock {
   const root = xmlElement(doc.PublicAccessBlockConfiguration);
   if (!root) throw s3Errors.malformedXml();
   const block = {} as PublicAccessBlock;
-  for (const [field, element] of FIELDS) {
+  for (const [field, element] of PUBLIC_ACCESS_BLOCK_SETTINGS) {
     const text = xmlText(root, element)?.trim().toLowerCase();
     // As S3: a setting left out is false.
     if (text !== undefined && text !== "true" && text !== "false") throw s3Errors.malformedXml();
@@ -70,7 +67,9 @@ export async function handleGetPublicAccessBlock(r: S3Request): Promise<Response
   }
   return xmlResponse(
     "PublicAccessBlockConfiguration",
-    Object.fromEntries(FIELDS.map(([field, element]) => [element, block[field]])),
+    Object.fromEntries(
+      PUBLIC_ACCESS_BLOCK_SETTINGS.map(([field, element]) => [element, block[field]]),
+    ),
   );
 }
 
