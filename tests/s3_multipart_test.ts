@@ -79,18 +79,34 @@ function checksumField(algorithm: Algo): "ChecksumCRC32" | "ChecksumCRC32C" | "C
   return `Checksum${algorithm}` as "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256";
 }
 
-/** Creates an upload and uploads `parts` as parts 1..N; returns the id and completed parts. */
+/** The checksums of an upload's parts: algorithm (and type), and who computes each part's. */
+interface PartChecksums {
+  create: { ChecksumAlgorithm: ChecksumAlgorithm; ChecksumType?: ChecksumType };
+  ofPart: (body: Uint8Array) => string;
+  sent: "declared" | "computed by the SDK";
+}
+
+/**
+ * Creates an upload and uploads `parts` as parts 1..N, checking each answer's
+ * ETag (and checksum); returns the creation's answer, the id and completed parts.
+ */
 async function uploadParts(
   s3: S3Client,
   bucket: string,
   key: string,
   parts: Uint8Array[],
-): Promise<{ uploadId: string; completed: CompletedPart[] }> {
-  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  checksums?: PartChecksums,
+) {
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...checksums?.create }),
+  );
   const uploadId = created.UploadId!;
   assert.ok(uploadId);
+  const algorithm = checksums?.create.ChecksumAlgorithm;
+  const field = `Checksum${algorithm}` as const;
   const completed: CompletedPart[] = [];
   for (const [i, body] of parts.entries()) {
+    const declared = checksums?.sent === "declared" ? { [field]: checksums.ofPart(body) } : {};
     const res = await s3.send(
       new UploadPartCommand({
         Bucket: bucket,
@@ -98,12 +114,20 @@ async function uploadParts(
         UploadId: uploadId,
         PartNumber: i + 1,
         Body: body,
+        ChecksumAlgorithm: algorithm,
+        ...declared,
       }),
     );
     assert.equal(res.ETag, `"${md5Hex(body)}"`, `ETag of part ${i + 1}`);
-    completed.push({ PartNumber: i + 1, ETag: res.ETag });
+    if (!checksums) {
+      completed.push({ PartNumber: i + 1, ETag: res.ETag });
+      continue;
+    }
+    const checksum = res[field as keyof typeof res];
+    assert.equal(checksum, checksums.ofPart(body), `${algorithm} of part ${i + 1}`);
+    completed.push({ PartNumber: i + 1, ETag: res.ETag, [field]: checksum });
   }
-  return { uploadId, completed };
+  return { created, uploadId, completed };
 }
 
 async function listPartsOf(s3: S3Client, bucket: string, key: string, uploadId: string) {
@@ -857,31 +881,12 @@ Deno.test("S3 multipart uploads", async (t) => {
       for (const algorithm of ["CRC32", "CRC32C", "SHA256"] as Algo[]) {
         const key = `checksum-${algorithm}`;
         const field = checksumField(algorithm);
-        const created = await s3.send(
-          new CreateMultipartUploadCommand({
-            Bucket: MP,
-            Key: key,
-            ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
-          }),
-        );
+        const { created, uploadId, completed } = await uploadParts(s3, MP, key, bodies, {
+          create: { ChecksumAlgorithm: algorithm },
+          ofPart: (body) => checksumOf(algorithm, body),
+          sent: "declared",
+        });
         assert.equal(created.ChecksumAlgorithm, algorithm);
-        const uploadId = created.UploadId!;
-        const completed: CompletedPart[] = [];
-        for (const [i, body] of bodies.entries()) {
-          const res = await s3.send(
-            new UploadPartCommand({
-              Bucket: MP,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: i + 1,
-              Body: body,
-              ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
-              [field]: checksumOf(algorithm, body),
-            }),
-          );
-          assert.equal(res[field], checksumOf(algorithm, body), `${algorithm} of part ${i + 1}`);
-          completed.push({ PartNumber: i + 1, ETag: res.ETag, [field]: res[field] });
-        }
         // A part whose declared checksum is wrong is refused and not stored.
         await unchanged(MP, { key, uploadId }, () =>
           assertS3Error(
@@ -981,31 +986,15 @@ Deno.test("S3 multipart uploads", async (t) => {
         const key = `full-object-${algorithm}`;
         const field = `Checksum${algorithm}` as const;
         // CRC64NVME has full-object checksums only: the type is then S3's default.
-        const created = await s3.send(
-          new CreateMultipartUploadCommand({
-            Bucket: MP,
-            Key: key,
+        const { created, uploadId, completed } = await uploadParts(s3, MP, key, bodies, {
+          create: {
             ChecksumAlgorithm: algorithm,
             ...(algorithm === "CRC64NVME" ? {} : { ChecksumType: "FULL_OBJECT" as const }),
-          }),
-        );
+          },
+          ofPart: (body) => crcOf(algorithm, body),
+          sent: "computed by the SDK",
+        });
         assert.equal(created.ChecksumType, "FULL_OBJECT");
-        const uploadId = created.UploadId!;
-        const completed: CompletedPart[] = [];
-        for (const [i, body] of bodies.entries()) {
-          const res = await s3.send(
-            new UploadPartCommand({
-              Bucket: MP,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: i + 1,
-              Body: body,
-              ChecksumAlgorithm: algorithm,
-            }),
-          );
-          assert.equal(res[field], crcOf(algorithm, body), `${algorithm} of part ${i + 1}`);
-          completed.push({ PartNumber: i + 1, ETag: res.ETag, [field]: res[field] });
-        }
         const listed = await s3.send(
           new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
         );
