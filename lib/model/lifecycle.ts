@@ -140,6 +140,20 @@ function versionSubject(version: ObjectVersion | undefined): LifecycleSubject | 
   return subjectOf(state.data.meta);
 }
 
+/**
+ * The node that applies a bucket's rules: the first of its object
+ * partition's replicas that is up, as this node sees them, so that rules go
+ * on while a node is down. Should two nodes each believe the other down, both
+ * apply them; an expiration deletes only the version that expired, so the
+ * second finds nothing left to do.
+ */
+export function nodeInCharge(
+  replicas: string[],
+  isUp: (node: string) => boolean,
+): string | undefined {
+  return replicas.find(isUp);
+}
+
 /** Applies the enabled rules of `buckets` this node is in charge of; returns what it did. */
 export async function applyLifecycle(
   store: Store,
@@ -151,7 +165,9 @@ export async function applyLifecycle(
     const rules = (bucket.lifecycle?.v ?? []).filter(lifecycleRuleEnabled);
     if (rules.length === 0) continue;
     const replicas = store.replication.readSet(store.objects.partitionOf(bucket.id));
-    if (replicas[0] !== store.replication.nodeId) continue;
+    if (nodeInCharge(replicas, (n) => store.replication.isUp(n)) !== store.replication.nodeId) {
+      continue;
+    }
     for await (const entry of store.objects.scan(bucket.id)) {
       const applying = rules.filter((r) => entry.key.startsWith(r.prefix));
       if (applying.length === 0) continue;

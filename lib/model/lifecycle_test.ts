@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { Access } from "./access.ts";
-import { applyLifecycle, expiresAtMs, objectExpiration } from "./lifecycle.ts";
+import { applyLifecycle, expiresAtMs, nodeInCharge, objectExpiration } from "./lifecycle.ts";
 import { createUpload } from "./multipart.ts";
 import {
   deleteObject,
@@ -250,3 +250,11 @@ Deno.test("lifecycle rules with tag and size filters act on the objects and vers
       assert.equal((await getCurrent(store, bucket.id, "v"))?.version.uuid, current);
     },
   ));
+
+Deno.test("a bucket's rules are applied by the first replica that is up", () => {
+  const up = new Set(["b", "c"]);
+  assert.equal(nodeInCharge(["a", "b", "c"], (n) => up.has(n)), "b", "a is down: b applies them");
+  up.add("a");
+  assert.equal(nodeInCharge(["a", "b", "c"], (n) => up.has(n)), "a");
+  assert.equal(nodeInCharge([], () => true), undefined, "no layout yet: nobody");
+});

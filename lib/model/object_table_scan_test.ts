@@ -40,6 +40,7 @@ class TestNetwork {
       storesPartition: () => true,
       writeQuorum: (n) => n,
       readQuorum: this.readQuorum,
+      isUp: (node) => !this.down.has(node),
       byProximity: (nodes) => [nodeId, ...nodes.filter((n) => n !== nodeId)],
       readHedgeMs: () => 100,
       register: (path, handler) => void handlers.set(path, handler),

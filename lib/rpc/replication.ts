@@ -19,6 +19,8 @@ export interface Replication {
   storesPartition(partition: number): boolean;
   writeQuorum(setSize: number): number;
   readQuorum(setSize: number): number;
+  /** Whether a node is up, as this node sees it (itself always). */
+  isUp(node: string): boolean;
   /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
   byProximity(nodes: string[]): string[];
   /** How long a read waits for the replicas it asked before asking the others too (see quorumRead). */
@@ -54,6 +56,9 @@ export class LocalReplication implements Replication {
   }
   readQuorum(): number {
     return 1;
+  }
+  isUp(): boolean {
+    return true;
   }
   byProximity(nodes: string[]): string[] {
     return nodes;
@@ -111,6 +116,10 @@ export class ClusterReplication implements Replication {
 
   readQuorum(n: number): number {
     return quorums(this.mode, n).read;
+  }
+
+  isUp(node: string): boolean {
+    return node === this.nodeId || this.system.peer(node)?.up === true;
   }
 
   byProximity(nodes: string[]): string[] {

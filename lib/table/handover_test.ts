@@ -32,6 +32,7 @@ function partialReplication(held: Set<number>): Replication {
     readSet: (partition) => held.has(partition) ? [local.nodeId] : ["a", "b"],
     writeQuorum: (n) => n,
     readQuorum: () => 1,
+    isUp: () => true,
     byProximity: (nodes) => nodes,
     readHedgeMs: () => local.readHedgeMs(),
     call: (node, path, message) => local.call(node, path, message),
