@@ -242,6 +242,7 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       corsRules: 0,
       lifecycleRules: 0,
       publicRead: false,
+      publicAccessBlock: null,
       versioning: null,
       noncurrentVersions: 0,
       noncurrentBytes: 0,
