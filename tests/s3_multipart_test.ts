@@ -1038,6 +1038,26 @@ Deno.test("S3 multipart uploads", async (t) => {
           Buffer.from(await part.Body!.transformToByteArray()).equals(Buffer.from(bodies[1])),
         );
       }
+      // An upload created with a CRC and no type is composite, unless its completion names
+      // FULL_OBJECT, as some clients send the type only then.
+      const late = await uploadParts(s3, MP, "full-object-late", bodies.slice(0, 2), {
+        create: { ChecksumAlgorithm: "CRC32" },
+        ofPart: (body) => crcOf("CRC32", body),
+        sent: "computed by the SDK",
+      });
+      assert.equal(late.created.ChecksumType, "COMPOSITE");
+      const lateDone = await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: MP,
+          Key: "full-object-late",
+          UploadId: late.uploadId,
+          MultipartUpload: { Parts: late.completed },
+          ChecksumType: "FULL_OBJECT",
+          ChecksumCRC32: crcOf("CRC32", concatBytes(bodies[0], bodies[1])),
+        }),
+      );
+      assert.equal(lateDone.ChecksumType, "FULL_OBJECT");
+      assert.equal(lateDone.ChecksumCRC32, crcOf("CRC32", concatBytes(bodies[0], bodies[1])));
       // A part copied from another object gets its checksum too.
       const copyKey = "full-object-copied";
       const copyUpload = await s3.send(
