@@ -35,16 +35,22 @@ export function startLayoutSync(
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
   // Soon after a start, a handover an earlier run left unfinished goes on.
   let handOverDueMs = Date.now() + HANDOVER_FIRST_DELAY_MS;
+  // A handover that fails does not hold up the sync of a new layout version.
   const handOver = async () => {
-    const { handedOver, partitionsKept } = await tableSync.handOver();
-    if (handedOver > 0) {
-      log(
-        "remise::rpc",
-        "info",
-        `handed over ${handedOver} table entries of partitions this node no longer holds`,
-      );
+    handOverDueMs = Date.now() + HANDOVER_RETRY_MS;
+    try {
+      const { handedOver, partitionsKept } = await tableSync.handOver();
+      if (handedOver > 0) {
+        log(
+          "remise::rpc",
+          "info",
+          `handed over ${handedOver} table entries of partitions this node no longer holds`,
+        );
+      }
+      if (partitionsKept === 0) handOverDueMs = Date.now() + HANDOVER_INTERVAL_MS;
+    } catch (e) {
+      log("remise::rpc", "warn", `table handover failed: ${errorMessage(e)}`);
     }
-    handOverDueMs = Date.now() + (partitionsKept > 0 ? HANDOVER_RETRY_MS : HANDOVER_INTERVAL_MS);
   };
   const check = async () => {
     const versions = system.layout.versions.map((v) => v.version).join(",");
