@@ -31,12 +31,15 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { checksumHasher } from "../lib/util/hash.ts";
 import { deterministicBytes, deterministicStream, TestServer } from "./harness.ts";
 import {
+  assertErrorResponse,
   assertS3Error,
   assertS3Status,
   checksumOf,
   getBytes,
   keysOf,
   md5Hex,
+  objectPath,
+  signedFetch,
   snapshotBucket,
   snapshotStore,
 } from "./_s3_helpers.ts";
@@ -351,13 +354,14 @@ Deno.test("S3 multipart uploads", async (t) => {
       const c = deterministicBytes(10, 13);
       const { uploadId, completed } = await uploadParts(s3, ERR, "target", [a, b, c]);
       const upload = { key: "target", uploadId };
-      const complete = (parts: CompletedPart[]) =>
+      const complete = (parts: CompletedPart[], size?: number) =>
         s3.send(
           new CompleteMultipartUploadCommand({
             Bucket: ERR,
             Key: "target",
             UploadId: uploadId,
             MultipartUpload: { Parts: parts },
+            MpuObjectSize: size,
           }),
         );
       await unchanged(
@@ -404,9 +408,29 @@ Deno.test("S3 multipart uploads", async (t) => {
           400,
         ));
       await unchanged(ERR, upload, () => assertS3Error(complete([]), "MalformedXML", 400));
+      // A size announced (x-amz-mp-object-size) that is not the parts' total.
+      const size = a.byteLength + b.byteLength + c.byteLength;
+      await unchanged(
+        ERR,
+        upload,
+        () => assertS3Error(complete(completed, size - 1), "InvalidRequest", 400),
+      );
+      await unchanged(ERR, upload, async () => {
+        const partsXml = completed.map((p) =>
+          `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${p.ETag}</ETag></Part>`
+        ).join("");
+        const res = await signedFetch(server, credentials, {
+          method: "POST",
+          path: objectPath(ERR, "target"),
+          query: { uploadId },
+          headers: { "x-amz-mp-object-size": "ten megabytes" },
+          body: `<CompleteMultipartUpload>${partsXml}</CompleteMultipartUpload>`,
+        });
+        await assertErrorResponse(res, 400, "InvalidArgument");
+      });
       assert.deepEqual(await getBytes(s3, ERR, "target"), new TextEncoder().encode("keep me"));
       // The upload survived every refusal: completing it properly still works.
-      const done = await complete(completed);
+      const done = await complete(completed, size);
       assert.equal(done.ETag, multipartEtag([a, b, c]));
       const got = await getBytes(s3, ERR, "target");
       assert.ok(Buffer.from(got).equals(Buffer.from(concatBytes(a, b, c))));

@@ -297,6 +297,8 @@ export interface CompleteOptions {
   checksumType?: ChecksumType;
   /** Checks the current object just before the upload's version is committed; throwing keeps the upload. */
   precondition?: (current: CurrentObject | undefined) => void;
+  /** The object's size the client announced (x-amz-mp-object-size). */
+  expectedSize?: number;
 }
 
 export async function completeUpload(
@@ -362,8 +364,15 @@ export async function completeUpload(
       } you specified did not match the calculated checksum.`,
     );
   }
+  const size = parts.reduce((s, p) => s + p.size, 0);
+  if (options.expectedSize !== undefined && options.expectedSize !== size) {
+    throw new MultipartError(
+      "InvalidRequest",
+      `The object's size, ${size} bytes, is not the size announced (x-amz-mp-object-size: ${options.expectedSize})`,
+    );
+  }
   const meta: ObjectMeta = {
-    size: parts.reduce((s, p) => s + p.size, 0),
+    size,
     etag: multipartEtag(parts.map((p) => p.etag)),
     headers: active.headers,
     checksum,

@@ -90,6 +90,20 @@ function checksumTypeHeader(headers: Headers): ChecksumType | undefined {
   return type;
 }
 
+/** x-amz-mp-object-size, if given: the size CompleteMultipartUpload expects the object to have. */
+function announcedObjectSize(headers: Headers): number | undefined {
+  const value = headers.get("x-amz-mp-object-size");
+  if (value === null) return undefined;
+  if (!/^\d{1,16}$/.test(value.trim())) {
+    throw s3Errors.invalidArgument(
+      "x-amz-mp-object-size must be a number of bytes",
+      "x-amz-mp-object-size",
+      value,
+    );
+  }
+  return Number(value.trim());
+}
+
 /** The checksum CreateMultipartUpload asks the upload to keep: algorithm and type. */
 function uploadChecksumRequested(headers: Headers): UploadChecksum | undefined {
   const algorithm = requestedChecksum(headers)?.algorithm;
@@ -239,6 +253,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
       await completeUpload(r.ctx.store, active, requested, {
         expectedChecksum: expected,
         checksumType: checksumTypeHeader(r.req.headers),
+        expectedSize: announcedObjectSize(r.req.headers),
         precondition: hasWritePreconditions(r.req.headers)
           ? (current) => checkWritePreconditions(r.req.headers, current)
           : undefined,
