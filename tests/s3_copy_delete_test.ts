@@ -19,6 +19,7 @@ import {
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
+  checksumOf,
   getBytes,
   keysOf,
   md5Base64,
@@ -130,6 +131,56 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
       assert.deepEqual(head.Metadata, { kind: "big" });
       assert.ok(sameBytes(await getBytes(s3, DST, "big-copy.bin"), big));
     });
+
+    await t.step(
+      "a copy keeps the source's checksum, or gets one in the algorithm asked",
+      async () => {
+        // The SDK sent the source's CRC32 with its PutObject.
+        const kept = await s3.send(
+          new CopyObjectCommand({
+            Bucket: DST,
+            Key: "sum-kept.bin",
+            CopySource: `${SRC}/dir/big.bin`,
+          }),
+        );
+        assert.equal(kept.CopyObjectResult?.ChecksumCRC32, checksumOf("CRC32", big));
+        for (
+          const [key, source, data] of [["sum-big.bin", "dir/big.bin", big], [
+            "sum-a.txt",
+            "a.txt",
+            small,
+          ]] as const
+        ) {
+          const copied = await s3.send(
+            new CopyObjectCommand({
+              Bucket: DST,
+              Key: key,
+              CopySource: `${SRC}/${source}`,
+              ChecksumAlgorithm: "SHA256",
+            }),
+          );
+          const sha256 = checksumOf("SHA256", data);
+          assert.equal(copied.CopyObjectResult?.ChecksumSHA256, sha256, key);
+          assert.equal(copied.CopyObjectResult?.ChecksumType, "FULL_OBJECT", key);
+          const head = await s3.send(
+            new HeadObjectCommand({ Bucket: DST, Key: key, ChecksumMode: "ENABLED" }),
+          );
+          assert.equal(head.ChecksumSHA256, sha256, key);
+          assert.equal(head.ChecksumCRC32, undefined, key);
+        }
+        await unchanged(async () => {
+          const res = await signedFetch(server, credentials, {
+            method: "PUT",
+            path: objectPath(DST, "sum-refused.bin"),
+            headers: {
+              "x-amz-copy-source": `/${SRC}/a.txt`,
+              "x-amz-checksum-algorithm": "MD5",
+            },
+          });
+          await assertErrorResponse(res, 400, "InvalidRequest");
+        });
+      },
+    );
 
     await t.step("CopySource with an escaped key and a leading slash", async () => {
       const key = "odd key/ünï+&=.txt";

@@ -73,21 +73,65 @@ export async function copyRange(
   };
 }
 
+export interface CopyOptions {
+  /** The copy's headers (content type, x-amz-meta-*, ...). */
+  headers: [string, string][];
+  /** Checks the destination's current object just before the copy is committed. */
+  precondition?: (current: CurrentObject | undefined) => void;
+  /** The copy's tags; the source's when undefined. */
+  tags?: [string, string][];
+  /** The destination bucket's versioning. */
+  versioning?: Versioning;
+  /**
+   * The checksum algorithm the copy's checksum is in: computed over the data
+   * unless the source has a full-object one in it; the source's when undefined.
+   */
+  checksumAlgorithm?: ChecksumAlgorithm;
+}
+
+/** The full-object checksum (base64) of an object's data, read from its blocks. */
+async function checksumOfData(
+  store: Store,
+  source: CurrentObject,
+  algorithm: ChecksumAlgorithm,
+): Promise<string> {
+  const hasher = checksumHasher(algorithm);
+  const data = source.data;
+  if (data.type === "inline") {
+    hasher.update(data.bytes);
+  } else {
+    const range = { start: 0, end: data.meta.size };
+    for await (const block of blocksInRange(store, data.parts, range)) {
+      hasher.update(
+        (await store.blocks.getBlock(block.hash, blockCheck(block))).subarray(block.from, block.to),
+      );
+    }
+  }
+  return toBase64(hasher.digest());
+}
+
 /** Makes a copy of `source` the current version of the destination key. */
 export async function copyObject(
   store: Store,
   source: CurrentObject,
   destination: { bucketId: string; key: string },
-  headers: [string, string][],
-  precondition?: (current: CurrentObject | undefined) => void,
-  /** The copy's tags; the source's when undefined. */
-  tags?: [string, string][],
-  /** The destination bucket's versioning. */
-  versioning?: Versioning,
+  options: CopyOptions,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
+  const { headers, precondition, tags, versioning, checksumAlgorithm } = options;
   const { tags: sourceTags, ...sourceMeta } = source.data.meta;
   const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
   const meta: ObjectMeta = { ...sourceMeta, headers, ...(copiedTags ? { tags: copiedTags } : {}) };
+  const sourceChecksum = sourceMeta.checksum;
+  if (
+    checksumAlgorithm &&
+    (sourceChecksum?.algorithm !== checksumAlgorithm || sourceChecksum.type !== "FULL_OBJECT")
+  ) {
+    meta.checksum = {
+      algorithm: checksumAlgorithm,
+      value: await checksumOfData(store, source, checksumAlgorithm),
+      type: "FULL_OBJECT",
+    };
+  }
   let data: VersionData;
   const created: string[] = [];
   try {

@@ -3,7 +3,7 @@ import { copyObject } from "../../model/copy.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { loadCopySource } from "./copy_source.ts";
-import { headersToStore, quotedEtag } from "./object_headers.ts";
+import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
@@ -54,14 +54,22 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
     r.ctx.store,
     source.object,
     { bucketId: bucket.id, key },
-    headers,
-    (current) => checkWritePreconditions(r.req.headers, current),
-    tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
-    versioningOf(bucket),
+    {
+      headers,
+      precondition: (current) => checkWritePreconditions(r.req.headers, current),
+      tags: tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
+      versioning: versioningOf(bucket),
+      // x-amz-checksum-algorithm: the algorithm the copy's checksum is to be in.
+      checksumAlgorithm: requestedChecksum(r.req.headers)?.algorithm,
+    },
   );
+  const checksum = meta.checksum;
   return xmlResponse("CopyObjectResult", {
     LastModified: new Date(version.timestampMs).toISOString(),
     ETag: quotedEtag(meta.etag),
+    ...(checksum
+      ? { ChecksumType: checksum.type, [`Checksum${checksum.algorithm}`]: checksum.value }
+      : {}),
   }, {
     headers: {
       "x-amz-copy-source-version-id": source.versionId,
