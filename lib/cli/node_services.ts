@@ -13,6 +13,7 @@ import {
   ABANDONED_UPLOAD_AGE_MS,
   ABANDONED_UPLOAD_INTERVAL_MS,
   BLOCK_GC_INTERVAL_MS,
+  LIFECYCLE_FIRST_RUN_DELAY_MS,
   LIFECYCLE_INTERVAL_MS,
 } from "../util/limits.ts";
 import { applyLifecycle } from "../model/lifecycle.ts";
@@ -127,6 +128,10 @@ export function startNodeServices(
       const done = await applyLifecycle(store, await options.buckets());
       return `last run: ${done.expired} objects expired, ${done.versionsDeleted} versions deleted, ` +
         `${done.aborted} multipart uploads aborted`;
+    }, {
+      // Which node applies a bucket's rules depends on which peers are up, which a node
+      // that just started does not know yet (it takes each for down until it answers).
+      firstRunDelayMs: LIFECYCLE_FIRST_RUN_DELAY_MS,
     }),
   );
   const workers = [resync, scrub, gc, abandoned, lifecycle];

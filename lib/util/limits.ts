@@ -45,6 +45,8 @@ export const ABANDONED_UPLOAD_AGE_MS = 7 * 24 * 3600 * 1000;
 export const ABANDONED_UPLOAD_INTERVAL_MS = 3600 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
+/** The first lifecycle pass after a start waits this long, for the peers' state (see nodeInCharge). */
+export const LIFECYCLE_FIRST_RUN_DELAY_MS = 60 * 1000;
 
 /** Deno KV's limit on one value; larger values are split into chunks below it. */
 export const KV_VALUE_MAX_BYTES = 60 * 1024;

@@ -217,17 +217,27 @@ export abstract class BackgroundWorker implements ManagedWorker {
 /** A worker that runs `fn` every `intervalMs` (for example the block garbage collector). */
 export class PeriodicWorker extends BackgroundWorker {
   #progress: string | undefined;
+  #waitFirst: number;
 
   constructor(
     readonly name: string,
     readonly intervalMs: number,
     private readonly fn: (signal: AbortSignal) => Promise<string | void>,
-    options?: BackgroundWorkerOptions,
+    options?: BackgroundWorkerOptions & {
+      /** The first run waits this long after the start (what it needs to know first). */
+      firstRunDelayMs?: number;
+    },
   ) {
     super(options);
+    this.#waitFirst = options?.firstRunDelayMs ?? 0;
   }
 
   protected async work(signal: AbortSignal): Promise<number> {
+    if (this.#waitFirst > 0) {
+      const delayMs = this.#waitFirst;
+      this.#waitFirst = 0;
+      return delayMs;
+    }
     const progress = await this.fn(signal);
     if (typeof progress === "string") this.#progress = progress;
     return this.intervalMs;

@@ -123,6 +123,18 @@ Deno.test("registry lists statuses by name, refuses duplicates and stops all", a
   assert.ok(registry.list().every((s) => s.state === "stopped"));
 });
 
+Deno.test("a periodic worker's first run may wait", async () => {
+  let runs = 0;
+  const worker = new PeriodicWorker("waits", 60_000, () => Promise.resolve(`run ${++runs}`), {
+    firstRunDelayMs: 150,
+  });
+  worker.start();
+  await sleep(50);
+  assert.equal(runs, 0, "not yet");
+  await until(() => runs === 1);
+  assert.equal(await worker.stop(), true);
+});
+
 Deno.test("sleep ends early on abort and leaves no timer", async () => {
   const controller = new AbortController();
   const started = Date.now();
