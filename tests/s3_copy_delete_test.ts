@@ -7,12 +7,15 @@
  */
 import assert from "node:assert/strict";
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadObjectCommand,
   PutObjectCommand,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { deterministicBytes, TestServer } from "./harness.ts";
 import {
@@ -135,39 +138,82 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
     await t.step(
       "a copy keeps the source's checksum, or gets one in the algorithm asked",
       async () => {
-        // The SDK sent the source's CRC32 with its PutObject.
-        const kept = await s3.send(
-          new CopyObjectCommand({
-            Bucket: DST,
-            Key: "sum-kept.bin",
-            CopySource: `${SRC}/dir/big.bin`,
-          }),
-        );
-        assert.equal(kept.CopyObjectResult?.ChecksumCRC32, checksumOf("CRC32", big));
-        for (
-          const [key, source, data] of [["sum-big.bin", "dir/big.bin", big], [
-            "sum-a.txt",
-            "a.txt",
-            small,
-          ]] as const
-        ) {
-          const copied = await s3.send(
+        const copy = (key: string, source: string, algorithm?: "SHA256") =>
+          s3.send(
             new CopyObjectCommand({
               Bucket: DST,
               Key: key,
               CopySource: `${SRC}/${source}`,
-              ChecksumAlgorithm: "SHA256",
+              ChecksumAlgorithm: algorithm,
             }),
           );
+        const head = (key: string, partNumber?: number) =>
+          s3.send(
+            new HeadObjectCommand({
+              Bucket: DST,
+              Key: key,
+              PartNumber: partNumber,
+              ChecksumMode: "ENABLED",
+            }),
+          );
+        // The SDK sent the source's CRC32 with its PutObject.
+        const kept = await copy("sum-kept.bin", "dir/big.bin");
+        assert.equal(kept.CopyObjectResult?.ChecksumCRC32, checksumOf("CRC32", big));
+        const sources = { "dir/big.bin": big, "a.txt": small };
+        for (const [source, data] of Object.entries(sources)) {
+          const key = `sum-${source}`;
+          const copied = await copy(key, source, "SHA256");
           const sha256 = checksumOf("SHA256", data);
           assert.equal(copied.CopyObjectResult?.ChecksumSHA256, sha256, key);
           assert.equal(copied.CopyObjectResult?.ChecksumType, "FULL_OBJECT", key);
-          const head = await s3.send(
-            new HeadObjectCommand({ Bucket: DST, Key: key, ChecksumMode: "ENABLED" }),
-          );
-          assert.equal(head.ChecksumSHA256, sha256, key);
-          assert.equal(head.ChecksumCRC32, undefined, key);
+          const got = await head(key);
+          assert.equal(got.ChecksumSHA256, sha256, key);
+          assert.equal(got.ChecksumCRC32, undefined, key);
         }
+
+        // A multipart source: its parts' checksums are in its algorithm. A copy in another
+        // algorithm has the whole object's checksum only; a copy in the same keeps them.
+        const parts = [deterministicBytes(5 * MiB, 31), deterministicBytes(1000, 32)];
+        const created = await s3.send(
+          new CreateMultipartUploadCommand({
+            Bucket: SRC,
+            Key: "mp.bin",
+            ChecksumAlgorithm: "CRC32",
+          }),
+        );
+        const completed = [];
+        for (const [i, body] of parts.entries()) {
+          const part = await s3.send(
+            new UploadPartCommand({
+              Bucket: SRC,
+              Key: "mp.bin",
+              UploadId: created.UploadId,
+              PartNumber: i + 1,
+              Body: body,
+              ChecksumAlgorithm: "CRC32",
+            }),
+          );
+          completed.push({ PartNumber: i + 1, ETag: part.ETag, ChecksumCRC32: part.ChecksumCRC32 });
+        }
+        await s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: SRC,
+            Key: "mp.bin",
+            UploadId: created.UploadId,
+            MultipartUpload: { Parts: completed },
+          }),
+        );
+        await copy("mp-same.bin", "mp.bin");
+        assert.equal((await head("mp-same.bin", 1)).ChecksumCRC32, checksumOf("CRC32", parts[0]));
+        await copy("mp-sha256.bin", "mp.bin", "SHA256");
+        const firstPart = await head("mp-sha256.bin", 1);
+        assert.equal(firstPart.ChecksumSHA256, undefined, "no part checksum in SHA-256 is known");
+        assert.equal(firstPart.ChecksumCRC32, undefined);
+        const whole = new Uint8Array(parts[0].byteLength + parts[1].byteLength);
+        whole.set(parts[0]);
+        whole.set(parts[1], parts[0].byteLength);
+        assert.equal((await head("mp-sha256.bin")).ChecksumSHA256, checksumOf("SHA256", whole));
+
         await unchanged(async () => {
           const res = await signedFetch(server, credentials, {
             method: "PUT",

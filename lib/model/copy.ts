@@ -122,10 +122,9 @@ export async function copyObject(
   const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
   const meta: ObjectMeta = { ...sourceMeta, headers, ...(copiedTags ? { tags: copiedTags } : {}) };
   const sourceChecksum = sourceMeta.checksum;
-  if (
-    checksumAlgorithm &&
-    (sourceChecksum?.algorithm !== checksumAlgorithm || sourceChecksum.type !== "FULL_OBJECT")
-  ) {
+  const newChecksum = checksumAlgorithm !== undefined &&
+    (sourceChecksum?.algorithm !== checksumAlgorithm || sourceChecksum.type !== "FULL_OBJECT");
+  if (newChecksum) {
     meta.checksum = {
       algorithm: checksumAlgorithm,
       value: await checksumOfData(store, source, checksumAlgorithm),
@@ -154,7 +153,9 @@ export async function copyObject(
           data: { type: "parts", meta: source.data.meta, parts: [part] },
         };
         await copyRange(store, single, { start: 0, end: part.size }, dataId);
-        parts.push({ ...part, dataId });
+        // A part's checksum is in the source's algorithm: a copy with another has none.
+        const { checksum: _partChecksum, ...rest } = part;
+        parts.push(newChecksum ? { ...rest, dataId } : { ...part, dataId });
       }
       data = { type: "parts", meta, parts };
     }
