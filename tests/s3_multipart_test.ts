@@ -1023,6 +1023,11 @@ Deno.test("S3 multipart uploads", async (t) => {
           new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
         );
         assert.equal(listed.ChecksumType, "FULL_OBJECT");
+        const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: MP, Prefix: key }));
+        assert.deepEqual(
+          uploads.Uploads?.map((u) => [u.UploadId, u.ChecksumAlgorithm, u.ChecksumType]),
+          [[uploadId, algorithm, "FULL_OBJECT"]],
+        );
         const complete = (wholeChecksum: string) =>
           s3.send(
             new CompleteMultipartUploadCommand({

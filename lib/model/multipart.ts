@@ -417,7 +417,13 @@ export async function abortUpload(store: Store, active: ActiveUpload): Promise<v
 }
 
 export interface UploadListing {
-  uploads: { key: string; uploadId: string; initiatedMs: number }[];
+  uploads: {
+    key: string;
+    uploadId: string;
+    initiatedMs: number;
+    /** The upload's checksum, if it was created with an algorithm. */
+    checksum?: UploadChecksum;
+  }[];
   commonPrefixes: string[];
   truncated: boolean;
 }
@@ -440,8 +446,15 @@ export async function listUploads(
     const entry of store.objects.scan(bucketId, { prefix: query.prefix, start: query.keyMarker })
   ) {
     const uploads = entry.versions
-      .filter((v) => v.state.state === "uploading" && v.state.multipart)
-      .map((v) => ({ key: entry.key, uploadId: v.uuid, initiatedMs: v.timestampMs }))
+      .flatMap((v) => {
+        const state = v.state;
+        if (state.state !== "uploading" || !state.multipart) return [];
+        const algorithm = state.checksumAlgorithm as ChecksumAlgorithm | undefined;
+        const checksum = algorithm
+          ? { algorithm, type: state.checksumType ?? "COMPOSITE" as const }
+          : undefined;
+        return [{ key: entry.key, uploadId: v.uuid, initiatedMs: v.timestampMs, checksum }];
+      })
       .sort((a, b) => a.initiatedMs - b.initiatedMs || (a.uploadId < b.uploadId ? -1 : 1));
     for (const u of uploads) {
       if (query.keyMarker !== undefined) {

@@ -382,6 +382,8 @@ export async function handleListMultipartUploads(r: S3Request): Promise<Response
       Owner: { ID: r.accessKeyId, DisplayName: r.accessKeyId },
       StorageClass: "STANDARD",
       Initiated: new Date(u.initiatedMs).toISOString(),
+      ChecksumAlgorithm: u.checksum?.algorithm,
+      ChecksumType: u.checksum?.type,
     })),
     CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
   });
