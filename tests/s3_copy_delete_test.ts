@@ -602,6 +602,22 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
       await unchanged(async () => {
         await assertErrorResponse(await post(oversized), 400, "MaxMessageLengthExceeded");
       });
+      // A body that does not match the digest it announces deletes nothing.
+      const body = deleteXml(["a"]);
+      const refusals: [Record<string, string>, string][] = [
+        [{ "content-md5": md5Base64("another body") }, "BadDigest"],
+        [{ "content-md5": "not a digest" }, "InvalidDigest"],
+        [{ "x-amz-checksum-crc32": checksumOf("CRC32", enc.encode("another body")) }, "BadDigest"],
+        [
+          { "x-amz-checksum-sha256": checksumOf("SHA256", enc.encode("another body")) },
+          "BadDigest",
+        ],
+      ];
+      for (const [headers, code] of refusals) {
+        await unchanged(async () => {
+          await assertErrorResponse(await post(body, headers), 400, code);
+        });
+      }
       assert.deepEqual(await keysOf(s3, DEL), ["a", "survivor"]);
       // A well-formed raw body works, and without xmlns too.
       const ok = await post(deleteXml(["a"]));

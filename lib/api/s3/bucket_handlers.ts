@@ -1,5 +1,6 @@
 /** Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation. */
-import { asList, readXmlBody, xmlResponse } from "./xml.ts";
+import { readRequestXml } from "./request_xml.ts";
+import { asList, xmlResponse } from "./xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { checkCreateBucketOwnership } from "./ownership_controls.ts";
@@ -76,7 +77,7 @@ export async function handleCreateBucket(r: S3Request): Promise<Response> {
   checkCreateBucketOwnership(r.req.headers);
   const key = await r.ctx.access.getKey(r.accessKeyId);
   if (r.contentLength !== 0 && r.body) {
-    const doc = await readXmlBody(r.body);
+    const doc = await readRequestXml(r);
     const conf = doc.CreateBucketConfiguration as Record<string, unknown> | undefined;
     if (conf === undefined) throw s3Errors.malformedXml();
     const location = asList(conf.LocationConstraint as string | undefined)[0];

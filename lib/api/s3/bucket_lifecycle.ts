@@ -9,10 +9,11 @@
  * or an And of them). Transitions to other storage classes are
  * NotImplemented.
  */
+import { readRequestXml } from "./request_xml.ts";
 import { type LifecycleRule, lifecycleRuleEnabled } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
+import { asList, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
 
 const RULES_MAX = 1000;
 /** S3's bound on the noncurrent versions a rule may keep. */
@@ -228,7 +229,7 @@ export async function handlePutBucketLifecycle(r: S3Request): Promise<Response> 
   await r.ctx.access.setSetting(
     bucket,
     "lifecycle",
-    parseLifecycleConfiguration(await readXmlBody(r.body)),
+    parseLifecycleConfiguration(await readRequestXml(r)),
   );
   return new Response(null, { status: 200 });
 }

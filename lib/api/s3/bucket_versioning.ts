@@ -3,14 +3,15 @@
  * be suspended but not turned off, as in S3: versions kept stay until they
  * are deleted by id. MFA delete needs a device remise does not have.
  */
+import { readRequestXml } from "./request_xml.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
-import { readXmlBody, xmlElement, xmlResponse, xmlText } from "./xml.ts";
+import { xmlElement, xmlResponse, xmlText } from "./xml.ts";
 
 export async function handlePutBucketVersioning(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const root = xmlElement((await readXmlBody(r.body)).VersioningConfiguration);
+  const root = xmlElement((await readRequestXml(r)).VersioningConfiguration);
   if (!root) throw s3Errors.malformedXml();
   const status = xmlText(root, "Status");
   const mfaDelete = xmlText(root, "MfaDelete");

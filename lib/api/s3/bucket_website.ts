@@ -6,9 +6,10 @@
  */
 import type { WebsiteConfig } from "../../model/bucket_table.ts";
 import type { RoutingRule } from "../../model/website_routing.ts";
+import { readRequestXml } from "./request_xml.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
+import { asList, xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
 
 const NOT_CONFIGURED = () =>
   new S3Error(
@@ -146,7 +147,7 @@ function routingRulesXml(rules: RoutingRule[]): XmlNode {
 
 export async function handlePutBucketWebsite(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const config = parseWebsiteConfiguration(await readXmlBody(r.body));
+  const config = parseWebsiteConfiguration(await readRequestXml(r));
   await r.ctx.access.setWebsite(bucket, config);
   return new Response(null, { status: 200 });
 }

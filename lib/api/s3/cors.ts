@@ -9,9 +9,10 @@
  * hold one "*" wildcard.
  */
 import type { Bucket, CorsRule } from "../../model/bucket_table.ts";
+import { readRequestXml } from "./request_xml.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, xmlElement, xmlResponse, xmlTexts } from "./xml.ts";
+import { asList, xmlElement, xmlResponse, xmlTexts } from "./xml.ts";
 
 const CORS_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const CORS_RULES_MAX = 100;
@@ -83,7 +84,7 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
 
 export async function handlePutBucketCors(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  await r.ctx.access.setSetting(bucket, "cors", parseCorsConfiguration(await readXmlBody(r.body)));
+  await r.ctx.access.setSetting(bucket, "cors", parseCorsConfiguration(await readRequestXml(r)));
   return new Response(null, { status: 200 });
 }
 

@@ -1,4 +1,5 @@
 /** DeleteObjects: a batch of up to 1000 keys, with per-key results and Quiet mode. */
+import { readRequestXml } from "./request_xml.ts";
 import { DELETE_OBJECTS_MAX_KEYS, OBJECT_KEY_MAX_BYTES } from "../../util/limits.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
@@ -6,11 +7,11 @@ import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
 import { deleteKey } from "./delete_object.ts";
 import { isVersionId } from "./versions.ts";
-import { asList, readXmlBody, type XmlNode, xmlResponse } from "./xml.ts";
+import { asList, type XmlNode, xmlResponse } from "./xml.ts";
 
 export async function handleDeleteObjects(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
-  const doc = await readXmlBody(r.body);
+  const doc = await readRequestXml(r);
   const root = doc.Delete as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object" || root === null) {
     throw s3Errors.malformedXml();

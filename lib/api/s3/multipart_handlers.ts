@@ -2,6 +2,7 @@
  * Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
  * CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
  */
+import { readRequestXml } from "./request_xml.ts";
 import {
   abortUpload,
   type ActiveUpload,
@@ -228,7 +229,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     await readXmlBody(r.body);
     return completionResponse(r, bucket, key, done);
   }
-  const doc = await readXmlBody(r.body);
+  const doc = await readRequestXml(r);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
   const requested = asList(

@@ -6,6 +6,7 @@
  * (see ObjectMeta.tags), so changing them leaves the data, ETag and
  * Last-Modified alone.
  */
+import { readRequestXml } from "./request_xml.ts";
 import { versionIdOf, withTags } from "../../model/object_table.ts";
 import { lww } from "../../util/crdt.ts";
 import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
@@ -89,7 +90,7 @@ async function setTags(r: S3Request, tags: [string, string][]): Promise<string> 
 }
 
 export async function handlePutObjectTagging(r: S3Request): Promise<Response> {
-  const tags = tagsFromXml(await readXmlBody(r.body));
+  const tags = tagsFromXml(await readRequestXml(r));
   const versionId = await setTags(r, tags);
   return new Response(null, { status: 200, headers: { "x-amz-version-id": versionId } });
 }
@@ -104,7 +105,7 @@ const BUCKET_TAGS_MAX = 50;
 
 export async function handlePutBucketTagging(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const tags = tagsFromXml(await readXmlBody(r.body), BUCKET_TAGS_MAX);
+  const tags = tagsFromXml(await readRequestXml(r), BUCKET_TAGS_MAX);
   await r.ctx.access.setSetting(bucket, "tags", tags);
   return new Response(null, { status: 204 });
 }

@@ -5,9 +5,10 @@
  * (at CreateBucket or with PutBucketOwnershipControls) succeeds, since it is
  * what holds; the settings that enable ACLs are NotImplemented.
  */
+import { readRequestXml } from "./request_xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
-import { asList, readXmlBody, xmlElement, xmlResponse, xmlText } from "./xml.ts";
+import { asList, xmlElement, xmlResponse, xmlText } from "./xml.ts";
 
 const ENFORCED = "BucketOwnerEnforced";
 const WITH_ACLS = ["BucketOwnerPreferred", "ObjectWriter"];
@@ -35,7 +36,7 @@ export async function handleGetBucketOwnershipControls(r: S3Request): Promise<Re
 
 export async function handlePutBucketOwnershipControls(r: S3Request): Promise<Response> {
   await requireBucket(r, "owner");
-  const root = xmlElement((await readXmlBody(r.body)).OwnershipControls);
+  const root = xmlElement((await readRequestXml(r)).OwnershipControls);
   const rules = asList(root?.Rule).map(xmlElement);
   if (rules.length !== 1 || !rules[0]) throw s3Errors.malformedXml();
   const ownership = xmlText(rules[0], "ObjectOwnership");

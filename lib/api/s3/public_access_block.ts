@@ -5,6 +5,7 @@
  * What Terraform's `aws_s3_bucket_public_access_block` and "block all public
  * access" in other tools set.
  */
+import { readRequestXml } from "./request_xml.ts";
 import {
   type Bucket,
   PUBLIC_ACCESS_BLOCK_SETTINGS,
@@ -12,7 +13,7 @@ import {
 } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { readXmlBody, xmlElement, xmlResponse, xmlText } from "./xml.ts";
+import { xmlElement, xmlResponse, xmlText } from "./xml.ts";
 
 /** Canned ACLs that grant to everyone, or to every AWS account. */
 const PUBLIC_CANNED_ACLS = ["public-read", "public-read-write", "authenticated-read"];
@@ -49,7 +50,7 @@ function parseConfiguration(doc: Record<string, unknown>): PublicAccessBlock {
 
 export async function handlePutPublicAccessBlock(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const block = parseConfiguration(await readXmlBody(r.body));
+  const block = parseConfiguration(await readRequestXml(r));
   await r.ctx.access.setSetting(bucket, "publicAccessBlock", block);
   return new Response(null, { status: 200 });
 }

@@ -109,7 +109,18 @@ export function errorResponse(
 export async function readXmlBody(
   body: ReadableStream<Uint8Array> | null,
 ): Promise<Record<string, unknown>> {
-  const text = await readBoundedText(body, XML_BODY_MAX_BYTES);
+  return parseXmlText(await readBoundedText(body, XML_BODY_MAX_BYTES));
+}
+
+/** A small XML request body, as bytes (bounded): to check its digests before parsing. */
+export async function readXmlBytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
+  return body
+    ? await readBounded(body, XML_BODY_MAX_BYTES, tooBig(XML_BODY_MAX_BYTES))
+    : new Uint8Array(0);
+}
+
+/** Parses an XML request document; malformed XML is MalformedXML. */
+export function parseXmlText(text: string): Record<string, unknown> {
   if (text.trim() === "" || XMLValidator.validate(text) !== true) throw s3Errors.malformedXml();
   const parser = new XMLParser({
     ignoreAttributes: true,
@@ -127,18 +138,15 @@ export async function readXmlBody(
   }
 }
 
+const tooBig = (max: number) => () =>
+  new S3Error("MaxMessageLengthExceeded", 400, `Your request was too big (over ${max} bytes).`);
+
 export async function readBoundedText(
   body: ReadableStream<Uint8Array> | null,
   max: number,
 ): Promise<string> {
   if (!body) return "";
-  const all = await readBounded(
-    body,
-    max,
-    () =>
-      new S3Error("MaxMessageLengthExceeded", 400, `Your request was too big (over ${max} bytes).`),
-  );
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(await readBounded(body, max, tooBig(max)));
 }
 
 /** An element that may appear once or many times, as a list. */
