@@ -229,7 +229,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     await readXmlBody(r.body);
     return completionResponse(r, bucket, key, done);
   }
-  const doc = await readRequestXml(r);
+  const doc = await readRequestXml(r, false);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
   const requested = asList(

@@ -12,10 +12,17 @@ import { contentMd5Hex } from "./put_object.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { parseXmlText, readXmlBytes } from "./xml.ts";
 
-export async function readRequestXml(r: S3Request): Promise<Record<string, unknown>> {
+export async function readRequestXml(
+  r: S3Request,
+  /**
+   * Whether an `x-amz-checksum-*` header is the body's. It is not on
+   * CompleteMultipartUpload, where it is the whole object's checksum.
+   */
+  checksumOfBody = true,
+): Promise<Record<string, unknown>> {
   // Malformed announcements are refused before the body is read.
   const md5 = contentMd5Hex(r.req.headers);
-  const checksum = requestedChecksum(r.req.headers);
+  const checksum = checksumOfBody ? requestedChecksum(r.req.headers) : undefined;
   const bytes = await readXmlBytes(r.body);
   if (md5 !== undefined && md5Hex(bytes) !== md5) throw s3Errors.badDigest();
   if (checksum?.value !== undefined) {
