@@ -14,7 +14,15 @@ import {
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
-import { assertConfigurationsRefused, assertS3Error, snapshotStore } from "./_s3_helpers.ts";
+import {
+  assertConfigurationsRefused,
+  assertErrorResponse,
+  assertS3Error,
+  md5Base64,
+  objectPath,
+  signedFetch,
+  snapshotStore,
+} from "./_s3_helpers.ts";
 
 const statement = (fields: Record<string, unknown>) =>
   JSON.stringify({ Version: "2012-10-17", Statement: [fields] });
@@ -152,6 +160,16 @@ Deno.test("bucket policies: public read", (t) =>
         [publicRead("arn:aws:s3:::media/a*b"), "NotImplemented", 501],
       ];
       await assertConfigurationsRefused(server, owner, "media", "policy", cases);
+      // A policy whose body does not match its Content-MD5 is not taken.
+      const policy = publicRead("arn:aws:s3:::media/*");
+      const res = await signedFetch(server, owner, {
+        method: "PUT",
+        path: objectPath("media"),
+        query: { policy: "" },
+        headers: { "content-md5": md5Base64(policy.replace("media", "media2")) },
+        body: policy,
+      });
+      await assertErrorResponse(res, 400, "BadDigest");
       await assertS3Error(
         s3Other.send(
           new PutBucketPolicyCommand({

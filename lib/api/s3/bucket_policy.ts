@@ -16,7 +16,8 @@ import {
 } from "../../model/bucket_table.ts";
 import { deleteBucketSetting, requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { readBoundedText, xmlResponse } from "./xml.ts";
+import { xmlResponse } from "./xml.ts";
+import { readCheckedBody } from "./request_xml.ts";
 import { refuseBlockedPublicPolicy } from "./public_access_block.ts";
 
 /** S3's bound on a bucket policy. */
@@ -126,7 +127,7 @@ export function publicAccessAllows(
 
 export async function handlePutBucketPolicy(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const text = await readBoundedText(r.body, POLICY_MAX_BYTES);
+  const text = new TextDecoder().decode(await readCheckedBody(r, POLICY_MAX_BYTES));
   const policy = parseBucketPolicy(text, bucket.name.v);
   refuseBlockedPublicPolicy(bucket);
   await r.ctx.access.setSetting(bucket, "policy", policy);

@@ -112,11 +112,12 @@ export async function readXmlBody(
   return parseXmlText(await readBoundedText(body, XML_BODY_MAX_BYTES));
 }
 
-/** A small XML request body, as bytes (bounded): to check its digests before parsing. */
-export async function readXmlBytes(body: ReadableStream<Uint8Array> | null): Promise<Uint8Array> {
-  return body
-    ? await readBounded(body, XML_BODY_MAX_BYTES, tooBig(XML_BODY_MAX_BYTES))
-    : new Uint8Array(0);
+/** A request body of at most `max` bytes (a larger one is MaxMessageLengthExceeded). */
+export async function readBoundedBytes(
+  body: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<Uint8Array> {
+  return body ? await readBounded(body, max, tooBig(max)) : new Uint8Array(0);
 }
 
 /** Parses an XML request document; malformed XML is MalformedXML. */
@@ -141,12 +142,11 @@ export function parseXmlText(text: string): Record<string, unknown> {
 const tooBig = (max: number) => () =>
   new S3Error("MaxMessageLengthExceeded", 400, `Your request was too big (over ${max} bytes).`);
 
-export async function readBoundedText(
+async function readBoundedText(
   body: ReadableStream<Uint8Array> | null,
   max: number,
 ): Promise<string> {
-  if (!body) return "";
-  return new TextDecoder().decode(await readBounded(body, max, tooBig(max)));
+  return new TextDecoder().decode(await readBoundedBytes(body, max));
 }
 
 /** An element that may appear once or many times, as a list. */
