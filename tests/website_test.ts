@@ -362,6 +362,19 @@ Deno.test("static websites", async (t) => {
       const home = await get(host, "/");
       assert.equal(home.status, 200, "a page that exists, and no prefix rule, is served");
       assert.equal(home.body, "home");
+
+      // remise's own website command changes the documents and keeps the rules.
+      const info = await (await server.admin("GET", "/v1/buckets/routed")).json();
+      assert.equal(info.website.routingRules, RoutingRules.length);
+      const set = await server.admin("PUT", "/v1/buckets/routed/website", {
+        indexDocument: "index.html",
+        errorDocument: "404.html",
+      });
+      assert.equal(set.status, 200);
+      assert.equal((await set.json()).website.routingRules, RoutingRules.length);
+      const after = await s3.send(new GetBucketWebsiteCommand({ Bucket: "routed" }));
+      assert.deepEqual(after.RoutingRules, RoutingRules);
+      assert.deepEqual(after.ErrorDocument, { Key: "404.html" });
     });
 
     await t.step("the bucket's CORS rules apply to its pages", async () => {

@@ -391,7 +391,9 @@ function websiteText(info: BucketInfoJson): string {
     return "not served (the public access block restricts public buckets)";
   }
   if (w.redirectAllTo) return `redirects every request to ${w.redirectAllTo}`;
-  return `served (index ${w.indexDocument}${w.errorDocument ? `, errors ${w.errorDocument}` : ""})`;
+  const errors = w.errorDocument ? `, errors ${w.errorDocument}` : "";
+  const rules = w.routingRules ? `, ${w.routingRules} routing rules` : "";
+  return `served (index ${w.indexDocument}${errors}${rules})`;
 }
 
 function publicAccessBlockText(info: BucketInfoJson): string {

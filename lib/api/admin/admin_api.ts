@@ -120,6 +120,8 @@ export interface WebsiteJson {
   errorDocument?: string;
   /** The host every request is redirected to (set through S3's PutBucketWebsite); info only. */
   redirectAllTo?: string;
+  /** How many routing rules redirect some requests (set through S3's PutBucketWebsite); info only. */
+  routingRules?: number;
 }
 
 /** The body of every error answer. */
@@ -397,6 +399,7 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
       indexDocument: info.website.indexSuffix ?? "",
       ...(info.website.errorKey === undefined ? {} : { errorDocument: info.website.errorKey }),
       ...(info.website.redirectAll ? { redirectAllTo: info.website.redirectAll.hostName } : {}),
+      ...(info.website.routingRules ? { routingRules: info.website.routingRules.length } : {}),
     },
     corsRules: info.corsRules,
     lifecycleRules: info.lifecycleRules,
@@ -536,13 +539,13 @@ async function setWebsite(ctx: AdminContext, [name]: string[], req: Request): Pr
   const indexSuffix = optionalString(body, "indexDocument") ?? DEFAULT_INDEX_DOCUMENT;
   const errorKey = optionalString(body, "errorDocument");
   const bucket = await ctx.access.getBucket(name);
-  await ctx.access.setWebsite(
-    bucket,
-    errorKey === undefined ? { indexSuffix } : {
-      indexSuffix,
-      errorKey,
-    },
-  );
+  // Routing rules, set through S3 only, stay.
+  const routingRules = bucket.website?.v?.routingRules;
+  await ctx.access.setWebsite(bucket, {
+    indexSuffix,
+    ...(errorKey === undefined ? {} : { errorKey }),
+    ...(routingRules === undefined ? {} : { routingRules }),
+  });
   log(LOG_MODULE, "info", `bucket "${name}" is served as a website`);
   return json(200, bucketInfoJson(await ctx.access.bucketInfo(await ctx.access.getBucket(name))));
 }
