@@ -10,7 +10,13 @@ import {
   toBase64,
   toHex,
 } from "../util/hash.ts";
-import { blocksInRange, type ByteRange, storeBlock, type StoredBlock } from "./object_data.ts";
+import {
+  blocksInRange,
+  type ByteRange,
+  readParts,
+  storeBlock,
+  type StoredBlock,
+} from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
 import { nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
 import {
@@ -100,11 +106,10 @@ async function checksumOfData(
   if (data.type === "inline") {
     hasher.update(data.bytes);
   } else {
-    const range = { start: 0, end: data.meta.size };
-    for await (const block of blocksInRange(store, data.parts, range)) {
-      hasher.update(
-        (await store.blocks.getBlock(block.hash, blockCheck(block))).subarray(block.from, block.to),
-      );
+    for await (
+      const chunk of await readParts(store, data.parts, { start: 0, end: data.meta.size })
+    ) {
+      hasher.update(chunk);
     }
   }
   return toBase64(hasher.digest());

@@ -4,6 +4,7 @@
  */
 import type { DbStore } from "../db/db.ts";
 import type { Replication } from "../rpc/replication.ts";
+import { PARTITION_COUNT } from "../rpc/layout_assignment.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { AntiEntropyWorker, indexedPartitionPeer, type PartitionPeer } from "./anti_entropy.ts";
@@ -12,7 +13,6 @@ import type { MerkleIndex } from "./merkle.ts";
 import { partitionOfKey } from "./partition.ts";
 import type { StoredEntry, Table } from "./table.ts";
 
-const PARTITION_COUNT = 256;
 /** Partitions whose anti-entropy index is checked (and built if missing) at once at start. */
 const INDEX_CHECKS_AT_ONCE = 16;
 

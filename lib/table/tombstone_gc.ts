@@ -5,11 +5,11 @@
  */
 import type { DbStore } from "../db/db.ts";
 import type { Replication } from "../rpc/replication.ts";
+import { PARTITION_COUNT } from "../rpc/layout_assignment.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { type StoredEntry, Table } from "./table.ts";
 
-const PARTITION_COUNT = 256;
 /** Candidates checked with the replicas per batch. */
 const TOMBSTONE_GC_BATCH = 100;
 

@@ -10,8 +10,7 @@ import { checksumHasher, md5Hex, toBase64 } from "../../util/hash.ts";
 import { XML_BODY_MAX_BYTES } from "../../util/limits.ts";
 import type { S3Request } from "./context.ts";
 import { requestedChecksum } from "./object_headers.ts";
-import { contentMd5Hex } from "./put_object.ts";
-import { S3Error, s3Errors } from "./s3_error.ts";
+import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { parseXmlText, readBoundedBytes } from "./xml.ts";
 
 /** The request's body (at most `maxBytes`), checked against its digests. */
@@ -28,18 +27,18 @@ export async function readCheckedBody(
   const md5 = contentMd5Hex(r.req.headers);
   const checksum = checksumOfBody ? requestedChecksum(r.req.headers) : undefined;
   const bytes = await readBoundedBytes(r.body, maxBytes);
-  if (md5 !== undefined && md5Hex(bytes) !== md5) throw s3Errors.badDigest();
+  let computed: string | undefined;
   if (checksum?.value !== undefined) {
     const hasher = checksumHasher(checksum.algorithm);
     hasher.update(bytes);
-    if (toBase64(hasher.digest()) !== checksum.value) {
-      throw new S3Error(
-        "BadDigest",
-        400,
-        `The ${checksum.algorithm} you specified did not match the calculated checksum.`,
-      );
-    }
+    computed = toBase64(hasher.digest());
   }
+  // As an upload's data is checked (the length is the body's own here).
+  verifyUpload(undefined, md5, checksum)({
+    size: bytes.byteLength,
+    md5Hex: md5 === undefined ? "" : md5Hex(bytes),
+    checksum: computed,
+  });
   return bytes;
 }
 
