@@ -1,6 +1,6 @@
 /**
  * Uploads refused before their body is read (unknown bucket, wrong
- * signature, SSE-C): the client still gets the S3 error, not a closed
+ * signature, SSE-KMS): the client still gets the S3 error, not a closed
  * connection, and the connection serves the next request.
  */
 import assert from "node:assert/strict";
@@ -39,8 +39,7 @@ Deno.test("an 8 MiB upload refused unread gets its S3 error", async (t) => {
                 Bucket: "target",
                 Key: "k",
                 Body: EIGHT_MIB,
-                SSECustomerAlgorithm: "AES256",
-                SSECustomerKey: btoa("k".repeat(32)),
+                ServerSideEncryption: "aws:kms",
               }),
             ),
           "NotImplemented",

@@ -16,6 +16,7 @@ import {
   readParts,
   storeBlock,
   type StoredBlock,
+  writeData,
 } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
 import { nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
@@ -27,12 +28,20 @@ import {
   type VersionData,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
+import type { CustomerKey } from "./customer_key.ts";
 import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
+
+/** The client's keys of a copy (SSE-C): the source's, and the one the copy is encrypted with. */
+export interface CopyKeys {
+  source?: CustomerKey;
+  destination?: CustomerKey;
+}
 
 /**
  * Copies `range` of the source data into `dataId`; returns its size and,
  * when asked (`digests`), its MD5 and its checksum in that algorithm (base64).
+ * Data encrypted with a client's key, or to be, is read and written again.
  */
 export async function copyRange(
   store: Store,
@@ -40,7 +49,11 @@ export async function copyRange(
   range: ByteRange,
   dataId: string,
   digests?: { checksumAlgorithm?: ChecksumAlgorithm },
+  keys: CopyKeys = {},
 ): Promise<{ size: number; md5Hex?: string; checksum?: string }> {
+  if (keys.source || keys.destination) {
+    return await rewriteRange(store, source, range, dataId, digests?.checksumAlgorithm, keys);
+  }
   const md5 = digests ? md5Hasher() : undefined;
   const checksum = digests?.checksumAlgorithm
     ? checksumHasher(digests.checksumAlgorithm)
@@ -79,6 +92,29 @@ export async function copyRange(
   };
 }
 
+/** Copies `range` of the source into `dataId` through its bytes: decrypted, then encrypted, as `keys` say. */
+async function rewriteRange(
+  store: Store,
+  source: CurrentObject,
+  range: ByteRange,
+  dataId: string,
+  checksumAlgorithm: ChecksumAlgorithm | undefined,
+  keys: CopyKeys,
+): Promise<{ size: number; md5Hex: string; checksum?: string }> {
+  const data = source.data;
+  const body = data.type === "inline"
+    ? new Blob([data.bytes.subarray(range.start, range.end) as Uint8Array<ArrayBuffer>]).stream()
+    : await readParts(store, data.parts, range, keys.source);
+  const written = await writeData(store, body, {
+    dataId,
+    maxSize: range.end - range.start,
+    allowInline: false,
+    checksumAlgorithm,
+    encryptWith: keys.destination,
+  });
+  return { size: written.size, md5Hex: written.md5Hex, checksum: written.checksum };
+}
+
 export interface CopyOptions {
   /** The copy's headers (content type, x-amz-meta-*, ...). */
   headers: [string, string][];
@@ -93,6 +129,8 @@ export interface CopyOptions {
    * unless the source has a full-object one in it; the source's when undefined.
    */
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** The client's keys (SSE-C): the source's, checked by the caller, and the copy's. */
+  keys?: CopyKeys;
 }
 
 /** The full-object checksum (base64) of an object's data, read from its blocks. */
@@ -122,12 +160,13 @@ export async function copyObject(
   destination: { bucketId: string; key: string },
   options: CopyOptions,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
-  const { headers, precondition, tags, versioning, checksumAlgorithm } = options;
-  const { tags: sourceTags, ...sourceMeta } = source.data.meta;
+  const { headers, precondition, tags, versioning, checksumAlgorithm, keys = {} } = options;
+  const { tags: sourceTags, encryption: _sourceEncryption, ...sourceMeta } = source.data.meta;
   const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
   const meta: ObjectMeta = { ...sourceMeta, headers, ...(copiedTags ? { tags: copiedTags } : {}) };
   const sourceChecksum = sourceMeta.checksum;
-  const newChecksum = checksumAlgorithm !== undefined &&
+  const rewrite = keys.source !== undefined || keys.destination !== undefined;
+  const newChecksum = checksumAlgorithm !== undefined && !rewrite &&
     (sourceChecksum?.algorithm !== checksumAlgorithm || sourceChecksum.type !== "FULL_OBJECT");
   if (newChecksum) {
     meta.checksum = {
@@ -140,7 +179,33 @@ export async function copyObject(
   const created: string[] = [];
   try {
     const flag = versionedFlag(versioning);
-    if (source.data.type === "inline" && !flag.versioned) {
+    if (rewrite) {
+      // Encrypted data is read and written again as one part; its checksum
+      // is computed on the way, in the algorithm asked for or the source's.
+      const dataId = crypto.randomUUID();
+      created.push(dataId);
+      const algorithm = checksumAlgorithm ??
+        sourceChecksum?.algorithm as ChecksumAlgorithm | undefined;
+      const copied = await rewriteRange(
+        store,
+        source,
+        { start: 0, end: meta.size },
+        dataId,
+        algorithm,
+        keys,
+      );
+      const destination = keys.destination;
+      meta.etag = destination ? destination.etagOf(copied.md5Hex) : copied.md5Hex;
+      if (destination) meta.encryption = destination.newEncryption();
+      if (algorithm && copied.checksum) {
+        meta.checksum = { algorithm, value: copied.checksum, type: "FULL_OBJECT" };
+      }
+      data = {
+        type: "parts",
+        meta,
+        parts: [{ partNumber: 1, dataId, size: copied.size, etag: meta.etag }],
+      };
+    } else if (source.data.type === "inline" && !flag.versioned) {
       data = { type: "inline", meta, bytes: source.data.bytes };
     } else if (source.data.type === "inline") {
       // Kept out of a versioned key's entry, as putObject does.

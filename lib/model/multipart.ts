@@ -34,6 +34,7 @@ import {
   type Versioning,
 } from "./objects.ts";
 import type { Store } from "./store.ts";
+import type { CustomerEncryption, CustomerKey } from "./customer_key.ts";
 
 /** S3's minimum size of every part but the last. */
 export const PART_SIZE_MIN_BYTES = 5 * 1024 * 1024;
@@ -68,6 +69,8 @@ export interface ActiveUpload {
   /** How the object's checksum is made of its parts' (with a checksum algorithm). */
   checksumType: ChecksumType;
   tags?: [string, string][];
+  /** Set when the parts are encrypted with the client's key (SSE-C). */
+  encryption?: CustomerEncryption;
 }
 
 export type ChecksumType = StoredChecksum["type"];
@@ -103,16 +106,23 @@ export function uploadChecksumType(
   return type;
 }
 
+export interface CreateUploadOptions {
+  checksum?: UploadChecksum;
+  tags?: [string, string][];
+  /** The bucket's versioning when the upload starts decides whether the object will be versioned. */
+  versioning?: Versioning;
+  /** The parts are to be encrypted with the client's key (SSE-C) this record is of. */
+  encryption?: CustomerEncryption;
+}
+
 export async function createUpload(
   store: Store,
   bucketId: string,
   key: string,
   headers: [string, string][],
-  checksum?: UploadChecksum,
-  tags?: [string, string][],
-  /** The bucket's versioning when the upload starts decides whether the object will be versioned. */
-  versioning?: Versioning,
+  options: CreateUploadOptions = {},
 ): Promise<string> {
+  const { checksum, tags, versioning, encryption } = options;
   const uploadId = crypto.randomUUID();
   const now = store.nowMs();
   const entry = await store.objects.get(bucketId, key);
@@ -138,6 +148,7 @@ export async function createUpload(
         checksumAlgorithm: checksum?.algorithm,
         ...(checksum?.type === "FULL_OBJECT" ? { checksumType: "FULL_OBJECT" as const } : {}),
         ...(tags ? { tags } : {}),
+        ...(encryption ? { encryption } : {}),
       },
     }],
   });
@@ -170,6 +181,7 @@ export async function getUpload(
     checksumAlgorithm: version.state.checksumAlgorithm as ChecksumAlgorithm | undefined,
     checksumType: version.state.checksumType ?? "COMPOSITE",
     tags: version.state.tags,
+    encryption: version.state.encryption,
   };
 }
 
@@ -178,6 +190,8 @@ export interface UploadPartOptions {
   /** The size the body is announced to have (Content-Length), when known. */
   sizeHint?: number;
   verify?: (written: WrittenData) => void | Promise<void>;
+  /** The client's key, for an upload whose parts are encrypted (SSE-C); checked by the caller. */
+  encryptWith?: CustomerKey;
 }
 
 /** Streams one part; a part number uploaded again replaces the earlier upload. */
@@ -196,12 +210,13 @@ export async function uploadPart(
       allowInline: false,
       checksumAlgorithm: options.checksumAlgorithm ?? active.checksumAlgorithm,
       sizeHint: options.sizeHint,
+      encryptWith: options.encryptWith,
     });
     await options.verify?.(written);
     const part: UploadedPart = {
       dataId,
       size: written.size,
-      etag: written.md5Hex,
+      etag: options.encryptWith ? options.encryptWith.etagOf(written.md5Hex) : written.md5Hex,
       checksum: written.checksum,
     };
     await recordPart(store, active, partNumber, part);
@@ -377,6 +392,7 @@ export async function completeUpload(
     headers: active.headers,
     checksum,
     ...(active.tags ? { tags: lww(store.nowMs(), active.tags) } : {}),
+    ...(active.encryption ? { encryption: active.encryption } : {}),
   };
   const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
   options.precondition?.(currentData(entry));

@@ -20,6 +20,7 @@ import type { VersionBlock } from "./version_table.ts";
 import { blockCheck } from "../block/block_store.ts";
 import { cutIntoBlocks } from "./body_blocks.ts";
 import type { Store } from "./store.ts";
+import type { CustomerKey } from "./customer_key.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
 const SMALL_BUFFER_BYTES = 1024;
@@ -54,6 +55,8 @@ export interface WriteDataOptions {
   beforeFirstBlock?: () => Promise<void>;
   /** The size the data is announced to have (Content-Length), when known. */
   sizeHint?: number;
+  /** Encrypts every block with the client's key (SSE-C); the data may then not stay inline. */
+  encryptWith?: CustomerKey;
 }
 
 export async function writeData(
@@ -99,7 +102,13 @@ export async function writeData(
     offset += block.byteLength;
     const permit = await store.blocksInFlight.acquire();
     // MD5 updates are queued in block order; each block is stored once hashed.
-    const stored = md5.update(block).then((hashed) => storeBlock(store, hashed, true));
+    const key = options.encryptWith;
+    const stored = md5.update(block).then(async (hashed) => {
+      if (!key) return storeBlock(store, hashed, true);
+      const sealed = await key.transformBlock(hashed, options.dataId, blockOffset);
+      store.blockBuffers.give(hashed);
+      return storeBlock(store, sealed);
+    });
     stored.finally(permit).catch(() => {});
     inFlight.push(
       stored.then(
@@ -146,7 +155,7 @@ export async function writeData(
     }
   }
   const checksumBase64 = checksum ? toBase64(checksum.digest()) : undefined;
-  if (!started && options.allowInline && size <= INLINE_THRESHOLD_BYTES) {
+  if (!started && options.allowInline && !options.encryptWith && size <= INLINE_THRESHOLD_BYTES) {
     // A view of a larger buffer is copied: the entry keeps only its bytes.
     const inline = last.byteLength === last.buffer.byteLength ? last : last.slice();
     return { size, md5Hex: md5Hex(inline), checksum: checksumBase64, inline };
@@ -199,13 +208,15 @@ export interface ByteRange {
  * Streams the bytes of `parts` within `range`, one block at a time with a
  * few blocks read ahead. The first block is read before this resolves, so that a
  * failure to reach the data is an error answer rather than a cut stream.
+ * Blocks are decrypted with `decryptWith` (SSE-C) when given.
  */
 export async function readParts(
   store: Store,
   parts: DataPart[],
   range: ByteRange,
+  decryptWith?: CustomerKey,
 ): Promise<ReadableStream<Uint8Array>> {
-  const pieces = blockPieces(store, parts, range);
+  const pieces = blockPieces(store, parts, range, decryptWith);
   const ahead: Promise<IteratorResult<Piece>>[] = [];
   let listed = false;
   const readAhead = () => {
@@ -247,17 +258,23 @@ async function* blockPieces(
   store: Store,
   parts: DataPart[],
   range: ByteRange,
+  decryptWith?: CustomerKey,
 ): AsyncGenerator<Piece> {
   for await (const block of blocksInRange(store, parts, range)) {
     const { hash, from, to } = block;
-    yield {
-      data: store.blocks.getBlock(hash, blockCheck(block)).then((data) => data.subarray(from, to)),
-    };
+    const stored = store.blocks.getBlock(hash, blockCheck(block));
+    const data = decryptWith
+      ? stored.then((bytes) => decryptWith.transformBlock(bytes, block.dataId, block.offset))
+      : stored;
+    yield { data: data.then((bytes) => bytes.subarray(from, to)) };
   }
 }
 
 /** A block of an object that overlaps a range: the overlap is [from, to) of the block's bytes. */
 export interface BlockInRange extends StoredBlock {
+  /** Where the block is: its part's data id, and its offset in that part's data. */
+  dataId: string;
+  offset: number;
   from: number;
   to: number;
 }
@@ -282,6 +299,8 @@ export async function* blocksInRange(
           hash: block.hash,
           size: block.size,
           crc32: block.crc32,
+          dataId: part.dataId,
+          offset: block.offset,
           from: Math.max(range.start, blockStart) - blockStart,
           to: Math.min(range.end, blockEnd) - blockStart,
         };

@@ -8,6 +8,7 @@
  */
 import type { TableSchema } from "../table/schema.ts";
 import { type Lww, mergeLww, stableMax } from "../util/crdt.ts";
+import type { CustomerEncryption } from "./customer_key.ts";
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -22,6 +23,8 @@ export interface ObjectMeta {
    * rewrites the version with new tags, and the newest tags win.
    */
   tags?: Lww<[string, string][]>;
+  /** Set when the data is encrypted with the client's key (SSE-C). */
+  encryption?: CustomerEncryption;
 }
 
 export interface StoredChecksum {
@@ -68,6 +71,8 @@ export type VersionState =
     checksumType?: "FULL_OBJECT";
     /** Tags given when a multipart upload was created, for the completed object. */
     tags?: [string, string][];
+    /** A multipart upload's parts are encrypted with the client's key (SSE-C). */
+    encryption?: CustomerEncryption;
   }
   | { state: "complete"; data: VersionData }
   | { state: "aborted" }

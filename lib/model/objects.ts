@@ -19,6 +19,7 @@ import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
 import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
+import type { CustomerKey } from "./customer_key.ts";
 import { lww } from "../util/crdt.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
@@ -118,6 +119,8 @@ export interface PutObjectOptions {
   tags?: [string, string][];
   /** The bucket's versioning: whether the new version replaces the key's null version. */
   versioning?: Versioning;
+  /** Encrypts the data with the client's key (SSE-C). */
+  encryptWith?: CustomerKey;
 }
 
 /** Streams `body` into a new version of `key` and makes it current once verified. */
@@ -152,6 +155,7 @@ export async function putObject(
       // A versioned key keeps every version in its entry: inline data would
       // make the entry, read and rewritten by each write, grow by the data.
       allowInline: !flag.versioned,
+      encryptWith: options.encryptWith,
       beforeFirstBlock: async () => {
         uploading = true;
         await store.objects.insert({
@@ -167,17 +171,20 @@ export async function putObject(
       },
     });
     await options.verify?.(written);
+    const customerKey = options.encryptWith;
+    const etag = customerKey ? customerKey.etagOf(written.md5Hex) : written.md5Hex;
     const meta: ObjectMeta = {
       size: written.size,
-      etag: written.md5Hex,
+      etag,
       headers: options.headers,
       checksum: options.storedChecksum?.(written),
       ...(options.tags ? { tags: lww(store.nowMs(), options.tags) } : {}),
+      ...(customerKey ? { encryption: customerKey.newEncryption() } : {}),
     };
     const data: VersionData = written.inline ? { type: "inline", meta, bytes: written.inline } : {
       type: "parts",
       meta,
-      parts: [{ partNumber: 1, dataId: uuid, size: written.size, etag: written.md5Hex }],
+      parts: [{ partNumber: 1, dataId: uuid, size: written.size, etag }],
     };
     const complete = (ts: number): ObjectVersion => ({
       uuid,

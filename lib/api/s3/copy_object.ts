@@ -1,4 +1,8 @@
-/** CopyObject: same or another bucket, COPY or REPLACE metadata; data blocks are shared, not duplicated. */
+/**
+ * CopyObject: same or another bucket, COPY or REPLACE metadata; data blocks
+ * are shared, not duplicated, unless the source or the copy is encrypted
+ * with a client's key.
+ */
 import { copyObject } from "../../model/copy.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
@@ -11,6 +15,13 @@ import { taggingHeader } from "./object_tagging.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
 import { expirationHeader } from "./expiration_header.ts";
+import {
+  COPY_SOURCE_KEY_PREFIX,
+  customerKeyHeaders,
+  customerKeyOf,
+  customerKeyToWrite,
+  keyToRead,
+} from "./encryption.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -24,9 +35,17 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       directive,
     );
   }
+  // The source's key, if it is encrypted, and the copy's (SSE-C).
+  const keys = {
+    source: keyToRead(
+      source.object.data.meta,
+      customerKeyOf(r.req.headers, COPY_SOURCE_KEY_PREFIX),
+    ),
+    destination: customerKeyToWrite(r.req.headers),
+  };
   if (
     source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&
-    !source.byVersionId
+    !source.byVersionId && !keys.source && !keys.destination
   ) {
     throw new S3Error(
       "InvalidRequest",
@@ -61,6 +80,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       versioning: versioningOf(bucket),
       // x-amz-checksum-algorithm: the algorithm the copy's checksum is to be in.
       checksumAlgorithm: requestedChecksum(r.req.headers)?.algorithm,
+      keys,
     },
   );
   const checksum = meta.checksum;
@@ -75,6 +95,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       "x-amz-copy-source-version-id": source.versionId,
       ...writtenVersionHeader(version),
       ...expirationHeader(bucket, key, version.timestampMs, meta),
+      ...customerKeyHeaders(keys.destination),
     },
   });
 }

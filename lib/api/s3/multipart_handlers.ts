@@ -34,6 +34,14 @@ import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import {
+  COPY_SOURCE_KEY_PREFIX,
+  customerKeyHeaders,
+  customerKeyOf,
+  customerKeyToWrite,
+  keyForUpload,
+  keyToRead,
+} from "./encryption.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
 import { compareUtf8 } from "../../util/utf8_order.ts";
@@ -126,16 +134,14 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
   const checksum = uploadChecksumRequested(r.req.headers);
-  const uploadId = await createUpload(
-    r.ctx.store,
-    bucket.id,
-    key,
-    headersToStore(r.req.headers),
+  const encryptWith = customerKeyToWrite(r.req.headers);
+  const uploadId = await createUpload(r.ctx.store, bucket.id, key, headersToStore(r.req.headers), {
     checksum,
-    taggingHeader(r.req.headers),
-    versioningOf(bucket),
-  );
-  const headers = new Headers();
+    tags: taggingHeader(r.req.headers),
+    versioning: versioningOf(bucket),
+    encryption: encryptWith?.newEncryption(),
+  });
+  const headers = new Headers(customerKeyHeaders(encryptWith));
   if (checksum) {
     headers.set("x-amz-checksum-algorithm", checksum.algorithm);
     headers.set("x-amz-checksum-type", checksum.type);
@@ -150,6 +156,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
 export async function handleUploadPart(r: S3Request): Promise<Response> {
   const partNumber = partNumberOf(r);
   const { active } = await activeUpload(r, true);
+  const encryptWith = keyForUpload(active.encryption, customerKeyOf(r.req.headers));
   if (r.contentLength !== undefined && r.contentLength > PART_SIZE_MAX_BYTES) {
     throw new S3Error(
       "EntityTooLarge",
@@ -170,8 +177,12 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
       checksumAlgorithm: checksum?.algorithm,
       sizeHint: r.contentLength,
       verify: verifyUpload(r.contentLength, md5Hex, checksum),
+      encryptWith,
     });
-    const headers = new Headers({ etag: quotedEtag(part.etag) });
+    const headers = new Headers({
+      etag: quotedEtag(part.etag),
+      ...customerKeyHeaders(encryptWith),
+    });
     const algorithm = checksum?.algorithm ?? active.checksumAlgorithm;
     if (algorithm && part.checksum) {
       headers.set(`x-amz-checksum-${algorithm.toLowerCase()}`, part.checksum);
@@ -185,7 +196,12 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
 export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   const partNumber = partNumberOf(r);
   const { active } = await activeUpload(r, true);
+  const encryptWith = keyForUpload(active.encryption, customerKeyOf(r.req.headers));
   const source = await loadCopySource(r);
+  const sourceKey = keyToRead(
+    source.object.data.meta,
+    customerKeyOf(r.req.headers, COPY_SOURCE_KEY_PREFIX),
+  );
   const range = copySourceRange(r.req.headers, source.object.data.meta.size);
   if (range.end - range.start > PART_SIZE_MAX_BYTES) {
     throw s3Errors.invalidRequest("The specified copy range is larger than the maximum part size");
@@ -193,20 +209,31 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   const dataId = crypto.randomUUID();
   try {
     const algorithm = active.checksumAlgorithm;
-    const copied = await copyRange(r.ctx.store, source.object, range, dataId, {
-      checksumAlgorithm: algorithm,
-    });
+    const copied = await copyRange(
+      r.ctx.store,
+      source.object,
+      range,
+      dataId,
+      { checksumAlgorithm: algorithm },
+      { source: sourceKey, destination: encryptWith },
+    );
+    const etag = encryptWith ? encryptWith.etagOf(copied.md5Hex!) : copied.md5Hex!;
     await recordPart(r.ctx.store, active, partNumber, {
       dataId,
       size: copied.size,
-      etag: copied.md5Hex!,
+      etag,
       checksum: copied.checksum,
     });
     return xmlResponse("CopyPartResult", {
       LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
-      ETag: quotedEtag(copied.md5Hex!),
+      ETag: quotedEtag(etag),
       ...(algorithm && copied.checksum ? { [`Checksum${algorithm}`]: copied.checksum } : {}),
-    }, { headers: { "x-amz-copy-source-version-id": source.versionId } });
+    }, {
+      headers: {
+        "x-amz-copy-source-version-id": source.versionId,
+        ...customerKeyHeaders(encryptWith),
+      },
+    });
   } catch (e) {
     await r.ctx.store.releaseData(dataId);
     throw toS3(e);
@@ -229,6 +256,9 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     await readXmlBody(r.body);
     return completionResponse(r, bucket, key, done);
   }
+  // A key sent with the completion must be the upload's; it is answered back.
+  const customerKey = customerKeyOf(r.req.headers);
+  if (customerKey) keyForUpload(active.encryption, customerKey);
   const doc = await readRequestXml(r, false);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
@@ -247,7 +277,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     const expected = algorithm
       ? r.req.headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`) ?? undefined
       : undefined;
-    return completionResponse(
+    const response = completionResponse(
       r,
       bucket,
       key,
@@ -260,6 +290,10 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
           : undefined,
       }),
     );
+    for (const [name, value] of Object.entries(customerKeyHeaders(customerKey))) {
+      response.headers.set(name, value);
+    }
+    return response;
   } catch (e) {
     throw toS3(e);
   }

@@ -14,7 +14,11 @@ import { type AuthContext } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
 import { refuseBlockedPublicAcl } from "./public_access_block.ts";
-import { refuseUnsupportedEncryption } from "./encryption.ts";
+import {
+  CUSTOMER_KEY_PREFIX,
+  customerKeyToWrite,
+  refuseUnsupportedEncryption,
+} from "./encryption.ts";
 import { taggingField } from "./object_tagging.ts";
 import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
 import { verifyUpload } from "./put_object.ts";
@@ -223,8 +227,17 @@ export async function handlePostObject(
       new Headers([...fields].filter(([name]) => name.startsWith(CHECKSUM_FIELD_PREFIX))),
     );
     const checkChecksum = verifyUpload(undefined, undefined, checksum);
+    // Encryption with the client's key, as PutObject's headers ask it (SSE-C).
+    const encryptWith = customerKeyToWrite(
+      new Headers(
+        [...fields].filter(([name]) =>
+          name.startsWith(CUSTOMER_KEY_PREFIX) || name === "x-amz-server-side-encryption"
+        ),
+      ),
+    );
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
+      encryptWith,
       versioning: versioningOf(bucket),
       tags,
       maxSize: range.max,

@@ -11,6 +11,7 @@ import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import { customerKeyHeaders, customerKeyToWrite } from "./encryption.ts";
 
 /** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
 export function contentMd5Hex(headers: Headers): string | undefined {
@@ -66,6 +67,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const checksum = requestedChecksum(r.req.headers);
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
+  const encryptWith = customerKeyToWrite(r.req.headers);
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const versioning = versioningOf(bucket);
   const { version, meta } = await putObject(r.ctx.store, bucket.id, key, body, {
@@ -75,6 +77,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     tags,
     checksumAlgorithm: checksum?.algorithm,
     sizeHint: r.contentLength,
+    encryptWith,
     precondition: hasWritePreconditions(r.req.headers)
       ? (current) => checkWritePreconditions(r.req.headers, current)
       : undefined,
@@ -88,6 +91,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     etag: quotedEtag(meta.etag),
     ...writtenVersionHeader(version),
     ...expirationHeader(bucket, key, version.timestampMs, meta),
+    ...customerKeyHeaders(encryptWith),
   });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
