@@ -81,7 +81,8 @@ async function devCredentials(access: Access, config: Config): Promise<void> {
 function endpoint(config: Config): string {
   const api = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
   const host = api.hostname === "0.0.0.0" || api.hostname === "::" ? "127.0.0.1" : api.hostname;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${api.port}`;
+  const scheme = config.apiTlsCert ? "https" : "http";
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${api.port}`;
 }
 
 /** How to reach the dev store's websites, when it serves them. */
@@ -107,6 +108,12 @@ export async function runServer(
   const config = await loadConfig(configPath);
   const apiAddr = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
   const adminAddr = parseAddr(config.adminBindAddr, "admin_bind_addr", config.configPath);
+  const apiTls = config.apiTlsCert && config.apiTlsKey
+    ? {
+      cert: await readConfiguredFile(config, config.apiTlsCert, "api_tls_cert"),
+      key: await readConfiguredFile(config, config.apiTlsKey, "api_tls_key"),
+    }
+    : undefined;
   if (options.checkConfig) {
     console.log(`${config.configPath}: configuration is valid`);
     return;
@@ -159,12 +166,18 @@ export async function runServer(
   }
 
   const drain = new RequestDrain();
-  const s3 = Deno.serve(
+  const s3 = serveS3Api(
+    config,
     {
       hostname: apiAddr.hostname,
       port: apiAddr.port,
+      ...apiTls,
       onListen: (a) =>
-        log("remise::server", "info", `S3 API listening on http://${a.hostname}:${a.port}`),
+        log(
+          "remise::server",
+          "info",
+          `S3 API listening on ${apiTls ? "https" : "http"}://${a.hostname}:${a.port}`,
+        ),
     },
     drain.wrap(createS3Handler(
       { store, access, region: config.s3Region, rootDomain: config.rootDomain },
@@ -322,6 +335,38 @@ function workerStatusOfAntiEntropy(s: ReturnType<AntiEntropyWorker["status"]>): 
 const isLoopback = (host: string) =>
   host === "localhost" || host === "::1" || host.startsWith("127.");
 
+/** A file the configuration names under `key` (a certificate, a key), as text. */
+async function readConfiguredFile(config: Config, path: string, key: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ConfigError(
+      `Invalid configuration in ${config.configPath}: cannot read ${key} "${path}": ${
+        errorMessage(e)
+      }`,
+    );
+  }
+}
+
+/** Starts the S3 API's server; a certificate or key that TLS cannot use is a ConfigError. */
+function serveS3Api(
+  config: Config,
+  options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
+  handler: Deno.ServeHandler,
+): Deno.HttpServer {
+  try {
+    return Deno.serve(options, handler);
+  } catch (e) {
+    if (!options.cert) throw e;
+    throw new ConfigError(
+      `Invalid configuration in ${config.configPath}: api_tls_cert "${config.apiTlsCert}" and ` +
+        `api_tls_key "${config.apiTlsKey}" are not a usable certificate and key: ${
+          errorMessage(e)
+        }`,
+    );
+  }
+}
+
 /**
  * Joins the cluster when the node has certificates. Without them the node
  * runs alone, which is refused when the configuration asks for peers.
@@ -345,17 +390,6 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
         "then set ca_cert, node_cert and node_key.",
     );
   }
-  const read = async (path: string, key: string) => {
-    try {
-      return await Deno.readTextFile(path);
-    } catch (e) {
-      throw new ConfigError(
-        `Invalid configuration in ${config.configPath}: cannot read ${key} "${path}": ${
-          errorMessage(e)
-        }`,
-      );
-    }
-  };
   const publicAddr = config.rpcPublicAddr ?? config.rpcBindAddr;
   if (config.rpcPublicAddr === undefined && (rpc.hostname === "0.0.0.0" || rpc.hostname === "::")) {
     throw new ConfigError(
@@ -364,9 +398,9 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
     );
   }
   const transport = new TlsTransport({
-    caPem: await read(config.caCert, "ca_cert"),
-    certPem: await read(config.nodeCert, "node_cert"),
-    keyPem: await read(config.nodeKey, "node_key"),
+    caPem: await readConfiguredFile(config, config.caCert, "ca_cert"),
+    certPem: await readConfiguredFile(config, config.nodeCert, "node_cert"),
+    keyPem: await readConfiguredFile(config, config.nodeKey, "node_key"),
     bindAddr: config.rpcBindAddr,
     publicAddr,
     maxConcurrentRequests: config.maxConcurrentRpcRequests,

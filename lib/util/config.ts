@@ -35,6 +35,8 @@ export interface Config {
   nodeCert?: string; // node_cert: this node's certificate; with ca_cert and node_key, or none.
   nodeKey?: string; // node_key: this node's private key.
   apiBindAddr: string; // api_bind_addr (or [s3_api] api_bind_addr).
+  apiTlsCert?: string; // api_tls_cert: the S3 API's certificate (PEM path); with api_tls_key.
+  apiTlsKey?: string; // api_tls_key: its private key; the S3 API serves HTTPS with both.
   s3Region: string; // s3_region (or [s3_api] s3_region).
   rootDomain?: string; // root_domain (or [s3_api] root_domain), lowercase, no leading dot.
   webBindAddr?: string; // web_bind_addr (or [s3_web] bind_addr).
@@ -80,8 +82,8 @@ const TOP_LEVEL_KEYS = [
   "metadata_dir", "data_dir", "block_size", "replication_factor", "data_replication_factor",
   "meta_replication_factor", "consistency_mode", "rpc_bind_addr", "rpc_public_addr",
   "bootstrap_peers", "consul_host", "consul_service_name", "max_concurrent_rpc_requests",
-  "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key", "api_bind_addr", "s3_region",
-  "root_domain", "web_bind_addr", "web_root_domain", "admin_bind_addr", "admin_token",
+  "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key", "api_bind_addr", "api_tls_cert",
+  "api_tls_key", "s3_region", "root_domain", "web_bind_addr", "web_root_domain", "admin_bind_addr", "admin_token",
   "admin_token_file",
 ];
 
@@ -218,6 +220,15 @@ export function parseConfig(text: string, path: string): Config {
     );
   }
 
+  const apiTlsCert = s.filePath("api_tls_cert", baseDir);
+  const apiTlsKey = s.filePath("api_tls_key", baseDir);
+  if ((apiTlsCert === undefined) !== (apiTlsKey === undefined)) {
+    s.fail(
+      `missing required key "${apiTlsCert === undefined ? "api_tls_cert" : "api_tls_key"}": ` +
+        `"api_tls_cert" and "api_tls_key" go together, give both or none`,
+    );
+  }
+
   const adminToken = s.string("admin_token");
   const adminTokenFile = s.filePath("admin_token_file", baseDir);
   if (adminToken !== undefined && adminTokenFile !== undefined) {
@@ -253,6 +264,8 @@ export function parseConfig(text: string, path: string): Config {
     nodeCert: certificates[1],
     nodeKey: certificates[2],
     apiBindAddr: s.addr("api_bind_addr") ?? DEFAULT_API_BIND_ADDR,
+    apiTlsCert,
+    apiTlsKey,
     s3Region: s.string("s3_region") ?? DEFAULT_S3_REGION,
     rootDomain: s.domain("root_domain"),
     webBindAddr: s.addr("web_bind_addr"),

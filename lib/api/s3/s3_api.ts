@@ -377,6 +377,19 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
 
 let requestCounter = 0;
 
+/**
+ * An HTTP/2 request (an HTTPS client may choose HTTP/2) has no Host header:
+ * its authority is the URL's. SigV4 signs it as "host", and virtual-hosted
+ * requests name their bucket in it, so it is put back.
+ */
+function withHostHeader(req: Request): Request {
+  if (req.headers.has("host")) return req;
+  const headers = new Headers(req.headers);
+  headers.set("host", new URL(req.url).host);
+  // Not `new Request(req, ...)`, which would follow (and make Deno warn about) its signal.
+  return new Request(req.url, { method: req.method, headers, body: req.body });
+}
+
 export function createS3Handler(
   ctx: S3Context,
   nowMs: () => number = Date.now,
@@ -387,7 +400,8 @@ export function createS3Handler(
     nowMs,
     getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
   };
-  return async (req: Request): Promise<Response> => {
+  return async (incoming: Request): Promise<Response> => {
+    const req = withHostHeader(incoming);
     const started = performance.now();
     const requestId = `${nodeTag}${(++requestCounter).toString(16).toUpperCase().padStart(8, "0")}`;
     let target: RequestTarget | undefined;
