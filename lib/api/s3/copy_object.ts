@@ -18,9 +18,8 @@ import { expirationHeader } from "./expiration_header.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
   customerKeyHeaders,
-  customerKeyOf,
   customerKeyToWrite,
-  keyToRead,
+  keyToReadFrom,
 } from "./encryption.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
@@ -37,10 +36,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   }
   // The source's key, if it is encrypted, and the copy's (SSE-C).
   const keys = {
-    source: keyToRead(
-      source.object.data.meta,
-      customerKeyOf(r.req.headers, COPY_SOURCE_KEY_PREFIX),
-    ),
+    source: keyToReadFrom(source.object.data.meta, r.req.headers, COPY_SOURCE_KEY_PREFIX),
     destination: customerKeyToWrite(r.req.headers),
   };
   if (

@@ -116,7 +116,7 @@ export function customerKeyToWrite(headers: Headers): CustomerKey | undefined {
  * upload's) is encrypted: an encrypted object needs its own key, and a plain
  * one takes none. Returns the key to decrypt with.
  */
-export function keyToRead(
+function keyToRead(
   meta: Pick<ObjectMeta, "encryption">,
   key: CustomerKey | undefined,
 ): CustomerKey | undefined {
@@ -139,6 +139,21 @@ export function keyToRead(
     );
   }
   return key;
+}
+
+/**
+ * The key to decrypt an object (or a copy's source, with its `prefix`) with,
+ * from the request's headers, checked as `keyToRead` does. A plain object
+ * read without SSE-C headers, the common case, costs one header lookup: a
+ * key sent there without its algorithm is not looked for.
+ */
+export function keyToReadFrom(
+  meta: Pick<ObjectMeta, "encryption">,
+  headers: Headers,
+  prefix = CUSTOMER_KEY_PREFIX,
+): CustomerKey | undefined {
+  if (!meta.encryption && headers.get(`${prefix}algorithm`) === null) return undefined;
+  return keyToRead(meta, customerKeyOf(headers, prefix));
 }
 
 /** What answers about data encrypted with `key` say of it. */

@@ -9,8 +9,7 @@ import { expirationHeader } from "./expiration_header.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import type { CustomerKey } from "../../model/customer_key.ts";
-import { customerKeyHeaders, customerKeyOf, keyToRead } from "./encryption.ts";
+import { customerKeyHeaders, keyToReadFrom } from "./encryption.ts";
 
 const RESPONSE_OVERRIDES: [string, string][] = [
   ["response-content-type", "content-type"],
@@ -59,14 +58,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
       "Request specific response headers cannot be used for anonymous GET requests.",
     );
   }
-  const response = await objectResponse(
-    r.ctx.store,
-    current,
-    r.req.headers,
-    r.target.query,
-    head,
-    customerKeyOf(r.req.headers),
-  );
+  const response = await objectResponse(r.ctx.store, current, r.req.headers, r.target.query, head);
   const added = {
     ...readVersionHeader(current.version, versioningOf(bucket)),
     // Rules expire current objects: a version read by id gets no date.
@@ -81,8 +73,7 @@ export async function handleGetObject(r: S3Request, head: boolean): Promise<Resp
 /**
  * The answer to a GET (or HEAD) of an object: the request's conditionals,
  * range or part number and response-* overrides (from `query`) applied.
- * `customerKey` is the key the request sends (SSE-C): an encrypted object
- * needs its own.
+ * An object encrypted with a client's key (SSE-C) needs it in the headers.
  */
 export async function objectResponse(
   store: Store,
@@ -90,11 +81,10 @@ export async function objectResponse(
   requestHeaders: Headers,
   query: URLSearchParams,
   head: boolean,
-  customerKey?: CustomerKey,
 ): Promise<Response> {
   const { version, data } = current;
   const meta = data.meta;
-  const decryptWith = keyToRead(meta, customerKey);
+  const decryptWith = keyToReadFrom(meta, requestHeaders);
   const headers = objectResponseHeaders(meta, version.timestampMs);
   for (const [name, value] of Object.entries(customerKeyHeaders(decryptWith))) {
     headers.set(name, value);

@@ -40,7 +40,7 @@ import {
   customerKeyOf,
   customerKeyToWrite,
   keyForUpload,
-  keyToRead,
+  keyToReadFrom,
 } from "./encryption.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
@@ -198,10 +198,7 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   const { active } = await activeUpload(r, true);
   const encryptWith = keyForUpload(active.encryption, customerKeyOf(r.req.headers));
   const source = await loadCopySource(r);
-  const sourceKey = keyToRead(
-    source.object.data.meta,
-    customerKeyOf(r.req.headers, COPY_SOURCE_KEY_PREFIX),
-  );
+  const sourceKey = keyToReadFrom(source.object.data.meta, r.req.headers, COPY_SOURCE_KEY_PREFIX);
   const range = copySourceRange(r.req.headers, source.object.data.meta.size);
   if (range.end - range.start > PART_SIZE_MAX_BYTES) {
     throw s3Errors.invalidRequest("The specified copy range is larger than the maximum part size");

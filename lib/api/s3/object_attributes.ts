@@ -10,7 +10,7 @@ import { versioningOf } from "../../model/bucket_table.ts";
 import { httpDate } from "./object_headers.ts";
 import { s3Errors } from "./s3_error.ts";
 import { type XmlNode, xmlResponse } from "./xml.ts";
-import { customerKeyOf, keyToRead } from "./encryption.ts";
+import { keyToReadFrom } from "./encryption.ts";
 
 const ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
 const PARTS_MAX = 1000;
@@ -47,7 +47,7 @@ export async function handleGetObjectAttributes(r: S3Request): Promise<Response>
   const { bucket, current } = await requireObject(r, "read");
   const meta = current.data.meta;
   // An object encrypted with a client's key tells its attributes only with that key.
-  keyToRead(meta, customerKeyOf(headers));
+  keyToReadFrom(meta, headers);
   const checksum = meta.checksum;
   const body: XmlNode = {};
   if (asked.includes("ETag")) body.ETag = meta.etag;
