@@ -9,6 +9,7 @@ import { createHash, createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutPublicAccessBlockCommand,
@@ -134,6 +135,35 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
         );
       }
       assert.deepEqual(await snapshotStore(s3), before, "nothing stored");
+    });
+
+    await t.step("SSE-C fields encrypt the file with the form's key", async () => {
+      const key = "k".repeat(32);
+      const sse = {
+        "x-amz-server-side-encryption-customer-algorithm": "AES256",
+        "x-amz-server-side-encryption-customer-key": btoa(key),
+        "x-amz-server-side-encryption-customer-key-MD5": createHash("md5").update(key).digest(
+          "base64",
+        ),
+      };
+      // createPresignedPost puts a condition in the policy for each of them.
+      const { url, fields } = await presign(owner, { Key: "sealed.txt", Fields: sse });
+      const res = await postForm(url, fields, { bytes: hello, name: "sealed.txt" });
+      assert.equal(res.status, 204, await res.text());
+      const refused = await s3.send(new GetObjectCommand({ Bucket: "forms", Key: "sealed.txt" }))
+        .then(() => "read without its key", (e) => e.name);
+      assert.equal(refused, "InvalidRequest");
+      const got = await s3.send(
+        new GetObjectCommand({
+          Bucket: "forms",
+          Key: "sealed.txt",
+          SSECustomerAlgorithm: "AES256",
+          SSECustomerKey: key,
+        }),
+      );
+      assert.equal(await got.Body!.transformToString(), new TextDecoder().decode(hello));
+      // The steps after take snapshots, which read every object without a key.
+      await s3.send(new DeleteObjectCommand({ Bucket: "forms", Key: "sealed.txt" }));
     });
 
     await t.step("success_action_redirect and success_action_status 200", async () => {
