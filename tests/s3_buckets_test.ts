@@ -403,9 +403,9 @@ Deno.test("S3 bucket operations", async (t) => {
         );
         for (
           const [method, query] of [
-            ["PUT", "encryption"],
+            ["PUT", "object-lock"],
             ["PUT", "replication"],
-            ["DELETE", "encryption"],
+            ["DELETE", "replication"],
             ["GET", "analytics"],
           ]
         ) {

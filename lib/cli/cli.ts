@@ -238,6 +238,7 @@ function buildProgram(io: CliIo): Command {
         ["CORS rules", String(info.corsRules)],
         ["Lifecycle rules", String(info.lifecycleRules)],
         ["Versioning", info.versioning ?? "never enabled"],
+        ["Default encryption", defaultEncryptionText(info)],
         [
           "Older versions",
           `${info.noncurrentVersions} (${formatBytes(info.noncurrentBytes)})`,
@@ -394,6 +395,14 @@ function websiteText(info: BucketInfoJson): string {
   const errors = w.errorDocument ? `, errors ${w.errorDocument}` : "";
   const rules = w.routingRules ? `, ${w.routingRules} routing rules` : "";
   return `served (index ${w.indexDocument}${errors}${rules})`;
+}
+
+/** "none", or the default algorithm and whether SSE-C uploads are blocked. */
+function defaultEncryptionText(info: BucketInfoJson): string {
+  const e = info.defaultEncryption;
+  if (e === null) return "none";
+  const uploads = e.sseCBlocked ? "SSE-C uploads blocked" : "SSE-C uploads allowed";
+  return e.algorithm ? `${e.algorithm}, ${uploads}` : uploads;
 }
 
 function publicAccessBlockText(info: BucketInfoJson): string {

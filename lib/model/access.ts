@@ -9,6 +9,7 @@ import {
   type BucketPermission,
   type BucketSetting,
   type BucketSettings,
+  type DefaultEncryption,
   newBucket,
   type PublicAccessBlock,
   publicAccessRestricted,
@@ -71,6 +72,8 @@ export interface BucketInfo {
   publicAccessBlock: PublicAccessBlock | null;
   /** The bucket's versioning status, null while it was never set. */
   versioning: "Enabled" | "Suspended" | null;
+  /** The default encryption (set through S3), null while never set. */
+  defaultEncryption: DefaultEncryption | null;
   /** Older versions kept beside the current objects, and their bytes. */
   noncurrentVersions: number;
   noncurrentBytes: number;
@@ -349,6 +352,7 @@ export class Access {
       publicRead: bucket.policy?.v != null && !publicAccessRestricted(bucket),
       publicAccessBlock: bucket.publicAccessBlock?.v ?? null,
       versioning: bucket.versioning?.v ?? null,
+      defaultEncryption: bucket.encryption?.v ?? null,
       noncurrentVersions,
       noncurrentBytes,
     };

@@ -62,6 +62,18 @@ export function publicAccessRestricted(bucket: Bucket): boolean {
   return bucket.publicAccessBlock?.v?.restrictPublicBuckets === true;
 }
 
+/**
+ * A bucket's default encryption (S3's ServerSideEncryptionConfiguration):
+ * SSE-S3 only, which remise keeps and gives back as it accepts SSE-S3 on
+ * uploads (what the disk's encryption provides), and the encryption types
+ * uploads may not use (SSE-C).
+ */
+export interface DefaultEncryption {
+  algorithm?: "AES256";
+  bucketKeyEnabled?: boolean;
+  blockedTypes: "SSE-C"[];
+}
+
 export interface LifecycleRule {
   id?: string;
   /** Whether the rule applies (see `filteredEnabled`; `lifecycleRuleEnabled` reads both). */
@@ -175,6 +187,8 @@ export interface BucketSettings {
   versioning: "Enabled" | "Suspended";
   /** What the owner forbids of public access (S3's PublicAccessBlockConfiguration). */
   publicAccessBlock: PublicAccessBlock;
+  /** The default encryption, and the encryption types uploads may not use. */
+  encryption: DefaultEncryption;
 }
 
 export type BucketSetting = keyof BucketSettings;
@@ -187,6 +201,7 @@ const BUCKET_SETTINGS: BucketSetting[] = [
   "tags",
   "versioning",
   "publicAccessBlock",
+  "encryption",
 ];
 
 export type Bucket = {

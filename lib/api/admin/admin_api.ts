@@ -109,6 +109,8 @@ export interface BucketInfoJson {
   publicAccessBlock: string[] | null;
   /** "Enabled" or "Suspended"; null while versioning was never set (set through S3). */
   versioning: "Enabled" | "Suspended" | null;
+  /** The default encryption (set through S3): its algorithm, and whether SSE-C uploads are blocked; null while never set. */
+  defaultEncryption: { algorithm: string | null; sseCBlocked: boolean } | null;
   /** Older versions kept beside the current objects, and their bytes. */
   noncurrentVersions: number;
   noncurrentBytes: number;
@@ -406,6 +408,10 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
     publicRead: info.publicRead,
     publicAccessBlock: info.publicAccessBlock && publicAccessBlockSettings(info.publicAccessBlock),
     versioning: info.versioning,
+    defaultEncryption: info.defaultEncryption && {
+      algorithm: info.defaultEncryption.algorithm ?? null,
+      sseCBlocked: info.defaultEncryption.blockedTypes.includes("SSE-C"),
+    },
     noncurrentVersions: info.noncurrentVersions,
     noncurrentBytes: info.noncurrentBytes,
   };

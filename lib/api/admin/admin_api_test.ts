@@ -243,6 +243,7 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       lifecycleRules: 0,
       publicRead: false,
       publicAccessBlock: null,
+      defaultEncryption: null,
       versioning: null,
       noncurrentVersions: 0,
       noncurrentBytes: 0,

@@ -37,7 +37,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   // The source's key, if it is encrypted, and the copy's (SSE-C).
   const keys = {
     source: keyToReadFrom(source.object.data.meta, r.req.headers, COPY_SOURCE_KEY_PREFIX),
-    destination: customerKeyToWrite(r.req.headers),
+    destination: customerKeyToWrite(r.req.headers, bucket),
   };
   if (
     source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&

@@ -8,6 +8,8 @@
  */
 import { CustomerKey } from "../../model/customer_key.ts";
 import type { ObjectMeta } from "../../model/object_table.ts";
+import type { Bucket } from "../../model/bucket_table.ts";
+import { refuseBlockedCustomerKey } from "./bucket_encryption.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 
@@ -99,15 +101,20 @@ export function customerKeyOf(
   return key;
 }
 
-/** The key a write encrypts with (SSE-C); it cannot go with another encryption. */
-export function customerKeyToWrite(headers: Headers): CustomerKey | undefined {
+/**
+ * The key a write into `bucket` encrypts with (SSE-C); it cannot go with
+ * another encryption, nor into a bucket that blocks SSE-C uploads.
+ */
+export function customerKeyToWrite(headers: Headers, bucket: Bucket): CustomerKey | undefined {
   const key = customerKeyOf(headers);
-  if (key && headers.get("x-amz-server-side-encryption") !== null) {
+  if (!key) return undefined;
+  if (headers.get("x-amz-server-side-encryption") !== null) {
     throw s3Errors.invalidArgument(
       "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
       "x-amz-server-side-encryption",
     );
   }
+  refuseBlockedCustomerKey(bucket);
   return key;
 }
 

@@ -134,7 +134,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
   const checksum = uploadChecksumRequested(r.req.headers);
-  const encryptWith = customerKeyToWrite(r.req.headers);
+  const encryptWith = customerKeyToWrite(r.req.headers, bucket);
   const uploadId = await createUpload(r.ctx.store, bucket.id, key, headersToStore(r.req.headers), {
     checksum,
     tags: taggingHeader(r.req.headers),

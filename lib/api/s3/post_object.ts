@@ -234,6 +234,7 @@ export async function handlePostObject(
           name.startsWith(CUSTOMER_KEY_PREFIX) || name === "x-amz-server-side-encryption"
         ),
       ),
+      bucket,
     );
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),

@@ -67,7 +67,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const checksum = requestedChecksum(r.req.headers);
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
-  const encryptWith = customerKeyToWrite(r.req.headers);
+  const encryptWith = customerKeyToWrite(r.req.headers, bucket);
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const versioning = versioningOf(bucket);
   const { version, meta } = await putObject(r.ctx.store, bucket.id, key, body, {

@@ -56,6 +56,11 @@ import {
   handlePutObjectTagging,
 } from "./object_tagging.ts";
 import { refuseUnsupportedEncryption } from "./encryption.ts";
+import {
+  handleDeleteBucketEncryption,
+  handleGetBucketEncryption,
+  handlePutBucketEncryption,
+} from "./bucket_encryption.ts";
 import { handleGetObject } from "./get_object.ts";
 import {
   handleListObjects,
@@ -181,6 +186,7 @@ export function routeOperation(
         if (q.has("publicAccessBlock")) {
           return route("GetPublicAccessBlock", handleGetPublicAccessBlock);
         }
+        if (q.has("encryption")) return route("GetBucketEncryption", handleGetBucketEncryption);
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -202,6 +208,7 @@ export function routeOperation(
         if (q.has("publicAccessBlock")) {
           return route("PutPublicAccessBlock", handlePutPublicAccessBlock);
         }
+        if (q.has("encryption")) return route("PutBucketEncryption", handlePutBucketEncryption);
         if (sub) return unsupported("PutBucket", sub);
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
@@ -215,6 +222,9 @@ export function routeOperation(
         }
         if (q.has("publicAccessBlock")) {
           return route("DeletePublicAccessBlock", handleDeletePublicAccessBlock);
+        }
+        if (q.has("encryption")) {
+          return route("DeleteBucketEncryption", handleDeleteBucketEncryption);
         }
         if (sub) return unsupported("DeleteBucket", sub);
         return route("DeleteBucket", handleDeleteBucket);
