@@ -20,6 +20,7 @@ import type { Store } from "./store.ts";
 import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
 import type { CustomerKey } from "./customer_key.ts";
+import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import { lww } from "../util/crdt.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
@@ -36,6 +37,18 @@ export function versionedFlag(versioning: Versioning): { versioned?: true } {
 export function nextTimestamp(store: Store, entry: ObjectEntry | undefined): number {
   const newest = entry?.versions.reduce((m, v) => Math.max(m, v.timestampMs), 0) ?? 0;
   return Math.max(store.nowMs(), newest + 1);
+}
+
+/** What replicas report of the versions they held before a write that may be replaced. */
+const REPLACING_PICK: ValuePick = {
+  versions: { uuid: true, timestampMs: true, versioned: true, state: { state: true } },
+};
+
+/** Whether `v` replaces `version`: a newer null version, complete or deleted, replaces a null one. */
+function replaces(v: ObjectVersion, version: ObjectVersion): boolean {
+  return !version.versioned && !v.versioned && v.uuid !== version.uuid &&
+    v.timestampMs > version.timestampMs &&
+    (v.state.state === "complete" || v.state.state === "deleted");
 }
 
 /** What replicas report of the entry they held before a write (see `writeNewest`). */
@@ -133,16 +146,21 @@ export async function putObject(
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const uuid = crypto.randomUUID();
   const flag = versionedFlag(options.versioning);
+  const allowInline = !flag.versioned && !options.encryptWith;
   // The timestamp must be newer than every version of the key: it is decided
-  // against the stored entry, before the first block is stored, or when the
-  // version is written (see below).
+  // against the stored entry. As in S3, of two writes of one key the one that
+  // began last wins: data known to go into blocks is timestamped now, before
+  // its body is read. Data that may stay inline is timestamped when written
+  // (see below), and a body of unknown size at its first block.
   let timestampMs: number | undefined;
   const readTimestamp = async () =>
     timestampMs = nextTimestamp(store, await store.objects.get(bucketId, key));
-  if (options.precondition) {
+  const sizeHint = options.sizeHint;
+  const intoBlocks = !allowInline || sizeHint !== undefined && sizeHint > INLINE_THRESHOLD_BYTES;
+  if (options.precondition || intoBlocks) {
     // Checked first, so that a request bound to fail does not send its body for nothing.
     const before = await store.objects.get(bucketId, key);
-    options.precondition(currentData(before));
+    options.precondition?.(currentData(before));
     timestampMs = nextTimestamp(store, before);
   }
   let uploading = false;
@@ -154,7 +172,7 @@ export async function putObject(
       sizeHint: options.sizeHint,
       // A versioned key keeps every version in its entry: inline data would
       // make the entry, read and rewritten by each write, grow by the data.
-      allowInline: !flag.versioned,
+      allowInline,
       encryptWith: options.encryptWith,
       beforeFirstBlock: async () => {
         uploading = true;
@@ -206,7 +224,14 @@ export async function putObject(
     }
     options.precondition?.(await getCurrent(store, bucketId, key));
     const version = complete(timestampMs!);
-    await store.objects.insert({ bucketId, key, versions: [version] });
+    const seen = await store.objects.insertSeeing(
+      { bucketId, key, versions: [version] },
+      REPLACING_PICK,
+    ) as (Pick<ObjectEntry, "versions"> | undefined)[];
+    // A write that began after this one and ended first replaces it: its data goes.
+    if (seen.some((entry) => entry?.versions.some((v) => replaces(v, version)))) {
+      await store.releaseData(uuid);
+    }
     return { version, meta };
   } catch (e) {
     if (uploading) {
