@@ -403,7 +403,7 @@ Deno.test("S3 bucket operations", async (t) => {
         );
         for (
           const [method, query] of [
-            ["PUT", "object-lock"],
+            ["PUT", "logging"],
             ["PUT", "replication"],
             ["DELETE", "replication"],
             ["GET", "analytics"],

@@ -201,7 +201,9 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       const res = await postForm(`${server.endpoint}/forms`, fields, { bytes: hello, name: "x" });
       assert.equal(res.status, 204, await res.text());
       assert.equal((await text(s3, "forms", "v2.txt")).body, "hello form");
-      const wrong = { ...fields, signature: fields.signature.replace(/^./, "A") };
+      // Another first character (the signature itself may start with "A").
+      const other = fields.signature.startsWith("A") ? "B" : "A";
+      const wrong = { ...fields, signature: other + fields.signature.slice(1) };
       await assertRefused(
         await postForm(`${server.endpoint}/forms`, wrong, { bytes: hello, name: "x" }),
         403,

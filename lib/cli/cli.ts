@@ -239,6 +239,7 @@ function buildProgram(io: CliIo): Command {
         ["Lifecycle rules", String(info.lifecycleRules)],
         ["Versioning", info.versioning ?? "never enabled"],
         ["Default encryption", defaultEncryptionText(info)],
+        ["Object lock", objectLockText(info)],
         [
           "Older versions",
           `${info.noncurrentVersions} (${formatBytes(info.noncurrentBytes)})`,
@@ -395,6 +396,13 @@ function websiteText(info: BucketInfoJson): string {
   const errors = w.errorDocument ? `, errors ${w.errorDocument}` : "";
   const rules = w.routingRules ? `, ${w.routingRules} routing rules` : "";
   return `served (index ${w.indexDocument}${errors}${rules})`;
+}
+
+/** "off", or "on" with the default retention. */
+function objectLockText(info: BucketInfoJson): string {
+  const lock = info.objectLock;
+  if (lock === null) return "off";
+  return lock.defaultRetention ? `on, new objects retained ${lock.defaultRetention}` : "on";
 }
 
 /** "none", or the default algorithm and whether SSE-C uploads are blocked. */

@@ -11,6 +11,7 @@ import {
   type BucketSettings,
   type DefaultEncryption,
   newBucket,
+  type ObjectLockConfig,
   type PublicAccessBlock,
   publicAccessRestricted,
   type WebsiteConfig,
@@ -74,6 +75,8 @@ export interface BucketInfo {
   versioning: "Enabled" | "Suspended" | null;
   /** The default encryption (set through S3), null while never set. */
   defaultEncryption: DefaultEncryption | null;
+  /** Object lock (set through S3), null while never enabled. */
+  objectLock: ObjectLockConfig | null;
   /** Older versions kept beside the current objects, and their bytes. */
   noncurrentVersions: number;
   noncurrentBytes: number;
@@ -353,6 +356,7 @@ export class Access {
       publicAccessBlock: bucket.publicAccessBlock?.v ?? null,
       versioning: bucket.versioning?.v ?? null,
       defaultEncryption: bucket.encryption?.v ?? null,
+      objectLock: bucket.objectLock?.v ?? null,
       noncurrentVersions,
       noncurrentBytes,
     };

@@ -74,6 +74,19 @@ export interface DefaultEncryption {
   blockedTypes: "SSE-C"[];
 }
 
+/** How an object is retained: GOVERNANCE yields to keys that bypass it, COMPLIANCE to nothing. */
+export type RetentionMode = "GOVERNANCE" | "COMPLIANCE";
+
+/**
+ * A bucket's object lock (S3's ObjectLockConfiguration): once enabled it
+ * stays enabled, and keeps versioning enabled; new objects get the default
+ * retention, if any.
+ */
+export interface ObjectLockConfig {
+  enabled: true;
+  defaultRetention?: { mode: RetentionMode; days?: number; years?: number };
+}
+
 export interface LifecycleRule {
   id?: string;
   /** Whether the rule applies (see `filteredEnabled`; `lifecycleRuleEnabled` reads both). */
@@ -189,6 +202,8 @@ export interface BucketSettings {
   publicAccessBlock: PublicAccessBlock;
   /** The default encryption, and the encryption types uploads may not use. */
   encryption: DefaultEncryption;
+  /** Object lock: versions that may not be deleted before a date, or while held. */
+  objectLock: ObjectLockConfig;
 }
 
 export type BucketSetting = keyof BucketSettings;
@@ -202,6 +217,7 @@ const BUCKET_SETTINGS: BucketSetting[] = [
   "versioning",
   "publicAccessBlock",
   "encryption",
+  "objectLock",
 ];
 
 export type Bucket = {

@@ -29,6 +29,7 @@ import {
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
 import type { CustomerKey } from "./customer_key.ts";
+import { lockRegisters, type LockRequest } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
 
@@ -131,6 +132,8 @@ export interface CopyOptions {
   checksumAlgorithm?: ChecksumAlgorithm;
   /** The client's keys (SSE-C): the source's, checked by the caller, and the copy's. */
   keys?: CopyKeys;
+  /** Object lock: the copy's retention and legal hold (the source's are not copied). */
+  lock?: LockRequest;
 }
 
 /** The full-object checksum (base64) of an object's data, read from its blocks. */
@@ -161,9 +164,20 @@ export async function copyObject(
   options: CopyOptions,
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const { headers, precondition, tags, versioning, checksumAlgorithm, keys = {} } = options;
-  const { tags: sourceTags, encryption: _sourceEncryption, ...sourceMeta } = source.data.meta;
+  const {
+    tags: sourceTags,
+    encryption: _sourceEncryption,
+    retention: _sourceRetention,
+    legalHold: _sourceLegalHold,
+    ...sourceMeta
+  } = source.data.meta;
   const copiedTags = tags === undefined ? sourceTags : lww(store.nowMs(), tags);
-  const meta: ObjectMeta = { ...sourceMeta, headers, ...(copiedTags ? { tags: copiedTags } : {}) };
+  const meta: ObjectMeta = {
+    ...sourceMeta,
+    headers,
+    ...(copiedTags ? { tags: copiedTags } : {}),
+    ...lockRegisters(options.lock, store.nowMs()),
+  };
   const sourceChecksum = sourceMeta.checksum;
   const rewrite = keys.source !== undefined || keys.destination !== undefined;
   const newChecksum = checksumAlgorithm !== undefined && !rewrite &&

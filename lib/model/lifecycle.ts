@@ -24,6 +24,7 @@ import {
 } from "./object_table.ts";
 import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
+import { ObjectLockedError } from "./object_lock.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -186,7 +187,12 @@ export async function applyLifecycle(
         }
       }
       for (const versionId of expiredVersions(entry, applying, now)) {
-        if (await deleteVersion(store, bucket.id, entry.key, versionId)) done.versionsDeleted++;
+        try {
+          if (await deleteVersion(store, bucket.id, entry.key, versionId)) done.versionsDeleted++;
+        } catch (e) {
+          // Object lock keeps it: a later pass deletes it once its retention ends.
+          if (!(e instanceof ObjectLockedError)) throw e;
+        }
       }
       for (const version of entry.versions) {
         const state = version.state;

@@ -187,6 +187,41 @@ Deno.test("lifecycle rules delete noncurrent versions past their days, and lone 
     },
   ));
 
+Deno.test("lifecycle rules leave noncurrent versions that object lock retains until it ends", () =>
+  withBucket(
+    "locked-bucket",
+    Date.UTC(2026, 0, 10, 10),
+    async ({ store, access, bucket, clock }) => {
+      const start = clock.ms;
+      const put = async (text: string, retainDays: number) => {
+        const { version } = await putObject(store, bucket.id, "k", bodyOf(text), {
+          headers: [],
+          maxSize: 1 << 20,
+          versioning: "Enabled",
+          lock: { retention: { mode: "COMPLIANCE", untilMs: start + retainDays * DAY_MS } },
+        });
+        clock.ms += 3600 * 1000;
+        return version.uuid;
+      };
+      const [old, current] = [await put("1", 10), await put("2", 10)];
+      await access.setSetting(bucket, "lifecycle", [
+        { enabled: true, prefix: "k", noncurrentDays: 1 },
+      ]);
+      const run = async () => await applyLifecycle(store, await access.listAllBuckets());
+      clock.ms = start + 5 * DAY_MS;
+      assert.deepEqual(await run(), { expired: 0, versionsDeleted: 0, aborted: 0 }, "retained");
+      assert.equal((await getVersion(store, bucket.id, "k", old)).kind, "object");
+      clock.ms = start + 11 * DAY_MS;
+      assert.deepEqual(
+        await run(),
+        { expired: 0, versionsDeleted: 1, aborted: 0 },
+        "retention over",
+      );
+      assert.equal((await getVersion(store, bucket.id, "k", old)).kind, "none");
+      assert.equal((await getCurrent(store, bucket.id, "k"))?.version.uuid, current);
+    },
+  ));
+
 Deno.test("lifecycle rules with tag and size filters act on the objects and versions they select only", () =>
   withBucket(
     "filters-bucket",

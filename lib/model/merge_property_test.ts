@@ -124,6 +124,27 @@ function version(r: () => number): ObjectVersion {
         bytes: new Uint8Array([1, 2, 3]),
       },
     },
+    // The same version with an object lock set at different times (PutObjectRetention,
+    // PutObjectLegalHold), each register on its own.
+    {
+      state: "complete" as const,
+      data: {
+        type: "inline" as const,
+        meta: {
+          ...meta,
+          ...(r() < 0.5
+            ? {
+              retention: lw(r, [null, { mode: "GOVERNANCE" as const, untilMs: 99 }, {
+                mode: "COMPLIANCE" as const,
+                untilMs: 120,
+              }]),
+            }
+            : {}),
+          ...(r() < 0.5 ? { legalHold: lw(r, [true, false]) } : {}),
+        },
+        bytes: new Uint8Array([1, 2, 3]),
+      },
+    },
     { state: "complete" as const, data: { type: "deleteMarker" as const } },
     { state: "aborted" as const },
   ]);

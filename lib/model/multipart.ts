@@ -35,6 +35,7 @@ import {
 } from "./objects.ts";
 import type { Store } from "./store.ts";
 import type { CustomerEncryption, CustomerKey } from "./customer_key.ts";
+import { lockRegisters, type LockRequest } from "./object_lock.ts";
 
 /** S3's minimum size of every part but the last. */
 export const PART_SIZE_MIN_BYTES = 5 * 1024 * 1024;
@@ -71,6 +72,8 @@ export interface ActiveUpload {
   tags?: [string, string][];
   /** Set when the parts are encrypted with the client's key (SSE-C). */
   encryption?: CustomerEncryption;
+  /** Object lock: the completed object's retention and legal hold. */
+  lock: LockRequest;
 }
 
 export type ChecksumType = StoredChecksum["type"];
@@ -113,6 +116,8 @@ export interface CreateUploadOptions {
   versioning?: Versioning;
   /** The parts are to be encrypted with the client's key (SSE-C) this record is of. */
   encryption?: CustomerEncryption;
+  /** Object lock: the completed object's retention and legal hold. */
+  lock?: LockRequest;
 }
 
 export async function createUpload(
@@ -122,7 +127,7 @@ export async function createUpload(
   headers: [string, string][],
   options: CreateUploadOptions = {},
 ): Promise<string> {
-  const { checksum, tags, versioning, encryption } = options;
+  const { checksum, tags, versioning, encryption, lock } = options;
   const uploadId = crypto.randomUUID();
   const now = store.nowMs();
   const entry = await store.objects.get(bucketId, key);
@@ -149,6 +154,8 @@ export async function createUpload(
         ...(checksum?.type === "FULL_OBJECT" ? { checksumType: "FULL_OBJECT" as const } : {}),
         ...(tags ? { tags } : {}),
         ...(encryption ? { encryption } : {}),
+        ...(lock?.retention ? { retention: lock.retention } : {}),
+        ...(lock?.legalHold ? { legalHold: true } : {}),
       },
     }],
   });
@@ -182,6 +189,7 @@ export async function getUpload(
     checksumType: version.state.checksumType ?? "COMPOSITE",
     tags: version.state.tags,
     encryption: version.state.encryption,
+    lock: { retention: version.state.retention, legalHold: version.state.legalHold },
   };
 }
 
@@ -393,6 +401,7 @@ export async function completeUpload(
     checksum,
     ...(active.tags ? { tags: lww(store.nowMs(), active.tags) } : {}),
     ...(active.encryption ? { encryption: active.encryption } : {}),
+    ...lockRegisters(active.lock, store.nowMs()),
   };
   const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
   options.precondition?.(currentData(entry));

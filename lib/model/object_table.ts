@@ -9,6 +9,13 @@
 import type { TableSchema } from "../table/schema.ts";
 import { type Lww, mergeLww, stableMax } from "../util/crdt.ts";
 import type { CustomerEncryption } from "./customer_key.ts";
+import type { RetentionMode } from "./bucket_table.ts";
+
+/** A version's retention (object lock): it may not be deleted before `untilMs`. */
+export interface Retention {
+  mode: RetentionMode;
+  untilMs: number;
+}
 
 /** Metadata returned with an object: size, ETag, headers, checksum. */
 export interface ObjectMeta {
@@ -25,6 +32,13 @@ export interface ObjectMeta {
   tags?: Lww<[string, string][]>;
   /** Set when the data is encrypted with the client's key (SSE-C). */
   encryption?: CustomerEncryption;
+  /**
+   * Object lock: the retention and the legal hold, registers of their own
+   * as the tags are (PutObjectRetention and PutObjectLegalHold rewrite the
+   * version, and the newest of each wins).
+   */
+  retention?: Lww<Retention | null>;
+  legalHold?: Lww<boolean>;
 }
 
 export interface StoredChecksum {
@@ -73,6 +87,9 @@ export type VersionState =
     tags?: [string, string][];
     /** A multipart upload's parts are encrypted with the client's key (SSE-C). */
     encryption?: CustomerEncryption;
+    /** The object lock the completed object gets. */
+    retention?: Retention;
+    legalHold?: boolean;
   }
   | { state: "complete"; data: VersionData }
   | { state: "aborted" }
@@ -113,29 +130,53 @@ function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
   // Most often two copies of the same version (replicas, read repair); they
-  // may differ in their tags only, which merge as a register.
-  const ta = tagsOf(a);
-  const tb = tagsOf(b);
-  if (ta === undefined && tb === undefined) return stableMax(a, b);
-  const tags = ta && tb ? mergeLww(ta, tb) : ta ?? tb;
-  return withTags(stableMax(withTags(a, undefined), withTags(b, undefined)), tags);
+  // may differ in their metadata's registers only, which merge one by one.
+  const ma = metaOf(a);
+  const mb = metaOf(b);
+  if (!ma || !mb || !META_REGISTERS.some((name) => ma[name] || mb[name])) return stableMax(a, b);
+  const merged: MetaRegisters = {};
+  for (const name of META_REGISTERS) {
+    const x = ma[name] as Lww<unknown> | undefined;
+    const y = mb[name] as Lww<unknown> | undefined;
+    (merged as Record<string, unknown>)[name] = x && y ? mergeLww(x, y) : x ?? y;
+  }
+  return withRegisters(stableMax(withRegisters(a, {}), withRegisters(b, {})), merged);
 }
 
-function tagsOf(v: ObjectVersion): Lww<[string, string][]> | undefined {
+/** The registers of a version's metadata that requests rewrite on their own (see ObjectMeta). */
+const META_REGISTERS = ["tags", "retention", "legalHold"] as const;
+export type MetaRegisters = Partial<Pick<ObjectMeta, typeof META_REGISTERS[number]>>;
+
+function metaOf(v: ObjectVersion): ObjectMeta | undefined {
   const s = v.state;
-  return s.state === "complete" && s.data.type !== "deleteMarker" ? s.data.meta.tags : undefined;
+  return s.state === "complete" && s.data.type !== "deleteMarker" ? s.data.meta : undefined;
 }
 
-/** `v` with these tags (none: undefined); `v` itself when it has no data to tag. */
-export function withTags(
-  v: ObjectVersion,
-  tags: Lww<[string, string][]> | undefined,
-): ObjectVersion {
+/**
+ * `v` with exactly these registers in its metadata (those left out are
+ * removed); `v` itself when it has no metadata (a delete marker).
+ */
+function withRegisters(v: ObjectVersion, registers: MetaRegisters): ObjectVersion {
   const s = v.state;
   if (s.state !== "complete" || s.data.type === "deleteMarker") return v;
-  const { tags: _old, ...rest } = s.data.meta;
-  const meta: ObjectMeta = tags === undefined ? rest : { ...rest, tags };
+  const { tags: _t, retention: _r, legalHold: _l, ...rest } = s.data.meta;
+  const meta: ObjectMeta = { ...rest };
+  if (registers.tags) meta.tags = registers.tags;
+  if (registers.retention) meta.retention = registers.retention;
+  if (registers.legalHold) meta.legalHold = registers.legalHold;
   return { ...v, state: { state: "complete", data: { ...s.data, meta } } };
+}
+
+/** `v` with one register of its metadata set, the others kept. */
+export function withRegister<N extends keyof MetaRegisters>(
+  v: ObjectVersion,
+  name: N,
+  value: MetaRegisters[N],
+): ObjectVersion {
+  const meta = metaOf(v);
+  if (!meta) return v;
+  const { tags, retention, legalHold } = meta;
+  return withRegisters(v, { tags, retention, legalHold, [name]: value });
 }
 
 /**

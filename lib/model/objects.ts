@@ -21,6 +21,7 @@ import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
 import type { CustomerKey } from "./customer_key.ts";
 import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
+import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
@@ -134,6 +135,8 @@ export interface PutObjectOptions {
   versioning?: Versioning;
   /** Encrypts the data with the client's key (SSE-C). */
   encryptWith?: CustomerKey;
+  /** Object lock: the new version's retention and legal hold. */
+  lock?: LockRequest;
 }
 
 /** Streams `body` into a new version of `key` and makes it current once verified. */
@@ -198,6 +201,7 @@ export async function putObject(
       checksum: options.storedChecksum?.(written),
       ...(options.tags ? { tags: lww(store.nowMs(), options.tags) } : {}),
       ...(customerKey ? { encryption: customerKey.newEncryption() } : {}),
+      ...lockRegisters(options.lock, store.nowMs()),
     };
     const data: VersionData = written.inline ? { type: "inline", meta, bytes: written.inline } : {
       type: "parts",
@@ -314,16 +318,23 @@ export async function deleteObject(
 /**
  * Deletes the version S3 names `versionId` for good: an object's data or a
  * delete marker. Resolves with the version deleted; undefined when the key
- * has no such version (deleting it again succeeds, as in S3).
+ * has no such version (deleting it again succeeds, as in S3). A version
+ * object lock protects is not deleted: ObjectLockedError.
  */
 export async function deleteVersion(
   store: Store,
   bucketId: string,
   key: string,
   versionId: string,
+  options: { bypassGovernance?: boolean } = {},
 ): Promise<ObjectVersion | undefined> {
   const version = findVersion(await store.objects.get(bucketId, key), versionId);
   if (!version) return undefined;
+  const state = version.state;
+  if (state.state === "complete" && state.data.type !== "deleteMarker") {
+    const why = protectionOf(state.data.meta, store.nowMs(), options.bypassGovernance);
+    if (why) throw new ObjectLockedError(key, why);
+  }
   const { uuid, timestampMs } = version;
   await store.objects.insert({
     bucketId,

@@ -23,6 +23,7 @@ import type { AccessKey } from "../../model/key_table.ts";
 import {
   type Bucket,
   type BucketPermission,
+  type ObjectLockConfig,
   PUBLIC_ACCESS_BLOCK_SETTINGS,
   type PublicAccessBlock,
 } from "../../model/bucket_table.ts";
@@ -111,6 +112,8 @@ export interface BucketInfoJson {
   versioning: "Enabled" | "Suspended" | null;
   /** The default encryption (set through S3): its algorithm, and whether SSE-C uploads are blocked; null while never set. */
   defaultEncryption: { algorithm: string | null; sseCBlocked: boolean } | null;
+  /** Object lock (set through S3): the default retention ("GOVERNANCE 30 days"), if any; null while off. */
+  objectLock: { defaultRetention: string | null } | null;
   /** Older versions kept beside the current objects, and their bytes. */
   noncurrentVersions: number;
   noncurrentBytes: number;
@@ -412,6 +415,7 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
       algorithm: info.defaultEncryption.algorithm ?? null,
       sseCBlocked: info.defaultEncryption.blockedTypes.includes("SSE-C"),
     },
+    objectLock: info.objectLock && { defaultRetention: defaultRetentionText(info.objectLock) },
     noncurrentVersions: info.noncurrentVersions,
     noncurrentBytes: info.noncurrentBytes,
   };
@@ -563,6 +567,13 @@ async function removeWebsite(ctx: AdminContext, [name]: string[]): Promise<Respo
 }
 
 /** The names (as S3 spells them) of the public access block's settings that are on. */
+function defaultRetentionText(config: ObjectLockConfig): string | null {
+  const rule = config.defaultRetention;
+  if (!rule) return null;
+  const [count, unit] = rule.years !== undefined ? [rule.years, "year"] : [rule.days!, "day"];
+  return `${rule.mode} ${count} ${unit}${count === 1 ? "" : "s"}`;
+}
+
 function publicAccessBlockSettings(block: PublicAccessBlock): string[] {
   return PUBLIC_ACCESS_BLOCK_SETTINGS.filter(([field]) => block[field]).map(([, name]) => name);
 }

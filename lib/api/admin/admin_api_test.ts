@@ -244,6 +244,7 @@ Deno.test("admin API: buckets are created, listed, described and deleted", async
       publicRead: false,
       publicAccessBlock: null,
       defaultEncryption: null,
+      objectLock: null,
       versioning: null,
       noncurrentVersions: 0,
       noncurrentBytes: 0,

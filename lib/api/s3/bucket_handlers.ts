@@ -5,6 +5,7 @@ import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { checkCreateBucketOwnership } from "./ownership_controls.ts";
 import { ModelError } from "../../model/access.ts";
+import { enableObjectLock, objectLockRequested } from "./object_lock.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 
 function isoDate(ms: number): string {
@@ -113,8 +114,10 @@ export async function handleCreateBucket(r: S3Request): Promise<Response> {
   if (!key?.allowCreateBucket.v) {
     throw s3Errors.accessDenied("This access key may not create buckets");
   }
+  const withObjectLock = objectLockRequested(r.req.headers);
   try {
-    await r.ctx.access.createBucket(name, r.accessKeyId);
+    const bucket = await r.ctx.access.createBucket(name, r.accessKeyId);
+    if (withObjectLock) await enableObjectLock(r, bucket);
   } catch (e) {
     if (e instanceof ModelError && e.code === "InvalidBucketName") {
       throw new S3Error("InvalidBucketName", 400, "The specified bucket is not valid.", {

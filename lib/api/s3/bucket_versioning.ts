@@ -8,6 +8,7 @@ import { versioningOf } from "../../model/bucket_table.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { s3Errors } from "./s3_error.ts";
 import { xmlElement, xmlResponse, xmlText } from "./xml.ts";
+import { refuseVersioningSuspension } from "./object_lock.ts";
 
 export async function handlePutBucketVersioning(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
@@ -24,6 +25,7 @@ export async function handlePutBucketVersioning(r: S3Request): Promise<Response>
     return new Response(null, { status: 200 });
   }
   if (status !== "Enabled" && status !== "Suspended") throw s3Errors.malformedXml();
+  refuseVersioningSuspension(bucket, status);
   if (versioningOf(bucket) !== status) await r.ctx.access.setSetting(bucket, "versioning", status);
   return new Response(null, { status: 200 });
 }

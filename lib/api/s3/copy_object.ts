@@ -15,6 +15,7 @@ import { taggingHeader } from "./object_tagging.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
 import { expirationHeader } from "./expiration_header.ts";
+import { lockToWrite } from "./object_lock.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
   customerKeyHeaders,
@@ -77,6 +78,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       // x-amz-checksum-algorithm: the algorithm the copy's checksum is to be in.
       checksumAlgorithm: requestedChecksum(r.req.headers)?.algorithm,
       keys,
+      lock: lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs()),
     },
   );
   const checksum = meta.checksum;

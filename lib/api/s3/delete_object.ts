@@ -10,6 +10,9 @@ import { isDeleteMarker, versionIdOf } from "../../model/object_table.ts";
 import type { Store } from "../../model/store.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { requestedVersionId } from "./versions.ts";
+import { ObjectLockedError } from "../../model/object_lock.ts";
+import { bypassesGovernance } from "./object_lock.ts";
+import { s3Errors } from "./s3_error.ts";
 
 /** What a deletion did, as S3 reports it. */
 export interface Deletion {
@@ -19,15 +22,28 @@ export interface Deletion {
   deleteMarker: boolean;
 }
 
-/** Deletes `key` (a delete marker) or, with `versionId`, that version of it. */
+/**
+ * Deletes `key` (a delete marker) or, with `versionId`, that version of it;
+ * a version object lock protects is AccessDenied, unless `bypassGovernance`
+ * lifts its GOVERNANCE retention.
+ */
 export async function deleteKey(
   store: Store,
   bucket: Bucket,
   key: string,
   versionId: string | undefined,
+  bypassGovernance = false,
 ): Promise<Deletion> {
   if (versionId !== undefined) {
-    const deleted = await deleteVersion(store, bucket.id, key, versionId);
+    let deleted;
+    try {
+      deleted = await deleteVersion(store, bucket.id, key, versionId, { bypassGovernance });
+    } catch (e) {
+      if (e instanceof ObjectLockedError) {
+        throw s3Errors.accessDenied("Access Denied because object protected by object lock.");
+      }
+      throw e;
+    }
     return { versionId, deleteMarker: deleted !== undefined && isDeleteMarker(deleted) };
   }
   const versioning = versioningOf(bucket);
@@ -39,7 +55,13 @@ export async function deleteKey(
 export async function handleDeleteObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  const deletion = await deleteKey(r.ctx.store, bucket, key, requestedVersionId(r.target.query));
+  const deletion = await deleteKey(
+    r.ctx.store,
+    bucket,
+    key,
+    requestedVersionId(r.target.query),
+    bypassesGovernance(r, bucket),
+  );
   const headers = new Headers();
   if (deletion.versionId !== undefined) headers.set("x-amz-version-id", deletion.versionId);
   if (deletion.deleteMarker) headers.set("x-amz-delete-marker", "true");

@@ -4,7 +4,8 @@ import { DELETE_OBJECTS_MAX_KEYS, OBJECT_KEY_MAX_BYTES } from "../../util/limits
 import { errorMessage } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { requireBucket, type S3Request } from "./context.ts";
-import { s3Errors } from "./s3_error.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
+import { bypassesGovernance } from "./object_lock.ts";
 import { deleteKey } from "./delete_object.ts";
 import { isVersionId } from "./versions.ts";
 import { asList, type XmlNode, xmlResponse } from "./xml.ts";
@@ -32,6 +33,7 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
     return { key, versionId };
   });
   const quiet = String(root.Quiet ?? "false").trim().toLowerCase() === "true";
+  const bypassGovernance = bypassesGovernance(r, bucket);
   const deleted: XmlNode[] = [];
   const errors: XmlNode[] = [];
   for (const { key, versionId } of targets) {
@@ -45,7 +47,7 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
       continue;
     }
     try {
-      const deletion = await deleteKey(r.ctx.store, bucket, key, versionId);
+      const deletion = await deleteKey(r.ctx.store, bucket, key, versionId, bypassGovernance);
       if (!quiet) {
         deleted.push({
           Key: key,
@@ -55,6 +57,11 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
         });
       }
     } catch (e) {
+      if (e instanceof S3Error) {
+        // Refused, as this key alone would be (a version object lock protects).
+        errors.push({ Key: key, VersionId: versionId, Code: e.code, Message: e.message });
+        continue;
+      }
       log("remise::api::s3", "warn", `DeleteObjects: cannot delete "${key}": ${errorMessage(e)}`);
       errors.push({
         Key: key,

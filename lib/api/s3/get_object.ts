@@ -10,6 +10,7 @@ import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { customerKeyHeaders, keyToReadFrom } from "./encryption.ts";
+import { lockHeaders } from "./object_lock.ts";
 
 const RESPONSE_OVERRIDES: [string, string][] = [
   ["response-content-type", "content-type"],
@@ -89,6 +90,7 @@ export async function objectResponse(
   for (const [name, value] of Object.entries(customerKeyHeaders(decryptWith))) {
     headers.set(name, value);
   }
+  if (meta.retention || meta.legalHold) lockHeaders(meta, headers);
   if (evaluateReadPreconditions(requestHeaders, meta.etag, version.timestampMs) === "notModified") {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {

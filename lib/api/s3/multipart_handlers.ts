@@ -34,6 +34,7 @@ import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import { lockToWrite } from "./object_lock.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
   customerKeyHeaders,
@@ -140,6 +141,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
     tags: taggingHeader(r.req.headers),
     versioning: versioningOf(bucket),
     encryption: encryptWith?.newEncryption(),
+    lock: lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs()),
   });
   const headers = new Headers(customerKeyHeaders(encryptWith));
   if (checksum) {

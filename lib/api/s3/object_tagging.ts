@@ -7,7 +7,7 @@
  * Last-Modified alone.
  */
 import { readRequestXml } from "./request_xml.ts";
-import { versionIdOf, withTags } from "../../model/object_table.ts";
+import { versionIdOf, withRegister } from "../../model/object_table.ts";
 import { lww } from "../../util/crdt.ts";
 import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -84,7 +84,7 @@ async function setTags(r: S3Request, tags: [string, string][]): Promise<string> 
   const { bucket, key, current } = await requireObject(r, "write");
   // Newer than the tags read, whatever this node's clock says.
   const t = Math.max(r.ctx.store.nowMs(), (current.data.meta.tags?.t ?? 0) + 1);
-  const version = withTags(current.version, lww(t, tags));
+  const version = withRegister(current.version, "tags", lww(t, tags));
   await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
   return versionIdOf(version);
 }

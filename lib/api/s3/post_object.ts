@@ -14,6 +14,7 @@ import { type AuthContext } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
 import { refuseBlockedPublicAcl } from "./public_access_block.ts";
+import { lockToWrite } from "./object_lock.ts";
 import {
   CUSTOMER_KEY_PREFIX,
   customerKeyToWrite,
@@ -239,6 +240,7 @@ export async function handlePostObject(
     const { meta } = await putObject(ctx.store, bucket.id, key, file.stream, {
       headers: headersToStore(headers),
       encryptWith,
+      lock: lockToWrite((name) => fields.get(name), bucket, ctx.store.nowMs()),
       versioning: versioningOf(bucket),
       tags,
       maxSize: range.max,

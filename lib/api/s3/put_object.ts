@@ -12,6 +12,7 @@ import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.
 import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { customerKeyHeaders, customerKeyToWrite } from "./encryption.ts";
+import { lockToWrite } from "./object_lock.ts";
 
 /** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
 export function contentMd5Hex(headers: Headers): string | undefined {
@@ -68,6 +69,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
   const encryptWith = customerKeyToWrite(r.req.headers, bucket);
+  const lock = lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs());
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const versioning = versioningOf(bucket);
   const { version, meta } = await putObject(r.ctx.store, bucket.id, key, body, {
@@ -78,6 +80,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     checksumAlgorithm: checksum?.algorithm,
     sizeHint: r.contentLength,
     encryptWith,
+    lock,
     precondition: hasWritePreconditions(r.req.headers)
       ? (current) => checkWritePreconditions(r.req.headers, current)
       : undefined,

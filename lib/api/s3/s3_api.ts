@@ -84,7 +84,14 @@ import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
 import { drainRefusedBody } from "./refused_body.ts";
-import { refuseObjectLock } from "./object_lock.ts";
+import {
+  handleGetObjectLegalHold,
+  handleGetObjectLockConfiguration,
+  handleGetObjectRetention,
+  handlePutObjectLegalHold,
+  handlePutObjectLockConfiguration,
+  handlePutObjectRetention,
+} from "./object_lock.ts";
 import { handleGetBucketVersioning, handlePutBucketVersioning } from "./bucket_versioning.ts";
 import {
   handleGetBucketAcl,
@@ -115,13 +122,11 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "accelerate",
   "acl",
   "analytics",
-  "encryption",
   "intelligent-tiering",
   "inventory",
   "logging",
   "metrics",
   "notification",
-  "object-lock",
   "replication",
   "requestPayment",
   "versions",
@@ -129,8 +134,6 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
 ];
 const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "acl",
-  "retention",
-  "legal-hold",
   "torrent",
   "restore",
   "select",
@@ -187,6 +190,9 @@ export function routeOperation(
           return route("GetPublicAccessBlock", handleGetPublicAccessBlock);
         }
         if (q.has("encryption")) return route("GetBucketEncryption", handleGetBucketEncryption);
+        if (q.has("object-lock")) {
+          return route("GetObjectLockConfiguration", handleGetObjectLockConfiguration);
+        }
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
@@ -209,6 +215,9 @@ export function routeOperation(
           return route("PutPublicAccessBlock", handlePutPublicAccessBlock);
         }
         if (q.has("encryption")) return route("PutBucketEncryption", handlePutBucketEncryption);
+        if (q.has("object-lock")) {
+          return route("PutObjectLockConfiguration", handlePutObjectLockConfiguration);
+        }
         if (sub) return unsupported("PutBucket", sub);
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
@@ -237,7 +246,8 @@ export function routeOperation(
   // A version id names a version that exists: there is no writing one.
   if (
     q.has("versionId") &&
-    (method === "POST" || method === "PUT" && !q.has("tagging") && !q.has("acl"))
+    (method === "POST" ||
+      method === "PUT" && !["tagging", "acl", "retention", "legal-hold"].some((s) => q.has(s)))
   ) {
     return unsupported(`${method}Object`, "versionId");
   }
@@ -248,6 +258,8 @@ export function routeOperation(
       if (q.has("acl")) return route("GetObjectAcl", handleGetObjectAcl);
       if (q.has("tagging")) return route("GetObjectTagging", handleGetObjectTagging);
       if (q.has("attributes")) return route("GetObjectAttributes", handleGetObjectAttributes);
+      if (q.has("retention")) return route("GetObjectRetention", handleGetObjectRetention);
+      if (q.has("legal-hold")) return route("GetObjectLegalHold", handleGetObjectLegalHold);
       if (sub) return unsupported("GetObject", sub);
       return route("GetObject", (r) => handleGetObject(r, false));
     case "HEAD":
@@ -261,6 +273,8 @@ export function routeOperation(
       }
       if (q.has("acl")) return route("PutObjectAcl", setAclPrivate("PutObjectAcl"));
       if (q.has("tagging")) return route("PutObjectTagging", handlePutObjectTagging);
+      if (q.has("retention")) return route("PutObjectRetention", handlePutObjectRetention);
+      if (q.has("legal-hold")) return route("PutObjectLegalHold", handlePutObjectLegalHold);
       if (sub) return unsupported("PutObject", sub);
       if (headers.has("x-amz-copy-source")) return route("CopyObject", handleCopyObject);
       return route("PutObject", handlePutObject);
@@ -298,7 +312,6 @@ async function authenticate(
   const { auth: authContext, ...request } = r;
   // Before authentication wraps the body, which a refusal then reads and drops.
   refuseUnsupportedEncryption((name) => r.req.headers.get(name), r.req.method);
-  if (r.req.method === "PUT" || r.req.method === "POST") refuseObjectLock(r.req.headers);
   const auth = await authenticateRequest(r.req, authContext);
   return auth.kind === "signed"
     ? {

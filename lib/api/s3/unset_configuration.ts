@@ -1,5 +1,5 @@
 /**
- * Configurations remise does not keep (replication, object lock, ...).
+ * Configurations remise does not keep (replication, logging, ...).
  * Reading one answers as S3 does for a bucket or object where none was set,
  * so that tools which read them all (Terraform, backup and sync tools) go on;
  * setting one stays NotImplemented. remise has no ACLs: the canned policy
@@ -12,11 +12,6 @@ import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 
 /** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
 const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
-  "object-lock": [
-    "GetObjectLockConfiguration",
-    "ObjectLockConfigurationNotFoundError",
-    "Object Lock configuration does not exist for this bucket",
-  ],
   replication: [
     "GetBucketReplication",
     "ReplicationConfigurationNotFoundError",
