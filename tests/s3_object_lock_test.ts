@@ -311,7 +311,7 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
             },
           }),
         ),
-        "InvalidArgument",
+        "InvalidRetentionPeriod",
         400,
       );
       await assertS3Error(
@@ -322,6 +322,12 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
       await s3.send(new PutObjectCommand({ Bucket: "plain", Key: "free", Body: "f" }));
       await assertS3Error(
         s3.send(new GetObjectRetentionCommand({ Bucket: "plain", Key: "free" })),
+        "InvalidRequest",
+        400,
+      );
+      await s3.send(new PutObjectCommand({ Bucket: "held", Key: "free", Body: "f" }));
+      await assertS3Error(
+        s3.send(new GetObjectRetentionCommand({ Bucket: "held", Key: "free" })),
         "NoSuchObjectLockConfiguration",
         404,
       );

@@ -32,10 +32,12 @@ function missingConfiguration(): S3Error {
   return s3Errors.invalidRequest("Bucket is missing Object Lock Configuration");
 }
 
-function parseMode(text: string | undefined, name: string): RetentionMode {
+/** A retention mode from a header (`name`), or from an XML body (undefined: MalformedXML, as S3). */
+function parseMode(text: string | undefined, name?: string): RetentionMode {
   const mode = MODES.find((m) => m === text);
-  if (!mode) throw s3Errors.invalidArgument("Unknown wormMode directive.", name, text);
-  return mode;
+  if (mode) return mode;
+  if (name === undefined) throw s3Errors.malformedXml();
+  throw s3Errors.invalidArgument("Unknown wormMode directive.", name, text);
 }
 
 /** An ISO 8601 date in the future, as milliseconds. */
@@ -54,11 +56,11 @@ function parseRetainUntil(text: string | undefined, name: string, nowMs: number)
   return ms;
 }
 
-function parseLegalHold(text: string | undefined, name: string): boolean {
-  if (text !== "ON" && text !== "OFF") {
-    throw s3Errors.invalidArgument("Legal Hold must be either of 'ON' or 'OFF'", name, text);
-  }
-  return text === "ON";
+/** A legal hold status from a header (`name`), or from an XML body (undefined: MalformedXML). */
+function parseLegalHold(text: string | undefined, name?: string): boolean {
+  if (text === "ON" || text === "OFF") return text === "ON";
+  if (name === undefined) throw s3Errors.malformedXml();
+  throw s3Errors.invalidArgument("Legal Hold must be either of 'ON' or 'OFF'", name, text);
 }
 
 /**
@@ -109,9 +111,9 @@ export function lockHeaders(meta: ObjectMeta, headers: Headers): void {
   if (meta.legalHold) headers.set("x-amz-object-lock-legal-hold", meta.legalHold.v ? "ON" : "OFF");
 }
 
-/** S3's form of a date: ISO 8601 with seconds. */
+/** A date as S3 gives it: ISO 8601, to the millisecond (a client waiting for it waits long enough). */
 function isoDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return new Date(ms).toISOString();
 }
 
 /** CreateBucket's `x-amz-bucket-object-lock-enabled`: whether the new bucket gets object lock. */
@@ -159,17 +161,17 @@ function parseConfiguration(doc: Record<string, unknown>): ObjectLockConfig {
   if (root.Rule === undefined) return config;
   const defaults = xmlElement(xmlElement(root.Rule)?.DefaultRetention);
   if (!defaults) throw s3Errors.malformedXml();
-  const mode = parseMode(xmlText(defaults, "Mode"), "Mode");
+  const mode = parseMode(xmlText(defaults, "Mode"));
   const days = xmlText(defaults, "Days");
   const years = xmlText(defaults, "Years");
   if ((days === undefined) === (years === undefined)) throw s3Errors.malformedXml();
   const count = Number(days ?? years);
   const inDays = days !== undefined ? count : count * 365;
   if (!Number.isInteger(count) || count <= 0 || inDays > DEFAULT_RETENTION_MAX_DAYS) {
-    throw s3Errors.invalidArgument(
+    throw new S3Error(
+      "InvalidRetentionPeriod",
+      400,
       "Default retention period must be a positive integer value of at most 100 years",
-      days !== undefined ? "Days" : "Years",
-      days ?? years,
     );
   }
   config.defaultRetention = days !== undefined ? { mode, days: count } : { mode, years: count };
@@ -242,7 +244,7 @@ export async function handlePutObjectRetention(r: S3Request): Promise<Response> 
   const untilText = xmlText(root, "RetainUntilDate");
   if ((modeText === undefined) !== (untilText === undefined)) throw s3Errors.malformedXml();
   const retention: Retention | null = modeText === undefined ? null : {
-    mode: parseMode(modeText, "Mode"),
+    mode: parseMode(modeText),
     untilMs: parseRetainUntil(untilText, "RetainUntilDate", now),
   };
   const meta = current.data.meta;
@@ -265,7 +267,8 @@ export async function handlePutObjectRetention(r: S3Request): Promise<Response> 
 }
 
 export async function handleGetObjectRetention(r: S3Request): Promise<Response> {
-  const { current } = await requireObject(r, "read");
+  const { bucket, current } = await requireObject(r, "read");
+  if (!bucket.objectLock?.v) throw missingConfiguration();
   const retention = current.data.meta.retention?.v;
   if (!retention) throw noLockConfiguration();
   return xmlResponse("Retention", {
@@ -279,7 +282,7 @@ export async function handlePutObjectLegalHold(r: S3Request): Promise<Response> 
   if (!bucket.objectLock?.v) throw missingConfiguration();
   const root = xmlElement((await readRequestXml(r)).LegalHold);
   if (!root) throw s3Errors.malformedXml();
-  const on = parseLegalHold(xmlText(root, "Status"), "Status");
+  const on = parseLegalHold(xmlText(root, "Status"));
   const meta = current.data.meta;
   const t = Math.max(r.ctx.store.nowMs(), (meta.legalHold?.t ?? 0) + 1);
   const version = withRegister(current.version, "legalHold", lww(t, on));
@@ -288,7 +291,8 @@ export async function handlePutObjectLegalHold(r: S3Request): Promise<Response> 
 }
 
 export async function handleGetObjectLegalHold(r: S3Request): Promise<Response> {
-  const { current } = await requireObject(r, "read");
+  const { bucket, current } = await requireObject(r, "read");
+  if (!bucket.objectLock?.v) throw missingConfiguration();
   const hold = current.data.meta.legalHold;
   if (!hold) throw noLockConfiguration();
   return xmlResponse("LegalHold", { Status: hold.v ? "ON" : "OFF" });
