@@ -1,12 +1,12 @@
 /**
- * Two PutObject of one key at once: as in S3, the request that began last is
- * kept, whichever ends last, and the other one's data is released.
+ * Two PutObject of one key at once: as in S3, the request that ends last is
+ * kept, whichever began first, and the other one's data is released.
  */
 import assert from "node:assert/strict";
 import { deserialize } from "node:v8";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { withServer } from "./harness.ts";
-import { sameBytes, signedRawHead } from "./_s3_helpers.ts";
+import { md5Base64, sameBytes, signedRawHead } from "./_s3_helpers.ts";
 
 const BLOCK_SIZE = 65536;
 
@@ -25,13 +25,17 @@ async function referencedBlocks(dir: string): Promise<number> {
   }
 }
 
-Deno.test("of two PUTs of one key at once, the later request wins and the other's data goes", async () => {
+Deno.test("of two PUTs of one key at once, the one that ends last wins and the other's data goes", async () => {
   await withServer(async (server, s3, credentials) => {
     await s3.send(new CreateBucketCommand({ Bucket: "race" }));
-    // The first PUT is held after a few blocks, or before its first block is complete.
-    for (
-      const [key, held, seed] of [["after-blocks", BLOCK_SIZE * 3, 0], ["early", 1000, 50]] as const
-    ) {
+    // The first PUT is held after a few blocks, or before its first block is complete; or it is
+    // held, then fails (a wrong Content-MD5), and the second one stays.
+    const cases = [
+      { key: "after-blocks", held: BLOCK_SIZE * 3, seed: 0, fails: false },
+      { key: "early", held: 1000, seed: 50, fails: false },
+      { key: "failing", held: BLOCK_SIZE * 3, seed: 20, fails: true },
+    ];
+    for (const { key, held, seed, fails } of cases) {
       // Every block differs from every other: none is shared.
       const first = new Uint8Array(BLOCK_SIZE * 12).map((_, i) => 100 + seed + (i >> 16));
       const second = new Uint8Array(BLOCK_SIZE * 5).map((_, i) => 2 + seed + (i >> 16));
@@ -39,30 +43,37 @@ Deno.test("of two PUTs of one key at once, the later request wins and the other'
       try {
         const head = await signedRawHead(server, credentials, "PUT", `/race/${key}`, {
           "content-length": String(first.byteLength),
+          ...(fails ? { "content-md5": md5Base64("something else") } : {}),
         });
         await conn.write(new TextEncoder().encode(head));
         for (let at = 0; at < held;) at += await conn.write(first.subarray(at, held));
         await new Promise((r) => setTimeout(r, 300)); // what it sent is stored
-        // The second PUT begins later and ends first.
+        // The second PUT begins later and ends first: it is replaced.
         await s3.send(new PutObjectCommand({ Bucket: "race", Key: key, Body: second }));
         for (let at = held; at < first.byteLength;) at += await conn.write(first.subarray(at));
         const reply = new Uint8Array(4096);
         const n = await conn.read(reply);
-        assert.match(new TextDecoder().decode(reply.subarray(0, n ?? 0)), /^HTTP\/1\.1 200/);
+        const status = fails ? /^HTTP\/1\.1 400/ : /^HTTP\/1\.1 200/;
+        assert.match(new TextDecoder().decode(reply.subarray(0, n ?? 0)), status);
       } finally {
         conn.close();
       }
       const got = await s3.send(new GetObjectCommand({ Bucket: "race", Key: key }));
       const body = await got.Body!.transformToByteArray();
-      assert.ok(sameBytes(body, second), `${key}: the later request won`);
+      const kept = fails ? second : first;
+      assert.ok(sameBytes(body, kept), `${key}: the request that ended last and succeeded won`);
     }
-    // Only the kept objects' blocks stay referenced.
+    // Only the kept objects' blocks stay referenced: 12, 12 and 5.
     const deadline = Date.now() + 10_000;
     let referenced = await referencedBlocks(server.dir);
-    while (referenced !== 10 && Date.now() < deadline) {
+    while (referenced !== 29 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
       referenced = await referencedBlocks(server.dir);
     }
-    assert.equal(referenced, 10, "the replaced writes' blocks were released");
+    assert.equal(
+      referenced,
+      29,
+      `${referenced}: the replaced writes' blocks were released, the kept ones not`,
+    );
   }, { blockSize: BLOCK_SIZE });
 });

@@ -20,7 +20,6 @@ import type { Store } from "./store.ts";
 import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
 import type { CustomerKey } from "./customer_key.ts";
-import { INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 
@@ -38,18 +37,6 @@ export function versionedFlag(versioning: Versioning): { versioned?: true } {
 export function nextTimestamp(store: Store, entry: ObjectEntry | undefined): number {
   const newest = entry?.versions.reduce((m, v) => Math.max(m, v.timestampMs), 0) ?? 0;
   return Math.max(store.nowMs(), newest + 1);
-}
-
-/** What replicas report of the versions they held before a write that may be replaced. */
-const REPLACING_PICK: ValuePick = {
-  versions: { uuid: true, timestampMs: true, versioned: true, state: { state: true } },
-};
-
-/** Whether `v` replaces `version`: a newer null version, complete or deleted, replaces a null one. */
-function replaces(v: ObjectVersion, version: ObjectVersion): boolean {
-  return !version.versioned && !v.versioned && v.uuid !== version.uuid &&
-    v.timestampMs > version.timestampMs &&
-    (v.state.state === "complete" || v.state.state === "deleted");
 }
 
 /** What replicas report of the entry they held before a write (see `writeNewest`). */
@@ -149,24 +136,18 @@ export async function putObject(
 ): Promise<{ version: ObjectVersion; meta: ObjectMeta }> {
   const uuid = crypto.randomUUID();
   const flag = versionedFlag(options.versioning);
-  const allowInline = !flag.versioned && !options.encryptWith;
-  // The timestamp must be newer than every version of the key: it is decided
-  // against the stored entry. As in S3, of two writes of one key the one that
-  // began last wins: data known to go into blocks is timestamped now, before
-  // its body is read. Data that may stay inline is timestamped when written
-  // (see below), and a body of unknown size at its first block.
-  let timestampMs: number | undefined;
-  const readTimestamp = async () =>
-    timestampMs = nextTimestamp(store, await store.objects.get(bucketId, key));
-  const sizeHint = options.sizeHint;
-  const intoBlocks = !allowInline || sizeHint !== undefined && sizeHint > INLINE_THRESHOLD_BYTES;
-  if (options.precondition || intoBlocks) {
+  if (options.precondition) {
     // Checked first, so that a request bound to fail does not send its body for nothing.
-    const before = await store.objects.get(bucketId, key);
-    options.precondition?.(currentData(before));
-    timestampMs = nextTimestamp(store, before);
+    options.precondition(await getCurrent(store, bucketId, key));
   }
-  let uploading = false;
+  // As in S3, of two writes of one key the one that ends last wins: the
+  // version is timestamped when it is written, newer than every version its
+  // replicas then hold (below). Data stored in blocks is first recorded as
+  // an upload in progress, timestamped then and newer than the versions it
+  // finds, so that it shows (a bucket with it is not empty) and is collected
+  // if its node dies; a newer version may replace that record meanwhile,
+  // and the completed version takes its place again (see Store's objects).
+  let uploadingSinceMs: number | undefined;
   try {
     const written = await writeData(store, body, {
       dataId: uuid,
@@ -175,16 +156,17 @@ export async function putObject(
       sizeHint: options.sizeHint,
       // A versioned key keeps every version in its entry: inline data would
       // make the entry, read and rewritten by each write, grow by the data.
-      allowInline,
+      allowInline: !flag.versioned,
       encryptWith: options.encryptWith,
       beforeFirstBlock: async () => {
-        uploading = true;
+        const since = nextTimestamp(store, await store.objects.get(bucketId, key));
+        uploadingSinceMs = since;
         await store.objects.insert({
           bucketId,
           key,
           versions: [{
             uuid,
-            timestampMs: timestampMs ?? await readTimestamp(),
+            timestampMs: since,
             ...flag,
             state: { state: "uploading", multipart: false, headers: options.headers },
           }],
@@ -214,32 +196,26 @@ export async function putObject(
       ...flag,
       state: { state: "complete", data },
     });
-    if (timestampMs === undefined) {
-      // Inline data, no precondition: on the key's only replica, the version
-      // is timestamped and written under the entry's lock, in one read; on
-      // replicas, written at once and told what they held.
+    if (options.precondition) {
+      options.precondition(await getCurrent(store, bucketId, key));
+    } else {
+      // On the key's only replica, the version is timestamped and written
+      // under the entry's lock, in one read.
       let version: ObjectVersion | undefined;
       const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
         version = complete(nextTimestamp(store, old));
         return { bucketId, key, versions: [version] };
       });
       if (alone) return { version: version!, meta };
-      return { version: await writeNewest(store, bucketId, key, complete), meta };
     }
-    options.precondition?.(await getCurrent(store, bucketId, key));
-    const version = complete(timestampMs!);
-    const seen = await store.objects.insertSeeing(
-      { bucketId, key, versions: [version] },
-      REPLACING_PICK,
-    ) as (Pick<ObjectEntry, "versions"> | undefined)[];
-    // A write that began after this one and ended first replaces it: its data goes.
-    if (seen.some((entry) => entry?.versions.some((v) => replaces(v, version)))) {
-      await store.releaseData(uuid);
-    }
-    return { version, meta };
+    // On replicas, written at once, and told what they held.
+    return { version: await writeNewest(store, bucketId, key, complete), meta };
   } catch (e) {
-    if (uploading) {
-      await abortVersion(store, bucketId, key, { uuid, timestampMs: timestampMs!, ...flag });
+    if (uploadingSinceMs !== undefined) {
+      await abortVersion(store, bucketId, key, { uuid, timestampMs: uploadingSinceMs, ...flag });
+      // Its record may have been replaced by a newer version already: the
+      // data goes all the same.
+      await store.releaseData(uuid);
     }
     throw e;
   }

@@ -32,6 +32,10 @@ function isReleased(v: ObjectVersion): boolean {
   return v.state.state === "aborted" || v.state.state === "deleted";
 }
 
+function isSingleUploadInProgress(v: ObjectVersion): boolean {
+  return v.state.state === "uploading" && !v.state.multipart;
+}
+
 export interface StoreOptions {
   nowMs?: () => number;
   blockSize: number;
@@ -119,6 +123,10 @@ export class Store {
         const live = new Map(next.versions.map((v) => [v.uuid, v]));
         for (const version of old?.versions ?? []) {
           const now = live.get(version.uuid);
+          // A PutObject in progress that a newer version replaced goes on:
+          // completed, it is newer still and takes its place again; failed,
+          // it releases its data itself (putObject).
+          if (now === undefined && isSingleUploadInProgress(version)) continue;
           if (now === undefined || (isReleased(now) && !isReleased(version))) {
             tx.afterCommit(() => this.#releaseVersion(version));
           }
