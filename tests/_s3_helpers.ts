@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { deserialize } from "node:v8";
 import { SignatureV4 } from "@smithy/signature-v4";
 import {
   GetObjectCommand,
@@ -422,6 +423,21 @@ export async function blockFiles(dir: string): Promise<string[]> {
   };
   await walk(`${dir}/data/blocks`);
   return files;
+}
+
+/** Blocks with a reference count above zero in a node's metadata. */
+export async function referencedBlocks(dir: string): Promise<number> {
+  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
+  try {
+    let n = 0;
+    for await (const { value } of kv.list<Uint8Array>({ prefix: ["block", "rc"] })) {
+      // A stored value is a tag byte, then the value in V8's serialization format.
+      if ((deserialize(value.subarray(1)) as { count: number }).count > 0) n++;
+    }
+    return n;
+  } finally {
+    kv.close();
+  }
 }
 
 /** PUTs each XML body to `/bucket?subresource` and asserts the S3 error it gets: [body, code, status]. */

@@ -4,7 +4,6 @@
  * keeps serving and keeps every acknowledged write through node failures.
  */
 import assert from "node:assert/strict";
-import { deserialize } from "node:v8";
 import { createHash } from "node:crypto";
 import {
   CreateBucketCommand,
@@ -23,7 +22,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { request } from "node:http";
 import { TestCluster } from "./cluster_harness.ts";
 import type { Credentials } from "./harness.ts";
-import { blockFiles, getBytes } from "./_s3_helpers.ts";
+import { blockFiles, getBytes, referencedBlocks } from "./_s3_helpers.ts";
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
 
@@ -491,21 +490,6 @@ async function tableEntries(dir: string, table?: string): Promise<number> {
 
 /** Object table entries (live or tombstones) stored in a node's metadata. */
 const objectEntries = (dir: string) => tableEntries(dir, "object");
-
-/** Blocks with a reference count above zero in a node's metadata. */
-async function referencedBlocks(dir: string): Promise<number> {
-  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
-  try {
-    let n = 0;
-    for await (const { value } of kv.list<Uint8Array>({ prefix: ["block", "rc"] })) {
-      // A stored value is a tag byte, then the value in V8's serialization format.
-      if ((deserialize(value.subarray(1)) as { count: number }).count > 0) n++;
-    }
-    return n;
-  } finally {
-    kv.close();
-  }
-}
 
 Deno.test("replication: tombstones are collected only once every replica has them", async () => {
   const { cluster, clients } = await formCluster({

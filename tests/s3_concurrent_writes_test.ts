@@ -3,27 +3,11 @@
  * kept, whichever began first, and the other one's data is released.
  */
 import assert from "node:assert/strict";
-import { deserialize } from "node:v8";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { withServer } from "./harness.ts";
-import { md5Base64, sameBytes, signedRawHead } from "./_s3_helpers.ts";
+import { md5Base64, referencedBlocks, sameBytes, signedRawHead } from "./_s3_helpers.ts";
 
 const BLOCK_SIZE = 65536;
-
-/** Blocks with a reference count above zero in the server's metadata. */
-async function referencedBlocks(dir: string): Promise<number> {
-  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
-  try {
-    let n = 0;
-    for await (const { value } of kv.list<Uint8Array>({ prefix: ["block", "rc"] })) {
-      // A stored value is a tag byte, then the value in V8's serialization format.
-      if ((deserialize(value.subarray(1)) as { count: number }).count > 0) n++;
-    }
-    return n;
-  } finally {
-    kv.close();
-  }
-}
 
 Deno.test("of two PUTs of one key at once, the one that ends last wins and the other's data goes", async () => {
   await withServer(async (server, s3, credentials) => {

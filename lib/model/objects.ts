@@ -8,12 +8,14 @@ import {
   currentData,
   currentVersion,
   findVersion,
+  type MetaRegisters,
   type ObjectEntry,
   type ObjectMeta,
   type ObjectVersion,
   type StoredChecksum,
   type VersionData,
   versionedOf,
+  withRegister,
 } from "./object_table.ts";
 import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
@@ -219,6 +221,25 @@ export async function putObject(
     }
     throw e;
   }
+}
+
+/**
+ * Writes the version again with one register of its metadata set (tags,
+ * retention, legal hold), newer than the one it had whatever this node's
+ * clock says; the newest of each register wins (see ObjectMeta).
+ */
+export async function setMetaRegister<N extends keyof MetaRegisters>(
+  store: Store,
+  bucketId: string,
+  key: string,
+  object: CurrentObject,
+  name: N,
+  value: NonNullable<MetaRegisters[N]>["v"],
+): Promise<ObjectVersion> {
+  const t = Math.max(store.nowMs(), (object.data.meta[name]?.t ?? 0) + 1);
+  const version = withRegister(object.version, name, { t, v: value } as MetaRegisters[N]);
+  await store.objects.insert({ bucketId, key, versions: [version] });
+  return version;
 }
 
 /** Marks an upload's version aborted: it will never complete, and its data is released. */

@@ -13,13 +13,8 @@ import {
   versioningOf,
 } from "../../model/bucket_table.ts";
 import { defaultRetention, type LockRequest } from "../../model/object_lock.ts";
-import {
-  type ObjectMeta,
-  type Retention,
-  versionIdOf,
-  withRegister,
-} from "../../model/object_table.ts";
-import { lww } from "../../util/crdt.ts";
+import { type ObjectMeta, type Retention, versionIdOf } from "../../model/object_table.ts";
+import { setMetaRegister } from "../../model/objects.ts";
 import { requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlElement, type XmlNode, xmlResponse, xmlText } from "./xml.ts";
@@ -260,9 +255,14 @@ export async function handlePutObjectRetention(r: S3Request): Promise<Response> 
       );
     }
   }
-  const t = Math.max(now, (meta.retention?.t ?? 0) + 1);
-  const version = withRegister(current.version, "retention", lww(t, retention));
-  await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
+  const version = await setMetaRegister(
+    r.ctx.store,
+    bucket.id,
+    key,
+    current,
+    "retention",
+    retention,
+  );
   return new Response(null, { status: 200, headers: { "x-amz-version-id": versionIdOf(version) } });
 }
 
@@ -283,10 +283,7 @@ export async function handlePutObjectLegalHold(r: S3Request): Promise<Response> 
   const root = xmlElement((await readRequestXml(r)).LegalHold);
   if (!root) throw s3Errors.malformedXml();
   const on = parseLegalHold(xmlText(root, "Status"));
-  const meta = current.data.meta;
-  const t = Math.max(r.ctx.store.nowMs(), (meta.legalHold?.t ?? 0) + 1);
-  const version = withRegister(current.version, "legalHold", lww(t, on));
-  await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
+  const version = await setMetaRegister(r.ctx.store, bucket.id, key, current, "legalHold", on);
   return new Response(null, { status: 200, headers: { "x-amz-version-id": versionIdOf(version) } });
 }
 

@@ -7,8 +7,8 @@
  * Last-Modified alone.
  */
 import { readRequestXml } from "./request_xml.ts";
-import { versionIdOf, withRegister } from "../../model/object_table.ts";
-import { lww } from "../../util/crdt.ts";
+import { versionIdOf } from "../../model/object_table.ts";
+import { setMetaRegister } from "../../model/objects.ts";
 import { deleteBucketSetting, requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
@@ -82,11 +82,7 @@ export async function handleGetObjectTagging(r: S3Request): Promise<Response> {
 /** Writes the current version again with these tags; the newest tags win (see ObjectMeta.tags). */
 async function setTags(r: S3Request, tags: [string, string][]): Promise<string> {
   const { bucket, key, current } = await requireObject(r, "write");
-  // Newer than the tags read, whatever this node's clock says.
-  const t = Math.max(r.ctx.store.nowMs(), (current.data.meta.tags?.t ?? 0) + 1);
-  const version = withRegister(current.version, "tags", lww(t, tags));
-  await r.ctx.store.objects.insert({ bucketId: bucket.id, key, versions: [version] });
-  return versionIdOf(version);
+  return versionIdOf(await setMetaRegister(r.ctx.store, bucket.id, key, current, "tags", tags));
 }
 
 export async function handlePutObjectTagging(r: S3Request): Promise<Response> {
