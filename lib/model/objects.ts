@@ -150,6 +150,7 @@ export async function putObject(
   // if its node dies; a newer version may replace that record meanwhile,
   // and the completed version takes its place again (see Store's objects).
   let uploadingSinceMs: number | undefined;
+  let committing = false;
   try {
     const written = await writeData(store, body, {
       dataId: uuid,
@@ -200,7 +201,9 @@ export async function putObject(
     });
     if (options.precondition) {
       options.precondition(await getCurrent(store, bucketId, key));
-    } else {
+    }
+    committing = true;
+    if (!options.precondition) {
       // On the key's only replica, the version is timestamped and written
       // under the entry's lock, in one read.
       let version: ObjectVersion | undefined;
@@ -213,7 +216,10 @@ export async function putObject(
     // On replicas, written at once, and told what they held.
     return { version: await writeNewest(store, bucketId, key, complete), meta };
   } catch (e) {
-    if (uploadingSinceMs !== undefined) {
+    // A version whose final write failed may have reached some replicas and
+    // show yet: its data stays (if it never shows, its record of an upload
+    // in progress is collected after a week). Before that, the upload ends.
+    if (uploadingSinceMs !== undefined && !committing) {
       await abortVersion(store, bucketId, key, { uuid, timestampMs: uploadingSinceMs, ...flag });
       // Its record may have been replaced by a newer version already: the
       // data goes all the same.
