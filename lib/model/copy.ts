@@ -191,6 +191,7 @@ export async function copyObject(
   }
   let data: VersionData;
   const created: string[] = [];
+  let committing = false;
   try {
     const flag = versionedFlag(versioning);
     if (rewrite) {
@@ -251,10 +252,12 @@ export async function copyObject(
       ...flag,
       state: { state: "complete", data },
     };
+    committing = true;
     await store.objects.insert({ ...destination, versions: [version] });
     return { version, meta };
   } catch (e) {
-    for (const id of created) await store.releaseData(id);
+    // A copy whose write failed may have reached some replicas and show yet: its data stays.
+    if (!committing) { for (const id of created) await store.releaseData(id); }
     throw e;
   }
 }

@@ -25,7 +25,8 @@ import {
   type StoredChecksum,
   versionedOf,
 } from "./object_table.ts";
-import { writeData, type WrittenData } from "./object_data.ts";
+import { type ByteRange, writeData, type WrittenData } from "./object_data.ts";
+import { type CopyKeys, copyRange } from "./copy.ts";
 import {
   abortVersion,
   type CurrentObject,
@@ -211,6 +212,7 @@ export async function uploadPart(
   options: UploadPartOptions,
 ): Promise<UploadedPart> {
   const dataId = crypto.randomUUID();
+  let recording = false;
   try {
     const written = await writeData(store, body, {
       dataId,
@@ -227,10 +229,48 @@ export async function uploadPart(
       etag: options.encryptWith ? options.encryptWith.etagOf(written.md5Hex) : written.md5Hex,
       checksum: written.checksum,
     };
+    recording = true;
     await recordPart(store, active, partNumber, part);
     return part;
   } catch (e) {
-    await store.releaseData(dataId);
+    // A part whose record failed may have reached some replicas, and be
+    // completed yet: its data stays (released with its upload).
+    if (!recording) await store.releaseData(dataId);
+    throw e;
+  }
+}
+
+/**
+ * Copies `range` of an object into a part (UploadPartCopy), encrypted with
+ * the upload's key if it has one; a part number copied again replaces the
+ * earlier part.
+ */
+export async function copyPart(
+  store: Store,
+  active: ActiveUpload,
+  partNumber: number,
+  source: CurrentObject,
+  range: ByteRange,
+  keys: CopyKeys,
+): Promise<UploadedPart> {
+  const dataId = crypto.randomUUID();
+  let recording = false;
+  try {
+    const copied = await copyRange(store, source, range, dataId, {
+      checksumAlgorithm: active.checksumAlgorithm,
+    }, keys);
+    const part: UploadedPart = {
+      dataId,
+      size: copied.size,
+      etag: keys.destination ? keys.destination.etagOf(copied.md5Hex!) : copied.md5Hex!,
+      checksum: copied.checksum,
+    };
+    recording = true;
+    await recordPart(store, active, partNumber, part);
+    return part;
+  } catch (e) {
+    // As for uploadPart: a part whose record failed may be completed yet.
+    if (!recording) await store.releaseData(dataId);
     throw e;
   }
 }

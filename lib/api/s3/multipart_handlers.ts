@@ -9,19 +9,18 @@ import {
   type ChecksumType,
   completedUpload,
   completeUpload,
+  copyPart,
   createUpload,
   getUpload,
   listUploads,
   MultipartError,
   PART_NUMBER_MAX,
   PART_SIZE_MAX_BYTES,
-  recordPart,
   sortedParts,
   type UploadChecksum,
   uploadChecksumType,
   uploadPart,
 } from "../../model/multipart.ts";
-import { copyRange } from "../../model/copy.ts";
 import type { ObjectMeta, ObjectVersion } from "../../model/object_table.ts";
 import { listingUrlEncode } from "./list_objects.ts";
 import { type Bucket, versioningOf } from "../../model/bucket_table.ts";
@@ -205,38 +204,26 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   if (range.end - range.start > PART_SIZE_MAX_BYTES) {
     throw s3Errors.invalidRequest("The specified copy range is larger than the maximum part size");
   }
-  const dataId = crypto.randomUUID();
+  let part;
   try {
-    const algorithm = active.checksumAlgorithm;
-    const copied = await copyRange(
-      r.ctx.store,
-      source.object,
-      range,
-      dataId,
-      { checksumAlgorithm: algorithm },
-      { source: sourceKey, destination: encryptWith },
-    );
-    const etag = encryptWith ? encryptWith.etagOf(copied.md5Hex!) : copied.md5Hex!;
-    await recordPart(r.ctx.store, active, partNumber, {
-      dataId,
-      size: copied.size,
-      etag,
-      checksum: copied.checksum,
-    });
-    return xmlResponse("CopyPartResult", {
-      LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
-      ETag: quotedEtag(etag),
-      ...(algorithm && copied.checksum ? { [`Checksum${algorithm}`]: copied.checksum } : {}),
-    }, {
-      headers: {
-        "x-amz-copy-source-version-id": source.versionId,
-        ...customerKeyHeaders(encryptWith),
-      },
+    part = await copyPart(r.ctx.store, active, partNumber, source.object, range, {
+      source: sourceKey,
+      destination: encryptWith,
     });
   } catch (e) {
-    await r.ctx.store.releaseData(dataId);
     throw toS3(e);
   }
+  const algorithm = active.checksumAlgorithm;
+  return xmlResponse("CopyPartResult", {
+    LastModified: new Date(r.ctx.store.nowMs()).toISOString(),
+    ETag: quotedEtag(part.etag),
+    ...(algorithm && part.checksum ? { [`Checksum${algorithm}`]: part.checksum } : {}),
+  }, {
+    headers: {
+      "x-amz-copy-source-version-id": source.versionId,
+      ...customerKeyHeaders(encryptWith),
+    },
+  });
 }
 
 export async function handleCompleteMultipartUpload(r: S3Request): Promise<Response> {
