@@ -204,16 +204,14 @@ export interface UploadPartOptions {
 }
 
 /** Streams one part; a part number uploaded again replaces the earlier upload. */
-export async function uploadPart(
+export function uploadPart(
   store: Store,
   active: ActiveUpload,
   partNumber: number,
   body: ReadableStream<Uint8Array> | null,
   options: UploadPartOptions,
 ): Promise<UploadedPart> {
-  const dataId = crypto.randomUUID();
-  let recording = false;
-  try {
+  return storePart(store, active, partNumber, options.encryptWith, async (dataId) => {
     const written = await writeData(store, body, {
       dataId,
       maxSize: PART_SIZE_MAX_BYTES,
@@ -223,10 +221,50 @@ export async function uploadPart(
       encryptWith: options.encryptWith,
     });
     await options.verify?.(written);
+    return written;
+  });
+}
+
+/**
+ * Copies `range` of an object into a part (UploadPartCopy), encrypted with
+ * the upload's key if it has one; a part number copied again replaces the
+ * earlier part.
+ */
+export function copyPart(
+  store: Store,
+  active: ActiveUpload,
+  partNumber: number,
+  source: CurrentObject,
+  range: ByteRange,
+  keys: CopyKeys,
+): Promise<UploadedPart> {
+  return storePart(store, active, partNumber, keys.destination, async (dataId) => {
+    const copied = await copyRange(store, source, range, dataId, {
+      checksumAlgorithm: active.checksumAlgorithm,
+    }, keys);
+    return { size: copied.size, md5Hex: copied.md5Hex!, checksum: copied.checksum };
+  });
+}
+
+/**
+ * Writes a part's data under a new data id (`write`), then records it in
+ * the upload; its ETag is keyed with `key` when the upload is encrypted.
+ */
+async function storePart(
+  store: Store,
+  active: ActiveUpload,
+  partNumber: number,
+  key: CustomerKey | undefined,
+  write: (dataId: string) => Promise<{ size: number; md5Hex: string; checksum?: string }>,
+): Promise<UploadedPart> {
+  const dataId = crypto.randomUUID();
+  let recording = false;
+  try {
+    const written = await write(dataId);
     const part: UploadedPart = {
       dataId,
       size: written.size,
-      etag: options.encryptWith ? options.encryptWith.etagOf(written.md5Hex) : written.md5Hex,
+      etag: key ? key.etagOf(written.md5Hex) : written.md5Hex,
       checksum: written.checksum,
     };
     recording = true;
@@ -235,41 +273,6 @@ export async function uploadPart(
   } catch (e) {
     // A part whose record failed may have reached some replicas, and be
     // completed yet: its data stays (released with its upload).
-    if (!recording) await store.releaseData(dataId);
-    throw e;
-  }
-}
-
-/**
- * Copies `range` of an object into a part (UploadPartCopy), encrypted with
- * the upload's key if it has one; a part number copied again replaces the
- * earlier part.
- */
-export async function copyPart(
-  store: Store,
-  active: ActiveUpload,
-  partNumber: number,
-  source: CurrentObject,
-  range: ByteRange,
-  keys: CopyKeys,
-): Promise<UploadedPart> {
-  const dataId = crypto.randomUUID();
-  let recording = false;
-  try {
-    const copied = await copyRange(store, source, range, dataId, {
-      checksumAlgorithm: active.checksumAlgorithm,
-    }, keys);
-    const part: UploadedPart = {
-      dataId,
-      size: copied.size,
-      etag: keys.destination ? keys.destination.etagOf(copied.md5Hex!) : copied.md5Hex!,
-      checksum: copied.checksum,
-    };
-    recording = true;
-    await recordPart(store, active, partNumber, part);
-    return part;
-  } catch (e) {
-    // As for uploadPart: a part whose record failed may be completed yet.
     if (!recording) await store.releaseData(dataId);
     throw e;
   }
