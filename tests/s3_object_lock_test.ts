@@ -207,6 +207,31 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
           }),
         );
       await assertS3Error(remove(), "AccessDenied", 403);
+      // A key that may write, not own, cannot lift it.
+      const allowed = await server.admin("POST", "/v1/buckets/held/allow", {
+        accessKeyId: other.accessKeyId,
+        write: true,
+      });
+      assert.ok(allowed.ok, await allowed.text());
+      // It may place one: the hold is set again, unchanged.
+      await s3Other.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: "held",
+          Key: "evidence",
+          LegalHold: { Status: "ON" },
+        }),
+      );
+      await assertS3Error(
+        s3Other.send(
+          new PutObjectLegalHoldCommand({
+            Bucket: "held",
+            Key: "evidence",
+            LegalHold: { Status: "OFF" },
+          }),
+        ),
+        "AccessDenied",
+        403,
+      );
       const batch = await s3.send(
         new DeleteObjectsCommand({
           Bucket: "held",

@@ -283,6 +283,12 @@ export async function handlePutObjectLegalHold(r: S3Request): Promise<Response> 
   const root = xmlElement((await readRequestXml(r)).LegalHold);
   if (!root) throw s3Errors.malformedXml();
   const on = parseLegalHold(xmlText(root, "Status"));
+  // A key that may only write (a backup tool's, say) may place a hold, not lift one.
+  if (
+    !on && current.data.meta.legalHold?.v && !r.ctx.access.permissionOf(bucket, r.accessKeyId).owner
+  ) {
+    throw s3Errors.accessDenied("Only the bucket's owner may lift a legal hold");
+  }
   const version = await setMetaRegister(r.ctx.store, bucket.id, key, current, "legalHold", on);
   return new Response(null, { status: 200, headers: { "x-amz-version-id": versionIdOf(version) } });
 }
