@@ -15,6 +15,7 @@ import {
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
   PutObjectTaggingCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
@@ -102,6 +103,39 @@ Deno.test("replication: objects written through one node are read through every 
           new GetObjectTaggingCommand({ Bucket: "replicated", Key: "obj-1" }),
         );
         assert.deepEqual(got.TagSet, [{ Key: "set-by", Value: "second" }]);
+      }
+    });
+
+    await t.step("SSE-C and object lock set through one node hold through the others", async () => {
+      const key = { SSECustomerAlgorithm: "AES256", SSECustomerKey: "R".repeat(32) };
+      const secret = bytes(300_000, 7);
+      await clients[0].send(
+        new CreateBucketCommand({ Bucket: "locked", ObjectLockEnabledForBucket: true }),
+      );
+      const { VersionId: id } = await clients[0].send(
+        new PutObjectCommand({ Bucket: "locked", Key: "sealed", Body: secret, ...key }),
+      );
+      await clients[1].send(
+        new PutObjectLegalHoldCommand({
+          Bucket: "locked",
+          Key: "sealed",
+          LegalHold: { Status: "ON" },
+        }),
+      );
+      for (const client of clients) {
+        const got = await client.send(
+          new GetObjectCommand({ Bucket: "locked", Key: "sealed", ...key }),
+        );
+        assert.equal(got.ObjectLockLegalHoldStatus, "ON");
+        assert.equal(md5(await got.Body!.transformToByteArray()), md5(secret));
+        const refused = await client.send(
+          new GetObjectCommand({ Bucket: "locked", Key: "sealed" }),
+        ).then(() => "read without its key", (e) => e.name);
+        assert.equal(refused, "InvalidRequest");
+        const deleted = await client.send(
+          new DeleteObjectCommand({ Bucket: "locked", Key: "sealed", VersionId: id }),
+        ).then(() => "deleted", (e) => e.name);
+        assert.equal(deleted, "AccessDenied");
       }
     });
 
