@@ -119,9 +119,9 @@ export function customerKeyToWrite(headers: Headers, bucket: Bucket): CustomerKe
 }
 
 /**
- * Checks the key a request sends against how the object's data (or an
- * upload's) is encrypted: an encrypted object needs its own key, and a plain
- * one takes none. Returns the key to decrypt with.
+ * Checks the key a request sends against how the object's data is
+ * encrypted: an encrypted object needs its own key, and a plain one takes
+ * none. Returns the key to decrypt with.
  */
 function keyToRead(
   meta: Pick<ObjectMeta, "encryption">,
