@@ -27,12 +27,12 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
-import { assertS3Error } from "./_s3_helpers.ts";
+import { assertErrorResponse, assertS3Error, signedFetch } from "./_s3_helpers.ts";
 
 const HOUR = 3_600_000;
 
 Deno.test("object lock: retention and legal holds keep versions; malformed requests are refused", async (t) => {
-  await withTwoKeys(async ({ server, s3, other, s3Other }) => {
+  await withTwoKeys(async ({ server, owner, s3, other, s3Other }) => {
     await s3.send(new CreateBucketCommand({ Bucket: "vault", ObjectLockEnabledForBucket: true }));
     await s3.send(new CreateBucketCommand({ Bucket: "plain" }));
     // The other key may write, not own: it cannot bypass GOVERNANCE retention.
@@ -298,6 +298,35 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
       const lockPut = (bucket: string, extra: Record<string, unknown>) =>
         s3.send(new PutObjectCommand({ Bucket: bucket, Key: "refused", Body: "x", ...extra }));
       const soon = new Date(Date.now() + HOUR);
+      const retention = (bucket: string, mode: string) =>
+        s3.send(
+          new PutObjectRetentionCommand({
+            Bucket: bucket,
+            Key: bucket === "plain" ? "free" : "compliant",
+            Retention: { Mode: mode as "GOVERNANCE", RetainUntilDate: soon },
+          }),
+        );
+      await s3.send(new PutObjectCommand({ Bucket: "plain", Key: "free", Body: "f" }));
+      await assertS3Error(retention("plain", "GOVERNANCE"), "InvalidRequest", 400);
+      await assertS3Error(retention("vault", "FOREVER"), "MalformedXML", 400);
+      const badHeader = await signedFetch(server, owner, {
+        method: "PUT",
+        path: "/maybe-locked",
+        headers: { "x-amz-bucket-object-lock-enabled": "maybe" },
+      });
+      await assertErrorResponse(badHeader, 400, "InvalidArgument");
+      // Only the bucket's owner bypasses GOVERNANCE, in a batch as alone.
+      await assertS3Error(
+        s3Other.send(
+          new DeleteObjectsCommand({
+            Bucket: "vault",
+            Delete: { Objects: [{ Key: "governed" }] },
+            BypassGovernanceRetention: true,
+          }),
+        ),
+        "AccessDenied",
+        403,
+      );
       await assertS3Error(
         lockPut("plain", { ObjectLockMode: "GOVERNANCE", ObjectLockRetainUntilDate: soon }),
         "InvalidRequest",
@@ -344,7 +373,6 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
         "NoSuchKey",
         404,
       );
-      await s3.send(new PutObjectCommand({ Bucket: "plain", Key: "free", Body: "f" }));
       await assertS3Error(
         s3.send(new GetObjectRetentionCommand({ Bucket: "plain", Key: "free" })),
         "InvalidRequest",

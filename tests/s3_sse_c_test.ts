@@ -220,6 +220,36 @@ Deno.test("SSE-C: objects are stored encrypted and read back only with their key
       );
       const listed = await s3.send(new ListPartsCommand(upload));
       assert.deepEqual(listed.Parts?.map((p) => p.Size), [partSize, 3000]);
+      // A completion that names a key names the upload's.
+      await assertS3Error(
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            ...upload,
+            MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }] },
+            ...KEY_B,
+          }),
+        ),
+        "InvalidRequest",
+        400,
+      );
+      // A plain upload's parts take no key.
+      const plainUpload = await s3.send(
+        new CreateMultipartUploadCommand({ Bucket: "vault", Key: "mp-plain" }),
+      );
+      await assertS3Error(
+        s3.send(
+          new UploadPartCommand({
+            Bucket: "vault",
+            Key: "mp-plain",
+            UploadId: plainUpload.UploadId,
+            PartNumber: 1,
+            Body: "x",
+            ...KEY_A,
+          }),
+        ),
+        "InvalidRequest",
+        400,
+      );
       const done = await s3.send(
         new CompleteMultipartUploadCommand({
           ...upload,

@@ -1,5 +1,5 @@
 /** The bucket table: one entry per bucket id, every parameter a LWW register. */
-import { type Lww, lww, mergeLww, mergeLwwMap } from "../util/crdt.ts";
+import { type Lww, lww, mergeLww, mergeLwwMap, mergeOptionalLww } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 import { ROUTING_RULES_MAX, type RoutingRule, routingRuleProblem } from "./website_routing.ts";
 
@@ -259,11 +259,6 @@ export const bucketSchema: TableSchema<Bucket> = {
     return merged as Bucket;
   },
 };
-
-/** Merges registers that entries of older versions lack. */
-function mergeOptionalLww<T>(a: Lww<T> | undefined, b: Lww<T> | undefined): Lww<T> | undefined {
-  return a && b ? mergeLww(a, b) : a ?? b;
-}
 
 /** Buckets are listed by scanning this single partition of the bucket index. */
 export const BUCKET_INDEX_PARTITION = "buckets";

@@ -28,7 +28,7 @@ import {
   type VersionData,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
-import type { CustomerKey } from "./customer_key.ts";
+import { CustomerKey } from "./customer_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
@@ -210,7 +210,7 @@ export async function copyObject(
         keys,
       );
       const destination = keys.destination;
-      meta.etag = destination ? destination.etagOf(copied.md5Hex) : copied.md5Hex;
+      meta.etag = CustomerKey.etagOfData(copied.md5Hex, destination);
       if (destination) meta.encryption = destination.newEncryption();
       if (algorithm && copied.checksum) {
         meta.checksum = { algorithm, value: copied.checksum, type: "FULL_OBJECT" };

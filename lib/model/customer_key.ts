@@ -68,6 +68,11 @@ export class CustomerKey {
     return createHmac("md5", this.raw).update(md5Hex).digest("hex");
   }
 
+  /** The ETag of data with this MD5 (hex): keyed when it is encrypted with `key`, else the MD5. */
+  static etagOfData(md5Hex: string, key: CustomerKey | undefined): string {
+    return key ? key.etagOf(md5Hex) : md5Hex;
+  }
+
   /** Encrypts (or decrypts: CTR is its own inverse) a block stored at `offset` of `dataId`. */
   async transformBlock(data: Uint8Array, dataId: string, offset: number): Promise<Uint8Array> {
     this.#cryptoKey ??= crypto.subtle.importKey("raw", this.raw, "AES-CTR", false, [

@@ -35,7 +35,7 @@ import {
   type Versioning,
 } from "./objects.ts";
 import type { Store } from "./store.ts";
-import type { CustomerEncryption, CustomerKey } from "./customer_key.ts";
+import { type CustomerEncryption, CustomerKey } from "./customer_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 
 /** S3's minimum size of every part but the last. */
@@ -264,7 +264,7 @@ async function storePart(
     const part: UploadedPart = {
       dataId,
       size: written.size,
-      etag: key ? key.etagOf(written.md5Hex) : written.md5Hex,
+      etag: CustomerKey.etagOfData(written.md5Hex, key),
       checksum: written.checksum,
     };
     recording = true;

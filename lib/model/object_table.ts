@@ -7,7 +7,7 @@
  * newer one, and merging stays commutative, associative and idempotent.
  */
 import type { TableSchema } from "../table/schema.ts";
-import { type Lww, mergeLww, stableMax } from "../util/crdt.ts";
+import { type Lww, mergeOptionalLww, stableMax } from "../util/crdt.ts";
 import type { CustomerEncryption } from "./customer_key.ts";
 import type { RetentionMode } from "./bucket_table.ts";
 
@@ -134,12 +134,11 @@ function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
   const ma = metaOf(a);
   const mb = metaOf(b);
   if (!ma || !mb || !META_REGISTERS.some((name) => ma[name] || mb[name])) return stableMax(a, b);
-  const merged: MetaRegisters = {};
-  for (const name of META_REGISTERS) {
-    const x = ma[name] as Lww<unknown> | undefined;
-    const y = mb[name] as Lww<unknown> | undefined;
-    (merged as Record<string, unknown>)[name] = x && y ? mergeLww(x, y) : x ?? y;
-  }
+  const merged: MetaRegisters = {
+    tags: mergeOptionalLww(ma.tags, mb.tags),
+    retention: mergeOptionalLww(ma.retention, mb.retention),
+    legalHold: mergeOptionalLww(ma.legalHold, mb.legalHold),
+  };
   return withRegisters(stableMax(withRegisters(a, {}), withRegisters(b, {})), merged);
 }
 

@@ -21,7 +21,7 @@ import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
 import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
-import type { CustomerKey } from "./customer_key.ts";
+import { CustomerKey } from "./customer_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 
@@ -178,7 +178,7 @@ export async function putObject(
     });
     await options.verify?.(written);
     const customerKey = options.encryptWith;
-    const etag = customerKey ? customerKey.etagOf(written.md5Hex) : written.md5Hex;
+    const etag = CustomerKey.etagOfData(written.md5Hex, customerKey);
     const meta: ObjectMeta = {
       size: written.size,
       etag,

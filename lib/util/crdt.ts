@@ -19,6 +19,14 @@ export function mergeLww<T>(a: Lww<T>, b: Lww<T>): Lww<T> {
   return sa >= sb ? a : b;
 }
 
+/** Merges registers that entries written before they existed may lack. */
+export function mergeOptionalLww<T>(
+  a: Lww<T> | undefined,
+  b: Lww<T> | undefined,
+): Lww<T> | undefined {
+  return a && b ? mergeLww(a, b) : a ?? b;
+}
+
 /** Merges two maps of registers key by key. */
 export function mergeLwwMap<T>(
   a: Record<string, Lww<T>>,
