@@ -460,3 +460,27 @@ export async function assertConfigurationsRefused(
     });
   }
 }
+
+/** Data that is easy to find on disk: a marker repeated, with a position in each. */
+export function markedBytes(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const text = new TextEncoder();
+  for (let i = 0; i < size; i += 64) {
+    out.set(
+      text.encode(`PLAINTEXT-MARKER-${String(i).padStart(12, "0")}`).subarray(0, size - i),
+      i,
+    );
+  }
+  return out;
+}
+
+/** Whether any file under `dir` holds `needle`. */
+export async function anyFileHolds(dir: string, needle: Uint8Array): Promise<boolean> {
+  const marker = Buffer.from(needle);
+  for await (const e of Deno.readDir(dir)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory && await anyFileHolds(path, needle)) return true;
+    if (e.isFile && Buffer.from(await Deno.readFile(path)).includes(marker)) return true;
+  }
+  return false;
+}

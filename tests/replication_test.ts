@@ -106,38 +106,55 @@ Deno.test("replication: objects written through one node are read through every 
       }
     });
 
-    await t.step("SSE-C and object lock set through one node hold through the others", async () => {
-      const key = { SSECustomerAlgorithm: "AES256", SSECustomerKey: "R".repeat(32) };
-      const secret = bytes(300_000, 7);
-      await clients[0].send(
-        new CreateBucketCommand({ Bucket: "locked", ObjectLockEnabledForBucket: true }),
-      );
-      const { VersionId: id } = await clients[0].send(
-        new PutObjectCommand({ Bucket: "locked", Key: "sealed", Body: secret, ...key }),
-      );
-      await clients[1].send(
-        new PutObjectLegalHoldCommand({
-          Bucket: "locked",
-          Key: "sealed",
-          LegalHold: { Status: "ON" },
-        }),
-      );
-      for (const client of clients) {
-        const got = await client.send(
-          new GetObjectCommand({ Bucket: "locked", Key: "sealed", ...key }),
+    await t.step(
+      "SSE-C, SSE-S3 and object lock set through one node hold through the others",
+      async () => {
+        const key = { SSECustomerAlgorithm: "AES256", SSECustomerKey: "R".repeat(32) };
+        const secret = bytes(300_000, 7);
+        await clients[0].send(
+          new CreateBucketCommand({ Bucket: "locked", ObjectLockEnabledForBucket: true }),
         );
-        assert.equal(got.ObjectLockLegalHoldStatus, "ON");
-        assert.equal(md5(await got.Body!.transformToByteArray()), md5(secret));
-        const refused = await client.send(
-          new GetObjectCommand({ Bucket: "locked", Key: "sealed" }),
-        ).then(() => "read without its key", (e) => e.name);
-        assert.equal(refused, "InvalidRequest");
-        const deleted = await client.send(
-          new DeleteObjectCommand({ Bucket: "locked", Key: "sealed", VersionId: id }),
-        ).then(() => "deleted", (e) => e.name);
-        assert.equal(deleted, "AccessDenied");
-      }
-    });
+        const { VersionId: id } = await clients[0].send(
+          new PutObjectCommand({ Bucket: "locked", Key: "sealed", Body: secret, ...key }),
+        );
+        await clients[1].send(
+          new PutObjectLegalHoldCommand({
+            Bucket: "locked",
+            Key: "sealed",
+            LegalHold: { Status: "ON" },
+          }),
+        );
+        for (const client of clients) {
+          const got = await client.send(
+            new GetObjectCommand({ Bucket: "locked", Key: "sealed", ...key }),
+          );
+          assert.equal(got.ObjectLockLegalHoldStatus, "ON");
+          assert.equal(md5(await got.Body!.transformToByteArray()), md5(secret));
+          const refused = await client.send(
+            new GetObjectCommand({ Bucket: "locked", Key: "sealed" }),
+          ).then(() => "read without its key", (e) => e.name);
+          assert.equal(refused, "InvalidRequest");
+          const deleted = await client.send(
+            new DeleteObjectCommand({ Bucket: "locked", Key: "sealed", VersionId: id }),
+          ).then(() => "deleted", (e) => e.name);
+          assert.equal(deleted, "AccessDenied");
+        }
+        // SSE-S3: the key travels with the object's entry, so every node decrypts.
+        await clients[2].send(
+          new PutObjectCommand({
+            Bucket: "locked",
+            Key: "managed",
+            Body: secret,
+            ServerSideEncryption: "AES256",
+          }),
+        );
+        for (const client of clients) {
+          const got = await client.send(new GetObjectCommand({ Bucket: "locked", Key: "managed" }));
+          assert.equal(got.ServerSideEncryption, "AES256");
+          assert.equal(md5(await got.Body!.transformToByteArray()), md5(secret));
+        }
+      },
+    );
 
     await t.step("versions written through different nodes are listed alike by all", async () => {
       await clients[1].send(new CreateBucketCommand({ Bucket: "versioned" }));

@@ -22,11 +22,13 @@ import {
 } from "@aws-sdk/client-s3";
 import { deterministicBytes, withServer } from "./harness.ts";
 import {
+  anyFileHolds,
   assertErrorResponse,
   assertS3Error,
   assertS3Status,
   blockFiles,
   getBytes,
+  markedBytes,
   md5Base64,
   md5Hex,
   sameBytes,
@@ -43,19 +45,6 @@ const SOURCE_KEY_A = {
 };
 const KEY_A_MD5 = md5Base64(KEY_A.SSECustomerKey);
 
-/** Data that is easy to find on disk: a marker repeated, with a position in each. */
-function markedBytes(size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  const text = new TextEncoder();
-  for (let i = 0; i < size; i += 64) {
-    out.set(
-      text.encode(`PLAINTEXT-MARKER-${String(i).padStart(12, "0")}`).subarray(0, size - i),
-      i,
-    );
-  }
-  return out;
-}
-
 async function getWith(
   s3: S3Client,
   key: string,
@@ -68,17 +57,6 @@ async function getWith(
   assert.equal(res.SSECustomerAlgorithm, "AES256");
   assert.equal(res.SSECustomerKeyMD5, md5Base64(customerKey.SSECustomerKey));
   return await res.Body!.transformToByteArray();
-}
-
-/** Whether any file under `dir` holds `needle`. */
-async function anyFileHolds(dir: string, needle: Uint8Array): Promise<boolean> {
-  const marker = Buffer.from(needle);
-  for await (const e of Deno.readDir(dir)) {
-    const path = `${dir}/${e.name}`;
-    if (e.isDirectory && await anyFileHolds(path, needle)) return true;
-    if (e.isFile && Buffer.from(await Deno.readFile(path)).includes(marker)) return true;
-  }
-  return false;
 }
 
 Deno.test("SSE-C: objects are stored encrypted and read back only with their key", async (t) => {

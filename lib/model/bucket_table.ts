@@ -64,9 +64,8 @@ export function publicAccessRestricted(bucket: Bucket): boolean {
 
 /**
  * A bucket's default encryption (S3's ServerSideEncryptionConfiguration):
- * SSE-S3 only, which remise keeps and gives back as it accepts SSE-S3 on
- * uploads (what the disk's encryption provides), and the encryption types
- * uploads may not use (SSE-C).
+ * SSE-S3 only, for uploads that ask for no encryption, and the encryption
+ * types uploads may not use (SSE-C).
  */
 export interface DefaultEncryption {
   algorithm?: "AES256";

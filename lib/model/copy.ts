@@ -28,21 +28,21 @@ import {
   type VersionData,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
-import { CustomerKey } from "./customer_key.ts";
+import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 import { blockCheck } from "../block/block_store.ts";
 
-/** The client's keys of a copy (SSE-C): the source's, and the one the copy is encrypted with. */
+/** The keys of a copy: the one its source is encrypted with, and the one the copy is encrypted with. */
 export interface CopyKeys {
-  source?: CustomerKey;
-  destination?: CustomerKey;
+  source?: DataKey;
+  destination?: DataKey;
 }
 
 /**
  * Copies `range` of the source data into `dataId`; returns its size and,
  * when asked (`digests`), its MD5 and its checksum in that algorithm (base64).
- * Data encrypted with a client's key, or to be, is read and written again.
+ * Encrypted data, or data to be, is read and written again.
  */
 export async function copyRange(
   store: Store,
@@ -130,7 +130,7 @@ export interface CopyOptions {
    * unless the source has a full-object one in it; the source's when undefined.
    */
   checksumAlgorithm?: ChecksumAlgorithm;
-  /** The client's keys (SSE-C): the source's, checked by the caller, and the copy's. */
+  /** The keys (SSE-C or SSE-S3): the source's, checked by the caller, and the copy's. */
   keys?: CopyKeys;
   /** Object lock: the copy's retention and legal hold (the source's are not copied). */
   lock?: LockRequest;
@@ -210,7 +210,7 @@ export async function copyObject(
         keys,
       );
       const destination = keys.destination;
-      meta.etag = CustomerKey.etagOfData(copied.md5Hex, destination);
+      meta.etag = etagOfData(copied.md5Hex, destination);
       if (destination) meta.encryption = destination.newEncryption();
       if (algorithm && copied.checksum) {
         meta.checksum = { algorithm, value: copied.checksum, type: "FULL_OBJECT" };

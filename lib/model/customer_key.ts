@@ -1,15 +1,7 @@
 /**
  * Server-side encryption with customer keys (SSE-C): the client sends an
  * AES-256 key with every request that writes or reads the object, and remise
- * never stores it.
- *
- * Each block is encrypted on its own with AES-256-CTR, so a block keeps its
- * size (offsets and ranges stay those of the plain data) and a range reads
- * only the blocks it covers. The counter block is derived from the part's
- * data id and the block's offset in it: unique for every block ever written
- * with the key, and known again when reading, so nothing more is stored per
- * block. A stored block is named by the hash of its encrypted bytes, so
- * replication, scrub and resync check blocks without the key.
+ * never stores it. Blocks are encrypted as data_key.ts says.
  *
  * The object keeps a salted HMAC of the key, to tell a wrong key from the
  * right one before decrypting anything, and an ETag keyed with it: the MD5 of
@@ -17,6 +9,7 @@
  * the content.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { DATA_KEY_BYTES, DataKey } from "./data_key.ts";
 import { fromBase64, toBase64 } from "../util/hash.ts";
 
 /** What an object (or an upload in progress) keeps of the key it was encrypted with. */
@@ -28,21 +21,18 @@ export interface CustomerEncryption {
   check: string;
 }
 
-const KEY_BYTES = 32;
-const COUNTER_DOMAIN = "remise SSE-C block counter\0";
-
-export class CustomerKey {
-  #cryptoKey?: Promise<CryptoKey>;
-
+export class CustomerKey extends DataKey {
   private constructor(
-    private readonly raw: Uint8Array<ArrayBuffer>,
+    raw: Uint8Array<ArrayBuffer>,
     /** Base64 MD5 of the key, as S3 answers it (x-amz-server-side-encryption-customer-key-MD5). */
     readonly md5Base64: string,
-  ) {}
+  ) {
+    super(raw);
+  }
 
   /** The key from its raw 32 bytes; undefined when it has another length. */
   static fromBytes(raw: Uint8Array): CustomerKey | undefined {
-    if (raw.byteLength !== KEY_BYTES) return undefined;
+    if (raw.byteLength !== DATA_KEY_BYTES) return undefined;
     const copy = new Uint8Array(raw);
     return new CustomerKey(copy, createHash("md5").update(copy).digest("base64"));
   }
@@ -66,30 +56,6 @@ export class CustomerKey {
    */
   etagOf(md5Hex: string): string {
     return createHmac("md5", this.raw).update(md5Hex).digest("hex");
-  }
-
-  /** The ETag of data with this MD5 (hex): keyed when it is encrypted with `key`, else the MD5. */
-  static etagOfData(md5Hex: string, key: CustomerKey | undefined): string {
-    return key ? key.etagOf(md5Hex) : md5Hex;
-  }
-
-  /** Encrypts (or decrypts: CTR is its own inverse) a block stored at `offset` of `dataId`. */
-  async transformBlock(data: Uint8Array, dataId: string, offset: number): Promise<Uint8Array> {
-    this.#cryptoKey ??= crypto.subtle.importKey("raw", this.raw, "AES-CTR", false, [
-      "encrypt",
-    ]);
-    const counter = new Uint8Array(16);
-    // 96 bits from the block's name, then a 32-bit block counter from zero:
-    // up to 64 GiB a block before the counter would wrap.
-    counter.set(
-      createHash("sha256").update(`${COUNTER_DOMAIN}${dataId}\0${offset}`).digest().subarray(0, 12),
-    );
-    const out = await crypto.subtle.encrypt(
-      { name: "AES-CTR", counter, length: 32 },
-      await this.#cryptoKey,
-      data as Uint8Array<ArrayBuffer>,
-    );
-    return new Uint8Array(out);
   }
 
   #checkOf(salt: Uint8Array): string {

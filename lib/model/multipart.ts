@@ -35,7 +35,7 @@ import {
   type Versioning,
 } from "./objects.ts";
 import type { Store } from "./store.ts";
-import { type CustomerEncryption, CustomerKey } from "./customer_key.ts";
+import { type DataEncryption, type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 
 /** S3's minimum size of every part but the last. */
@@ -71,8 +71,8 @@ export interface ActiveUpload {
   /** How the object's checksum is made of its parts' (with a checksum algorithm). */
   checksumType: ChecksumType;
   tags?: [string, string][];
-  /** Set when the parts are encrypted with the client's key (SSE-C). */
-  encryption?: CustomerEncryption;
+  /** Set when the parts are encrypted (SSE-C or SSE-S3). */
+  encryption?: DataEncryption;
   /** Object lock: the completed object's retention and legal hold. */
   lock: LockRequest;
 }
@@ -115,8 +115,8 @@ export interface CreateUploadOptions {
   tags?: [string, string][];
   /** The bucket's versioning when the upload starts decides whether the object will be versioned. */
   versioning?: Versioning;
-  /** The parts are to be encrypted with the client's key (SSE-C) this record is of. */
-  encryption?: CustomerEncryption;
+  /** The parts are to be encrypted with the key (SSE-C or SSE-S3) this record is of. */
+  encryption?: DataEncryption;
   /** Object lock: the completed object's retention and legal hold. */
   lock?: LockRequest;
 }
@@ -199,8 +199,8 @@ export interface UploadPartOptions {
   /** The size the body is announced to have (Content-Length), when known. */
   sizeHint?: number;
   verify?: (written: WrittenData) => void | Promise<void>;
-  /** The client's key, for an upload whose parts are encrypted (SSE-C); checked by the caller. */
-  encryptWith?: CustomerKey;
+  /** The upload's key, when its parts are encrypted; checked by the caller. */
+  encryptWith?: DataKey;
 }
 
 /** Streams one part; a part number uploaded again replaces the earlier upload. */
@@ -248,13 +248,13 @@ export function copyPart(
 
 /**
  * Writes a part's data under a new data id (`write`), then records it in
- * the upload; its ETag is keyed with `key` when the upload is encrypted.
+ * the upload; its ETag is `key`'s (keyed for SSE-C) when the upload is encrypted.
  */
 async function storePart(
   store: Store,
   active: ActiveUpload,
   partNumber: number,
-  key: CustomerKey | undefined,
+  key: DataKey | undefined,
   write: (dataId: string) => Promise<{ size: number; md5Hex: string; checksum?: string }>,
 ): Promise<UploadedPart> {
   const dataId = crypto.randomUUID();
@@ -264,7 +264,7 @@ async function storePart(
     const part: UploadedPart = {
       dataId,
       size: written.size,
-      etag: CustomerKey.etagOfData(written.md5Hex, key),
+      etag: etagOfData(written.md5Hex, key),
       checksum: written.checksum,
     };
     recording = true;

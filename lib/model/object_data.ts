@@ -20,7 +20,7 @@ import type { VersionBlock } from "./version_table.ts";
 import { blockCheck } from "../block/block_store.ts";
 import { cutIntoBlocks } from "./body_blocks.ts";
 import type { Store } from "./store.ts";
-import type { CustomerKey } from "./customer_key.ts";
+import type { DataKey } from "./data_key.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
 const SMALL_BUFFER_BYTES = 1024;
@@ -55,8 +55,8 @@ export interface WriteDataOptions {
   beforeFirstBlock?: () => Promise<void>;
   /** The size the data is announced to have (Content-Length), when known. */
   sizeHint?: number;
-  /** Encrypts every block with the client's key (SSE-C); the data may then not stay inline. */
-  encryptWith?: CustomerKey;
+  /** Encrypts every block (SSE-C or SSE-S3); the data may then not stay inline. */
+  encryptWith?: DataKey;
 }
 
 export async function writeData(
@@ -208,13 +208,13 @@ export interface ByteRange {
  * Streams the bytes of `parts` within `range`, one block at a time with a
  * few blocks read ahead. The first block is read before this resolves, so that a
  * failure to reach the data is an error answer rather than a cut stream.
- * Blocks are decrypted with `decryptWith` (SSE-C) when given.
+ * Blocks are decrypted with `decryptWith` when given.
  */
 export async function readParts(
   store: Store,
   parts: DataPart[],
   range: ByteRange,
-  decryptWith?: CustomerKey,
+  decryptWith?: DataKey,
 ): Promise<ReadableStream<Uint8Array>> {
   const pieces = blockPieces(store, parts, range, decryptWith);
   const ahead: Promise<IteratorResult<Piece>>[] = [];
@@ -258,7 +258,7 @@ async function* blockPieces(
   store: Store,
   parts: DataPart[],
   range: ByteRange,
-  decryptWith?: CustomerKey,
+  decryptWith?: DataKey,
 ): AsyncGenerator<Piece> {
   for await (const block of blocksInRange(store, parts, range)) {
     const { hash, from, to } = block;

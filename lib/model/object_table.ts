@@ -8,7 +8,7 @@
  */
 import type { TableSchema } from "../table/schema.ts";
 import { type Lww, mergeOptionalLww, stableMax } from "../util/crdt.ts";
-import type { CustomerEncryption } from "./customer_key.ts";
+import type { DataEncryption } from "./data_key.ts";
 import type { RetentionMode } from "./bucket_table.ts";
 
 /** A version's retention (object lock): it may not be deleted before `untilMs`. */
@@ -30,8 +30,8 @@ export interface ObjectMeta {
    * rewrites the version with new tags, and the newest tags win.
    */
   tags?: Lww<[string, string][]>;
-  /** Set when the data is encrypted with the client's key (SSE-C). */
-  encryption?: CustomerEncryption;
+  /** Set when the data is encrypted: with the client's key (SSE-C), or one kept here (SSE-S3). */
+  encryption?: DataEncryption;
   /**
    * Object lock: the retention and the legal hold, registers of their own
    * as the tags are (PutObjectRetention and PutObjectLegalHold rewrite the
@@ -85,8 +85,8 @@ export type VersionState =
     checksumType?: "FULL_OBJECT";
     /** Tags given when a multipart upload was created, for the completed object. */
     tags?: [string, string][];
-    /** A multipart upload's parts are encrypted with the client's key (SSE-C). */
-    encryption?: CustomerEncryption;
+    /** A multipart upload's parts are encrypted (SSE-C or SSE-S3). */
+    encryption?: DataEncryption;
     /** The object lock the completed object gets. */
     retention?: Retention;
     legalHold?: boolean;

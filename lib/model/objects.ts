@@ -21,7 +21,7 @@ import { writeData, type WrittenData } from "./object_data.ts";
 import type { Store } from "./store.ts";
 import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
-import { CustomerKey } from "./customer_key.ts";
+import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 
@@ -122,8 +122,8 @@ export interface PutObjectOptions {
   tags?: [string, string][];
   /** The bucket's versioning: whether the new version replaces the key's null version. */
   versioning?: Versioning;
-  /** Encrypts the data with the client's key (SSE-C). */
-  encryptWith?: CustomerKey;
+  /** Encrypts the data (SSE-C or SSE-S3). */
+  encryptWith?: DataKey;
   /** Object lock: the new version's retention and legal hold. */
   lock?: LockRequest;
 }
@@ -177,15 +177,15 @@ export async function putObject(
       },
     });
     await options.verify?.(written);
-    const customerKey = options.encryptWith;
-    const etag = CustomerKey.etagOfData(written.md5Hex, customerKey);
+    const dataKey = options.encryptWith;
+    const etag = etagOfData(written.md5Hex, dataKey);
     const meta: ObjectMeta = {
       size: written.size,
       etag,
       headers: options.headers,
       checksum: options.storedChecksum?.(written),
       ...(options.tags ? { tags: lww(store.nowMs(), options.tags) } : {}),
-      ...(customerKey ? { encryption: customerKey.newEncryption() } : {}),
+      ...(dataKey ? { encryption: dataKey.newEncryption() } : {}),
       ...lockRegisters(options.lock, store.nowMs()),
     };
     const data: VersionData = written.inline ? { type: "inline", meta, bytes: written.inline } : {

@@ -2,8 +2,8 @@
  * A bucket's default encryption (PutBucketEncryption, GetBucketEncryption,
  * DeleteBucketEncryption), as Terraform's
  * `aws_s3_bucket_server_side_encryption_configuration` sets it. SSE-S3
- * (`AES256`) is kept and given back, as SSE-S3 on uploads is accepted: what
- * the disk's encryption provides. SSE-KMS is NotImplemented, as on uploads.
+ * (`AES256`) encrypts later uploads that ask for no encryption (see
+ * encryption.ts). SSE-KMS is NotImplemented, as on uploads.
  * `BlockedEncryptionTypes` with `SSE-C` refuses uploads encrypted with a
  * client's key; objects already written stay readable.
  */

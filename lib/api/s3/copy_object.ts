@@ -18,10 +18,11 @@ import { expirationHeader } from "./expiration_header.ts";
 import { lockToWrite } from "./object_lock.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
-  customerKeyHeaders,
-  customerKeyToWrite,
+  encryptionHeaders,
   keyToReadFrom,
+  keyToWrite,
 } from "./encryption.ts";
+import { CustomerKey } from "../../model/customer_key.ts";
 
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
@@ -35,14 +36,17 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       directive,
     );
   }
-  // The source's key, if it is encrypted, and the copy's (SSE-C).
+  // The source's key, if it is encrypted, and the copy's.
   const keys = {
     source: keyToReadFrom(source.object.data.meta, r.req.headers, COPY_SOURCE_KEY_PREFIX),
-    destination: customerKeyToWrite(r.req.headers, bucket),
+    destination: keyToWrite(r.req.headers, bucket),
   };
+  // A client's key, or SSE-S3 asked by the request (not only by the bucket's default), changes it.
+  const changesEncryption = keys.source instanceof CustomerKey ||
+    keys.destination instanceof CustomerKey || r.req.headers.has("x-amz-server-side-encryption");
   if (
     source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&
-    !source.byVersionId && !keys.source && !keys.destination
+    !source.byVersionId && !changesEncryption
   ) {
     throw new S3Error(
       "InvalidRequest",
@@ -93,7 +97,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       "x-amz-copy-source-version-id": source.versionId,
       ...writtenVersionHeader(version),
       ...expirationHeader(bucket, key, version.timestampMs, meta),
-      ...customerKeyHeaders(keys.destination),
+      ...encryptionHeaders(keys.destination),
     },
   });
 }

@@ -1,12 +1,14 @@
 /**
  * Server-side encryption requests. SSE-C (the client's own key, sent with
- * every request) encrypts the data remise stores (see customer_key.ts).
- * SSE-S3 (`AES256`, the provider's own keys) is accepted as what the operator
- * provides: remise stores other data as the disk holds it (encrypt the disk
- * to protect data at rest). SSE-KMS is refused: ignoring it would store
- * readable data while the client believes it needs its key service.
+ * every request; see customer_key.ts) and SSE-S3 (`AES256`, asked by the
+ * request or by the bucket's default encryption: a key of the object's own,
+ * kept in its metadata; see managed_key.ts) encrypt the data remise stores.
+ * SSE-KMS is refused: ignoring it would store readable data while the client
+ * believes it needs its key service.
  */
 import { CustomerKey } from "../../model/customer_key.ts";
+import type { DataEncryption, DataKey } from "../../model/data_key.ts";
+import { isManaged, ManagedKey } from "../../model/managed_key.ts";
 import type { ObjectMeta } from "../../model/object_table.ts";
 import type { Bucket } from "../../model/bucket_table.ts";
 import { refuseBlockedCustomerKey } from "./bucket_encryption.ts";
@@ -17,6 +19,9 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 export const CUSTOMER_KEY_PREFIX = "x-amz-server-side-encryption-customer-";
 export const COPY_SOURCE_KEY_PREFIX = "x-amz-copy-source-server-side-encryption-customer-";
 
+/** What answers about data encrypted with a key of its own (SSE-S3) say. */
+const MANAGED_KEY_HEADERS = { "x-amz-server-side-encryption": "AES256" };
+
 const KMS_HEADERS = [
   "x-amz-server-side-encryption-aws-kms-key-id",
   "x-amz-server-side-encryption-context",
@@ -25,14 +30,23 @@ const KMS_HEADERS = [
 /**
  * Throws NotImplemented when a request (headers, or a form's fields) asks
  * for SSE-KMS or another unknown encryption, and InvalidArgument for a key
- * service's header given without it. Reads (the hot path) skip these lookups.
+ * service's header given without it, or for a read that asks for an
+ * encryption (a read decrypts with the key the object was written with).
  */
 export function refuseUnsupportedEncryption(
   get: (name: string) => string | null | undefined,
   method = "POST",
 ) {
-  if (method !== "PUT" && method !== "POST") return;
   const requested = get("x-amz-server-side-encryption");
+  if (method === "GET" || method === "HEAD") {
+    if (requested == null) return;
+    throw s3Errors.invalidArgument(
+      "The x-amz-server-side-encryption header is not supported for this operation.",
+      "x-amz-server-side-encryption",
+      requested,
+    );
+  }
+  if (method !== "PUT" && method !== "POST") return;
   if (requested != null && requested !== "AES256") {
     throw s3Errors.notImplemented(`Server-side encryption "${requested}" (only AES256)`);
   }
@@ -102,36 +116,44 @@ export function customerKeyOf(
 }
 
 /**
- * The key a write into `bucket` encrypts with (SSE-C); it cannot go with
- * another encryption, nor into a bucket that blocks SSE-C uploads.
+ * The key a write into `bucket` encrypts with: the client's (SSE-C), which
+ * cannot go with another encryption nor into a bucket that blocks SSE-C
+ * uploads; else a new key of the object's own (SSE-S3) when the request
+ * (`x-amz-server-side-encryption: AES256`, checked by
+ * refuseUnsupportedEncryption) or the bucket's default encryption asks for
+ * it; else none.
  */
-export function customerKeyToWrite(headers: Headers, bucket: Bucket): CustomerKey | undefined {
+export function keyToWrite(headers: Headers, bucket: Bucket): DataKey | undefined {
+  const requested = headers.get("x-amz-server-side-encryption");
   const key = customerKeyOf(headers);
-  if (!key) return undefined;
-  if (headers.get("x-amz-server-side-encryption") !== null) {
-    throw s3Errors.invalidArgument(
-      "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
-      "x-amz-server-side-encryption",
-    );
+  if (key) {
+    if (requested !== null) {
+      throw s3Errors.invalidArgument(
+        "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+        "x-amz-server-side-encryption",
+      );
+    }
+    refuseBlockedCustomerKey(bucket);
+    return key;
   }
-  refuseBlockedCustomerKey(bucket);
-  return key;
+  const byDefault = bucket.encryption?.v?.algorithm;
+  return requested === "AES256" || byDefault === "AES256" ? ManagedKey.generate() : undefined;
 }
 
 /**
  * Checks the key a request sends against how the object's data is
- * encrypted: an encrypted object needs its own key, and a plain one takes
- * none. Returns the key to decrypt with.
+ * encrypted: an object encrypted with a client's key needs it, and others
+ * take none. Returns the key to decrypt with.
  */
 function keyToRead(
   meta: Pick<ObjectMeta, "encryption">,
   key: CustomerKey | undefined,
-): CustomerKey | undefined {
-  if (!meta.encryption) {
+): DataKey | undefined {
+  if (!meta.encryption || isManaged(meta.encryption)) {
     if (key) {
       throw s3Errors.invalidRequest("The encryption parameters are not applicable to this object.");
     }
-    return undefined;
+    return meta.encryption && ManagedKey.of(meta.encryption);
   }
   if (!key) {
     throw s3Errors.invalidRequest(
@@ -158,36 +180,38 @@ export function keyToReadFrom(
   meta: Pick<ObjectMeta, "encryption">,
   headers: Headers,
   prefix = CUSTOMER_KEY_PREFIX,
-): CustomerKey | undefined {
+): DataKey | undefined {
   if (!meta.encryption && headers.get(`${prefix}algorithm`) === null) return undefined;
   return keyToRead(meta, customerKeyOf(headers, prefix));
 }
 
 /** What answers about data encrypted with `key` say of it. */
-export function customerKeyHeaders(key: CustomerKey | undefined): Record<string, string> {
-  if (!key) return {};
-  return {
-    [`${CUSTOMER_KEY_PREFIX}algorithm`]: "AES256",
-    [`${CUSTOMER_KEY_PREFIX}key-md5`]: key.md5Base64,
-  };
+export function encryptionHeaders(key: DataKey | undefined): Record<string, string> {
+  if (key instanceof CustomerKey) {
+    return {
+      [`${CUSTOMER_KEY_PREFIX}algorithm`]: "AES256",
+      [`${CUSTOMER_KEY_PREFIX}key-md5`]: key.md5Base64,
+    };
+  }
+  return key ? { ...MANAGED_KEY_HEADERS } : {};
 }
 
 /**
- * Checks the key a part (or a completion) sends against its multipart
- * upload's: an encrypted upload needs its own key with every part, and a
- * plain one takes none. Returns the key to encrypt the part with.
+ * Checks the key a part sends against its multipart upload's: an upload
+ * encrypted with a client's key needs it with every part, and others take
+ * none. Returns the key to encrypt the part with.
  */
 export function keyForUpload(
-  encryption: ObjectMeta["encryption"],
+  encryption: DataEncryption | undefined,
   key: CustomerKey | undefined,
-): CustomerKey | undefined {
-  if (!encryption) {
+): DataKey | undefined {
+  if (!encryption || isManaged(encryption)) {
     if (key) {
       throw s3Errors.invalidRequest(
         "The multipart upload was not created with server-side encryption parameters.",
       );
     }
-    return undefined;
+    return encryption && ManagedKey.of(encryption);
   }
   if (!key) {
     throw s3Errors.invalidRequest(
@@ -200,4 +224,11 @@ export function keyForUpload(
     );
   }
   return key;
+}
+
+/** The header of an object encrypted with a key of its own (SSE-S3), for answers that have no key at hand. */
+export function managedEncryptionHeaders(
+  encryption: DataEncryption | undefined,
+): Record<string, string> {
+  return encryption && isManaged(encryption) ? { ...MANAGED_KEY_HEADERS } : {};
 }

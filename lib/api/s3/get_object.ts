@@ -9,7 +9,7 @@ import { expirationHeader } from "./expiration_header.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { customerKeyHeaders, keyToReadFrom } from "./encryption.ts";
+import { encryptionHeaders, keyToReadFrom } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
 
 const RESPONSE_OVERRIDES: [string, string][] = [
@@ -87,7 +87,7 @@ export async function objectResponse(
   const meta = data.meta;
   const decryptWith = keyToReadFrom(meta, requestHeaders);
   const headers = objectResponseHeaders(meta, version.timestampMs);
-  for (const [name, value] of Object.entries(customerKeyHeaders(decryptWith))) {
+  for (const [name, value] of Object.entries(encryptionHeaders(decryptWith))) {
     headers.set(name, value);
   }
   if (meta.retention || meta.legalHold) lockHeaders(meta, headers);

@@ -36,11 +36,12 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { lockToWrite } from "./object_lock.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
-  customerKeyHeaders,
   customerKeyOf,
-  customerKeyToWrite,
+  encryptionHeaders,
   keyForUpload,
   keyToReadFrom,
+  keyToWrite,
+  managedEncryptionHeaders,
 } from "./encryption.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { LIST_KEYS_MAX } from "../../util/limits.ts";
@@ -134,7 +135,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
   const checksum = uploadChecksumRequested(r.req.headers);
-  const encryptWith = customerKeyToWrite(r.req.headers, bucket);
+  const encryptWith = keyToWrite(r.req.headers, bucket);
   const uploadId = await createUpload(r.ctx.store, bucket.id, key, headersToStore(r.req.headers), {
     checksum,
     tags: taggingHeader(r.req.headers),
@@ -142,7 +143,7 @@ export async function handleCreateMultipartUpload(r: S3Request): Promise<Respons
     encryption: encryptWith?.newEncryption(),
     lock: lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs()),
   });
-  const headers = new Headers(customerKeyHeaders(encryptWith));
+  const headers = new Headers(encryptionHeaders(encryptWith));
   if (checksum) {
     headers.set("x-amz-checksum-algorithm", checksum.algorithm);
     headers.set("x-amz-checksum-type", checksum.type);
@@ -182,7 +183,7 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
     });
     const headers = new Headers({
       etag: quotedEtag(part.etag),
-      ...customerKeyHeaders(encryptWith),
+      ...encryptionHeaders(encryptWith),
     });
     const algorithm = checksum?.algorithm ?? active.checksumAlgorithm;
     if (algorithm && part.checksum) {
@@ -221,7 +222,7 @@ export async function handleUploadPartCopy(r: S3Request): Promise<Response> {
   }, {
     headers: {
       "x-amz-copy-source-version-id": source.versionId,
-      ...customerKeyHeaders(encryptWith),
+      ...encryptionHeaders(encryptWith),
     },
   });
 }
@@ -276,7 +277,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
           : undefined,
       }),
     );
-    for (const [name, value] of Object.entries(customerKeyHeaders(customerKey))) {
+    for (const [name, value] of Object.entries(encryptionHeaders(customerKey))) {
       response.headers.set(name, value);
     }
     return response;
@@ -294,6 +295,7 @@ function completionResponse(
   const headers = new Headers({
     ...writtenVersionHeader(version),
     ...expirationHeader(bucket, key, version.timestampMs, meta),
+    ...managedEncryptionHeaders(meta.encryption),
   });
   if (meta.checksum) {
     headers.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);

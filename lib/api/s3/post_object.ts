@@ -17,7 +17,8 @@ import { refuseBlockedPublicAcl } from "./public_access_block.ts";
 import { lockToWrite } from "./object_lock.ts";
 import {
   CUSTOMER_KEY_PREFIX,
-  customerKeyToWrite,
+  encryptionHeaders,
+  keyToWrite,
   refuseUnsupportedEncryption,
 } from "./encryption.ts";
 import { taggingField } from "./object_tagging.ts";
@@ -228,8 +229,8 @@ export async function handlePostObject(
       new Headers([...fields].filter(([name]) => name.startsWith(CHECKSUM_FIELD_PREFIX))),
     );
     const checkChecksum = verifyUpload(undefined, undefined, checksum);
-    // Encryption with the client's key, as PutObject's headers ask it (SSE-C).
-    const encryptWith = customerKeyToWrite(
+    // Encryption, as PutObject's headers ask it (SSE-C or SSE-S3) or the bucket's default.
+    const encryptWith = keyToWrite(
       new Headers(
         [...fields].filter(([name]) =>
           name.startsWith(CUSTOMER_KEY_PREFIX) || name === "x-amz-server-side-encryption"
@@ -264,20 +265,24 @@ export async function handlePostObject(
       if (e instanceof FormDataError) throw malformed(e.message);
       throw e;
     });
-    return successResponse(req, fields, bucketName, key, quotedEtag(meta.etag));
+    return successResponse(req, fields, bucketName, key, {
+      etag: quotedEtag(meta.etag),
+      ...encryptionHeaders(encryptWith),
+    });
   } finally {
     await file?.stream.cancel().catch(() => {});
   }
 }
 
-/** What the form asked for: a redirect, 200, 201 with a document, or 204. */
+/** What the form asked for: a redirect, 200, 201 with a document, or 204; each with `written`'s headers. */
 function successResponse(
   req: Request,
   fields: Map<string, string>,
   bucket: string,
   key: string,
-  etag: string,
+  written: { etag: string } & Record<string, string>,
 ): Response {
+  const etag = written.etag;
   const location = objectUrl(req, bucket, key);
   const redirect = fields.get("success_action_redirect") ?? fields.get("redirect");
   if (redirect !== undefined && URL.canParse(redirect)) {
@@ -285,9 +290,9 @@ function successResponse(
     url.searchParams.set("bucket", bucket);
     url.searchParams.set("key", key);
     url.searchParams.set("etag", etag);
-    return new Response(null, { status: 303, headers: { location: url.href, etag } });
+    return new Response(null, { status: 303, headers: { ...written, location: url.href } });
   }
-  const headers = { etag, location };
+  const headers = { ...written, location };
   switch (fields.get("success_action_status")) {
     case "200":
       return new Response(null, { status: 200, headers });

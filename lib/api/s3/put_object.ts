@@ -11,7 +11,7 @@ import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { customerKeyHeaders, customerKeyToWrite } from "./encryption.ts";
+import { encryptionHeaders, keyToWrite } from "./encryption.ts";
 import { lockToWrite } from "./object_lock.ts";
 
 /** The Content-MD5 header as hex, or undefined; a malformed one is InvalidDigest. */
@@ -68,7 +68,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const checksum = requestedChecksum(r.req.headers);
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
-  const encryptWith = customerKeyToWrite(r.req.headers, bucket);
+  const encryptWith = keyToWrite(r.req.headers, bucket);
   const lock = lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs());
   const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const versioning = versioningOf(bucket);
@@ -94,7 +94,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     etag: quotedEtag(meta.etag),
     ...writtenVersionHeader(version),
     ...expirationHeader(bucket, key, version.timestampMs, meta),
-    ...customerKeyHeaders(encryptWith),
+    ...encryptionHeaders(encryptWith),
   });
   if (meta.checksum) {
     response.set(`x-amz-checksum-${meta.checksum.algorithm.toLowerCase()}`, meta.checksum.value);
