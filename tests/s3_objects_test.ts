@@ -297,6 +297,56 @@ Deno.test("S3 object operations", async (t) => {
     });
 
     await t.step(
+      "an unknown storage class or canned ACL, or a bad website redirect, is refused on every write",
+      async () => {
+        const before = await snapshotStore(s3);
+        const cases: [Record<string, string>, number, string][] = [
+          [{ "x-amz-storage-class": "GLACIER_WEIRD" }, 400, "InvalidStorageClass"],
+          [{ "x-amz-acl": "everyone-please" }, 400, "InvalidArgument"],
+          [
+            { "x-amz-website-redirect-location": "javascript:alert(1)" },
+            400,
+            "InvalidRedirectLocation",
+          ],
+        ];
+        for (const [headers, status, code] of cases) {
+          const writes: [string, string, Record<string, string>][] = [
+            ["PUT", "/refused", {}],
+            ["PUT", "/refused-copy", { "x-amz-copy-source": `${BUCKET}/with-headers` }],
+            ["POST", "/refused-upload", {}],
+          ];
+          for (const [method, key, extra] of writes) {
+            const res = await signedFetch(server, credentials, {
+              method,
+              path: objectPath(BUCKET) + key,
+              query: method === "POST" ? { uploads: "" } : undefined,
+              headers: { ...headers, ...extra },
+              body: method === "PUT" && !extra["x-amz-copy-source"] ? "data" : undefined,
+            });
+            await assertErrorResponse(res, status, code).catch((e) => {
+              throw new Error(`${method} ${key} ${JSON.stringify(headers)}: ${e.message}`);
+            });
+          }
+        }
+        assert.deepEqual(await snapshotStore(s3), before);
+        // What clients send is accepted, and objects stay STANDARD.
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: "archived",
+            Body: "x",
+            StorageClass: "GLACIER_IR",
+            ACL: "bucket-owner-full-control",
+            WebsiteRedirectLocation: "https://example.org/",
+          }),
+        );
+        const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "archived" }));
+        assert.equal(head.WebsiteRedirectLocation, "https://example.org/");
+        await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "archived" }));
+      },
+    );
+
+    await t.step(
       "keys with spaces, ../, unicode and newlines are stored and listed exactly",
       async () => {
         const keys = [

@@ -7,7 +7,12 @@ import { copyObject } from "../../model/copy.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { loadCopySource } from "./copy_source.ts";
-import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import {
+  checkWriteHeaders,
+  headersToStore,
+  quotedEtag,
+  requestedChecksum,
+} from "./object_headers.ts";
 import { checkWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
@@ -27,6 +32,7 @@ import { CustomerKey } from "../../model/customer_key.ts";
 export async function handleCopyObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
+  checkWriteHeaders((name) => r.req.headers.get(name));
   const source = await loadCopySource(r);
   const directive = (r.req.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {

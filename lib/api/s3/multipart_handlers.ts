@@ -29,7 +29,12 @@ import { expirationHeader } from "./expiration_header.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
-import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import {
+  checkWriteHeaders,
+  headersToStore,
+  quotedEtag,
+  requestedChecksum,
+} from "./object_headers.ts";
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -134,6 +139,7 @@ function uploadChecksumRequested(headers: Headers): UploadChecksum | undefined {
 export async function handleCreateMultipartUpload(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
+  checkWriteHeaders((name) => r.req.headers.get(name));
   const checksum = uploadChecksumRequested(r.req.headers);
   const encryptWith = keyToWrite(r.req.headers, bucket);
   const uploadId = await createUpload(r.ctx.store, bucket.id, key, headersToStore(r.req.headers), {

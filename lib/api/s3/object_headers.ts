@@ -1,7 +1,7 @@
 /** Object headers: what is stored from a PUT, and what is returned on GET/HEAD. */
 import type { ObjectMeta } from "../../model/object_table.ts";
 import { OBJECT_KEY_MAX_BYTES, USER_METADATA_MAX_BYTES } from "../../util/limits.ts";
-import { S3Error } from "./s3_error.ts";
+import { S3Error, s3Errors } from "./s3_error.ts";
 import type { ChecksumAlgorithm } from "../../util/hash.ts";
 import { CHECKSUM_ALGORITHMS } from "../../util/hash.ts";
 
@@ -29,6 +29,64 @@ export function objectKeyTooLong(key: string): boolean {
 export function checkObjectKey(key: string): void {
   if (objectKeyTooLong(key)) {
     throw new S3Error("KeyTooLongError", 400, "Your key is too long", { MaxSizeAllowed: "1024" });
+  }
+}
+
+/** S3's storage classes: accepted (and all stored alike), so that an unknown one can be refused. */
+const STORAGE_CLASSES = new Set([
+  "STANDARD",
+  "REDUCED_REDUNDANCY",
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER",
+  "GLACIER_IR",
+  "DEEP_ARCHIVE",
+  "OUTPOSTS",
+  "SNOW",
+  "EXPRESS_ONEZONE",
+  "FSX_OPENZFS",
+  "FSX_ONTAP",
+]);
+
+/** S3's canned ACLs: accepted on writes (remise keeps no ACLs), so that an unknown one can be refused. */
+const CANNED_ACLS = new Set([
+  "private",
+  "public-read",
+  "public-read-write",
+  "authenticated-read",
+  "aws-exec-read",
+  "bucket-owner-read",
+  "bucket-owner-full-control",
+  "log-delivery-write",
+]);
+
+/**
+ * Checks what a write (PutObject, CopyObject, CreateMultipartUpload, a
+ * form) says of the object besides its data, with S3's errors: its storage
+ * class, canned ACL and website redirect. `get` reads a header.
+ */
+export function checkWriteHeaders(get: (name: string) => string | null | undefined): void {
+  const storageClass = get("x-amz-storage-class");
+  if (storageClass != null && !STORAGE_CLASSES.has(storageClass)) {
+    throw new S3Error(
+      "InvalidStorageClass",
+      400,
+      "The storage class you specified is not valid",
+      { StorageClassRequested: storageClass },
+    );
+  }
+  const acl = get("x-amz-acl");
+  if (acl != null && !CANNED_ACLS.has(acl)) {
+    throw s3Errors.invalidArgument("Invalid canned ACL", "x-amz-acl", acl);
+  }
+  const redirect = get("x-amz-website-redirect-location");
+  if (redirect != null && !/^(\/|https?:\/\/)/.test(redirect)) {
+    throw new S3Error(
+      "InvalidRedirectLocation",
+      400,
+      "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.",
+    );
   }
 }
 

@@ -22,7 +22,13 @@ import {
   refuseUnsupportedEncryption,
 } from "./encryption.ts";
 import { taggingField } from "./object_tagging.ts";
-import { checkObjectKey, headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import {
+  checkObjectKey,
+  checkWriteHeaders,
+  headersToStore,
+  quotedEtag,
+  requestedChecksum,
+} from "./object_headers.ts";
 import { verifyUpload } from "./put_object.ts";
 import type { RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -209,6 +215,7 @@ export async function handlePostObject(
     if (!bucket) throw s3Errors.noSuchBucket(bucketName);
     if (!ctx.access.permissionOf(bucket, accessKeyId).write) throw s3Errors.accessDenied();
     // The form's acl field asks what PutObject's x-amz-acl does.
+    checkWriteHeaders((name) => fields.get(name === "x-amz-acl" ? "acl" : name));
     refuseBlockedPublicAcl(
       bucket,
       "PutObject",

@@ -7,7 +7,12 @@ import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
 import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
-import { headersToStore, quotedEtag, requestedChecksum } from "./object_headers.ts";
+import {
+  checkWriteHeaders,
+  headersToStore,
+  quotedEtag,
+  requestedChecksum,
+} from "./object_headers.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
@@ -66,6 +71,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   }
   const md5Hex = contentMd5Hex(r.req.headers);
   const checksum = requestedChecksum(r.req.headers);
+  checkWriteHeaders((name) => r.req.headers.get(name));
   const headers = headersToStore(r.req.headers);
   const tags = taggingHeader(r.req.headers);
   const encryptWith = keyToWrite(r.req.headers, bucket);
