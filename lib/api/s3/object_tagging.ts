@@ -103,7 +103,9 @@ export async function handlePutBucketTagging(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
   const tags = tagsFromXml(await readRequestXml(r), BUCKET_TAGS_MAX);
   await r.ctx.access.setSetting(bucket, "tags", tags);
-  return new Response(null, { status: 204 });
+  // 200 as MinIO, Ceph and most S3 servers answer (AWS answers 204): the
+  // MinIO JavaScript SDK takes only 200, and every AWS SDK takes either.
+  return new Response(null, { status: 200 });
 }
 
 export async function handleGetBucketTagging(r: S3Request): Promise<Response> {
