@@ -30,23 +30,14 @@ const KMS_HEADERS = [
 /**
  * Throws NotImplemented when a request (headers, or a form's fields) asks
  * for SSE-KMS or another unknown encryption, and InvalidArgument for a key
- * service's header given without it, or for a read that asks for an
- * encryption (a read decrypts with the key the object was written with).
+ * service's header given without it. Reads (the hot path) skip these lookups.
  */
 export function refuseUnsupportedEncryption(
   get: (name: string) => string | null | undefined,
   method = "POST",
 ) {
-  const requested = get("x-amz-server-side-encryption");
-  if (method === "GET" || method === "HEAD") {
-    if (requested == null) return;
-    throw s3Errors.invalidArgument(
-      "The x-amz-server-side-encryption header is not supported for this operation.",
-      "x-amz-server-side-encryption",
-      requested,
-    );
-  }
   if (method !== "PUT" && method !== "POST") return;
+  const requested = get("x-amz-server-side-encryption");
   if (requested != null && requested !== "AES256") {
     throw s3Errors.notImplemented(`Server-side encryption "${requested}" (only AES256)`);
   }
@@ -231,4 +222,18 @@ export function managedEncryptionHeaders(
   encryption: DataEncryption | undefined,
 ): Record<string, string> {
   return encryption && isManaged(encryption) ? { ...MANAGED_KEY_HEADERS } : {};
+}
+
+/**
+ * A GET or HEAD of an object that asks for an encryption is InvalidArgument,
+ * as in S3: a read decrypts with the key the object was written with.
+ */
+export function refuseEncryptionOnRead(headers: Headers): void {
+  const requested = headers.get("x-amz-server-side-encryption");
+  if (requested === null) return;
+  throw s3Errors.invalidArgument(
+    "The x-amz-server-side-encryption header is not supported for this operation.",
+    "x-amz-server-side-encryption",
+    requested,
+  );
 }

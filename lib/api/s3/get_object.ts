@@ -9,7 +9,7 @@ import { expirationHeader } from "./expiration_header.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { encryptionHeaders, keyToReadFrom } from "./encryption.ts";
+import { encryptionHeaders, keyToReadFrom, refuseEncryptionOnRead } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
 
 const RESPONSE_OVERRIDES: [string, string][] = [
@@ -85,6 +85,7 @@ export async function objectResponse(
 ): Promise<Response> {
   const { version, data } = current;
   const meta = data.meta;
+  refuseEncryptionOnRead(requestHeaders);
   const decryptWith = keyToReadFrom(meta, requestHeaders);
   const headers = objectResponseHeaders(meta, version.timestampMs);
   for (const [name, value] of Object.entries(encryptionHeaders(decryptWith))) {
