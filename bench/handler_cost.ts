@@ -19,6 +19,7 @@ import { WorkerHashing } from "../lib/util/block_hashing.ts";
 import { Store } from "../lib/model/store.ts";
 import { Access } from "../lib/model/access.ts";
 import { createS3Handler } from "../lib/api/s3/s3_api.ts";
+import { S3RequestMetrics } from "../lib/api/s3/request_metrics.ts";
 import { SigV4Signer } from "./sigv4.ts";
 
 /** A request body as `Deno.serve` gives one: a byte stream (BYOB readers fill their own buffers). */
@@ -62,7 +63,14 @@ try {
   const key = await access.createKey("bench");
   const bucket = await access.createBucket("bench", key.id);
   await access.setPermission(bucket, key.id, { read: true, write: true, owner: true });
-  const handler = createS3Handler({ store, access, region: REGION, rootDomain: "s3.localhost" });
+  // Requests are counted for /metrics, as the server does.
+  const handler = createS3Handler({
+    store,
+    access,
+    region: REGION,
+    rootDomain: "s3.localhost",
+    metrics: new S3RequestMetrics(),
+  });
   const signer = new SigV4Signer({ accessKey: key.id, secretKey: key.secret, region: REGION });
   const body = new Uint8Array(Number(args.size)).fill(65);
   let keysPerLoop = 0;

@@ -126,6 +126,20 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
       assert.ok(Date.now() - started < 15_000);
       const text = (await cluster.cli(0, ["status"])).stdout;
       assert.match(text, /DOWN/);
+      // /metrics says so too, for an alert on remise_cluster_node_up == 0.
+      const node0 = cluster.nodes[0].server;
+      const metrics = await (await fetch(`${node0.adminEndpoint}/metrics`, {
+        headers: { authorization: `Bearer ${node0.adminToken}` },
+      })).text();
+      assert.match(
+        metrics,
+        new RegExp(`^remise_cluster_node_up\\{node="${ids[2].slice(0, 16)}"[^}]*\\} 0$`, "m"),
+      );
+      assert.match(
+        metrics,
+        new RegExp(`^remise_cluster_node_up\\{node="${ids[1].slice(0, 16)}"[^}]*\\} 1$`, "m"),
+      );
+      assert.match(metrics, /^remise_cluster_layout_version 1$/m);
       await cluster.nodes[2].server.launch();
       await cluster.waitFor("node 2 up again", () => cluster.status(0), allUp(3));
       const s2 = await cluster.waitFor(

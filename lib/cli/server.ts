@@ -13,6 +13,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
+import { S3RequestMetrics } from "../api/s3/request_metrics.ts";
 import { createWebHandler } from "../web/website.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { commit, VERSION } from "../util/version.ts";
@@ -166,6 +167,7 @@ export async function runServer(
   }
 
   const drain = new RequestDrain();
+  const s3Metrics = new S3RequestMetrics();
   const s3 = serveS3Api(
     config,
     {
@@ -180,7 +182,7 @@ export async function runServer(
         ),
     },
     drain.wrap(createS3Handler(
-      { store, access, region: config.s3Region, rootDomain: config.rootDomain },
+      { store, access, region: config.s3Region, rootDomain: config.rootDomain, metrics: s3Metrics },
       store.nowMs,
     )),
   );
@@ -206,6 +208,12 @@ export async function runServer(
     createAdminHandler({
       access,
       token,
+      metricsToken: config.metricsToken,
+      metrics: {
+        version: versionText(),
+        families: () => s3Metrics.families(),
+        diskSpace: () => nodeDiskSpace(config),
+      },
       system,
       maintenance: {
         workers: () => [
@@ -416,10 +424,7 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
     replicationFactor: config.replicationFactor,
     version: versionText(),
     hostname: Deno.hostname(),
-    diskSpace: async () => ({
-      data: await diskSpace(config.dataDir),
-      metadata: await diskSpace(config.metadataDir),
-    }),
+    diskSpace: () => nodeDiskSpace(config),
   });
   await system.start();
   log(
@@ -428,6 +433,11 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
     `cluster RPC listening on ${config.rpcBindAddr} as node ${system.nodeId}`,
   );
   return system;
+}
+
+/** The free and total space of the node's data and metadata disks. */
+async function nodeDiskSpace(config: Config): Promise<{ data: DiskSpace; metadata: DiskSpace }> {
+  return { data: await diskSpace(config.dataDir), metadata: await diskSpace(config.metadataDir) };
 }
 
 async function diskSpace(path: string): Promise<DiskSpace> {

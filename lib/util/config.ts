@@ -44,6 +44,7 @@ export interface Config {
   adminBindAddr: string; // admin_bind_addr (or [admin] api_bind_addr).
   adminToken?: string; // admin_token (or [admin] admin_token), or admin_token_file's content.
   adminTokenFile?: string; // admin_token_file (or [admin] admin_token_file).
+  metricsToken?: string; // metrics_token (or [admin] metrics_token): opens GET /metrics only.
 }
 
 /** The consistency modes, in order of decreasing safety. */
@@ -84,7 +85,7 @@ const TOP_LEVEL_KEYS = [
   "bootstrap_peers", "consul_host", "consul_service_name", "max_concurrent_rpc_requests",
   "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key", "api_bind_addr", "api_tls_cert",
   "api_tls_key", "s3_region", "root_domain", "web_bind_addr", "web_root_domain", "admin_bind_addr", "admin_token",
-  "admin_token_file",
+  "admin_token_file", "metrics_token",
 ];
 
 /** The sectioned forms of the original design: section -> key inside it -> top-level key. */
@@ -95,6 +96,7 @@ const SECTIONS: Record<string, Record<string, string>> = {
     api_bind_addr: "admin_bind_addr",
     admin_token: "admin_token",
     admin_token_file: "admin_token_file",
+    metrics_token: "metrics_token",
   },
 };
 
@@ -245,6 +247,15 @@ export function parseConfig(text: string, path: string): Config {
     );
   }
 
+  const metricsToken = s.string("metrics_token");
+  if (metricsToken !== undefined && metricsToken.length < ADMIN_TOKEN_MIN_CHARS) {
+    s.invalid(
+      s.get("metrics_token")!,
+      `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
+      `${metricsToken.length} characters`,
+    );
+  }
+
   const config: Config = {
     configPath: path,
     metadataDir: required("metadata_dir"),
@@ -273,6 +284,7 @@ export function parseConfig(text: string, path: string): Config {
     adminBindAddr: s.addr("admin_bind_addr") ?? DEFAULT_ADMIN_BIND_ADDR,
     adminToken,
     adminTokenFile,
+    metricsToken,
   };
   for (const key of Object.keys(config) as (keyof Config)[]) {
     if (config[key] === undefined) delete config[key];

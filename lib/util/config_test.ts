@@ -221,6 +221,11 @@ Deno.test("wrong TOML types name the expected and the given type", () => {
     `${MINIMAL}admin_token = "0123456789abcdef"\nadmin_token_file = "/t"`,
     '"admin_token" and "admin_token_file" are both set',
   );
+  assertRefused(
+    `${MINIMAL}[admin]\nmetrics_token = "prometheus"`,
+    '"admin.metrics_token" must be at least 16 characters',
+    "10 characters",
+  );
 });
 
 Deno.test("block_size accepts byte counts and sizes within 64 KiB..64 MiB", () => {

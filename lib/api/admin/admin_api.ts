@@ -16,6 +16,7 @@
 import { jsonResponse } from "./_json.ts";
 import { handleMaintenanceRoute, type Maintenance } from "./maintenance_routes.ts";
 import { handleClusterRoute } from "./cluster_routes.ts";
+import { metricsResponse, type MetricsSources } from "./metrics_route.ts";
 import type { System } from "../../rpc/system.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
@@ -50,6 +51,10 @@ export interface AdminContext {
   system?: System;
   /** Background workers and repairs. */
   maintenance?: Maintenance;
+  /** What GET /metrics reports besides the cluster and the workers. */
+  metrics?: MetricsSources;
+  /** A token that opens GET /metrics only (for Prometheus), besides the admin token. */
+  metricsToken?: string;
 }
 
 // --- The JSON documents of the API (the CLI's client uses these types). ---
@@ -196,12 +201,18 @@ const ROUTES: Route[] = [
 export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise<Response> {
   if (ctx.token === "") throw new Error("The admin API needs a non-empty admin token");
   const tokenDigest = sha256Hex(ctx.token);
+  const metricsTokenDigest = ctx.metricsToken ? sha256Hex(ctx.metricsToken) : undefined;
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     try {
       if (url.pathname === "/health") {
         if (req.method !== "GET") throw methodNotAllowed(["GET"]);
         return json(200, { status: "ok" });
+      }
+      if (url.pathname === "/metrics") {
+        if (req.method !== "GET") throw methodNotAllowed(["GET"]);
+        authenticate(req, tokenDigest, metricsTokenDigest);
+        return await metricsResponse(ctx.metrics, ctx.system, ctx.maintenance);
       }
       authenticate(req, tokenDigest);
       const segments = url.pathname.split("/").slice(1);
@@ -223,8 +234,8 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
   };
 }
 
-/** Throws a 401 or 403 unless the request carries the admin token. */
-function authenticate(req: Request, tokenDigest: string): void {
+/** Throws a 401 or 403 unless the request carries the admin token (or the other token accepted here). */
+function authenticate(req: Request, tokenDigest: string, otherDigest?: string): void {
   const header = req.headers.get("authorization");
   const match = header === null ? null : /^Bearer[ \t]+(.*)$/i.exec(header.trim());
   if (!match) {
@@ -236,7 +247,10 @@ function authenticate(req: Request, tokenDigest: string): void {
     );
   }
   // Comparing digests takes the same time whatever the token's length and content.
-  if (!timingSafeEqualString(sha256Hex(match[1].trim()), tokenDigest)) {
+  const given = sha256Hex(match[1].trim());
+  const accepted = timingSafeEqualString(given, tokenDigest) ||
+    otherDigest !== undefined && timingSafeEqualString(given, otherDigest);
+  if (!accepted) {
     throw new AdminError(403, "Forbidden", "Invalid admin token");
   }
 }

@@ -436,3 +436,61 @@ Deno.test("admin API: an unexpected failure is a 500 with a JSON body", async ()
     code: "InternalError",
   });
 });
+
+Deno.test("admin API: /metrics takes the admin or the metrics token, which opens nothing else", async () => {
+  const METRICS_TOKEN = "metrics-token-for-tests-012345";
+  const handler = createAdminHandler({
+    access: {} as Access,
+    token: TOKEN,
+    metricsToken: METRICS_TOKEN,
+    nodeInfo: () => ({}),
+    metrics: {
+      version: "9.9.9 (test)",
+      families: () => [{
+        name: "remise_s3_requests_total",
+        help: "S3 requests.",
+        type: "counter",
+        samples: [{ labels: { operation: "GetObject", status: "200" }, value: 7 }],
+      }],
+      diskSpace: () => Promise.resolve({ data: { free: 10, total: 100 } }),
+    },
+    maintenance: {
+      workers: () => [{ name: "block resync", state: "idle", queueLength: 4, errors: 2 }],
+      repair: () => Promise.resolve(""),
+      blockErrors: () => Promise.resolve([]),
+    },
+  });
+  const get = (token: string | null, path = "/metrics", method = "GET") =>
+    handler(
+      new Request(`http://admin.test${path}`, {
+        method,
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      }),
+    );
+  for (const token of [TOKEN, METRICS_TOKEN]) {
+    const res = await get(token);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    for (
+      const line of [
+        'remise_build_info{version="9.9.9 (test)"} 1',
+        'remise_s3_requests_total{operation="GetObject",status="200"} 7',
+        'remise_disk_free_bytes{disk="data"} 10',
+        'remise_disk_total_bytes{disk="data"} 100',
+        'remise_worker_queue_length{worker="block resync"} 4',
+        'remise_worker_errors_total{worker="block resync"} 2',
+        'remise_worker_state{worker="block resync",state="idle"} 1',
+        "remise_block_errors 0",
+      ]
+    ) {
+      assert.ok(text.split("\n").includes(line), `${line} in:\n${text}`);
+    }
+    assert.match(text, /^remise_resident_memory_bytes \d+$/m);
+  }
+  assert.equal((await get(null)).status, 401);
+  assert.equal((await get("not-a-token")).status, 403);
+  assert.equal((await get(METRICS_TOKEN, "/v1/keys")).status, 403);
+  assert.equal((await get(METRICS_TOKEN, "/v1/status")).status, 403);
+  assert.equal((await get(TOKEN, "/metrics", "POST")).status, 405);
+});

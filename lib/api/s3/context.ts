@@ -1,4 +1,5 @@
 /** What every S3 handler receives. */
+import type { S3RequestMetrics } from "./request_metrics.ts";
 import type { Access } from "../../model/access.ts";
 import type { Bucket, BucketPermission, BucketSetting } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
@@ -14,6 +15,8 @@ export interface S3Context {
   access: Access;
   region: string;
   rootDomain?: string;
+  /** Counts the requests answered, for the admin API's /metrics. */
+  metrics?: S3RequestMetrics;
 }
 
 export interface S3Request {

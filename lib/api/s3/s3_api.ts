@@ -480,6 +480,7 @@ export function createS3Handler(
       // timeout (60 s), so this response is the connection's last.
       response.headers.set("connection", "close");
     }
+    ctx.metrics?.record(name, response.status, (performance.now() - started) / 1000);
     if (logEnabled("remise::api::s3", "debug")) {
       const ms = (performance.now() - started).toFixed(1);
       log(
