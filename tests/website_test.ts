@@ -74,6 +74,15 @@ Deno.test("static websites", async (t) => {
     await put("site", "css/style.css", "body{}", "text/css");
     await put("site", "404.html", "<h1>lost</h1>");
     await put("site", "a b/ü.txt", "spaced", "text/plain");
+    // Encrypted at rest with a key of its own (SSE-S3): served decrypted.
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: "site",
+        Key: "sealed.txt",
+        Body: "decrypted for visitors",
+        ServerSideEncryption: "AES256",
+      }),
+    );
     await put("example.org", "index.htm", "org home");
     await put("private", "index.html", "secret");
 
@@ -213,6 +222,9 @@ Deno.test("static websites", async (t) => {
       assert.equal(css.body, "body{}");
       const spaced = await get("site.web.example", "/a%20b/%C3%BC.txt");
       assert.equal(spaced.body, "spaced", "paths are percent-decoded into keys");
+      const sealed = await get("site.web.example", "/sealed.txt");
+      assert.equal(sealed.body, "decrypted for visitors");
+      assert.equal(sealed.headers["x-amz-server-side-encryption"], "AES256");
       const org = await get("example.org", "/");
       assert.equal(org.status, 200, "a bucket named after the host name is served");
       assert.equal(org.body, "org home");

@@ -410,7 +410,9 @@ function defaultEncryptionText(info: BucketInfoJson): string {
   const e = info.defaultEncryption;
   if (e === null) return "none";
   const uploads = e.sseCBlocked ? "SSE-C uploads blocked" : "SSE-C uploads allowed";
-  return e.algorithm ? `${e.algorithm}, ${uploads}` : uploads;
+  return e.algorithm
+    ? `SSE-S3 (${e.algorithm}) for uploads without encryption, ${uploads}`
+    : uploads;
 }
 
 function publicAccessBlockText(info: BucketInfoJson): string {
