@@ -199,7 +199,9 @@ export function keyForUpload(
   if (!encryption || isManaged(encryption)) {
     if (key) {
       throw s3Errors.invalidRequest(
-        "The multipart upload was not created with server-side encryption parameters.",
+        encryption
+          ? "The multipart upload was created with server-side encryption of its own (SSE-S3): its parts take no customer key."
+          : "The multipart upload was not created with server-side encryption parameters.",
       );
     }
     return encryption && ManagedKey.of(encryption);
