@@ -54,12 +54,25 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
       }
     });
 
+    /** Node 0's GET /ready (no token): its status and document. */
+    const ready0 = async () => {
+      const res = await fetch(`${cluster.nodes[0].server.adminEndpoint}/ready`);
+      return { status: res.status, body: await res.json() };
+    };
+
     await t.step("status says the cluster has no layout yet", async () => {
       const s = await cluster.status(0);
       assert.equal(s.layoutVersion, 0);
       assert.ok(s.warnings.some((w) => /no layout/i.test(w)), JSON.stringify(s.warnings));
       const text = (await cluster.cli(0, ["status"])).stdout;
       assert.match(text, /Layout version: none/);
+      // Not ready for S3 traffic yet; alive all the same.
+      const ready = await ready0();
+      assert.equal(ready.status, 503);
+      assert.match(ready.body.reason, /no layout/);
+      const health = await fetch(`${cluster.nodes[0].server.adminEndpoint}/health`);
+      await health.body?.cancel();
+      assert.equal(health.status, 200);
     });
 
     await t.step(
@@ -140,8 +153,14 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
         new RegExp(`^remise_cluster_node_up\\{node="${ids[1].slice(0, 16)}"[^}]*\\} 1$`, "m"),
       );
       assert.match(metrics, /^remise_cluster_layout_version 1$/m);
+      // One node of three down: a write quorum is left everywhere.
+      assert.deepEqual(await ready0(), {
+        status: 200,
+        body: { status: "degraded", nodesUp: 2, nodes: 3, partitionsWithoutQuorum: 0 },
+      });
       await cluster.nodes[2].server.launch();
       await cluster.waitFor("node 2 up again", () => cluster.status(0), allUp(3));
+      assert.deepEqual((await ready0()).body.status, "ok");
       const s2 = await cluster.waitFor(
         "node 2 keeps its layout",
         () => cluster.status(2),

@@ -254,6 +254,10 @@ Deno.test("replication: objects written through one node are read through every 
         assert.ok(failed, "the write must fail");
         assert.equal(failed.$metadata?.httpStatusCode, 503, String(failed));
         assert.equal(failed.name, "ServiceUnavailable");
+        // A load balancer asking node 0 whether it can serve is told no.
+        const ready = await fetch(`${cluster.nodes[0].server.adminEndpoint}/ready`);
+        assert.equal(ready.status, 503);
+        assert.equal((await ready.json()).status, "unavailable");
       },
     );
 

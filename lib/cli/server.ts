@@ -209,6 +209,7 @@ export async function runServer(
       access,
       token,
       metricsToken: config.metricsToken,
+      consistencyMode: config.consistencyMode,
       metrics: {
         version: versionText(),
         families: () => s3Metrics.families(),

@@ -17,6 +17,8 @@ import { jsonResponse } from "./_json.ts";
 import { handleMaintenanceRoute, type Maintenance } from "./maintenance_routes.ts";
 import { handleClusterRoute } from "./cluster_routes.ts";
 import { metricsResponse, type MetricsSources } from "./metrics_route.ts";
+import { readinessResponse } from "./readiness.ts";
+import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import type { System } from "../../rpc/system.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
@@ -55,6 +57,8 @@ export interface AdminContext {
   metrics?: MetricsSources;
   /** A token that opens GET /metrics only (for Prometheus), besides the admin token. */
   metricsToken?: string;
+  /** The quorums GET /ready checks the cluster against ("consistent" by default). */
+  consistencyMode?: ConsistencyMode;
 }
 
 // --- The JSON documents of the API (the CLI's client uses these types). ---
@@ -208,6 +212,10 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
       if (url.pathname === "/health") {
         if (req.method !== "GET") throw methodNotAllowed(["GET"]);
         return json(200, { status: "ok" });
+      }
+      if (url.pathname === "/ready") {
+        if (req.method !== "GET") throw methodNotAllowed(["GET"]);
+        return readinessResponse(ctx.system, ctx.consistencyMode ?? DEFAULT_CONSISTENCY_MODE);
       }
       if (url.pathname === "/metrics") {
         if (req.method !== "GET") throw methodNotAllowed(["GET"]);

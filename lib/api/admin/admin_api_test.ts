@@ -494,3 +494,19 @@ Deno.test("admin API: /metrics takes the admin or the metrics token, which opens
   assert.equal((await get(METRICS_TOKEN, "/v1/status")).status, 403);
   assert.equal((await get(TOKEN, "/metrics", "POST")).status, 405);
 });
+
+Deno.test("admin API: /ready answers without a token; a node without a cluster is ready", async () => {
+  await withAdmin(async ({ handler }) => {
+    const res = await handler(new Request("http://admin.test/ready"));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      status: "ok",
+      nodesUp: 1,
+      nodes: 1,
+      partitionsWithoutQuorum: 0,
+    });
+    const post = await handler(new Request("http://admin.test/ready", { method: "POST" }));
+    await post.body?.cancel();
+    assert.equal(post.status, 405);
+  });
+});
