@@ -153,6 +153,7 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
         new RegExp(`^remise_cluster_node_up\\{node="${ids[1].slice(0, 16)}"[^}]*\\} 1$`, "m"),
       );
       assert.match(metrics, /^remise_cluster_layout_version 1$/m);
+      assert.match(metrics, /^remise_cluster_partitions_without_quorum 0$/m);
       // One node of three down: a write quorum is left everywhere.
       assert.deepEqual(await ready0(), {
         status: 200,

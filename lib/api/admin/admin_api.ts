@@ -220,7 +220,12 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
       if (url.pathname === "/metrics") {
         if (req.method !== "GET") throw methodNotAllowed(["GET"]);
         authenticate(req, tokenDigest, metricsTokenDigest);
-        return await metricsResponse(ctx.metrics, ctx.system, ctx.maintenance);
+        return await metricsResponse(
+          ctx.metrics,
+          ctx.system,
+          ctx.maintenance,
+          ctx.consistencyMode ?? DEFAULT_CONSISTENCY_MODE,
+        );
       }
       authenticate(req, tokenDigest);
       const segments = url.pathname.split("/").slice(1);

@@ -8,6 +8,8 @@ import process from "node:process";
 import type { System } from "../../rpc/system.ts";
 import type { DiskSpace } from "../../rpc/system.ts";
 import { currentVersion } from "../../rpc/layout.ts";
+import type { ConsistencyMode } from "../../util/config.ts";
+import { readiness } from "./readiness.ts";
 import type { Maintenance } from "./maintenance_routes.ts";
 import { type MetricFamily, PROMETHEUS_TEXT_TYPE, prometheusText } from "../../util/metrics.ts";
 
@@ -67,9 +69,14 @@ async function diskFamilies(sources: MetricsSources): Promise<MetricFamily[]> {
   ];
 }
 
-function clusterFamilies(system: System): MetricFamily[] {
+function clusterFamilies(system: System, mode: ConsistencyMode): MetricFamily[] {
   const peers = system.peers();
   return [
+    gauge(
+      "remise_cluster_partitions_without_quorum",
+      "Partitions with fewer replicas up than a write quorum, as this node sees them (GET /ready is 503 above 0).",
+      [{ value: readiness(system, mode).partitionsWithoutQuorum }],
+    ),
     gauge("remise_cluster_layout_version", "The layout version this node applies.", [
       { value: currentVersion(system.layout)?.version ?? 0 },
     ]),
@@ -128,12 +135,13 @@ export async function metricsResponse(
   sources: MetricsSources | undefined,
   system: System | undefined,
   maintenance: Maintenance | undefined,
+  mode: ConsistencyMode,
 ): Promise<Response> {
   const families = [
     ...processFamilies(sources?.version),
     ...(sources ? await diskFamilies(sources) : []),
     ...(sources ? sources.families() : []),
-    ...(system ? clusterFamilies(system) : []),
+    ...(system ? clusterFamilies(system, mode) : []),
     ...(maintenance ? await workerFamilies(maintenance) : []),
   ];
   return new Response(prometheusText(families), {
