@@ -5,8 +5,7 @@
  * every node.
  */
 import process from "node:process";
-import type { System } from "../../rpc/system.ts";
-import type { DiskSpace } from "../../rpc/system.ts";
+import type { DiskSpace, System } from "../../rpc/system.ts";
 import { currentVersion } from "../../rpc/layout.ts";
 import type { ConsistencyMode } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
