@@ -19,7 +19,7 @@ import { WorkerHashing } from "../lib/util/block_hashing.ts";
 import { Store } from "../lib/model/store.ts";
 import { Access } from "../lib/model/access.ts";
 import { createS3Handler } from "../lib/api/s3/s3_api.ts";
-import { S3RequestMetrics } from "../lib/api/s3/request_metrics.ts";
+import { RequestMetrics } from "../lib/util/request_metrics.ts";
 import { SigV4Signer } from "./sigv4.ts";
 
 /** A request body as `Deno.serve` gives one: a byte stream (BYOB readers fill their own buffers). */
@@ -69,7 +69,7 @@ try {
     access,
     region: REGION,
     rootDomain: "s3.localhost",
-    metrics: new S3RequestMetrics(),
+    metrics: new RequestMetrics("remise_s3", "S3 requests"),
   });
   const signer = new SigV4Signer({ accessKey: key.id, secretKey: key.secret, region: REGION });
   const body = new Uint8Array(Number(args.size)).fill(65);

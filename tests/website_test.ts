@@ -256,6 +256,16 @@ Deno.test("static websites", async (t) => {
       assert.equal(org.status, 404);
       assert.match(org.body, /NoSuchKey/, "without an error document, an error page");
       assert.equal(org.headers["content-type"], "text/html; charset=utf-8");
+      // The node's /metrics counts pages by method and status, apart from S3 requests.
+      const metrics = await (await fetch(`${server.adminEndpoint}/metrics`, {
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      })).text();
+      const count = (labels: string) =>
+        Number(
+          new RegExp(`^remise_web_requests_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1],
+        );
+      assert.ok(count('operation="GET",status="200"') >= 5, metrics);
+      assert.ok(count('operation="GET",status="404"') >= 2, metrics);
     });
 
     await t.step("ranges, conditionals and HEAD work as on the S3 port", async () => {

@@ -13,7 +13,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
-import { S3RequestMetrics } from "../api/s3/request_metrics.ts";
+import { RequestMetrics } from "../util/request_metrics.ts";
 import { createWebHandler } from "../web/website.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { commit, VERSION } from "../util/version.ts";
@@ -167,7 +167,8 @@ export async function runServer(
   }
 
   const drain = new RequestDrain();
-  const s3Metrics = new S3RequestMetrics();
+  const s3Metrics = new RequestMetrics("remise_s3", "S3 requests");
+  const webMetrics = new RequestMetrics("remise_web", "website requests");
   const s3 = serveS3Api(
     config,
     {
@@ -196,7 +197,9 @@ export async function runServer(
       onListen: (a) =>
         log("remise::server", "info", `websites served on http://${a.hostname}:${a.port}`),
     },
-    drain.wrap(createWebHandler({ store, access, rootDomain: config.webRootDomain })),
+    drain.wrap(
+      createWebHandler({ store, access, rootDomain: config.webRootDomain, metrics: webMetrics }),
+    ),
   );
   const admin = Deno.serve(
     {
@@ -212,7 +215,7 @@ export async function runServer(
       consistencyMode: config.consistencyMode,
       metrics: {
         version: versionText(),
-        families: () => s3Metrics.families(),
+        families: () => [...s3Metrics.families(), ...webMetrics.families()],
         diskSpace: () => nodeDiskSpace(config),
       },
       system,

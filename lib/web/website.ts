@@ -16,6 +16,7 @@
  * missing). The bucket's CORS rules (PutBucketCors) answer preflights and
  * apply to its pages.
  */
+import type { RequestMetrics } from "../util/request_metrics.ts";
 import type { Access } from "../model/access.ts";
 import { type Bucket, publicAccessRestricted, type WebsiteConfig } from "../model/bucket_table.ts";
 import { getCurrent } from "../model/objects.ts";
@@ -32,13 +33,18 @@ export interface WebContext {
   access: Access;
   /** `web_root_domain`: buckets are served at `<bucket>.<root>` besides their own name. */
   rootDomain?: string;
+  /** Counts the requests answered (by HTTP method), for the admin API's /metrics. */
+  metrics?: RequestMetrics;
 }
 
 const NO_QUERY = new URLSearchParams();
+/** Methods counted under their own name; any other is "other", so that labels stay few. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"]);
 const REDIRECT_HEADER = "x-amz-website-redirect-location";
 
 export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Response> {
   return async (req) => {
+    const started = performance.now();
     const head = req.method === "HEAD";
     let bucket: Bucket | undefined;
     let response: Response;
@@ -60,6 +66,11 @@ export function createWebHandler(ctx: WebContext): (req: Request) => Promise<Res
     }
     // A bucket's CORS rules apply to its pages once it is a website.
     if (req.method !== "OPTIONS" && bucket?.website?.v) addCorsHeaders(response, bucket, req);
+    ctx.metrics?.record(
+      KNOWN_METHODS.has(req.method) ? req.method : "other",
+      response.status,
+      (performance.now() - started) / 1000,
+    );
     return response;
   };
 }

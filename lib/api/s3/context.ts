@@ -1,5 +1,5 @@
 /** What every S3 handler receives. */
-import type { S3RequestMetrics } from "./request_metrics.ts";
+import type { RequestMetrics } from "../../util/request_metrics.ts";
 import type { Access } from "../../model/access.ts";
 import type { Bucket, BucketPermission, BucketSetting } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
@@ -16,7 +16,7 @@ export interface S3Context {
   region: string;
   rootDomain?: string;
   /** Counts the requests answered, for the admin API's /metrics. */
-  metrics?: S3RequestMetrics;
+  metrics?: RequestMetrics;
 }
 
 export interface S3Request {

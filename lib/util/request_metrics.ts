@@ -1,9 +1,10 @@
 /**
- * What the S3 API has answered since the node started: requests by
- * operation and status, and the time to their answers' headers, as the
- * admin API's /metrics reports them.
+ * What a server has answered since the node started: requests by operation
+ * and status, and the time to their answers' headers, as the admin API's
+ * /metrics reports them (the S3 API's, by AWS operation name; websites', by
+ * HTTP method).
  */
-import type { MetricFamily } from "../../util/metrics.ts";
+import type { MetricFamily } from "./metrics.ts";
 
 interface OperationCounts {
   /** Requests by HTTP status. */
@@ -11,10 +12,16 @@ interface OperationCounts {
   seconds: number;
 }
 
-export class S3RequestMetrics {
+export class RequestMetrics {
   readonly #operations = new Map<string, OperationCounts>();
 
-  /** One answered request: its operation (as AWS names it), status and time to headers. */
+  /**
+   * @param prefix the families' name prefix, e.g. `remise_s3`
+   * @param what what is counted, for the families' help text, e.g. "S3 requests"
+   */
+  constructor(private readonly prefix: string, private readonly what: string) {}
+
+  /** One answered request: its operation, status and time to headers. */
   record(operation: string, status: number, seconds: number): void {
     let counts = this.#operations.get(operation);
     if (!counts) {
@@ -29,8 +36,8 @@ export class S3RequestMetrics {
     const operations = [...this.#operations].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
     return [
       {
-        name: "remise_s3_requests_total",
-        help: "S3 requests answered, by operation and HTTP status.",
+        name: `${this.prefix}_requests_total`,
+        help: `${this.what} answered, by operation and HTTP status.`,
         type: "counter",
         samples: operations.flatMap(([operation, counts]) =>
           [...counts.statuses].sort(([a], [b]) => a - b).map(([status, value]) => ({
@@ -40,9 +47,9 @@ export class S3RequestMetrics {
         ),
       },
       {
-        name: "remise_s3_request_seconds_total",
+        name: `${this.prefix}_request_seconds_total`,
         help:
-          "Time from each S3 request's arrival to its answer's headers, summed by operation (divide by the requests for a mean).",
+          `Time from each of the ${this.what} to its answer's headers, summed by operation (divide by the requests for a mean).`,
         type: "counter",
         samples: operations.map(([operation, counts]) => ({
           labels: { operation },
