@@ -258,6 +258,8 @@ Deno.test("replication: objects written through one node are read through every 
         const ready = await fetch(`${cluster.nodes[0].server.adminEndpoint}/ready`);
         assert.equal(ready.status, 503);
         assert.equal((await ready.json()).status, "unavailable");
+        const { warnings } = await cluster.status(0);
+        assert.ok(warnings.some((w) => /write quorum/.test(w)), JSON.stringify(warnings));
       },
     );
 

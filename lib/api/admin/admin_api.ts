@@ -237,7 +237,14 @@ export function createAdminHandler(ctx: AdminContext): (req: Request) => Promise
       );
       if (maintenance) return maintenance;
       if (segments[0] === "v1" && (segments[1] === "cluster" || segments[1] === "layout")) {
-        return await handleClusterRoute(ctx.system, req.method, segments, req, ctx.nodeInfo);
+        return await handleClusterRoute(
+          ctx.system,
+          req.method,
+          segments,
+          req,
+          ctx.nodeInfo,
+          ctx.consistencyMode,
+        );
       }
       const { handler, params } = route(req.method, url.pathname);
       return await handler(ctx, params, req);

@@ -15,6 +15,8 @@ import {
   stageRole,
 } from "../../rpc/layout.ts";
 import { errorMessage } from "../../util/errors.ts";
+import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
+import { readiness } from "./readiness.ts";
 
 export class ClusterRouteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -50,7 +52,10 @@ function partitionsHeld(system: System): Map<string, number> {
   return counts;
 }
 
-export function clusterStatus(system: System): Record<string, unknown> {
+export function clusterStatus(
+  system: System,
+  mode: ConsistencyMode = DEFAULT_CONSISTENCY_MODE,
+): Record<string, unknown> {
   const current = currentVersion(system.layout);
   const held = partitionsHeld(system);
   const roles = current?.roles ?? {};
@@ -107,6 +112,13 @@ export function clusterStatus(system: System): Record<string, unknown> {
   }
   for (const n of nodes) {
     if (!n.up && n.id in roles) warnings.push(`Node ${n.id.slice(0, 16)} is down.`);
+  }
+  const ready = readiness(system, mode);
+  if (current && ready.partitionsWithoutQuorum > 0) {
+    warnings.push(
+      `${ready.partitionsWithoutQuorum} partitions have fewer replicas up than a write quorum: ` +
+        `writes to them fail until nodes come back (GET /ready answers 503).`,
+    );
   }
   const versions = new Set(nodes.filter((n) => n.version).map((n) => n.version));
   if (versions.size > 1) {
@@ -202,11 +214,12 @@ export async function handleClusterRoute(
   segments: string[],
   req: Request,
   singleNodeStatus: () => Record<string, unknown>,
+  mode: ConsistencyMode = DEFAULT_CONSISTENCY_MODE,
 ): Promise<Response> {
   const path = segments.join("/");
   try {
     if (path === "v1/cluster/status" && method === "GET") {
-      return json(200, system ? clusterStatus(system) : singleNodeStatus());
+      return json(200, system ? clusterStatus(system, mode) : singleNodeStatus());
     }
     if (!system) {
       throw new ClusterRouteError(
