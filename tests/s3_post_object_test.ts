@@ -166,6 +166,21 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       await s3.send(new DeleteObjectCommand({ Bucket: "forms", Key: "sealed.txt" }));
     });
 
+    await t.step("an SSE-S3 field encrypts the file with a key of its own", async () => {
+      const { url, fields } = await presign(owner, {
+        Key: "managed.txt",
+        Fields: { "x-amz-server-side-encryption": "AES256" },
+      });
+      const res = await postForm(url, fields, { bytes: hello, name: "managed.txt" });
+      await res.body?.cancel();
+      assert.equal(res.status, 204);
+      assert.equal(res.headers.get("x-amz-server-side-encryption"), "AES256");
+      const got = await s3.send(new GetObjectCommand({ Bucket: "forms", Key: "managed.txt" }));
+      assert.equal(got.ServerSideEncryption, "AES256");
+      assert.equal(await got.Body!.transformToString(), new TextDecoder().decode(hello));
+      await s3.send(new DeleteObjectCommand({ Bucket: "forms", Key: "managed.txt" }));
+    });
+
     await t.step("success_action_redirect and success_action_status 200", async () => {
       const redirect = "https://app.example/done?x=1";
       const signed = await presign(owner, {
