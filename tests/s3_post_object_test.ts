@@ -265,6 +265,14 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
       const expired = await presign(owner, { Key: "refused.txt", Expires: -10 });
       const readerForm = await presign(reader, { Key: "refused.txt" });
       const missingBucket = await presign(owner, { Bucket: "no-such-bucket", Key: "refused.txt" });
+      const unknownClass = await presign(owner, {
+        Key: "refused.txt",
+        Fields: { "x-amz-storage-class": "GLACIER_WEIRD" },
+      });
+      const unknownAcl = await presign(owner, {
+        Key: "refused.txt",
+        Fields: { acl: "everyone-please" },
+      });
       const policyOf = (p: unknown) => Buffer.from(JSON.stringify(p)).toString("base64");
       const file = { bytes: hello, name: "f.txt" };
       const signedV2 = (policy: string): Fields => ({
@@ -309,6 +317,8 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
         ["too large", base.fields, { bytes: new Uint8Array(21), name: "f" }, 400, "EntityTooLarge"],
         ["too small", base.fields, { bytes: new Uint8Array(4), name: "f" }, 400, "EntityTooSmall"],
         ["expired", expired.fields, file, 403, "AccessDenied"],
+        ["an unknown storage class", unknownClass.fields, file, 400, "InvalidStorageClass"],
+        ["an unknown canned ACL", unknownAcl.fields, file, 400, "InvalidArgument"],
         ["no file", base.fields, undefined, 400, "InvalidArgument"],
         [
           "no key",

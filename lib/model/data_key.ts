@@ -19,6 +19,7 @@ import type { ManagedEncryption } from "./managed_key.ts";
 export type DataEncryption = CustomerEncryption | ManagedEncryption;
 
 export const DATA_KEY_BYTES = 32;
+/** Named for SSE-C, which came first: every stored block's counter depends on it, so it stays. */
 const COUNTER_DOMAIN = "remise SSE-C block counter\0";
 
 export abstract class DataKey {
