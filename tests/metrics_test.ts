@@ -55,6 +55,8 @@ Deno.test("metrics: /metrics counts S3 requests and reports disks, process and w
       const free = got.get(`remise_disk_free_bytes{disk="${disk}"}`)!;
       const total = got.get(`remise_disk_total_bytes{disk="${disk}"}`)!;
       assert.ok(free > 0 && total >= free, `${disk}: ${free} of ${total}`);
+      // The default min_free_space.
+      assert.equal(got.get(`remise_disk_min_free_bytes{disk="${disk}"}`), 128 * 1024 * 1024);
     }
     assert.ok(got.get("remise_resident_memory_bytes")! > 10 * 1024 * 1024);
     assert.ok(got.get("remise_cpu_seconds_total")! > 0);

@@ -9,6 +9,7 @@ import { type BlockHashing, inlineHashing } from "../util/block_hashing.ts";
 import { wrapError } from "../util/errors.ts";
 import { crc32 } from "../util/hash.ts";
 import { GroupSync } from "./group_sync.ts";
+import type { FreeSpace } from "../util/free_space.ts";
 
 /** What a reader knows of a block besides its hash: enough for a cheap check. */
 export interface BlockCheck {
@@ -41,17 +42,25 @@ export class BlockStore {
   readonly #fileSyncs = new GroupSync<Deno.FsFile>((file) => file.sync());
   readonly #dirSyncs = new GroupSync<string>(syncDir);
 
-  private constructor(readonly dataDir: string, readonly hashing: BlockHashing) {
+  private constructor(
+    readonly dataDir: string,
+    readonly hashing: BlockHashing,
+    private readonly space?: FreeSpace,
+  ) {
     this.#blocksDir = `${dataDir}/blocks`;
     this.#tmpDir = `${dataDir}/tmp`;
   }
 
-  /** `hashing` checks blocks read back (and is what the layers above hash blocks with). */
+  /**
+   * `hashing` checks blocks read back (and is what the layers above hash
+   * blocks with); `space` refuses new blocks while the disk keeps its reserve.
+   */
   static async open(
     dataDir: string,
     hashing: BlockHashing = inlineHashing,
+    space?: FreeSpace,
   ): Promise<BlockStore> {
-    const store = new BlockStore(dataDir, hashing);
+    const store = new BlockStore(dataDir, hashing, space);
     await Deno.mkdir(store.#blocksDir, { recursive: true });
     // Temporary files left by a crash are never referenced: start clean.
     await Deno.remove(store.#tmpDir, { recursive: true }).catch(() => {});
@@ -78,8 +87,12 @@ export class BlockStore {
     }
   }
 
-  /** Stores `data` under `hash` durably; the caller computed the hash. */
+  /**
+   * Stores `data` under `hash` durably; the caller computed the hash. Throws
+   * OutOfSpaceError, writing nothing, while the disk keeps its reserve.
+   */
   async write(hash: string, data: Uint8Array): Promise<void> {
+    this.space?.claim(data.byteLength);
     const path = this.pathOf(hash);
     const dir = path.slice(0, path.lastIndexOf("/"));
     const tmp = `${this.#tmpDir}/${hash}.${crypto.randomUUID()}`;

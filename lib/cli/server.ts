@@ -27,7 +27,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import { statfs } from "node:fs/promises";
+import { FreeSpace, readDisk, reserveWarning } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -123,7 +123,12 @@ export async function runServer(
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
   // One core stays for the request thread (each worker is also ~15 MiB).
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
-  const blockStore = await BlockStore.open(config.dataDir, hashing);
+  const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);
+  const metadataSpace = new FreeSpace("metadata disk", config.metadataDir, config.minFreeSpace);
+  await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch((e) =>
+    log("remise::server", "warn", `cannot read the free space of the disks: ${errorMessage(e)}`)
+  );
+  const blockStore = await BlockStore.open(config.dataDir, hashing, dataSpace);
 
   const token = await adminToken(config);
   const startedMs = Date.now();
@@ -183,7 +188,15 @@ export async function runServer(
         ),
     },
     drain.wrap(createS3Handler(
-      { store, access, region: config.s3Region, rootDomain: config.rootDomain, metrics: s3Metrics },
+      {
+        store,
+        access,
+        region: config.s3Region,
+        rootDomain: config.rootDomain,
+        metrics: s3Metrics,
+        // Alone, the node stores every block: an upload it cannot keep is refused before its body.
+        uploadSpace: system ? [metadataSpace] : [metadataSpace, dataSpace],
+      },
       store.nowMs,
     )),
   );
@@ -227,33 +240,8 @@ export async function runServer(
         repair: (kind) => services.repair(kind),
         blockErrors: () => services.resyncQueue.errors(),
       },
-      nodeInfo: () => ({
-        nodeId: system?.nodeId ?? "single",
-        layoutVersion: 0,
-        version: versionText(),
-        uptimeSeconds: Math.round((Date.now() - startedMs) / 1000),
-        s3Region: config.s3Region,
-        apiBindAddr: config.apiBindAddr,
-        replicationFactor: config.replicationFactor,
-        nodes: [{
-          id: "single",
-          addr: config.apiBindAddr,
-          up: true,
-          lastSeen: new Date().toISOString(),
-          rttMs: null,
-          hostname: Deno.hostname(),
-          version: versionText(),
-          zone: null,
-          capacity: null,
-          gateway: false,
-          partitions: 256,
-          dataDisk: null,
-          metadataDisk: null,
-        }],
-        warnings: [
-          "This node runs alone, without certificates: it stores everything and has no cluster layout.",
-        ],
-      }),
+      nodeInfo: () =>
+        singleNodeStatus(config, system?.nodeId ?? "single", startedMs, dataSpace, metadataSpace),
     }),
   );
 
@@ -284,6 +272,50 @@ export async function runServer(
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   await Promise.all([s3.finished, admin.finished, web?.finished]);
+}
+
+/** `remise status` of a node that runs alone: itself, its disks, and what needs a look. */
+async function singleNodeStatus(
+  config: Config,
+  nodeId: string,
+  startedMs: number,
+  dataSpace: FreeSpace,
+  metadataSpace: FreeSpace,
+): Promise<Record<string, unknown>> {
+  await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch(() => {});
+  const dataDisk = dataSpace.space;
+  const metadataDisk = metadataSpace.space;
+  return {
+    nodeId,
+    layoutVersion: 0,
+    version: versionText(),
+    uptimeSeconds: Math.round((Date.now() - startedMs) / 1000),
+    s3Region: config.s3Region,
+    apiBindAddr: config.apiBindAddr,
+    replicationFactor: config.replicationFactor,
+    nodes: [{
+      id: "single",
+      addr: config.apiBindAddr,
+      up: true,
+      lastSeen: new Date().toISOString(),
+      rttMs: null,
+      hostname: Deno.hostname(),
+      version: versionText(),
+      zone: null,
+      capacity: null,
+      gateway: false,
+      partitions: 256,
+      dataDisk: dataDisk ?? null,
+      metadataDisk: metadataDisk ?? null,
+    }],
+    warnings: [
+      "This node runs alone, without certificates: it stores everything and has no cluster layout.",
+      ...[
+        reserveWarning("This node", "data disk", dataDisk),
+        reserveWarning("This node", "metadata disk", metadataDisk),
+      ].filter((w) => w !== undefined),
+    ],
+  };
 }
 
 let cachedVersionText: string | undefined;
@@ -441,12 +473,11 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
 
 /** The free and total space of the node's data and metadata disks. */
 async function nodeDiskSpace(config: Config): Promise<{ data: DiskSpace; metadata: DiskSpace }> {
-  return { data: await diskSpace(config.dataDir), metadata: await diskSpace(config.metadataDir) };
-}
-
-async function diskSpace(path: string): Promise<DiskSpace> {
-  const s = await statfs(path);
-  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+  const reserve = config.minFreeSpace;
+  return {
+    data: { ...await readDisk(config.dataDir), reserve },
+    metadata: { ...await readDisk(config.metadataDir), reserve },
+  };
 }
 
 /**

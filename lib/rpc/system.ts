@@ -6,6 +6,7 @@
  * the peers it knows (so one bootstrap peer is enough to learn everyone);
  * when two layouts differ (by digest), the nodes exchange and merge them.
  */
+import type { DiskReading } from "../util/free_space.ts";
 import type { DbStore } from "../db/db.ts";
 import type { RpcMessage, Transport } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -31,9 +32,9 @@ const LAYOUT_KEY = ["system", "layout"];
 const PEERS_KEY = ["system", "peers"];
 const SYNCED_KEY = ["system", "synced_layout_version"];
 
-export interface DiskSpace {
-  free: number;
-  total: number;
+/** A disk's free and total bytes, and the node's min_free_space (absent from older nodes). */
+export interface DiskSpace extends DiskReading {
+  reserve?: number;
 }
 
 export interface NodeStatus {

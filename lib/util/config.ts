@@ -22,6 +22,7 @@ export interface Config {
   metadataDir: string; // metadata_dir: where the Deno KV metadata lives (an SSD).
   dataDir: string; // data_dir: where blocks live (an HDD).
   blockSize: number; // block_size, in bytes.
+  minFreeSpace: number; // min_free_space, in bytes: uploads stop while less is free on a disk.
   replicationFactor: number; // replication_factor (or the legacy data_/meta_replication_factor).
   consistencyMode: ConsistencyMode; // consistency_mode.
   rpcBindAddr: string; // rpc_bind_addr: "host:port" for intra-cluster RPC.
@@ -55,6 +56,11 @@ export const DEFAULT_CONSISTENCY_MODE: ConsistencyMode = "consistent";
 export const BLOCK_SIZE_MIN_BYTES = 64 * 1024;
 /** Largest block_size: a block is hashed and pushed to replicas as a unit; it must stay small. */
 export const BLOCK_SIZE_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Default min_free_space: room for deletes (metadata) and the system's own
+ * writes, small enough not to stop a node on a nearly full test machine.
+ */
+export const DEFAULT_MIN_FREE_SPACE_BYTES = 128 * 1024 * 1024;
 /** Default replication factor: a single node is a cluster of one. */
 export const DEFAULT_REPLICATION_FACTOR = 1;
 /** Largest replication factor: a handful of sites needs no more copies, and each costs a write. */
@@ -80,7 +86,7 @@ export const ADMIN_TOKEN_MIN_CHARS = 16;
 /** Every key accepted at the top level. */
 // deno-fmt-ignore
 const TOP_LEVEL_KEYS = [
-  "metadata_dir", "data_dir", "block_size", "replication_factor", "data_replication_factor",
+  "metadata_dir", "data_dir", "block_size", "min_free_space", "replication_factor", "data_replication_factor",
   "meta_replication_factor", "consistency_mode", "rpc_bind_addr", "rpc_public_addr",
   "bootstrap_peers", "consul_host", "consul_service_name", "max_concurrent_rpc_requests",
   "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key", "api_bind_addr", "api_tls_cert",
@@ -261,6 +267,7 @@ export function parseConfig(text: string, path: string): Config {
     metadataDir: required("metadata_dir"),
     dataDir: required("data_dir"),
     blockSize: blockSize(s),
+    minFreeSpace: minFreeSpace(s),
     replicationFactor: replicationFactor(s),
     consistencyMode: consistencyMode(s),
     rpcBindAddr: s.addr("rpc_bind_addr") ?? DEFAULT_RPC_BIND_ADDR,
@@ -435,6 +442,24 @@ function blockSize(s: Settings): number {
   const entry = s.get("block_size");
   if (!entry) return DEFAULT_BLOCK_SIZE_BYTES;
   const expected = 'a positive integer or a size like "1M"';
+  const bytes = byteSize(s, entry, expected);
+  if (bytes === 0) s.invalid(entry, expected);
+  if (bytes < BLOCK_SIZE_MIN_BYTES || bytes > BLOCK_SIZE_MAX_BYTES) {
+    const min = formatByteSize(BLOCK_SIZE_MIN_BYTES);
+    const range = `between ${min} and ${formatByteSize(BLOCK_SIZE_MAX_BYTES)}`;
+    s.invalid(entry, range, `${show(entry.value)}, that is ${formatByteSize(bytes)}`);
+  }
+  return bytes;
+}
+
+function minFreeSpace(s: Settings): number {
+  const entry = s.get("min_free_space");
+  if (!entry) return DEFAULT_MIN_FREE_SPACE_BYTES;
+  return byteSize(s, entry, 'a size like "1G", or 0');
+}
+
+/** A setting given as a number of bytes or a size string; never negative. */
+function byteSize(s: Settings, entry: Entry, expected: string): number {
   let bytes: number | undefined;
   if (typeof entry.value === "number" && Number.isInteger(entry.value)) {
     bytes = entry.value;
@@ -443,12 +468,7 @@ function blockSize(s: Settings): number {
   } else {
     s.wrongType(entry, expected);
   }
-  if (bytes === undefined || bytes <= 0) s.invalid(entry, expected);
-  if (bytes < BLOCK_SIZE_MIN_BYTES || bytes > BLOCK_SIZE_MAX_BYTES) {
-    const min = formatByteSize(BLOCK_SIZE_MIN_BYTES);
-    const range = `between ${min} and ${formatByteSize(BLOCK_SIZE_MAX_BYTES)}`;
-    s.invalid(entry, range, `${show(entry.value)}, that is ${formatByteSize(bytes)}`);
-  }
+  if (bytes === undefined || bytes < 0) s.invalid(entry, expected);
   return bytes;
 }
 

@@ -28,6 +28,7 @@ Deno.test("a minimal config gets every default", () => {
       metadataDir: "/var/lib/remise/meta",
       dataDir: "/var/lib/remise/data",
       blockSize: 1024 * 1024,
+      minFreeSpace: 128 * 1024 * 1024,
       replicationFactor: 1,
       consistencyMode: "consistent",
       rpcBindAddr: "127.0.0.1:3901",
@@ -46,6 +47,7 @@ Deno.test("a full config sets every key", () => {
 metadata_dir = "meta"
 data_dir = "/srv/data"
 block_size = "4MiB"
+min_free_space = "2G"
 replication_factor = 3
 consistency_mode = "degraded"
 rpc_bind_addr = "[::]:3901"
@@ -73,6 +75,7 @@ admin_token = "0123456789abcdef0123"
       metadataDir: "/etc/remise/meta",
       dataDir: "/srv/data",
       blockSize: 4 * 1024 * 1024,
+      minFreeSpace: 2 * 1024 ** 3,
       replicationFactor: 3,
       consistencyMode: "degraded",
       rpcBindAddr: "[::]:3901",
@@ -245,6 +248,21 @@ Deno.test("block_size accepts byte counts and sizes within 64 KiB..64 MiB", () =
   assertRefused(`${MINIMAL}block_size = "1K"`, "between 64 KiB and 64 MiB", "1 KiB");
   assertRefused(`${MINIMAL}block_size = "1G"`, "between 64 KiB and 64 MiB", "1 GiB");
   assertRefused(`${MINIMAL}block_size = true`, '"block_size"', "boolean true");
+});
+
+Deno.test("min_free_space accepts byte counts, sizes and 0", () => {
+  const minFreeSpace = (value: string) =>
+    parseConfig(`${MINIMAL}min_free_space = ${value}`, PATH).minFreeSpace;
+  assert.equal(minFreeSpace('"1G"'), 1024 ** 3);
+  assert.equal(minFreeSpace('"500MB"'), 500_000_000);
+  assert.equal(minFreeSpace("0"), 0);
+  assert.equal(minFreeSpace('"0"'), 0);
+  assertRefused(
+    `${MINIMAL}min_free_space = "lots"`,
+    `key "min_free_space" must be a size like "1G", or 0 (got "lots")`,
+  );
+  assertRefused(`${MINIMAL}min_free_space = -1`, 'key "min_free_space" must be a size');
+  assertRefused(`${MINIMAL}min_free_space = false`, '"min_free_space"', "boolean false");
 });
 
 Deno.test("legacy replication keys are accepted when they agree", () => {

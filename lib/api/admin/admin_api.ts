@@ -48,7 +48,7 @@ export interface AdminContext {
   /** The bearer token every route but /health requires. */
   token: string;
   /** What `GET /v1/status` answers. */
-  nodeInfo: () => Record<string, unknown>;
+  nodeInfo: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** The cluster membership and layout, when the node runs with certificates. */
   system?: System;
   /** Background workers and repairs. */
@@ -457,8 +457,8 @@ function bucketInfoJson(info: BucketInfo): BucketInfoJson {
 
 // --- Handlers ---
 
-function status(ctx: AdminContext): Promise<Response> {
-  return Promise.resolve(json(200, ctx.nodeInfo()));
+async function status(ctx: AdminContext): Promise<Response> {
+  return json(200, await ctx.nodeInfo());
 }
 
 async function listKeys(ctx: AdminContext): Promise<Response> {

@@ -17,6 +17,7 @@ import {
 import { errorMessage } from "../../util/errors.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
+import { reserveWarning } from "../../util/free_space.ts";
 
 export class ClusterRouteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -112,6 +113,12 @@ export function clusterStatus(
   }
   for (const n of nodes) {
     if (!n.up && n.id in roles) warnings.push(`Node ${n.id.slice(0, 16)} is down.`);
+    for (
+      const [disk, space] of [["data disk", n.dataDisk], ["metadata disk", n.metadataDisk]] as const
+    ) {
+      const warning = reserveWarning(`Node ${n.id.slice(0, 16)}`, disk, space);
+      if (warning) warnings.push(warning);
+    }
   }
   const ready = readiness(system, mode);
   if (current && ready.partitionsWithoutQuorum > 0) {
@@ -213,13 +220,13 @@ export async function handleClusterRoute(
   method: string,
   segments: string[],
   req: Request,
-  singleNodeStatus: () => Record<string, unknown>,
+  singleNodeStatus: () => Record<string, unknown> | Promise<Record<string, unknown>>,
   mode: ConsistencyMode = DEFAULT_CONSISTENCY_MODE,
 ): Promise<Response> {
   const path = segments.join("/");
   try {
     if (path === "v1/cluster/status" && method === "GET") {
-      return json(200, system ? clusterStatus(system, mode) : singleNodeStatus());
+      return json(200, system ? clusterStatus(system, mode) : await singleNodeStatus());
     }
     if (!system) {
       throw new ClusterRouteError(

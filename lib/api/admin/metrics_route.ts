@@ -65,6 +65,13 @@ async function diskFamilies(sources: MetricsSources): Promise<MetricFamily[]> {
       "Size of the node's disks.",
       present.map(([disk, space]) => ({ labels: { disk }, value: space.total })),
     ),
+    gauge(
+      "remise_disk_min_free_bytes",
+      "The node's min_free_space: below it, it refuses uploads and new blocks.",
+      present.flatMap(([disk, space]) =>
+        space.reserve === undefined ? [] : [{ labels: { disk }, value: space.reserve }]
+      ),
+    ),
   ];
 }
 

@@ -1,5 +1,6 @@
 /** What every S3 handler receives. */
 import type { RequestMetrics } from "../../util/request_metrics.ts";
+import type { FreeSpace } from "../../util/free_space.ts";
 import type { Access } from "../../model/access.ts";
 import type { Bucket, BucketPermission, BucketSetting } from "../../model/bucket_table.ts";
 import type { Store } from "../../model/store.ts";
@@ -17,6 +18,8 @@ export interface S3Context {
   rootDomain?: string;
   /** Counts the requests answered, for the admin API's /metrics. */
   metrics?: RequestMetrics;
+  /** The disks that must be above their reserve for this node to take an upload (see free_space.ts). */
+  uploadSpace?: FreeSpace[];
 }
 
 export interface S3Request {

@@ -5,6 +5,7 @@
  * what may be uploaded: every form field must be allowed by one of its
  * conditions. The file is streamed into the store like a PutObject body.
  */
+import { checkUploadSpace } from "./upload_space.ts";
 import { putObject } from "../../model/objects.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { formBoundary, FormDataError, readFormUpload } from "../../util/form_stream.ts";
@@ -214,6 +215,7 @@ export async function handlePostObject(
     const bucket = await ctx.access.resolveBucketCached(bucketName);
     if (!bucket) throw s3Errors.noSuchBucket(bucketName);
     if (!ctx.access.permissionOf(bucket, accessKeyId).write) throw s3Errors.accessDenied();
+    checkUploadSpace(ctx, "PostObject");
     // The form's acl field asks what PutObject's x-amz-acl does.
     checkWriteHeaders((name) => fields.get(name === "x-amz-acl" ? "acl" : name));
     refuseBlockedPublicAcl(

@@ -84,6 +84,7 @@ import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
 import { drainRefusedBody } from "./refused_body.ts";
+import { checkUploadSpace, outOfSpaceError } from "./upload_space.ts";
 import {
   handleGetObjectLegalHold,
   handleGetObjectLockConfiguration,
@@ -372,6 +373,11 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
         return new S3Error("InvalidArgument", 400, e.message);
     }
   }
+  const full = outOfSpaceError(e);
+  if (full) {
+    log("remise::api::s3", "warn", `request ${requestId}: ${errorMessage(e)}`);
+    return full;
+  }
   if (e instanceof QuorumError) {
     log("remise::api::s3", "warn", `request ${requestId}: ${e.message}`);
     return new S3Error(
@@ -455,6 +461,7 @@ export function createS3Handler(
         name = route.name;
         authorized = await authenticate({ ctx, req, requestId, target, bucket, auth });
         await checkPublicAccess(authorized, route.name);
+        checkUploadSpace(ctx, route.name);
         response = await route.handler(authorized);
       }
       response.headers.set("x-amz-request-id", requestId);

@@ -1,0 +1,150 @@
+/**
+ * Keeps a disk from filling up. Writes of new data stop while less than a
+ * reserve (`min_free_space`) is free, so that what frees space still finds
+ * room: a DELETE writes metadata (a tombstone, SQLite's journal), and a node
+ * whose only disk is full could otherwise not be emptied through S3.
+ *
+ * Free space is read with statfs at most once a second, without waiting: the
+ * bytes claimed since the last reading are subtracted from it, so a burst of
+ * writes overshoots the reserve by no more than what was already in flight.
+ *
+ * @module
+ */
+import { statfs } from "node:fs/promises";
+import { formatByteSize } from "./byte_size.ts";
+import { errorMessage } from "./errors.ts";
+import { log } from "./log.ts";
+
+/** How long a statfs reading is trusted (with the claims made since subtracted). */
+const READING_MAX_AGE_MS = 1_000;
+
+/** The free and total bytes of a file system, as an unprivileged writer sees them. */
+export interface DiskReading {
+  free: number;
+  total: number;
+}
+
+/** A write refused because its disk keeps its reserve; nothing was written. */
+export class OutOfSpaceError extends Error {
+  constructor(disk: string, free: number, reserve: number) {
+    super(
+      `${OUT_OF_SPACE_WORDS} on the ${disk} (${formatByteSize(Math.max(0, free))} free, ` +
+        `${formatByteSize(reserve)} kept free)`,
+    );
+    this.name = "OutOfSpaceError";
+  }
+}
+
+const OUT_OF_SPACE_WORDS = "Not enough free space";
+
+/**
+ * Whether an error, local or relayed by a peer as text, says a disk is full:
+ * our refusal, the kernel's ENOSPC, or SQLite's SQLITE_FULL.
+ */
+export function isOutOfSpace(e: unknown): boolean {
+  if (e instanceof OutOfSpaceError) return true;
+  return isOutOfSpaceMessage(errorMessage(e));
+}
+
+/** isOutOfSpace for an error's text (a peer's cause in a quorum's report). */
+export function isOutOfSpaceMessage(message: string): boolean {
+  return message.includes(OUT_OF_SPACE_WORDS) || message.includes("No space left on device") ||
+    message.includes("database or disk is full");
+}
+
+/**
+ * A warning for `remise status` when a node's disk is under its reserve, so
+ * that the operator learns why uploads fail before a client reports it.
+ */
+export function reserveWarning(
+  node: string,
+  disk: string,
+  space: { free: number; reserve?: number } | undefined | null,
+): string | undefined {
+  if (!space?.reserve || space.free >= space.reserve) return undefined;
+  return `${node}: its ${disk} has ${formatByteSize(Math.max(0, space.free))} free, less than ` +
+    `its min_free_space (${formatByteSize(space.reserve)}): it refuses uploads and new blocks ` +
+    `until objects are deleted or space is added.`;
+}
+
+/** The free and total space of the file system holding `path`. */
+export async function readDisk(path: string): Promise<DiskReading> {
+  const s = await statfs(path);
+  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+}
+
+export class FreeSpace {
+  #reading: DiskReading | undefined;
+  #readAtMs = 0;
+  /** Bytes claimed since the reading was taken. */
+  #claimed = 0;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(
+    /** What the disk holds, for messages: "data disk", "metadata disk". */
+    readonly disk: string,
+    readonly path: string,
+    /** Bytes kept free; 0 refuses nothing. */
+    readonly reserve: number,
+    private readonly read: (path: string) => Promise<DiskReading> = readDisk,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  /** Reads the disk now (at start, so that the first writes are checked too). */
+  async refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => this.#refreshing = undefined);
+    await this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
+    const claimedBefore = this.#claimed;
+    const startedMs = this.nowMs();
+    try {
+      this.#reading = await this.read(this.path);
+      // Claims made while statfs ran may or may not be in its reading: kept.
+      this.#claimed -= claimedBefore;
+    } catch (e) {
+      // Without a reading nothing is refused: the writes then meet the disk itself.
+      this.#reading = undefined;
+      throw e;
+    } finally {
+      this.#readAtMs = startedMs;
+    }
+  }
+
+  /** The free bytes left once the claims since the last reading are written (undefined before one). */
+  get free(): number | undefined {
+    return this.#reading === undefined ? undefined : this.#reading.free - this.#claimed;
+  }
+
+  /** The last reading with the claims since subtracted, and the reserve. */
+  get space(): (DiskReading & { reserve: number }) | undefined {
+    const free = this.free;
+    return free === undefined
+      ? undefined
+      : { free, total: this.#reading!.total, reserve: this.reserve };
+  }
+
+  /**
+   * Counts `bytes` about to be written; throws OutOfSpaceError, counting
+   * nothing, when fewer than the reserve would be left free. A failed or
+   * missing reading refuses nothing (the write then meets the disk itself).
+   */
+  claim(bytes: number): void {
+    if (this.reserve === 0) return;
+    if (this.nowMs() - this.#readAtMs >= READING_MAX_AGE_MS) {
+      this.refresh().catch((e) =>
+        log(
+          "remise::disk",
+          "warn",
+          `cannot read the free space of ${this.path}: ${errorMessage(e)}`,
+        )
+      );
+    }
+    const free = this.free;
+    if (free !== undefined && free - bytes < this.reserve) {
+      throw new OutOfSpaceError(this.disk, free, this.reserve);
+    }
+    this.#claimed += bytes;
+  }
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { type DiskReading, FreeSpace, isOutOfSpace, OutOfSpaceError } from "./free_space.ts";
+
+const MiB = 1024 * 1024;
+
+/** A disk whose free space the test sets, and a clock it moves. */
+function fakeDisk(free: number) {
+  const disk = { free, reads: 0, fail: false, now: 0 };
+  // Like statfs, the reading is taken once the caller has gone on.
+  const read = async (): Promise<DiskReading> => {
+    disk.reads++;
+    await Promise.resolve();
+    if (disk.fail) throw new Error("statfs failed");
+    return { free: disk.free, total: 1000 * MiB };
+  };
+  return { disk, read, nowMs: () => disk.now };
+}
+
+Deno.test("claims are refused once they would leave less than the reserve free", async () => {
+  const { disk, read, nowMs } = fakeDisk(100 * MiB);
+  const space = new FreeSpace("data disk", "/data", 64 * MiB, read, nowMs);
+  await space.refresh();
+  space.claim(20 * MiB);
+  space.claim(16 * MiB);
+  assert.equal(space.free, 64 * MiB);
+  assert.throws(
+    () => space.claim(1),
+    (e: unknown) =>
+      e instanceof OutOfSpaceError &&
+      e.message === "Not enough free space on the data disk (64 MiB free, 64 MiB kept free)",
+  );
+  space.claim(0); // exactly the reserve left: still allowed
+  assert.equal(space.free, 64 * MiB, "a refused claim counts nothing");
+
+  // Space freed on the disk is seen at the next reading, at most a second later.
+  disk.free = 200 * MiB;
+  disk.now = 999;
+  assert.throws(() => space.claim(MiB), OutOfSpaceError);
+  disk.now = 1000;
+  assert.throws(() => space.claim(MiB), OutOfSpaceError); // the new reading is on its way
+  await space.refresh();
+  space.claim(MiB);
+  assert.equal(space.free, 199 * MiB);
+});
+
+Deno.test("claims made while the disk is read are kept against the new reading", async () => {
+  const { disk, read, nowMs } = fakeDisk(100 * MiB);
+  const space = new FreeSpace("data disk", "/data", 10 * MiB, read, nowMs);
+  await space.refresh();
+  space.claim(30 * MiB);
+  const reading = space.refresh(); // statfs sees the 30 MiB written...
+  disk.free = 70 * MiB;
+  space.claim(5 * MiB); // ...but not these 5, claimed while it ran
+  await reading;
+  assert.equal(space.free, 65 * MiB);
+});
+
+Deno.test("a reserve of 0, or a disk that cannot be read, refuses nothing", async () => {
+  const zero = fakeDisk(0);
+  const off = new FreeSpace("data disk", "/data", 0, zero.read, zero.nowMs);
+  await off.refresh();
+  off.claim(10 * MiB);
+  assert.equal(zero.disk.reads, 1, "a disabled reserve reads the disk only when asked");
+
+  const broken = fakeDisk(0);
+  broken.disk.fail = true;
+  const unread = new FreeSpace("data disk", "/data", MiB, broken.read, broken.nowMs);
+  await assert.rejects(unread.refresh(), /statfs failed/);
+  unread.claim(10 * MiB);
+  assert.equal(unread.free, undefined);
+});
+
+Deno.test("full disks are recognised in errors, local or relayed as text", () => {
+  assert.ok(isOutOfSpace(new OutOfSpaceError("data disk", 0, MiB)));
+  assert.ok(isOutOfSpace(new Error("block/put: Not enough free space on the data disk (...)")));
+  assert.ok(isOutOfSpace(new Error("Cannot write block: No space left on device (os error 28)")));
+  assert.ok(isOutOfSpace(new Error("Cannot commit: database or disk is full")));
+  assert.ok(!isOutOfSpace(new Error("connection refused")));
+  assert.ok(!isOutOfSpace(undefined));
+});
