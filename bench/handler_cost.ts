@@ -21,6 +21,8 @@ import { Access } from "../lib/model/access.ts";
 import { createS3Handler } from "../lib/api/s3/s3_api.ts";
 import { RequestMetrics } from "../lib/util/request_metrics.ts";
 import { SigV4Signer } from "./sigv4.ts";
+import { FreeSpace } from "../lib/util/free_space.ts";
+import { DEFAULT_MIN_FREE_SPACE_BYTES } from "../lib/util/config.ts";
 
 /** A request body as `Deno.serve` gives one: a byte stream (BYOB readers fill their own buffers). */
 function requestBody(bytes: Uint8Array): ReadableStream<Uint8Array> {
@@ -56,7 +58,10 @@ const dir = await Deno.makeTempDir({ prefix: "remise-handler-cost-" });
 const db = await KvStore.open(`${dir}/meta.kv`);
 const hashing = new WorkerHashing(1);
 try {
-  const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing), {
+  // Disks keep their reserve, as on a server (the default min_free_space).
+  const space = new FreeSpace("disk", dir, DEFAULT_MIN_FREE_SPACE_BYTES);
+  await space.refresh();
+  const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing, space), {
     blockSize: 1024 * 1024,
   });
   const access = new Access(store);
@@ -70,6 +75,7 @@ try {
     region: REGION,
     rootDomain: "s3.localhost",
     metrics: new RequestMetrics("remise_s3", "S3 requests"),
+    uploadSpace: [space, space],
   });
   const signer = new SigV4Signer({ accessKey: key.id, secretKey: key.secret, region: REGION });
   const body = new Uint8Array(Number(args.size)).fill(65);
