@@ -62,8 +62,9 @@ export function reserveWarning(
   space: { free: number; reserve?: number } | undefined | null,
 ): string | undefined {
   if (!space?.reserve || space.free >= space.reserve) return undefined;
+  const refused = disk === "data disk" ? "uploads and new blocks" : "uploads";
   return `${node}: its ${disk} has ${formatByteSize(Math.max(0, space.free))} free, less than ` +
-    `its min_free_space (${formatByteSize(space.reserve)}): it refuses uploads and new blocks ` +
+    `its min_free_space (${formatByteSize(space.reserve)}): it refuses ${refused} ` +
     `until objects are deleted or space is added.`;
 }
 

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type DiskReading, FreeSpace, isOutOfSpace, OutOfSpaceError } from "./free_space.ts";
+import {
+  type DiskReading,
+  FreeSpace,
+  isOutOfSpace,
+  OutOfSpaceError,
+  reserveWarning,
+} from "./free_space.ts";
 
 const MiB = 1024 * 1024;
 
@@ -77,4 +83,20 @@ Deno.test("full disks are recognised in errors, local or relayed as text", () =>
   assert.ok(isOutOfSpace(new Error("Cannot commit: database or disk is full")));
   assert.ok(!isOutOfSpace(new Error("connection refused")));
   assert.ok(!isOutOfSpace(undefined));
+});
+
+Deno.test("status warns about a disk under its reserve, and only then", () => {
+  assert.equal(
+    reserveWarning("Node abc", "data disk", { free: 10 * MiB, reserve: 128 * MiB }),
+    "Node abc: its data disk has 10 MiB free, less than its min_free_space (128 MiB): " +
+      "it refuses uploads and new blocks until objects are deleted or space is added.",
+  );
+  assert.match(
+    reserveWarning("This node", "metadata disk", { free: 0, reserve: MiB })!,
+    /^This node: its metadata disk has 0 B free, .* it refuses uploads until/,
+  );
+  assert.equal(reserveWarning("n", "data disk", { free: 2 * MiB, reserve: MiB }), undefined);
+  assert.equal(reserveWarning("n", "data disk", { free: 0, reserve: 0 }), undefined);
+  assert.equal(reserveWarning("n", "data disk", { free: 0 }), undefined, "an older node's status");
+  assert.equal(reserveWarning("n", "data disk", null), undefined);
 });
