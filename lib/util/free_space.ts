@@ -24,6 +24,8 @@ export interface DiskReading {
   total: number;
 }
 
+const OUT_OF_SPACE_WORDS = "Not enough free space";
+
 /** A write refused because its disk keeps its reserve; nothing was written. */
 export class OutOfSpaceError extends Error {
   constructor(disk: string, free: number, reserve: number) {
@@ -34,8 +36,6 @@ export class OutOfSpaceError extends Error {
     this.name = "OutOfSpaceError";
   }
 }
-
-const OUT_OF_SPACE_WORDS = "Not enough free space";
 
 /**
  * Whether an error, local or relayed by a peer as text, says a disk is full:
@@ -106,6 +106,13 @@ export class FreeSpace {
       this.#claimed -= claimedBefore;
     } catch (e) {
       // Without a reading nothing is refused: the writes then meet the disk itself.
+      if (this.#reading !== undefined) {
+        log(
+          "remise::disk",
+          "warn",
+          `cannot read the free space of ${this.path}: ${errorMessage(e)}`,
+        );
+      }
       this.#reading = undefined;
       throw e;
     } finally {
@@ -134,13 +141,7 @@ export class FreeSpace {
   claim(bytes: number): void {
     if (this.reserve === 0) return;
     if (this.nowMs() - this.#readAtMs >= READING_MAX_AGE_MS) {
-      this.refresh().catch((e) =>
-        log(
-          "remise::disk",
-          "warn",
-          `cannot read the free space of ${this.path}: ${errorMessage(e)}`,
-        )
-      );
+      this.refresh().catch(() => {}); // logged once, by #refresh
     }
     const free = this.free;
     if (free !== undefined && free - bytes < this.reserve) {
