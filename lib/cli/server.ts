@@ -10,6 +10,7 @@ import { toHex } from "../util/hash.ts";
 import { WorkerHashing } from "../util/block_hashing.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
+import { checkDataDirMarker } from "../block/data_dir_marker.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
@@ -121,6 +122,12 @@ export async function runServer(
   }
   await checkDirectories(config);
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
+  try {
+    await checkDataDirMarker(db, config.dataDir);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   // One core stays for the request thread (each worker is also ~15 MiB).
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);

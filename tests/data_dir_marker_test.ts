@@ -1,0 +1,90 @@
+/**
+ * A node refuses to start on a data_dir that is not the one it stored its
+ * blocks in (a data disk not mounted at boot), or beside a metadata_dir that
+ * does not know it (a metadata disk not mounted), and says what to do; once
+ * the right disks are back, it starts and serves what it stored.
+ */
+import assert from "node:assert/strict";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { TestServer, withServer } from "./harness.ts";
+import { getBytes, sameBytes } from "./_s3_helpers.ts";
+
+/** Starting `server` fails with output matching every pattern. */
+async function assertRefusesToStart(server: TestServer, ...patterns: RegExp[]): Promise<string> {
+  let output = "";
+  await assert.rejects(server.launch(), (e: Error) => {
+    output = e.message;
+    assert.match(output, /remise exited with code 1 at start/);
+    for (const pattern of patterns) assert.match(output, pattern);
+    return true;
+  });
+  return output;
+}
+
+Deno.test("a node does not start on a data_dir or metadata_dir that is not its own", async () => {
+  await withServer(async (server, _s3, credentials) => {
+    const data = new TextEncoder().encode("kept on the data disk ".repeat(100_000));
+    const s3 = server.client(credentials);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: "marked" }));
+      await s3.send(new PutObjectCommand({ Bucket: "marked", Key: "big", Body: data }));
+    } finally {
+      s3.destroy();
+    }
+    await server.stop();
+    const dataDir = `${server.dir}/data`;
+    const metaDir = `${server.dir}/meta`;
+
+    // The data disk is not mounted: data_dir is an empty directory.
+    await Deno.rename(dataDir, `${dataDir}.disk`);
+    const refused = await assertRefusesToStart(
+      server,
+      /data_dir ".*\/data" is not the one this node stored its blocks in/,
+      /is its disk mounted\?/,
+    );
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.rename(`${dataDir}.disk`, dataDir);
+
+    // The metadata disk is not mounted: metadata_dir is empty, data_dir holds blocks.
+    await Deno.rename(metaDir, `${metaDir}.disk`);
+    await assertRefusesToStart(
+      server,
+      /holds the blocks of a remise store whose metadata is not in metadata_dir/,
+      /is the metadata disk mounted\?/,
+    );
+    await Deno.remove(metaDir, { recursive: true });
+    await Deno.rename(`${metaDir}.disk`, metaDir);
+
+    // Both disks back: the node starts and serves what it stored.
+    await server.launch();
+    const again = server.client(credentials);
+    try {
+      assert.ok(sameBytes(await getBytes(again, "marked", "big"), data));
+    } finally {
+      again.destroy();
+    }
+
+    // A data disk replaced on purpose: the command the message gives marks the new one.
+    await server.stop();
+    await Deno.rename(dataDir, `${dataDir}.old`);
+    await Deno.mkdir(dataDir);
+    const command = /printf '%s\\n' (\S+) > (\S+)/.exec(refused);
+    assert.ok(command, refused);
+    assert.equal(command[2], `${dataDir}/remise-data-dir`);
+    await Deno.writeTextFile(command[2], `${command[1]}\n`);
+    await server.launch();
+  });
+});
+
+Deno.test("a node does not start on another node's data_dir", async () => {
+  const one = await TestServer.start();
+  const two = await TestServer.start();
+  try {
+    await Promise.all([one.stop(), two.stop()]);
+    await Deno.rename(`${two.dir}/data`, `${two.dir}/data.own`);
+    await Deno.rename(`${one.dir}/data`, `${two.dir}/data`);
+    await assertRefusesToStart(two, /holds the blocks of another remise store/);
+  } finally {
+    await Promise.all([one.close(), two.close()]);
+  }
+});
