@@ -18,24 +18,12 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
-import { type TestServer, withServer } from "./harness.ts";
+import { deterministicBytes, type TestServer, withServer } from "./harness.ts";
 import { TestCluster } from "./cluster_harness.ts";
 import { assertS3Error, blockFiles, getBytes, sameBytes, snapshotBucket } from "./_s3_helpers.ts";
 
 /** A reserve no test machine's disk can keep: every disk is "full". */
 const UNREACHABLE_RESERVE = 'min_free_space = "4000T"';
-
-function pseudoRandomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** Restarts a server with `line` added to its configuration, or with it removed. */
 async function restartWith(server: TestServer, line: string, present: boolean): Promise<void> {
@@ -48,7 +36,7 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
   await withServer(async (server, s3, credentials) => {
     const bucket = "full";
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const large = pseudoRandomBytes(2_500_000, 1);
+    const large = deterministicBytes(2_500_000, 1);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "large", Body: large }));
     for (const key of ["small-1", "small-2", "small-3"]) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `body of ${key}` }));
@@ -69,7 +57,7 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
       assert.match(refused.message, /Not enough free space on the (metadata|data) disk/);
       await assertS3Error(
         s3Full.send(
-          new PutObjectCommand({ Bucket: bucket, Key: "large", Body: pseudoRandomBytes(2e6, 2) }),
+          new PutObjectCommand({ Bucket: bucket, Key: "large", Body: deterministicBytes(2e6, 2) }),
         ),
         "InsufficientCapacity",
         507,
@@ -86,7 +74,7 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
             Key: "multipart",
             UploadId: upload.UploadId,
             PartNumber: 1,
-            Body: pseudoRandomBytes(1e6, 3),
+            Body: deterministicBytes(1e6, 3),
           }),
         ),
         "InsufficientCapacity",
@@ -165,7 +153,7 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
     await clients[0].send(new CreateBucketCommand({ Bucket: "cluster-full" }));
 
     // Two of three replicas have room: a write quorum.
-    const data = pseudoRandomBytes(300_000, 4);
+    const data = deterministicBytes(300_000, 4);
     await clients[0].send(
       new PutObjectCommand({ Bucket: "cluster-full", Key: "stored", Body: data }),
     );
@@ -199,7 +187,7 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
         new PutObjectCommand({
           Bucket: "cluster-full",
           Key: "refused",
-          Body: pseudoRandomBytes(300_000, 5),
+          Body: deterministicBytes(300_000, 5),
         }),
       ),
       "InsufficientCapacity",

@@ -86,12 +86,12 @@ export const ADMIN_TOKEN_MIN_CHARS = 16;
 /** Every key accepted at the top level. */
 // deno-fmt-ignore
 const TOP_LEVEL_KEYS = [
-  "metadata_dir", "data_dir", "block_size", "min_free_space", "replication_factor", "data_replication_factor",
-  "meta_replication_factor", "consistency_mode", "rpc_bind_addr", "rpc_public_addr",
-  "bootstrap_peers", "consul_host", "consul_service_name", "max_concurrent_rpc_requests",
-  "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key", "api_bind_addr", "api_tls_cert",
-  "api_tls_key", "s3_region", "root_domain", "web_bind_addr", "web_root_domain", "admin_bind_addr", "admin_token",
-  "admin_token_file", "metrics_token",
+  "metadata_dir", "data_dir", "block_size", "min_free_space", "replication_factor",
+  "data_replication_factor", "meta_replication_factor", "consistency_mode", "rpc_bind_addr",
+  "rpc_public_addr", "bootstrap_peers", "consul_host", "consul_service_name",
+  "max_concurrent_rpc_requests", "meta_epidemic_fanout", "ca_cert", "node_cert", "node_key",
+  "api_bind_addr", "api_tls_cert", "api_tls_key", "s3_region", "root_domain", "web_bind_addr",
+  "web_root_domain", "admin_bind_addr", "admin_token", "admin_token_file", "metrics_token",
 ];
 
 /** The sectioned forms of the original design: section -> key inside it -> top-level key. */
