@@ -193,7 +193,7 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
       "InsufficientCapacity",
       507,
     );
-    assert.match(refused.message, /2 of the replicas have too little free space/);
+    assert.match(refused.message, /too little free space on 2 replicas/);
     await assertS3Error(
       clients[0].send(new HeadObjectCommand({ Bucket: "cluster-full", Key: "refused" })),
       "NotFound",

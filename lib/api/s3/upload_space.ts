@@ -36,9 +36,8 @@ export function outOfSpaceError(e: unknown): S3Error | undefined {
   if (e instanceof QuorumError) {
     const full = e.causes.filter((c) => isOutOfSpaceMessage(c.error)).length;
     if (full === 0) return undefined;
-    return insufficientCapacity(
-      `Cannot ${e.what}: ${full} of the replicas have too little free space; ${ADVICE}.`,
-    );
+    const where = full === 1 ? "1 replica" : `${full} replicas`;
+    return insufficientCapacity(`Cannot ${e.what}: too little free space on ${where}; ${ADVICE}.`);
   }
   if (!isOutOfSpace(e)) return undefined;
   return insufficientCapacity(`This node's disk is full: ${ADVICE}.`);
