@@ -13,6 +13,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadObjectCommand,
+  ListBucketsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -94,6 +95,13 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
       const posted = await fetch(post.url, { method: "POST", body: form });
       assert.equal(posted.status, 507, await posted.text());
 
+      // New entries are refused too: a bucket is one.
+      await assertS3Error(
+        s3Full.send(new CreateBucketCommand({ Bucket: "new-bucket" })),
+        "InsufficientCapacity",
+        507,
+      );
+
       // Nothing changed: every object reads back as it was.
       assert.deepEqual(await snapshotBucket(s3Full, bucket), before);
       assert.ok(sameBytes(await getBytes(s3Full, bucket, "large"), large));
@@ -129,6 +137,9 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
     try {
       await s3Again.send(new PutObjectCommand({ Bucket: bucket, Key: "new", Body: "x" }));
       await s3Again.send(new HeadObjectCommand({ Bucket: bucket, Key: "new" }));
+      await s3Again.send(new CreateBucketCommand({ Bucket: "new-bucket" }));
+      const buckets = await s3Again.send(new ListBucketsCommand({}));
+      assert.deepEqual(buckets.Buckets?.map((b) => b.Name), ["full", "new-bucket"]);
     } finally {
       s3Again.destroy();
     }
@@ -194,6 +205,13 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
       507,
     );
     assert.match(refused.message, /too little free space on 2 replicas/);
+    // An object small enough to live in the metadata is refused as well: the
+    // full replicas take no new entries.
+    await assertS3Error(
+      clients[0].send(new PutObjectCommand({ Bucket: "cluster-full", Key: "tiny", Body: "tiny" })),
+      "InsufficientCapacity",
+      507,
+    );
     await assertS3Error(
       clients[0].send(new HeadObjectCommand({ Bucket: "cluster-full", Key: "refused" })),
       "NotFound",

@@ -146,6 +146,7 @@ export async function runServer(
     nowMs: clockFromEnv(),
     replication,
     antiEntropy: system !== undefined,
+    metadataSpace,
   });
   const tableSync = store.merkle && replication
     ? setUpTableSync(store.tables, db, store.merkle, replication)

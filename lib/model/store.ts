@@ -4,6 +4,7 @@
  * releases its data, released data marks its blocks' version entries deleted,
  * and those release their block references.
  */
+import type { FreeSpace } from "../util/free_space.ts";
 import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { BlockBufferPool } from "../block/buffer_pool.ts";
@@ -44,6 +45,8 @@ export interface StoreOptions {
   replication?: Replication;
   /** Keep per-partition Merkle summaries for anti-entropy (nodes of a cluster). */
   antiEntropy?: boolean;
+  /** The metadata disk's reserve: new entries are refused below it (see Table). */
+  metadataSpace?: FreeSpace;
 }
 
 export class Store {
@@ -79,10 +82,11 @@ export class Store {
       options.gcDelayMs ?? BLOCK_GC_DELAY_MS,
       replication,
     );
-    this.buckets = new Table(bucketSchema, db, this.mutex, replication, merkle);
-    this.aliases = new Table(bucketAliasSchema, db, this.mutex, replication, merkle);
-    this.keys = new Table(keySchema, db, this.mutex, replication, merkle);
-    this.blockRefs = new Table(blockRefSchema(this.blocks), db, this.mutex, replication, merkle);
+    const tableArgs = [db, this.mutex, replication, merkle, options.metadataSpace] as const;
+    this.buckets = new Table(bucketSchema, ...tableArgs);
+    this.aliases = new Table(bucketAliasSchema, ...tableArgs);
+    this.keys = new Table(keySchema, ...tableArgs);
+    this.blockRefs = new Table(blockRefSchema(this.blocks), ...tableArgs);
     // The block references of one transaction's version entries are written
     // together once it commits: concurrent writes, so that their commits group.
     const refsOf = new WeakMap<LocalTransaction, BlockRef[]>();
@@ -98,10 +102,7 @@ export class Store {
         }
         refs.push({ hash: next.hash, dataId: next.dataId, deleted: next.deleted });
       }),
-      db,
-      this.mutex,
-      replication,
-      merkle,
+      ...tableArgs,
     );
     this.uploads = new Table(
       mpuSchema((old, next, tx) => {
@@ -113,10 +114,7 @@ export class Store {
           }
         }
       }),
-      db,
-      this.mutex,
-      replication,
-      merkle,
+      ...tableArgs,
     );
     this.objects = new Table(
       objectSchema((old, next, tx) => {
@@ -138,10 +136,7 @@ export class Store {
           }
         }
       }),
-      db,
-      this.mutex,
-      replication,
-      merkle,
+      ...tableArgs,
     );
   }
 

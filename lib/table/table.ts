@@ -7,6 +7,7 @@
  * write quorum; reads ask a read quorum, merge the answers and repair the
  * replicas that were behind. A store that runs alone is a cluster of one.
  */
+import { type FreeSpace, OutOfSpaceError } from "../util/free_space.ts";
 import type { DbKey, DbSelector, DbStore, ValuePick } from "../db/db.ts";
 import { pickValue } from "../db/v8_pick.ts";
 import { partitionOfKey } from "./partition.ts";
@@ -79,6 +80,8 @@ export class Table<E> {
     private readonly replication: Replication,
     /** Per-partition summaries for anti-entropy; absent on a store that runs alone. */
     private readonly merkle?: MerkleIndex,
+    /** The metadata disk's reserve: below it, new entries are refused (see #merge). */
+    private readonly space?: FreeSpace,
   ) {
     this.#path = `table/${schema.name}`;
     replication.register(`${this.#path}/update`, async (_from, m) => {
@@ -290,25 +293,34 @@ export class Table<E> {
 
   /**
    * Merges the entries into this node's copy in one local transaction (the
-   * replica side of a write); resolves with the copies held before.
+   * replica side of a write); resolves with the copies held before. New
+   * entries refused for lack of space fail the call once the others are
+   * stored, so that a batch (anti-entropy's) still brings its deletions.
    */
   async applyLocal(entries: E[]): Promise<(E | undefined)[]> {
     if (entries.length === 0) return [];
     const release = await this.mutex.acquireAll(entries.flatMap((e) => this.#lockKeys(e)));
     const tx = new DbTransaction(this.db);
     const before: (E | undefined)[] = [];
+    let refused: OutOfSpaceError | undefined;
     try {
       for (const incoming of entries) {
         const pk = this.schema.partitionKey(incoming);
         const old = await this.#getIn(tx, pk, this.schema.sortKey(incoming));
         before.push(old);
-        await this.#merge(tx, incoming, old);
+        try {
+          await this.#merge(tx, incoming, old);
+        } catch (e) {
+          if (!(e instanceof OutOfSpaceError)) throw e;
+          refused ??= e;
+        }
       }
       await tx.commit();
     } finally {
       release();
     }
     await tx.runAfterCommit();
+    if (refused) throw refused;
     return before;
   }
 
@@ -390,6 +402,10 @@ export class Table<E> {
   async #merge(tx: DbTransaction, incoming: E, old: E | undefined): Promise<void> {
     const next = old === undefined ? incoming : this.schema.merge(old, incoming);
     if (old !== undefined && stableEqual(old, next)) return;
+    // A disk at its reserve takes no new entries, here or from peers (whose
+    // write quorum may do without this replica); changes to entries it has,
+    // deletions among them, go on: they are what makes room.
+    if (old === undefined && !this.schema.isTombstone?.(next)) this.space?.claim(0);
     const pk = this.schema.partitionKey(incoming);
     const sk = this.schema.sortKey(incoming);
     const key = this.#key(pk, sk);
