@@ -88,3 +88,29 @@ Deno.test("a node does not start on another node's data_dir", async () => {
     await Promise.all([one.close(), two.close()]);
   }
 });
+
+Deno.test("a store from before markers is marked at its first start, and keeps its objects", async () => {
+  await withServer(async (server, s3, credentials) => {
+    await s3.send(new CreateBucketCommand({ Bucket: "older" }));
+    const data = new TextEncoder().encode("stored before markers ".repeat(60_000));
+    await s3.send(new PutObjectCommand({ Bucket: "older", Key: "object", Body: data }));
+    await server.stop();
+    // What a version without markers leaves: neither the file nor the record.
+    await Deno.remove(`${server.dir}/data/remise-data-dir`);
+    const kv = await Deno.openKv(`${server.dir}/meta/metadata.kv`);
+    try {
+      await kv.delete(["system", "data_dir_marker"]);
+    } finally {
+      kv.close();
+    }
+    await server.launch();
+    const marker = (await Deno.readTextFile(`${server.dir}/data/remise-data-dir`)).trim();
+    assert.match(marker, /^[0-9a-f-]{36}$/);
+    const again = server.client(credentials);
+    try {
+      assert.ok(sameBytes(await getBytes(again, "older", "object"), data));
+    } finally {
+      again.destroy();
+    }
+  });
+});
