@@ -17,6 +17,7 @@ import {
   ANTI_ENTROPY_PARTITIONS_CONCURRENCY,
 } from "../util/limits.ts";
 import { log } from "../util/log.ts";
+import { isOutOfSpace } from "../util/free_space.ts";
 import { equalDigests, LEAF_COUNT, type LeafItem, type MerkleIndex } from "./merkle.ts";
 
 const LOG_MODULE = "remise::table::anti_entropy";
@@ -322,6 +323,7 @@ export class AntiEntropyWorker {
       errors: [],
     };
     const failedPeers = new Set<string>();
+    let fullDiskReported = false;
     try {
       const partitions = [...new Set(this.#options.partitions())];
       pass.partitions = partitions.length;
@@ -347,13 +349,20 @@ export class AntiEntropyWorker {
               this.#status.entriesExchanged += r.entriesSent + r.entriesReceived;
             } catch (e) {
               complete = false;
-              failedPeers.add(other);
+              // A full disk (here or the peer's) refuses new entries only: the
+              // other partitions, whose deletions make room, are still synced
+              // with that peer, and the refusal is reported once a pass.
+              const fullDisk = isOutOfSpace(e);
+              if (!fullDisk) failedPeers.add(other);
               const message =
                 `Cannot sync partition ${partition} of table ${table} with node ${other}: ${
                   errorMessage(e)
                 }`;
-              log(LOG_MODULE, "warn", message);
-              pass.errors.push(message);
+              if (!fullDisk || !fullDiskReported) {
+                log(LOG_MODULE, "warn", message);
+                pass.errors.push(message);
+              }
+              fullDiskReported ||= fullDisk;
               this.#status.errors++;
               this.#status.lastError = message;
             }

@@ -192,6 +192,43 @@ Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", 
     assert.match(worker.status().lastError ?? "", /connection refused/);
   }));
 
+Deno.test("AntiEntropyWorker goes on with a replica whose disk is full, and reports it once", () =>
+  withReplicas(2, async (a, b) => {
+    const pks = Array.from({ length: 12 }, (_, i) => `pk-${i}`);
+    await mergeAll(a, TABLE, pks.map((pk) => entry(pk, "", 1, "a")));
+    const partitions = [...new Set(pks.map(partitionOf))];
+    let refused = 0;
+    const full: PartitionPeer = {
+      ...b.peer(),
+      // As a peer relays a refusal: its text.
+      putEntries: (...args) => {
+        if (refused++ % 2 === 0) {
+          return Promise.reject(
+            new Error(
+              "table/object/apply: Not enough free space on the metadata disk (1 MiB free)",
+            ),
+          );
+        }
+        return b.peer().putEntries(...args);
+      },
+    };
+    const worker = new AntiEntropyWorker({
+      nodeId: "a",
+      tables: [TABLE],
+      local: a.peer(),
+      partitions: () => partitions,
+      replicasOf: () => ["a", "b"],
+      peer: () => full,
+      partitionsConcurrency: 1,
+    });
+    const pass = await worker.runOnce();
+    assert.equal(refused, partitions.length, "every partition was tried");
+    assert.equal(pass.partitionsSynced, Math.floor(partitions.length / 2));
+    assert.equal(pass.errors.length, 1);
+    assert.match(pass.errors[0], /Not enough free space/);
+    assert.equal(worker.status().errors, Math.ceil(partitions.length / 2));
+  }));
+
 Deno.test("AntiEntropyWorker runs by itself once started and stops cleanly", () =>
   withReplicas(2, async (a, b) => {
     const pk = "bucket-3";
