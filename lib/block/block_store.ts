@@ -163,7 +163,8 @@ export class BlockStore {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** Makes a directory's entries durable (a file created or renamed in it). */
+export async function syncDir(dir: string): Promise<void> {
   const handle = await Deno.open(dir, { read: true });
   try {
     await handle.sync();

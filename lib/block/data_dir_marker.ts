@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { syncDir } from "./block_store.ts";
 import type { DbStore } from "../db/db.ts";
 import { ConfigError, errorMessage } from "../util/errors.ts";
 
@@ -74,10 +75,5 @@ async function writeMarker(path: string, id: string): Promise<void> {
   } finally {
     file.close();
   }
-  const dir = await Deno.open(join(path, ".."), { read: true });
-  try {
-    await dir.sync();
-  } finally {
-    dir.close();
-  }
+  await syncDir(dirname(path));
 }

@@ -28,7 +28,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import { FreeSpace, readDisk, reserveWarning } from "../util/free_space.ts";
+import { FreeSpace, reserveWarning } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -132,6 +132,7 @@ export async function runServer(
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);
   const metadataSpace = new FreeSpace("metadata disk", config.metadataDir, config.minFreeSpace);
+  const disks = { data: dataSpace, metadata: metadataSpace };
   await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch((e) =>
     log("remise::server", "warn", `cannot read the free space of the disks: ${errorMessage(e)}`)
   );
@@ -139,7 +140,7 @@ export async function runServer(
 
   const token = await adminToken(config);
   const startedMs = Date.now();
-  const system = await startCluster(config, db);
+  const system = await startCluster(config, db, disks);
   const replication = system ? new ClusterReplication(system, config.consistencyMode) : undefined;
   const store = new Store(db, blockStore, {
     blockSize: config.blockSize,
@@ -237,7 +238,7 @@ export async function runServer(
       metrics: {
         version: versionText(),
         families: () => [...s3Metrics.families(), ...webMetrics.families()],
-        diskSpace: () => nodeDiskSpace(config),
+        diskSpace: () => readNodeDisks(disks),
       },
       system,
       maintenance: {
@@ -248,8 +249,7 @@ export async function runServer(
         repair: (kind) => services.repair(kind),
         blockErrors: () => services.resyncQueue.errors(),
       },
-      nodeInfo: () =>
-        singleNodeStatus(config, system?.nodeId ?? "single", startedMs, dataSpace, metadataSpace),
+      nodeInfo: () => singleNodeStatus(config, system?.nodeId ?? "single", startedMs, disks),
     }),
   );
 
@@ -287,12 +287,9 @@ async function singleNodeStatus(
   config: Config,
   nodeId: string,
   startedMs: number,
-  dataSpace: FreeSpace,
-  metadataSpace: FreeSpace,
+  disks: NodeDisks,
 ): Promise<Record<string, unknown>> {
-  await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch(() => {});
-  const dataDisk = dataSpace.space;
-  const metadataDisk = metadataSpace.space;
+  const { data: dataDisk, metadata: metadataDisk } = await readNodeDisks(disks);
   return {
     nodeId,
     layoutVersion: 0,
@@ -423,7 +420,11 @@ function serveS3Api(
  * Joins the cluster when the node has certificates. Without them the node
  * runs alone, which is refused when the configuration asks for peers.
  */
-async function startCluster(config: Config, db: KvStore): Promise<System | undefined> {
+async function startCluster(
+  config: Config,
+  db: KvStore,
+  disks: NodeDisks,
+): Promise<System | undefined> {
   const rpc = parseAddr(config.rpcBindAddr, "rpc_bind_addr", config.configPath);
   if (!config.caCert || !config.nodeCert || !config.nodeKey) {
     const why = config.bootstrapPeers.length > 0
@@ -468,7 +469,7 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
     replicationFactor: config.replicationFactor,
     version: versionText(),
     hostname: Deno.hostname(),
-    diskSpace: () => nodeDiskSpace(config),
+    diskSpace: () => readNodeDisks(disks),
   });
   await system.start();
   log(
@@ -479,13 +480,21 @@ async function startCluster(config: Config, db: KvStore): Promise<System | undef
   return system;
 }
 
-/** The free and total space of the node's data and metadata disks. */
-async function nodeDiskSpace(config: Config): Promise<{ data: DiskSpace; metadata: DiskSpace }> {
-  const reserve = config.minFreeSpace;
-  return {
-    data: { ...await readDisk(config.dataDir), reserve },
-    metadata: { ...await readDisk(config.metadataDir), reserve },
-  };
+/** The node's data and metadata disks, each with its reserve. */
+interface NodeDisks {
+  data: FreeSpace;
+  metadata: FreeSpace;
+}
+
+/**
+ * The free and total space of the node's disks, read now, and their reserve
+ * (for status, gossip and /metrics); a disk that cannot be read is undefined.
+ */
+async function readNodeDisks(
+  disks: NodeDisks,
+): Promise<{ data?: DiskSpace; metadata?: DiskSpace }> {
+  await Promise.all([disks.data.refresh(), disks.metadata.refresh()].map((r) => r.catch(() => {})));
+  return { data: disks.data.space, metadata: disks.metadata.space };
 }
 
 /**

@@ -69,7 +69,7 @@ export function reserveWarning(
 }
 
 /** The free and total space of the file system holding `path`. */
-export async function readDisk(path: string): Promise<DiskReading> {
+async function readDisk(path: string): Promise<DiskReading> {
   const s = await statfs(path);
   return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }
