@@ -16,8 +16,13 @@ import type { NodeServices } from "./node_services.ts";
 const LAYOUT_SYNC_CHECK_MS = 2_000;
 /** How often the resync queue is checked while waiting for it to drain. */
 const RESYNC_DRAIN_POLL_MS = 1_000;
-/** After a handover that left entries here (a replica was away), the next try. */
-const HANDOVER_RETRY_MS = 60_000;
+/** After a handover that left entries here (a replica was away or slow), the next try. */
+const HANDOVER_RETRY_MS = 15_000;
+/**
+ * After entries of partitions this node does not hold reached it (from a peer
+ * that had not yet seen the layout change), the next handover.
+ */
+const HANDOVER_SOON_MS = 5_000;
 /**
  * Handovers also run this often, whatever the layout does: entries may reach
  * a node that no longer holds them (from a node that was away during a change).
@@ -35,11 +40,18 @@ export function startLayoutSync(
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
   // Soon after a start, a handover an earlier run left unfinished goes on.
   let handOverDueMs = Date.now() + HANDOVER_FIRST_DELAY_MS;
+  // Counts arrivals of entries not held here, during a handover pass too.
+  let arrivalsNotHeld = 0;
+  tableSync.onEntriesNotHeld(() => {
+    arrivalsNotHeld++;
+    handOverDueMs = Math.min(handOverDueMs, Date.now() + HANDOVER_SOON_MS);
+  });
   // A handover that fails does not hold up the sync of a new layout version.
   const handOver = async () => {
     handOverDueMs = Date.now() + HANDOVER_RETRY_MS;
+    const arrivalsBefore = arrivalsNotHeld;
     try {
-      const { handedOver, partitionsKept } = await tableSync.handOver();
+      const { handedOver, partitionsKept, firstFailure } = await tableSync.handOver();
       if (handedOver > 0) {
         log(
           "remise::rpc",
@@ -47,7 +59,17 @@ export function startLayoutSync(
           `handed over ${handedOver} table entries of partitions this node no longer holds`,
         );
       }
-      if (partitionsKept === 0) handOverDueMs = Date.now() + HANDOVER_INTERVAL_MS;
+      if (firstFailure !== undefined) {
+        log(
+          "remise::rpc",
+          "info",
+          `the entries of ${partitionsKept} partitions this node no longer holds stay here ` +
+            `for now (${firstFailure}); next try in ${HANDOVER_RETRY_MS / 1000} s`,
+        );
+      }
+      if (partitionsKept === 0 && arrivalsNotHeld === arrivalsBefore) {
+        handOverDueMs = Date.now() + HANDOVER_INTERVAL_MS;
+      }
     } catch (e) {
       log("remise::rpc", "warn", `table handover failed: ${errorMessage(e)}`);
     }

@@ -12,7 +12,6 @@ import type { DbStore } from "../db/db.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { PARTITION_COUNT } from "../rpc/layout_assignment.ts";
 import { errorMessage } from "../util/errors.ts";
-import { log } from "../util/log.ts";
 import type { StoredEntry, Table } from "./table.ts";
 
 /** Entries merged into the replicas per call. */
@@ -21,8 +20,13 @@ const HANDOVER_BATCH_ENTRIES = 100;
 export interface HandoverResult {
   /** Entries the replicas received and this node no longer has. */
   handedOver: number;
-  /** Partitions whose entries stay here until a later pass (a replica could not be reached). */
+  /**
+   * Partitions whose entries stay here until a later pass: a replica could not
+   * be reached, or an entry changed while it was handed over.
+   */
   partitionsKept: number;
+  /** Why the first partition kept could not be handed over, if a replica failed. */
+  firstFailure?: string;
 }
 
 /** One pass over every table's partitions that this node stores entries of but does not hold. */
@@ -43,14 +47,12 @@ export async function handOverPartitions(
       // No layout yet (a new cluster): nowhere to hand over to.
       if (replicas.length === 0) continue;
       try {
-        result.handedOver += await handOverPartition(table, db, p, replicas, putEntries);
+        const { handedOver, changed } = await handOverPartition(table, db, p, replicas, putEntries);
+        result.handedOver += handedOver;
+        if (changed > 0) result.partitionsKept++;
       } catch (e) {
         result.partitionsKept++;
-        log(
-          "remise::table",
-          "info",
-          `table ${name} partition ${p} stays here for now: ${errorMessage(e)}`,
-        );
+        result.firstFailure ??= `table ${name} partition ${p}: ${errorMessage(e)}`;
       }
     }
   }
@@ -63,15 +65,17 @@ async function handOverPartition(
   partition: number,
   replicas: string[],
   putEntries: (node: string, table: string, stored: unknown[]) => Promise<void>,
-): Promise<number> {
+): Promise<{ handedOver: number; changed: number }> {
   const name = table.schema.name;
   let handedOver = 0;
+  let changed = 0;
   let batch: StoredEntry<unknown>[] = [];
   const flush = async () => {
     // Every replica merges the batch before any copy here goes.
     await Promise.all(replicas.map((node) => putEntries(node, name, batch)));
     for (const stored of batch) {
       if (await table.deleteHandedOver(stored)) handedOver++;
+      else changed++;
     }
     batch = [];
   };
@@ -80,5 +84,5 @@ async function handOverPartition(
     if (batch.length >= HANDOVER_BATCH_ENTRIES) await flush();
   }
   if (batch.length > 0) await flush();
-  return handedOver;
+  return { handedOver, changed };
 }

@@ -101,7 +101,11 @@ Deno.test("handover: an unreachable replica keeps the entries here for a later p
       replication,
       (node) => node === "b" ? Promise.reject(new Error("node b is down")) : Promise.resolve(),
     );
-    assert.deepEqual(result, { handedOver: 0, partitionsKept: 1 });
+    assert.deepEqual(result, {
+      handedOver: 0,
+      partitionsKept: 1,
+      firstFailure: `table note partition ${partitionOfKey(moved)}: node b is down`,
+    });
     assert.deepEqual(await table.getLocal(moved), { pk: moved, t: 1, text: "held elsewhere" });
   }));
 
@@ -111,6 +115,23 @@ Deno.test("handover: an entry that changed meanwhile is not deleted", () =>
       // A late write reaches this node between the handover and the deletion.
       if (node === "a") await table.applyLocal([{ pk: moved, t: 2, text: "newer" }]);
     });
-    assert.deepEqual(result, { handedOver: 0, partitionsKept: 0 });
+    assert.deepEqual(result, { handedOver: 0, partitionsKept: 1 }, "kept for the next pass");
     assert.deepEqual(await table.getLocal(moved), { pk: moved, t: 2, text: "newer" });
+  }));
+
+Deno.test("handover: storing entries of a partition not held here is reported, so that they are handed over soon", () =>
+  withTable(async (table, _db, _replication, [kept, moved]) => {
+    let reports = 0;
+    table.onEntriesNotHeld(() => reports++);
+    await table.applyLocal([{ pk: kept, t: 2, text: "held here" }]);
+    assert.equal(reports, 0, "an entry of a partition held here is not reported");
+    // A peer that has not yet seen the layout change still writes here.
+    await table.applyLocal([{ pk: kept, t: 3, text: "held here" }, {
+      pk: moved,
+      t: 2,
+      text: "late write",
+    }]);
+    assert.equal(reports, 1);
+    await table.applyStored([{ v: 1, entry: { pk: moved, t: 3, text: "from anti-entropy" } }]);
+    assert.equal(reports, 2);
   }));

@@ -72,6 +72,7 @@ interface RangeRequest {
 export class Table<E> {
   readonly #partitionCache = new Map<string, number>();
   readonly #path: string;
+  #onEntriesNotHeld: (() => void) | undefined;
 
   constructor(
     readonly schema: TableSchema<E>,
@@ -112,6 +113,15 @@ export class Table<E> {
       );
       return { body: { entries } };
     });
+  }
+
+  /**
+   * `listener` runs after this node stored entries of partitions it does not
+   * hold (sent by a peer whose layout was behind, or changed during a
+   * handover), so that they are handed over soon (handover.ts).
+   */
+  onEntriesNotHeld(listener: () => void): void {
+    this.#onEntriesNotHeld = listener;
   }
 
   partitionOf(partitionKey: string): number {
@@ -320,6 +330,7 @@ export class Table<E> {
       release();
     }
     await tx.runAfterCommit();
+    if (this.#onEntriesNotHeld && entries.some((e) => !this.#holds(e))) this.#onEntriesNotHeld();
     if (refused) throw refused;
     return before;
   }
@@ -528,6 +539,10 @@ export class Table<E> {
   /** Merges entries received as stored by another replica (anti-entropy). */
   async applyStored(stored: StoredEntry<E>[]): Promise<void> {
     await this.applyLocal(stored.map((s) => this.#decode(s)));
+  }
+
+  #holds(entry: E): boolean {
+    return this.replication.storesPartition(this.partitionOf(this.schema.partitionKey(entry)));
   }
 
   #decode(stored: StoredEntry<E>): E {

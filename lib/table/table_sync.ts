@@ -22,6 +22,8 @@ export interface TableSync {
   buildMissingIndexes(): Promise<number>;
   /** Hands the entries of partitions this node no longer holds to their replicas (handover.ts). */
   handOver(): Promise<HandoverResult>;
+  /** `listener` runs when entries of a partition this node does not hold were stored here. */
+  onEntriesNotHeld(listener: () => void): void;
 }
 
 export function setUpTableSync(
@@ -103,6 +105,9 @@ export function setUpTableSync(
         replication,
         (node, table, entries) => remote(node).putEntries(table, entries),
       ),
+    onEntriesNotHeld(listener) {
+      for (const table of byName.values()) table.onEntriesNotHeld(listener);
+    },
     async buildMissingIndexes() {
       let built = 0;
       const todo: { name: string; p: number }[] = [];
