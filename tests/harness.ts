@@ -82,7 +82,13 @@ export class TestServer {
         options.extraConfig ?? "",
       ].join("\n"),
     );
-    await server.launch();
+    try {
+      await server.launch();
+    } catch (e) {
+      // A server refused at start (a test's bad config) leaves nothing behind.
+      await Deno.remove(server.dir, { recursive: true });
+      throw e;
+    }
     return server;
   }
 
