@@ -18,6 +18,8 @@ import type { Replication } from "../rpc/replication.ts";
 import { quorumWrite } from "../rpc/quorum.ts";
 import { partitionOfKey } from "../table/partition.ts";
 import { readBounded } from "../util/read_bounded.ts";
+import { BLOCK_PUSH_BACKLOG_PER_PEER_BYTES } from "../util/limits.ts";
+import { PushBacklog, PushSkippedError } from "./push_backlog.ts";
 
 interface Refcount {
   count: number;
@@ -58,6 +60,8 @@ function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 export class BlockManager {
+  /** Uploads' block pushes to each peer (see push_backlog.ts); its metrics are on /metrics. */
+  readonly pushes = new PushBacklog(BLOCK_PUSH_BACKLOG_PER_PEER_BYTES);
   /** Called after a block's reference count became positive (the block may need fetching). */
   onReferenced: (hash: string) => void = () => {};
   /** Called when this node should hold a block but could not read a good copy of it. */
@@ -107,8 +111,9 @@ export class BlockManager {
 
   /**
    * Stores a block on its replicas; resolves once a write quorum has it
-   * durably. `onAllStored` is called once every replica has it: only then is
-   * `data` read by nobody (a failed call may still be sending it).
+   * durably. `onAllStored` is called once every replica has it or was skipped
+   * (push_backlog.ts): only then is `data` read by nobody (a failed call may
+   * still be sending it).
    */
   async putBlock(
     hash: string,
@@ -117,23 +122,40 @@ export class BlockManager {
     check?: BlockCheck,
   ): Promise<void> {
     const calls: Promise<void>[] = [];
-    await quorumWrite(
+    // A push held back by a replica's backlog is skipped once the quorum is settled.
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => settle = resolve);
+    const written = quorumWrite(
       `store block ${hash.slice(0, 16)}`,
       this.replication.writeSets(this.partitionOf(hash)),
       (n) => this.replication.writeQuorum(n),
       (node) => {
         const call = node === this.replication.nodeId
           ? this.putLocal(hash, data)
-          : this.replication.call(node, "block/put", {
-            body: check ? { hash, check } : { hash },
-            stream: streamOf(data),
-          }, { priority: "normal" }).then(() => {});
+          : this.pushes.push(node, data.byteLength, settled, async () => {
+            await this.replication.call(node, "block/put", {
+              body: check ? { hash, check } : { hash },
+              stream: streamOf(data),
+            }, { priority: "normal" });
+          });
         calls.push(call);
         return call;
       },
     );
+    try {
+      await written;
+    } finally {
+      settle();
+    }
     // quorumWrite called every replica before it resolved.
-    if (onAllStored) Promise.all(calls).then(onAllStored, () => {});
+    if (onAllStored) {
+      const released = calls.map((call) =>
+        call.catch((e) => {
+          if (!(e instanceof PushSkippedError)) throw e;
+        })
+      );
+      Promise.all(released).then(onAllStored, () => {});
+    }
   }
 
   /**

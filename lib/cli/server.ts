@@ -237,7 +237,11 @@ export async function runServer(
       consistencyMode: config.consistencyMode,
       metrics: {
         version: versionText(),
-        families: () => [...s3Metrics.families(), ...webMetrics.families()],
+        families: () => [
+          ...s3Metrics.families(),
+          ...webMetrics.families(),
+          ...store.blocks.pushes.families(),
+        ],
         diskSpace: () => readNodeDisks(disks),
       },
       system,

@@ -193,6 +193,13 @@ export const TOMBSTONE_GC_INTERVAL_MS = 10 * 60 * 1000;
 export const BLOCKS_IN_FLIGHT_PER_UPLOAD = 8;
 /** Blocks all uploads of a node store at once (4 parallel 256 MiB uploads stay under ~250 MiB RSS). */
 export const BLOCKS_IN_FLIGHT_PER_NODE = 16;
+/**
+ * Block bytes a node sends ahead to one peer while uploads go on (a write
+ * waits for a quorum only; see push_backlog.ts): twice the blocks in flight at
+ * the default block size, so that a replica that keeps up is never held back,
+ * and one that lags or hangs costs at most this much memory.
+ */
+export const BLOCK_PUSH_BACKLOG_PER_PEER_BYTES = 32 * 1024 * 1024;
 /** Free block buffers a node keeps for the next uploads (a pool in use holds about this). */
 export const BLOCK_BUFFER_POOL_BYTES = 32 * 1024 * 1024;
 

@@ -1,0 +1,97 @@
+/**
+ * A replica that hangs (SIGSTOP: its connections stay open and nothing
+ * answers, as behind a link that silently drops everything) is worse than one
+ * that dies: what is sent to it waits. Uploads through the other nodes go on;
+ * the blocks they push to it are bounded (push_backlog.ts), not held until
+ * the connection is given up; once it answers again it fetches what it missed.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { TestCluster } from "./cluster_harness.ts";
+import { blockFiles, getBytes } from "./_s3_helpers.ts";
+
+const MiB = 1024 * 1024;
+/** BLOCK_PUSH_BACKLOG_PER_PEER_BYTES */
+const BACKLOG_BOUND = 32 * MiB;
+
+const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
+function randomBytes(size: number): Uint8Array {
+  const data = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65536) crypto.getRandomValues(data.subarray(at, at + 65536));
+  return data;
+}
+
+const blockNames = async (dir: string) =>
+  new Set((await blockFiles(dir)).map((f) => f.slice(f.lastIndexOf("/") + 1)));
+
+Deno.test("a hung replica: uploads go on through the others with a bounded backlog, and it catches up once it answers", async () => {
+  const cluster = await TestCluster.start(3, {
+    extraConfig: "replication_factor = 3",
+    blockSize: 64 * 1024,
+  });
+  const ids = await cluster.layoutOneZoneEach();
+  const key = JSON.parse((await cluster.cli(0, ["key", "create", "h", "--json"])).stdout);
+  const clients = cluster.nodes.map((n) => n.server.client(key));
+  const node0 = cluster.nodes[0].server;
+  const pushMetric = async (name: string) => {
+    const text = await (await fetch(`${node0.adminEndpoint}/metrics`, {
+      headers: { authorization: `Bearer ${node0.adminToken}` },
+    })).text();
+    const line = text.split("\n").find((l) =>
+      l.startsWith(`${name}{node="${ids[1].slice(0, 16)}"}`)
+    );
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  const hungPid = cluster.nodes[1].server.process!.pid;
+  const objects = new Map<string, string>();
+  try {
+    await clients[0].send(new CreateBucketCommand({ Bucket: "hung" }));
+    Deno.kill(hungPid, "SIGSTOP");
+    try {
+      // 8 × 16 MiB, 2,048 blocks: four times what may wait for the hung node.
+      let largestBacklog = 0;
+      for (let i = 0; i < 8; i++) {
+        const data = randomBytes(16 * MiB);
+        await clients[0].send(new PutObjectCommand({ Bucket: "hung", Key: `o${i}`, Body: data }));
+        objects.set(`o${i}`, md5(data));
+        largestBacklog = Math.max(
+          largestBacklog,
+          await pushMetric("remise_block_push_backlog_bytes"),
+        );
+      }
+      assert.ok(
+        largestBacklog <= BACKLOG_BOUND,
+        `${largestBacklog} bytes waited for the hung node`,
+      );
+      assert.ok(
+        await pushMetric("remise_block_pushes_skipped_total") > 0,
+        "blocks beyond the bound were left for the hung node to fetch",
+      );
+      for (const client of [clients[0], clients[2]]) {
+        for (const [name, sum] of objects) {
+          assert.equal(md5(await getBytes(client, "hung", name)), sum, name);
+        }
+      }
+    } finally {
+      Deno.kill(hungPid, "SIGCONT");
+    }
+    const expected = await blockNames(node0.dir);
+    assert.ok(expected.size >= 2048);
+    await cluster.waitFor(
+      "the hung node to fetch the blocks it missed",
+      async () => {
+        const held = await blockNames(cluster.nodes[1].server.dir);
+        return [...expected].filter((b) => !held.has(b)).length;
+      },
+      (missing) => missing === 0,
+      120_000,
+    );
+    for (const [name, sum] of objects) {
+      assert.equal(md5(await getBytes(clients[1], "hung", name)), sum, name);
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
