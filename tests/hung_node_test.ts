@@ -7,7 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { TestCluster } from "./cluster_harness.ts";
 import { blockFiles, getBytes } from "./_s3_helpers.ts";
 
@@ -72,7 +77,11 @@ Deno.test("a hung replica: uploads go on through the others with a bounded backl
         for (const [name, sum] of objects) {
           assert.equal(md5(await getBytes(client, "hung", name)), sum, name);
         }
+        const listed = await client.send(new ListObjectsV2Command({ Bucket: "hung" }));
+        assert.deepEqual(listed.Contents?.map((o) => o.Key), [...objects.keys()]);
       }
+      await clients[2].send(new PutObjectCommand({ Bucket: "hung", Key: "gone", Body: "x" }));
+      await clients[0].send(new DeleteObjectCommand({ Bucket: "hung", Key: "gone" }));
     } finally {
       Deno.kill(hungPid, "SIGCONT");
     }
@@ -90,6 +99,8 @@ Deno.test("a hung replica: uploads go on through the others with a bounded backl
     for (const [name, sum] of objects) {
       assert.equal(md5(await getBytes(clients[1], "hung", name)), sum, name);
     }
+    const listed = await clients[1].send(new ListObjectsV2Command({ Bucket: "hung" }));
+    assert.deepEqual(listed.Contents?.map((o) => o.Key), [...objects.keys()], "no key came back");
   } finally {
     for (const c of clients) c.destroy();
     await cluster.close();
