@@ -194,10 +194,15 @@ export class KvStore implements DbStore {
     let bytes = 0;
     // Chunk counts after these mutations; recorded once all are encoded.
     const chunkCounts = new Map<string, number>();
+    // Counts before them, for the keys whose count changes.
+    const countsBefore = new Map<string, number>();
     for (const m of mutations) {
       const id = dbKeyId(m.key);
       const oldChunkCount = chunkCounts.get(id) ?? this.#chunkCounts.get(id) ?? 0;
       const encoded = this.#encode(m, id, oldChunkCount);
+      if (encoded.chunkCount !== oldChunkCount && !countsBefore.has(id)) {
+        countsBefore.set(id, oldChunkCount);
+      }
       chunkCounts.set(id, encoded.chunkCount);
       for (const op of encoded.ops) {
         ops.push(op);
@@ -208,10 +213,21 @@ export class KvStore implements DbStore {
       if (count > 0) this.#chunkCounts.set(id, count);
       else this.#chunkCounts.delete(id);
     }
-    await new Promise<void>((resolve, reject) => {
-      this.#pending.push({ ops, bytes, resolve, reject });
-      if (!this.#flushing) this.#flush();
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#pending.push({ ops, bytes, resolve, reject });
+        if (!this.#flushing) this.#flush();
+      });
+    } catch (e) {
+      // The chunks stored before may all still be there (or some of a larger
+      // value, committed in slices): the counts stay at least what they were,
+      // so that the next write of these keys deletes them.
+      for (const [id, before] of countsBefore) {
+        const now = this.#chunkCounts.get(id) ?? 0;
+        if (before > now) this.#chunkCounts.set(id, before);
+      }
+      throw e;
+    }
   }
 
   close(): void {

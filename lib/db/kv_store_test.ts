@@ -73,6 +73,25 @@ Deno.test("KvStore cleans the chunks of a value split before it was reopened", a
   }
 });
 
+Deno.test("KvStore cleans the chunks of a split value whose overwrite failed to commit", () =>
+  withStore(async (db) => {
+    await db.commit([{ type: "set", key: ["big"], value: new Uint8Array(200_000).fill(1) }]);
+    // A key over the engine's 2 KiB limit fails the whole commit.
+    await assert.rejects(
+      db.commit([
+        { type: "set", key: ["big"], value: "small" },
+        { type: "set", key: ["x".repeat(3000)], value: 1 },
+      ]),
+      /Cannot commit to the metadata store/,
+    );
+    assert.deepEqual(await db.get(["big"]), new Uint8Array(200_000).fill(1), "nothing changed");
+    await db.commit([{ type: "set", key: ["big"], value: "small" }]);
+    assert.equal(await db.get(["big"]), "small");
+    const keys = [];
+    for await (const e of db.kv.list({ prefix: [] })) keys.push(e.key);
+    assert.deepEqual(keys, [["big"]], "no chunk of the split value is left behind");
+  }));
+
 Deno.test("KvStore groups concurrent commits and resolves each", () =>
   withStore(async (db) => {
     await Promise.all(
