@@ -73,6 +73,11 @@ export class BlockStore {
     return this.#tmpDir;
   }
 
+  /** Counts `bytes` about to be written to a temporary file; throws OutOfSpaceError within the reserve. */
+  claimTemporary(bytes: number): void {
+    this.space?.claim(bytes);
+  }
+
   pathOf(hash: string): string {
     return `${this.#blocksDir}/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash}`;
   }

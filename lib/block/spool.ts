@@ -25,6 +25,8 @@ export async function spoolToFile(
   body: ReadableStream<Uint8Array>,
   tmpDir: string,
   maxBytes: number,
+  /** Counts each piece before it is written; throws to refuse it (a disk's reserve). */
+  claim: (bytes: number) => void = () => {},
 ): Promise<ReadableStream<Uint8Array>> {
   const path = `${tmpDir}/spool-${crypto.randomUUID()}`;
   const remove = () => Deno.remove(path).catch(() => {});
@@ -35,6 +37,7 @@ export async function spoolToFile(
       for await (const chunk of body) {
         size += chunk.byteLength;
         if (size > maxBytes) throw new SpoolTooLargeError(maxBytes);
+        claim(chunk.byteLength);
         let written = 0;
         while (written < chunk.byteLength) written += out.writeSync(chunk.subarray(written));
       }

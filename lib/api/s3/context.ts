@@ -53,7 +53,8 @@ export async function bodyToStore(
   if (!r.body || !r.req.headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
     return r.body;
   }
-  return await spoolToFile(r.body, r.ctx.store.blocks.store.tmpDir, maxBytes);
+  const blocks = r.ctx.store.blocks.store;
+  return await spoolToFile(r.body, blocks.tmpDir, maxBytes, (n) => blocks.claimTemporary(n));
 }
 
 /** The request's bucket, checked to exist and to grant the right asked for. */
