@@ -1,9 +1,10 @@
 /**
- * A replica that hangs (SIGSTOP: its connections stay open and nothing
- * answers, as behind a link that silently drops everything) is worse than one
- * that dies: what is sent to it waits. Uploads through the other nodes go on;
- * the blocks they push to it are bounded (push_backlog.ts), not held until
- * the connection is given up; once it answers again it fetches what it missed.
+ * A replica that lags, or hangs (SIGSTOP: its connections stay open and
+ * nothing answers, as behind a link that silently drops everything), is worse
+ * than one that dies: what is sent to it waits. Uploads through the other
+ * nodes go on at their pace; the blocks they push to it are bounded
+ * (push_backlog.ts), not held in memory until it has them or its connection
+ * is given up; it fetches what it missed.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -103,6 +104,60 @@ Deno.test("a hung replica: uploads go on through the others with a bounded backl
     assert.deepEqual(listed.Contents?.map((o) => o.Key), [...objects.keys()], "no key came back");
   } finally {
     for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
+
+Deno.test("a replica far slower than the others: its coordinator's memory does not grow with what is uploaded", async () => {
+  const cluster = await TestCluster.start(3, { extraConfig: "replication_factor = 3" });
+  await cluster.layoutOneZoneEach();
+  const key = JSON.parse((await cluster.cli(0, ["key", "create", "s", "--json"])).stdout);
+  const s3 = cluster.nodes[0].server.client(key);
+  const coordinator = cluster.nodes[0].server.process!.pid;
+  const peakRss = async () =>
+    Number(
+      (await Deno.readTextFile(`/proc/${coordinator}/status`)).match(/VmHWM:\s+(\d+)/)![1],
+    ) * 1024;
+  // Node 2 runs a fifth of the time.
+  const slowPid = cluster.nodes[2].server.process!.pid;
+  let slowing = true;
+  const slower = (async () => {
+    while (slowing) {
+      Deno.kill(slowPid, "SIGSTOP");
+      await new Promise((r) => setTimeout(r, 400));
+      Deno.kill(slowPid, "SIGCONT");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: "slow" }));
+    const peaks: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await s3.send(
+        new PutObjectCommand({ Bucket: "slow", Key: `o${i}`, Body: randomBytes(64 * MiB) }),
+      );
+      peaks.push(await peakRss());
+    }
+    // Holding every block for the slow node took ~100 MiB more per upload.
+    const growth = peaks[3] - peaks[0];
+    assert.ok(growth < 96 * MiB, `peak RSS grew by ${growth / MiB} MiB over three 64 MiB uploads`);
+  } finally {
+    slowing = false;
+    await slower;
+  }
+  try {
+    const expected = await blockNames(cluster.nodes[0].server.dir);
+    await cluster.waitFor(
+      "the slow node to hold every block",
+      async () => {
+        const held = await blockNames(cluster.nodes[2].server.dir);
+        return [...expected].filter((b) => !held.has(b)).length;
+      },
+      (missing) => missing === 0,
+      120_000,
+    );
+  } finally {
+    s3.destroy();
     await cluster.close();
   }
 });
