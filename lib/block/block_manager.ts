@@ -15,7 +15,9 @@ import { type BlockCheck, type BlockStore, passesCheck } from "./block_store.ts"
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { Replication } from "../rpc/replication.ts";
-import { quorumWrite } from "../rpc/quorum.ts";
+import { QuorumError, quorumRead, quorumWrite } from "../rpc/quorum.ts";
+import type { RpcMessage } from "../net/transport.ts";
+import { AnswerRace } from "../rpc/answer_race.ts";
 import { partitionOfKey } from "../table/partition.ts";
 import { readBounded } from "../util/read_bounded.ts";
 import { BLOCK_PUSH_BACKLOG_PER_PEER_BYTES } from "../util/limits.ts";
@@ -184,7 +186,13 @@ export class BlockManager {
     }
   }
 
-  /** A verified copy of a block (see getBlock) from the nearest other replica that has one. */
+  /**
+   * A verified copy of a block (see getBlock) from the nearest other replica
+   * that has one. A replica that has not started to answer within the read
+   * hedge delay (hung, or cut off while its connection still looks open) no
+   * longer holds the read up: the next ones are asked too, and the first to
+   * answer sends the block (the others are cancelled).
+   */
   async fetchFromPeers(hash: string, check?: BlockCheck): Promise<Uint8Array> {
     const partition = this.partitionOf(hash);
     const candidates = new Set([
@@ -192,25 +200,53 @@ export class BlockManager {
       ...this.replication.writeSets(partition).flat(),
     ]);
     candidates.delete(this.replication.nodeId);
+    let left = this.replication.byProximity([...candidates]);
     const errors: string[] = [];
-    for (const node of this.replication.byProximity([...candidates])) {
+    while (left.length > 0) {
+      const answering = new AnswerRace();
+      let first: { node: string; value: RpcMessage };
       try {
-        const answer = await this.replication.call(node, "block/get", { body: { hash, check } }, {
-          priority: "normal",
-        });
-        const received = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
-        if (check) {
-          if (!passesCheck(received, check)) throw new Error("the copy received is corrupted");
-          return received;
-        }
-        const checked = await this.store.hashing.sha256(received);
-        if (checked.hex !== hash) throw new Error("the copy received is corrupted");
-        return checked.data;
+        [first] = await quorumRead(
+          `read block ${hash.slice(0, 16)}`,
+          left,
+          1,
+          this.replication.readHedgeMs(left.slice(0, 1)),
+          (node) =>
+            answering.ask(
+              node,
+              (signal) =>
+                this.replication.call(node, "block/get", { body: { hash, check } }, {
+                  priority: "normal",
+                  signal,
+                }),
+            ),
+        );
       } catch (e) {
-        errors.push(`${node.slice(0, 16)}: ${errorMessage(e)}`);
+        if (!(e instanceof QuorumError)) throw e;
+        for (const c of e.causes) errors.push(`${c.node.slice(0, 16)}: ${c.error}`);
+        break;
       }
+      answering.keepOnly(first.node);
+      try {
+        return await this.#checkedCopy(hash, check, first.value);
+      } catch (e) {
+        errors.push(`${first.node.slice(0, 16)}: ${errorMessage(e)}`);
+      }
+      left = left.filter((node) => node !== first.node);
     }
     throw new MissingBlockError(hash, errors.length ? errors.join("; ") : "no other replica");
+  }
+
+  /** The block a replica's answer carries, checked against `check` (else its hash). */
+  async #checkedCopy(hash: string, check: BlockCheck | undefined, answer: RpcMessage) {
+    const received = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
+    if (check) {
+      if (!passesCheck(received, check)) throw new Error("the copy received is corrupted");
+      return received;
+    }
+    const checked = await this.store.hashing.sha256(received);
+    if (checked.hex !== hash) throw new Error("the copy received is corrupted");
+    return checked.data;
   }
 
   /** Whether this node is among the replicas of the block in some active layout version. */

@@ -126,3 +126,70 @@ Deno.test("a block from a peer is checked by its CRC-32 when the sender gives it
     assert.deepEqual(await blocks.store.read(sha256Hex(repaired)), repaired);
   }, replication);
 });
+
+/**
+ * Peers answering block/get: `hung` never answer, the others send their copy
+ * in `copies` or fail without one; the signal of every call is kept.
+ */
+class PeersServingBlocks extends ThreeReplicas {
+  readonly signals = new Map<string, AbortSignal>();
+  constructor(readonly copies: Record<string, Uint8Array>, readonly hung: string[]) {
+    super();
+  }
+  override readSet(): string[] {
+    return [this.nodeId, "peer-a", "peer-b"];
+  }
+  override call(
+    node: string,
+    path: string,
+    message: RpcMessage,
+    options?: { signal?: AbortSignal },
+  ): Promise<RpcMessage> {
+    if (path !== "block/get") return super.call(node, path, message);
+    this.signals.set(node, options!.signal!);
+    if (this.hung.includes(node)) return new Promise(() => {});
+    const copy = this.copies[node];
+    if (!copy) return Promise.reject(new Error(`${node} has no copy`));
+    return Promise.resolve({
+      body: { size: copy.byteLength },
+      stream: new ReadableStream({
+        start(controller) {
+          controller.enqueue(copy.slice());
+          controller.close();
+        },
+      }),
+    });
+  }
+}
+
+Deno.test("a block is fetched past a replica that does not answer, and past a corrupted copy", async () => {
+  const bytes = data("a block this node lacks");
+  const hash = sha256Hex(bytes);
+  const check = { size: bytes.byteLength, crc32: crc32(bytes) };
+  const damaged = bytes.slice();
+  damaged[3] ^= 0x20;
+
+  // The nearest replica hangs with its connection open: the next is asked after the hedge delay.
+  const hung = new PeersServingBlocks({ "peer-b": bytes }, ["peer-a"]);
+  await withBlocks(async (blocks) => {
+    assert.deepEqual(await blocks.fetchFromPeers(hash, check), bytes);
+    assert.ok(hung.signals.get("peer-a")!.aborted, "the call to the hung replica is cancelled");
+    assert.ok(!hung.signals.get("peer-b")!.aborted);
+  }, hung);
+
+  // The nearest sends a damaged copy: the next one's is used, by CRC-32 or by hash.
+  const corrupt = new PeersServingBlocks({ "peer-a": damaged, "peer-b": bytes }, []);
+  await withBlocks(async (blocks) => {
+    assert.deepEqual(await blocks.fetchFromPeers(hash, check), bytes);
+    assert.deepEqual(await blocks.fetchFromPeers(hash), bytes);
+  }, corrupt);
+
+  // No good copy anywhere: every replica's failure is told.
+  const none = new PeersServingBlocks({ "peer-a": damaged }, []);
+  await withBlocks(async (blocks) => {
+    await assert.rejects(
+      blocks.fetchFromPeers(hash, check),
+      /cannot be read: peer-a: the copy received is corrupted; peer-b: peer-b has no copy$/,
+    );
+  }, none);
+});
