@@ -31,6 +31,20 @@ function randomBytes(size: number): Uint8Array {
 const blockNames = async (dir: string) =>
   new Set((await blockFiles(dir)).map((f) => f.slice(f.lastIndexOf("/") + 1)));
 
+/** Waits until node `n` holds every block node 0 holds. */
+async function catchUp(cluster: TestCluster, n: number, what: string): Promise<void> {
+  const expected = await blockNames(cluster.nodes[0].server.dir);
+  await cluster.waitFor(
+    what,
+    async () => {
+      const held = await blockNames(cluster.nodes[n].server.dir);
+      return [...expected].filter((b) => !held.has(b)).length;
+    },
+    (missing) => missing === 0,
+    120_000,
+  );
+}
+
 Deno.test("a hung replica: uploads go on through the others with a bounded backlog, and it catches up once it answers", async () => {
   const cluster = await TestCluster.start(3, {
     extraConfig: "replication_factor = 3",
@@ -86,17 +100,8 @@ Deno.test("a hung replica: uploads go on through the others with a bounded backl
     } finally {
       Deno.kill(hungPid, "SIGCONT");
     }
-    const expected = await blockNames(node0.dir);
-    assert.ok(expected.size >= 2048);
-    await cluster.waitFor(
-      "the hung node to fetch the blocks it missed",
-      async () => {
-        const held = await blockNames(cluster.nodes[1].server.dir);
-        return [...expected].filter((b) => !held.has(b)).length;
-      },
-      (missing) => missing === 0,
-      120_000,
-    );
+    assert.ok((await blockNames(node0.dir)).size >= 2048);
+    await catchUp(cluster, 1, "the hung node to fetch the blocks it missed");
     for (const [name, sum] of objects) {
       assert.equal(md5(await getBytes(clients[1], "hung", name)), sum, name);
     }
@@ -146,16 +151,7 @@ Deno.test("a replica far slower than the others: its coordinator's memory does n
     await slower;
   }
   try {
-    const expected = await blockNames(cluster.nodes[0].server.dir);
-    await cluster.waitFor(
-      "the slow node to hold every block",
-      async () => {
-        const held = await blockNames(cluster.nodes[2].server.dir);
-        return [...expected].filter((b) => !held.has(b)).length;
-      },
-      (missing) => missing === 0,
-      120_000,
-    );
+    await catchUp(cluster, 2, "the slow node to hold every block");
   } finally {
     s3.destroy();
     await cluster.close();
