@@ -125,8 +125,7 @@ export class BlockManager {
   ): Promise<void> {
     const calls: Promise<void>[] = [];
     // A push held back by a replica's backlog is skipped once the quorum is settled.
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => settle = resolve);
+    const settled = Promise.withResolvers<void>();
     const written = quorumWrite(
       `store block ${hash.slice(0, 16)}`,
       this.replication.writeSets(this.partitionOf(hash)),
@@ -134,7 +133,7 @@ export class BlockManager {
       (node) => {
         const call = node === this.replication.nodeId
           ? this.putLocal(hash, data)
-          : this.pushes.push(node, data.byteLength, settled, async () => {
+          : this.pushes.push(node, data.byteLength, settled.promise, async () => {
             await this.replication.call(node, "block/put", {
               body: check ? { hash, check } : { hash },
               stream: streamOf(data),
@@ -147,7 +146,7 @@ export class BlockManager {
     try {
       await written;
     } finally {
-      settle();
+      settled.resolve();
     }
     // quorumWrite called every replica before it resolved.
     if (onAllStored) {

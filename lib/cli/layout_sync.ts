@@ -11,25 +11,12 @@ import type { TableSync } from "../table/table_sync.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { NodeServices } from "./node_services.ts";
+import { HANDOVER_RETRY_MS, HandoverSchedule } from "./handover_schedule.ts";
 
 /** How often the layout is checked for a change. */
 const LAYOUT_SYNC_CHECK_MS = 2_000;
 /** How often the resync queue is checked while waiting for it to drain. */
 const RESYNC_DRAIN_POLL_MS = 1_000;
-/** After a handover that left entries here (a replica was away or slow), the next try. */
-const HANDOVER_RETRY_MS = 15_000;
-/**
- * After entries of partitions this node does not hold reached it (from a peer
- * that had not yet seen the layout change), the next handover.
- */
-const HANDOVER_SOON_MS = 5_000;
-/**
- * Handovers also run this often, whatever the layout does: entries may reach
- * a node that no longer holds them (from a node that was away during a change).
- */
-const HANDOVER_INTERVAL_MS = 10 * 60_000;
-/** The first handover after a start waits this long, for the layout the peers have. */
-const HANDOVER_FIRST_DELAY_MS = 30_000;
 
 export function startLayoutSync(
   system: System,
@@ -39,17 +26,11 @@ export function startLayoutSync(
   let running = false;
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
   // Soon after a start, a handover an earlier run left unfinished goes on.
-  let handOverDueMs = Date.now() + HANDOVER_FIRST_DELAY_MS;
-  // Counts arrivals of entries not held here, during a handover pass too.
-  let arrivalsNotHeld = 0;
-  tableSync.onEntriesNotHeld(() => {
-    arrivalsNotHeld++;
-    handOverDueMs = Math.min(handOverDueMs, Date.now() + HANDOVER_SOON_MS);
-  });
+  const schedule = new HandoverSchedule();
+  tableSync.onEntriesNotHeld(() => schedule.entriesNotHeldArrived());
   // A handover that fails does not hold up the sync of a new layout version.
   const handOver = async () => {
-    handOverDueMs = Date.now() + HANDOVER_RETRY_MS;
-    const arrivalsBefore = arrivalsNotHeld;
+    const passEnded = schedule.passStarted();
     try {
       const { handedOver, partitionsKept, firstFailure } = await tableSync.handOver();
       if (handedOver > 0) {
@@ -67,10 +48,9 @@ export function startLayoutSync(
             `for now (${firstFailure}); next try in ${HANDOVER_RETRY_MS / 1000} s`,
         );
       }
-      if (partitionsKept === 0 && arrivalsNotHeld === arrivalsBefore) {
-        handOverDueMs = Date.now() + HANDOVER_INTERVAL_MS;
-      }
+      passEnded(partitionsKept);
     } catch (e) {
+      passEnded(undefined);
       log("remise::rpc", "warn", `table handover failed: ${errorMessage(e)}`);
     }
   };
@@ -80,9 +60,9 @@ export function startLayoutSync(
     knownVersions = versions;
     if (changed) {
       await services.queueAllBlocks();
-      handOverDueMs = 0;
+      schedule.layoutChanged();
     }
-    if (Date.now() >= handOverDueMs) await handOver();
+    if (schedule.isDue()) await handOver();
     const current = currentVersion(system.layout)?.version ?? 0;
     if (current === 0 || current <= system.syncedLayoutVersion) return;
     log("remise::rpc", "info", `syncing the data of layout version ${current}`);
