@@ -120,9 +120,20 @@ export async function readBoundedBytes(
   return body ? await readBounded(body, max, tooBig(max)) : new Uint8Array(0);
 }
 
-/** Parses an XML request document; malformed XML is MalformedXML. */
+/**
+ * Parses an XML request document; malformed XML is MalformedXML, as is what
+ * XML 1.0 forbids and the parser would let through: a document type
+ * declaration (its entities would stand for other text), entities other than
+ * XML's five (HTML's), and characters XML cannot hold, raw or as references
+ * (the parser drops `&#x1;`, so a DeleteObjects naming `a&#x1;b` would delete
+ * `ab`).
+ */
 export function parseXmlText(text: string): Record<string, unknown> {
-  if (text.trim() === "" || XMLValidator.validate(text) !== true) throw s3Errors.malformedXml();
+  if (
+    text.trim() === "" || !holdsOnlyXmlText(text) || XMLValidator.validate(text) !== true
+  ) {
+    throw s3Errors.malformedXml();
+  }
   const parser = new XMLParser({
     ignoreAttributes: true,
     removeNSPrefix: true,
@@ -137,6 +148,45 @@ export function parseXmlText(text: string): Record<string, unknown> {
   } catch {
     throw s3Errors.malformedXml();
   }
+}
+
+const NOT_XML_CHAR =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** The next reference, or markup whose text is not parsed for references (CDATA, comment, processing instruction). */
+const NEXT_REFERENCE_OR_UNPARSED = /&|<!\[CDATA\[|<!--|<\?/g;
+const UNPARSED_END: Record<string, string> = { "<![CDATA[": "]]>", "<!--": "-->", "<?": "?>" };
+const REFERENCE = /&(?:(lt|gt|amp|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/y;
+
+/** A code point that XML 1.0 allows in a document (its production `Char`). */
+function isXmlChar(c: number): boolean {
+  return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+}
+
+/**
+ * Whether `text` has only characters XML allows, no document type
+ * declaration, and only XML's own references, to allowed characters.
+ */
+function holdsOnlyXmlText(text: string): boolean {
+  if (NOT_XML_CHAR.test(text) || /<!DOCTYPE/i.test(text)) return false;
+  const next = new RegExp(NEXT_REFERENCE_OR_UNPARSED);
+  for (let found = next.exec(text); found !== null; found = next.exec(text)) {
+    if (found[0] !== "&") {
+      const end = text.indexOf(UNPARSED_END[found[0]], next.lastIndex);
+      if (end < 0) return false;
+      next.lastIndex = end;
+      continue;
+    }
+    REFERENCE.lastIndex = found.index;
+    const ref = REFERENCE.exec(text);
+    if (ref === null) return false;
+    if (ref[1] === undefined && !isXmlChar(parseInt(ref[2] ?? ref[3], ref[2] ? 10 : 16))) {
+      return false;
+    }
+    next.lastIndex = REFERENCE.lastIndex;
+  }
+  return true;
 }
 
 const tooBig = (max: number) => () =>
