@@ -13,6 +13,7 @@
  * - The chunk counts of split values are kept in memory (read from the chunk
  *   space at start), so that overwriting a key needs no read to find stale
  *   chunks: split values are rare, and a read per written key was not.
+ * - A key larger than Deno KV allows is absent (key_size.ts), not an error.
  * - Keys recently found absent are remembered (`AbsentKeys`, which commits
  *   keep exact): a PUT of a new key reads it twice.
  */
@@ -28,6 +29,7 @@ import {
   KV_VALUE_MAX_BYTES,
 } from "../util/limits.ts";
 import { AbsentKeys } from "./absent_keys.ts";
+import { keyTooLarge } from "./key_size.ts";
 import { ReadBatcher } from "./read_batcher.ts";
 import { wrapError } from "../util/errors.ts";
 import {
@@ -153,6 +155,7 @@ export class KvStore implements DbStore {
   }
 
   async get<T>(key: DbKey): Promise<T | undefined> {
+    if (keyTooLarge(key)) return undefined;
     const id = dbKeyId(key);
     if (this.#absent.has(id)) return undefined;
     const found = this.#absent.beginRead(id);

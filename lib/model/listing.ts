@@ -3,7 +3,8 @@
  * version (ListObjectVersions), with keys grouped under common prefixes.
  */
 import { prefixEnd } from "../table/table.ts";
-import { compareUtf8 } from "../util/utf8_order.ts";
+import { compareUtf8, utf8Prefix } from "../util/utf8_order.ts";
+import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import {
   currentData,
   isUnlistedMarker,
@@ -147,8 +148,16 @@ async function listEntries<T>(
   const result: ListResult<T> = { objects: [], commonPrefixes: [], truncated: false };
   const { prefix, maxKeys } = query;
   const delimiter = query.delimiter || undefined;
+  // No key is longer than S3 allows: a longer prefix matches none. A longer
+  // `after` (more than the metadata store takes as a bound) is read from its
+  // start, skipping the keys up to it; no key is under it as a common prefix.
+  if (utf8Prefix(prefix, OBJECT_KEY_MAX_BYTES) !== prefix) return result;
+  const clippedAfter = query.after && utf8Prefix(query.after, OBJECT_KEY_MAX_BYTES);
+  const skipUpTo = clippedAfter !== query.after ? query.after : undefined;
   let start = prefix;
-  if (query.after !== undefined && compareUtf8(query.after, prefix) >= 0) {
+  if (skipUpTo !== undefined && compareUtf8(skipUpTo, prefix) >= 0) {
+    start = clippedAfter!;
+  } else if (query.after !== undefined && compareUtf8(query.after, prefix) >= 0) {
     // Resuming after a common prefix returned earlier skips every key under it.
     const isCommonPrefix = query.resume === true && delimiter !== undefined &&
       query.after.startsWith(prefix) &&
@@ -174,6 +183,7 @@ async function listEntries<T>(
         const key = entry.key;
         read++;
         lastRead = key;
+        if (skipUpTo !== undefined && compareUtf8(key, skipUpTo) <= 0) continue;
         const items = itemsOf(entry);
         if (items.length === 0) continue;
         if (count >= maxKeys) {

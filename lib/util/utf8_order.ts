@@ -18,3 +18,19 @@ export function compareUtf8(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/** The longest start of `text` that is at most `maxBytes` of UTF-8, cut between characters. */
+export function utf8Prefix(text: string, maxBytes: number): string {
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most text needs no counting.
+  if (text.length * 3 <= maxBytes) return text;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const pair = c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const size = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    if (bytes + size > maxBytes) return text.slice(0, i);
+    bytes += size;
+    if (pair) i++;
+  }
+  return text;
+}
