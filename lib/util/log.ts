@@ -51,9 +51,25 @@ export function logEnabled(module: string, level: LogLevel): boolean {
   return LEVELS[level] <= levelFor(module);
 }
 
+// deno-lint-ignore no-control-regex
+const LINE_BREAKING = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+
+/**
+ * One line per message: control characters are written as escapes, so that
+ * text from a request (a header value in an error) cannot forge log lines.
+ */
+function oneLine(message: string): string {
+  return message.replace(
+    LINE_BREAKING,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 export function log(module: string, level: LogLevel, message: string): void {
   if (!logEnabled(module, level)) return;
-  const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${module}: ${message}`;
+  const line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${module}: ${
+    oneLine(message)
+  }`;
   if (LEVELS[level] <= LEVELS.warn) console.error(line);
   else console.log(line);
 }

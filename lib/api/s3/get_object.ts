@@ -12,6 +12,9 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { encryptionHeaders, keyToReadFrom, refuseEncryptionOnRead } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
 
+// deno-lint-ignore no-control-regex
+const HEADER_VALUE = /^[\u0009\u0020-\u007e\u0080-\u00ff]*$/;
+
 const RESPONSE_OVERRIDES: [string, string][] = [
   ["response-content-type", "content-type"],
   ["response-content-language", "content-language"],
@@ -47,9 +50,11 @@ export function parseRange(header: string | null, size: number): ByteRange | und
 }
 
 function invalidRange(size: number): S3Error {
-  return new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
+  const error = new S3Error("InvalidRange", 416, "The requested range is not satisfiable", {
     ActualObjectSize: String(size),
   });
+  error.headers["content-range"] = `bytes */${size}`;
+  return error;
 }
 
 export async function handleGetObject(r: S3Request, head: boolean): Promise<Response> {
@@ -102,7 +107,12 @@ export async function objectResponse(
   }
   for (const [param, header] of RESPONSE_OVERRIDES) {
     const value = query.get(param);
-    if (value !== null) headers.set(header, value);
+    if (value === null) continue;
+    // A header holds Latin-1 without line breaks: anything else would not be sent.
+    if (!HEADER_VALUE.test(value)) {
+      throw s3Errors.invalidArgument(`${param} is not a valid header value`, param, value);
+    }
+    headers.set(header, value);
   }
   const parts = data.type === "parts" ? data.parts : [];
   const partCount = data.type === "parts" ? parts.length : 1;
@@ -110,6 +120,11 @@ export async function objectResponse(
   // The checksum of what is sent: the object's, or with partNumber the part's.
   let checksumValue = meta.checksum?.value;
   const partNumberParam = query.get("partNumber");
+  if (partNumberParam !== null && requestHeaders.has("range")) {
+    throw s3Errors.invalidRequest(
+      "Cannot specify both Range header and partNumber query parameter",
+    );
+  }
   if (partNumberParam !== null) {
     const n = Number(partNumberParam);
     if (!Number.isInteger(n) || n < 1 || n > 10000) {
@@ -145,10 +160,8 @@ export async function objectResponse(
     headers.set("x-amz-checksum-type", meta.checksum.type);
   }
   const effective = range ?? { start: 0, end: meta.size };
-  const status =
-    range === undefined || partNumberParam !== null && range.start === 0 && range.end === meta.size
-      ? 200
-      : 206;
+  // A part is a range, even when it is the whole object (as S3 answers).
+  const status = range === undefined ? 200 : 206;
   if (status === 206) {
     headers.set("content-range", `bytes ${effective.start}-${effective.end - 1}/${meta.size}`);
   }
