@@ -142,6 +142,11 @@ Deno.test("S3 bucket operations", async (t) => {
         "192.168.1.1",
         "dot-.hyphen",
         "xn--reserved",
+        "amzn-s3-demo-bucket",
+        "point.mrap",
+        "directory--x-s3",
+        "tables--table-s3",
+        "b".repeat(2100), // longer than the metadata store's keys
       ];
       const before = await snapshotStore(s3);
       for (const name of bad) {

@@ -1,0 +1,241 @@
+/**
+ * Input no client sends by mistake, but an attacker or a fuzzer does: XML
+ * that says one key and means another, names and markers longer than the
+ * metadata store takes, header values that cannot be sent back. Each gets a
+ * precise 4xx, and what is stored stays as it was.
+ */
+import assert from "node:assert/strict";
+import {
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { TestServer } from "./harness.ts";
+import {
+  assertErrorResponse,
+  getBytes,
+  keysOf,
+  md5Base64,
+  objectPath,
+  signedFetch,
+} from "./_s3_helpers.ts";
+import type { Credentials } from "./harness.ts";
+
+const BUCKET = "hostile";
+
+async function withStore(
+  fn: (server: TestServer, owner: Credentials, s3: S3Client) => Promise<void>,
+): Promise<void> {
+  const server = await TestServer.start();
+  try {
+    const owner = await server.createKey("owner");
+    const s3 = server.client(owner);
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await fn(server, owner, s3);
+  } finally {
+    await server.stop();
+  }
+}
+
+Deno.test("DeleteObjects: XML that names another key than it spells is MalformedXML", async () => {
+  await withStore(async (server, owner, s3) => {
+    const keys = ["ab", "a\u0001b", "victim", "r.txt", "a\u00a0b"];
+    for (const key of keys) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: key }));
+    }
+    const bodies = [
+      // XML cannot hold U+0001, even as a reference: a parser that drops it would delete "ab".
+      "<Delete><Object><Key>a&#x1;b</Key></Object></Delete>",
+      "<Delete><Object><Key>victim&#0;</Key></Object></Delete>",
+      // HTML's entities are not XML's.
+      "<Delete><Object><Key>a&nbsp;b</Key></Object></Delete>",
+      // An entity of a document type declaration would stand for another key.
+      `<?xml version="1.0"?><!DOCTYPE d [<!ENTITY k "r.txt">]><Delete><Object><Key>&k;</Key></Object></Delete>`,
+      // A raw control character.
+      "<Delete><Object><Key>a\u0001b</Key></Object></Delete>",
+    ];
+    for (const body of bodies) {
+      const res = await signedFetch(server, owner, {
+        method: "POST",
+        path: objectPath(BUCKET),
+        query: { delete: "" },
+        headers: { "content-md5": md5Base64(body) },
+        body,
+      });
+      await assertErrorResponse(res, 400, "MalformedXML");
+    }
+    assert.deepEqual((await keysOf(s3, BUCKET)).sort(), [...keys].sort(), "nothing was deleted");
+    // The references XML allows still name their keys.
+    const carriageReturn = "line\rbreak";
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: carriageReturn, Body: "x" }));
+    const body = "<Delete><Object><Key>line&#13;break</Key></Object>" +
+      "<Object><Key>a&#xA0;b</Key></Object></Delete>";
+    const res = await signedFetch(server, owner, {
+      method: "POST",
+      path: objectPath(BUCKET),
+      query: { delete: "" },
+      headers: { "content-md5": md5Base64(body) },
+      body,
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.body?.cancel();
+    assert.deepEqual(
+      (await keysOf(s3, BUCKET)).sort(),
+      ["ab", "a\u0001b", "victim", "r.txt"].sort(),
+    );
+  });
+});
+
+Deno.test("names, keys, markers and upload ids longer than any stored are 4xx, not 5xx", async () => {
+  await withStore(async (server, owner, s3) => {
+    for (const key of ["k1", "k2", "l"]) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: key }));
+    }
+    const long = (c: string) => c.repeat(2100);
+    const cases: [string, Parameters<typeof signedFetch>[2], number, string][] = [
+      [
+        "GET of an object in a long bucket",
+        {
+          method: "GET",
+          path: objectPath(long("b"), "k"),
+        },
+        404,
+        "NoSuchBucket",
+      ],
+      [
+        "CreateBucket of a long name",
+        { method: "PUT", path: objectPath(long("b")) },
+        400,
+        "InvalidBucketName",
+      ],
+      [
+        "CopyObject from a long key",
+        {
+          method: "PUT",
+          path: objectPath(BUCKET, "copy"),
+          headers: { "x-amz-copy-source": `/${BUCKET}/${long("k")}` },
+        },
+        404,
+        "NoSuchKey",
+      ],
+      [
+        "ListParts of a long upload id",
+        {
+          method: "GET",
+          path: objectPath(BUCKET, "k1"),
+          query: { uploadId: long("u") },
+        },
+        404,
+        "NoSuchUpload",
+      ],
+      [
+        "AbortMultipartUpload of a long upload id",
+        {
+          method: "DELETE",
+          path: objectPath(BUCKET, "k1"),
+          query: { uploadId: long("u") },
+        },
+        404,
+        "NoSuchUpload",
+      ],
+    ];
+    for (const [what, request, status, code] of cases) {
+      await assertErrorResponse(await signedFetch(server, owner, request), status, code).catch(
+        (e) => {
+          throw new Error(`${what}: ${e.message}`);
+        },
+      );
+    }
+    // Listings: a prefix longer than a key matches none; a longer marker
+    // lists the keys after it, as a short one does.
+    const list = (input: { Prefix?: string; StartAfter?: string }) =>
+      s3.send(new ListObjectsV2Command({ Bucket: BUCKET, ...input }))
+        .then((r) => (r.Contents ?? []).map((o) => o.Key));
+    assert.deepEqual(await list({ Prefix: long("k") }), []);
+    assert.deepEqual(await list({ StartAfter: long("k") }), ["l"]);
+    assert.deepEqual(await list({ StartAfter: "k" + long("1") }), ["k2", "l"]);
+    for (
+      const query of [
+        { "key-marker": long("k"), uploads: "" },
+        { "key-marker": long("k"), versions: "" },
+      ] as Record<string, string>[]
+    ) {
+      const res = await signedFetch(server, owner, {
+        method: "GET",
+        path: objectPath(BUCKET),
+        query,
+      });
+      assert.equal(res.status, 200, `${Object.keys(query)}: ${await res.clone().text()}`);
+      await res.body?.cancel();
+    }
+    assert.deepEqual(await getBytes(s3, BUCKET, "k1"), new TextEncoder().encode("k1"));
+  });
+});
+
+Deno.test("GetObject: response-* values a header cannot hold, partNumber with Range, and ranges past the end", async () => {
+  await withStore(async (server, owner, s3) => {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "r.txt", Body: "0123456789" }));
+    const get = (query: Record<string, string>, headers: Record<string, string> = {}) =>
+      signedFetch(server, owner, {
+        method: "GET",
+        path: objectPath(BUCKET, "r.txt"),
+        query,
+        headers,
+      });
+    for (
+      const [param, value] of [
+        ["response-content-disposition", 'attachment; filename="\u65e5\u672c.txt"'],
+        ["response-content-type", "text/plain\r\nx-injected: yes"],
+        ["response-cache-control", "no-cache\u0000"],
+      ]
+    ) {
+      await assertErrorResponse(await get({ [param]: value }), 400, "InvalidArgument");
+    }
+    // Latin-1 is what a header holds, and is sent back as it was asked.
+    const latin1 = await get({
+      "response-content-disposition": 'attachment; filename="caf\u00e9"',
+    });
+    assert.equal(latin1.status, 200);
+    assert.equal(latin1.headers.get("content-disposition"), 'attachment; filename="caf\u00e9"');
+    await latin1.body?.cancel();
+
+    await assertErrorResponse(
+      await get({ partNumber: "1" }, { range: "bytes=0-1" }),
+      400,
+      "InvalidRequest",
+    );
+    // A part is a range, even the one part of a plain object.
+    const part = await get({ partNumber: "1" });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get("content-range"), "bytes 0-9/10");
+    assert.equal(await part.text(), "0123456789");
+
+    const past = await get({}, { range: "bytes=100-" });
+    assert.equal(past.headers.get("content-range"), "bytes */10");
+    await assertErrorResponse(past, 416, "InvalidRange");
+  });
+});
+
+Deno.test("PutObject: a malformed checksum value, or two checksums, are InvalidRequest", async () => {
+  await withStore(async (server, owner, s3) => {
+    const put = (headers: Record<string, string>) =>
+      signedFetch(server, owner, {
+        method: "PUT",
+        path: objectPath(BUCKET, "c"),
+        headers,
+        body: "data",
+      });
+    for (
+      const headers of [
+        { "x-amz-checksum-crc32": "zz" },
+        { "x-amz-checksum-sha256": "AAAA" },
+        { "x-amz-checksum-crc32": "rtDQMw==", "x-amz-checksum-crc32c": "rtDQMw==" },
+      ] as Record<string, string>[]
+    ) {
+      const body = await assertErrorResponse(await put(headers), 400, "InvalidRequest");
+      assert.match(body, /x-amz-checksum/);
+    }
+    assert.deepEqual(await keysOf(s3, BUCKET), []);
+  });
+});
