@@ -144,31 +144,20 @@ export function objectResponseHeaders(meta: ObjectMeta, lastModifiedMs: number):
   return headers;
 }
 
-/** Base64 of a digest of each algorithm's size (4, 8, 20 or 32 bytes). */
-const BASE64_OF_DIGEST: Record<ChecksumAlgorithm, RegExp> = {
-  CRC32: /^[A-Za-z0-9+/]{6}==$/,
-  CRC32C: /^[A-Za-z0-9+/]{6}==$/,
-  CRC64NVME: /^[A-Za-z0-9+/]{11}=$/,
-  SHA1: /^[A-Za-z0-9+/]{27}=$/,
-  SHA256: /^[A-Za-z0-9+/]{43}=$/,
-};
-
 /** The checksum algorithm a PUT announces: a value header, a trailer or the SDK's algorithm header. */
 export function requestedChecksum(
   headers: Headers,
 ): { algorithm: ChecksumAlgorithm; value?: string } | undefined {
   let given: { algorithm: ChecksumAlgorithm; value: string } | undefined;
   for (const algorithm of CHECKSUM_ALGORITHMS) {
-    const name = `x-amz-checksum-${algorithm.toLowerCase()}`;
-    const value = headers.get(name);
+    const value = headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`);
     if (value === null) continue;
     if (given !== undefined) {
       throw s3Errors.invalidRequest(
         "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
       );
     }
-    const base64 = BASE64_OF_DIGEST[algorithm];
-    if (!base64.test(value)) throw s3Errors.invalidRequest(`Value for ${name} header is invalid.`);
+    // A value that is no digest at all is BadDigest, as for a wrong one (as ceph's s3-tests expect of S3).
     given = { algorithm, value };
   }
   if (given !== undefined) return given;
