@@ -251,6 +251,12 @@ Deno.test("SSE-C: objects are stored encrypted and read back only with their key
         "InvalidRequest",
         400,
       );
+      // A part it does not have is told as such before the missing key.
+      await assertS3Error(
+        s3.send(new GetObjectCommand({ Bucket: "vault", Key: "mp", PartNumber: 3 })),
+        "InvalidPart",
+        400,
+      );
     });
 
     await t.step("copies decrypt, encrypt or change the key", async () => {
