@@ -600,3 +600,59 @@ Deno.test("replication: tombstones are collected only once every replica has the
     await cluster.close();
   }
 });
+
+Deno.test("replication: a data disk replaced and marked again is refilled as the node starts", async () => {
+  // Logs at info: whether node 2 holds all the data of the layout is told there.
+  const { cluster, clients } = await formCluster({ env: () => ({ REMISE_LOG: "info" }) });
+  try {
+    await clients[0].send(new CreateBucketCommand({ Bucket: "refill" }));
+    const objects = new Map<string, string>();
+    for (let i = 0; i < 6; i++) {
+      const data = bytes(150_000 + i, 300 + i);
+      await clients[0].send(new PutObjectCommand({ Bucket: "refill", Key: `k${i}`, Body: data }));
+      objects.set(`k${i}`, md5(data));
+    }
+    const expected = (await blockFiles(cluster.nodes[0].server.dir)).length;
+    assert.ok(expected > 0);
+    const server = cluster.nodes[2].server;
+    await cluster.waitFor(
+      "node 2 to hold every block",
+      async () => (await blockFiles(server.dir)).length,
+      (n) => n === expected,
+    );
+    // Node 2 is done with the layout's data (whose sync would queue every block),
+    // and nothing is left queued from the uploads: only the refill may bring blocks back.
+    await cluster.waitFor(
+      "node 2 to hold all the data of layout version 1",
+      () => Promise.resolve(server.output),
+      (output) => output.includes("this node has all the data of layout version 1"),
+      60_000,
+    );
+    await cluster.waitFor(
+      "node 2's block resync queue to be empty",
+      async () => JSON.parse((await cluster.cli(2, ["worker", "list", "--json"])).stdout),
+      (workers: { name: string; queueLength?: number }[]) =>
+        workers.find((w) => w.name === "block resync")?.queueLength === 0,
+    );
+    const dataDir = `${server.dir}/data`;
+    const marker = await Deno.readTextFile(`${dataDir}/remise-data-dir`);
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.mkdir(dataDir);
+    // What the refusal to start on an unmarked data_dir tells the operator to do.
+    await Deno.writeTextFile(`${dataDir}/remise-data-dir`, marker);
+    await server.launch();
+    await cluster.waitFor(
+      "node 2's block files to come back without any read",
+      async () => (await blockFiles(server.dir)).length,
+      (n) => n === expected,
+      60_000,
+    );
+    for (const [key, sum] of objects) {
+      assert.equal(md5(await getBytes(clients[2], "refill", key)), sum, key);
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});

@@ -46,7 +46,7 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
     throw new ConfigError(
       `data_dir "${dataDir}" is not the one this node stored its blocks in (${path} is ` +
         `missing): is its disk mounted? If the data disk was replaced or emptied on purpose ` +
-        `(in a cluster, the other nodes hold copies, which this node then fetches again), ` +
+        `(in a cluster, the other nodes hold copies, which this node fetches again as it starts), ` +
         `mark the new one with: printf '%s\\n' ${recorded} > ${path}`,
     );
   }

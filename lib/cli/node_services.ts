@@ -33,6 +33,8 @@ export interface NodeServices {
   resyncQueue: ResyncQueue;
   /** Queues every local block and every referenced block for a resync check. */
   queueAllBlocks(): Promise<string>;
+  /** Queues every block when data_dir holds none while blocks are referenced (a replaced disk). */
+  refillEmptyDataDir(): Promise<void>;
   /** Starts a repair in the background; returns what was started. */
   repair(kind: RepairKind): Promise<string>;
   stop(): Promise<void>;
@@ -156,6 +158,24 @@ export function startNodeServices(
     );
   };
 
+  /**
+   * A data_dir without a single block file while blocks are referenced (a
+   * data disk replaced and marked again) has every block queued at start: the
+   * copies come back from the other nodes now, not when read or scrubbed.
+   */
+  async function refillEmptyDataDir(): Promise<void> {
+    for await (const _ of blocks.store.list()) return;
+    for await (const _ of db.list({ prefix: ["block", "rc"] }, { limit: 1 })) {
+      log(
+        "remise::block",
+        "warn",
+        `data_dir holds no blocks: fetching every block from the other nodes`,
+      );
+      log("remise::block", "info", await queueAllBlocks());
+      return;
+    }
+  }
+
   async function queueAllBlocks(): Promise<string> {
     await resyncQueue.enqueueAll(blocks.store);
     let referenced = 0;
@@ -170,6 +190,7 @@ export function startNodeServices(
     registry,
     resyncQueue,
     queueAllBlocks,
+    refillEmptyDataDir,
     repair(kind) {
       return Promise.resolve(startRepair(kind));
     },

@@ -173,11 +173,15 @@ export async function runServer(
     ? startLayoutSync(system, tableSync, services)
     : undefined;
   if (tableSync) {
-    // A node that was away catches up at once rather than at the first periodic pass.
+    // A node that was away catches up at once rather than at the first periodic pass;
+    // then, its peers reached, an emptied data disk is refilled.
     tableSync.buildMissingIndexes().then(() => {
       tableSync.worker.start();
       return tableSync.worker.runOnce();
-    }).catch((e) => log("remise::table", "error", `cannot start anti-entropy: ${errorMessage(e)}`));
+    }).then(
+      () => services.refillEmptyDataDir(),
+      (e) => log("remise::table", "error", `cannot start anti-entropy: ${errorMessage(e)}`),
+    ).catch((e) => log("remise::block", "error", `cannot refill data_dir: ${errorMessage(e)}`));
   }
 
   const drain = new RequestDrain();

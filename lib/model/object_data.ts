@@ -198,6 +198,14 @@ export async function storeBlock(
   return { hash, size: data.byteLength, crc32 };
 }
 
+/** An object whose block entries do not cover its size. */
+export class IncompleteDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "IncompleteDataError";
+  }
+}
+
 /** A byte range [start, end) of an object. */
 export interface ByteRange {
   start: number;
@@ -221,13 +229,14 @@ export async function readParts(
   let listed = false;
   const readAhead = () => {
     while (!listed && ahead.length < READ_AHEAD_BLOCKS) {
-      ahead.push(
-        pieces.next().then((r) => {
-          if (r.done) listed = true;
-          else r.value.data.catch(() => {}); // errors surface when the piece is awaited
-          return r;
-        }),
-      );
+      const next = pieces.next().then((r) => {
+        if (r.done) listed = true;
+        else r.value.data.catch(() => {}); // errors surface when the piece is awaited
+        return r;
+      });
+      // A listing that fails surfaces when awaited too, or not at all once the reader is gone.
+      next.catch(() => {});
+      ahead.push(next);
     }
   };
   readAhead();
@@ -279,7 +288,11 @@ export interface BlockInRange extends StoredBlock {
   to: number;
 }
 
-/** The blocks of `parts` that overlap `range`, in order. */
+/**
+ * The blocks of `parts` that overlap `range`, in order. Blocks that do not
+ * cover the range without a gap (block entries lost, as from metadata
+ * restored after their object was deleted) are an error, never a short body.
+ */
 export async function* blocksInRange(
   store: Store,
   parts: DataPart[],
@@ -289,12 +302,17 @@ export async function* blocksInRange(
   for (const part of parts) {
     const partEnd = partStart + part.size;
     if (partEnd > range.start && partStart < range.end) {
+      // The next byte of the range to find a block for, and where the range ends in this part.
+      let next = Math.max(range.start, partStart);
+      const end = Math.min(range.end, partEnd);
       for await (const block of store.versions.scan(part.dataId)) {
         if (block.deleted) continue;
         const blockStart = partStart + block.offset;
         const blockEnd = blockStart + block.size;
         if (blockEnd <= range.start) continue;
         if (blockStart >= range.end) break;
+        if (blockStart > next) break;
+        next = Math.min(end, blockEnd);
         yield {
           hash: block.hash,
           size: block.size,
@@ -304,6 +322,13 @@ export async function* blocksInRange(
           from: Math.max(range.start, blockStart) - blockStart,
           to: Math.min(range.end, blockEnd) - blockStart,
         };
+      }
+      if (next < end) {
+        throw new IncompleteDataError(
+          `The data ${part.dataId} has no block at offset ${
+            next - partStart
+          } of its ${part.size} bytes`,
+        );
       }
     }
     partStart = partEnd;

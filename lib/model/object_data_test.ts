@@ -94,3 +94,44 @@ Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("data whose block entries do not cover it is an error, never a short body", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  const hashing = new WorkerHashing(1);
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing), {
+      blockSize: BLOCK,
+    });
+    const data = dataOf(7, 4 * BLOCK);
+    const written = await writeData(store, bodyOf(data, true), {
+      dataId: "gappy",
+      maxSize: 1 << 30,
+      allowInline: false,
+      sizeHint: data.byteLength,
+    });
+    const part = { partNumber: 1, dataId: "gappy", size: data.byteLength, etag: written.md5Hex };
+    const blocks = [];
+    for await (const block of store.versions.scan("gappy")) blocks.push(block);
+    assert.equal(blocks.length, 4);
+    // The third block's entry is lost: the first two are sent, then the stream fails.
+    await store.versions.insert({ ...blocks[2], deleted: true });
+    const stream = await readParts(store, [part], { start: 0, end: part.size });
+    await assert.rejects(readAll(stream), /has no block at offset 131072 of its 262144 bytes/);
+    // From the gap on, the read fails before anything is sent.
+    await assert.rejects(
+      readParts(store, [part], { start: 2 * BLOCK + 5, end: part.size }),
+      /has no block at offset 131077/,
+    );
+    // Every entry lost (metadata restored from before the object's deletion).
+    for (const block of blocks) await store.versions.insert({ ...block, deleted: true });
+    await assert.rejects(
+      readParts(store, [part], { start: 0, end: part.size }),
+      /has no block at offset 0/,
+    );
+  } finally {
+    hashing.close();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,7 +4,7 @@
  * every failure into an S3 XML error.
  */
 import { ModelError } from "../../model/access.ts";
-import { DataTooLargeError } from "../../model/object_data.ts";
+import { DataTooLargeError, IncompleteDataError } from "../../model/object_data.ts";
 import { QuorumError } from "../../rpc/quorum.ts";
 import { SpoolTooLargeError } from "../../block/spool.ts";
 import { MissingBlockError } from "../../block/block_manager.ts";
@@ -383,7 +383,7 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
     return new S3Error(
       "ServiceUnavailable",
       503,
-      `Please reduce your request rate or retry later: ${e.message}`,
+      `Too few replicas answered, retry later: ${e.message}`,
     );
   }
   if (e instanceof DataTooLargeError || e instanceof SpoolTooLargeError) {
@@ -393,7 +393,10 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
       "Your proposed upload exceeds the maximum allowed object size.",
     );
   }
-  if (e instanceof MissingBlockError || e instanceof CorruptBlockError) {
+  if (
+    e instanceof MissingBlockError || e instanceof CorruptBlockError ||
+    e instanceof IncompleteDataError
+  ) {
     log("remise::api::s3", "error", `request ${requestId}: ${e.message}`);
     return s3Errors.internal("Some of the object's data cannot be read on this node");
   }
