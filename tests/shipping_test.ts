@@ -24,6 +24,7 @@ import {
   runProgram,
   TestServer,
 } from "./harness.ts";
+import { keysOf, rawExchange, signRequest } from "./_s3_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const AWS = "/usr/bin/aws";
@@ -417,6 +418,39 @@ Deno.test("SIGTERM during a stream of uploads: exit 0 in time, acknowledged obje
       await checkObjects(after, "term", result.acked, result.attempted);
     } finally {
       after.destroy();
+    }
+  });
+});
+
+Deno.test("an upload still going when SIGTERM's grace period ends gets 503, not a 400 that blames the client", async () => {
+  await withStreamServer(async (server, credentials) => {
+    await createBucket(server, credentials, "cut");
+    const size = 20 * 1024 * 1024;
+    const { headers } = await signRequest(server, credentials, {
+      method: "PUT",
+      path: "/cut/slow",
+      headers: { "content-length": String(size) },
+      payloadHash: "UNSIGNED-PAYLOAD",
+    });
+    const head = `PUT /cut/slow HTTP/1.1\r\n` +
+      Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n";
+    // A first MiB, then nothing: the upload is in flight, and stays so past the grace period.
+    const reply = rawExchange(server.apiPort, head, new Uint8Array(1024 * 1024), {
+      timeoutMs: SIGTERM_EXIT_BOUND_MS + 5_000,
+    });
+    await sleep(1_000);
+    server.process!.kill("SIGTERM");
+    const { status, text } = await reply;
+    assert.equal(status, 503, text);
+    assert.match(text, /<Code>ServiceUnavailable<\/Code>/);
+    await server.process!.status;
+    server.process = undefined;
+    await server.launch();
+    const s3 = server.client(credentials);
+    try {
+      assert.deepEqual(await keysOf(s3, "cut"), [], "nothing was stored");
+    } finally {
+      s3.destroy();
     }
   });
 });

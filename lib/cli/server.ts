@@ -209,6 +209,7 @@ export async function runServer(
         metrics: s3Metrics,
         // Alone, the node stores every block: an upload it cannot keep is refused before its body.
         uploadSpace: system ? [metadataSpace] : [metadataSpace, dataSpace],
+        stopping: () => drain.draining,
       },
       store.nowMs,
     )),
@@ -342,6 +343,10 @@ class RequestDrain {
   #active = 0;
   #draining = false;
   #idle?: () => void;
+
+  get draining(): boolean {
+    return this.#draining;
+  }
 
   wrap(handler: (req: Request) => Promise<Response>): (req: Request) => Promise<Response> {
     return async (req) => {

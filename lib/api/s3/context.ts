@@ -20,6 +20,8 @@ export interface S3Context {
   metrics?: RequestMetrics;
   /** The disks that must be above their reserve for this node to take an upload (see free_space.ts). */
   uploadSpace?: FreeSpace[];
+  /** Whether the node is stopping: a request body cut off then is the node's doing, not the client's. */
+  stopping?: () => boolean;
 }
 
 export interface S3Request {

@@ -469,7 +469,11 @@ export function createS3Handler(
       }
       response.headers.set("x-amz-request-id", requestId);
     } catch (e) {
-      const error = toS3Error(e, requestId);
+      let error = toS3Error(e, requestId);
+      if (error.code === "IncompleteBody" && ctx.stopping?.()) {
+        // The node cut the upload off as it stopped: another node, or this one later, takes it.
+        error = new S3Error("ServiceUnavailable", 503, "The node is shutting down; please retry.");
+      }
       response = errorResponse(error, target?.path ?? "/", requestId, req.method === "HEAD");
       // The client reads this answer once its body is sent: read the rest of it, if not too large.
       const body = authorized ? authorized.body : req.bodyUsed ? undefined : req.body;
