@@ -214,7 +214,8 @@ Deno.test({
     const server = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--unstable-kv", bundlePath, "server", "-c", config],
       cwd: dir,
-      env: { REMISE_LOG: "warn", NO_COLOR: "1" },
+      // The server's own lines at info: its stop is told there.
+      env: { REMISE_LOG: "warn,remise::server=info", NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -281,6 +282,9 @@ Deno.test({
       const status = await exitWithin(server, SIGTERM_EXIT_BOUND_MS);
       assert.ok(status, `no exit within ${SIGTERM_EXIT_BOUND_MS} ms of SIGTERM:\n${output}`);
       assert.equal(status.code, 0, `exit code ${status.code} after SIGTERM:\n${output}`);
+      await collected;
+      // It exits once its workers are stopped and its metadata store closed.
+      assert.match(output, /remise::server: stopped/, output);
     } finally {
       try {
         server.kill("SIGKILL");

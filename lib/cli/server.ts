@@ -265,6 +265,7 @@ export async function runServer(
   if (options.dev) await devCredentials(access, config);
 
   let stopping = false;
+  const stopped = Promise.withResolvers<void>();
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -277,18 +278,31 @@ export async function runServer(
     await drain.drain(SHUTDOWN_GRACE_MS);
     const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown(), web?.shutdown()]), timeout]);
-    stopLayoutSync?.();
-    await services.stop();
-    await tableSync?.worker.stop();
-    await system?.stop().catch(() => {});
-    db.close();
-    hashing.close();
-    log("remise::server", "info", "stopped");
-    Deno.exit(0);
+    try {
+      stopLayoutSync?.();
+      await services.stop();
+      await tableSync?.worker.stop();
+      await system?.stop().catch(() => {});
+      db.close();
+      hashing.close();
+      log("remise::server", "info", "stopped");
+    } finally {
+      stopped.resolve();
+    }
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
   await Promise.all([s3.finished, admin.finished, web?.finished]);
+  // The servers end as a shutdown begins: the process exits once it is done
+  // (workers stopped, metadata store closed), or when that takes too long.
+  if (stopping) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      stopped.promise,
+      new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)),
+    ]);
+    clearTimeout(timer);
+  }
 }
 
 /** `remise status` of a node that runs alone: itself, its disks, and what needs a look. */
