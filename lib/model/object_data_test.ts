@@ -57,14 +57,22 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read back intact", async () => {
+/** A store of blocks of BLOCK bytes in a temporary directory, with `workers` hashing workers. */
+async function withStore(workers: number, fn: (store: Store) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
   const db = await KvStore.open(`${dir}/meta`);
-  const hashing = new WorkerHashing(2);
+  const hashing = new WorkerHashing(workers);
   try {
-    const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing), {
-      blockSize: BLOCK,
-    });
+    await fn(new Store(db, await BlockStore.open(`${dir}/data`, hashing), { blockSize: BLOCK }));
+  } finally {
+    hashing.close();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read back intact", async () => {
+  await withStore(2, async (store) => {
     for (const round of [0, 1]) {
       const uploads = Array.from({ length: 8 }, async (_, i) => {
         const seed = round * 100 + i;
@@ -88,21 +96,11 @@ Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read
       }
       assert.ok(store.blockBuffers.kept > 0, `round ${round}: block buffers came back`);
     }
-  } finally {
-    hashing.close();
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("data whose block entries do not cover it is an error, never a short body", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  const hashing = new WorkerHashing(1);
-  try {
-    const store = new Store(db, await BlockStore.open(`${dir}/data`, hashing), {
-      blockSize: BLOCK,
-    });
+  await withStore(1, async (store) => {
     const data = dataOf(7, 4 * BLOCK);
     const written = await writeData(store, bodyOf(data, true), {
       dataId: "gappy",
@@ -129,9 +127,5 @@ Deno.test("data whose block entries do not cover it is an error, never a short b
       readParts(store, [part], { start: 0, end: part.size }),
       /has no block at offset 0/,
     );
-  } finally {
-    hashing.close();
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
