@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { TestServer, withServer } from "./harness.ts";
+import { TestCluster } from "./cluster_harness.ts";
 import { getBytes, sameBytes } from "./_s3_helpers.ts";
 
 /** Starting `server` fails with output matching every pattern. */
@@ -113,4 +114,30 @@ Deno.test("a store from before markers is marked at its first start, and keeps i
       again.destroy();
     }
   });
+});
+
+Deno.test("a cluster node does not start on metadata restored from a backup older than the tombstone delay", async () => {
+  const cluster = await TestCluster.start(1, { extraConfig: "replication_factor = 3" });
+  try {
+    const server = cluster.nodes[0].server;
+    await server.stop();
+    const file = `${server.dir}/meta/metadata-current-at`;
+    const recorded = Number((await Deno.readTextFile(file)).trim());
+    assert.ok(
+      Math.abs(recorded - Date.now()) < 60_000,
+      "the node recorded when its metadata was current",
+    );
+    // What a restore looks like: the node ran two days past the time of the store it now has.
+    await Deno.writeTextFile(file, `${recorded + 2 * 24 * 3600_000}\n`);
+    await assertRefusesToStart(
+      server,
+      /it was restored from an older backup/,
+      /Rebuild this node from the others instead: stop it, empty metadata_dir and data_dir/,
+    );
+    // The operator who restored every node's metadata says so by deleting the file.
+    await Deno.remove(file);
+    await server.launch();
+  } finally {
+    await cluster.close();
+  }
 });

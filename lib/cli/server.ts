@@ -11,6 +11,7 @@ import { WorkerHashing } from "../util/block_hashing.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { checkDataDirMarker } from "../block/data_dir_marker.ts";
+import { checkMetadataAge, recordMetadataCurrent } from "./metadata_age.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createS3Handler } from "../api/s3/s3_api.ts";
@@ -122,12 +123,24 @@ export async function runServer(
   }
   await checkDirectories(config);
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
+  const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
+  const tombstoneDelayMs = tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS;
   try {
     await checkDataDirMarker(db, config.dataDir);
+    // Before the node joins its cluster, whose replicas would take restored entries back.
+    if (config.replicationFactor > 1) {
+      await checkMetadataAge(db, config.metadataDir, tombstoneDelayMs);
+    }
+    await recordMetadataCurrent(db, config.metadataDir, Date.now());
   } catch (e) {
     db.close();
     throw e;
   }
+  const metadataCurrentTimer = setInterval(() => {
+    recordMetadataCurrent(db, config.metadataDir, Date.now()).catch((e) =>
+      log("remise::server", "warn", `cannot record the metadata's time: ${errorMessage(e)}`)
+    );
+  }, METADATA_CURRENT_INTERVAL_MS);
   // One core stays for the request thread (each worker is also ~15 MiB).
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);
@@ -152,13 +165,12 @@ export async function runServer(
   const tableSync = store.merkle && replication
     ? setUpTableSync(store.tables, db, store.merkle, replication)
     : undefined;
-  const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
   const access = new Access(store);
   const services = startNodeServices(store, db, {
     buckets: () => access.listAllBuckets(),
     tombstones: system
       ? {
-        delayMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS,
+        delayMs: tombstoneDelayMs,
         intervalMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_INTERVAL_MS,
       }
       : undefined,
@@ -283,6 +295,8 @@ export async function runServer(
       await services.stop();
       await tableSync?.worker.stop();
       await system?.stop().catch(() => {});
+      clearInterval(metadataCurrentTimer);
+      await recordMetadataCurrent(db, config.metadataDir, Date.now()).catch(() => {});
       db.close();
       hashing.close();
       log("remise::server", "info", "stopped");
@@ -351,6 +365,9 @@ let cachedVersionText: string | undefined;
 function versionText(): string {
   return cachedVersionText ??= `${VERSION} (${commit()})`;
 }
+
+/** How often a node records that its metadata is current (see metadata_age.ts). */
+const METADATA_CURRENT_INTERVAL_MS = 3600_000;
 
 /** Counts S3 and website requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
 class RequestDrain {
