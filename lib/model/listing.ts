@@ -3,7 +3,7 @@
  * version (ListObjectVersions), with keys grouped under common prefixes.
  */
 import { prefixEnd } from "../table/table.ts";
-import { compareUtf8, utf8Prefix } from "../util/utf8_order.ts";
+import { compareUtf8, objectKeyTooLong, utf8Prefix } from "../util/utf8_order.ts";
 import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import {
   currentData,
@@ -151,7 +151,7 @@ async function listEntries<T>(
   // No key is longer than S3 allows: a longer prefix matches none. A longer
   // `after` (more than the metadata store takes as a bound) is read from its
   // start, skipping the keys up to it; no key is under it as a common prefix.
-  if (utf8Prefix(prefix, OBJECT_KEY_MAX_BYTES) !== prefix) return result;
+  if (objectKeyTooLong(prefix)) return result;
   const clippedAfter = query.after && utf8Prefix(query.after, OBJECT_KEY_MAX_BYTES);
   const skipUpTo = clippedAfter !== query.after ? query.after : undefined;
   let start = prefix;

@@ -5,7 +5,7 @@
  * the object stays invisible until then.
  */
 import { lww } from "../util/crdt.ts";
-import { compareUtf8, utf8Prefix } from "../util/utf8_order.ts";
+import { compareUtf8, objectKeyTooLong, utf8Prefix } from "../util/utf8_order.ts";
 import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import {
   type ChecksumAlgorithm,
@@ -513,7 +513,7 @@ export async function listUploads(
   const count = () => result.uploads.length + result.commonPrefixes.length;
   // No key is longer than S3 allows: a longer prefix matches none, and a
   // longer marker is read from its start (keys before it are skipped below).
-  if (utf8Prefix(query.prefix, OBJECT_KEY_MAX_BYTES) !== query.prefix) return result;
+  if (objectKeyTooLong(query.prefix)) return result;
   const start = query.keyMarker && utf8Prefix(query.keyMarker, OBJECT_KEY_MAX_BYTES);
   for await (const entry of store.objects.scan(bucketId, { prefix: query.prefix, start })) {
     const uploads = entry.versions

@@ -1,3 +1,5 @@
+import { OBJECT_KEY_MAX_BYTES } from "./limits.ts";
+
 /**
  * String order by UTF-8 bytes (S3's key order, and Deno KV's), without
  * encoding: UTF-16 code units order the same way except that surrogates
@@ -17,6 +19,11 @@ export function compareUtf8(a: string, b: string): number {
     return ca - cb;
   }
   return a.length - b.length;
+}
+
+/** Whether `key` is over S3's 1,024 bytes of UTF-8 (no stored key is). */
+export function objectKeyTooLong(key: string): boolean {
+  return utf8Prefix(key, OBJECT_KEY_MAX_BYTES) !== key;
 }
 
 /** The longest start of `text` that is at most `maxBytes` of UTF-8, cut between characters. */

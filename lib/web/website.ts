@@ -26,7 +26,7 @@ import { objectResponse } from "../api/s3/get_object.ts";
 import { S3Error, s3Errors } from "../api/s3/s3_error.ts";
 import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
 import { toS3Error } from "../api/s3/s3_api.ts";
-import { objectKeyTooLong } from "../api/s3/object_headers.ts";
+import { objectKeyTooLong } from "../util/utf8_order.ts";
 
 export interface WebContext {
   store: Store;

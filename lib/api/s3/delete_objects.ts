@@ -1,6 +1,7 @@
 /** DeleteObjects: a batch of up to 1000 keys, with per-key results and Quiet mode. */
 import { readRequestXml } from "./request_xml.ts";
-import { DELETE_OBJECTS_MAX_KEYS, OBJECT_KEY_MAX_BYTES } from "../../util/limits.ts";
+import { DELETE_OBJECTS_MAX_KEYS } from "../../util/limits.ts";
+import { objectKeyTooLong } from "../../util/utf8_order.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { log } from "../../util/log.ts";
 import { requireBucket, type S3Request } from "./context.ts";
@@ -37,7 +38,7 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
   const deleted: XmlNode[] = [];
   const errors: XmlNode[] = [];
   for (const { key, versionId } of targets) {
-    if (new TextEncoder().encode(key).byteLength > OBJECT_KEY_MAX_BYTES || key === "") {
+    if (objectKeyTooLong(key) || key === "") {
       errors.push({ Key: key, Code: "InvalidArgument", Message: "Invalid object key" });
       continue;
     }

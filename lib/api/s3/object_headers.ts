@@ -1,6 +1,7 @@
 /** Object headers: what is stored from a PUT, and what is returned on GET/HEAD. */
 import type { ObjectMeta } from "../../model/object_table.ts";
-import { OBJECT_KEY_MAX_BYTES, USER_METADATA_MAX_BYTES } from "../../util/limits.ts";
+import { USER_METADATA_MAX_BYTES } from "../../util/limits.ts";
+import { objectKeyTooLong } from "../../util/utf8_order.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import type { ChecksumAlgorithm } from "../../util/hash.ts";
 import { CHECKSUM_ALGORITHMS } from "../../util/hash.ts";
@@ -16,15 +17,6 @@ const STORED_STANDARD_HEADERS = [
 ];
 
 export const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
-
-const utf8 = new TextEncoder();
-
-/** Whether a key is over S3's 1,024 bytes. */
-export function objectKeyTooLong(key: string): boolean {
-  // A UTF-16 unit is at most 3 UTF-8 bytes: most keys need no encoding to pass.
-  return key.length * 3 > OBJECT_KEY_MAX_BYTES &&
-    utf8.encode(key).byteLength > OBJECT_KEY_MAX_BYTES;
-}
 
 export function checkObjectKey(key: string): void {
   if (objectKeyTooLong(key)) {
