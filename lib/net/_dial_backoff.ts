@@ -28,6 +28,11 @@ export class DialBackoff {
     }
   }
 
+  /** The last error of an address whose latest dial failed, else undefined. */
+  lastError(addr: string): string | undefined {
+    return this.#entries.get(addr)?.error;
+  }
+
   /** Records a failure; returns how many in a row. */
   failed(addr: string, error: unknown): number {
     const failures = (this.#entries.get(addr)?.failures ?? 0) + 1;

@@ -19,6 +19,7 @@ import {
   RPC_FRAME_MAX_BYTES,
   RPC_PING_INTERVAL_MS,
   RPC_PING_TIMEOUT_MS,
+  RPC_REDIAL_WAIT_MS,
   RPC_STREAM_IDLE_TIMEOUT_MS,
   RPC_STREAM_WINDOW_BYTES,
   RPC_TIMEOUT_MS,
@@ -39,6 +40,10 @@ import {
 } from "./transport.ts";
 
 export { nodeIdOfDer };
+
+/** Failed dials in a row to one address that are all logged; after them, one in this many (~1 a minute). */
+const DIAL_FAILURES_LOGGED = 3;
+const DIAL_FAILURES_LOG_EVERY = 12;
 
 export interface TlsTransportOptions {
   caPem: string;
@@ -215,7 +220,15 @@ export class TlsTransport implements Transport {
       dial = this.#dial(addr, expectedId, timeout).finally(() => this.#dialing.delete(addr));
       this.#dialing.set(addr, dial);
     }
-    const conn = await abortable(dial, options?.signal, `dialling ${addr}`);
+    const lastError = this.#backoff.lastError(addr);
+    const waited = lastError === undefined ? dial : withDeadline(
+      dial,
+      Date.now() + RPC_REDIAL_WAIT_MS,
+      () => {},
+      "unreachable",
+      `cannot reach ${addr}: ${lastError} (reconnecting)`,
+    );
+    const conn = await abortable(waited, options?.signal, `dialling ${addr}`);
     if (expectedId && conn.peerId !== expectedId) {
       throw new RpcError(
         "refused",
@@ -237,7 +250,9 @@ export class TlsTransport implements Transport {
       return conn;
     } catch (e) {
       const failures = this.#backoff.failed(addr, e);
-      log(LOG, "warn", `dialling ${addr} failed (attempt ${failures}): ${errorMessage(e)}`);
+      if (failures <= DIAL_FAILURES_LOGGED || failures % DIAL_FAILURES_LOG_EVERY === 0) {
+        log(LOG, "warn", `dialling ${addr} failed (attempt ${failures}): ${errorMessage(e)}`);
+      }
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { RPC_DIAL_BACKOFF_MIN_MS } from "../util/limits.ts";
+import { RPC_DIAL_BACKOFF_MIN_MS, RPC_REDIAL_WAIT_MS } from "../util/limits.ts";
 import { decodeHeader, encodeHeader, type Frame, FrameDecoder, FrameType } from "./_framing.ts";
 import { deferred, sleep, waitFor } from "./_test_helpers.ts";
 import { RpcError } from "./transport.ts";
@@ -201,6 +201,42 @@ Deno.test("tls: reconnects after the server restarts; dial failures back off", a
   assert.deepEqual(events, [`up ${id}`, `down ${id}`, `up ${id}`]);
   await client.close();
   await restarted.t.close();
+});
+
+Deno.test("tls: a call waits for a new dial to a peer it could not reach for a short time only", async () => {
+  // A peer whose link is a blackhole: TCP connects, the TLS handshake never answers.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  const dialTimeoutMs = 3 * RPC_REDIAL_WAIT_MS;
+  const client = tlsTransport(nodeA, { limits: { dialTimeoutMs } });
+  const addr = `127.0.0.1:${silent.addr.port}`;
+  await capturingLogs(async () => {
+    const t0 = performance.now();
+    await assert.rejects(
+      client.call({ addr }, "x", { body: null }),
+      isRpcError("unreachable", /no TLS handshake/),
+    );
+    assert.ok(performance.now() - t0 >= dialTimeoutMs - 50, "the first dial waits for its timeout");
+    await sleep(RPC_DIAL_BACKOFF_MIN_MS + 20);
+    const t1 = performance.now();
+    await assert.rejects(
+      client.call({ addr }, "x", { body: null }),
+      isRpcError("unreachable", /reconnecting/),
+    );
+    const waited = performance.now() - t1;
+    assert.ok(
+      waited < RPC_REDIAL_WAIT_MS + 500,
+      `the call gave up on the new dial after ${waited} ms`,
+    );
+    await sleep(dialTimeoutMs); // the new dial times out in the background
+  });
+  await client.close();
+  silent.close();
+  for (const conn of held) conn.close();
+  await accepting;
 });
 
 Deno.test("tls: requests beyond maxConcurrentRequests are refused as overloaded", async () => {

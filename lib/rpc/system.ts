@@ -347,9 +347,7 @@ export class System {
   async #onPong(id: string, body: PingBody, rttMs: number): Promise<void> {
     const peer = this.#peers.get(id);
     if (!peer) return;
-    if (!peer.up) log("remise::rpc", "info", `node ${id.slice(0, 16)} at ${peer.addr} is up`);
-    peer.up = true;
-    peer.lastSeenMs = this.#nowMs();
+    this.#markUp(peer);
     if (rttMs > 0) peer.rttMs = peer.rttMs === undefined ? rttMs : peer.rttMs * 0.7 + rttMs * 0.3;
     peer.status = body.status;
     peer.lastError = undefined;
@@ -362,12 +360,18 @@ export class System {
     if (sender) this.#addPeer(from, sender.addr);
     const peer = this.#peers.get(from);
     if (peer) {
-      peer.up = true;
-      peer.lastSeenMs = this.#nowMs();
+      this.#markUp(peer);
       peer.status = body.status;
     }
     for (const p of body.peers) this.#addPeer(p.id, p.addr);
     return Promise.resolve({ body: this.#pingBody() });
+  }
+
+  /** A peer answered, or pinged us: it is up (logged when it was not). */
+  #markUp(peer: PeerState): void {
+    if (!peer.up) log("remise::rpc", "info", `node ${peer.id.slice(0, 16)} at ${peer.addr} is up`);
+    peer.up = true;
+    peer.lastSeenMs = this.#nowMs();
   }
 
   /** Fetches a peer's layout, merges it, and pushes the result back if the peer lacks something. */

@@ -98,8 +98,18 @@ export const RPC_DIAL_TIMEOUT_MS = 10_000;
 /** Backoff after a failed dial to an address: starts here and doubles per failure... */
 export const RPC_DIAL_BACKOFF_MIN_MS = 100;
 
-/** ...up to this, so a node that is down for long costs one attempt per 30 s. */
-export const RPC_DIAL_BACKOFF_MAX_MS = 30_000;
+/**
+ * ...up to this: a peer whose link comes back is used again within seconds
+ * (an attempt at a down address costs one TCP connect).
+ */
+export const RPC_DIAL_BACKOFF_MAX_MS = 5_000;
+
+/**
+ * A call waits this long at most for a new dial to a peer it could not reach
+ * before (the dial goes on for later calls): a blackholed peer then fails
+ * its callers in a second instead of the whole dial timeout.
+ */
+export const RPC_REDIAL_WAIT_MS = 1_000;
 
 /** A body sender waiting this long for the receiver to grant flow-control credit gives up on the stream. */
 export const RPC_STREAM_IDLE_TIMEOUT_MS = 120_000;
