@@ -12,13 +12,16 @@ import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { errorMessage } from "../util/errors.ts";
 import { sha256Hex } from "../util/hash.ts";
 import { log } from "../util/log.ts";
+import { WarningBudget } from "../util/warning_budget.ts";
 import { BackgroundWorker, type BackgroundWorkerOptions } from "../util/worker.ts";
 import {
   CORRUPT_BLOCKS_KEPT_MAX,
   RESYNC_BATCH_MAX,
   RESYNC_CONCURRENCY,
+  RESYNC_DISK_PAUSE_MS,
   RESYNC_ENQUEUE_BATCH_MAX,
   RESYNC_ERRORS_LIST_MAX,
+  RESYNC_FAILURE_WARNINGS_PER_MINUTE,
   RESYNC_IDLE_INTERVAL_MS,
   RESYNC_QUEUE_COUNT_MAX,
   RESYNC_RETRY_MAX_MS,
@@ -355,6 +358,14 @@ async function readLocal(env: ResyncEnvironment, hash: string): Promise<Uint8Arr
   }
 }
 
+/** This node's data disk refused a block fetched for it (read-only, failing, full). */
+export class BlockWriteError extends Error {
+  constructor(cause: unknown) {
+    super(errorMessage(cause), { cause });
+    this.name = "BlockWriteError";
+  }
+}
+
 /** Brings one block to where the layout wants it; throws when that failed (to be retried). */
 export async function resyncBlock(env: ResyncEnvironment, hash: string): Promise<ResyncOutcome> {
   if (env.shouldStore(hash)) {
@@ -369,7 +380,11 @@ export async function resyncBlock(env: ResyncEnvironment, hash: string): Promise
     }
     const release = await env.lock(hash);
     try {
-      if (!(await env.store.has(hash))) await env.store.write(hash, data);
+      if (!(await env.store.has(hash))) {
+        await env.store.write(hash, data).catch((e) => {
+          throw new BlockWriteError(e);
+        });
+      }
     } finally {
       release();
     }
@@ -404,6 +419,9 @@ export class ResyncWorker extends BackgroundWorker {
   #dirty = true;
   #done = 0;
   #failed = 0;
+  /** While the data disk refuses blocks, resync waits until this time. */
+  #diskPausedUntilMs = 0;
+  readonly #failureWarnings: WarningBudget;
 
   constructor(
     readonly queue: ResyncQueue,
@@ -411,6 +429,13 @@ export class ResyncWorker extends BackgroundWorker {
     options?: BackgroundWorkerOptions,
   ) {
     super({ nowMs: env.nowMs, ...options });
+    this.#failureWarnings = new WarningBudget(
+      "remise::block",
+      "block resync failures",
+      RESYNC_FAILURE_WARNINGS_PER_MINUTE,
+      60_000,
+      env.nowMs,
+    );
     queue.onEnqueued = () => {
       this.#dirty = true;
       this.wake();
@@ -426,7 +451,7 @@ export class ResyncWorker extends BackgroundWorker {
     let next = 0;
     let processed = 0;
     const runner = async () => {
-      while (next < items.length && !signal?.aborted) {
+      while (next < items.length && !signal?.aborted && !this.#diskPaused()) {
         const item = items[next++];
         if (!(await this.queue.claim(item))) continue;
         processed++;
@@ -438,6 +463,7 @@ export class ResyncWorker extends BackgroundWorker {
   }
 
   protected async work(signal: AbortSignal): Promise<number> {
+    if (this.#diskPaused()) return this.#diskPausedUntilMs - this.env.nowMs();
     const processed = await this.processDue(signal);
     if (processed > 0) this.#dirty = true;
     await this.#refreshStatus(processed === 0 && this.#dirty);
@@ -448,7 +474,8 @@ export class ResyncWorker extends BackgroundWorker {
   }
 
   protected override details(): { queueLength?: number; progress?: string } {
-    const progress =
+    const paused = this.#diskPaused() ? "paused: the data disk refuses blocks; " : "";
+    const progress = paused +
       `${this.queue.inFlight} in progress, ${this.#done} done, ${this.#failed} failed` +
       ` since start, ${this.#errorCount} blocks in error`;
     return this.#queueLength === undefined
@@ -463,12 +490,18 @@ export class ResyncWorker extends BackgroundWorker {
     } catch (e) {
       this.#failed++;
       const record = await this.queue.fail(item, e);
+      const failure = `resync of block ${item.hash} failed (attempt ${record.attempts}, next in ${
+        Math.round((record.nextTryMs - record.lastTryMs) / 1000)
+      } s): ${record.lastError}`;
+      if (!(e instanceof BlockWriteError)) return this.#failureWarnings.warn(failure);
+      if (this.#diskPaused()) return log("remise::block", "debug", failure);
+      this.#diskPausedUntilMs = this.env.nowMs() + RESYNC_DISK_PAUSE_MS;
       log(
         "remise::block",
         "warn",
-        `resync of block ${item.hash} failed (attempt ${record.attempts}, next in ${
-          Math.round((record.nextTryMs - record.lastTryMs) / 1000)
-        } s): ${record.lastError}`,
+        `block resync pauses for ${
+          RESYNC_DISK_PAUSE_MS / 1000
+        } s: the data disk refused a block: ${failure}`,
       );
       return;
     }
@@ -477,6 +510,10 @@ export class ResyncWorker extends BackgroundWorker {
     if (outcome === "fetched" || outcome === "offloaded") {
       log("remise::block", "debug", `resync of block ${item.hash}: ${outcome}`);
     }
+  }
+
+  #diskPaused(): boolean {
+    return this.env.nowMs() < this.#diskPausedUntilMs;
   }
 
   async #refreshStatus(force: boolean): Promise<void> {

@@ -4,7 +4,7 @@ import { type ResyncEnvironment, ResyncQueue, ResyncWorker } from "./resync.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { sha256Hex } from "../util/hash.ts";
-import { RESYNC_RETRY_MIN_MS } from "../util/limits.ts";
+import { RESYNC_DISK_PAUSE_MS, RESYNC_RETRY_MIN_MS } from "../util/limits.ts";
 import { setLogFilter } from "../util/log.ts";
 import { sleep } from "../util/worker.ts";
 
@@ -203,6 +203,37 @@ Deno.test("failures back off exponentially, show in errors() and clear after suc
     assert.equal(await f.queue.length(), 0);
     assert.deepEqual(f.fetches.length, 3);
   } finally {
+    await f.close();
+  }
+});
+
+Deno.test("a data disk that refuses blocks pauses resync instead of fetching every block for nothing", async () => {
+  const f = await fixture();
+  const write = f.store.write.bind(f.store);
+  try {
+    const blocks = ["a", "b", "c", "d", "e"].map((t) => block(`refused ${t}`));
+    for (const b of blocks) {
+      f.refcounts.set(b.hash, 1);
+      f.peers.set(b.hash, b.data);
+      await f.queue.enqueue(b.hash);
+    }
+    f.store.write = () => Promise.reject(new Error("Read-only file system (os error 30)"));
+    const first = await f.worker.processDue();
+    assert.ok(first >= 1 && first <= 2, `stopped after the blocks in flight (${first})`);
+    assert.equal(f.fetches.length, first);
+    f.clock.now += RESYNC_DISK_PAUSE_MS - 1;
+    assert.equal(await f.worker.processDue(), 0, "nothing fetched while paused");
+    assert.equal(f.fetches.length, first);
+    const [error] = await f.queue.errors();
+    assert.match(error.lastError, /Read-only file system/);
+
+    f.store.write = write;
+    f.clock.now += 1;
+    assert.equal(await f.worker.processDue(), blocks.length);
+    for (const b of blocks) assert.deepEqual(await f.store.read(b.hash), b.data);
+    assert.deepEqual(await f.queue.errors(), []);
+  } finally {
+    f.store.write = write;
     await f.close();
   }
 });

@@ -175,6 +175,16 @@ export const RESYNC_QUEUE_COUNT_MAX = 100_000;
 /** Most block errors returned by one listing (`remise block list-errors`). */
 export const RESYNC_ERRORS_LIST_MAX = 1_000;
 
+/**
+ * Block resync stops for this long when this node's data disk refuses a
+ * block (read-only, failing or full): each attempt meanwhile would fetch the
+ * block from a peer, over its home link, for nothing.
+ */
+export const RESYNC_DISK_PAUSE_MS = 30_000;
+
+/** Block resync failures logged as warnings per minute; the others are logged at debug level and counted. */
+export const RESYNC_FAILURE_WARNINGS_PER_MINUTE = 10;
+
 /** The resync worker's queue length and error count shown in its status are refreshed at most this often. */
 export const RESYNC_STATUS_REFRESH_MS = 10_000;
 
