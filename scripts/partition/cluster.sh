@@ -114,5 +114,5 @@ up) up "$2" ;;
 down) down "$2" ;;
 cut) cut_link "$2" "$3" "${4:-both}" ;;
 heal) heal_link "$2" "$3" ;;
-*) sed -n '2,12p' "$0" && exit 2 ;;
+*) sed -n '2,10p' "$0" && exit 2 ;;
 esac
