@@ -118,8 +118,11 @@ export class BlockStore {
       await this.#dirSyncs.sync(dir);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
-      throw wrapError(`Cannot write block ${hash} to ${path}`, e);
+      const error = wrapError(`Cannot write block ${hash} to ${path}`, e);
+      this.space?.writeFailed(error);
+      throw error;
     }
+    this.space?.writeSucceeded();
   }
 
   /**

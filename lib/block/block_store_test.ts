@@ -1,6 +1,36 @@
 import assert from "node:assert/strict";
 import { BlockStore, CorruptBlockError } from "./block_store.ts";
 import { crc32, sha256Hex } from "../util/hash.ts";
+import { FreeSpace } from "../util/free_space.ts";
+
+Deno.test("a block write the disk refuses is reported on the disk's space until one succeeds", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const read = () => Promise.resolve({ free: 2 ** 30, total: 2 ** 31 });
+    const space = new FreeSpace("data disk", dir, 0, read);
+    await space.refresh();
+    const store = await BlockStore.open(dir, undefined, space);
+    const refused = new TextEncoder().encode("refused block");
+    const refusedHash = sha256Hex(refused);
+    // A file where the block's directory goes: the write fails as on a broken disk.
+    const blockDir = store.pathOf(refusedHash).split("/").slice(0, -2).join("/");
+    await Deno.writeTextFile(blockDir, "not a directory");
+    await assert.rejects(() => store.write(refusedHash, refused), /Cannot write block/);
+    assert.match(
+      space.space?.writeError?.message ?? "",
+      new RegExp(`Cannot write block ${refusedHash}`),
+    );
+
+    let accepted = new TextEncoder().encode("accepted block");
+    while (sha256Hex(accepted).slice(0, 2) === refusedHash.slice(0, 2)) {
+      accepted = new TextEncoder().encode(`accepted block ${accepted.length}`);
+    }
+    await store.write(sha256Hex(accepted), accepted);
+    assert.equal(space.space?.writeError, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("BlockStore writes durably, reads back, detects corruption and deletes", async () => {
   const dir = await Deno.makeTempDir();

@@ -6,7 +6,7 @@
  * the peers it knows (so one bootstrap peer is enough to learn everyone);
  * when two layouts differ (by digest), the nodes exchange and merge them.
  */
-import type { DiskReading } from "../util/free_space.ts";
+import type { DiskReading, DiskWriteError } from "../util/free_space.ts";
 import type { DbStore } from "../db/db.ts";
 import type { RpcMessage, Transport } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -35,6 +35,8 @@ const SYNCED_KEY = ["system", "synced_layout_version"];
 /** A disk's free and total bytes, and the node's min_free_space (absent from older nodes). */
 export interface DiskSpace extends DiskReading {
   reserve?: number;
+  /** The last write the disk refused, when it has accepted none since (older nodes: absent). */
+  writeError?: DiskWriteError;
 }
 
 export interface NodeStatus {

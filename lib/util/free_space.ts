@@ -68,14 +68,38 @@ export function reserveWarning(
     `until objects are deleted or space is added.`;
 }
 
+/**
+ * A warning for `remise status` when a node's disk refused its last write (a
+ * file system remounted read-only after an error, a failing disk): the other
+ * replicas take the writes meanwhile, so nothing else tells the operator.
+ */
+export function writeErrorWarning(
+  node: string,
+  disk: string,
+  space: { writeError?: DiskWriteError } | undefined | null,
+): string | undefined {
+  const failure = space?.writeError;
+  if (!failure) return undefined;
+  return `${node}: its ${disk} refused a write at ${new Date(failure.atMs).toISOString()} ` +
+    `(${failure.message}); the other replicas take writes until it accepts them again. ` +
+    `Check the disk (dmesg, mount options).`;
+}
+
 /** The free and total space of the file system holding `path`. */
 async function readDisk(path: string): Promise<DiskReading> {
   const s = await statfs(path);
   return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }
 
+/** The last write a disk refused, when it has accepted none since. */
+export interface DiskWriteError {
+  message: string;
+  atMs: number;
+}
+
 export class FreeSpace {
   #reading: DiskReading | undefined;
+  #writeError: DiskWriteError | undefined;
   #readAtMs = 0;
   /** Bytes claimed since the reading was taken. */
   #claimed = 0;
@@ -125,12 +149,22 @@ export class FreeSpace {
     return this.#reading === undefined ? undefined : this.#reading.free - this.#claimed;
   }
 
-  /** The last reading with the claims since subtracted, and the reserve. */
-  get space(): (DiskReading & { reserve: number }) | undefined {
+  /** The last reading with the claims since subtracted, the reserve, and a write refused since the last accepted. */
+  get space(): (DiskReading & { reserve: number; writeError?: DiskWriteError }) | undefined {
     const free = this.free;
-    return free === undefined
-      ? undefined
-      : { free, total: this.#reading!.total, reserve: this.reserve };
+    if (free === undefined) return undefined;
+    const space = { free, total: this.#reading!.total, reserve: this.reserve };
+    return this.#writeError ? { ...space, writeError: this.#writeError } : space;
+  }
+
+  /** A write to the disk failed (not for want of space: claim refuses those). */
+  writeFailed(error: unknown): void {
+    this.#writeError = { message: errorMessage(error), atMs: this.nowMs() };
+  }
+
+  /** A write to the disk succeeded: a refused one is behind it. */
+  writeSucceeded(): void {
+    this.#writeError = undefined;
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   isOutOfSpace,
   OutOfSpaceError,
   reserveWarning,
+  writeErrorWarning,
 } from "./free_space.ts";
 
 const MiB = 1024 * 1024;
@@ -83,6 +84,34 @@ Deno.test("full disks are recognised in errors, local or relayed as text", () =>
   assert.ok(isOutOfSpace(new Error("Cannot commit: database or disk is full")));
   assert.ok(!isOutOfSpace(new Error("connection refused")));
   assert.ok(!isOutOfSpace(undefined));
+});
+
+Deno.test("a refused write shows in the disk's space until a write succeeds, and status warns of it", async () => {
+  const { disk, read, nowMs } = fakeDisk(100 * MiB);
+  const space = new FreeSpace("data disk", "/data", 64 * MiB, read, nowMs);
+  await space.refresh();
+  assert.equal(space.space?.writeError, undefined);
+  disk.now = Date.UTC(2026, 10, 27, 4, 2, 50);
+  space.writeFailed(new Error("Read-only file system (os error 30)"));
+  assert.deepEqual(space.space?.writeError, {
+    message: "Read-only file system (os error 30)",
+    atMs: disk.now,
+  });
+  assert.equal(
+    writeErrorWarning("Node abc", "data disk", space.space),
+    "Node abc: its data disk refused a write at 2026-11-27T04:02:50.000Z (Read-only file system " +
+      "(os error 30)); the other replicas take writes until it accepts them again. " +
+      "Check the disk (dmesg, mount options).",
+  );
+  space.writeSucceeded();
+  assert.equal(space.space?.writeError, undefined);
+  assert.equal(writeErrorWarning("Node abc", "data disk", space.space), undefined);
+  assert.equal(
+    writeErrorWarning("n", "data disk", {}),
+    undefined,
+    "an older node's status",
+  );
+  assert.equal(writeErrorWarning("n", "data disk", null), undefined);
 });
 
 Deno.test("status warns about a disk under its reserve, and only then", () => {

@@ -7,7 +7,7 @@
 #   cluster.sh cut I J [END]   take the link between nodes I < J down: at both ends, or at END only
 #                              (the other end then sends into a blackhole)
 #   cluster.sh heal I J        bring the link back
-#   cluster.sh down DIR        stop the nodes and remove the namespaces
+#   cluster.sh down            stop every process in the namespaces and remove them
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 command -v deno >/dev/null || PATH="$ROOT/.tools/node_modules/deno:$PATH" # where `make deno` puts it
@@ -90,8 +90,8 @@ TOML
 }
 
 down() {
-  local dir=$1
-  for i in 0 1 2; do [ -f "$dir/n$i.pid" ] && kill "$(cat "$dir/n$i.pid")" 2>/dev/null || true; done
+  # Every process in the namespaces, the nodes and whatever a test started there.
+  for i in 0 1 2; do ip netns pids "rn$i" 2>/dev/null | xargs -r kill 2>/dev/null || true; done
   sleep 2
   for i in 0 1 2; do ip netns del "rn$i" 2>/dev/null || true; done
 }
@@ -111,7 +111,7 @@ heal_link() {
 
 case "${1:-}" in
 up) up "$2" ;;
-down) down "$2" ;;
+down) down ;;
 cut) cut_link "$2" "$3" "${4:-both}" ;;
 heal) heal_link "$2" "$3" ;;
 *) sed -n '2,10p' "$0" && exit 2 ;;

@@ -452,7 +452,10 @@ Deno.test("admin API: /metrics takes the admin or the metrics token, which opens
         type: "counter",
         samples: [{ labels: { operation: "GetObject", status: "200" }, value: 7 }],
       }],
-      diskSpace: () => Promise.resolve({ data: { free: 10, total: 100, reserve: 5 } }),
+      diskSpace: () =>
+        Promise.resolve({
+          data: { free: 10, total: 100, reserve: 5, writeError: { message: "EROFS", atMs: 0 } },
+        }),
     },
     maintenance: {
       workers: () => [{ name: "block resync", state: "idle", queueLength: 4, errors: 2 }],
@@ -479,6 +482,7 @@ Deno.test("admin API: /metrics takes the admin or the metrics token, which opens
         'remise_disk_free_bytes{disk="data"} 10',
         'remise_disk_total_bytes{disk="data"} 100',
         'remise_disk_min_free_bytes{disk="data"} 5',
+        'remise_disk_write_error{disk="data"} 1',
         'remise_worker_queue_length{worker="block resync"} 4',
         'remise_worker_errors_total{worker="block resync"} 2',
         'remise_worker_state{worker="block resync",state="idle"} 1',

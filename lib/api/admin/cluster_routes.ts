@@ -17,7 +17,7 @@ import {
 import { errorMessage } from "../../util/errors.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
-import { reserveWarning } from "../../util/free_space.ts";
+import { reserveWarning, writeErrorWarning } from "../../util/free_space.ts";
 
 export class ClusterRouteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -116,8 +116,10 @@ export function clusterStatus(
     for (
       const [disk, space] of [["data disk", n.dataDisk], ["metadata disk", n.metadataDisk]] as const
     ) {
-      const warning = reserveWarning(`Node ${n.id.slice(0, 16)}`, disk, space);
-      if (warning) warnings.push(warning);
+      for (const warn of [reserveWarning, writeErrorWarning]) {
+        const warning = warn(`Node ${n.id.slice(0, 16)}`, disk, space);
+        if (warning) warnings.push(warning);
+      }
     }
   }
   const ready = readiness(system, mode);

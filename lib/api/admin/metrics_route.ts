@@ -72,6 +72,14 @@ async function diskFamilies(sources: MetricsSources): Promise<MetricFamily[]> {
         space.reserve === undefined ? [] : [{ labels: { disk }, value: space.reserve }]
       ),
     ),
+    gauge(
+      "remise_disk_write_error",
+      "1 while the data disk's last block write failed (read-only, failing) and none has succeeded since.",
+      present.filter(([disk]) => disk === "data").map(([disk, space]) => ({
+        labels: { disk },
+        value: space.writeError ? 1 : 0,
+      })),
+    ),
   ];
 }
 
