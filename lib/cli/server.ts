@@ -145,6 +145,7 @@ export async function runServer(
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);
   const metadataSpace = new FreeSpace("metadata disk", config.metadataDir, config.minFreeSpace);
+  db.writeOutcomes = metadataSpace;
   const disks = { data: dataSpace, metadata: metadataSpace };
   await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch((e) =>
     log("remise::server", "warn", `cannot read the free space of the disks: ${errorMessage(e)}`)
@@ -356,6 +357,7 @@ async function singleNodeStatus(
         reserveWarning("This node", "data disk", dataDisk),
         reserveWarning("This node", "metadata disk", metadataDisk),
         writeErrorWarning("This node", "data disk", dataDisk),
+        writeErrorWarning("This node", "metadata disk", metadataDisk),
       ].filter((w) => w !== undefined),
     ],
   };

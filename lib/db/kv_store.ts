@@ -32,6 +32,7 @@ import { AbsentKeys } from "./absent_keys.ts";
 import { keyTooLarge } from "./key_size.ts";
 import { ReadBatcher } from "./read_batcher.ts";
 import { wrapError } from "../util/errors.ts";
+import type { WriteOutcomes } from "../util/free_space.ts";
 import {
   type DbEntry,
   type DbKey,
@@ -97,6 +98,8 @@ export class KvStore implements DbStore {
   #closed = false;
   #nextReader = 0;
   readonly #batcher: ReadBatcher;
+  /** Told of each engine commit's outcome, so that a disk refusing writes shows in `remise status`. */
+  writeOutcomes?: WriteOutcomes;
 
   /**
    * `readers` serve reads and `writer` commits, all connections to the same
@@ -309,7 +312,15 @@ export class KvStore implements DbStore {
     for (const op of ops) {
       atomic = op.value === undefined ? atomic.delete(op.key) : atomic.set(op.key, op.value);
     }
-    const result = await atomic.commit();
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      result = await atomic.commit();
+    } catch (e) {
+      // A TypeError is a mutation the engine refuses (a key too large), not the disk.
+      if (!(e instanceof TypeError)) this.writeOutcomes?.writeFailed(e);
+      throw e;
+    }
+    this.writeOutcomes?.writeSucceeded();
     if (!result.ok) throw new Error("atomic commit was refused");
     for (const op of ops) {
       if (op.id !== undefined) this.#absent.written(op.id, op.value !== undefined);

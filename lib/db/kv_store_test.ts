@@ -92,6 +92,30 @@ Deno.test("KvStore cleans the chunks of a split value whose overwrite failed to 
     assert.deepEqual(keys, [["big"]], "no chunk of the split value is left behind");
   }));
 
+Deno.test("KvStore tells its write outcomes of each commit, not of a mutation the engine refuses", () =>
+  withStore(async (db) => {
+    const outcomes: string[] = [];
+    db.writeOutcomes = {
+      writeFailed: (e) => outcomes.push(`failed: ${(e as Error).name}`),
+      writeSucceeded: () => outcomes.push("ok"),
+    };
+    await db.commit([{ type: "set", key: ["a"], value: 1 }]);
+    await assert.rejects(db.commit([{ type: "set", key: ["x".repeat(3000)], value: 1 }]));
+    assert.deepEqual(outcomes, ["ok"], "a key too large is the caller's fault, not the disk's");
+    // SQLite cannot write (a read-only or failing disk): the disk's fault.
+    const writer = (db as unknown as { writer: Deno.Kv }).writer;
+    const atomic = writer.atomic.bind(writer);
+    writer.atomic = () => {
+      const op = atomic();
+      op.commit = () => Promise.reject(new Error("attempt to write a readonly database"));
+      return op;
+    };
+    await assert.rejects(db.commit([{ type: "set", key: ["b"], value: 2 }]), /readonly database/);
+    writer.atomic = atomic;
+    await db.commit([{ type: "set", key: ["b"], value: 2 }]);
+    assert.deepEqual(outcomes, ["ok", "failed: Error", "ok"]);
+  }));
+
 Deno.test("KvStore groups concurrent commits and resolves each", () =>
   withStore(async (db) => {
     await Promise.all(

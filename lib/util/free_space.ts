@@ -91,13 +91,19 @@ async function readDisk(path: string): Promise<DiskReading> {
   return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }
 
+/** Told whether each write to a disk succeeded (FreeSpace, for `remise status`). */
+export interface WriteOutcomes {
+  writeFailed(error: unknown): void;
+  writeSucceeded(): void;
+}
+
 /** The last write a disk refused, when it has accepted none since. */
 export interface DiskWriteError {
   message: string;
   atMs: number;
 }
 
-export class FreeSpace {
+export class FreeSpace implements WriteOutcomes {
   #reading: DiskReading | undefined;
   #writeError: DiskWriteError | undefined;
   #readAtMs = 0;

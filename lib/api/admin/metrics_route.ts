@@ -74,11 +74,8 @@ async function diskFamilies(sources: MetricsSources): Promise<MetricFamily[]> {
     ),
     gauge(
       "remise_disk_write_error",
-      "1 while the data disk's last block write failed (read-only, failing) and none has succeeded since.",
-      present.filter(([disk]) => disk === "data").map(([disk, space]) => ({
-        labels: { disk },
-        value: space.writeError ? 1 : 0,
-      })),
+      "1 while the disk's last write failed (read-only, failing) and none has succeeded since.",
+      present.map(([disk, space]) => ({ labels: { disk }, value: space.writeError ? 1 : 0 })),
     ),
   ];
 }
