@@ -29,7 +29,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import { FreeSpace, reserveWarning, writeErrorWarning } from "../util/free_space.ts";
+import { diskWarnings, FreeSpace } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -353,12 +353,7 @@ async function singleNodeStatus(
     }],
     warnings: [
       "This node runs alone, without certificates: it stores everything and has no cluster layout.",
-      ...[
-        reserveWarning("This node", "data disk", dataDisk),
-        reserveWarning("This node", "metadata disk", metadataDisk),
-        writeErrorWarning("This node", "data disk", dataDisk),
-        writeErrorWarning("This node", "metadata disk", metadataDisk),
-      ].filter((w) => w !== undefined),
+      ...diskWarnings("This node", dataDisk, metadataDisk),
     ],
   };
 }

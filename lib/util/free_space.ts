@@ -85,6 +85,21 @@ export function writeErrorWarning(
     `Check the disk (dmesg, mount options).`;
 }
 
+/** What a node's status says of one of its disks (null or undefined: nothing known). */
+type DiskState = { free: number; reserve?: number; writeError?: DiskWriteError } | undefined | null;
+
+/** The warnings of `remise status` about a node's data and metadata disks. */
+export function diskWarnings(node: string, data: DiskState, metadata: DiskState): string[] {
+  const warnings: string[] = [];
+  for (const [disk, space] of [["data disk", data], ["metadata disk", metadata]] as const) {
+    for (const warn of [reserveWarning, writeErrorWarning]) {
+      const warning = warn(node, disk, space);
+      if (warning) warnings.push(warning);
+    }
+  }
+  return warnings;
+}
+
 /** The free and total space of the file system holding `path`. */
 async function readDisk(path: string): Promise<DiskReading> {
   const s = await statfs(path);

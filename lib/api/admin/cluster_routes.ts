@@ -17,7 +17,7 @@ import {
 import { errorMessage } from "../../util/errors.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
-import { reserveWarning, writeErrorWarning } from "../../util/free_space.ts";
+import { diskWarnings } from "../../util/free_space.ts";
 
 export class ClusterRouteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -113,14 +113,7 @@ export function clusterStatus(
   }
   for (const n of nodes) {
     if (!n.up && n.id in roles) warnings.push(`Node ${n.id.slice(0, 16)} is down.`);
-    for (
-      const [disk, space] of [["data disk", n.dataDisk], ["metadata disk", n.metadataDisk]] as const
-    ) {
-      for (const warn of [reserveWarning, writeErrorWarning]) {
-        const warning = warn(`Node ${n.id.slice(0, 16)}`, disk, space);
-        if (warning) warnings.push(warning);
-      }
-    }
+    warnings.push(...diskWarnings(`Node ${n.id.slice(0, 16)}`, n.dataDisk, n.metadataDisk));
   }
   const ready = readiness(system, mode);
   if (current && ready.partitionsWithoutQuorum > 0) {

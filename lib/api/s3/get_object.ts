@@ -11,6 +11,7 @@ import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { encryptionHeaders, keyToReadFrom, refuseEncryptionOnRead } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
+import { PART_NUMBER_MAX } from "../../model/multipart.ts";
 
 // deno-lint-ignore no-control-regex
 const HEADER_VALUE = /^[\u0009\u0020-\u007e\u0080-\u00ff]*$/;
@@ -90,7 +91,7 @@ function requestedPart(
     );
   }
   const n = Number(param);
-  if (!Number.isInteger(n) || n < 1 || n > 10000) {
+  if (!Number.isInteger(n) || n < 1 || n > PART_NUMBER_MAX) {
     throw s3Errors.invalidArgument(
       "Part number must be an integer between 1 and 10000, inclusive",
       "partNumber",
@@ -150,11 +151,11 @@ export async function objectResponse(
   // The checksum of what is sent: the object's, or with partNumber the part's.
   let checksumValue = meta.checksum?.value;
   if (partNumber !== undefined) {
-    const n = partNumber;
     if (data.type === "parts") {
-      const start = parts.slice(0, n - 1).reduce((s, p) => s + p.size, 0);
-      range = { start, end: start + parts[n - 1].size };
-      if (partCount > 1) checksumValue = parts[n - 1].checksum;
+      const part = parts[partNumber - 1];
+      const start = parts.slice(0, partNumber - 1).reduce((s, p) => s + p.size, 0);
+      range = { start, end: start + part.size };
+      if (partCount > 1) checksumValue = part.checksum;
     } else {
       range = { start: 0, end: meta.size };
     }
