@@ -34,7 +34,7 @@ async function withStore(
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await fn(server, owner, s3);
   } finally {
-    await server.stop();
+    await server.close();
   }
 }
 
