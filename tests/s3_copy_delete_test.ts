@@ -292,7 +292,7 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
     });
 
     await t.step(
-      "copying an object onto itself: REPLACE works, COPY is InvalidRequest",
+      "copying an object onto itself: REPLACE or a storage class works, COPY alone is InvalidRequest",
       async () => {
         await s3.send(
           new PutObjectCommand({ Bucket: DST, Key: "self", Body: big, Metadata: { v: "1" } }),
@@ -333,6 +333,19 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
         assert.deepEqual(head.Metadata, { v: "2" });
         assert.equal(head.ContentType, "application/x-self");
         assert.ok(sameBytes(await getBytes(s3, DST, "self"), big), "data intact after self-copy");
+        // `aws s3 cp s3://b/k s3://b/k --storage-class STANDARD_IA` sends COPY with a class.
+        const reclassed = await s3.send(
+          new CopyObjectCommand({
+            Bucket: DST,
+            Key: "self",
+            CopySource: `${DST}/self`,
+            StorageClass: "STANDARD_IA",
+          }),
+        );
+        assert.equal(reclassed.CopyObjectResult?.ETag, `"${md5Hex(big)}"`);
+        const after = await s3.send(new HeadObjectCommand({ Bucket: DST, Key: "self" }));
+        assert.deepEqual(after.Metadata, { v: "2" }, "COPY keeps the metadata");
+        assert.ok(sameBytes(await getBytes(s3, DST, "self"), big), "data intact after reclassing");
       },
     );
 

@@ -50,9 +50,12 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   // A client's key, or SSE-S3 asked by the request (not only by the bucket's default), changes it.
   const changesEncryption = keys.source instanceof CustomerKey ||
     keys.destination instanceof CustomerKey || r.req.headers.has("x-amz-server-side-encryption");
+  // A storage class asked for is a change too, as in S3 (which is how clients change an object's
+  // class in place); remise keeps one class, so the copy only rewrites the object.
+  const changesStorageClass = r.req.headers.has("x-amz-storage-class");
   if (
     source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&
-    !source.byVersionId && !changesEncryption
+    !source.byVersionId && !changesEncryption && !changesStorageClass
   ) {
     throw new S3Error(
       "InvalidRequest",
