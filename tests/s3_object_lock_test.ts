@@ -176,6 +176,23 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
         );
         await new Promise((r) => setTimeout(r, soon.getTime() - Date.now() + 200));
         await deleteVersion("shortlived", shortlived); // the retention ended
+        // aws-sdk-go removes a retention with an empty Mode: <Mode></Mode>, no date.
+        const removable = await put("removable", {
+          ObjectLockMode: "GOVERNANCE",
+          ObjectLockRetainUntilDate: new Date(Date.now() + HOUR),
+        });
+        const removal = (bypass: boolean) =>
+          signedFetch(server, owner, {
+            method: "PUT",
+            path: "/vault/removable",
+            query: { retention: "", versionId: removable },
+            headers: bypass ? { "x-amz-bypass-governance-retention": "true" } : {},
+            body: "<Retention><Mode></Mode></Retention>",
+          });
+        await assertErrorResponse(await removal(false), 403, "AccessDenied");
+        const removed = await removal(true);
+        assert.equal(removed.status, 200, await removed.text());
+        await deleteVersion("removable", removable); // no retention is left
       },
     );
 

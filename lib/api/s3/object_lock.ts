@@ -235,8 +235,10 @@ export async function handlePutObjectRetention(r: S3Request): Promise<Response> 
   const root = xmlElement((await readRequestXml(r)).Retention);
   if (!root) throw s3Errors.malformedXml();
   const now = r.ctx.store.nowMs();
-  const modeText = xmlText(root, "Mode");
-  const untilText = xmlText(root, "RetainUntilDate");
+  // Empty elements ask for no retention too: SDKs that serialize an empty string (aws-sdk-go's
+  // Mode: "") send <Mode></Mode> to remove one.
+  const modeText = xmlText(root, "Mode") || undefined;
+  const untilText = xmlText(root, "RetainUntilDate") || undefined;
   if ((modeText === undefined) !== (untilText === undefined)) throw s3Errors.malformedXml();
   const retention: Retention | null = modeText === undefined ? null : {
     mode: parseMode(modeText),
