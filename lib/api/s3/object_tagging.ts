@@ -14,18 +14,32 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { asList, readXmlBody, xmlResponse } from "./xml.ts";
 import { compareUtf8 } from "../../util/utf8_order.ts";
 
-const TAGS_MAX = 10;
 const TAG_KEY_MAX_CHARS = 128;
 const TAG_VALUE_MAX_CHARS = 256;
 
 const invalidTag = (message: string) => new S3Error("InvalidTag", 400, message);
 
-/**
- * Checks a tag set as S3 does: at most `max` tags (10 on an object, 50 on a
- * bucket), unique keys of 1-128 characters, values of 0-256.
- */
-function checkTags(tags: [string, string][], max = TAGS_MAX): [string, string][] {
-  if (tags.length > max) throw invalidTag(`Tags cannot be more than ${max}`);
+/** How many tags a set may hold, and S3's answer to one more. */
+interface TagLimit {
+  max: number;
+  tooMany: () => S3Error;
+}
+
+/** An object holds 10 tags; S3 answers an eleventh with BadRequest, not InvalidTag. */
+const OBJECT_TAGS: TagLimit = {
+  max: 10,
+  tooMany: () => new S3Error("BadRequest", 400, "Object tags cannot be greater than 10"),
+};
+
+/** A bucket holds 50. */
+const BUCKET_TAGS: TagLimit = {
+  max: 50,
+  tooMany: () => invalidTag("Bucket tag count cannot be greater than 50"),
+};
+
+/** Checks a tag set as S3 does: within `limit`, unique keys of 1-128 characters, values of 0-256. */
+function checkTags(tags: [string, string][], limit = OBJECT_TAGS): [string, string][] {
+  if (tags.length > limit.max) throw limit.tooMany();
   const seen = new Set<string>();
   for (const [key, value] of tags) {
     if (key.length === 0 || key.length > TAG_KEY_MAX_CHARS) {
@@ -51,7 +65,10 @@ export function taggingHeader(headers: Headers): [string, string][] | undefined 
 }
 
 /** The tags of a Tagging document (a PutObjectTagging or PutBucketTagging body). */
-export function tagsFromXml(doc: Record<string, unknown>, max = TAGS_MAX): [string, string][] {
+export function tagsFromXml(
+  doc: Record<string, unknown>,
+  limit = OBJECT_TAGS,
+): [string, string][] {
   const tagging = doc.Tagging as Record<string, unknown> | undefined;
   if (typeof tagging !== "object" || tagging === null) throw s3Errors.malformedXml();
   const set = tagging.TagSet;
@@ -63,7 +80,7 @@ export function tagsFromXml(doc: Record<string, unknown>, max = TAGS_MAX): [stri
     if (typeof tag?.Key !== "string" || typeof value !== "string") throw s3Errors.malformedXml();
     return [tag.Key, value];
   });
-  return checkTags(tags, max);
+  return checkTags(tags, limit);
 }
 
 /** The tags of a form's `tagging` field (a Tagging document), as PostObject takes them. */
@@ -96,12 +113,9 @@ export async function handleDeleteObjectTagging(r: S3Request): Promise<Response>
   return new Response(null, { status: 204, headers: { "x-amz-version-id": versionId } });
 }
 
-/** Tags of a bucket: S3 allows 50. */
-const BUCKET_TAGS_MAX = 50;
-
 export async function handlePutBucketTagging(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "owner");
-  const tags = tagsFromXml(await readRequestXml(r), BUCKET_TAGS_MAX);
+  const tags = tagsFromXml(await readRequestXml(r), BUCKET_TAGS);
   await r.ctx.access.setSetting(bucket, "tags", tags);
   // 200 as MinIO, Ceph and most S3 servers answer (AWS answers 204): the
   // MinIO JavaScript SDK takes only 200, and every AWS SDK takes either.
