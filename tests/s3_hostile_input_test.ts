@@ -169,7 +169,7 @@ Deno.test("names, keys, markers and upload ids longer than any stored are 4xx, n
   });
 });
 
-Deno.test("GetObject: response-* values a header cannot hold, partNumber with Range, and ranges past the end", async () => {
+Deno.test("GetObject: response-* values a header cannot hold, partNumber malformed or with Range, and ranges past the end", async () => {
   await withStore(async (server, owner, s3) => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "r.txt", Body: "0123456789" }));
     const get = (query: Record<string, string>, headers: Record<string, string> = {}) =>
@@ -206,6 +206,10 @@ Deno.test("GetObject: response-* values a header cannot hold, partNumber with Ra
     assert.equal(part.status, 206);
     assert.equal(part.headers.get("content-range"), "bytes 0-9/10");
     assert.equal(await part.text(), "0123456789");
+    // A part number is digits only, as UploadPart takes it: "1e0" is not 1.
+    for (const value of ["1e0", " 1", "1.0", "0x1", "0", "10001"]) {
+      await assertErrorResponse(await get({ partNumber: value }), 400, "InvalidArgument");
+    }
 
     const past = await get({}, { range: "bytes=100-" });
     assert.equal(past.headers.get("content-range"), "bytes */10");

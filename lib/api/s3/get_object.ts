@@ -11,7 +11,7 @@ import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { encryptionHeaders, keyToReadFrom, refuseEncryptionOnRead } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
-import { PART_NUMBER_MAX } from "../../model/multipart.ts";
+import { parsePartNumber } from "./part_number.ts";
 
 // deno-lint-ignore no-control-regex
 const HEADER_VALUE = /^[\u0009\u0020-\u007e\u0080-\u00ff]*$/;
@@ -90,14 +90,7 @@ function requestedPart(
       "Cannot specify both Range header and partNumber query parameter",
     );
   }
-  const n = Number(param);
-  if (!Number.isInteger(n) || n < 1 || n > PART_NUMBER_MAX) {
-    throw s3Errors.invalidArgument(
-      "Part number must be an integer between 1 and 10000, inclusive",
-      "partNumber",
-      param,
-    );
-  }
+  const n = parsePartNumber(param);
   // A part the object does not have: 400 InvalidPart, as ceph's s3-tests expect of S3.
   if (n > partCount) {
     throw new S3Error("InvalidPart", 400, `The object has no part ${n}: it has ${partCount}.`);

@@ -14,7 +14,6 @@ import {
   getUpload,
   listUploads,
   MultipartError,
-  PART_NUMBER_MAX,
   PART_SIZE_MAX_BYTES,
   sortedParts,
   type UploadChecksum,
@@ -39,6 +38,7 @@ import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { lockToWrite } from "./object_lock.ts";
+import { parsePartNumber } from "./part_number.ts";
 import {
   COPY_SOURCE_KEY_PREFIX,
   customerKeyOf,
@@ -70,16 +70,7 @@ async function activeUpload(r: S3Request, write: boolean) {
 }
 
 function partNumberOf(r: S3Request): number {
-  const value = r.target.query.get("partNumber") ?? "";
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > PART_NUMBER_MAX) {
-    throw s3Errors.invalidArgument(
-      "Part number must be an integer between 1 and 10000, inclusive",
-      "partNumber",
-      value,
-    );
-  }
-  return n;
+  return parsePartNumber(r.target.query.get("partNumber") ?? "");
 }
 
 function parseLimit(value: string | null, name: string, max: number): number {
