@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { AdminClient } from "./admin_client.ts";
 import { formatTable } from "./format.ts";
-import { formatByteSize, parseByteSize } from "../util/byte_size.ts";
+import { formatByteSize, formatMeasuredByteSize, parseByteSize } from "../util/byte_size.ts";
 
 interface Tools {
   client: (cmd: Command) => Promise<AdminClient>;
@@ -58,7 +58,7 @@ interface LayoutJson {
 
 const short = (id: string) => id.slice(0, 16);
 const disk = (d: { free: number; total: number } | null) =>
-  d ? `${formatByteSize(d.free)} free of ${formatByteSize(d.total)}` : "-";
+  d ? `${formatMeasuredByteSize(d.free)} free of ${formatMeasuredByteSize(d.total)}` : "-";
 const roleText = (r: RoleJson | undefined) =>
   !r
     ? "-"

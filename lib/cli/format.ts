@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatMeasuredByteSize } from "../util/byte_size.ts";
 
 /** Spaces between two table columns. */
 const COLUMN_GAP = "  ";
@@ -52,19 +53,10 @@ export function formatTime(value: string | number): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-const SIZE_UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-
 /** A byte count for people: "512 B", "1.5 MiB (1572864 bytes)". */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
-  let value = bytes;
-  let unit = -1;
-  while (value >= 1024 && unit < SIZE_UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const shown = value >= 100 ? value.toFixed(0) : value.toFixed(1).replace(/\.0$/, "");
-  return `${shown} ${SIZE_UNITS[unit]} (${bytes} bytes)`;
+  return `${formatMeasuredByteSize(bytes)} (${bytes} bytes)`;
 }
 
 /** "yes" or "no". */

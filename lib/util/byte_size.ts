@@ -42,6 +42,24 @@ export function parseByteSize(text: string): number | undefined {
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
+const MEASURED_UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/**
+ * A measured byte count (free space, a size), rounded for people to three
+ * digits: 81120411648 -> "75.5 GiB", 1000 -> "1000 B".
+ */
+export function formatMeasuredByteSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes;
+  let unit = -1;
+  while (value >= 1024 && unit < MEASURED_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const shown = value >= 100 ? value.toFixed(0) : value.toFixed(1).replace(/\.0$/, "");
+  return `${shown} ${MEASURED_UNITS[unit]}`;
+}
+
 /** A byte count in the largest binary unit that divides it: 65536 -> "64 KiB", 1000 -> "1000 B". */
 export function formatByteSize(bytes: number): string {
   const units = [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], [

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatByteSize, parseByteSize } from "./byte_size.ts";
+import { formatByteSize, formatMeasuredByteSize, parseByteSize } from "./byte_size.ts";
 
 Deno.test("parseByteSize reads binary and decimal units", () => {
   assert.equal(parseByteSize("1048576"), 1048576);
@@ -28,4 +28,13 @@ Deno.test("formatByteSize uses the largest binary unit that divides", () => {
   assert.equal(formatByteSize(3 * 1024 ** 3), "3 GiB");
   assert.equal(formatByteSize(1000), "1000 B");
   assert.equal(formatByteSize(1536 * 1024), "1536 KiB");
+});
+
+Deno.test("formatMeasuredByteSize rounds to three digits in the largest unit", () => {
+  assert.equal(formatMeasuredByteSize(81_120_411_648), "75.5 GiB");
+  assert.equal(formatMeasuredByteSize(270_553_174_016), "252 GiB");
+  assert.equal(formatMeasuredByteSize(64 * 1024 * 1024), "64 MiB");
+  assert.equal(formatMeasuredByteSize(1536), "1.5 KiB");
+  assert.equal(formatMeasuredByteSize(1000), "1000 B");
+  assert.equal(formatMeasuredByteSize(0), "0 B");
 });

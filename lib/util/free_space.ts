@@ -11,7 +11,7 @@
  * @module
  */
 import { statfs } from "node:fs/promises";
-import { formatByteSize } from "./byte_size.ts";
+import { formatByteSize, formatMeasuredByteSize } from "./byte_size.ts";
 import { errorMessage } from "./errors.ts";
 import { log } from "./log.ts";
 
@@ -30,7 +30,7 @@ const OUT_OF_SPACE_WORDS = "Not enough free space";
 export class OutOfSpaceError extends Error {
   constructor(disk: string, free: number, reserve: number) {
     super(
-      `${OUT_OF_SPACE_WORDS} on the ${disk} (${formatByteSize(Math.max(0, free))} free, ` +
+      `${OUT_OF_SPACE_WORDS} on the ${disk} (${formatMeasuredByteSize(Math.max(0, free))} free, ` +
         `${formatByteSize(reserve)} kept free)`,
     );
     this.name = "OutOfSpaceError";
@@ -63,7 +63,9 @@ export function reserveWarning(
 ): string | undefined {
   if (!space?.reserve || space.free >= space.reserve) return undefined;
   const refused = disk === "data disk" ? "uploads and new blocks" : "uploads";
-  return `${node}: its ${disk} has ${formatByteSize(Math.max(0, space.free))} free, less than ` +
+  return `${node}: its ${disk} has ${
+    formatMeasuredByteSize(Math.max(0, space.free))
+  } free, less than ` +
     `its min_free_space (${formatByteSize(space.reserve)}): it refuses ${refused} ` +
     `until objects are deleted or space is added.`;
 }
