@@ -327,6 +327,21 @@ Deno.test("S3 lifecycle configuration", (t) =>
           501,
         ],
         [
+          // A transition S3 would refuse gets S3's answer before NotImplemented.
+          rule(
+            "<Status>Enabled</Status><Filter/><Transition><Date>20220927</Date><StorageClass>GLACIER</StorageClass></Transition>",
+          ),
+          "InvalidArgument",
+          400,
+        ],
+        [
+          rule(
+            "<Status>Enabled</Status><Filter/><Expiration><Date>Tue, 27 Sep 2022 00:00:00 GMT</Date></Expiration>",
+          ),
+          "InvalidArgument",
+          400,
+        ],
+        [
           "<LifecycleConfiguration></LifecycleConfiguration>",
           "MalformedXML",
           400,

@@ -31,13 +31,26 @@ function positiveDays(value: string, what: string): number {
   return Number(value);
 }
 
+/** A rule's Date: an ISO 8601 date at midnight GMT ("2026-12-01" or "2026-12-01T00:00:00Z"). */
+function midnightDate(value: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms) || ms % DAY_MS !== 0) {
+    throw s3Errors.invalidArgument("'Date' must be at midnight GMT", "Date", value);
+  }
+  return ms;
+}
+
 function parseRule(node: unknown): LifecycleRule {
   const rule = xmlElement(node);
   if (!rule) throw s3Errors.malformedXml();
   for (const unsupported of ["Transition", "NoncurrentVersionTransition"]) {
-    if (rule[unsupported] !== undefined) {
-      throw s3Errors.notImplemented(`Lifecycle ${unsupported} (remise has one storage class)`);
+    if (rule[unsupported] === undefined) continue;
+    // A transition S3 would refuse gets S3's error; a valid one is not implemented.
+    for (const transition of asList(rule[unsupported])) {
+      const date = xmlText(xmlElement(transition) ?? {}, "Date");
+      if (date !== undefined) midnightDate(date);
     }
+    throw s3Errors.notImplemented(`Lifecycle ${unsupported} (remise has one storage class)`);
   }
   const status = xmlText(rule, "Status");
   if (status !== "Enabled" && status !== "Disabled") throw s3Errors.malformedXml();
@@ -68,13 +81,7 @@ function parseRule(node: unknown): LifecycleRule {
       if (marker === "true") parsed.expiredObjectDeleteMarker = true;
     }
     if (days !== undefined) parsed.expirationDays = positiveDays(days, "Days");
-    if (date !== undefined) {
-      const ms = Date.parse(date);
-      if (Number.isNaN(ms) || ms % DAY_MS !== 0) {
-        throw s3Errors.invalidArgument("'Date' must be at midnight GMT", "Date", date);
-      }
-      parsed.expirationDateMs = ms;
-    }
+    if (date !== undefined) parsed.expirationDateMs = midnightDate(date);
   }
   const abort = xmlElement(rule.AbortIncompleteMultipartUpload);
   if (abort) {
