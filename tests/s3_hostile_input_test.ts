@@ -238,3 +238,23 @@ Deno.test("PutObject: two checksum headers are InvalidRequest, a value that is n
     assert.deepEqual(await keysOf(s3, BUCKET), []);
   });
 });
+
+Deno.test("a part without an uploadId is InvalidArgument, and stores nothing", async () => {
+  await withStore(async (server, owner, s3) => {
+    const put = await signedFetch(server, owner, {
+      method: "PUT",
+      path: objectPath(BUCKET, "part-alone"),
+      query: { partNumber: "1" },
+      body: "a part's bytes",
+    });
+    await assertErrorResponse(put, 400, "InvalidArgument");
+    // The same with a sub-resource beside it (found by a fuzzer as a 500).
+    const withAcl = await signedFetch(server, owner, {
+      method: "PUT",
+      path: objectPath(BUCKET, "part-alone"),
+      query: { partNumber: "1", acl: "" },
+    });
+    await assertErrorResponse(withAcl, 400, "InvalidArgument");
+    assert.ok(!(await keysOf(s3, BUCKET)).includes("part-alone"), "no object was stored");
+  });
+});

@@ -56,11 +56,12 @@ export const KV_COMMIT_MUTATIONS_MAX = 900;
 export const KV_COMMIT_BYTES_MAX = 700 * 1024;
 
 /**
- * A refused request's body is read and dropped up to this size, and for this
- * long, so that the client gets the answer (see lib/api/s3/refused_body.ts).
+ * A request body left unread (the request refused, or answered without it)
+ * is read and dropped up to this size, and for this long, so that the client
+ * gets the answer (see lib/api/s3/unread_body.ts).
  */
-export const REFUSED_BODY_DRAIN_MAX_BYTES = 64 * 1024 * 1024;
-export const REFUSED_BODY_DRAIN_MAX_MS = 30_000;
+export const UNREAD_BODY_DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+export const UNREAD_BODY_DRAIN_MAX_MS = 30_000;
 
 /** S3's limit of keys in one DeleteObjects request. */
 export const DELETE_OBJECTS_MAX_KEYS = 1000;

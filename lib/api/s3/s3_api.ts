@@ -83,7 +83,7 @@ import {
 import { type RequestTarget, resolveTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { errorResponse } from "./xml.ts";
-import { drainRefusedBody } from "./refused_body.ts";
+import { drainUnreadBody } from "./unread_body.ts";
 import { checkUploadSpace, outOfSpaceError } from "./upload_space.ts";
 import {
   handleGetObjectLegalHold,
@@ -267,7 +267,11 @@ export function routeOperation(
       if (sub) return unsupported("HeadObject", sub);
       return route("HeadObject", (r) => handleGetObject(r, true));
     case "PUT":
-      if (q.has("uploadId") || q.has("partNumber")) {
+      if (q.has("partNumber") && !q.has("uploadId")) {
+        // Not a PutObject that would store a part's bytes as the whole object.
+        return route("UploadPart", () => Promise.reject(partWithoutUpload()));
+      }
+      if (q.has("uploadId")) {
         return headers.has("x-amz-copy-source")
           ? route("UploadPartCopy", handleUploadPartCopy)
           : route("UploadPart", handleUploadPart);
@@ -290,6 +294,14 @@ export function routeOperation(
       return unsupported("PostObject", sub);
   }
   return notAllowed;
+}
+
+function partWithoutUpload(): S3Error {
+  return s3Errors.invalidArgument(
+    "A part is uploaded with both partNumber and uploadId",
+    "uploadId",
+    "",
+  );
 }
 
 function methodNotAllowed(method: string): S3Error {
@@ -468,6 +480,12 @@ export function createS3Handler(
         response = await route.handler(authorized);
       }
       response.headers.set("x-amz-request-id", requestId);
+      // A handler that answers without reading the body (CreateMultipartUpload given one, a
+      // DELETE) leaves it unread; a locked one was read.
+      const unread = authorized ? authorized.body : req.bodyUsed ? null : req.body;
+      if (unread && !unread.locked && !(await drainUnreadBody(unread, req.headers))) {
+        response.headers.set("connection", "close");
+      }
     } catch (e) {
       let error = toS3Error(e, requestId);
       if (error.code === "IncompleteBody" && ctx.stopping?.()) {
@@ -477,7 +495,7 @@ export function createS3Handler(
       response = errorResponse(error, target?.path ?? "/", requestId, req.method === "HEAD");
       // The client reads this answer once its body is sent: read the rest of it, if not too large.
       const body = authorized ? authorized.body : req.bodyUsed ? undefined : req.body;
-      if (body === undefined || !(await drainRefusedBody(body, req.headers))) {
+      if (body === undefined || !(await drainUnreadBody(body, req.headers))) {
         response.headers.set("connection", "close");
       }
     }

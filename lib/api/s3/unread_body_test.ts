@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { drainRefusedBody } from "./refused_body.ts";
-import { REFUSED_BODY_DRAIN_MAX_BYTES } from "../../util/limits.ts";
+import { drainUnreadBody } from "./unread_body.ts";
+import { UNREAD_BODY_DRAIN_MAX_BYTES } from "../../util/limits.ts";
 
 /** A body of `chunks` chunks of 1 MiB; `pulled` counts the chunks read. */
 function body(chunks: number): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
@@ -20,32 +20,32 @@ const MIB = 1 << 20;
 Deno.test("a refused body is read to its end when within the bound", async () => {
   const { stream, pulled } = body(3);
   assert.equal(
-    await drainRefusedBody(stream, new Headers({ "content-length": String(3 * MIB) })),
+    await drainUnreadBody(stream, new Headers({ "content-length": String(3 * MIB) })),
     true,
   );
   assert.equal(pulled(), 3);
-  assert.equal(await drainRefusedBody(null, new Headers()), true, "no body: nothing to read");
+  assert.equal(await drainUnreadBody(null, new Headers()), true, "no body: nothing to read");
 });
 
 Deno.test("a refused body over the bound is not read: the connection is to close", async () => {
   const announced = body(100);
-  const tooLarge = String(REFUSED_BODY_DRAIN_MAX_BYTES + 1);
+  const tooLarge = String(UNREAD_BODY_DRAIN_MAX_BYTES + 1);
   assert.equal(
-    await drainRefusedBody(announced.stream, new Headers({ "content-length": tooLarge })),
+    await drainUnreadBody(announced.stream, new Headers({ "content-length": tooLarge })),
     false,
   );
   assert.equal(announced.pulled(), 0, "a body announced too large is not read at all");
 
   // Sent without a length (chunked): read up to the bound, then given up.
-  const chunks = REFUSED_BODY_DRAIN_MAX_BYTES / MIB + 10;
+  const chunks = UNREAD_BODY_DRAIN_MAX_BYTES / MIB + 10;
   const unannounced = body(chunks);
-  assert.equal(await drainRefusedBody(unannounced.stream, new Headers()), false);
+  assert.equal(await drainUnreadBody(unannounced.stream, new Headers()), false);
   assert.ok(unannounced.pulled() < chunks, "reading stopped at the bound");
 });
 
 Deno.test("a body someone else is reading is left to them", async () => {
   const { stream } = body(1);
   const reader = stream.getReader();
-  assert.equal(await drainRefusedBody(stream, new Headers()), false);
+  assert.equal(await drainUnreadBody(stream, new Headers()), false);
   reader.releaseLock();
 });
