@@ -425,6 +425,18 @@ Deno.test("PostObject: uploads through an HTML form", async (t) => {
         body: "not a form at all",
       });
       await assertRefused(garbage, 400, "MalformedPOSTRequest", "not a form");
+      // A client that goes away before its Content-Length is sent: IncompleteBody, not a 500.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.apiPort });
+      const partial = `${head}--${boundary}\r\nContent-Disposition: form-data; name="file"`;
+      await conn.write(new TextEncoder().encode(
+        `POST /forms HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+          `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+          `Content-Length: ${partial.length + 100}\r\n\r\n${partial}`,
+      ));
+      await conn.closeWrite();
+      const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+      assert.equal(errorCodeOf(answer), "IncompleteBody", answer);
       assert.deepEqual(await snapshotStore(s3), before);
     });
   } finally {

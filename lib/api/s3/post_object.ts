@@ -11,7 +11,7 @@ import { versioningOf } from "../../model/bucket_table.ts";
 import { formBoundary, FormDataError, readFormUpload } from "../../util/form_stream.ts";
 import { fromBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
-import { type AuthContext } from "./auth/authenticate.ts";
+import { type AuthContext, unsignedBody } from "./auth/authenticate.ts";
 import { FORM_SIGNATURE_FIELDS, verifyFormSignature } from "./auth/form_signature.ts";
 import type { S3Context } from "./context.ts";
 import { refuseBlockedPublicAcl } from "./public_access_block.ts";
@@ -182,11 +182,12 @@ export async function handlePostObject(
   target: RequestTarget,
 ): Promise<Response> {
   const bucketName = target.bucket!;
-  if (!req.body) throw malformed("the body is empty");
+  const body = unsignedBody(req);
+  if (!body) throw malformed("the body is empty");
   let upload;
   try {
     const boundary = formBoundary(req.headers.get("content-type"))!;
-    upload = await readFormUpload(req.body, boundary, "file", FORM_FIELDS_MAX_BYTES);
+    upload = await readFormUpload(body, boundary, "file", FORM_FIELDS_MAX_BYTES);
   } catch (e) {
     if (e instanceof FormDataError) throw malformed(e.message);
     throw e;

@@ -395,6 +395,15 @@ function contentLengthOf(req: Request): number | undefined {
   return value !== null && DECIMAL.test(value) ? Number(value) : undefined;
 }
 
+/**
+ * A body no SigV4 header covers (a form upload signs its fields): counted
+ * against Content-Length, and a read that fails (the client went away) is
+ * IncompleteBody, as for a signed body.
+ */
+export function unsignedBody(req: Request): ReadableStream<Uint8Array> | null {
+  return plainBody(req, undefined);
+}
+
 function plainBody(req: Request, sha256Hex: string | undefined): ReadableStream<Uint8Array> | null {
   if (req.body === null) return null;
   return verifiedBody(req.body, { sha256Hex, contentLength: contentLengthOf(req) });
