@@ -146,12 +146,14 @@ export class Access {
     return keys;
   }
 
-  /** A key by id, unambiguous id prefix, or exact name. */
-  async findKey(pattern: string): Promise<AccessKey> {
+  /** A key by id, unambiguous id prefix (unless `prefix` is false), or exact name. */
+  async findKey(pattern: string, { prefix = true } = {}): Promise<AccessKey> {
     const exact = await this.getKey(pattern);
     if (exact) return exact;
     const keys = await this.listKeys();
-    const matches = keys.filter((k) => k.id.startsWith(pattern) || k.name.v === pattern);
+    const matches = keys.filter((k) =>
+      (prefix && k.id.startsWith(pattern)) || k.name.v === pattern
+    );
     if (matches.length === 1) return matches[0];
     if (matches.length === 0) {
       throw new ModelError("NoSuchAccessKey", `No access key matches "${pattern}"`);

@@ -510,8 +510,9 @@ async function keyInfo(ctx: AdminContext, [pattern]: string[]): Promise<Response
   return json(200, keyInfoJson(await ctx.access.keyInfo(key)));
 }
 
-async function deleteKey(ctx: AdminContext, [pattern]: string[]): Promise<Response> {
-  const key = await ctx.access.findKey(pattern);
+async function deleteKey(ctx: AdminContext, [idOrName]: string[]): Promise<Response> {
+  // The whole id or name, not a prefix: a script's id cut short ("GK") must not delete a key.
+  const key = await ctx.access.findKey(idOrName, { prefix: false });
   await ctx.access.deleteKey(key);
   log(LOG_MODULE, "info", `deleted access key ${key.id} ("${key.name.v}")`);
   return new Response(null, { status: 204 });

@@ -161,6 +161,11 @@ Deno.test("admin API: keys are created, imported, listed, described and deleted"
     assert.equal(missing.status, 404);
     assert.equal(missing.body.code, "NoSuchAccessKey");
 
+    // Deleting takes the whole id or name: a prefix, even an unambiguous one, matches nothing.
+    const byPrefix = await call("DELETE", "/v1/keys/GKIMP");
+    assert.equal(byPrefix.status, 404);
+    assert.equal(byPrefix.body.code, "NoSuchAccessKey");
+    assert.equal((await call("GET", "/v1/keys/GKIMP")).body.name, "bob", "still there");
     const deleted = await call("DELETE", "/v1/keys/bob");
     assert.equal(deleted.status, 204);
     assert.equal(deleted.body, undefined);
