@@ -12,38 +12,10 @@
  * KEY.json holds `accessKeyId` and `secretAccessKey` (the admin API's answer
  * to POST /v1/keys). The key creates and may delete the buckets `fuzz-a` and
  * `fuzz-v` (versioned): use a store whose data does not matter.
+ * `tests/fuzz_test.ts` runs a short seeded round of it with the test suite.
  */
 import { parseArgs } from "node:util";
 import { canonicalQuery, encodeKeyPath, SigV4Signer } from "../../bench/sigv4.ts";
-
-const { values: args } = parseArgs({
-  options: {
-    endpoint: { type: "string", default: "http://127.0.0.1:3900" },
-    "key-file": { type: "string" },
-    requests: { type: "string", default: "3000" },
-    seed: { type: "string", default: "1" },
-    region: { type: "string", default: "us-east-1" },
-  },
-});
-if (!args["key-file"]) throw new Error("--key-file KEY.json is required");
-const key = JSON.parse(await Deno.readTextFile(args["key-file"]));
-const endpoint = new URL(args.endpoint);
-const signer = new SigV4Signer({
-  accessKey: key.accessKeyId,
-  secretKey: key.secretAccessKey,
-  region: args.region,
-});
-
-/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
-let state = Number(args.seed) >>> 0;
-function random(): number {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
 
 const BUCKETS = ["fuzz-a", "fuzz-a", "fuzz-a", "fuzz-v", "fuzz-v", "no-such-bucket", "UPPER", "ab"];
 const KEYS = ["k", "dir/k", "a b", "%", "ü", "k".repeat(1100), "..", "k/", "obj", "mp", "x\u0000y"];
@@ -106,7 +78,6 @@ const HEADERS: Record<string, string[]> = {
   "x-amz-object-ownership": ["BucketOwnerEnforced", "ObjectWriter", "x"],
 };
 const encoder = new TextEncoder();
-const randomBytes = crypto.getRandomValues(new Uint8Array(3000));
 const BODIES: Uint8Array[] = [
   "",
   "<",
@@ -120,48 +91,145 @@ const BODIES: Uint8Array[] = [
   '{"Version":"2012-10-17","Statement":[]}',
   "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>",
   '<!DOCTYPE x [<!ENTITY a "aaaa">]><Tagging>&a;</Tagging>',
-].map((text) => encoder.encode(text)).concat([randomBytes, new Uint8Array(5 * 1024 * 1024 + 3)]);
+].map((text) => encoder.encode(text)).concat([
+  Uint8Array.from({ length: 3000 }, (_, i) => (i * 2654435761) >>> 24), // bytes that are no text
+  new Uint8Array(5 * 1024 * 1024 + 3),
+]);
 
-interface Outcome {
+/** An answer's status, or what happened instead, and the request it answered. */
+export interface Outcome {
   status: number | string;
   request: string;
 }
 
-/** Sends one request over a connection of its own; `cutShort` announces 10 more bytes than it sends. */
-async function send(
-  method: string,
-  path: string,
-  query: [string, string][],
-  headers: Record<string, string>,
-  body: Uint8Array,
-  cutShort = false,
-): Promise<Outcome> {
-  const host = endpoint.host;
-  const signed = signer.sign({ method, host, path, query, headers });
-  const queryString = canonicalQuery(query);
-  const target = path + (queryString ? `?${queryString}` : "");
-  const lines = [`${method} ${target} HTTP/1.1`, `host: ${host}`, "connection: close"];
-  for (const [name, value] of Object.entries(signed)) lines.push(`${name}: ${value}`);
-  lines.push(`content-length: ${body.byteLength + (cutShort ? 10 : 0)}`);
-  const request = `${method} ${target.slice(0, 100)} [${Object.keys(headers).join(", ")}]`;
-  const conn = await Deno.connect({ hostname: endpoint.hostname, port: Number(endpoint.port) });
-  const timer = setTimeout(() => conn.close(), 60_000);
-  try {
-    const writing = (async () => {
-      await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-      await writeAll(conn, body);
-      if (cutShort) await conn.closeWrite();
-    })().catch(() => {}); // an answer before the whole body is read may close the connection
-    const answer = new Uint8Array(await new Response(conn.readable).arrayBuffer());
-    await writing;
-    const statusLine = new TextDecoder().decode(answer.subarray(0, 32));
-    const status = /^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1];
-    return { status: status ? Number(status) : "no answer", request };
-  } catch (e) {
-    return { status: `connection error (${(e as Error).name})`, request };
-  } finally {
-    clearTimeout(timer);
+/** Where to send, as whom, how many requests, and the seed that makes their sequence. */
+export interface FuzzOptions {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  requests: number;
+  seed: number;
+}
+
+/** Statuses counted, and the outcomes that fail: a 5xx but 501 and 503, or no answer. */
+export interface FuzzResult {
+  counts: Map<string, number>;
+  failures: Outcome[];
+}
+
+/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Sends `options.requests` random requests, setting up buckets and objects now and then. */
+export async function fuzz(options: FuzzOptions): Promise<FuzzResult> {
+  const endpoint = new URL(options.endpoint);
+  const signer = new SigV4Signer({
+    accessKey: options.accessKeyId,
+    secretKey: options.secretAccessKey,
+    region: options.region,
+  });
+  const random = seededRandom(options.seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+
+  /** Sends one request over a connection of its own; `cutShort` announces 10 more bytes than it sends. */
+  async function send(
+    method: string,
+    path: string,
+    query: [string, string][],
+    headers: Record<string, string>,
+    body: Uint8Array,
+    cutShort = false,
+  ): Promise<Outcome> {
+    const host = endpoint.host;
+    const signed = signer.sign({ method, host, path, query, headers });
+    const queryString = canonicalQuery(query);
+    const target = path + (queryString ? `?${queryString}` : "");
+    const lines = [`${method} ${target} HTTP/1.1`, `host: ${host}`, "connection: close"];
+    for (const [name, value] of Object.entries(signed)) lines.push(`${name}: ${value}`);
+    lines.push(`content-length: ${body.byteLength + (cutShort ? 10 : 0)}`);
+    const request = `${method} ${target.slice(0, 100)} [${Object.keys(headers).join(", ")}]`;
+    const conn = await Deno.connect({ hostname: endpoint.hostname, port: Number(endpoint.port) });
+    const timer = setTimeout(() => conn.close(), 60_000);
+    try {
+      const writing = (async () => {
+        await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+        await writeAll(conn, body);
+        if (cutShort) await conn.closeWrite();
+      })().catch(() => {}); // an answer before the whole body is read may close the connection
+      const answer = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+      await writing;
+      const statusLine = new TextDecoder().decode(answer.subarray(0, 32));
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1];
+      return { status: status ? Number(status) : "no answer", request };
+    } catch (e) {
+      return { status: `connection error (${(e as Error).name})`, request };
+    } finally {
+      clearTimeout(timer);
+    }
   }
+
+  /** Buckets and objects for the requests to find; recreated now and then, as requests delete them. */
+  async function setUp(): Promise<void> {
+    const versioning =
+      "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+    const steps: [string, string, [string, string][], string][] = [
+      ["PUT", encodeKeyPath("fuzz-a"), [], ""],
+      ["PUT", encodeKeyPath("fuzz-v"), [], ""],
+      ["PUT", encodeKeyPath("fuzz-v"), [["versioning", ""]], versioning],
+      ["PUT", encodeKeyPath("fuzz-a", "k"), [], "hello"],
+      ["PUT", encodeKeyPath("fuzz-a", "obj"), [], "x".repeat(100)],
+      ["POST", encodeKeyPath("fuzz-a", "mp"), [["uploads", ""]], ""],
+    ];
+    for (const [method, path, query, body] of steps) {
+      await send(method, path, query, {}, encoder.encode(body));
+    }
+  }
+
+  function randomRequest(): Promise<Outcome> {
+    const method = pick(["GET", "PUT", "POST", "DELETE", "HEAD", "GET", "PUT"]);
+    const shape = random();
+    const path = shape < 0.1
+      ? "/"
+      : shape < 0.4
+      ? encodeKeyPath(pick(BUCKETS))
+      : encodeKeyPath(pick(BUCKETS), pick(KEYS));
+    const query: [string, string][] = [];
+    for (let i = Math.floor(random() * 4); i > 0; i--) {
+      const name = pick(Object.keys(SUBRESOURCES));
+      query.push([name, pick(SUBRESOURCES[name])]);
+    }
+    const headers: Record<string, string> = {};
+    for (let i = Math.floor(random() * 5); i > 0; i--) {
+      const name = pick(Object.keys(HEADERS));
+      headers[name] = pick(HEADERS[name]);
+    }
+    const body = method === "PUT" || method === "POST" ? pick(BODIES) : new Uint8Array(0);
+    return send(method, path, query, headers, body, body.byteLength > 0 && random() < 0.05);
+  }
+
+  const counts = new Map<string, number>();
+  const failures: Outcome[] = [];
+  for (let i = 0; i < options.requests; i++) {
+    if (i % 150 === 0) await setUp();
+    const outcome = await randomRequest();
+    const label = String(outcome.status);
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+    const status = outcome.status;
+    if (typeof status === "string" || (status >= 500 && status !== 501 && status !== 503)) {
+      failures.push(outcome);
+    }
+  }
+  return { counts, failures };
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -169,60 +237,30 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (sent < bytes.byteLength) sent += await conn.write(bytes.subarray(sent));
 }
 
-/** Buckets and objects for the requests to find; recreated now and then, as requests delete them. */
-async function setUp(): Promise<void> {
-  const versioning = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
-  const steps: [string, string, [string, string][], string][] = [
-    ["PUT", encodeKeyPath("fuzz-a"), [], ""],
-    ["PUT", encodeKeyPath("fuzz-v"), [], ""],
-    ["PUT", encodeKeyPath("fuzz-v"), [["versioning", ""]], versioning],
-    ["PUT", encodeKeyPath("fuzz-a", "k"), [], "hello"],
-    ["PUT", encodeKeyPath("fuzz-a", "obj"), [], "x".repeat(100)],
-    ["POST", encodeKeyPath("fuzz-a", "mp"), [["uploads", ""]], ""],
-  ];
-  for (const [method, path, query, body] of steps) {
-    await send(method, path, query, {}, encoder.encode(body));
-  }
+if (import.meta.main) {
+  const { values: args } = parseArgs({
+    options: {
+      endpoint: { type: "string", default: "http://127.0.0.1:3900" },
+      "key-file": { type: "string" },
+      requests: { type: "string", default: "3000" },
+      seed: { type: "string", default: "1" },
+      region: { type: "string", default: "us-east-1" },
+    },
+  });
+  if (!args["key-file"]) throw new Error("--key-file KEY.json is required");
+  const key = JSON.parse(await Deno.readTextFile(args["key-file"]));
+  const { counts, failures } = await fuzz({
+    endpoint: args.endpoint,
+    accessKeyId: key.accessKeyId,
+    secretAccessKey: key.secretAccessKey,
+    region: args.region,
+    requests: Number(args.requests),
+    seed: Number(args.seed),
+  });
+  console.log(
+    [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}: ${n}`).join(", "),
+  );
+  for (const f of failures.slice(0, 20)) console.log(`FAILED ${f.status}: ${f.request}`);
+  console.log(`${args.requests} requests, seed ${args.seed}: ${failures.length} failed`);
+  Deno.exit(failures.length === 0 ? 0 : 1);
 }
-
-function randomRequest(): Promise<Outcome> {
-  const method = pick(["GET", "PUT", "POST", "DELETE", "HEAD", "GET", "PUT"]);
-  const shape = random();
-  const path = shape < 0.1
-    ? "/"
-    : shape < 0.4
-    ? encodeKeyPath(pick(BUCKETS))
-    : encodeKeyPath(pick(BUCKETS), pick(KEYS));
-  const query: [string, string][] = [];
-  for (let i = Math.floor(random() * 4); i > 0; i--) {
-    const name = pick(Object.keys(SUBRESOURCES));
-    query.push([name, pick(SUBRESOURCES[name])]);
-  }
-  const headers: Record<string, string> = {};
-  for (let i = Math.floor(random() * 5); i > 0; i--) {
-    const name = pick(Object.keys(HEADERS));
-    headers[name] = pick(HEADERS[name]);
-  }
-  const body = method === "PUT" || method === "POST" ? pick(BODIES) : new Uint8Array(0);
-  return send(method, path, query, headers, body, body.byteLength > 0 && random() < 0.05);
-}
-
-const requests = Number(args.requests);
-const counts = new Map<string, number>();
-const failures: Outcome[] = [];
-for (let i = 0; i < requests; i++) {
-  if (i % 150 === 0) await setUp();
-  const outcome = await randomRequest();
-  const label = String(outcome.status);
-  counts.set(label, (counts.get(label) ?? 0) + 1);
-  const status = outcome.status;
-  if (typeof status === "string" || (status >= 500 && status !== 501 && status !== 503)) {
-    failures.push(outcome);
-  }
-}
-console.log(
-  [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}: ${n}`).join(", "),
-);
-for (const f of failures.slice(0, 20)) console.log(`FAILED ${f.status}: ${f.request}`);
-console.log(`${requests} requests, seed ${args.seed}: ${failures.length} failed`);
-Deno.exit(failures.length === 0 ? 0 : 1);
