@@ -1,7 +1,8 @@
 /**
  * A fuzzer of signed S3 requests: random methods, buckets, keys, sub-resources,
  * headers and bodies (XML documents, random bytes, 5 MiB, bodies cut short),
- * each signed with SigV4 and sent over a connection of its own. Any answer of
+ * most signed with SigV4 (one in ten anonymous), each sent over a connection
+ * of its own. Any answer of
  * 500 or above but 501 (what remise refuses on purpose) and 503, or a
  * connection that gives no answer, is reported; the exit code is then 1.
  * Against a running store (`make dev`, or a node of scripts/partition):
@@ -141,23 +142,27 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzResult> {
   const random = seededRandom(options.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
 
-  /** Sends one request over a connection of its own; `cutShort` announces 10 more bytes than it sends. */
+  /**
+   * Sends one request over a connection of its own: signed, or `anonymous`;
+   * `cutShort` announces 10 more bytes than it sends.
+   */
   async function send(
     method: string,
     path: string,
     query: [string, string][],
     headers: Record<string, string>,
     body: Uint8Array,
-    cutShort = false,
+    { cutShort = false, anonymous = false } = {},
   ): Promise<Outcome> {
     const host = endpoint.host;
-    const signed = signer.sign({ method, host, path, query, headers });
+    const signed = anonymous ? headers : signer.sign({ method, host, path, query, headers });
     const queryString = canonicalQuery(query);
     const target = path + (queryString ? `?${queryString}` : "");
     const lines = [`${method} ${target} HTTP/1.1`, `host: ${host}`, "connection: close"];
     for (const [name, value] of Object.entries(signed)) lines.push(`${name}: ${value}`);
     lines.push(`content-length: ${body.byteLength + (cutShort ? 10 : 0)}`);
-    const request = `${method} ${target.slice(0, 100)} [${Object.keys(headers).join(", ")}]`;
+    const request = `${anonymous ? "anonymous " : ""}${method} ${target.slice(0, 100)} ` +
+      `[${Object.keys(headers).join(", ")}]`;
     const conn = await Deno.connect({ hostname: endpoint.hostname, port: Number(endpoint.port) });
     const timer = setTimeout(() => conn.close(), 60_000);
     try {
@@ -214,7 +219,10 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzResult> {
       headers[name] = pick(HEADERS[name]);
     }
     const body = method === "PUT" || method === "POST" ? pick(BODIES) : new Uint8Array(0);
-    return send(method, path, query, headers, body, body.byteLength > 0 && random() < 0.05);
+    return send(method, path, query, headers, body, {
+      cutShort: body.byteLength > 0 && random() < 0.05,
+      anonymous: random() < 0.1,
+    });
   }
 
   const counts = new Map<string, number>();
