@@ -17,6 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { canonicalQuery, encodeKeyPath, SigV4Signer } from "../../bench/sigv4.ts";
+import { seededRandom } from "../../lib/util/seeded_random.ts";
 
 const BUCKETS = ["fuzz-a", "fuzz-a", "fuzz-a", "fuzz-v", "fuzz-v", "no-such-bucket", "UPPER", "ab"];
 const KEYS = ["k", "dir/k", "a b", "%", "ü", "k".repeat(1100), "..", "k/", "obj", "mp", "x\u0000y"];
@@ -117,18 +118,6 @@ export interface FuzzOptions {
 export interface FuzzResult {
   counts: Map<string, number>;
   failures: Outcome[];
-}
-
-/** A small seeded generator (mulberry32), so that a failing run can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Sends `options.requests` random requests, setting up buckets and objects now and then. */
