@@ -21,6 +21,7 @@ import { AnswerRace } from "../rpc/answer_race.ts";
 import { partitionOfKey } from "../table/partition.ts";
 import { readBounded } from "../util/read_bounded.ts";
 import { BLOCK_PUSH_BACKLOG_PER_PEER_BYTES } from "../util/limits.ts";
+import { shortNodeId } from "../net/node_id.ts";
 import { PushBacklog, PushSkippedError } from "./push_backlog.ts";
 
 interface Refcount {
@@ -222,14 +223,14 @@ export class BlockManager {
         );
       } catch (e) {
         if (!(e instanceof QuorumError)) throw e;
-        for (const c of e.causes) errors.push(`${c.node.slice(0, 16)}: ${c.error}`);
+        for (const c of e.causes) errors.push(`${shortNodeId(c.node)}: ${c.error}`);
         break;
       }
       answering.keepOnly(first.node);
       try {
         return await this.#checkedCopy(hash, check, first.value);
       } catch (e) {
-        errors.push(`${first.node.slice(0, 16)}: ${errorMessage(e)}`);
+        errors.push(`${shortNodeId(first.node)}: ${errorMessage(e)}`);
       }
       left = left.filter((node) => node !== first.node);
     }

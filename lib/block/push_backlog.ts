@@ -12,13 +12,14 @@
  * entries, and the resync fetches what is referenced but missing).
  */
 import type { MetricFamily } from "../util/metrics.ts";
+import { shortNodeId } from "../net/node_id.ts";
 
 /** A push skipped for the peer's backlog: the block was never sent, nor read. */
 export class PushSkippedError extends Error {
   constructor(node: string, backlogBytes: number) {
     super(
       `push skipped: ${backlogBytes} bytes of blocks are still on their way to node ` +
-        `${node.slice(0, 16)}, which will fetch this one itself`,
+        `${shortNodeId(node)}, which will fetch this one itself`,
     );
     this.name = "PushSkippedError";
   }
@@ -42,7 +43,7 @@ export class PushBacklog {
           "Block bytes sent to each peer that it has not yet stored (uploads wait for a quorum only).",
         type: "gauge",
         samples: nodes.map((node) => ({
-          labels: { node: node.slice(0, 16) },
+          labels: { node: shortNodeId(node) },
           value: this.backlogOf(node),
         })),
       },
@@ -51,7 +52,7 @@ export class PushBacklog {
         help: "Blocks not sent to a peer whose backlog was full; it fetches them itself.",
         type: "counter",
         samples: nodes.map((node) => ({
-          labels: { node: node.slice(0, 16) },
+          labels: { node: shortNodeId(node) },
           value: this.#skipped.get(node) ?? 0,
         })),
       },

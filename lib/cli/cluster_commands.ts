@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import type { AdminClient } from "./admin_client.ts";
 import { formatTable } from "./format.ts";
+import { shortNodeId } from "../net/node_id.ts";
 import { formatByteSize, formatMeasuredByteSize, parseByteSize } from "../util/byte_size.ts";
 
 interface Tools {
@@ -56,7 +57,6 @@ interface LayoutJson {
   } | null;
 }
 
-const short = (id: string) => id.slice(0, 16);
 const disk = (d: { free: number; total: number } | null) =>
   d ? `${formatMeasuredByteSize(d.free)} free of ${formatMeasuredByteSize(d.total)}` : "-";
 const roleText = (r: RoleJson | undefined) =>
@@ -68,7 +68,7 @@ const roleText = (r: RoleJson | undefined) =>
 
 function statusText(s: StatusJson): string {
   const rows = s.nodes.map((n) => [
-    short(n.id),
+    shortNodeId(n.id),
     n.hostname ?? "-",
     n.addr || "-",
     n.zone ?? "-",
@@ -109,7 +109,7 @@ function layoutText(l: LayoutJson): string {
       ["ID", "ROLE", "PARTITIONS"],
       Object.entries(l.current.roles).map((
         [id, r],
-      ) => [short(id), roleText(r), String(l.current!.partitionsPerNode[id] ?? 0)]),
+      ) => [shortNodeId(id), roleText(r), String(l.current!.partitionsPerNode[id] ?? 0)]),
     );
   }
   if (!l.preview) return text + "\nNo staged changes.\n";
@@ -118,14 +118,16 @@ function layoutText(l: LayoutJson): string {
     ["ID", "BEFORE", "AFTER"],
     (l.preview.changes ?? []).map((
       c,
-    ) => [short(c.nodeId), roleText(c.before), c.after ? roleText(c.after) : "removed"]),
+    ) => [shortNodeId(c.nodeId), roleText(c.before), c.after ? roleText(c.after) : "removed"]),
   );
   if (l.preview.error) return text + `\nThe staged layout cannot be applied: ${l.preview.error}\n`;
   text +=
     `\nNew layout version ${l.preview.version} (replication factor ${l.preview.replicationFactor}):\n`;
   text += formatTable(
     ["ID", "PARTITIONS"],
-    Object.entries(l.preview.partitionsPerNode ?? {}).map(([id, n]) => [short(id), String(n)]),
+    Object.entries(l.preview.partitionsPerNode ?? {}).map((
+      [id, n],
+    ) => [shortNodeId(id), String(n)]),
   );
   text += `\n${l.preview.movedPartitionReplicas} partition replicas move.\n`;
   for (const w of l.preview.warnings ?? []) text += `WARNING: ${w}\n`;

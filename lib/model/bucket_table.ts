@@ -258,6 +258,3 @@ export const bucketSchema: TableSchema<Bucket> = {
     return merged as Bucket;
   },
 };
-
-/** Buckets are listed by scanning this single partition of the bucket index. */
-export const BUCKET_INDEX_PARTITION = "buckets";

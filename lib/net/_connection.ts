@@ -30,9 +30,9 @@ import {
   type Admission,
   type ConnectionLimits,
   reasonOf,
-  shortId,
   type StreamHost,
 } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 import {
   abortError,
   type CallOptions,
@@ -128,7 +128,7 @@ export class Connection implements StreamHost {
 
   /** Sends a request; resolves with the response header (its body streams after). */
   call(path: string, message: RpcMessage, options: CallOptions = {}): Promise<RpcMessage> {
-    const peer = shortId(this.peerId);
+    const peer = shortNodeId(this.peerId);
     if (this.#closed) {
       return Promise.reject(new RpcError("closed", `connection to ${peer} is closed`));
     }
@@ -186,7 +186,7 @@ export class Connection implements StreamHost {
       frames = this.#decoder.push(bytes);
     } catch (e) {
       this.destroy(
-        new RpcError("closed", `protocol error from ${shortId(this.peerId)}`, {
+        new RpcError("closed", `protocol error from ${shortNodeId(this.peerId)}`, {
           cause: e,
         }),
       );
@@ -200,7 +200,7 @@ export class Connection implements StreamHost {
         this.destroy(
           new RpcError(
             "closed",
-            `protocol error from ${shortId(this.peerId)}: ${errorMessage(e)}`,
+            `protocol error from ${shortNodeId(this.peerId)}: ${errorMessage(e)}`,
             { cause: e },
           ),
         );
@@ -369,7 +369,7 @@ export class Connection implements StreamHost {
     const silent = Date.now() - this.#lastReceived;
     if (silent > this.limits.pingTimeoutMs) {
       this.destroy(
-        new RpcError("closed", `no answer from ${shortId(this.peerId)} for ${silent} ms`),
+        new RpcError("closed", `no answer from ${shortNodeId(this.peerId)} for ${silent} ms`),
       );
       return;
     }

@@ -12,7 +12,8 @@ import {
   PROTOCOL_VERSION,
 } from "./_framing.ts";
 import { IncomingBody, OutgoingBody } from "./_flow_control.ts";
-import { shortId, type StreamHost } from "./_stream_host.ts";
+import { type StreamHost } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 import { abortError, RpcError, type RpcErrorKind, type RpcMessage } from "./transport.ts";
 
 const KINDS = new Set<RpcErrorKind>([
@@ -49,7 +50,7 @@ export class OutgoingCall {
     host.writer.push(priority, requestFrame);
     this.#armTimer();
     if (signal) {
-      const what = `${path} to ${shortId(host.peerId)}`;
+      const what = `${path} to ${shortNodeId(host.peerId)}`;
       const onAbort = () => this.reset(abortError(what, signal.reason));
       signal.addEventListener("abort", onAbort, { once: true });
       this.#detach = () => signal.removeEventListener("abort", onAbort);
@@ -107,7 +108,7 @@ export class OutgoingCall {
     const kind = KINDS.has(header.k as RpcErrorKind) ? header.k as RpcErrorKind : "remote";
     const message = typeof header.m === "string" ? header.m : "unknown error";
     this.reset(
-      new RpcError(kind, `${this.path} on ${shortId(this.host.peerId)}: ${message}`),
+      new RpcError(kind, `${this.path} on ${shortNodeId(this.host.peerId)}: ${message}`),
       false,
     );
   }
@@ -151,7 +152,7 @@ export class OutgoingCall {
   #armTimer(): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      const peer = shortId(this.host.peerId);
+      const peer = shortNodeId(this.host.peerId);
       this.reset(
         new RpcError("timeout", `${this.path} to ${peer}: no response within ${this.timeoutMs} ms`),
       );

@@ -9,7 +9,8 @@
  */
 import { log } from "../util/log.ts";
 import type { Connection } from "./_connection.ts";
-import { debug, LOG, shortId } from "./_stream_host.ts";
+import { debug, LOG } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 
 interface Entry {
   conn: Connection;
@@ -51,16 +52,16 @@ export class PeerRegistry {
     const existing = this.#registered.get(conn.peerId);
     if (!existing) {
       this.#registered.set(conn.peerId, { conn, key, addr });
-      debug(`connected to ${shortId(conn.peerId)} at ${addr}`);
+      debug(`connected to ${shortNodeId(conn.peerId)} at ${addr}`);
       for (const cb of this.#connected) safely(() => cb(conn.peerId, addr));
       return;
     }
     if (key < existing.key) {
       this.#registered.set(conn.peerId, { conn, key, addr });
-      debug(`duplicate connection to ${shortId(conn.peerId)}: retiring the older one`);
+      debug(`duplicate connection to ${shortNodeId(conn.peerId)}: retiring the older one`);
       existing.conn.retire();
     } else {
-      debug(`duplicate connection to ${shortId(conn.peerId)}: retiring the newer one`);
+      debug(`duplicate connection to ${shortNodeId(conn.peerId)}: retiring the newer one`);
       conn.retire();
     }
   }
@@ -91,7 +92,7 @@ export class PeerRegistry {
   }
 
   #reportDown(id: string): void {
-    debug(`disconnected from ${shortId(id)}`);
+    debug(`disconnected from ${shortNodeId(id)}`);
     for (const cb of this.#disconnected) safely(() => cb(id));
   }
 }

@@ -13,7 +13,8 @@ import {
 } from "./_framing.ts";
 import { IncomingBody, OutgoingBody } from "./_flow_control.ts";
 import type { Connection, IncomingStream } from "./_connection.ts";
-import { type Admission, LOG, shortId } from "./_stream_host.ts";
+import { type Admission, LOG } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 import { log } from "../util/log.ts";
 import { RpcError, type RpcErrorKind, type RpcHandler, type RpcMessage } from "./transport.ts";
 
@@ -103,7 +104,7 @@ export function serveRequest(
       },
     )
     .catch((e) => {
-      log(LOG, "error", `serving ${path} for ${shortId(conn.peerId)}: ${errorMessage(e)}`);
+      log(LOG, "error", `serving ${path} for ${shortNodeId(conn.peerId)}: ${errorMessage(e)}`);
       release();
       conn.resetIncoming(s, e);
     });

@@ -31,11 +31,6 @@ export interface StreamHost {
   readonly writer: FrameWriter;
 }
 
-/** The first 16 hex digits of a node id, for messages. */
-export function shortId(id: string): string {
-  return id.slice(0, 16);
-}
-
 /** The reason carried by a CANCEL or STOP frame. */
 export function reasonOf(payload: Uint8Array): string {
   try {

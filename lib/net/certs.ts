@@ -206,11 +206,6 @@ export async function nodeIdFromCertificate(certPem: string): Promise<string> {
   return await spkiHex(new x509.X509Certificate(certPem).publicKey);
 }
 
-/** The first 16 hex chars of a node id, for logs and CLI output. */
-export function shortNodeId(id: string): string {
-  return id.slice(0, 16);
-}
-
 /** Writes `dir/name` durably, refusing to replace an existing file. */
 async function writeNew(dir: string, name: string, data: string, mode: number): Promise<void> {
   const path = `${dir}/${name}`;

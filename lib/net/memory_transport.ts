@@ -9,7 +9,7 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { errorMessage } from "../util/errors.ts";
 import { RPC_TIMEOUT_MS } from "../util/limits.ts";
-import { shortId } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 import { Relay } from "./_relay.ts";
 import {
   abortError,
@@ -66,7 +66,7 @@ export class MemoryNetwork {
   /** A transport for node `nodeId` reachable at `addr` ("host:port"). */
   transport(nodeId: string, addr: string, opts: MemoryTransportOptions = {}): MemoryTransport {
     if (this.#byId.has(nodeId)) {
-      throw new Error(`node ${shortId(nodeId)} is already on the network`);
+      throw new Error(`node ${shortNodeId(nodeId)} is already on the network`);
     }
     if (this.#byAddr.has(addr)) throw new Error(`address ${addr} is already taken`);
     const t = new MemoryTransport(this, nodeId, addr, opts);
@@ -83,7 +83,7 @@ export class MemoryNetwork {
   /** Cuts the link: calls in flight fail with "closed", new ones with "unreachable". */
   partition(a: string, b: string): void {
     this.#partitions.add(pairKey(a, b));
-    this.unlink(a, b, `network partition between ${shortId(a)} and ${shortId(b)}`);
+    this.unlink(a, b, `network partition between ${shortNodeId(a)} and ${shortNodeId(b)}`);
   }
 
   heal(a: string, b: string): void {
@@ -150,11 +150,13 @@ export class MemoryNetwork {
     if (this.#byAddr.get(t.addr) === t) this.#byAddr.delete(t.addr);
     for (const key of [...this.#links]) {
       const [x, y] = key.split("|");
-      if (x === t.nodeId || y === t.nodeId) this.unlink(x, y, `node ${shortId(t.nodeId)} closed`);
+      if (x === t.nodeId || y === t.nodeId) {
+        this.unlink(x, y, `node ${shortNodeId(t.nodeId)} closed`);
+      }
     }
     for (const f of [...this.#inFlight]) {
       if (f.from === t.nodeId || f.to === t.nodeId) {
-        f.fail(new RpcError("closed", `node ${shortId(t.nodeId)} closed`));
+        f.fail(new RpcError("closed", `node ${shortNodeId(t.nodeId)} closed`));
       }
     }
   }
@@ -198,7 +200,9 @@ export class MemoryTransport implements Transport {
       if (peer.id && target.nodeId !== peer.id) {
         throw new RpcError(
           "refused",
-          `node at ${peer.addr} is ${shortId(target.nodeId)}, not the expected ${shortId(peer.id)}`,
+          `node at ${peer.addr} is ${shortNodeId(target.nodeId)}, not the expected ${
+            shortNodeId(peer.id)
+          }`,
         );
       }
     }
@@ -217,7 +221,7 @@ export class MemoryTransport implements Transport {
     if (!addr) {
       throw new RpcError(
         "unreachable",
-        `no connection to node ${shortId(id)} and no known address`,
+        `no connection to node ${shortNodeId(id)} and no known address`,
       );
     }
     return await this.call({ id, addr }, path, message, options);
@@ -268,7 +272,7 @@ export class MemoryTransport implements Transport {
   ): Promise<RpcMessage> {
     const net = this.network;
     const [from, to] = [this.nodeId, target.nodeId];
-    const what = `${path} to ${shortId(to)}`;
+    const what = `${path} to ${shortNodeId(to)}`;
     if (net.partitioned(from, to)) {
       return Promise.reject(new RpcError("unreachable", `${what}: network partition`));
     }

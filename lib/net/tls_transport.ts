@@ -25,7 +25,8 @@ import {
   RPC_TIMEOUT_MS,
 } from "../util/limits.ts";
 import { Connection } from "./_connection.ts";
-import { type Admission, type ConnectionLimits, LOG, shortId } from "./_stream_host.ts";
+import { type Admission, type ConnectionLimits, LOG } from "./_stream_host.ts";
+import { shortNodeId } from "./node_id.ts";
 import { PeerRegistry } from "./_peer_registry.ts";
 import { formatAddr, parseAddr } from "./_addr.ts";
 import { DialBackoff } from "./_dial_backoff.ts";
@@ -139,7 +140,11 @@ export class TlsTransport implements Transport {
     server.on("error", (e: Error) => log(LOG, "error", `RPC listener: ${e.message}`));
     this.#server = server;
     this.#port = (server.address() as { port: number }).port;
-    log(LOG, "info", `RPC listening on ${formatAddr(host, this.#port)} as ${shortId(this.nodeId)}`);
+    log(
+      LOG,
+      "info",
+      `RPC listening on ${formatAddr(host, this.#port)} as ${shortNodeId(this.nodeId)}`,
+    );
     return { port: this.#port };
   }
 
@@ -167,7 +172,7 @@ export class TlsTransport implements Transport {
       if (!addr) {
         throw new RpcError(
           "unreachable",
-          `no connection to node ${shortId(id)} and no known address`,
+          `no connection to node ${shortNodeId(id)} and no known address`,
         );
       }
       const started = Date.now();
@@ -232,7 +237,9 @@ export class TlsTransport implements Transport {
     if (expectedId && conn.peerId !== expectedId) {
       throw new RpcError(
         "refused",
-        `node at ${addr} is ${shortId(conn.peerId)}, not the expected ${shortId(expectedId)}`,
+        `node at ${addr} is ${shortNodeId(conn.peerId)}, not the expected ${
+          shortNodeId(expectedId)
+        }`,
       );
     }
     return this.#registry.get(conn.peerId) ?? conn;
@@ -284,7 +291,7 @@ export class TlsTransport implements Transport {
       : peerId === this.nodeId
       ? "is this node itself"
       : expectedId && peerId !== expectedId
-      ? `is node ${shortId(peerId)}, not the expected ${shortId(expectedId)}`
+      ? `is node ${shortNodeId(peerId)}, not the expected ${shortNodeId(expectedId)}`
       : undefined;
     if (mismatch) {
       sock.destroy();
@@ -366,7 +373,7 @@ export class TlsTransport implements Transport {
     sock.on("error", (e: Error) => lastError = e);
     sock.on("close", () => {
       const why = lastError ? lastError.message : "closed by the peer";
-      conn.close(new RpcError("closed", `connection to ${shortId(peerId)} lost: ${why}`));
+      conn.close(new RpcError("closed", `connection to ${shortNodeId(peerId)} lost: ${why}`));
     });
     if (sock.destroyed) conn.close(new RpcError("closed", "socket closed"));
     return conn;

@@ -1,5 +1,6 @@
 /** Calling several replicas and waiting for a quorum of them. */
 import { errorMessage } from "../util/errors.ts";
+import { shortNodeId } from "../net/node_id.ts";
 
 /** Not enough replicas answered; carries each node's cause. */
 export class QuorumError extends Error {
@@ -9,7 +10,7 @@ export class QuorumError extends Error {
     readonly successes: number,
     readonly causes: { node: string; error: string }[],
   ) {
-    const detail = causes.map((c) => `${c.node.slice(0, 16)}: ${c.error}`).join("; ");
+    const detail = causes.map((c) => `${shortNodeId(c.node)}: ${c.error}`).join("; ");
     super(
       `Cannot ${what}: ${successes} of the ${quorum} replicas needed answered` +
         (detail ? ` (${detail})` : ""),

@@ -12,6 +12,7 @@ import type { RpcMessage, Transport } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { consulPeers } from "./consul.ts";
+import { shortNodeId } from "../net/node_id.ts";
 import {
   type ClusterLayout,
   currentVersion,
@@ -334,7 +335,7 @@ export class System {
           log(
             "remise::rpc",
             "warn",
-            `node ${peer.id.slice(0, 16)} at ${peer.addr} is down: ${errorMessage(e)}`,
+            `node ${shortNodeId(peer.id)} at ${peer.addr} is down: ${errorMessage(e)}`,
           );
         }
         peer.up = false;
@@ -371,7 +372,7 @@ export class System {
 
   /** A peer answered, or pinged us: it is up (logged when it was not). */
   #markUp(peer: PeerState): void {
-    if (!peer.up) log("remise::rpc", "info", `node ${peer.id.slice(0, 16)} at ${peer.addr} is up`);
+    if (!peer.up) log("remise::rpc", "info", `node ${shortNodeId(peer.id)} at ${peer.addr} is up`);
     peer.up = true;
     peer.lastSeenMs = this.#nowMs();
   }

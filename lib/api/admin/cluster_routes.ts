@@ -17,6 +17,7 @@ import {
 import { errorMessage } from "../../util/errors.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
+import { shortNodeId } from "../../net/node_id.ts";
 import { diskWarnings } from "../../util/free_space.ts";
 
 export class ClusterRouteError extends Error {
@@ -90,7 +91,7 @@ export function clusterStatus(
   for (const id of Object.keys(roles)) {
     if (!peers.some((p) => p.id === id)) {
       warnings.push(
-        `Node ${id.slice(0, 16)} is in the layout but has never been seen by this node.`,
+        `Node ${shortNodeId(id)} is in the layout but has never been seen by this node.`,
       );
       nodes.push({
         id,
@@ -112,8 +113,8 @@ export function clusterStatus(
     }
   }
   for (const n of nodes) {
-    if (!n.up && n.id in roles) warnings.push(`Node ${n.id.slice(0, 16)} is down.`);
-    warnings.push(...diskWarnings(`Node ${n.id.slice(0, 16)}`, n.dataDisk, n.metadataDisk));
+    if (!n.up && n.id in roles) warnings.push(`Node ${shortNodeId(n.id)} is down.`);
+    warnings.push(...diskWarnings(`Node ${shortNodeId(n.id)}`, n.dataDisk, n.metadataDisk));
   }
   const ready = readiness(system, mode);
   if (current && ready.partitionsWithoutQuorum > 0) {

@@ -10,6 +10,7 @@ import { currentVersion } from "../../rpc/layout.ts";
 import type { ConsistencyMode } from "../../util/config.ts";
 import { readiness } from "./readiness.ts";
 import type { Maintenance } from "./maintenance_routes.ts";
+import { shortNodeId } from "../../net/node_id.ts";
 import { type MetricFamily, PROMETHEUS_TEXT_TYPE, prometheusText } from "../../util/metrics.ts";
 
 /** What the node's metrics come from, besides the cluster and the workers. */
@@ -95,7 +96,7 @@ function clusterFamilies(system: System, mode: ConsistencyMode): MetricFamily[] 
       "remise_cluster_node_up",
       "Whether this node sees each node of the cluster up (1) or down (0).",
       peers.map((p) => ({
-        labels: { node: p.id.slice(0, 16), hostname: p.status?.hostname ?? "" },
+        labels: { node: shortNodeId(p.id), hostname: p.status?.hostname ?? "" },
         value: p.up ? 1 : 0,
       })),
     ),
@@ -103,7 +104,7 @@ function clusterFamilies(system: System, mode: ConsistencyMode): MetricFamily[] 
       "remise_cluster_node_rtt_seconds",
       "Round-trip time of this node's last ping of each node it sees up.",
       peers.filter((p) => p.up && p.rttMs !== undefined).map((p) => ({
-        labels: { node: p.id.slice(0, 16) },
+        labels: { node: shortNodeId(p.id) },
         value: p.rttMs! / 1000,
       })),
     ),
