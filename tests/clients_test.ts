@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import {
+  checkExit,
   cleanClientEnv,
   type Credentials,
   deterministicBytes,
@@ -122,17 +123,6 @@ async function fileSha256(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-function check(result: { code: number; stdout: string; stderr: string }, what: string): string {
-  assert.equal(
-    result.code,
-    0,
-    `${what} exited with ${result.code}\nstdout: ${result.stdout.slice(-3000)}\nstderr: ${
-      result.stderr.slice(-3000)
-    }`,
-  );
-  return result.stdout;
-}
-
 Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t) => {
   const server = await TestServer.start();
   const credentials = await server.createKey("clients");
@@ -160,30 +150,36 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
           ...args,
         ], env);
       const common = ["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", "--transfers", "8"];
-      check(await rclone("mkdir", "remise:rclone-bucket"), "rclone mkdir");
-      check(await rclone("sync", tree, "remise:rclone-bucket/tree", ...common), "rclone sync up");
-      check(await rclone("check", tree, "remise:rclone-bucket/tree"), "rclone check");
+      checkExit(await rclone("mkdir", "remise:rclone-bucket"), "rclone mkdir");
+      checkExit(
+        await rclone("sync", tree, "remise:rclone-bucket/tree", ...common),
+        "rclone sync up",
+      );
+      checkExit(await rclone("check", tree, "remise:rclone-bucket/tree"), "rclone check");
       const head = await s3.send(
         new HeadObjectCommand({ Bucket: "rclone-bucket", Key: "tree/large/twelve-mib.bin" }),
       );
       assert.match(head.ETag ?? "", /-3"$/, `the 12 MiB file went up in 3 parts: ${head.ETag}`);
       assert.equal(head.ContentLength, 12 * MiB + 5);
-      const listed = check(
+      const listed = checkExit(
         await rclone("lsf", "-R", "--files-only", "remise:rclone-bucket/tree"),
         "rclone lsf",
       );
       assert.deepEqual(listed.trim().split("\n").sort(), [...files.keys()].sort());
       const down = `${work}/rclone-down`;
-      check(await rclone("sync", "remise:rclone-bucket/tree", down, ...common), "rclone sync down");
+      checkExit(
+        await rclone("sync", "remise:rclone-bucket/tree", down, ...common),
+        "rclone sync down",
+      );
       await assertSameTree(tree, down);
       // A second sync after a change uploads the change and deletes what went away.
       await Deno.writeTextFile(`${down}/dir0/sub0/f0.dat`, "changed");
       await Deno.remove(`${down}/top-level-0.txt`);
-      check(
+      checkExit(
         await rclone("sync", down, "remise:rclone-bucket/tree", ...common),
         "rclone sync again",
       );
-      check(await rclone("check", down, "remise:rclone-bucket/tree"), "rclone check again");
+      checkExit(await rclone("check", down, "remise:rclone-bucket/tree"), "rclone check again");
     });
 
     await t.step("rclone with Signature V2 (v2_auth): sync up with multipart, check", async () => {
@@ -198,8 +194,8 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
       await Deno.copyFile(`${tree}/large/twelve-mib.bin`, `${some}/large/twelve-mib.bin`);
       await Deno.copyFile(`${tree}/top-level-0.txt`, `${some}/empty.txt`);
       await Deno.copyFile(`${tree}/top-level-3.txt`, `${some}/small.txt`);
-      check(await rclone("mkdir", "remise:rclone-v2"), "rclone mkdir");
-      check(
+      checkExit(await rclone("mkdir", "remise:rclone-v2"), "rclone mkdir");
+      checkExit(
         await rclone(
           "sync",
           some,
@@ -211,12 +207,12 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
         ),
         "rclone sync up",
       );
-      check(await rclone("check", some, "remise:rclone-v2"), "rclone check");
+      checkExit(await rclone("check", some, "remise:rclone-v2"), "rclone check");
       const head = await s3.send(
         new HeadObjectCommand({ Bucket: "rclone-v2", Key: "large/twelve-mib.bin" }),
       );
       assert.match(head.ETag ?? "", /-3"$/, `the 12 MiB file went up in 3 parts: ${head.ETag}`);
-      check(await rclone("purge", "remise:rclone-v2"), "rclone purge");
+      checkExit(await rclone("purge", "remise:rclone-v2"), "rclone purge");
     });
 
     /** s3cmd's usual round of commands, signing with Signature V4 or V2. */
@@ -227,26 +223,26 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
       const config = `${home}/s3cfg`;
       await Deno.writeTextFile(config, s3cmdConfig(server, credentials, signatureV2));
       const s3cmd = (...args: string[]) => runProgram(S3CMD, ["-c", config, ...args], env);
-      check(await s3cmd("mb", `s3://${bucket}`), "s3cmd mb");
+      checkExit(await s3cmd("mb", `s3://${bucket}`), "s3cmd mb");
       const small = `${tree}/dir1/sub1/file 3 with space.txt`;
-      check(await s3cmd("put", small, `s3://${bucket}/dir/small file.txt`), "s3cmd put");
-      check(
+      checkExit(await s3cmd("put", small, `s3://${bucket}/dir/small file.txt`), "s3cmd put");
+      checkExit(
         await s3cmd("put", `${tree}/top-level-1.txt`, `s3://${bucket}/dir/one-byte`),
         "s3cmd put",
       );
-      const ls = check(await s3cmd("ls", `s3://${bucket}/dir/`), "s3cmd ls");
+      const ls = checkExit(await s3cmd("ls", `s3://${bucket}/dir/`), "s3cmd ls");
       assert.match(ls, new RegExp(`s3://${bucket}/dir/small file\\.txt`));
       assert.match(ls, new RegExp(`s3://${bucket}/dir/one-byte`));
-      const top = check(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls bucket");
+      const top = checkExit(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls bucket");
       assert.match(top, new RegExp(`DIR\\s+s3://${bucket}/dir/`));
-      const buckets = check(await s3cmd("ls"), "s3cmd ls buckets");
+      const buckets = checkExit(await s3cmd("ls"), "s3cmd ls buckets");
       assert.match(buckets, new RegExp(`s3://${bucket}`));
       const got = `${work}/${bucket}-small`;
-      check(await s3cmd("get", `s3://${bucket}/dir/small file.txt`, got), "s3cmd get");
+      checkExit(await s3cmd("get", `s3://${bucket}/dir/small file.txt`, got), "s3cmd get");
       assert.deepEqual(await Deno.readFile(got), await Deno.readFile(small));
 
       const large = `${tree}/large/twelve-mib.bin`;
-      check(
+      checkExit(
         await s3cmd("put", "--multipart-chunk-size-mb=5", large, `s3://${bucket}/large.bin`),
         "s3cmd multipart put",
       );
@@ -255,17 +251,17 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
       );
       assert.match(head.ETag ?? "", /-3"$/, `s3cmd did a 3-part upload: ${head.ETag}`);
       const gotLarge = `${work}/${bucket}-large`;
-      check(await s3cmd("get", `s3://${bucket}/large.bin`, gotLarge), "s3cmd get large");
+      checkExit(await s3cmd("get", `s3://${bucket}/large.bin`, gotLarge), "s3cmd get large");
       assert.equal(await fileSha256(gotLarge), await fileSha256(large));
-      const info = check(await s3cmd("info", `s3://${bucket}/large.bin`), "s3cmd info");
+      const info = checkExit(await s3cmd("info", `s3://${bucket}/large.bin`), "s3cmd info");
       assert.match(info, /File size:\s+12582917/);
 
-      check(await s3cmd("del", `s3://${bucket}/dir/small file.txt`), "s3cmd del");
-      check(await s3cmd("del", `s3://${bucket}/dir/one-byte`), "s3cmd del");
-      check(await s3cmd("del", `s3://${bucket}/large.bin`), "s3cmd del");
-      const empty = check(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls empty");
+      checkExit(await s3cmd("del", `s3://${bucket}/dir/small file.txt`), "s3cmd del");
+      checkExit(await s3cmd("del", `s3://${bucket}/dir/one-byte`), "s3cmd del");
+      checkExit(await s3cmd("del", `s3://${bucket}/large.bin`), "s3cmd del");
+      const empty = checkExit(await s3cmd("ls", `s3://${bucket}`), "s3cmd ls empty");
       assert.equal(empty.trim(), "");
-      check(await s3cmd("rb", `s3://${bucket}`), "s3cmd rb");
+      checkExit(await s3cmd("rb", `s3://${bucket}`), "s3cmd rb");
     };
 
     await t.step("s3cmd: mb, put, ls, get, del, multipart put", () => s3cmdRound(false));
@@ -282,7 +278,7 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
         });
         homes.push(home);
         await Deno.writeTextFile(`${home}/boto3_round.py`, BOTO3_ROUND);
-        const out = check(await runProgram(PYTHON, [`${home}/boto3_round.py`], env), "boto3");
+        const out = checkExit(await runProgram(PYTHON, [`${home}/boto3_round.py`], env), "boto3");
         assert.match(out, /^boto3 \d+\.\d+/m);
         assert.match(
           out,
@@ -302,22 +298,22 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
       homes.push(home);
       const restic = (...args: string[]) =>
         runProgram(RESTIC, ["-o", `s3.region=${REGION}`, ...args], env);
-      check(await restic("init"), "restic init");
-      check(await restic("backup", tree), "restic backup");
+      checkExit(await restic("init"), "restic init");
+      checkExit(await restic("backup", tree), "restic backup");
       // A second backup after a change: the snapshot to keep differs from the first.
       const changed = `${work}/restic-tree`;
-      check(await runProgram("/bin/cp", ["-a", tree, changed], env), "cp");
+      checkExit(await runProgram("/bin/cp", ["-a", tree, changed], env), "cp");
       await Deno.writeTextFile(`${changed}/dir0/sub0/f0.dat`, "changed for restic");
-      check(await restic("backup", changed), "restic backup again");
-      check(
+      checkExit(await restic("backup", changed), "restic backup again");
+      checkExit(
         await restic("forget", "--group-by", "host", "--keep-last", "1", "--prune"),
         "restic forget --prune",
       );
-      check(await restic("check", "--read-data"), "restic check --read-data");
+      checkExit(await restic("check", "--read-data"), "restic check --read-data");
       const out = `${work}/restic-out`;
-      check(await restic("restore", "latest", "--target", out), "restic restore");
+      checkExit(await restic("restore", "latest", "--target", out), "restic restore");
       await assertSameTree(changed, `${out}${changed}`);
-      const snapshots = JSON.parse(check(await restic("snapshots", "--json"), "snapshots"));
+      const snapshots = JSON.parse(checkExit(await restic("snapshots", "--json"), "snapshots"));
       assert.equal(snapshots.length, 1, "forget kept one snapshot");
     });
 
@@ -334,15 +330,15 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
           homes,
           "  max_concurrent_requests = 1\nmax_attempts = 1\n",
         );
-        check(await aws("s3", "mb", "s3://awscli-expect"), "aws s3 mb");
+        checkExit(await aws("s3", "mb", "s3://awscli-expect"), "aws s3 mb");
         const dir = `${work}/expect`;
         await Deno.mkdir(dir);
         await Deno.writeFile(`${dir}/a-empty`, new Uint8Array());
         await Deno.writeFile(`${dir}/b-small`, deterministicBytes(1000, 1));
         await Deno.writeFile(`${dir}/c-small`, deterministicBytes(2000, 2));
-        check(await aws("s3", "sync", dir, "s3://awscli-expect/"), "aws s3 sync");
+        checkExit(await aws("s3", "sync", dir, "s3://awscli-expect/"), "aws s3 sync");
         const down = `${work}/expect-down`;
-        check(await aws("s3", "sync", "s3://awscli-expect/", down), "aws s3 sync down");
+        checkExit(await aws("s3", "sync", "s3://awscli-expect/", down), "aws s3 sync down");
         await assertSameTree(dir, down);
       },
     );
@@ -351,39 +347,45 @@ Deno.test("external S3 clients: rclone, s3cmd, boto3, restic, aws-cli", async (t
       "aws-cli: s3 cp of 100 MiB (multipart) up and back; s3 sync up and down",
       async () => {
         const aws = await awsCli(server, credentials, homes);
-        check(await aws("s3", "mb", "s3://awscli-bucket"), "aws s3 mb");
+        checkExit(await aws("s3", "mb", "s3://awscli-bucket"), "aws s3 mb");
         const big = `${work}/hundred.bin`;
         const size = 100 * MiB + 3;
         const file = await Deno.open(big, { write: true, create: true, truncate: true });
         await deterministicStream(size, 77).pipeTo(file.writable); // closes the file
         assert.equal((await Deno.stat(big)).size, size);
-        check(await aws("s3", "cp", big, "s3://awscli-bucket/big/hundred.bin"), "aws s3 cp up");
+        checkExit(await aws("s3", "cp", big, "s3://awscli-bucket/big/hundred.bin"), "aws s3 cp up");
         const head = await s3.send(
           new HeadObjectCommand({ Bucket: "awscli-bucket", Key: "big/hundred.bin" }),
         );
         assert.equal(head.ContentLength, size);
         assert.match(head.ETag ?? "", /-\d+"$/, `aws s3 cp of 100 MiB is multipart: ${head.ETag}`);
         const back = `${work}/hundred-back.bin`;
-        check(await aws("s3", "cp", "s3://awscli-bucket/big/hundred.bin", back), "aws s3 cp down");
+        checkExit(
+          await aws("s3", "cp", "s3://awscli-bucket/big/hundred.bin", back),
+          "aws s3 cp down",
+        );
         assert.equal((await Deno.stat(back)).size, size);
         assert.equal(await fileSha256(back), await fileSha256(big));
         await Deno.remove(back);
 
-        const ls = check(await aws("s3", "ls", "s3://awscli-bucket/big/"), "aws s3 ls");
+        const ls = checkExit(await aws("s3", "ls", "s3://awscli-bucket/big/"), "aws s3 ls");
         assert.match(ls, /104857603 hundred\.bin/);
 
-        check(await aws("s3", "sync", tree, "s3://awscli-bucket/sync/"), "aws s3 sync up");
+        checkExit(await aws("s3", "sync", tree, "s3://awscli-bucket/sync/"), "aws s3 sync up");
         const down = `${work}/awscli-down`;
-        check(await aws("s3", "sync", "s3://awscli-bucket/sync/", down), "aws s3 sync down");
+        checkExit(await aws("s3", "sync", "s3://awscli-bucket/sync/", down), "aws s3 sync down");
         await assertSameTree(tree, down);
         // Nothing left to do on a second sync.
-        const again = check(
+        const again = checkExit(
           await aws("s3", "sync", tree, "s3://awscli-bucket/sync/"),
           "aws s3 sync again",
         );
         assert.equal(again.trim(), "", `a second sync uploaded again:\n${again.slice(0, 2000)}`);
-        check(await aws("s3", "rm", "--recursive", "s3://awscli-bucket/"), "aws s3 rm --recursive");
-        const rest = check(
+        checkExit(
+          await aws("s3", "rm", "--recursive", "s3://awscli-bucket/"),
+          "aws s3 rm --recursive",
+        );
+        const rest = checkExit(
           await aws("s3api", "list-objects-v2", "--bucket", "awscli-bucket"),
           "aws list",
         );

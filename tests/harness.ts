@@ -2,6 +2,7 @@
  * Test harness: runs `remise server` as a real process on loopback ports with
  * a temporary configuration, as a user would, and gives tests S3 clients.
  */
+import assert from "node:assert/strict";
 import { S3Client } from "@aws-sdk/client-s3";
 import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 
@@ -244,6 +245,21 @@ export async function cleanClientEnv(
     ...extra,
   };
   return { env, home };
+}
+
+/** A program's stdout, once it exited 0; else an assertion error with its output. */
+export function checkExit(
+  result: { code: number; stdout: string; stderr: string },
+  what: string,
+): string {
+  assert.equal(
+    result.code,
+    0,
+    `${what} exited with ${result.code}\nstdout: ${result.stdout.slice(-3000)}\nstderr: ${
+      result.stderr.slice(-3000)
+    }`,
+  );
+  return result.stdout;
 }
 
 /** Runs a program with exactly `env` (nothing inherited). */

@@ -6,9 +6,17 @@
  * (UploadPartCopy with ranges), and its garbage collector deletes them.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../lib/util/hash.ts";
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { cleanClientEnv, deterministicBytes, REGION, runProgram, withServer } from "./harness.ts";
+import {
+  checkExit,
+  cleanClientEnv,
+  deterministicBytes,
+  freePort,
+  REGION,
+  runProgram,
+  withServer,
+} from "./harness.ts";
 
 const REGISTRY = "/usr/bin/docker-registry";
 const SKOPEO = "/usr/bin/skopeo";
@@ -18,10 +26,6 @@ interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
-}
-
-function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 /** A tar archive holding one regular file (ustar headers, as a layer holds its files). */
@@ -128,13 +132,6 @@ http:
 `;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 async function waitForRegistry(url: string, child: Deno.ChildProcess): Promise<void> {
   const deadline = Date.now() + 20_000;
   let exited = false;
@@ -169,14 +166,6 @@ async function blobKeys(s3: S3Client): Promise<string[]> {
   return keys;
 }
 
-function check(result: { code: number; stdout: string; stderr: string }, what: string): void {
-  assert.equal(
-    result.code,
-    0,
-    `${what} exited with ${result.code}:\n${result.stderr.slice(-3000)}`,
-  );
-}
-
 Deno.test("docker-registry stores images in remise: push, pull byte for byte, delete, garbage-collect", async () => {
   await withServer(async (server, s3, credentials) => {
     await s3.send(new CreateBucketCommand({ Bucket: "registry" }));
@@ -202,7 +191,7 @@ Deno.test("docker-registry stores images in remise: push, pull byte for byte, de
       const blobs = await writeImage(`${home}/image`, [1000, 12 * MiB, 6 * MiB]);
       const skopeo = (...args: string[]) => runProgram(SKOPEO, ["--insecure-policy", ...args], env);
       const image = `docker://127.0.0.1:${port}/test/img:latest`;
-      check(
+      checkExit(
         await skopeo("copy", "--dest-tls-verify=false", `oci:${home}/image:latest`, image),
         "skopeo copy (push)",
       );
@@ -217,7 +206,7 @@ Deno.test("docker-registry stores images in remise: push, pull byte for byte, de
         assert.ok(stored.some((k) => k.includes(hex)), `blob ${hex} is in the bucket`);
       }
 
-      check(
+      checkExit(
         await skopeo("copy", "--src-tls-verify=false", image, `oci:${home}/pulled:latest`),
         "skopeo copy (pull)",
       );
@@ -226,8 +215,8 @@ Deno.test("docker-registry stores images in remise: push, pull byte for byte, de
         assert.equal(sha256Hex(pulled), sha256Hex(data), `blob ${hex} pulled intact`);
       }
 
-      check(await skopeo("delete", "--tls-verify=false", image), "skopeo delete");
-      check(
+      checkExit(await skopeo("delete", "--tls-verify=false", image), "skopeo delete");
+      checkExit(
         await runProgram(REGISTRY, ["garbage-collect", "--delete-untagged", configFile], env),
         "registry garbage-collect",
       );

@@ -296,6 +296,19 @@ export function routeOperation(
   return notAllowed;
 }
 
+/**
+ * The request's body as its handler was given it: what authentication made of
+ * it, else the request's own; undefined when something else read it (how far
+ * is unknown).
+ */
+function bodyLeft(
+  req: Request,
+  authorized: S3Request | undefined,
+): ReadableStream<Uint8Array> | null | undefined {
+  if (authorized) return authorized.body;
+  return req.bodyUsed ? undefined : req.body;
+}
+
 function partWithoutUpload(): S3Error {
   return s3Errors.invalidArgument(
     "A part is uploaded with both partNumber and uploadId",
@@ -482,7 +495,7 @@ export function createS3Handler(
       response.headers.set("x-amz-request-id", requestId);
       // A handler that answers without reading the body (CreateMultipartUpload given one, a
       // DELETE) leaves it unread; a locked one was read.
-      const unread = authorized ? authorized.body : req.bodyUsed ? null : req.body;
+      const unread = bodyLeft(req, authorized);
       if (unread && !unread.locked && !(await drainUnreadBody(unread, req.headers))) {
         response.headers.set("connection", "close");
       }
@@ -494,7 +507,7 @@ export function createS3Handler(
       }
       response = errorResponse(error, target?.path ?? "/", requestId, req.method === "HEAD");
       // The client reads this answer once its body is sent: read the rest of it, if not too large.
-      const body = authorized ? authorized.body : req.bodyUsed ? undefined : req.body;
+      const body = bodyLeft(req, authorized);
       if (body === undefined || !(await drainUnreadBody(body, req.headers))) {
         response.headers.set("connection", "close");
       }
