@@ -494,6 +494,33 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
     });
   });
 
+  await t.step(
+    "a port already taken is named with its setting, without a stack trace",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+      const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      try {
+        const config = `${dir}/remise.toml`;
+        await Deno.writeTextFile(
+          config,
+          `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n` +
+            `api_bind_addr = "127.0.0.1:${taken.addr.port}"\n` +
+            `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
+        );
+        const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
+        assert.equal(r.code, 1);
+        assert.equal(
+          r.stderr,
+          `remise: Cannot listen on 127.0.0.1:${taken.addr.port} (api_bind_addr): the address is ` +
+            `already in use (by another program, or another remise)\n`,
+        );
+      } finally {
+        taken.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
   await t.step("an unreachable admin API is named, without a stack trace", async () => {
     const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
     try {

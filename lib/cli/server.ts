@@ -4,6 +4,7 @@
  * on SIGTERM/SIGINT.
  */
 import { checkDirectories, type Config, loadConfig, parseAddr } from "../util/config.ts";
+import { bindFailure, listenError } from "../util/listen_error.ts";
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
@@ -230,7 +231,9 @@ export async function runServer(
   const webAddr = config.webBindAddr === undefined
     ? undefined
     : parseAddr(config.webBindAddr, "web_bind_addr", config.configPath);
-  const web = webAddr && Deno.serve(
+  const web = webAddr && serveOn(
+    "web_bind_addr",
+    config.webBindAddr!,
     {
       hostname: webAddr.hostname,
       port: webAddr.port,
@@ -241,7 +244,9 @@ export async function runServer(
       createWebHandler({ store, access, rootDomain: config.webRootDomain, metrics: webMetrics }),
     ),
   );
-  const admin = Deno.serve(
+  const admin = serveOn(
+    "admin_bind_addr",
+    config.adminBindAddr,
     {
       hostname: adminAddr.hostname,
       port: adminAddr.port,
@@ -439,7 +444,24 @@ async function readConfiguredFile(config: Config, path: string, key: string): Pr
   }
 }
 
-/** Starts the S3 API's server; a certificate or key that TLS cannot use is a ConfigError. */
+/** `Deno.serve` on the address of a setting; a bind that fails names both. */
+function serveOn(
+  setting: string,
+  addr: string,
+  options: Deno.ServeTcpOptions,
+  handler: Deno.ServeHandler,
+): Deno.HttpServer {
+  try {
+    return Deno.serve(options, handler);
+  } catch (e) {
+    throw listenError(setting, addr, e);
+  }
+}
+
+/**
+ * Starts the S3 API's server; a bind that fails names api_bind_addr, a
+ * certificate or key that TLS cannot use is a ConfigError.
+ */
 function serveS3Api(
   config: Config,
   options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
@@ -448,6 +470,7 @@ function serveS3Api(
   try {
     return Deno.serve(options, handler);
   } catch (e) {
+    if (bindFailure(e) !== undefined) throw listenError("api_bind_addr", config.apiBindAddr, e);
     if (!options.cert) throw e;
     throw new ConfigError(
       `Invalid configuration in ${config.configPath}: api_tls_cert "${config.apiTlsCert}" and ` +

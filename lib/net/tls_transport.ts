@@ -32,6 +32,7 @@ import { formatAddr, parseAddr } from "./_addr.ts";
 import { DialBackoff } from "./_dial_backoff.ts";
 import { abortable, remaining, withDeadline } from "./_deadline.ts";
 import { handshake, nodeIdOfDer, peerIdOf, remoteAddr, socketChannel } from "./_tls_socket.ts";
+import { listenError } from "../util/listen_error.ts";
 import {
   type CallOptions,
   RpcError,
@@ -131,9 +132,10 @@ export class TlsTransport implements Transport {
       sock.destroy();
     });
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      const failed = (e: Error) => reject(listenError("rpc_bind_addr", this.#opts.bindAddr, e));
+      server.once("error", failed);
       server.listen(port, host, () => {
-        server.off("error", reject);
+        server.off("error", failed);
         resolve();
       });
     });

@@ -323,6 +323,23 @@ Deno.test("tls: a request in an unknown protocol version gets a clear error", as
   await server.t.close();
 });
 
+Deno.test("tls: a port already taken is named with its setting", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const t = tlsTransport(nodeA, { bindAddr: `127.0.0.1:${taken.addr.port}` });
+  try {
+    await assert.rejects(
+      t.serve(() => Promise.resolve({ body: null })),
+      new RegExp(
+        `^Error: Cannot listen on 127\\.0\\.0\\.1:${taken.addr.port} \\(rpc_bind_addr\\): ` +
+          "the address is already in use",
+      ),
+    );
+  } finally {
+    await t.close();
+    taken.close();
+  }
+});
+
 /** A TCP relay to a local port that can start dropping everything (a dead link). */
 async function blackholeProxy(targetPort: number) {
   const sockets = new Set<net.Socket>();
