@@ -5,6 +5,7 @@ import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
 import { runCli } from "./cli.ts";
+import { lockDirectory } from "../util/directory_lock.ts";
 
 const TOKEN = "cli-test-admin-token-0123456789";
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -520,6 +521,36 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
       }
     },
   );
+
+  await t.step("a second server on the same metadata_dir is refused", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+    // Held by this process, as a running node holds it.
+    const held = await lockDirectory(dir, "metadata_dir", "another config");
+    try {
+      const config = `${dir}/remise.toml`;
+      await Deno.writeTextFile(
+        config,
+        `metadata_dir = "${dir}"\ndata_dir = "${dir}/data"\n` +
+          `api_bind_addr = "127.0.0.1:${closedPort()}"\n` +
+          `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
+      );
+      const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
+      assert.equal(r.code, 1);
+      assert.equal(
+        r.stderr,
+        `remise: Another remise process is using ${dir} (metadata_dir in ${config}): ` +
+          "stop it first, or give this node directories of its own\n",
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+        "data",
+        "remise.lock",
+        "remise.toml",
+      ]);
+    } finally {
+      held.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 
   await t.step("an unreachable admin API is named, without a stack trace", async () => {
     const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });

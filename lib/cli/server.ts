@@ -5,6 +5,7 @@
  */
 import { checkDirectories, type Config, loadConfig, parseAddr } from "../util/config.ts";
 import { bindFailure, listenError } from "../util/listen_error.ts";
+import { lockDirectory } from "../util/directory_lock.ts";
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
@@ -123,11 +124,14 @@ export async function runServer(
     return;
   }
   await checkDirectories(config);
+  const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
   const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
   const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
   const tombstoneDelayMs = tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS;
   try {
     await checkDataDirMarker(db, config.dataDir);
+    // Once the marker says this is the node's data disk (not an empty mount point).
+    locks.push(await lockDirectory(config.dataDir, "data_dir", config.configPath));
     // Before the node joins its cluster, whose replicas would take restored entries back.
     if (config.replicationFactor > 1) {
       await checkMetadataAge(db, config.metadataDir, tombstoneDelayMs);
@@ -135,6 +139,7 @@ export async function runServer(
     await recordMetadataCurrent(db, config.metadataDir, Date.now());
   } catch (e) {
     db.close();
+    for (const lock of locks) lock.close();
     throw e;
   }
   const metadataCurrentTimer = setInterval(() => {
@@ -304,6 +309,7 @@ export async function runServer(
       clearInterval(metadataCurrentTimer);
       await recordMetadataCurrent(db, config.metadataDir, Date.now()).catch(() => {});
       db.close();
+      for (const lock of locks) lock.close();
       hashing.close();
       log("remise::server", "info", "stopped");
     } finally {
