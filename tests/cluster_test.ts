@@ -307,3 +307,44 @@ Deno.test("a configuration with peers but no certificates is refused with advice
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a node started with another node's certificate is refused, and status says so on both sides", async () => {
+  const cluster = await TestCluster.start(2, { extraConfig: "replication_factor = 3" });
+  // A third server given node 1's certificate and key, as a copied /etc/remise would.
+  const copy = await TestServer.start({
+    extraConfig: [
+      "replication_factor = 3",
+      `rpc_bind_addr = "127.0.0.1:${freePort()}"`,
+      `ca_cert = "${cluster.dir}/ca/ca.crt"`,
+      `node_cert = "${cluster.nodes[1].certDir}/node.crt"`,
+      `node_key = "${cluster.nodes[1].certDir}/node.key"`,
+      `bootstrap_peers = ["127.0.0.1:${cluster.nodes[0].rpcPort}"]`,
+    ].join("\n"),
+  });
+  try {
+    const node1 = await cluster.nodeId(1);
+    const seen = await cluster.waitFor(
+      "node 0 to warn of two nodes with one certificate",
+      () => cluster.status(0),
+      (s) => s.warnings.some((w) => w.startsWith("Two nodes use the certificate of node")),
+    );
+    assert.match(
+      seen.warnings.find((w) => w.startsWith("Two nodes"))!,
+      new RegExp(`^Two nodes use the certificate of node ${node1.slice(0, 16)} \\(seen at `),
+    );
+    // Node 0 keeps the node it met first: the cluster is still node 0 and node 1.
+    assert.deepEqual(
+      seen.nodes.filter((n) => n.up).map((n) => n.id).sort(),
+      [await cluster.nodeId(0), node1].sort(),
+    );
+    const text = (await remise(["-c", copy.configPath, "status"])).stdout;
+    assert.match(
+      text,
+      /WARNING: Node [0-9a-f]{16} refused this node: node [0-9a-f]{16} is already connected from another process/,
+    );
+    assert.match(copy.output, /ERROR remise::net: node [0-9a-f]{16} refused this node: /);
+  } finally {
+    await copy.close();
+    await cluster.close();
+  }
+});

@@ -89,6 +89,8 @@ export class Connection implements StreamHost {
   #pingSeq = 0;
   #closed = false;
   #retiring = false;
+  #refusing = false;
+  #closeError?: RpcError;
   #sentGoaway = false;
   #receivedGoaway = false;
   #drainTimer?: ReturnType<typeof setTimeout>;
@@ -121,6 +123,11 @@ export class Connection implements StreamHost {
     return this.#retiring;
   }
 
+  /** Whether the peer was heard from within two ping intervals (it answers pings). */
+  get heardFromLately(): boolean {
+    return Date.now() - this.#lastReceived < 2 * this.limits.pingIntervalMs;
+  }
+
   /** Requests in flight in both directions. */
   get streamCount(): number {
     return this.#outgoing.size + this.incoming.size;
@@ -130,7 +137,12 @@ export class Connection implements StreamHost {
   call(path: string, message: RpcMessage, options: CallOptions = {}): Promise<RpcMessage> {
     const peer = shortNodeId(this.peerId);
     if (this.#closed) {
-      return Promise.reject(new RpcError("closed", `connection to ${peer} is closed`));
+      // A peer that refused this node said why: that is what the caller needs to know.
+      return Promise.reject(
+        this.#closeError?.kind === "refused"
+          ? this.#closeError
+          : new RpcError("closed", `connection to ${peer} is closed`),
+      );
     }
     if (this.#sentGoaway || this.#nextId > 0xffff_fff0) {
       this.retire();
@@ -179,7 +191,7 @@ export class Connection implements StreamHost {
 
   /** Feeds bytes read from the channel. */
   receive(bytes: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#refusing) return;
     this.#lastReceived = Date.now();
     let frames: Frame[];
     try {
@@ -193,7 +205,7 @@ export class Connection implements StreamHost {
       return;
     }
     for (const frame of frames) {
-      if (this.#closed) return;
+      if (this.#closed || this.#refusing) return;
       try {
         this.#onFrame(frame);
       } catch (e) {
@@ -219,6 +231,25 @@ export class Connection implements StreamHost {
     this.#tryGoaway();
   }
 
+  /**
+   * Turns the peer away after the greetings: tells it why in a second HELLO
+   * (which an older remise ignores, seeing only the connection close), then
+   * closes once that is sent.
+   */
+  refuse(reason: string): void {
+    if (this.#closed || this.#refusing) return;
+    // Nothing more it sends is served, such as a request sent right after its greeting.
+    this.#refusing = true;
+    this.writer.push(
+      0,
+      encodeHeader(FrameType.HELLO, 0, { v: PROTOCOL_VERSION, refused: reason }),
+    );
+    this.writer.flushed().then(() => {
+      this.#opts.channel.end();
+      this.close(new RpcError("closed", `refused ${shortNodeId(this.peerId)}: ${reason}`));
+    });
+  }
+
   /** Closes the channel at once; pending calls fail with `error`. */
   destroy(error: RpcError): void {
     if (this.#closed) return;
@@ -230,6 +261,7 @@ export class Connection implements StreamHost {
   close(error: RpcError): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closeError = error;
     clearInterval(this.#pingTimer);
     clearTimeout(this.#drainTimer);
     this.writer.close();
@@ -303,6 +335,18 @@ export class Connection implements StreamHost {
       case FrameType.PING:
         this.writer.push(0, encodeFrame(FrameType.PONG, id));
         return;
+      case FrameType.HELLO: {
+        const refused = decodeHeader(payload).refused;
+        if (typeof refused === "string") {
+          this.destroy(
+            new RpcError(
+              "refused",
+              `node ${shortNodeId(this.peerId)} refused this node: ${refused}`,
+            ),
+          );
+        }
+        return;
+      }
       case FrameType.GOAWAY:
         this.#receivedGoaway = true;
         if (!this.#retiring) {
@@ -312,8 +356,7 @@ export class Connection implements StreamHost {
         this.#tryClose();
         return;
       default:
-        // PONG refreshes liveness (done above); HELLO repeats and unknown types from
-        // newer peers are ignored.
+        // PONG refreshes liveness (done above); unknown types from newer peers are ignored.
         return;
     }
   }

@@ -6,6 +6,12 @@
  * with the smaller key `dialler id + ":" + dialler nonce` — a rule both ends
  * evaluate alike whatever order the connections came up in — and retire the
  * other, which closes after its requests drain.
+ *
+ * Each process greets with an instance id of its own. A connection from a
+ * peer id already connected from another process that still answers is two
+ * nodes sharing one certificate (a copied node.key): the later one is
+ * refused, since the cluster would count them as one node and keep fewer
+ * copies than it says.
  */
 import { log } from "../util/log.ts";
 import type { Connection } from "./_connection.ts";
@@ -16,11 +22,14 @@ interface Entry {
   conn: Connection;
   key: string;
   addr: string;
+  /** The peer process's instance id (absent from older nodes' greetings). */
+  instance?: string;
 }
 
 export class PeerRegistry {
   #registered = new Map<string, Entry>();
   #keys = new Map<Connection, string>();
+  #instances = new Map<Connection, string | undefined>();
   /** Dialable address of each node met (dialled addresses, or announced by the peer). */
   readonly addresses = new Map<string, string>();
   /** Which node answered at a dialled address. */
@@ -44,20 +53,37 @@ export class PeerRegistry {
     return [...this.#registered].map(([id, e]) => ({ id, addr: e.addr }));
   }
 
-  /** A connection finished its greeting: use it, unless the peer already has a preferred one. */
-  add(conn: Connection, key: string, addr: string): void {
+  /**
+   * A connection finished its greeting: use it, unless the peer already has
+   * a preferred one. Returns the address of the other live process when the
+   * connection comes from a second process with the same id (not added).
+   */
+  add(
+    conn: Connection,
+    key: string,
+    addr: string,
+    instance: string | undefined,
+  ): { duplicateOf: string } | undefined {
     if (conn.closed) return;
-    this.#keys.set(conn, key);
-    this.addresses.set(conn.peerId, addr);
     const existing = this.#registered.get(conn.peerId);
+    if (
+      existing && instance !== undefined && existing.instance !== undefined &&
+      existing.instance !== instance && !existing.conn.closed && !existing.conn.retiring &&
+      existing.conn.heardFromLately // not a connection left half-open by a crash
+    ) {
+      return { duplicateOf: existing.addr };
+    }
+    this.#keys.set(conn, key);
+    this.#instances.set(conn, instance);
+    this.addresses.set(conn.peerId, addr);
     if (!existing) {
-      this.#registered.set(conn.peerId, { conn, key, addr });
+      this.#registered.set(conn.peerId, { conn, key, addr, instance });
       debug(`connected to ${shortNodeId(conn.peerId)} at ${addr}`);
       for (const cb of this.#connected) safely(() => cb(conn.peerId, addr));
       return;
     }
     if (key < existing.key) {
-      this.#registered.set(conn.peerId, { conn, key, addr });
+      this.#registered.set(conn.peerId, { conn, key, addr, instance });
       debug(`duplicate connection to ${shortNodeId(conn.peerId)}: retiring the older one`);
       existing.conn.retire();
     } else {
@@ -74,7 +100,12 @@ export class PeerRegistry {
     // Another live connection to the peer takes over, if there is one.
     for (const [other, key] of this.#keys) {
       if (other !== conn && other.peerId === conn.peerId && !other.closed && !other.retiring) {
-        this.#registered.set(conn.peerId, { conn: other, key, addr: entry.addr });
+        this.#registered.set(conn.peerId, {
+          conn: other,
+          key,
+          addr: entry.addr,
+          instance: this.#instances.get(other),
+        });
         return;
       }
     }
@@ -84,6 +115,7 @@ export class PeerRegistry {
   /** The connection closed. */
   remove(conn: Connection): void {
     this.#keys.delete(conn);
+    this.#instances.delete(conn);
     const entry = this.#registered.get(conn.peerId);
     if (entry?.conn === conn) {
       this.#registered.delete(conn.peerId);

@@ -227,6 +227,11 @@ export class MemoryTransport implements Transport {
     return await this.call({ id, addr }, path, message, options);
   }
 
+  /** Ids are unique in memory: no two nodes can share one. */
+  identityWarnings(): string[] {
+    return [];
+  }
+
   connectedPeers(): { id: string; addr: string }[] {
     return [...this.#peers].map(([id, addr]) => ({ id, addr }));
   }

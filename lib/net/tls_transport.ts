@@ -17,6 +17,7 @@ import {
   RPC_DIAL_TIMEOUT_MS,
   RPC_DRAIN_TIMEOUT_MS,
   RPC_FRAME_MAX_BYTES,
+  RPC_IDENTITY_CONFLICT_REPORT_MS,
   RPC_PING_INTERVAL_MS,
   RPC_PING_TIMEOUT_MS,
   RPC_REDIAL_WAIT_MS,
@@ -77,6 +78,14 @@ export class TlsTransport implements Transport {
   #port?: number;
   #handler?: RpcHandler;
   #closed = false;
+  /** This process's id in greetings: two live processes with one node id share a certificate. */
+  readonly #instance = crypto.randomUUID();
+  /** Node ids met from two processes at once, with their addresses (see identityWarnings). */
+  readonly #conflicts = new Map<string, { addrs: Set<string>; lastMs: number }>();
+  /** Peers that refused this node for using another node's id: why, and when last. */
+  readonly #refusals = new Map<string, { reason: string; lastMs: number }>();
+  /** When each identity problem was last logged, so that a redialling peer is not logged every second. */
+  readonly #logged = new Map<string, number>();
 
   constructor(opts: TlsTransportOptions) {
     this.#opts = opts;
@@ -352,6 +361,7 @@ export class TlsTransport implements Transport {
       admission: this.#admission,
       handler: () => this.#handler,
       hello: {
+        i: this.#instance,
         ...(nonce ? { n: nonce } : {}),
         ...(this.#port ? { port: this.#port } : {}),
         ...(this.#opts.publicAddr ? { addr: this.#opts.publicAddr } : {}),
@@ -362,12 +372,19 @@ export class TlsTransport implements Transport {
         const port = typeof hello.port === "number" ? hello.port : undefined;
         const addr = dialAddr ?? announced ?? remoteAddr(sock, port);
         const key = nonce ? `${this.nodeId}:${nonce}` : `${peerId}:${String(hello.n)}`;
-        this.#registry.add(c, key, addr);
+        const instance = typeof hello.i === "string" ? hello.i : undefined;
+        const duplicate = this.#registry.add(c, key, addr, instance);
+        if (duplicate) this.#refuseDuplicate(c, duplicate.duplicateOf, addr);
       },
       onGoaway: (c) => this.#registry.unregister(c),
-      onClose: (c) => {
+      onClose: (c, error) => {
         this.#conns.delete(c);
         this.#registry.remove(c);
+        // Turned away by a peer that met this node's id from another process: the operator must know.
+        if (error.kind === "refused") {
+          this.#refusals.set(peerId, { reason: error.message, lastMs: Date.now() });
+          if (this.#shouldLog(`refused:${peerId}`)) log(LOG, "error", error.message);
+        }
       },
     });
     this.#conns.add(conn);
@@ -379,6 +396,59 @@ export class TlsTransport implements Transport {
     });
     if (sock.destroyed) conn.close(new RpcError("closed", "socket closed"));
     return conn;
+  }
+
+  /**
+   * Lately seen: node ids presented by two live processes at once, and
+   * peers that refused this node for presenting another's id.
+   */
+  identityWarnings(): string[] {
+    const since = Date.now() - RPC_IDENTITY_CONFLICT_REPORT_MS;
+    const warnings: string[] = [];
+    for (const [id, c] of this.#conflicts) {
+      if (c.lastMs < since) continue;
+      warnings.push(
+        `Two nodes use the certificate of node ${shortNodeId(id)} (seen at ${
+          [...c.addrs].join(" and ")
+        }): the cluster counts them as one and refuses the second. Give each node a ` +
+          "certificate and key of its own (`remise cert node`).",
+      );
+    }
+    for (const r of this.#refusals.values()) {
+      if (r.lastMs >= since) warnings.push(`${r.reason[0].toUpperCase()}${r.reason.slice(1)}`);
+    }
+    return warnings;
+  }
+
+  /** A second process presents a connected peer's id: it keeps a certificate that is not its own. */
+  #refuseDuplicate(conn: Connection, firstAddr: string, addr: string): void {
+    const id = shortNodeId(conn.peerId);
+    const conflict = this.#conflicts.get(conn.peerId) ?? { addrs: new Set<string>(), lastMs: 0 };
+    conflict.addrs.add(firstAddr).add(addr);
+    conflict.lastMs = Date.now();
+    this.#conflicts.set(conn.peerId, conflict);
+    if (this.#shouldLog(`duplicate:${conn.peerId}`)) {
+      log(
+        LOG,
+        "error",
+        `two nodes present the certificate of node ${id}, one at ${firstAddr} and another at ` +
+          `${addr}: the second is refused. Each node needs a certificate and key of its own ` +
+          "(`remise cert node`), or the cluster would count both as one node.",
+      );
+    }
+    conn.refuse(
+      `node ${id} is already connected from another process (at ${firstAddr}): this node uses ` +
+        "the certificate and key of another node. Give it its own (`remise cert node`).",
+    );
+  }
+
+  /** Whether a recurring problem is due to be logged again. */
+  #shouldLog(what: string): boolean {
+    const now = Date.now();
+    const last = this.#logged.get(what);
+    if (last !== undefined && now - last < RPC_IDENTITY_CONFLICT_REPORT_MS) return false;
+    this.#logged.set(what, now);
+    return true;
   }
 
   #track(sock: Socket): void {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
 import { RPC_DIAL_BACKOFF_MIN_MS, RPC_REDIAL_WAIT_MS } from "../util/limits.ts";
+import { shortNodeId } from "./node_id.ts";
 import { decodeHeader, encodeHeader, type Frame, FrameDecoder, FrameType } from "./_framing.ts";
 import { deferred, sleep, waitFor } from "./_test_helpers.ts";
 import { RpcError } from "./transport.ts";
@@ -169,6 +170,45 @@ Deno.test("tls: dialling id@addr checks the id the peer's certificate proves", a
   const r = await client.call({ id: server.t.nodeId, addr: server.addr }, "x", { body: null });
   assert.equal(r.from, server.t.nodeId);
   await client.close();
+  await server.t.close();
+});
+
+Deno.test("tls: a second process with a connected node's certificate is refused, and told why", async () => {
+  const server = await servingNode(nodeA);
+  const first = tlsTransport(nodeB);
+  const second = tlsTransport(nodeB); // another process given the same certificate and key
+  const logs = await capturingLogs(async () => {
+    await first.call({ addr: server.addr }, "x", { body: null });
+    await assert.rejects(
+      second.call({ addr: server.addr }, "x", { body: null }),
+      isRpcError(
+        "refused",
+        new RegExp(
+          `^node ${shortNodeId(server.t.nodeId)} refused this node: node ` +
+            `${shortNodeId(first.nodeId)} is already connected from another process`,
+        ),
+      ),
+    );
+  });
+  assert.equal(server.stats.served, 1, "nothing the second sent was served");
+  assert.deepEqual(server.t.connectedPeers().map((p) => p.id), [first.nodeId]);
+  // Both sides say it, in the log and in what `remise status` shows.
+  assert.ok(
+    logs.some((l) => /ERROR .*two nodes present the certificate of node/.test(l)),
+    logs.join("\n"),
+  );
+  assert.ok(logs.some((l) => /ERROR .*refused this node: /.test(l)), logs.join("\n"));
+  const [warning] = server.t.identityWarnings();
+  assert.match(warning, /^Two nodes use the certificate of node [0-9a-f]{16} \(seen at /);
+  assert.match(second.identityWarnings()[0], /^Node [0-9a-f]{16} refused this node: /);
+  assert.deepEqual(first.identityWarnings(), []);
+  // The first keeps working; once it is gone, the other may take its place (a node replaced).
+  await first.call({ addr: server.addr }, "x", { body: null });
+  await first.close();
+  await waitFor(() => server.t.connectedPeers().length === 0, "the first process to be gone");
+  const r = await second.call({ addr: server.addr }, "x", { body: null });
+  assert.equal(r.from, server.t.nodeId);
+  await second.close();
   await server.t.close();
 });
 

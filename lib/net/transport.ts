@@ -66,6 +66,12 @@ export interface Transport {
     options?: CallOptions,
   ): Promise<RpcMessage>;
   connectedPeers(): { id: string; addr: string }[];
+  /**
+   * What the operator must fix, seen lately: a node id presented by two live
+   * processes at once (two nodes given one certificate; the later one is
+   * refused), or a peer that refused this node for it.
+   */
+  identityWarnings(): string[];
   onPeerConnected(cb: (id: string, addr: string) => void): void;
   onPeerDisconnected(cb: (id: string) => void): void;
   /** Closes every connection (pending calls fail with "closed") and stops listening. */

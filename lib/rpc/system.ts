@@ -188,6 +188,11 @@ export class System {
     return [...this.#unknownAddrs];
   }
 
+  /** Nodes sharing a certificate, as this node met them (see Transport.identityWarnings). */
+  identityWarnings(): string[] {
+    return this.options.transport.identityWarnings();
+  }
+
   status(): NodeStatus {
     return {
       id: this.nodeId,

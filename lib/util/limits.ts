@@ -104,6 +104,11 @@ export const RPC_DIAL_BACKOFF_MIN_MS = 100;
  * (an attempt at a down address costs one TCP connect).
  */
 export const RPC_DIAL_BACKOFF_MAX_MS = 5_000;
+/**
+ * How long `remise status` keeps warning of two nodes met with one
+ * certificate, and how often each node logs it again while it lasts.
+ */
+export const RPC_IDENTITY_CONFLICT_REPORT_MS = 10 * 60_000;
 
 /**
  * A call waits this long at most for a new dial to a peer it could not reach

@@ -123,6 +123,7 @@ export function clusterStatus(
         `writes to them fail until nodes come back (GET /ready answers 503).`,
     );
   }
+  warnings.push(...system.identityWarnings());
   const versions = new Set(nodes.filter((n) => n.version).map((n) => n.version));
   if (versions.size > 1) {
     warnings.push(`Nodes run different versions of remise: ${[...versions].join(", ")}.`);
