@@ -386,7 +386,7 @@ Deno.test("replication: a node that was down catches up on its own; corrupted bl
   }
 });
 
-Deno.test("replication: with node clocks skewed by minutes, the newest write still wins", async () => {
+Deno.test("replication: with node clocks skewed by minutes, the newest write still wins, and status names the clocks that are off", async () => {
   const offsets = [0, -5 * 60_000, 7 * 60_000];
   const { cluster, clients } = await formCluster({
     env: (i) => ({ REMISE_TEST_CLOCK_OFFSET_MS: String(offsets[i]) }),
@@ -402,6 +402,22 @@ Deno.test("replication: with node clocks skewed by minutes, the newest write sti
         assert.equal(got, body, `after round ${round}`);
       }
     }
+    // The operator is told which clocks are off, and by how much.
+    const [id1, id2] = [await cluster.nodeId(1), await cluster.nodeId(2)];
+    const status = await cluster.waitFor(
+      "node 0 to warn of both skewed clocks",
+      () => cluster.status(0),
+      (s) => s.warnings.filter((w) => w.startsWith("The clock of node")).length === 2,
+    );
+    const skew = status.warnings.filter((w) => w.startsWith("The clock of node")).sort();
+    assert.match(
+      skew.join("\n"),
+      new RegExp(`node ${id1.slice(0, 16)} is 300 s behind this node's`),
+    );
+    assert.match(
+      skew.join("\n"),
+      new RegExp(`node ${id2.slice(0, 16)} is 420 s ahead of this node's`),
+    );
   } finally {
     for (const c of clients) c.destroy();
     await cluster.close();

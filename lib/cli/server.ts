@@ -160,11 +160,12 @@ export async function runServer(
 
   const token = await adminToken(config);
   const startedMs = Date.now();
-  const system = await startCluster(config, db, disks);
+  const clock = clockFromEnv();
+  const system = await startCluster(config, db, disks, clock);
   const replication = system ? new ClusterReplication(system, config.consistencyMode) : undefined;
   const store = new Store(db, blockStore, {
     blockSize: config.blockSize,
-    nowMs: clockFromEnv(),
+    nowMs: clock,
     replication,
     antiEntropy: system !== undefined,
     metadataSpace,
@@ -495,6 +496,7 @@ async function startCluster(
   config: Config,
   db: KvStore,
   disks: NodeDisks,
+  nowMs: () => number,
 ): Promise<System | undefined> {
   const rpc = parseAddr(config.rpcBindAddr, "rpc_bind_addr", config.configPath);
   if (!config.caCert || !config.nodeCert || !config.nodeKey) {
@@ -541,6 +543,7 @@ async function startCluster(
     version: versionText(),
     hostname: Deno.hostname(),
     diskSpace: () => readNodeDisks(disks),
+    nowMs,
   });
   await system.start();
   log(

@@ -52,6 +52,8 @@ export interface NodeStatus {
   syncedLayoutVersion: number;
   dataDisk?: DiskSpace;
   metadataDisk?: DiskSpace;
+  /** The node's clock when it sent this status (absent from older nodes). */
+  clockMs?: number;
 }
 
 export interface PeerState {
@@ -62,6 +64,8 @@ export interface PeerState {
   rttMs?: number;
   status?: NodeStatus;
   lastError?: string;
+  /** How far the peer's clock is ahead of this node's (negative: behind), from the last ping. */
+  clockOffsetMs?: number;
 }
 
 export interface SystemOptions {
@@ -205,6 +209,7 @@ export class System {
       syncedLayoutVersion: this.#syncedLayoutVersion,
       dataDisk: this.#disk.data,
       metadataDisk: this.#disk.metadata,
+      clockMs: this.#nowMs(),
     };
   }
 
@@ -324,6 +329,7 @@ export class System {
     });
     const pings = [...this.#peers.values()].map(async (peer) => {
       const started = performance.now();
+      const sentMs = this.#nowMs();
       try {
         const answer = await this.options.transport.call(
           { id: peer.id, addr: peer.addr },
@@ -334,7 +340,7 @@ export class System {
             timeoutMs: PING_TIMEOUT_MS,
           },
         );
-        await this.#onPong(peer.id, answer.body as PingBody, performance.now() - started);
+        await this.#onPong(peer.id, answer.body as PingBody, performance.now() - started, sentMs);
       } catch (e) {
         if (peer.up) {
           log(
@@ -352,11 +358,15 @@ export class System {
     await this.#retireOldVersions();
   }
 
-  async #onPong(id: string, body: PingBody, rttMs: number): Promise<void> {
+  async #onPong(id: string, body: PingBody, rttMs: number, sentMs?: number): Promise<void> {
     const peer = this.#peers.get(id);
     if (!peer) return;
     this.#markUp(peer);
     if (rttMs > 0) peer.rttMs = peer.rttMs === undefined ? rttMs : peer.rttMs * 0.7 + rttMs * 0.3;
+    // The peer read its clock about halfway through the round trip.
+    if (sentMs !== undefined && typeof body.status.clockMs === "number") {
+      peer.clockOffsetMs = body.status.clockMs - (sentMs + this.#nowMs()) / 2;
+    }
     peer.status = body.status;
     peer.lastError = undefined;
     for (const p of body.peers) this.#addPeer(p.id, p.addr);

@@ -104,6 +104,13 @@ export const RPC_DIAL_BACKOFF_MIN_MS = 100;
  * (an attempt at a down address costs one TCP connect).
  */
 export const RPC_DIAL_BACKOFF_MAX_MS = 5_000;
+
+/**
+ * `remise status` warns of a node whose clock is this far from the others':
+ * objects are dated by the clock of the node that writes them (Last-Modified,
+ * lifecycle ages, retention), so nodes should keep NTP time.
+ */
+export const CLOCK_SKEW_WARN_MS = 10_000;
 /**
  * How long `remise status` keeps warning of two nodes met with one
  * certificate, and how often each node logs it again while it lasts.

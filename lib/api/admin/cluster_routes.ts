@@ -19,6 +19,7 @@ import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/confi
 import { readiness } from "./readiness.ts";
 import { shortNodeId } from "../../net/node_id.ts";
 import { diskWarnings } from "../../util/free_space.ts";
+import { CLOCK_SKEW_WARN_MS } from "../../util/limits.ts";
 
 export class ClusterRouteError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -54,6 +55,15 @@ function partitionsHeld(system: System): Map<string, number> {
   return counts;
 }
 
+/** A peer's clock away from this node's: what it changes, and the fix. */
+function clockSkewWarning(id: string, offsetMs: number): string {
+  const seconds = Math.round(Math.abs(offsetMs) / 1000);
+  return `The clock of node ${shortNodeId(id)} is ${seconds} s ${
+    offsetMs > 0 ? "ahead of" : "behind"
+  } this node's: keep every node's clock synchronized (NTP, such as systemd-timesyncd). Objects ` +
+    "are dated by the clock of the node that writes them (Last-Modified, lifecycle, retention).";
+}
+
 export function clusterStatus(
   system: System,
   mode: ConsistencyMode = DEFAULT_CONSISTENCY_MODE,
@@ -86,6 +96,11 @@ export function clusterStatus(
       dataDisk: p.status?.dataDisk ?? null,
       metadataDisk: p.status?.metadataDisk ?? null,
       lastError: p.lastError ?? null,
+      clockOffsetMs: p.id === system.nodeId
+        ? 0
+        : p.clockOffsetMs === undefined
+        ? null
+        : Math.round(p.clockOffsetMs),
     };
   });
   for (const id of Object.keys(roles)) {
@@ -109,12 +124,16 @@ export function clusterStatus(
         dataDisk: null,
         metadataDisk: null,
         lastError: null,
+        clockOffsetMs: null,
       });
     }
   }
   for (const n of nodes) {
     if (!n.up && n.id in roles) warnings.push(`Node ${shortNodeId(n.id)} is down.`);
     warnings.push(...diskWarnings(`Node ${shortNodeId(n.id)}`, n.dataDisk, n.metadataDisk));
+    if (n.up && n.clockOffsetMs !== null && Math.abs(n.clockOffsetMs) >= CLOCK_SKEW_WARN_MS) {
+      warnings.push(clockSkewWarning(n.id, n.clockOffsetMs));
+    }
   }
   const ready = readiness(system, mode);
   if (current && ready.partitionsWithoutQuorum > 0) {
