@@ -159,6 +159,16 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
         status: 200,
         body: { status: "degraded", nodesUp: 2, nodes: 3, partitionsWithoutQuorum: 0 },
       });
+      // Restarted with a configuration that asks for another replication factor: the layout's
+      // holds, and the node says so.
+      const config = cluster.nodes[2].server.configPath;
+      await Deno.writeTextFile(
+        config,
+        (await Deno.readTextFile(config)).replace(
+          "replication_factor = 3",
+          "replication_factor = 1",
+        ),
+      );
       await cluster.nodes[2].server.launch();
       await cluster.waitFor("node 2 up again", () => cluster.status(0), allUp(3));
       assert.deepEqual((await ready0()).body.status, "ok");
@@ -168,6 +178,15 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
         (s) => s.layoutVersion === 1,
       );
       assert.equal(s2.layoutVersion, 1);
+      assert.ok(
+        s2.warnings.includes(
+          "This node's configuration says replication_factor = 1, but the cluster keeps 3 " +
+            "copies, as its layout said when first applied; the layout's holds. Set " +
+            "replication_factor = 3 in every node's configuration.",
+        ),
+        JSON.stringify(s2.warnings),
+      );
+      assert.ok(!(await cluster.status(0)).warnings.some((w) => /replication_factor/.test(w)));
     });
 
     await t.step("a node that hangs is shown down and calls to it time out cleanly", async () => {

@@ -77,6 +77,14 @@ export function clusterStatus(
       "The cluster has no layout yet: assign roles with `remise layout assign`, then apply.",
     );
   }
+  if (current && current.replicationFactor !== system.configuredReplicationFactor) {
+    warnings.push(
+      `This node's configuration says replication_factor = ${system.configuredReplicationFactor}, ` +
+        `but the cluster keeps ${current.replicationFactor} copies, as its layout said when first ` +
+        `applied; the layout's holds. Set replication_factor = ${current.replicationFactor} in ` +
+        "every node's configuration.",
+    );
+  }
   const peers = system.peers();
   const nodes = peers.map((p) => {
     const role = roles[p.id];
