@@ -75,6 +75,13 @@ async function withServer(fn: (env: Env) => Promise<void>, token: string | null 
         dataDisk: null,
         metadataDisk: null,
       }],
+      unreached: [
+        {
+          addr: "192.0.2.7:3901",
+          lastError: "its certificate is not signed by this node's ca_cert",
+        },
+        { addr: "192.0.2.8:3901", lastError: null },
+      ],
       warnings: ["This node runs alone."],
     }),
   });
@@ -325,6 +332,10 @@ Deno.test("cli: status", async () => {
     assert.match(status.stdout, /ID +HOST +ADDRESS/);
     assert.match(status.stdout, /f00d +host1 +127\.0\.0\.1:3900 .* up /);
     assert.match(status.stdout, /WARNING: This node runs alone\./);
+    assert.match(
+      status.stdout,
+      /\nNot reached yet: 192\.0\.2\.7:3901 \(its certificate is not signed by this node's ca_cert\)\nNot reached yet: 192\.0\.2\.8:3901\n/,
+    );
     const json = JSON.parse((await cli("-c", config, "status", "--json")).stdout);
     assert.equal(json.nodeId, "f00d");
     assert.equal(json.nodes[0].hostname, "host1");

@@ -33,6 +33,8 @@ interface StatusJson {
   layoutVersion: number;
   nodes: NodeJson[];
   unknownAddresses?: string[];
+  /** The same with why each failed last (absent from older nodes). */
+  unreached?: { addr: string; lastError: string | null }[];
   warnings: string[];
 }
 
@@ -92,7 +94,12 @@ function statusText(s: StatusJson): string {
       "DATA DISK",
       "VERSION",
     ], rows);
-  if (s.unknownAddresses && s.unknownAddresses.length > 0) {
+  if (s.unreached && s.unreached.length > 0) {
+    text += "\n";
+    for (const u of s.unreached) {
+      text += `Not reached yet: ${u.addr}${u.lastError ? ` (${u.lastError})` : ""}\n`;
+    }
+  } else if (s.unknownAddresses && s.unknownAddresses.length > 0) {
     text += `\nNot reached yet: ${s.unknownAddresses.join(", ")}\n`;
   }
   for (const w of s.warnings) text += `\nWARNING: ${w}`;

@@ -21,10 +21,9 @@ export class DialBackoff {
     const entry = this.#entries.get(addr);
     const wait = entry ? entry.retryAt - Date.now() : 0;
     if (entry && wait > 0) {
-      throw new RpcError(
-        "unreachable",
-        `cannot reach ${addr}: ${entry.error} (next attempt in ${wait} ms)`,
-      );
+      // Dial errors name the address already.
+      const error = entry.error.startsWith(addr) ? entry.error : `${addr}: ${entry.error}`;
+      throw new RpcError("unreachable", `${error} (next attempt in ${wait} ms)`);
     }
   }
 

@@ -29,13 +29,38 @@ const UNREACHABLE_CODES = new Set([
   "EADDRNOTAVAIL",
 ]);
 
+/** Certificate checks that fail when a peer's certificate comes from another CA than ours. */
+const FOREIGN_CERTIFICATE_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_SIGNATURE_FAILURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+]);
+
+/** What a failed check of a peer's certificate means for the operator, when it is one. */
+function certificateProblem(code: string | undefined): string | undefined {
+  if (code !== undefined && FOREIGN_CERTIFICATE_CODES.has(code)) {
+    return "its certificate is not signed by this node's ca_cert: every node needs a " +
+      "certificate from the same cluster CA (`remise cert node --ca DIR`)";
+  }
+  if (code === "CERT_HAS_EXPIRED") return "its certificate has expired";
+  if (code === "CERT_NOT_YET_VALID") {
+    return "its certificate is not valid yet (is one of the two clocks wrong?)";
+  }
+  return undefined;
+}
+
 /** Resolves when the client socket completed its TLS handshake; rejects with unreachable/refused. */
 export function handshake(sock: tls.TLSSocket, addr: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     sock.once("secureConnect", resolve);
     sock.once("error", (e: Error & { code?: string }) => {
       const kind = UNREACHABLE_CODES.has(e.code ?? "") ? "unreachable" : "refused";
-      reject(new RpcError(kind, `${addr}: ${e.message}`, { cause: e }));
+      const problem = certificateProblem(e.code);
+      const what = problem === undefined ? e.message : `${problem} (${e.message})`;
+      reject(new RpcError(kind, `${addr}: ${what}`, { cause: e }));
     });
     sock.once("close", () => reject(new RpcError("unreachable", `${addr} closed the connection`)));
   });

@@ -64,6 +64,9 @@ export interface TlsTransportOptions {
   limits?: Partial<ConnectionLimits & { dialTimeoutMs: number }>;
 }
 
+/** How often refused handshakes from one host are logged. */
+const TLS_REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 export class TlsTransport implements Transport {
   readonly nodeId: string;
   readonly #opts: TlsTransportOptions;
@@ -84,7 +87,7 @@ export class TlsTransport implements Transport {
   readonly #conflicts = new Map<string, { addrs: Set<string>; lastMs: number }>();
   /** Peers that refused this node for using another node's id: why, and when last. */
   readonly #refusals = new Map<string, { reason: string; lastMs: number }>();
-  /** When each identity problem was last logged, so that a redialling peer is not logged every second. */
+  /** When each recurring problem was last logged, so that a redialling peer is not logged every second. */
   readonly #logged = new Map<string, number>();
 
   constructor(opts: TlsTransportOptions) {
@@ -133,11 +136,16 @@ export class TlsTransport implements Transport {
     server.on("connection", (sock: Socket) => this.#track(sock));
     server.on("secureConnection", (sock: tls.TLSSocket) => this.#accept(sock));
     server.on("tlsClientError", (err: Error, sock: tls.TLSSocket) => {
-      log(
-        LOG,
-        "warn",
-        `refused RPC connection from ${remoteAddr(sock)}: ${err.message}`,
-      );
+      const from = remoteAddr(sock);
+      // A misconfigured node redials every second: say it once a minute per host.
+      if (this.#shouldLog(`tls:${from.replace(/:\d+$/, "")}`, TLS_REFUSAL_LOG_INTERVAL_MS)) {
+        log(
+          LOG,
+          "warn",
+          `refused RPC connection from ${from}: TLS handshake failed (${err.message}). Nodes ` +
+            "need certificates signed by the same cluster CA (ca_cert), each trusting it.",
+        );
+      }
       sock.destroy();
     });
     await new Promise<void>((resolve, reject) => {
@@ -443,10 +451,10 @@ export class TlsTransport implements Transport {
   }
 
   /** Whether a recurring problem is due to be logged again. */
-  #shouldLog(what: string): boolean {
+  #shouldLog(what: string, everyMs = RPC_IDENTITY_CONFLICT_REPORT_MS): boolean {
     const now = Date.now();
     const last = this.#logged.get(what);
-    if (last !== undefined && now - last < RPC_IDENTITY_CONFLICT_REPORT_MS) return false;
+    if (last !== undefined && now - last < everyMs) return false;
     this.#logged.set(what, now);
     return true;
   }

@@ -150,6 +150,31 @@ for (
   });
 }
 
+Deno.test("tls: a node with a certificate from another CA is told so, and logged once", async () => {
+  const server = await servingNode();
+  const otherCa = await createClusterCa();
+  const stranger = await issueNodeCertificate(otherCa, { name: "stranger", hosts: HOSTS });
+  const client = tlsTransport(stranger, { caPem: otherCa.certPem });
+  const logs = await capturingLogs(async () => {
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(
+        client.call({ addr: server.addr }, "x", { body: null }),
+        isRpcError("refused", /its certificate is not signed by this node's ca_cert/),
+      );
+      await sleep(RPC_DIAL_BACKOFF_MIN_MS * 4);
+    }
+  });
+  assert.equal(server.stats.served, 0);
+  const refusals = logs.filter((l) => l.includes("refused RPC connection"));
+  assert.equal(refusals.length, 1, logs.join("\n"));
+  assert.match(
+    refusals[0],
+    /TLS handshake failed \(.*\)\. Nodes need certificates signed by the same/,
+  );
+  await client.close();
+  await server.t.close();
+});
+
 Deno.test("tls: dialling id@addr checks the id the peer's certificate proves", async () => {
   const server = await servingNode();
   const client = tlsTransport(nodeA);

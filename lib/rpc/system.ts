@@ -107,6 +107,8 @@ export class System {
   #savedPeers = "";
   #syncedLayoutVersion = 0;
   readonly #dialFailures = new Map<string, number>();
+  /** Why each address not reached yet failed last (for `remise status`). */
+  readonly #dialErrors = new Map<string, string>();
 
   private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
     this.layout = layout;
@@ -190,6 +192,15 @@ export class System {
   /** Addresses known but not yet reached, whose node id is still unknown. */
   unknownAddresses(): string[] {
     return [...this.#unknownAddrs];
+  }
+
+  /** The addresses not reached yet, each with why its last dial failed (if one did). */
+  unreached(): { addr: string; lastError: string | null }[] {
+    return [...this.#unknownAddrs].map((addr) => {
+      const error = this.#dialErrors.get(addr);
+      // Shown beside the address: not twice.
+      return { addr, lastError: error?.replace(`${addr}: `, "") ?? null };
+    });
   }
 
   /** The replication factor this node's configuration asks for (the layout's, once applied, holds). */
@@ -324,6 +335,7 @@ export class System {
         // Warn on the first failure and then about every half minute, not every second.
         const failures = (this.#dialFailures.get(addr) ?? 0) + 1;
         this.#dialFailures.set(addr, failures);
+        this.#dialErrors.set(addr, errorMessage(e));
         const level = failures % 30 === 1 ? "warn" : "debug";
         log(
           "remise::rpc",

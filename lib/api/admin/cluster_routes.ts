@@ -160,6 +160,7 @@ export function clusterStatus(
     layoutVersion: current?.version ?? 0,
     nodes,
     unknownAddresses: system.unknownAddresses(),
+    unreached: system.unreached(),
     warnings,
   };
 }
