@@ -334,7 +334,8 @@ export async function checkDirectories(config: Config): Promise<void> {
   const dirs = [["metadata_dir", config.metadataDir], ["data_dir", config.dataDir]] as const;
   for (const [key, dir] of dirs) {
     try {
-      await Deno.mkdir(dir, { recursive: true });
+      // Made by remise: readable by its user only (it holds the keys' secrets and the data).
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       if (!(await Deno.stat(dir)).isDirectory) throw new Error("it is not a directory");
       const probe = join(dir, `.remise-write-probe-${crypto.randomUUID()}`);
       await Deno.writeTextFile(probe, "remise");

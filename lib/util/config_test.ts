@@ -383,6 +383,9 @@ Deno.test("checkDirectories creates the directories and refuses unusable ones", 
     assert.ok((await Deno.stat(`${dir}/a/meta`)).isDirectory);
     assert.ok((await Deno.stat(`${dir}/b/data`)).isDirectory);
     assert.deepEqual([...Deno.readDirSync(`${dir}/b/data`)], []);
+    // Made private: the metadata holds the keys' secrets, the data dir every object.
+    assert.equal((await Deno.stat(`${dir}/a/meta`)).mode! & 0o777, 0o700);
+    assert.equal((await Deno.stat(`${dir}/b/data`)).mode! & 0o777, 0o700);
 
     await Deno.writeTextFile(`${dir}/file`, "not a directory");
     const underFile = { ...config, dataDir: `${dir}/file/data` };
