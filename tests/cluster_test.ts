@@ -329,18 +329,21 @@ Deno.test("a configuration with peers but no certificates is refused with advice
 
 Deno.test("a node started with another node's certificate is refused, and status says so on both sides", async () => {
   const cluster = await TestCluster.start(2, { extraConfig: "replication_factor = 3" });
-  // A third server given node 1's certificate and key, as a copied /etc/remise would.
-  const copy = await TestServer.start({
-    extraConfig: [
-      "replication_factor = 3",
-      `rpc_bind_addr = "127.0.0.1:${freePort()}"`,
-      `ca_cert = "${cluster.dir}/ca/ca.crt"`,
-      `node_cert = "${cluster.nodes[1].certDir}/node.crt"`,
-      `node_key = "${cluster.nodes[1].certDir}/node.key"`,
-      `bootstrap_peers = ["127.0.0.1:${cluster.nodes[0].rpcPort}"]`,
-    ].join("\n"),
-  });
+  let copy: TestServer | undefined;
   try {
+    // Node 0 meets node 1 first: the copy started next is the one refused.
+    await cluster.waitFor("node 0 to see node 1", () => cluster.status(0), allUp(2));
+    // A third server given node 1's certificate and key, as a copied /etc/remise would.
+    copy = await TestServer.start({
+      extraConfig: [
+        "replication_factor = 3",
+        `rpc_bind_addr = "127.0.0.1:${freePort()}"`,
+        `ca_cert = "${cluster.dir}/ca/ca.crt"`,
+        `node_cert = "${cluster.nodes[1].certDir}/node.crt"`,
+        `node_key = "${cluster.nodes[1].certDir}/node.key"`,
+        `bootstrap_peers = ["127.0.0.1:${cluster.nodes[0].rpcPort}"]`,
+      ].join("\n"),
+    });
     const node1 = await cluster.nodeId(1);
     const seen = await cluster.waitFor(
       "node 0 to warn of two nodes with one certificate",
@@ -363,7 +366,7 @@ Deno.test("a node started with another node's certificate is refused, and status
     );
     assert.match(copy.output, /ERROR remise::net: node [0-9a-f]{16} refused this node: /);
   } finally {
-    await copy.close();
+    await copy?.close();
     await cluster.close();
   }
 });
