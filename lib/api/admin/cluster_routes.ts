@@ -11,6 +11,7 @@ import {
   type NodeRoleSpec,
   previewStaged,
   revertStaged,
+  stagedChanges,
   stagedRoles,
   stageRole,
 } from "../../rpc/layout.ts";
@@ -182,7 +183,8 @@ export function layoutDocument(system: System): Record<string, unknown> {
         warnings: p.report.warnings,
       };
     } catch (e) {
-      preview = { error: errorMessage(e) };
+      // The staged roles are still shown, so that the operator sees what to change.
+      preview = { error: errorMessage(e), changes: stagedChanges(system.layout) };
     }
   }
   const held = partitionsHeld(system);
