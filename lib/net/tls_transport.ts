@@ -66,6 +66,8 @@ export interface TlsTransportOptions {
 
 /** How often refused handshakes from one host are logged. */
 const TLS_REFUSAL_LOG_INTERVAL_MS = 60_000;
+/** Recurring problems remembered for rate-limited logging (beyond it, newcomers go unlogged). */
+const LOGGED_PROBLEMS_MAX = 1024;
 
 export class TlsTransport implements Transport {
   readonly nodeId: string;
@@ -455,6 +457,13 @@ export class TlsTransport implements Transport {
     const now = Date.now();
     const last = this.#logged.get(what);
     if (last !== undefined && now - last < everyMs) return false;
+    // Hosts scanning an RPC port open to the internet each leave an entry: forget the old ones.
+    if (this.#logged.size >= LOGGED_PROBLEMS_MAX) {
+      for (const [key, at] of this.#logged) {
+        if (now - at >= RPC_IDENTITY_CONFLICT_REPORT_MS) this.#logged.delete(key);
+      }
+      if (this.#logged.size >= LOGGED_PROBLEMS_MAX) return false;
+    }
     this.#logged.set(what, now);
     return true;
   }

@@ -328,6 +328,7 @@ export class System {
           timeoutMs: PING_TIMEOUT_MS,
         });
         this.#unknownAddrs.delete(addr);
+        this.#dialErrors.delete(addr);
         if (answer.from === this.nodeId) return;
         this.#addPeer(answer.from, addr);
         await this.#onPong(answer.from, answer.body as PingBody, 0);
