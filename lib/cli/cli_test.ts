@@ -563,6 +563,30 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
     }
   });
 
+  await t.step("a damaged metadata store is refused with the ways back", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
+    try {
+      await Deno.mkdir(`${dir}/meta`);
+      await Deno.writeFile(`${dir}/meta/metadata.kv`, new TextEncoder().encode("x".repeat(8192)));
+      const config = `${dir}/remise.toml`;
+      await Deno.writeTextFile(
+        config,
+        `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n` +
+          `api_bind_addr = "127.0.0.1:${closedPort()}"\n` +
+          `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
+      );
+      const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^remise: Cannot open the metadata store at .*: file is not a database\. The metadata store is damaged: restore metadata\.kv from a backup .* start with both empty/,
+      );
+      assert.doesNotMatch(r.stderr, /\n {4}at /, "no stack trace");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("an unreachable admin API is named, without a stack trace", async () => {
     const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
     try {

@@ -125,7 +125,7 @@ export async function runServer(
   }
   await checkDirectories(config);
   const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
-  const db = await KvStore.open(`${config.metadataDir}/metadata.kv`);
+  const db = await openMetadataStore(config);
   const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
   const tombstoneDelayMs = tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS;
   try {
@@ -447,6 +447,24 @@ async function readConfiguredFile(config: Config, path: string, key: string): Pr
       `Invalid configuration in ${config.configPath}: cannot read ${key} "${path}": ${
         errorMessage(e)
       }`,
+    );
+  }
+}
+
+/** SQLite's words for a database file that is damaged, or not one. */
+const DAMAGED_DATABASE = /malformed|not a database|corrupt/i;
+
+/** Opens the node's metadata store; a damaged one is refused with the ways back. */
+async function openMetadataStore(config: Config): Promise<KvStore> {
+  try {
+    return await KvStore.open(`${config.metadataDir}/metadata.kv`);
+  } catch (e) {
+    if (!DAMAGED_DATABASE.test(errorMessage(e))) throw e;
+    throw new Error(
+      `${errorMessage(e)}. The metadata store is damaged: restore metadata.kv from a backup ` +
+        '(README, "Backing up metadata"), or, on a node of a cluster, move metadata_dir and ' +
+        "data_dir aside and start with both empty: the node then fetches everything from the others.",
+      { cause: e },
     );
   }
 }
