@@ -696,12 +696,15 @@ Deno.test("replication: a node that lost both disks is rebuilt from the others w
     await victim.launch();
     const wanted = (await blockFiles(cluster.nodes[0].server.dir)).length;
     await cluster.waitFor(
-      "node 2 to hold every entry and block again",
+      "node 2 to hold every entry (of every table) and every block again",
       async () => {
-        const listed = await clients[2].send(new ListObjectsV2Command({ Bucket: "rebuilt" }));
-        return { keys: listed.KeyCount, blocks: (await blockFiles(victim.dir)).length };
+        let readable = 0;
+        for (const [key, data] of objects) {
+          if (md5(await getBytes(clients[2], "rebuilt", key)) === md5(data)) readable++;
+        }
+        return { readable, blocks: (await blockFiles(victim.dir)).length };
       },
-      (held) => held.keys === objects.size && held.blocks === wanted,
+      (held) => held.readable === objects.size && held.blocks === wanted,
       60_000,
     );
     // With the others gone, node 2 alone serves every object, byte for byte.
@@ -709,6 +712,55 @@ Deno.test("replication: a node that lost both disks is rebuilt from the others w
     await cluster.nodes[1].server.stop();
     for (const [key, data] of objects) {
       assert.equal(md5(await getBytes(clients[2], "rebuilt", key)), md5(data), key);
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await cluster.close();
+  }
+});
+
+Deno.test("replication: a node lost for good is replaced, and the old layout is retired without it", async () => {
+  const { cluster, clients, ids } = await formCluster();
+  const objects = new Map<string, string>();
+  try {
+    await clients[0].send(new CreateBucketCommand({ Bucket: "replaced" }));
+    for (let i = 0; i < 30; i++) {
+      const data = bytes(i % 5 === 0 ? 200_000 + i : 100 + i, 700 + i);
+      await clients[0].send(
+        new PutObjectCommand({ Bucket: "replaced", Key: `k-${i}`, Body: data }),
+      );
+      objects.set(`k-${i}`, md5(data));
+    }
+    // Node 1's site burned down: a new node takes its zone, and node 1 leaves the layout.
+    await cluster.nodes[1].server.kill();
+    const i = await cluster.addNode();
+    const newId = await cluster.nodeId(i);
+    await cluster.waitFor(
+      "node 0 to see the new node",
+      () => cluster.status(0),
+      (s) => s.nodes.some((n) => n.id === newId && n.up),
+    );
+    await cluster.cli(0, ["layout", "assign", newId, "-z", "dc2", "-c", "10G"]);
+    await cluster.cli(0, ["layout", "remove", ids[1]]);
+    await cluster.cli(0, ["layout", "apply", "--version", "2"]);
+    // The nodes of version 2 sync from the replicas still up (a quorum of version 1's), so
+    // version 1, which names the dead node, is retired rather than kept for ever.
+    await cluster.waitFor(
+      "layout version 1 to be retired",
+      async () => JSON.parse((await cluster.cli(0, ["layout", "show", "--json"])).stdout),
+      (l) => l.activeVersions.length === 1 && l.activeVersions[0] === 2,
+      60_000,
+    );
+    const newClient = cluster.nodes[i].server.client({
+      accessKeyId: (await clients[0].config.credentials()).accessKeyId,
+      secretAccessKey: (await clients[0].config.credentials()).secretAccessKey,
+    });
+    try {
+      for (const [key, sum] of objects) {
+        assert.equal(md5(await getBytes(newClient, "replaced", key)), sum, key);
+      }
+    } finally {
+      newClient.destroy();
     }
   } finally {
     for (const c of clients) c.destroy();

@@ -6,6 +6,7 @@
  * longer keeps.
  */
 import { currentVersion } from "../rpc/layout.ts";
+import type { AntiEntropyPass } from "../table/anti_entropy.ts";
 import type { System } from "../rpc/system.ts";
 import type { TableSync } from "../table/table_sync.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -18,10 +19,39 @@ const LAYOUT_SYNC_CHECK_MS = 2_000;
 /** How often the resync queue is checked while waiting for it to drain. */
 const RESYNC_DRAIN_POLL_MS = 1_000;
 
+/**
+ * Whether a pass that could not reach every replica (one down for good,
+ * being replaced) still brought this node every acknowledged write: for
+ * each partition, the replicas it synced with, itself included, must hold a
+ * read quorum of every active layout version's set, which meets each write
+ * quorum of that set.
+ */
+export function syncedEnough(
+  layout: { versions: readonly { partitions: readonly string[][] }[] },
+  self: string,
+  unsynced: AntiEntropyPass["unsynced"],
+  writeQuorum: (setSize: number) => number,
+): boolean {
+  const missed = new Map<number, Set<string>>();
+  for (const { partition, node } of unsynced) {
+    const nodes = missed.get(partition) ?? new Set<string>();
+    missed.set(partition, nodes.add(node));
+  }
+  for (const [partition, nodes] of missed) {
+    for (const version of layout.versions) {
+      const set = version.partitions[partition] ?? [];
+      const reached = set.filter((id) => id === self || !nodes.has(id)).length;
+      if (set.length > 0 && reached < set.length - writeQuorum(set.length) + 1) return false;
+    }
+  }
+  return true;
+}
+
 export function startLayoutSync(
   system: System,
   tableSync: TableSync,
   services: NodeServices,
+  writeQuorum: (setSize: number) => number,
 ): () => void {
   let running = false;
   let knownVersions = system.layout.versions.map((v) => v.version).join(",");
@@ -67,8 +97,8 @@ export function startLayoutSync(
     if (current === 0 || current <= system.syncedLayoutVersion) return;
     log("remise::rpc", "info", `syncing the data of layout version ${current}`);
     const pass = await tableSync.worker.runOnce();
-    if (pass.errors.length > 0) {
-      // Not every replica could be compared: try again at the next check.
+    if (!syncedEnough(system.layout, system.nodeId, pass.unsynced, writeQuorum)) {
+      // Too few replicas could be compared: try again at the next check.
       log(
         "remise::rpc",
         "info",

@@ -189,8 +189,8 @@ export async function runServer(
       }
       : undefined,
   });
-  const stopLayoutSync = system && tableSync
-    ? startLayoutSync(system, tableSync, services)
+  const stopLayoutSync = system && tableSync && replication
+    ? startLayoutSync(system, tableSync, services, (n) => replication.writeQuorum(n))
     : undefined;
   if (tableSync) {
     // A node that was away catches up at once rather than at the first periodic pass;

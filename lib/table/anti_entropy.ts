@@ -226,6 +226,8 @@ export interface AntiEntropyPass {
   entriesReceived: number;
   /** One message per failed (partition, table, replica) sync. */
   errors: string[];
+  /** The replicas of each partition that some table could not be synced with (failed, or skipped). */
+  unsynced: { partition: number; node: string }[];
 }
 
 export interface RunOnceOptions {
@@ -321,6 +323,7 @@ export class AntiEntropyWorker {
       entriesSent: 0,
       entriesReceived: 0,
       errors: [],
+      unsynced: [],
     };
     const failedPeers = new Set<string>();
     let fullDiskReported = false;
@@ -336,9 +339,10 @@ export class AntiEntropyWorker {
           id !== nodeId
         );
         for (const other of others) {
+          let synced = true;
           for (const table of tables) {
             if (failedPeers.has(other) || this.#stopping) {
-              complete = false;
+              synced = false;
               break;
             }
             try {
@@ -348,7 +352,7 @@ export class AntiEntropyWorker {
               pass.entriesReceived += r.entriesReceived;
               this.#status.entriesExchanged += r.entriesSent + r.entriesReceived;
             } catch (e) {
-              complete = false;
+              synced = false;
               // A full disk (here or the peer's) refuses new entries only: the
               // other partitions, whose deletions make room, are still synced
               // with that peer, and the refusal is reported once a pass.
@@ -366,6 +370,10 @@ export class AntiEntropyWorker {
               this.#status.errors++;
               this.#status.lastError = message;
             }
+          }
+          if (!synced) {
+            complete = false;
+            pass.unsynced.push({ partition, node: other });
           }
         }
         if (complete) {

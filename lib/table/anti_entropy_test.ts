@@ -135,6 +135,7 @@ Deno.test("AntiEntropyWorker converges three replicas over every partition and t
     assert.equal(pass.partitions, partitions.length);
     assert.equal(pass.partitionsSynced, partitions.length);
     assert.deepEqual(pass.errors, []);
+    assert.deepEqual(pass.unsynced, []);
     assert.ok(pass.entriesSent > 0 && pass.entriesReceived > 0);
     assert.deepEqual(progress, partitions.map((_, i) => i + 1));
     // After a's pass, b may still miss what only c had; b's pass fixes that.
@@ -187,6 +188,8 @@ Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", 
     assert.equal(pass.errors.length, 1);
     assert.match(pass.errors[0], /with node c: connection refused/);
     assert.equal(pass.partitionsSynced, 0);
+    // Every partition names c, and only c, as not synced: a layout change may do without it.
+    assert.deepEqual(pass.unsynced, partitions.map((partition) => ({ partition, node: "c" })));
     assert.equal(pass.entriesSent, pks.length, "the healthy replica is still synced");
     assert.equal(worker.status().errors, 1);
     assert.match(worker.status().lastError ?? "", /connection refused/);
