@@ -20,23 +20,25 @@ const LAYOUT_SYNC_CHECK_MS = 2_000;
 const RESYNC_DRAIN_POLL_MS = 1_000;
 
 /**
- * Whether a pass that could not reach every replica (one down for good,
- * being replaced) still brought this node every acknowledged write: for
- * each partition, the replicas it synced with, itself included, must hold a
- * read quorum of every active layout version's set, which meets each write
- * quorum of that set.
+ * Whether a pass brought this node every acknowledged write, even if it
+ * could not reach every replica (one down for good, being replaced): it must
+ * have gone through every partition, and for each, the replicas it synced
+ * with, itself included, must hold a read quorum of every active layout
+ * version's set, which meets each write quorum of that set.
  */
 export function syncedEnough(
   layout: { versions: readonly { partitions: readonly string[][] }[] },
   self: string,
-  unsynced: AntiEntropyPass["unsynced"],
+  pass: Pick<AntiEntropyPass, "partitions" | "partitionsSynced" | "unsynced">,
   writeQuorum: (setSize: number) => number,
 ): boolean {
   const missed = new Map<number, Set<string>>();
-  for (const { partition, node } of unsynced) {
+  for (const { partition, node } of pass.unsynced) {
     const nodes = missed.get(partition) ?? new Set<string>();
     missed.set(partition, nodes.add(node));
   }
+  // A pass cut short (the node stopping) left partitions out.
+  if (pass.partitionsSynced + missed.size < pass.partitions) return false;
   for (const [partition, nodes] of missed) {
     for (const version of layout.versions) {
       const set = version.partitions[partition] ?? [];
@@ -97,7 +99,7 @@ export function startLayoutSync(
     if (current === 0 || current <= system.syncedLayoutVersion) return;
     log("remise::rpc", "info", `syncing the data of layout version ${current}`);
     const pass = await tableSync.worker.runOnce();
-    if (!syncedEnough(system.layout, system.nodeId, pass.unsynced, writeQuorum)) {
+    if (!syncedEnough(system.layout, system.nodeId, pass, writeQuorum)) {
       // Too few replicas could be compared: try again at the next check.
       log(
         "remise::rpc",
