@@ -381,8 +381,10 @@ export class System {
     if (!peer) return;
     this.#markUp(peer);
     if (rttMs > 0) peer.rttMs = peer.rttMs === undefined ? rttMs : peer.rttMs * 0.7 + rttMs * 0.3;
-    // The peer read its clock about halfway through the round trip.
-    if (sentMs !== undefined && typeof body.status.clockMs === "number") {
+    // The peer read its clock about halfway through the round trip; an older
+    // remise (one restarted on an earlier release) tells no clock.
+    if (typeof body.status.clockMs !== "number") peer.clockOffsetMs = undefined;
+    else if (sentMs !== undefined) {
       peer.clockOffsetMs = body.status.clockMs - (sentMs + this.#nowMs()) / 2;
     }
     peer.status = body.status;
@@ -398,6 +400,8 @@ export class System {
     if (peer) {
       this.#markUp(peer);
       peer.status = body.status;
+      // A peer restarted on an older release no longer tells its clock.
+      if (typeof body.status.clockMs !== "number") peer.clockOffsetMs = undefined;
     }
     for (const p of body.peers) this.#addPeer(p.id, p.addr);
     return Promise.resolve({ body: this.#pingBody() });
