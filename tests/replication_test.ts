@@ -418,6 +418,16 @@ Deno.test("replication: with node clocks skewed by minutes, the newest write sti
       skew.join("\n"),
       new RegExp(`node ${id2.slice(0, 16)} is 420 s ahead of this node's`),
     );
+    // And in /metrics, for an alert.
+    const node0 = cluster.nodes[0].server;
+    const metrics = await (await fetch(`${node0.adminEndpoint}/metrics`, {
+      headers: { authorization: `Bearer ${node0.adminToken}` },
+    })).text();
+    const offset = new RegExp(
+      `^remise_cluster_node_clock_offset_seconds\\{node="${id2.slice(0, 16)}"\\} (\\S+)$`,
+      "m",
+    ).exec(metrics);
+    assert.ok(offset && Math.abs(Number(offset[1]) - 420) < 5, metrics);
   } finally {
     for (const c of clients) c.destroy();
     await cluster.close();

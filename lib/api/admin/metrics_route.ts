@@ -108,6 +108,14 @@ function clusterFamilies(system: System, mode: ConsistencyMode): MetricFamily[] 
         value: p.rttMs! / 1000,
       })),
     ),
+    gauge(
+      "remise_cluster_node_clock_offset_seconds",
+      "How far each node's clock is ahead of this node's (negative: behind), from the last ping.",
+      peers.filter((p) => p.up && p.clockOffsetMs !== undefined).map((p) => ({
+        labels: { node: shortNodeId(p.id) },
+        value: p.clockOffsetMs! / 1000,
+      })),
+    ),
   ];
 }
 
