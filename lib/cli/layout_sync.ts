@@ -104,7 +104,9 @@ export function startLayoutSync(
       log(
         "remise::rpc",
         "info",
-        `layout version ${current}: ${pass.errors.length} partitions to sync again`,
+        `layout version ${current}: ${
+          new Set(pass.unsynced.map((u) => u.partition)).size
+        } partitions to sync again`,
       );
       return;
     }
