@@ -114,6 +114,26 @@ function closedPort(): number {
   return port;
 }
 
+/**
+ * Runs `remise server` on a configuration written in `dir` (metadata in
+ * `metadataDir`, S3 on `apiPort`), which must refuse to start; its stderr.
+ */
+async function refusedStart(
+  dir: string,
+  options: { metadataDir?: string; apiPort?: number } = {},
+): Promise<{ config: string; stderr: string }> {
+  const config = `${dir}/remise.toml`;
+  await Deno.writeTextFile(
+    config,
+    `metadata_dir = "${options.metadataDir ?? `${dir}/meta`}"\ndata_dir = "${dir}/data"\n` +
+      `api_bind_addr = "127.0.0.1:${options.apiPort ?? closedPort()}"\n` +
+      `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
+  );
+  const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
+  assert.equal(r.code, 1, r.stderr);
+  return { config, stderr: r.stderr };
+}
+
 Deno.test("cli: keys are created, listed, described and deleted", async () => {
   await withServer(async ({ config }) => {
     const created = await cli("-c", config, "key", "create", "k1", "--json");
@@ -512,17 +532,9 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
       const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
       const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       try {
-        const config = `${dir}/remise.toml`;
-        await Deno.writeTextFile(
-          config,
-          `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n` +
-            `api_bind_addr = "127.0.0.1:${taken.addr.port}"\n` +
-            `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
-        );
-        const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
-        assert.equal(r.code, 1);
+        const { stderr } = await refusedStart(dir, { apiPort: taken.addr.port });
         assert.equal(
-          r.stderr,
+          stderr,
           `remise: Cannot listen on 127.0.0.1:${taken.addr.port} (api_bind_addr): the address is ` +
             `already in use (by another program, or another remise)\n`,
         );
@@ -538,17 +550,9 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
     // Held by this process, as a running node holds it.
     const held = await lockDirectory(dir, "metadata_dir", "another config");
     try {
-      const config = `${dir}/remise.toml`;
-      await Deno.writeTextFile(
-        config,
-        `metadata_dir = "${dir}"\ndata_dir = "${dir}/data"\n` +
-          `api_bind_addr = "127.0.0.1:${closedPort()}"\n` +
-          `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
-      );
-      const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
-      assert.equal(r.code, 1);
+      const { config, stderr } = await refusedStart(dir, { metadataDir: dir });
       assert.equal(
-        r.stderr,
+        stderr,
         `remise: Another remise process is using ${dir} (metadata_dir in ${config}): ` +
           "stop it first, or give this node directories of its own\n",
       );
@@ -568,20 +572,12 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
     try {
       await Deno.mkdir(`${dir}/meta`);
       await Deno.writeFile(`${dir}/meta/metadata.kv`, new TextEncoder().encode("x".repeat(8192)));
-      const config = `${dir}/remise.toml`;
-      await Deno.writeTextFile(
-        config,
-        `metadata_dir = "${dir}/meta"\ndata_dir = "${dir}/data"\n` +
-          `api_bind_addr = "127.0.0.1:${closedPort()}"\n` +
-          `admin_bind_addr = "127.0.0.1:${closedPort()}"\nadmin_token = "${TOKEN}"\n`,
-      );
-      const r = await remise(["server", "-c", config], { REMISE_LOG: "error" });
-      assert.equal(r.code, 1);
+      const { stderr } = await refusedStart(dir);
       assert.match(
-        r.stderr,
+        stderr,
         /^remise: Cannot open the metadata store at .*: file is not a database\. The metadata store is damaged: restore metadata\.kv from a backup .* start with both empty/,
       );
-      assert.doesNotMatch(r.stderr, /\n {4}at /, "no stack trace");
+      assert.doesNotMatch(stderr, /\n {4}at /, "no stack trace");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -203,11 +203,6 @@ export class System {
     });
   }
 
-  /** The replication factor this node's configuration asks for (the layout's, once applied, holds). */
-  get configuredReplicationFactor(): number {
-    return this.options.replicationFactor;
-  }
-
   /** Nodes sharing a certificate, as this node met them (see Transport.identityWarnings). */
   identityWarnings(): string[] {
     return this.options.transport.identityWarnings();

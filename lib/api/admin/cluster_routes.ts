@@ -78,9 +78,11 @@ export function clusterStatus(
       "The cluster has no layout yet: assign roles with `remise layout assign`, then apply.",
     );
   }
-  if (current && current.replicationFactor !== system.configuredReplicationFactor) {
+  // The configuration's replication factor only seeds the first layout.
+  const configured = system.options.replicationFactor;
+  if (current && current.replicationFactor !== configured) {
     warnings.push(
-      `This node's configuration says replication_factor = ${system.configuredReplicationFactor}, ` +
+      `This node's configuration says replication_factor = ${configured}, ` +
         `but the cluster keeps ${current.replicationFactor} copies, as its layout said when first ` +
         `applied; the layout's holds. Set replication_factor = ${current.replicationFactor} in ` +
         "every node's configuration.",
