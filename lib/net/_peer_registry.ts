@@ -5,7 +5,9 @@
  * once, or one dialled twice by different addresses), both ends keep the one
  * with the smaller key `dialler id + ":" + dialler nonce` — a rule both ends
  * evaluate alike whatever order the connections came up in — and retire the
- * other, which closes after its requests drain.
+ * other, which closes after its requests drain. A connection the peer has
+ * not been heard on for two ping intervals (half-open after a crash) always
+ * gives way to a new one.
  *
  * Each process greets with an instance id of its own. A connection from a
  * peer id already connected from another process that still answers is two
@@ -82,7 +84,9 @@ export class PeerRegistry {
       for (const cb of this.#connected) safely(() => cb(conn.peerId, addr));
       return;
     }
-    if (key < existing.key) {
+    // A connection the peer no longer answers on (left half-open by a crash) is not one both
+    // ends know of: the new one replaces it, whatever the keys say.
+    if (key < existing.key || !existing.conn.heardFromLately) {
       this.#registered.set(conn.peerId, { conn, key, addr, instance });
       debug(`duplicate connection to ${shortNodeId(conn.peerId)}: retiring the older one`);
       existing.conn.retire();

@@ -150,6 +150,36 @@ for (
   });
 }
 
+Deno.test("tls: a connection left silent (half-open after a crash) does not get the node's restart refused", async () => {
+  // Pings every 100 ms, but a silent connection is not closed for a minute.
+  const slow = { limits: { pingIntervalMs: 100, pingTimeoutMs: 60_000 } };
+  const server = await servingNode(nodeA, slow);
+  const proxy = await blackholeProxy(server.port);
+  const crashed = tlsTransport(nodeB, slow);
+  await crashed.call({ addr: proxy.addr }, "x", { body: null });
+  proxy.blackhole = true; // the old process is gone without a word
+  await sleep(400);
+  const restarted = tlsTransport(nodeB, slow);
+  const errors: string[] = [];
+  let answered = false;
+  for (let attempt = 0; attempt < 5 && !answered; attempt++) {
+    try {
+      await restarted.call({ addr: server.addr }, "x", { body: null });
+      answered = true;
+    } catch (e) {
+      errors.push(`${(e as RpcError).kind}: ${(e as Error).message}`);
+      await sleep(RPC_DIAL_BACKOFF_MIN_MS);
+    }
+  }
+  assert.ok(answered, errors.join("\n"));
+  assert.ok(!errors.some((e) => e.startsWith("refused")), errors.join("\n"));
+  assert.deepEqual(server.t.identityWarnings(), []);
+  await crashed.close();
+  await restarted.close();
+  await server.t.close();
+  await proxy.close();
+});
+
 Deno.test("tls: a node with a certificate from another CA is told so, and logged once", async () => {
   const server = await servingNode();
   const otherCa = await createClusterCa();
