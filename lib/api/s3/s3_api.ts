@@ -140,6 +140,34 @@ const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
   "select",
 ];
 
+/**
+ * Every sub-resource S3 has, implemented or not: a request naming one that
+ * its method does not serve is refused, never taken for the plain operation
+ * (a DELETE ?versioning deleting the bucket, a PUT ?versioning storing the
+ * XML as the object).
+ */
+const KNOWN_SUBRESOURCES = [
+  ...UNIMPLEMENTED_BUCKET_SUBRESOURCES,
+  ...UNIMPLEMENTED_OBJECT_SUBRESOURCES,
+  "attributes",
+  "cors",
+  "delete",
+  "encryption",
+  "legal-hold",
+  "lifecycle",
+  "location",
+  "object-lock",
+  "ownershipControls",
+  "policy",
+  "policyStatus",
+  "publicAccessBlock",
+  "retention",
+  "tagging",
+  "uploads",
+  "versioning",
+  "website",
+];
+
 function subresource(query: URLSearchParams, names: string[]): string | undefined {
   return names.find((n) => query.has(n));
 }
@@ -161,12 +189,17 @@ export function routeOperation(
   headers: Headers,
 ): { name: string; handler: Handler } {
   const q = target.query;
-  const notAllowed = route("Unknown", () => Promise.reject(methodNotAllowed(method)));
+  const resourceType = target.key !== undefined ? "OBJECT" : target.bucket ? "BUCKET" : "SERVICE";
+  const notAllowed = route(
+    "Unknown",
+    () => Promise.reject(methodNotAllowed(method, resourceType)),
+  );
   if (target.bucket === undefined) {
     return method === "GET" ? route("ListBuckets", handleListBuckets) : notAllowed;
   }
   if (target.key === undefined) {
     const sub = subresource(q, UNIMPLEMENTED_BUCKET_SUBRESOURCES);
+    const known = subresource(q, KNOWN_SUBRESOURCES);
     switch (method) {
       case "GET":
         if (q.has("location")) return route("GetBucketLocation", handleGetBucketLocation);
@@ -195,9 +228,11 @@ export function routeOperation(
           return route("GetObjectLockConfiguration", handleGetObjectLockConfiguration);
         }
         if (sub) return unsetBucketConfiguration(q) ?? unsupported("GetBucket", sub);
+        if (known) return notAllowed;
         if (q.get("list-type") === "2") return route("ListObjectsV2", handleListObjectsV2);
         return route("ListObjects", handleListObjects);
       case "HEAD":
+        if (known) return notAllowed;
         return route("HeadBucket", handleHeadBucket);
       case "PUT":
         if (q.has("acl")) return route("PutBucketAcl", setAclPrivate("PutBucketAcl"));
@@ -220,6 +255,7 @@ export function routeOperation(
           return route("PutObjectLockConfiguration", handlePutObjectLockConfiguration);
         }
         if (sub) return unsupported("PutBucket", sub);
+        if (known) return notAllowed;
         return route("CreateBucket", handleCreateBucket);
       case "DELETE":
         if (q.has("website")) return route("DeleteBucketWebsite", handleDeleteBucketWebsite);
@@ -237,6 +273,7 @@ export function routeOperation(
           return route("DeleteBucketEncryption", handleDeleteBucketEncryption);
         }
         if (sub) return unsupported("DeleteBucket", sub);
+        if (known) return notAllowed;
         return route("DeleteBucket", handleDeleteBucket);
       case "POST":
         if (q.has("delete")) return route("DeleteObjects", handleDeleteObjects);
@@ -253,6 +290,7 @@ export function routeOperation(
     return unsupported(`${method}Object`, "versionId");
   }
   const sub = subresource(q, UNIMPLEMENTED_OBJECT_SUBRESOURCES);
+  const known = subresource(q, KNOWN_SUBRESOURCES);
   switch (method) {
     case "GET":
       if (q.has("uploadId")) return route("ListParts", handleListParts);
@@ -262,9 +300,11 @@ export function routeOperation(
       if (q.has("retention")) return route("GetObjectRetention", handleGetObjectRetention);
       if (q.has("legal-hold")) return route("GetObjectLegalHold", handleGetObjectLegalHold);
       if (sub) return unsupported("GetObject", sub);
+      if (known) return notAllowed;
       return route("GetObject", (r) => handleGetObject(r, false));
     case "HEAD":
       if (sub) return unsupported("HeadObject", sub);
+      if (known) return notAllowed;
       return route("HeadObject", (r) => handleGetObject(r, true));
     case "PUT":
       if (q.has("partNumber") && !q.has("uploadId")) {
@@ -281,12 +321,14 @@ export function routeOperation(
       if (q.has("retention")) return route("PutObjectRetention", handlePutObjectRetention);
       if (q.has("legal-hold")) return route("PutObjectLegalHold", handlePutObjectLegalHold);
       if (sub) return unsupported("PutObject", sub);
+      if (known) return notAllowed;
       if (headers.has("x-amz-copy-source")) return route("CopyObject", handleCopyObject);
       return route("PutObject", handlePutObject);
     case "DELETE":
       if (q.has("uploadId")) return route("AbortMultipartUpload", handleAbortMultipartUpload);
       if (q.has("tagging")) return route("DeleteObjectTagging", handleDeleteObjectTagging);
       if (sub) return unsupported("DeleteObject", sub);
+      if (known) return notAllowed;
       return route("DeleteObject", handleDeleteObject);
     case "POST":
       if (q.has("uploads")) return route("CreateMultipartUpload", handleCreateMultipartUpload);
@@ -317,15 +359,12 @@ function partWithoutUpload(): S3Error {
   );
 }
 
-function methodNotAllowed(method: string): S3Error {
+function methodNotAllowed(method: string, resourceType: string): S3Error {
   return new S3Error(
     "MethodNotAllowed",
     405,
     "The specified method is not allowed against this resource.",
-    {
-      Method: method,
-      ResourceType: "OBJECT",
-    },
+    { Method: method, ResourceType: resourceType },
   );
 }
 
