@@ -306,14 +306,17 @@ export async function signedRawHead(
   method: string,
   path: string,
   headers: Record<string, string>,
+  query?: Record<string, string>,
 ): Promise<string> {
   const signed = await signRequest(server, credentials, {
     method,
     path,
+    query,
     headers,
     payloadHash: "UNSIGNED-PAYLOAD",
   });
-  const lines = [`${method} ${path} HTTP/1.1`];
+  const target = signed.url.slice(server.endpoint.length);
+  const lines = [`${method} ${target} HTTP/1.1`];
   for (const [k, v] of Object.entries(signed.headers)) lines.push(`${k}: ${v}`);
   return lines.join("\r\n") + "\r\n\r\n";
 }

@@ -163,6 +163,14 @@ Deno.test("S3 bucket operations", async (t) => {
       assert.ok((await names()).includes(longest));
       await s3.send(new DeleteBucketCommand({ Bucket: longest }));
       assert.deepEqual(await snapshotStore(s3), before);
+      // So is a canned ACL S3 does not have.
+      const badAcl = await signedFetch(server, owner, {
+        method: "PUT",
+        path: objectPath("acl-typo"),
+        headers: { "x-amz-acl": "public-ready" },
+      });
+      await assertErrorResponse(badAcl, 400, "InvalidArgument");
+      assert.deepEqual(await snapshotStore(s3), before);
     });
 
     await t.step("HeadBucket: 200 for an existing bucket, 404 for an unknown one", async () => {
@@ -433,7 +441,7 @@ Deno.test("S3 bucket operations", async (t) => {
   }
 });
 
-Deno.test("in us-east-1, an owner creating its bucket again gets 200, as S3 answers there", async () => {
+Deno.test("in us-east-1, an owner creating its bucket again gets 200, and the location is empty, as S3 answers there", async () => {
   const server = await TestServer.start({ region: "us-east-1" });
   const owner = await server.createKey("owner");
   const other = await server.createKey("other");
@@ -444,6 +452,17 @@ Deno.test("in us-east-1, an owner creating its bucket again gets 200, as S3 answ
     const again = await s3.send(new CreateBucketCommand({ Bucket: "legacy" }));
     assert.equal(again.Location, "/legacy");
     assert.deepEqual(await keysOf(s3, "legacy"), ["kept"], "the bucket is left as it was");
+    // S3 names no location constraint in its first region; SDKs read that as us-east-1.
+    const location = await signedFetch(server, owner, {
+      method: "GET",
+      path: objectPath("legacy"),
+      query: { location: "" },
+      region: "us-east-1",
+    });
+    assert.equal(location.status, 200);
+    assert.match(await location.text(), /<LocationConstraint [^>]*><\/LocationConstraint>$/);
+    const parsed = await s3.send(new GetBucketLocationCommand({ Bucket: "legacy" }));
+    assert.equal(parsed.LocationConstraint ?? "", "");
     await assertS3Error(
       server.client(other).send(new CreateBucketCommand({ Bucket: "legacy" })),
       "BucketAlreadyExists",

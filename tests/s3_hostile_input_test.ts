@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import {
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -18,7 +20,9 @@ import {
   keysOf,
   md5Base64,
   objectPath,
+  rawExchange,
   signedFetch,
+  signedRawHead,
 } from "./_s3_helpers.ts";
 import type { Credentials } from "./harness.ts";
 
@@ -256,5 +260,63 @@ Deno.test("a part without an uploadId is InvalidArgument, and stores nothing", a
     });
     await assertErrorResponse(withAcl, 400, "InvalidArgument");
     assert.ok(!(await keysOf(s3, BUCKET)).includes("part-alone"), "no object was stored");
+  });
+});
+
+Deno.test("an upload of unknown length (no Content-Length, not chunked) is MissingContentLength, and stores nothing", async () => {
+  await withStore(async (server, owner, s3) => {
+    const upload = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: "parts" }),
+    );
+    const targets: [string, Record<string, string>][] = [
+      [objectPath(BUCKET, "no-length"), {}],
+      [objectPath(BUCKET, "parts"), { partNumber: "1", uploadId: upload.UploadId! }],
+    ];
+    for (const [path, query] of targets) {
+      // HTTP/1.1 takes such a request's body to be empty; S3 refuses it rather than store nothing.
+      const head = await signedRawHead(server, owner, "PUT", path, {}, query);
+      const reply = await rawExchange(server.apiPort, head, undefined);
+      assert.equal(reply.status, 411, `${path}: ${reply.text}`);
+      assert.match(reply.text, /<Code>MissingContentLength<\/Code>/);
+    }
+    assert.ok(!(await keysOf(s3, BUCKET)).includes("no-length"), "no object was stored");
+    const parts = await s3.send(
+      new ListPartsCommand({ Bucket: BUCKET, Key: "parts", UploadId: upload.UploadId }),
+    );
+    assert.deepEqual(parts.Parts ?? [], []);
+  });
+});
+
+Deno.test("a sub-resource its method does not serve is MethodNotAllowed, never the plain delete or write", async () => {
+  await withStore(async (server, owner, s3) => {
+    await s3.send(new CreateBucketCommand({ Bucket: "empty-one" }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept", Body: "original" }));
+    const refused: [string, string, Record<string, string>, string?][] = [
+      ["DELETE", objectPath("empty-one"), { versioning: "" }],
+      ["DELETE", objectPath("empty-one"), { location: "" }],
+      ["PUT", objectPath("empty-one"), { uploads: "" }],
+      ["GET", objectPath("empty-one"), { delete: "" }],
+      ["DELETE", objectPath(BUCKET, "kept"), { "legal-hold": "" }],
+      ["DELETE", objectPath(BUCKET, "kept"), { uploads: "" }],
+      ["DELETE", objectPath(BUCKET, "kept"), { retention: "" }],
+      ["DELETE", objectPath(BUCKET, "kept"), { attributes: "" }],
+      ["GET", objectPath(BUCKET, "kept"), { versioning: "" }],
+      ["PUT", objectPath(BUCKET, "kept"), { uploads: "" }, "replaced"],
+      [
+        "PUT",
+        objectPath(BUCKET, "kept"),
+        { versioning: "" },
+        "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
+      ],
+    ];
+    for (const [method, path, query, body] of refused) {
+      const res = await signedFetch(server, owner, { method, path, query, body });
+      await assertErrorResponse(res, 405, "MethodNotAllowed").catch((e) => {
+        throw new Error(`${method} ${path}?${Object.keys(query)}: ${e.message}`);
+      });
+    }
+    const buckets = await signedFetch(server, owner, { method: "GET", path: "/" });
+    assert.match(await buckets.text(), /<Name>empty-one<\/Name>/, "the bucket is still there");
+    assert.equal(new TextDecoder().decode(await getBytes(s3, BUCKET, "kept")), "original");
   });
 });

@@ -861,6 +861,16 @@ Deno.test("S3 read features", async (t) => {
           body: "<AccessControlPolicy/>",
         });
         await assertErrorResponse(aclBody, 501, "NotImplemented");
+        // A canned ACL S3 does not have is refused as S3 does, not taken for one remise lacks.
+        for (const path of [objectPath(READ, "inline.txt"), objectPath(READ)]) {
+          const unknownAcl = await signedFetch(server, credentials, {
+            method: "PUT",
+            path,
+            query: { acl: "" },
+            headers: { "x-amz-acl": "public-ready" },
+          });
+          await assertErrorResponse(unknownAcl, 400, "InvalidArgument");
+        }
       },
     );
 

@@ -1,9 +1,10 @@
 /** Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation. */
 import { readRequestXml } from "./request_xml.ts";
-import { asList, xmlResponse } from "./xml.ts";
+import { asList, xmlEscape, xmlResponse } from "./xml.ts";
 import { requireBucket, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { checkCreateBucketOwnership } from "./ownership_controls.ts";
+import { checkCannedAcl } from "./object_headers.ts";
 import { ModelError } from "../../model/access.ts";
 import { enableObjectLock, objectLockRequested } from "./object_lock.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
@@ -76,6 +77,7 @@ export async function handleListBuckets(r: S3Request): Promise<Response> {
 export async function handleCreateBucket(r: S3Request): Promise<Response> {
   const name = r.target.bucket!;
   checkCreateBucketOwnership(r.req.headers);
+  checkCannedAcl(r.req.headers.get("x-amz-acl"));
   const key = await r.ctx.access.getKey(r.accessKeyId);
   if (r.contentLength !== 0 && r.body) {
     const doc = await readRequestXml(r);
@@ -151,8 +153,10 @@ export async function handleDeleteBucket(r: S3Request): Promise<Response> {
 
 export async function handleGetBucketLocation(r: S3Request): Promise<Response> {
   await requireBucket(r, "any");
+  // S3 names no region for its first one: clients read the empty constraint as us-east-1.
+  const region = r.ctx.region === LEGACY_REGION ? "" : xmlEscape(r.ctx.region);
   return new Response(
-    `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${r.ctx.region}</LocationConstraint>`,
+    `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${region}</LocationConstraint>`,
     { headers: { "content-type": "application/xml" } },
   );
 }

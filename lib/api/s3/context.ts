@@ -46,15 +46,24 @@ export interface S3Request {
 
 /**
  * The body to store: a chunked body is first drained to a temporary file
- * (see lib/block/spool.ts), every verification of the body happening then.
+ * (see lib/block/spool.ts), every verification of the body happening then;
+ * a body of unknown length (neither Content-Length nor chunked) is
+ * MissingContentLength.
  */
 export async function bodyToStore(
   r: S3Request,
   maxBytes: number,
 ): Promise<ReadableStream<Uint8Array> | null> {
-  if (!r.body || !r.req.headers.get("transfer-encoding")?.toLowerCase().includes("chunked")) {
-    return r.body;
+  const transferEncoding = r.req.headers.get("transfer-encoding");
+  if (transferEncoding === null && r.req.headers.get("content-length") === null) {
+    // Without either, HTTP/1.1 says the body is empty; S3 refuses rather than store nothing.
+    throw new S3Error(
+      "MissingContentLength",
+      411,
+      "You must provide the Content-Length HTTP header.",
+    );
   }
+  if (!r.body || !transferEncoding?.toLowerCase().includes("chunked")) return r.body;
   const blocks = r.ctx.store.blocks.store;
   return await spoolToFile(r.body, blocks.tmpDir, maxBytes, (n) => blocks.claimTemporary(n));
 }

@@ -182,7 +182,10 @@ export async function handleListObjects(r: S3Request): Promise<Response> {
     // decodes the others only.
     Prefix: prefix,
     Marker: encode(marker ?? ""),
-    NextMarker: result.truncated && result.last !== undefined ? encode(result.last) : undefined,
+    // As S3, only with a delimiter: without one, clients go on from the last key listed.
+    NextMarker: result.truncated && result.last !== undefined && delimiter !== undefined
+      ? encode(result.last)
+      : undefined,
     Delimiter: delimiter === undefined ? undefined : encode(delimiter),
     MaxKeys: maxKeys,
     IsTruncated: result.truncated,

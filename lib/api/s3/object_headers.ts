@@ -53,6 +53,13 @@ const CANNED_ACLS = new Set([
   "log-delivery-write",
 ]);
 
+/** Refuses, as S3 does, a canned ACL S3 does not have (400 InvalidArgument). */
+export function checkCannedAcl(acl: string | null | undefined): void {
+  if (acl != null && !CANNED_ACLS.has(acl)) {
+    throw s3Errors.invalidArgument("Invalid canned ACL", "x-amz-acl", acl);
+  }
+}
+
 /**
  * Checks what a write (PutObject, CopyObject, CreateMultipartUpload, a
  * form) says of the object besides its data, with S3's errors: its storage
@@ -68,10 +75,7 @@ export function checkWriteHeaders(get: (name: string) => string | null | undefin
       { StorageClassRequested: storageClass },
     );
   }
-  const acl = get("x-amz-acl");
-  if (acl != null && !CANNED_ACLS.has(acl)) {
-    throw s3Errors.invalidArgument("Invalid canned ACL", "x-amz-acl", acl);
-  }
+  checkCannedAcl(get("x-amz-acl"));
   const redirect = get("x-amz-website-redirect-location");
   if (redirect != null && !/^(\/|https?:\/\/)/.test(redirect)) {
     throw new S3Error(

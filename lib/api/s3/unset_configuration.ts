@@ -9,6 +9,7 @@
 import { requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
+import { checkCannedAcl } from "./object_headers.ts";
 
 /** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
 const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
@@ -76,6 +77,7 @@ export async function handleGetObjectAcl(r: S3Request): Promise<Response> {
 export function setAclPrivate(operation: string): (r: S3Request) => Promise<Response> {
   return async (r) => {
     const canned = r.req.headers.get("x-amz-acl");
+    checkCannedAcl(canned);
     if (canned !== "private" || (r.contentLength ?? 0) > 0) {
       throw s3Errors.notImplemented(`${operation} other than the canned ACL private`);
     }
