@@ -26,6 +26,7 @@ import {
   PutObjectRetentionCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { withTwoKeys } from "./harness.ts";
 import { assertErrorResponse, assertS3Error, signedFetch } from "./_s3_helpers.ts";
 
@@ -264,6 +265,30 @@ Deno.test("object lock: retention and legal holds keep versions; malformed reque
         "OFF",
       );
       await remove();
+    });
+
+    await t.step("an upload through a presigned URL gets the lock its URL asks for", async () => {
+      const until = new Date(Date.now() + HOUR);
+      const url = await getSignedUrl(
+        s3,
+        new PutObjectCommand({
+          Bucket: "vault",
+          Key: "by-url",
+          ObjectLockMode: "GOVERNANCE",
+          ObjectLockRetainUntilDate: until,
+          ObjectLockLegalHoldStatus: "ON",
+        }),
+        { expiresIn: 300 },
+      );
+      // The SDK moves the lock headers into the query: the uploader sends none.
+      assert.match(url, /x-amz-object-lock-legal-hold=ON/);
+      const put = await fetch(url, { method: "PUT", body: new TextEncoder().encode("kept") });
+      assert.equal(put.status, 200, await put.text());
+      const head = await s3.send(new HeadObjectCommand({ Bucket: "vault", Key: "by-url" }));
+      assert.equal(head.ObjectLockMode, "GOVERNANCE");
+      assert.equal(head.ObjectLockRetainUntilDate?.getTime(), until.getTime());
+      assert.equal(head.ObjectLockLegalHoldStatus, "ON");
+      await assertS3Error(deleteVersion("by-url", head.VersionId!), "AccessDenied", 403);
     });
 
     await t.step("multipart uploads and copies get the lock they ask for", async () => {

@@ -12,6 +12,8 @@ import { CorruptBlockError } from "../../block/block_store.ts";
 import { log, logEnabled } from "../../util/log.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { type AuthContext, authenticateRequest } from "./auth/authenticate.ts";
+import { parseRawQuery, splitRawUrl } from "./auth/canonical_request.ts";
+import { withQueryHeaders } from "./auth/presigned_headers.ts";
 import {
   handleCreateBucket,
   handleDeleteBucket,
@@ -474,14 +476,24 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
 let requestCounter = 0;
 
 /**
- * An HTTP/2 request (an HTTPS client may choose HTTP/2) has no Host header:
- * its authority is the URL's. SigV4 signs it as "host", and virtual-hosted
- * requests name their bucket in it, so it is put back.
+ * The request with the headers its URL stands for. An HTTP/2 request (an
+ * HTTPS client may choose HTTP/2) has no Host header: its authority is the
+ * URL's. SigV4 signs it as "host", and virtual-hosted requests name their
+ * bucket in it, so it is put back. A presigned URL's query holds headers
+ * (see presigned_headers.ts), which decide the operation (a copy source)
+ * and what is stored.
  */
-function withHostHeader(req: Request): Request {
-  if (req.headers.has("host")) return req;
-  const headers = new Headers(req.headers);
-  headers.set("host", new URL(req.url).host);
+function withHeadersOfUrl(req: Request): Request {
+  let headers: Headers | undefined;
+  if (!req.headers.has("host")) {
+    headers = new Headers(req.headers);
+    headers.set("host", new URL(req.url).host);
+  }
+  if (req.url.includes("Signature=") && !req.headers.has("authorization")) {
+    const params = parseRawQuery(splitRawUrl(req.url).query);
+    headers = withQueryHeaders(headers ?? req.headers, params) ?? headers;
+  }
+  if (headers === undefined) return req;
   // Not `new Request(req, ...)`, which would follow (and make Deno warn about) its signal.
   return new Request(req.url, { method: req.method, headers, body: req.body });
 }
@@ -497,7 +509,7 @@ export function createS3Handler(
     getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
   };
   return async (incoming: Request): Promise<Response> => {
-    const req = withHostHeader(incoming);
+    let req = incoming;
     const started = performance.now();
     const requestId = `${nodeTag}${(++requestCounter).toString(16).toUpperCase().padStart(8, "0")}`;
     let target: RequestTarget | undefined;
@@ -506,6 +518,7 @@ export function createS3Handler(
     let bucket: Promise<Bucket | undefined> | undefined;
     let authorized: S3Request | undefined;
     try {
+      req = withHeadersOfUrl(incoming);
       target = resolveTarget(req, ctx.rootDomain);
       bucket = target.bucket === undefined
         ? undefined

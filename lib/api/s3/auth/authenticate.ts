@@ -21,7 +21,6 @@ import {
   credentialScope,
   EMPTY_SHA256,
   parseRawQuery,
-  percentDecode,
   signatureHex,
   signingKey,
   splitRawUrl,
@@ -43,6 +42,7 @@ import {
   type SignatureParams,
 } from "./signature_params.ts";
 import { verifiedBody } from "./verified_body.ts";
+import { presignedVersion, queryHeaders } from "./presigned_headers.ts";
 import {
   canonicalResourceV2,
   isSignatureV2Header,
@@ -116,23 +116,13 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
   // Read once: each lookup or walk of a request's Headers costs microseconds.
   const headers: HeaderValues = new Map(req.headers);
   const authorization = headers.get("authorization") ?? null;
-  let queryAuth = false;
-  let queryAuthV2 = false;
-  for (const p of params) {
-    if (
-      p.name === "X-Amz-Signature" || p.name === "X-Amz-Credential" || p.name === "X-Amz-Algorithm"
-    ) {
-      queryAuth = true;
-    } else if (p.name === "AWSAccessKeyId") {
-      queryAuthV2 = true;
-    }
-  }
+  const queryAuth = presignedVersion(params);
   if (authorization === null) {
-    if (queryAuthV2 && !queryAuth) {
+    if (queryAuth === 2) {
       return await authenticateV2(req, ctx, headers, parseSignatureV2Query(params), path, query);
     }
-    if (!queryAuth) return { kind: "anonymous", body: plainBody(req, undefined) };
-  } else if (queryAuth || queryAuthV2) {
+    if (queryAuth === undefined) return { kind: "anonymous", body: plainBody(req, undefined) };
+  } else if (queryAuth !== undefined) {
     throw bothAuthMechanisms();
   } else if (isSignatureV2Header(authorization)) {
     return await authenticateV2(
@@ -166,7 +156,8 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
     );
   }
   checkTime(sig, timestamp, ctx.nowMs());
-  checkSignedHeaders(sig, headers);
+  const fromQuery = presigned ? queryHeaders(params) : undefined;
+  checkSignedHeaders(sig, headers, fromQuery);
 
   let payloadHash = headers.get("x-amz-content-sha256") ?? null;
   if (payloadHash === null) {
@@ -178,8 +169,7 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
       );
     }
     // The AWS SDK for JavaScript hoists x-amz-content-sha256 into presigned URLs.
-    const hoisted = params.find((p) => p.name.toLowerCase() === "x-amz-content-sha256");
-    payloadHash = hoisted === undefined ? UNSIGNED_PAYLOAD : percentDecode(hoisted.value);
+    payloadHash = fromQuery?.get("x-amz-content-sha256") ?? UNSIGNED_PAYLOAD;
   }
   const payload = classifyPayload(payloadHash);
 
@@ -354,15 +344,24 @@ function checkTime(sig: SignatureParams, timestamp: string, nowMs: number): void
 }
 
 /** Host must be signed, and so must every x-amz-* header but x-amz-content-sha256 (as in S3). */
-function checkSignedHeaders(sig: SignatureParams, headers: HeaderValues): void {
+/**
+ * Refuses x-amz-* headers the signature does not cover; those a presigned
+ * URL's query holds (`fromQuery`, see presigned_headers.ts) are covered by
+ * the query's signature.
+ */
+function checkSignedHeaders(
+  sig: SignatureParams,
+  headers: HeaderValues,
+  fromQuery: Map<string, string> | undefined,
+): void {
   if (!sig.signedHeaders.includes("host")) {
     throw malformedSignature(sig.location, "the SignedHeaders must include host.");
   }
   let unsigned: string[] | undefined;
-  for (const name of headers.keys()) {
+  for (const [name, value] of headers) {
     if (
       name.startsWith("x-amz-") && name !== "x-amz-content-sha256" &&
-      !sig.signedHeaders.includes(name)
+      !sig.signedHeaders.includes(name) && fromQuery?.get(name)?.trim() !== value
     ) {
       (unsigned ??= []).push(name);
     }

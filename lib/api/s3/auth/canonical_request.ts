@@ -104,6 +104,10 @@ function canonicalComponent(raw: string): string {
   return isAllUnreserved(raw) ? raw : uriEncodeBytes(percentDecodeBytes(raw));
 }
 
+function canonicalQueryComponent(raw: string): string {
+  return canonicalComponent(raw.includes("+") ? raw.replaceAll("+", "%20") : raw);
+}
+
 /** The raw path and query of a request URL, as sent (no dot-segment removal, no decoding). */
 export function splitRawUrl(url: string): { path: string; query: string } {
   const scheme = url.indexOf("://");
@@ -166,7 +170,8 @@ export function parseRawQuery(rawQuery: string): RawQueryParam[] {
 /**
  * The canonical query string: names and values re-encoded, sorted by name
  * then value, `name=value` joined by `&`. A presigned request's own
- * `X-Amz-Signature` is left out.
+ * `X-Amz-Signature` is left out. A `+` is a space, as the handlers read it
+ * (and S3 does), so that what is signed is what is done.
  */
 export function canonicalQueryString(
   params: readonly RawQueryParam[],
@@ -174,9 +179,9 @@ export function canonicalQueryString(
 ): string {
   const pairs: [string, string][] = [];
   for (const p of params) {
-    const name = canonicalComponent(p.name);
+    const name = canonicalQueryComponent(p.name);
     if (omitSignature && name === "X-Amz-Signature") continue;
-    pairs.push([name, canonicalComponent(p.value)]);
+    pairs.push([name, canonicalQueryComponent(p.value)]);
   }
   pairs.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
   let out = "";
