@@ -320,17 +320,21 @@ Deno.test("nodes find each other through Consul's catalog", async () => {
   }
 });
 
-Deno.test("a configuration with peers but no certificates is refused with advice", async () => {
+Deno.test("a configuration with peers but no certificates is refused with advice, before anything is made", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-nocert-" });
   try {
     await Deno.writeTextFile(
       `${dir}/c.toml`,
       `metadata_dir = "${dir}/m"\ndata_dir = "${dir}/d"\nbootstrap_peers = ["127.0.0.1:1"]\n`,
     );
-    const result = await remise(["server", "-c", `${dir}/c.toml`], false);
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /remise cert/);
-    assert.match(result.stderr, /ca_cert/);
+    // --check-config says so too, and neither creates a directory.
+    for (const args of [["--check-config"], []]) {
+      const result = await remise(["server", ...args, "-c", `${dir}/c.toml`], false);
+      assert.notEqual(result.code, 0, args.join(" "));
+      assert.match(result.stderr, /remise cert/);
+      assert.match(result.stderr, /ca_cert/);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["c.toml"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

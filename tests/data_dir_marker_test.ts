@@ -36,13 +36,19 @@ Deno.test("a node does not start on a data_dir or metadata_dir that is not its o
     const dataDir = `${server.dir}/data`;
     const metaDir = `${server.dir}/meta`;
 
-    // The data disk is not mounted: data_dir is an empty directory.
+    // The data disk is not mounted, data_dir a directory on it: data_dir is missing.
     await Deno.rename(dataDir, `${dataDir}.disk`);
     const refused = await assertRefusesToStart(
       server,
       /data_dir ".*\/data" is not the one this node stored its blocks in/,
       /is its disk mounted\?/,
     );
+    // Not made on the system disk, where the data disk once mounted would hide what it got.
+    await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound);
+    // Mounted on an empty mount point: the same.
+    await Deno.mkdir(dataDir);
+    await assertRefusesToStart(server, /is not the one this node stored its blocks in/);
+    assert.deepEqual([...Deno.readDirSync(dataDir)], []);
     await Deno.remove(dataDir, { recursive: true });
     await Deno.rename(`${dataDir}.disk`, dataDir);
 

@@ -487,3 +487,31 @@ Deno.test("kill -9 during a stream of uploads: every acknowledged object survive
     }
   });
 });
+
+Deno.test("SIGHUP (a reload, a closed terminal) leaves the node serving, and says a restart applies changes", async () => {
+  const server = await TestServer.start();
+  try {
+    const credentials = await server.createKey("hup");
+    const s3 = server.client(credentials);
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: "hup" }));
+      server.process!.kill("SIGHUP");
+      const deadline = Date.now() + 10_000;
+      while (!server.output.includes("SIGHUP received") && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(server.output, /SIGHUP received: .*restart it to apply changes/);
+      await s3.send(new PutObjectCommand({ Bucket: "hup", Key: "after", Body: "still here" }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: "hup", Key: "after" }));
+      assert.equal(await got.Body!.transformToString(), "still here");
+    } finally {
+      s3.destroy();
+    }
+    const process = server.process!;
+    process.kill("SIGTERM");
+    assert.equal((await process.status).code, 0, server.output);
+    server.process = undefined;
+  } finally {
+    await server.close();
+  }
+});

@@ -30,6 +30,11 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
   if (recorded !== undefined && found === recorded) return;
   if (recorded === undefined && found === undefined) {
     const id = crypto.randomUUID();
+    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
+      throw new ConfigError(`Cannot create data_dir "${dataDir}": ${errorMessage(e)}`, {
+        cause: e,
+      });
+    });
     await writeMarker(path, id);
     await db.commit([{ type: "set", key: MARKER_KEY, value: id }]);
     return;
@@ -61,7 +66,9 @@ async function readMarker(path: string): Promise<string | undefined> {
   try {
     return (await Deno.readTextFile(path)).trim();
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
     throw new ConfigError(`Cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
 }

@@ -3,7 +3,7 @@
  * S3 API and the admin API, runs background workers, and shuts down cleanly
  * on SIGTERM/SIGINT.
  */
-import { checkDirectories, type Config, loadConfig, parseAddr } from "../util/config.ts";
+import { checkDirectory, type Config, loadConfig, parseAddr } from "../util/config.ts";
 import { bindFailure, listenError } from "../util/listen_error.ts";
 import { lockDirectory } from "../util/directory_lock.ts";
 import { log, setLogFilter } from "../util/log.ts";
@@ -119,17 +119,21 @@ export async function runServer(
       key: await readConfiguredFile(config, config.apiTlsKey, "api_tls_key"),
     }
     : undefined;
+  const cluster = await clusterSettings(config);
   if (options.checkConfig) {
     console.log(`${config.configPath}: configuration is valid`);
     return;
   }
-  await checkDirectories(config);
+  await checkDirectory(config, "metadata_dir");
   const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
   const db = await openMetadataStore(config);
   const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
   const tombstoneDelayMs = tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS;
   try {
+    // Before data_dir is made: a node whose metadata names its data disk does not make an
+    // empty one on the system disk where that disk was not mounted.
     await checkDataDirMarker(db, config.dataDir);
+    await checkDirectory(config, "data_dir");
     // Once the marker says this is the node's data disk (not an empty mount point).
     locks.push(await lockDirectory(config.dataDir, "data_dir", config.configPath));
     // Before the node joins its cluster, whose replicas would take restored entries back.
@@ -161,7 +165,7 @@ export async function runServer(
   const token = await adminToken(config);
   const startedMs = Date.now();
   const clock = clockFromEnv();
-  const system = await startCluster(config, db, disks, clock);
+  const system = cluster && await startCluster(config, cluster, db, disks, clock);
   const replication = system ? new ClusterReplication(system, config.consistencyMode) : undefined;
   const store = new Store(db, blockStore, {
     blockSize: config.blockSize,
@@ -319,6 +323,13 @@ export async function runServer(
   };
   Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+  // Left to its default, SIGHUP (a reload, a closed terminal) would kill the node uncleanly.
+  Deno.addSignalListener("SIGHUP", () =>
+    log(
+      "remise::server",
+      "warn",
+      "SIGHUP received: remise reads its configuration only as it starts; restart it to apply changes",
+    ));
   await Promise.all([s3.finished, admin.finished, web?.finished]);
   // The servers end as a shutdown begins: the process exits once it is done
   // (workers stopped, metadata store closed), or when that takes too long.
@@ -506,16 +517,21 @@ function serveS3Api(
   }
 }
 
+/** What a node needs to join its cluster: its certificates, read, and the address peers dial. */
+interface ClusterSettings {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  publicAddr: string;
+}
+
 /**
- * Joins the cluster when the node has certificates. Without them the node
- * runs alone, which is refused when the configuration asks for peers.
+ * The cluster settings, checked (and the certificates read) before anything
+ * is created, so that `--check-config` sees what start-up would refuse.
+ * Undefined without certificates: the node runs alone, which is refused when
+ * the configuration asks for peers.
  */
-async function startCluster(
-  config: Config,
-  db: KvStore,
-  disks: NodeDisks,
-  nowMs: () => number,
-): Promise<System | undefined> {
+async function clusterSettings(config: Config): Promise<ClusterSettings | undefined> {
   const rpc = parseAddr(config.rpcBindAddr, "rpc_bind_addr", config.configPath);
   if (!config.caCert || !config.nodeCert || !config.nodeKey) {
     const why = config.bootstrapPeers.length > 0
@@ -541,10 +557,27 @@ async function startCluster(
         `set rpc_public_addr to the address other nodes reach this one at`,
     );
   }
-  const transport = new TlsTransport({
+  return {
     caPem: await readConfiguredFile(config, config.caCert, "ca_cert"),
     certPem: await readConfiguredFile(config, config.nodeCert, "node_cert"),
     keyPem: await readConfiguredFile(config, config.nodeKey, "node_key"),
+    publicAddr,
+  };
+}
+
+/** Joins the cluster, with the settings `clusterSettings` checked. */
+async function startCluster(
+  config: Config,
+  settings: ClusterSettings,
+  db: KvStore,
+  disks: NodeDisks,
+  nowMs: () => number,
+): Promise<System> {
+  const { publicAddr } = settings;
+  const transport = new TlsTransport({
+    caPem: settings.caPem,
+    certPem: settings.certPem,
+    keyPem: settings.keyPem,
     bindAddr: config.rpcBindAddr,
     publicAddr,
     maxConcurrentRequests: config.maxConcurrentRpcRequests,

@@ -2,7 +2,7 @@
  * The configuration file: one TOML document, checked key by key, so that a
  * mistake stops start-up with a message naming the file and the key.
  *
- * `parseConfig` is pure; `loadConfig` and `checkDirectories` are the adapters
+ * `parseConfig` is pure; `loadConfig` and `checkDirectory` are the adapters
  * that read the file and touch the disk.
  *
  * @module
@@ -327,26 +327,27 @@ export async function loadConfig(path: string): Promise<Config> {
 }
 
 /**
- * Creates metadata_dir and data_dir if missing and checks that each is a
+ * Creates metadata_dir or data_dir if missing and checks that it is a
  * writable directory, by writing and removing a probe file.
  */
-export async function checkDirectories(config: Config): Promise<void> {
-  const dirs = [["metadata_dir", config.metadataDir], ["data_dir", config.dataDir]] as const;
-  for (const [key, dir] of dirs) {
-    try {
-      // Made by remise: readable by its user only (it holds the keys' secrets and the data).
-      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-      if (!(await Deno.stat(dir)).isDirectory) throw new Error("it is not a directory");
-      const probe = join(dir, `.remise-write-probe-${crypto.randomUUID()}`);
-      await Deno.writeTextFile(probe, "remise");
-      await Deno.remove(probe);
-    } catch (e) {
-      throw new ConfigError(
-        `Invalid configuration in ${config.configPath}: key "${key}": ` +
-          `directory "${dir}" cannot be used: ${errorMessage(e)}`,
-        { cause: e },
-      );
-    }
+export async function checkDirectory(
+  config: Config,
+  key: "metadata_dir" | "data_dir",
+): Promise<void> {
+  const dir = key === "metadata_dir" ? config.metadataDir : config.dataDir;
+  try {
+    // Made by remise: readable by its user only (it holds the keys' secrets and the data).
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!(await Deno.stat(dir)).isDirectory) throw new Error("it is not a directory");
+    const probe = join(dir, `.remise-write-probe-${crypto.randomUUID()}`);
+    await Deno.writeTextFile(probe, "remise");
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new ConfigError(
+      `Invalid configuration in ${config.configPath}: key "${key}": ` +
+        `directory "${dir}" cannot be used: ${errorMessage(e)}`,
+      { cause: e },
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkDirectories, type Config, loadConfig, parseAddr, parseConfig } from "./config.ts";
+import { checkDirectory, type Config, loadConfig, parseAddr, parseConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 
 const PATH = "/etc/remise/remise.toml";
@@ -374,12 +374,13 @@ Deno.test("loadConfig reads the file and the admin token file", async () => {
   }
 });
 
-Deno.test("checkDirectories creates the directories and refuses unusable ones", async () => {
+Deno.test("checkDirectory creates the directories and refuses unusable ones", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/remise.toml`, 'metadata_dir = "a/meta"\ndata_dir = "b/data"');
     const config = await loadConfig(`${dir}/remise.toml`);
-    await checkDirectories(config);
+    await checkDirectory(config, "metadata_dir");
+    await checkDirectory(config, "data_dir");
     assert.ok((await Deno.stat(`${dir}/a/meta`)).isDirectory);
     assert.ok((await Deno.stat(`${dir}/b/data`)).isDirectory);
     assert.deepEqual([...Deno.readDirSync(`${dir}/b/data`)], []);
@@ -389,7 +390,7 @@ Deno.test("checkDirectories creates the directories and refuses unusable ones", 
 
     await Deno.writeTextFile(`${dir}/file`, "not a directory");
     const underFile = { ...config, dataDir: `${dir}/file/data` };
-    await assert.rejects(checkDirectories(underFile), (e: unknown) => {
+    await assert.rejects(checkDirectory(underFile, "data_dir"), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
       assert.ok(e.message.includes(`${dir}/remise.toml`), e.message);
       assert.ok(e.message.includes(`key "data_dir"`), e.message);
@@ -397,7 +398,7 @@ Deno.test("checkDirectories creates the directories and refuses unusable ones", 
       return true;
     });
     const isFile = { ...config, metadataDir: `${dir}/file` };
-    await assert.rejects(checkDirectories(isFile), /key "metadata_dir".*file/);
+    await assert.rejects(checkDirectory(isFile, "metadata_dir"), /key "metadata_dir".*file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

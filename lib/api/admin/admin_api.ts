@@ -493,6 +493,15 @@ async function createKey(ctx: AdminContext, _: string[], req: Request): Promise<
   if (id !== undefined && await ctx.access.getKey(id)) {
     throw new AdminError(409, "AccessKeyAlreadyExists", `Access key ${id} already exists`);
   }
+  // Names pick keys in every other command: a second "alice" would make them all ambiguous.
+  const namesake = (await ctx.access.listKeys()).find((k) => k.name.v === name);
+  if (namesake) {
+    throw new AdminError(
+      409,
+      "KeyNameInUse",
+      `An access key named "${name}" exists already (${namesake.id}): give this one another name`,
+    );
+  }
   const key = await ctx.access.createKey(name, { id, secret });
   log(LOG_MODULE, "info", `created access key ${key.id} ("${name}")`);
   return json(

@@ -133,6 +133,11 @@ Deno.test("admin API: keys are created, imported, listed, described and deleted"
     });
     assert.equal(again.status, 409);
     assert.match(again.body.error, /already exists/);
+    // A second key of one name would make the name pick neither.
+    const namesake = await call("POST", "/v1/keys", { name: "alice" });
+    assert.equal(namesake.status, 409);
+    assert.equal(namesake.body.code, "KeyNameInUse");
+    assert.match(namesake.body.error, /named "alice" exists already \(GK/);
 
     const list = await call("GET", "/v1/keys");
     assert.equal(list.status, 200);
@@ -172,6 +177,8 @@ Deno.test("admin API: keys are created, imported, listed, described and deleted"
     assert.equal((await call("GET", "/v1/keys/bob")).status, 404);
     assert.equal((await call("DELETE", "/v1/keys/bob")).status, 404);
     assert.equal((await call("GET", "/v1/keys")).body.length, 2);
+    // A deleted key's name is free again.
+    assert.equal((await call("POST", "/v1/keys", { name: "bob" })).status, 201);
   });
 });
 
