@@ -133,13 +133,22 @@ Deno.test("the bundle: --version prints the version, the commit and the Deno ver
 });
 
 Deno.test("the bundle: server --check-config accepts config.example.toml, names a bad key", async () => {
-  const example = `${ROOT}config.example.toml`;
+  const { dir } = await builtBundle();
+  // --check-config reads the certificates the example names, as start-up does: here, from dir.
+  const example = `${dir}/example.toml`;
+  const text = (await Deno.readTextFile(`${ROOT}config.example.toml`))
+    .replaceAll('"/etc/remise/', `"${dir}/`);
+  await Deno.writeTextFile(example, text);
+  const absent = await runBundle(["server", "--check-config", "-c", example]);
+  assert.equal(absent.code, 1, absent.stdout);
+  assert.match(absent.stderr, /cannot read ca_cert ".*\/ca\.crt": No such file/);
+  for (const file of ["ca.crt", "node.crt", "node.key"]) {
+    await Deno.writeTextFile(`${dir}/${file}`, "read, not parsed, by --check-config");
+  }
   const ok = await runBundle(["server", "--check-config", "-c", example]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /configuration is valid/);
 
-  const { dir } = await builtBundle();
-  const text = await Deno.readTextFile(example);
   const cases: [string, string, RegExp][] = [
     ["typo.toml", text.replace(/^block_size =/m, "blok_size ="), /"blok_size".*"block_size"/],
     [

@@ -556,8 +556,8 @@ Deno.test("cli end to end: main.ts as a user runs it", async (t) => {
         `remise: Another remise process is using ${dir} (metadata_dir in ${config}): ` +
           "stop it first, or give this node directories of its own\n",
       );
+      // Refused before data_dir is made.
       assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
-        "data",
         "remise.lock",
         "remise.toml",
       ]);

@@ -229,11 +229,12 @@ export function applyStaged(
   expectedVersion: number,
   _nowMs: number,
 ): ClusterLayout {
+  // Nothing staged first: naming the next version would send the user to apply nothing.
+  if (!hasStagedChanges(l)) throw new Error("No staged changes to apply");
   const next = (currentVersion(l)?.version ?? 0) + 1;
   if (expectedVersion !== next) {
     throw new Error(`Cannot apply layout version ${expectedVersion}: the next version is ${next}`);
   }
-  if (!hasStagedChanges(l)) throw new Error("No staged changes to apply");
   const { version } = previewStaged(l);
   return {
     format: LAYOUT_FORMAT,

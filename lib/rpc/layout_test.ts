@@ -181,7 +181,11 @@ Deno.test("apply refuses any version number but the next", () => {
     if (wrong === next) wrong = next + 1;
     assert.throws(
       () => applyStaged(l, wrong, 5_000_000),
-      { message: `Cannot apply layout version ${wrong}: the next version is ${next}` },
+      {
+        message: hasStagedChanges(l)
+          ? `Cannot apply layout version ${wrong}: the next version is ${next}`
+          : "No staged changes to apply",
+      },
     );
   }
 });
@@ -252,6 +256,8 @@ Deno.test("removing nodes", () => {
   const unstaged = stageRole(staged, "e5", null, 6001);
   assert.equal(hasStagedChanges(unstaged), false);
   assert.throws(() => applyStaged(unstaged, 4, 7000), { message: "No staged changes to apply" });
+  // Said before a wrong version: there is no version to apply at all.
+  assert.throws(() => applyStaged(unstaged, 9, 7000), { message: "No staged changes to apply" });
 });
 
 Deno.test("roles are validated", () => {
