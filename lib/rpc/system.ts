@@ -26,6 +26,15 @@ import {
 export const PING_INTERVAL_MS = 1_000;
 /** A ping not answered in this time marks the peer down. */
 export const PING_TIMEOUT_MS = 2_500;
+/**
+ * A peer with no role in the layout (active versions or staged) that has not
+ * answered for this long is forgotten: a node replaced for good, or one that
+ * joined and left without a role. A node forgotten that comes back is met
+ * again as it pings.
+ */
+export const FORGET_AFTER_MS = 10 * 60_000;
+/** Forgotten nodes remembered, so that gossip from a peer that still knows one does not bring it back. */
+const FORGOTTEN_MAX = 1_024;
 /** How often Consul's catalog is read. */
 export const CONSUL_INTERVAL_MS = 30_000;
 
@@ -109,6 +118,10 @@ export class System {
   readonly #dialFailures = new Map<string, number>();
   /** Why each address not reached yet failed last (for `remise status`). */
   readonly #dialErrors = new Map<string, string>();
+  /** When each peer became known (for one never heard from, see `#forgetGone`). */
+  readonly #knownSinceMs = new Map<string, number>();
+  /** Peers forgotten: gossip does not add them again, only their own ping does. */
+  readonly #forgotten = new Set<string>();
 
   private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
     this.layout = layout;
@@ -294,15 +307,55 @@ export class System {
     else if (![...this.#peers.values()].some((p) => p.addr === addr)) this.#unknownAddrs.add(addr);
   }
 
+  /** A peer known first hand (stored, dialled, or pinging this node), forgotten or not. */
   #addPeer(id: string, addr: string): void {
     if (id === this.nodeId) return;
+    this.#forgotten.delete(id);
     const existing = this.#peers.get(id);
     if (existing) {
       existing.addr = addr;
     } else {
       this.#peers.set(id, { id, addr, up: false });
+      this.#knownSinceMs.set(id, this.#nowMs());
     }
     this.#unknownAddrs.delete(addr);
+  }
+
+  /** A peer another node told of: not one this node forgot, unless the layout names it again. */
+  #addGossipedPeer(id: string, addr: string): void {
+    if (this.#forgotten.has(id) && !this.#inLayout().has(id)) return;
+    this.#addPeer(id, addr);
+  }
+
+  /** The nodes with a role in an active layout version, or a staged change. */
+  #inLayout(): Set<string> {
+    return new Set([
+      ...this.layout.versions.flatMap((v) => Object.keys(v.roles)),
+      ...Object.keys(this.layout.staging.roles),
+    ]);
+  }
+
+  /** Forgets the peers down for `FORGET_AFTER_MS` that the layout no longer names. */
+  #forgetGone(): void {
+    const now = this.#nowMs();
+    const inLayout = this.#inLayout();
+    for (const peer of [...this.#peers.values()]) {
+      if (peer.up || inLayout.has(peer.id)) continue;
+      const since = peer.lastSeenMs ?? this.#knownSinceMs.get(peer.id) ?? now;
+      if (now - since < FORGET_AFTER_MS) continue;
+      this.#peers.delete(peer.id);
+      this.#knownSinceMs.delete(peer.id);
+      if (this.#forgotten.size >= FORGOTTEN_MAX) {
+        this.#forgotten.delete(this.#forgotten.values().next().value!);
+      }
+      this.#forgotten.add(peer.id);
+      log(
+        "remise::rpc",
+        "info",
+        `forgot node ${shortNodeId(peer.id)} at ${peer.addr}: it has no role in the layout and ` +
+          `has not answered for ${Math.round((now - since) / 60_000)} minutes`,
+      );
+    }
   }
 
   #pingBody(): PingBody {
@@ -367,6 +420,7 @@ export class System {
       }
     });
     await Promise.all([...dials, ...pings]);
+    this.#forgetGone();
     await this.#savePeers();
     await this.#retireOldVersions();
   }
@@ -384,12 +438,13 @@ export class System {
     }
     peer.status = body.status;
     peer.lastError = undefined;
-    for (const p of body.peers) this.#addPeer(p.id, p.addr);
+    for (const p of body.peers) this.#addGossipedPeer(p.id, p.addr);
     if (body.status.layoutDigest !== layoutDigest(this.layout)) await this.#syncLayout(id);
   }
 
   #onPing(from: string, body: PingBody): Promise<RpcMessage> {
     const sender = body.peers.find((p) => p.id === from);
+    // Heard from itself: a node forgotten is back.
     if (sender) this.#addPeer(from, sender.addr);
     const peer = this.#peers.get(from);
     if (peer) {
@@ -398,7 +453,7 @@ export class System {
       // A peer restarted on an older release no longer tells its clock.
       if (typeof body.status.clockMs !== "number") peer.clockOffsetMs = undefined;
     }
-    for (const p of body.peers) this.#addPeer(p.id, p.addr);
+    for (const p of body.peers) this.#addGossipedPeer(p.id, p.addr);
     return Promise.resolve({ body: this.#pingBody() });
   }
 
