@@ -33,9 +33,12 @@ export class PushBacklog {
 
   constructor(readonly limitBytes: number) {}
 
-  /** The metrics of the pushes: backlog and skipped pushes of each peer. */
-  families(): MetricFamily[] {
-    const nodes = [...new Set([...this.#bytes.keys(), ...this.#skipped.keys()])].sort();
+  /**
+   * The metrics of the pushes: backlog and skipped pushes of each peer pushed
+   * to, and of each of `peers` (at 0 before any push, so that alerts have a series).
+   */
+  families(peers: readonly string[] = []): MetricFamily[] {
+    const nodes = [...new Set([...peers, ...this.#bytes.keys(), ...this.#skipped.keys()])].sort();
     return [
       {
         name: "remise_block_push_backlog_bytes",

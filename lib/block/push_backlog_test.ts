@@ -87,6 +87,18 @@ Deno.test("push backlog: a push still waiting when the quorum is settled is skip
   assert.deepEqual(metrics["remise_block_pushes_skipped_total"], [
     { labels: { node: "node-one-0123456" }, value: 1 },
   ]);
+  // A peer never pushed to has its series too, at 0.
+  const withPeers = backlog.families(["node-one-0123456789", "node-two-0123456789"]);
+  assert.deepEqual(withPeers.map((f) => f.samples), [
+    [
+      { labels: { node: "node-one-0123456" }, value: 80 },
+      { labels: { node: "node-two-0123456" }, value: 0 },
+    ],
+    [
+      { labels: { node: "node-one-0123456" }, value: 1 },
+      { labels: { node: "node-two-0123456" }, value: 0 },
+    ],
+  ]);
   first.finish();
   await pushing;
 });

@@ -67,6 +67,8 @@ export async function runCli(args: string[], io: CliIo = processIo): Promise<num
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander printed it already
+    // The reader left (`remise ... | head`): it has what it wanted.
+    if (e instanceof Deno.errors.BrokenPipe) return 0;
     io.stderr(`remise: ${errorMessage(e)}\n`);
     return 1;
   }

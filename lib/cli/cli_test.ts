@@ -134,6 +134,18 @@ async function refusedStart(
   return { config, stderr: r.stderr };
 }
 
+Deno.test("cli: output cut short by its reader (| head) is no error", async () => {
+  let stderr = "";
+  const code = await runCli(["--help"], {
+    stdout: () => {
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+    stderr: (text) => stderr += text,
+  });
+  assert.equal(code, 0);
+  assert.equal(stderr, "");
+});
+
 Deno.test("cli: keys are created, listed, described and deleted", async () => {
   await withServer(async ({ config }) => {
     const created = await cli("-c", config, "key", "create", "k1", "--json");

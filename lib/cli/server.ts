@@ -273,7 +273,9 @@ export async function runServer(
         families: () => [
           ...s3Metrics.families(),
           ...webMetrics.families(),
-          ...store.blocks.pushes.families(),
+          ...store.blocks.pushes.families(
+            system?.peers().map((p) => p.id).filter((id) => id !== system.nodeId),
+          ),
         ],
         diskSpace: () => readNodeDisks(disks),
       },
