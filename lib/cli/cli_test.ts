@@ -49,7 +49,11 @@ interface Env {
 }
 
 /** A temporary store served by the admin API on a loopback port, and a config naming it. */
-async function withServer(fn: (env: Env) => Promise<void>, token: string | null = TOKEN) {
+async function withServer(
+  fn: (env: Env) => Promise<void>,
+  token: string | null = TOKEN,
+  status: (standard: Record<string, unknown>) => Record<string, unknown> = (s) => s,
+) {
   const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
   const db = await KvStore.open(`${dir}/meta.kv`);
   const blocks = await BlockStore.open(`${dir}/data`);
@@ -57,33 +61,34 @@ async function withServer(fn: (env: Env) => Promise<void>, token: string | null 
   const handler = createAdminHandler({
     access,
     token: TOKEN,
-    nodeInfo: () => ({
-      nodeId: "f00d",
-      layoutVersion: 0,
-      nodes: [{
-        id: "f00d",
-        addr: "127.0.0.1:3900",
-        up: true,
-        lastSeen: null,
-        rttMs: null,
-        hostname: "host1",
-        version: "0.1.0",
-        zone: null,
-        capacity: null,
-        gateway: false,
-        partitions: 256,
-        dataDisk: null,
-        metadataDisk: null,
-      }],
-      unreached: [
-        {
-          addr: "192.0.2.7:3901",
-          lastError: "its certificate is not signed by this node's ca_cert",
-        },
-        { addr: "192.0.2.8:3901", lastError: null },
-      ],
-      warnings: ["This node runs alone."],
-    }),
+    nodeInfo: () =>
+      status({
+        nodeId: "f00d",
+        layoutVersion: 0,
+        nodes: [{
+          id: "f00d",
+          addr: "127.0.0.1:3900",
+          up: true,
+          lastSeen: null,
+          rttMs: null,
+          hostname: "host1",
+          version: "0.1.0",
+          zone: null,
+          capacity: null,
+          gateway: false,
+          partitions: 256,
+          dataDisk: null,
+          metadataDisk: null,
+        }],
+        unreached: [
+          {
+            addr: "192.0.2.7:3901",
+            lastError: "its certificate is not signed by this node's ca_cert",
+          },
+          { addr: "192.0.2.8:3901", lastError: null },
+        ],
+        warnings: ["This node runs alone."],
+      }),
   });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
   try {
@@ -372,6 +377,46 @@ Deno.test("cli: status", async () => {
     assert.equal(json.nodeId, "f00d");
     assert.equal(json.nodes[0].hostname, "host1");
   });
+});
+
+Deno.test("cli: status while data moves to a new layout names the versions and the nodes without it", async () => {
+  const moving = (s: Record<string, unknown>) => {
+    const [self] = s.nodes as Record<string, unknown>[];
+    return {
+      ...s,
+      layoutVersion: 3,
+      olderLayoutVersions: [2],
+      nodes: [
+        { ...self, syncedLayoutVersion: 3 },
+        { ...self, id: "beef", up: false, rttMs: 2.5, syncedLayoutVersion: 2 },
+      ],
+    };
+  };
+  await withServer(
+    async ({ config }) => {
+      const status = await cli("-c", config, "status");
+      assert.match(
+        status.stdout,
+        /^Layout version: 3, data still moving from version 2 \(not all there yet on beef\); reads and writes use both placements until it is done\n/,
+      );
+      // A node down shows no round trip time: the last one is stale.
+      assert.match(status.stdout, /\nbeef .* DOWN +- +256 /);
+    },
+    TOKEN,
+    moving,
+  );
+});
+
+Deno.test("cli: a configuration file given as layout assign's -c (the capacity) gets a hint", async () => {
+  const run = await cli("layout", "assign", "c0195838", "-z", "site9", "-c", "n1/remise.toml");
+  assert.equal(run.code, 1);
+  assert.equal(
+    run.stderr,
+    'remise: invalid capacity "n1/remise.toml" (use a size like 500G); for a configuration file, ' +
+      "put -c before the sub-command: remise -c n1/remise.toml layout assign ...\n",
+  );
+  const plain = await cli("layout", "assign", "c0195838", "-z", "site9", "-c", "lots");
+  assert.equal(plain.stderr, 'remise: invalid capacity "lots" (use a size like 500G)\n');
 });
 
 Deno.test("cli: the admin token comes from metadata_dir/admin_token when the config sets none", async () => {

@@ -24,6 +24,8 @@ interface NodeJson {
   capacity: number | null;
   gateway: boolean;
   partitions: number;
+  /** The newest layout version whose data the node holds (absent from older nodes). */
+  syncedLayoutVersion?: number | null;
   dataDisk: { free: number; total: number } | null;
   metadataDisk: { free: number; total: number } | null;
 }
@@ -31,6 +33,8 @@ interface NodeJson {
 interface StatusJson {
   nodeId: string;
   layoutVersion: number;
+  /** Older layout versions still in use while data moves (absent from older nodes). */
+  olderLayoutVersions?: number[];
   nodes: NodeJson[];
   unknownAddresses?: string[];
   /** The same with why each failed last (absent from older nodes). */
@@ -68,6 +72,18 @@ const roleText = (r: RoleJson | undefined) =>
     ? `zone ${r.zone}, gateway`
     : `zone ${r.zone}, ${formatByteSize(r.capacity ?? 0)}`;
 
+/** While data moves to a new layout's placement: from which versions, and which nodes lack it. */
+function layoutMoveText(s: StatusJson): string {
+  const older = s.olderLayoutVersions ?? [];
+  if (older.length === 0) return "";
+  const waiting = s.nodes
+    .filter((n) => n.partitions > 0 && (n.syncedLayoutVersion ?? 0) < s.layoutVersion)
+    .map((n) => shortNodeId(n.id));
+  return `, data still moving from version ${older.join(", ")}` +
+    (waiting.length > 0 ? ` (not all there yet on ${waiting.join(", ")})` : "") +
+    "; reads and writes use both placements until it is done";
+}
+
 function statusText(s: StatusJson): string {
   const rows = s.nodes.map((n) => [
     shortNodeId(n.id),
@@ -76,12 +92,13 @@ function statusText(s: StatusJson): string {
     n.zone ?? "-",
     n.gateway ? "gateway" : n.capacity === null ? "-" : formatByteSize(n.capacity),
     n.up ? "up" : `DOWN${n.lastSeen ? ` (last seen ${n.lastSeen})` : ""}`,
-    n.rttMs === null ? "-" : `${n.rttMs} ms`,
+    n.rttMs === null || !n.up ? "-" : `${n.rttMs} ms`,
     String(n.partitions),
     disk(n.dataDisk),
     n.version ?? "-",
   ]);
-  let text = `Layout version: ${s.layoutVersion === 0 ? "none" : s.layoutVersion}\n\n` +
+  let text = `Layout version: ${s.layoutVersion === 0 ? "none" : s.layoutVersion}` +
+    `${layoutMoveText(s)}\n\n` +
     formatTable([
       "ID",
       "HOST",
@@ -182,7 +199,12 @@ export function addClusterCommands(program: Command, tools: Tools): void {
         }
         const capacity = opts.capacity === undefined ? undefined : parseByteSize(opts.capacity);
         if (opts.capacity !== undefined && (capacity === undefined || capacity <= 0)) {
-          throw new Error(`invalid capacity "${opts.capacity}" (use a size like 500G)`);
+          // `-c` after the sub-command is the capacity; the configuration file goes before it.
+          const hint = /[/\\]|\.toml$/.test(opts.capacity)
+            ? `; for a configuration file, put -c before the sub-command: ` +
+              `remise -c ${opts.capacity} layout assign ...`
+            : "";
+          throw new Error(`invalid capacity "${opts.capacity}" (use a size like 500G)${hint}`);
         }
         await (await client(cmd)).request("POST", "/v1/layout/assign", {
           node,

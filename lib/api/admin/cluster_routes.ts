@@ -104,6 +104,7 @@ export function clusterStatus(
       gateway: role !== undefined && "gateway" in role,
       partitions: held.get(p.id) ?? 0,
       layoutVersion: p.status?.layoutVersion ?? null,
+      syncedLayoutVersion: p.status?.syncedLayoutVersion ?? null,
       dataDisk: p.status?.dataDisk ?? null,
       metadataDisk: p.status?.metadataDisk ?? null,
       lastError: p.lastError ?? null,
@@ -132,6 +133,7 @@ export function clusterStatus(
         gateway: "gateway" in roles[id],
         partitions: held.get(id) ?? 0,
         layoutVersion: null,
+        syncedLayoutVersion: null,
         dataDisk: null,
         metadataDisk: null,
         lastError: null,
@@ -161,6 +163,8 @@ export function clusterStatus(
   return {
     nodeId: system.nodeId,
     layoutVersion: current?.version ?? 0,
+    // Versions still in use while data moves to the current one's placement.
+    olderLayoutVersions: system.layout.versions.slice(0, -1).map((v) => v.version),
     nodes,
     unknownAddresses: system.unknownAddresses(),
     unreached: system.unreached(),
