@@ -434,6 +434,26 @@ Deno.test("S3 bucket operations", async (t) => {
         assert.deepEqual(await snapshotStore(s3), before);
       },
     );
+
+    await t.step("a key denied the right to create buckets gets AccessDenied", async () => {
+      const denied = await server.admin("POST", `/v1/keys/${other.accessKeyId}/deny`, {
+        createBucket: true,
+      });
+      assert.equal(denied.status, 200, await denied.text());
+      const before = await snapshotStore(s3);
+      await assertS3Error(
+        s3Other.send(new CreateBucketCommand({ Bucket: "not-for-other" })),
+        "AccessDenied",
+        403,
+      );
+      assert.deepEqual(await snapshotStore(s3), before);
+      const allowed = await server.admin("POST", `/v1/keys/${other.accessKeyId}/allow`, {
+        createBucket: true,
+      });
+      assert.equal(allowed.status, 200, await allowed.text());
+      await s3Other.send(new CreateBucketCommand({ Bucket: "now-for-other" }));
+      await s3Other.send(new DeleteBucketCommand({ Bucket: "now-for-other" }));
+    });
   } finally {
     s3.destroy();
     s3Other.destroy();

@@ -181,6 +181,13 @@ export class AdminClient {
     return this.request("GET", `/v1/keys/${encodeURIComponent(pattern)}`);
   }
 
+  /** Lets a key create buckets, or not. */
+  changeKeyRights(change: "allow" | "deny", accessKeyId: string): Promise<KeyInfoJson> {
+    return this.request("POST", `/v1/keys/${encodeURIComponent(accessKeyId)}/${change}`, {
+      createBucket: true,
+    });
+  }
+
   async deleteKey(pattern: string): Promise<void> {
     await this.request("DELETE", `/v1/keys/${encodeURIComponent(pattern)}`);
   }

@@ -178,6 +178,7 @@ function buildProgram(io: CliIo): Command {
           ["Access key id", info.accessKeyId],
           ["Name", info.name],
           ["Created", formatTime(info.createdAt)],
+          ["Can create buckets", info.allowCreateBucket ? "yes" : "no"],
           [
             "Secret access key",
             opts.showSecret ? info.secretAccessKey : "(hidden; --show-secret shows it)",
@@ -191,6 +192,26 @@ function buildProgram(io: CliIo): Command {
         ));
       },
     );
+  for (const change of ["allow", "deny"] as const) {
+    withConfig(
+      key.command(change).description(
+        change === "allow"
+          ? "let a key create buckets (it owns those it creates)"
+          : "stop a key from creating buckets",
+      ),
+    )
+      .argument("<key>", "access key id, unambiguous id prefix, or name")
+      .requiredOption("--create-bucket", "the right to create buckets (the only one a key has)")
+      .action(async (pattern: string, _opts: unknown, cmd: Command) => {
+        const admin = await client(cmd);
+        const info = await admin.keyInfo(pattern);
+        const changed = await admin.changeKeyRights(change, info.accessKeyId);
+        print(
+          `Access key ${changed.accessKeyId} ("${changed.name}") ` +
+            `${changed.allowCreateBucket ? "may" : "may not"} create buckets.`,
+        );
+      });
+  }
   withConfig(key.command("delete").description("delete an access key and its rights"))
     .argument("<key>", "access key id, unambiguous id prefix, or name")
     .addOption(new Option("-y, --yes", "accepted for scripts; deleting does not ask").hideHelp())

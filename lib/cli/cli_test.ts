@@ -203,6 +203,21 @@ Deno.test("cli: keys are created, listed, described and deleted", async () => {
     );
     assert.equal(secretJson.secretAccessKey, key.secretAccessKey);
 
+    // The right to create buckets, the one a key has of its own.
+    assert.match(info.stdout, /Can create buckets: +yes\n/);
+    const denied = await cli("-c", config, "key", "deny", "--create-bucket", "k1");
+    assert.equal(denied.code, 0, denied.stderr);
+    assert.equal(denied.stdout, `Access key ${key.accessKeyId} ("k1") may not create buckets.\n`);
+    assert.match(
+      (await cli("-c", config, "key", "info", "k1")).stdout,
+      /Can create buckets: +no\n/,
+    );
+    const allowed = await cli("-c", config, "key", "allow", "--create-bucket", "k1");
+    assert.equal(allowed.stdout, `Access key ${key.accessKeyId} ("k1") may create buckets.\n`);
+    const nothing = await cli("-c", config, "key", "deny", "k1");
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /--create-bucket/);
+
     const missing = await cli("-c", config, "key", "info", "nobody");
     assert.equal(missing.code, 1);
     assert.equal(missing.stdout, "");

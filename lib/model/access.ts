@@ -182,6 +182,12 @@ export class Access {
     };
   }
 
+  /** Lets the key create buckets (each it creates, it owns), or not. */
+  async setAllowCreateBucket(key: AccessKey, allowed: boolean): Promise<void> {
+    await this.store.keys.insert({ ...key, allowCreateBucket: lww(this.store.nowMs(), allowed) });
+    this.#keyCache.delete(key.id);
+  }
+
   async deleteKey(key: AccessKey): Promise<void> {
     const now = this.store.nowMs();
     for (const bucket of await this.listAllBuckets()) {

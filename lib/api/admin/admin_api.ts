@@ -90,6 +90,8 @@ export interface KeyInfoJson {
   name: string;
   secretAccessKey: string;
   createdAt: string;
+  /** May create buckets (S3 CreateBucket), becoming their owner. */
+  allowCreateBucket: boolean;
   buckets: ({ name: string; id: string } & RightsJson)[];
 }
 
@@ -185,6 +187,14 @@ const ROUTES: Route[] = [
   { path: ["v1", "status"], methods: { GET: status } },
   { path: ["v1", "keys"], methods: { GET: listKeys, POST: createKey } },
   { path: ["v1", "keys", ":"], methods: { GET: keyInfo, DELETE: deleteKey } },
+  {
+    path: ["v1", "keys", ":", "allow"],
+    methods: { POST: (c, p, r) => changeKeyRights(c, p, r, true) },
+  },
+  {
+    path: ["v1", "keys", ":", "deny"],
+    methods: { POST: (c, p, r) => changeKeyRights(c, p, r, false) },
+  },
   { path: ["v1", "buckets"], methods: { GET: listBuckets, POST: createBucket } },
   { path: ["v1", "buckets", ":"], methods: { GET: bucketInfo, DELETE: deleteBucket } },
   {
@@ -418,6 +428,7 @@ function keyInfoJson(info: KeyInfo): KeyInfoJson {
     name: info.name,
     secretAccessKey: info.secret,
     createdAt: iso(info.createdMs),
+    allowCreateBucket: info.allowCreateBucket,
     buckets: info.buckets.map((b) => ({ name: b.name, id: b.id, ...rights(b.permission) })),
   };
 }
@@ -547,6 +558,26 @@ async function deleteBucket(ctx: AdminContext, [name]: string[]): Promise<Respon
   await ctx.access.deleteBucket(await ctx.access.getBucket(name));
   log(LOG_MODULE, "info", `deleted bucket "${name}"`);
   return new Response(null, { status: 204 });
+}
+
+/** A key's rights of its own (not on a bucket): creating buckets. */
+async function changeKeyRights(
+  ctx: AdminContext,
+  [pattern]: string[],
+  req: Request,
+  allow: boolean,
+): Promise<Response> {
+  const body = await readJsonObject(req, ["createBucket"]);
+  if (!optionalBoolean(body, "createBucket")) throw badRequest('Give "createBucket" as true');
+  const key = await ctx.access.findKey(pattern, { prefix: false });
+  await ctx.access.setAllowCreateBucket(key, allow);
+  log(
+    LOG_MODULE,
+    "info",
+    `access key ${key.id} ("${key.name.v}") ${allow ? "may" : "may not"} create buckets`,
+  );
+  const changed = await ctx.access.findKey(key.id, { prefix: false });
+  return json(200, keyInfoJson(await ctx.access.keyInfo(changed)));
 }
 
 /** Allow adds the given rights to the key's current ones; deny removes them. */

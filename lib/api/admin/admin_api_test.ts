@@ -177,6 +177,18 @@ Deno.test("admin API: keys are created, imported, listed, described and deleted"
     assert.equal((await call("GET", "/v1/keys/bob")).status, 404);
     assert.equal((await call("DELETE", "/v1/keys/bob")).status, 404);
     assert.equal((await call("GET", "/v1/keys")).body.length, 2);
+    // The right to create buckets: allowed at first, denied, allowed again.
+    const alice = created.body.accessKeyId;
+    assert.equal((await call("GET", `/v1/keys/${alice}`)).body.allowCreateBucket, true);
+    const denied = await call("POST", `/v1/keys/${alice}/deny`, { createBucket: true });
+    assert.equal(denied.status, 200);
+    assert.equal(denied.body.allowCreateBucket, false);
+    assert.equal((await call("GET", "/v1/keys/alice")).body.allowCreateBucket, false);
+    const allowed = await call("POST", "/v1/keys/alice/allow", { createBucket: true });
+    assert.equal(allowed.body.allowCreateBucket, true);
+    assert.equal((await call("POST", "/v1/keys/alice/deny", {})).status, 400);
+    assert.equal((await call("POST", "/v1/keys/nobody/deny", { createBucket: true })).status, 404);
+
     // A deleted key's name is free again.
     assert.equal((await call("POST", "/v1/keys", { name: "bob" })).status, 201);
   });
