@@ -205,6 +205,9 @@ Deno.test("S3 CORS", (t) =>
       assert.equal(await allowed.text(), "hello");
       assert.equal(allowed.headers.get("access-control-allow-origin"), APP);
       assert.equal(allowed.headers.get("access-control-expose-headers"), "ETag");
+      // The rule's methods and max age too, as S3 answers (s3-tests checks the methods).
+      assert.equal(allowed.headers.get("access-control-allow-methods"), "GET, PUT");
+      assert.equal(allowed.headers.get("access-control-max-age"), "600");
       assert.match(allowed.headers.get("vary") ?? "", /Origin/);
       const missing = await get("app", "nope", { origin: APP });
       assert.equal(missing.headers.get("access-control-allow-origin"), APP, "errors too");

@@ -54,6 +54,32 @@ Deno.test("server-side encryption: AES256 accepted, SSE-KMS refused", async () =
           ),
       ],
       [
+        "an encryption S3 does not have",
+        () =>
+          s3.send(
+            new PutObjectCommand({
+              Bucket: "sse",
+              Key: "k",
+              Body: "x",
+              ServerSideEncryption: "aes:kms" as "AES256",
+            }),
+          ),
+      ],
+      [
+        "SSE-KMS beside a customer key",
+        () =>
+          s3.send(
+            new PutObjectCommand({
+              Bucket: "sse",
+              Key: "k",
+              Body: "x",
+              ServerSideEncryption: "aws:kms",
+              SSECustomerAlgorithm: "AES256",
+              SSECustomerKey: CUSTOMER_KEY,
+            }),
+          ),
+      ],
+      [
         "a KMS key id with AES256",
         () =>
           s3.send(

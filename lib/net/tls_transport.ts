@@ -322,6 +322,8 @@ export class TlsTransport implements Transport {
     const conn = this.#attach(sock, peerId!, nonce, addr);
     await withDeadline(
       conn.ready.catch((e) => {
+        // This transport closing while the peer greets is no refusal by the peer.
+        if (this.#closed) throw new RpcError("closed", "transport is closed", { cause: e });
         const why =
           `closed the connection after the TLS handshake (does it accept our certificate?)`;
         throw new RpcError("refused", `${addr} ${why}: ${errorMessage(e)}`, { cause: e });

@@ -193,7 +193,12 @@ export function addCorsHeaders(response: Response, bucket: Bucket | undefined, r
   const rule = matchingCorsRule(rules, origin, req.method, []);
   if (!rule) return;
   setAllowOrigin(response.headers, rule, origin);
+  // As S3 answers (browsers read these on preflights only).
+  response.headers.set("access-control-allow-methods", rule.allowedMethods.join(", "));
   if (rule.exposeHeaders.length > 0) {
     response.headers.set("access-control-expose-headers", rule.exposeHeaders.join(", "));
+  }
+  if (rule.maxAgeSeconds !== undefined) {
+    response.headers.set("access-control-max-age", String(rule.maxAgeSeconds));
   }
 }

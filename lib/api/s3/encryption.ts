@@ -27,10 +27,13 @@ const KMS_HEADERS = [
   "x-amz-server-side-encryption-context",
 ];
 
+/** The values of x-amz-server-side-encryption S3 knows besides AES256 (none served by remise). */
+const S3_ENCRYPTIONS = ["aws:kms", "aws:kms:dsse", "aws:fsx"];
+
 /**
  * Throws NotImplemented when a request (headers, or a form's fields) asks
- * for SSE-KMS or another unknown encryption, and InvalidArgument for a key
- * service's header given without it. Reads (the hot path) skip these lookups.
+ * for SSE-KMS, and InvalidArgument for an encryption S3 does not have, one
+ * asked beside a customer key, or a key service's header given without it. Reads (the hot path) skip these lookups.
  */
 export function refuseUnsupportedEncryption(
   get: (name: string) => string | null | undefined,
@@ -39,6 +42,22 @@ export function refuseUnsupportedEncryption(
   if (method !== "PUT" && method !== "POST") return;
   const requested = get("x-amz-server-side-encryption");
   if (requested != null && requested !== "AES256") {
+    // What S3 has but remise does not is NotImplemented; what S3 has not, or asked beside a
+    // customer key, is a client's mistake.
+    if (!S3_ENCRYPTIONS.includes(requested)) {
+      throw s3Errors.invalidArgument(
+        "The encryption method specified is not supported",
+        "x-amz-server-side-encryption",
+        requested,
+      );
+    }
+    if (get(`${CUSTOMER_KEY_PREFIX}algorithm`) != null) {
+      throw s3Errors.invalidArgument(
+        "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+        "x-amz-server-side-encryption",
+        requested,
+      );
+    }
     throw s3Errors.notImplemented(`Server-side encryption "${requested}" (only AES256)`);
   }
   const kms = KMS_HEADERS.find((name) => get(name) != null);
