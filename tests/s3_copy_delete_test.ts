@@ -505,6 +505,54 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
       },
     );
 
+    await t.step(
+      "conditional deletes: If-Match and DeleteObjects' ETag delete only that object",
+      async () => {
+        const put = async (key: string) =>
+          (await s3.send(new PutObjectCommand({ Bucket: DEL, Key: key, Body: enc.encode(key) })))
+            .ETag!;
+        const etag = await put("cond");
+        await assertS3Error(
+          s3.send(new DeleteObjectCommand({ Bucket: DEL, Key: "cond", IfMatch: '"0000"' })),
+          "PreconditionFailed",
+          412,
+        );
+        await assertS3Error(
+          s3.send(new DeleteObjectCommand({ Bucket: DEL, Key: "missing", IfMatch: "*" })),
+          "NoSuchKey",
+          404,
+        );
+        assert.ok((await keysOf(s3, DEL)).includes("cond"), "kept while the ETag differs");
+        await s3.send(new DeleteObjectCommand({ Bucket: DEL, Key: "cond", IfMatch: etag }));
+        assert.ok(!(await keysOf(s3, DEL)).includes("cond"));
+        await put("any");
+        await s3.send(new DeleteObjectCommand({ Bucket: DEL, Key: "any", IfMatch: "*" }));
+        assert.ok(!(await keysOf(s3, DEL)).includes("any"));
+
+        const [e1] = [await put("batch-1"), await put("batch-2")];
+        const res = await s3.send(
+          new DeleteObjectsCommand({
+            Bucket: DEL,
+            Delete: {
+              Objects: [
+                { Key: "batch-1", ETag: e1 },
+                { Key: "batch-2", ETag: '"0000"' },
+                { Key: "batch-none", ETag: e1 },
+              ],
+            },
+          }),
+        );
+        assert.deepEqual(res.Deleted?.map((d) => d.Key), ["batch-1"]);
+        assert.deepEqual(res.Errors?.map((e) => [e.Key, e.Code]), [
+          ["batch-2", "PreconditionFailed"],
+          ["batch-none", "NoSuchKey"],
+        ]);
+        const left = await keysOf(s3, DEL);
+        assert.ok(!left.includes("batch-1") && left.includes("batch-2"), left.join(","));
+        await s3.send(new DeleteObjectCommand({ Bucket: DEL, Key: "batch-2" }));
+      },
+    );
+
     await t.step("DeleteObjects in Quiet mode answers an empty Deleted list", async () => {
       const res = await s3.send(
         new DeleteObjectsCommand({

@@ -1,11 +1,12 @@
 /**
  * DeleteObject: without a version id, a delete marker becomes the current
  * version (deleting a missing key succeeds); with one, that version is
- * deleted for good.
+ * deleted for good. With If-Match, only an object with that ETag is.
  */
 import type { Bucket } from "../../model/bucket_table.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
-import { deleteObject, deleteVersion } from "../../model/objects.ts";
+import { deleteObject, deleteVersion, getVersion } from "../../model/objects.ts";
+import { changedBeforeDelete, checkDeletePrecondition } from "./preconditions.ts";
 import { isDeleteMarker, versionIdOf } from "../../model/object_table.ts";
 import type { Store } from "../../model/store.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
@@ -22,18 +23,36 @@ export interface Deletion {
   deleteMarker: boolean;
 }
 
+/** How a key is deleted: which version, and on what condition. */
+export interface DeleteRequest {
+  /** That version, for good; else a delete marker becomes current. */
+  versionId?: string;
+  /** Lifts GOVERNANCE retention (the owner's x-amz-bypass-governance-retention). */
+  bypassGovernance?: boolean;
+  /** If-Match: only an object with one of these ETags ("*" any) is deleted. */
+  ifMatch?: string;
+}
+
 /**
- * Deletes `key` (a delete marker) or, with `versionId`, that version of it;
+ * Deletes `key` (a delete marker) or, with a version id, that version of it;
  * a version object lock protects is AccessDenied, unless `bypassGovernance`
- * lifts its GOVERNANCE retention.
+ * lifts its GOVERNANCE retention. With `ifMatch`, a missing object is
+ * NoSuchKey and another ETag PreconditionFailed, as in S3.
  */
 export async function deleteKey(
   store: Store,
   bucket: Bucket,
   key: string,
-  versionId: string | undefined,
-  bypassGovernance = false,
+  request: DeleteRequest = {},
 ): Promise<Deletion> {
+  const { versionId, bypassGovernance = false, ifMatch } = request;
+  let onlyVersion: string | undefined;
+  if (ifMatch !== undefined) {
+    const found = await getVersion(store, bucket.id, key, versionId);
+    const object = found.kind === "object" ? found.object : undefined;
+    checkDeletePrecondition(ifMatch, object, key);
+    onlyVersion = object!.version.uuid;
+  }
   if (versionId !== undefined) {
     let deleted;
     try {
@@ -47,7 +66,9 @@ export async function deleteKey(
     return { versionId, deleteMarker: deleted !== undefined && isDeleteMarker(deleted) };
   }
   const versioning = versioningOf(bucket);
-  const marker = await deleteObject(store, bucket.id, key, { versioning });
+  const marker = await deleteObject(store, bucket.id, key, { versioning, onlyVersion });
+  // Replaced since it was checked: the object the condition held for is gone.
+  if (onlyVersion !== undefined && !marker) throw changedBeforeDelete();
   if (versioning === undefined || !marker) return { deleteMarker: false };
   return { versionId: versionIdOf(marker), deleteMarker: true };
 }
@@ -55,13 +76,11 @@ export async function deleteKey(
 export async function handleDeleteObject(r: S3Request): Promise<Response> {
   const bucket = await requireBucket(r, "write");
   const key = requireKey(r);
-  const deletion = await deleteKey(
-    r.ctx.store,
-    bucket,
-    key,
-    requestedVersionId(r.target.query),
-    bypassesGovernance(r, bucket),
-  );
+  const deletion = await deleteKey(r.ctx.store, bucket, key, {
+    versionId: requestedVersionId(r.target.query),
+    bypassGovernance: bypassesGovernance(r, bucket),
+    ifMatch: r.req.headers.get("if-match") ?? undefined,
+  });
   const headers = new Headers();
   if (deletion.versionId !== undefined) headers.set("x-amz-version-id", deletion.versionId);
   if (deletion.deleteMarker) headers.set("x-amz-delete-marker", "true");

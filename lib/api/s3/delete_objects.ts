@@ -29,15 +29,18 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
   const targets = objects.map((o) => {
     const key = o?.Key;
     const versionId = o?.VersionId;
+    // A condition, as DeleteObject's If-Match.
+    const etag = o?.ETag;
     if (typeof key !== "string") throw s3Errors.malformedXml();
     if (versionId !== undefined && typeof versionId !== "string") throw s3Errors.malformedXml();
-    return { key, versionId };
+    if (etag !== undefined && typeof etag !== "string") throw s3Errors.malformedXml();
+    return { key, versionId, etag };
   });
   const quiet = String(root.Quiet ?? "false").trim().toLowerCase() === "true";
   const bypassGovernance = bypassesGovernance(r, bucket);
   const deleted: XmlNode[] = [];
   const errors: XmlNode[] = [];
-  for (const { key, versionId } of targets) {
+  for (const { key, versionId, etag } of targets) {
     if (objectKeyTooLong(key) || key === "") {
       errors.push({ Key: key, Code: "InvalidArgument", Message: "Invalid object key" });
       continue;
@@ -48,7 +51,11 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
       continue;
     }
     try {
-      const deletion = await deleteKey(r.ctx.store, bucket, key, versionId, bypassGovernance);
+      const deletion = await deleteKey(r.ctx.store, bucket, key, {
+        versionId,
+        bypassGovernance,
+        ifMatch: etag,
+      });
       if (!quiet) {
         deleted.push({
           Key: key,
@@ -59,7 +66,7 @@ export async function handleDeleteObjects(r: S3Request): Promise<Response> {
       }
     } catch (e) {
       if (e instanceof S3Error) {
-        // Refused, as this key alone would be (a version object lock protects).
+        // Refused, as this key alone would be (a version object lock protects, an ETag differs).
         errors.push({ Key: key, VersionId: versionId, Code: e.code, Message: e.message });
         continue;
       }

@@ -51,6 +51,22 @@ export function checkWritePreconditions(
 }
 
 /**
+ * A conditional delete (DeleteObject's If-Match, DeleteObjects' ETag): the
+ * object must exist (else NoSuchKey) and have a matching ETag ("*" any).
+ */
+export function checkDeletePrecondition(
+  ifMatch: string,
+  object: CurrentObject | undefined,
+  key: string,
+): void {
+  if (!object) throw s3Errors.noSuchKey(key);
+  if (!etagListMatches(ifMatch, object.data.meta.etag)) throw preconditionFailed("If-Match");
+}
+
+/** The object changed between a conditional delete's check and the deletion. */
+export const changedBeforeDelete = () => preconditionFailed("If-Match");
+
+/**
  * Conditional GET/HEAD, as S3 evaluates them: a matching If-Match overrides
  * a failed If-Unmodified-Since, and a failed If-None-Match overrides a
  * succeeded If-Modified-Since. Returns 304 when not modified; throws 412.
