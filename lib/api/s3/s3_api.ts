@@ -121,7 +121,7 @@ type Handler = (r: S3Request) => Promise<Response>;
  * GET; reading some answers "not configured" (see unset_configuration.ts),
  * the rest is NotImplemented.
  */
-const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
+const UNIMPLEMENTED_BUCKET_SUBRESOURCES = new Set([
   "accelerate",
   "acl",
   "analytics",
@@ -134,13 +134,13 @@ const UNIMPLEMENTED_BUCKET_SUBRESOURCES = [
   "requestPayment",
   "versions",
   "session",
-];
-const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
+]);
+const UNIMPLEMENTED_OBJECT_SUBRESOURCES = new Set([
   "acl",
   "torrent",
   "restore",
   "select",
-];
+]);
 
 /**
  * Every sub-resource S3 has, implemented or not: a request naming one that
@@ -148,7 +148,7 @@ const UNIMPLEMENTED_OBJECT_SUBRESOURCES = [
  * (a DELETE ?versioning deleting the bucket, a PUT ?versioning storing the
  * XML as the object).
  */
-const KNOWN_SUBRESOURCES = [
+const KNOWN_SUBRESOURCES = new Set([
   ...UNIMPLEMENTED_BUCKET_SUBRESOURCES,
   ...UNIMPLEMENTED_OBJECT_SUBRESOURCES,
   "attributes",
@@ -168,10 +168,12 @@ const KNOWN_SUBRESOURCES = [
   "uploads",
   "versioning",
   "website",
-];
+]);
 
-function subresource(query: URLSearchParams, names: string[]): string | undefined {
-  return names.find((n) => query.has(n));
+/** The first of the query's parameters that is one of `names` (a query has few: walk them). */
+function subresource(query: URLSearchParams, names: ReadonlySet<string>): string | undefined {
+  for (const name of query.keys()) if (names.has(name)) return name;
+  return undefined;
 }
 
 function notImplemented(name: string): Handler {
