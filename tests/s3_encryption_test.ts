@@ -25,72 +25,30 @@ Deno.test("server-side encryption: AES256 accepted, SSE-KMS refused", async () =
     assert.equal(new TextDecoder().decode(await getBytes(s3, "sse", "s3")), "plain");
 
     const before = await snapshotStore(s3);
+    type PutInput = ConstructorParameters<typeof PutObjectCommand>[0];
+    const put = (extra: Partial<PutInput>) => () =>
+      s3.send(new PutObjectCommand({ Bucket: "sse", Key: "k", Body: "x", ...extra }));
     const refused: [string, () => Promise<unknown>][] = [
-      [
-        "PUT SSE-KMS",
-        () =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "sse",
-              Key: "k",
-              Body: "x",
-              ServerSideEncryption: "aws:kms",
-            }),
-          ),
-      ],
+      ["PUT SSE-KMS", put({ ServerSideEncryption: "aws:kms" })],
     ];
     // A key without the encryption it belongs to is InvalidArgument, as S3 answers.
     const invalid: [string, () => Promise<unknown>][] = [
-      [
-        "a customer key without its algorithm",
-        () =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "sse",
-              Key: "c",
-              Body: "x",
-              SSECustomerKey: CUSTOMER_KEY,
-            }),
-          ),
-      ],
+      ["a customer key without its algorithm", put({ Key: "c", SSECustomerKey: CUSTOMER_KEY })],
       [
         "an encryption S3 does not have",
-        () =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "sse",
-              Key: "k",
-              Body: "x",
-              ServerSideEncryption: "aes:kms" as "AES256",
-            }),
-          ),
+        put({ ServerSideEncryption: "aes:kms" as "AES256" }),
       ],
       [
         "SSE-KMS beside a customer key",
-        () =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "sse",
-              Key: "k",
-              Body: "x",
-              ServerSideEncryption: "aws:kms",
-              SSECustomerAlgorithm: "AES256",
-              SSECustomerKey: CUSTOMER_KEY,
-            }),
-          ),
+        put({
+          ServerSideEncryption: "aws:kms",
+          SSECustomerAlgorithm: "AES256",
+          SSECustomerKey: CUSTOMER_KEY,
+        }),
       ],
       [
         "a KMS key id with AES256",
-        () =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: "sse",
-              Key: "k",
-              Body: "x",
-              ServerSideEncryption: "AES256",
-              SSEKMSKeyId: "my-key",
-            }),
-          ),
+        put({ ServerSideEncryption: "AES256", SSEKMSKeyId: "my-key" }),
       ],
     ];
     const expected: [[string, () => Promise<unknown>][], string, number][] = [
