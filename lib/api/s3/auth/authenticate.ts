@@ -343,11 +343,10 @@ function checkTime(sig: SignatureParams, timestamp: string, nowMs: number): void
   }
 }
 
-/** Host must be signed, and so must every x-amz-* header but x-amz-content-sha256 (as in S3). */
 /**
- * Refuses x-amz-* headers the signature does not cover; those a presigned
- * URL's query holds (`fromQuery`, see presigned_headers.ts) are covered by
- * the query's signature.
+ * Host must be signed, and so must every x-amz-* header but
+ * x-amz-content-sha256 (as in S3); those a presigned URL's query holds
+ * (`fromQuery`, see presigned_headers.ts) are covered by the query's signature.
  */
 function checkSignedHeaders(
   sig: SignatureParams,

@@ -58,7 +58,7 @@ export function queryHeaders(params: readonly RawQueryParam[]): Map<string, stri
 }
 
 /** A query value as a query's parser reads it: `+` is a space, then percent-decoded. */
-export function decodeQueryValue(raw: string): string {
+function decodeQueryValue(raw: string): string {
   return percentDecode(raw.replaceAll("+", "%20"));
 }
 
