@@ -274,6 +274,26 @@ Deno.test("static websites", async (t) => {
       assert.equal(part.body, "home");
       assert.equal(part.headers["content-range"], "bytes 4-7/13");
       const home = await get("site.web.example", "/");
+      // If-Range: the range of this very version, else the whole object (RFC 9110).
+      const etag = home.headers["etag"] as string;
+      const sameVersion = await get("site.web.example", "/index.html", {
+        range: "bytes=4-7",
+        "if-range": etag,
+      });
+      assert.equal(sameVersion.status, 206);
+      for (const other of ['"another-etag"', `W/${etag}`, "Sat, 01 Jan 2000 00:00:00 GMT"]) {
+        const whole = await get("site.web.example", "/index.html", {
+          range: "bytes=4-7",
+          "if-range": other,
+        });
+        assert.equal(whole.status, 200, other);
+        assert.equal(whole.body, "<h1>home</h1>", other);
+      }
+      const sameDate = await get("site.web.example", "/index.html", {
+        range: "bytes=4-7",
+        "if-range": home.headers["last-modified"] as string,
+      });
+      assert.equal(sameDate.status, 206);
       const cached = await get("site.web.example", "/", {
         "if-none-match": home.headers["etag"] as string,
       });
@@ -298,6 +318,13 @@ Deno.test("static websites", async (t) => {
         assert.equal(page.status, 404, host);
         assert.match(page.body, /NoSuchBucket/, host);
       }
+      // Keys are taken as sent, dot segments and backslashes included, as S3 takes them.
+      await put("site", "x/../dotted.html", "dotted key");
+      await put("site", "win\\path.html", "backslashed key");
+      assert.equal((await get("site.web.example", "/x/../dotted.html")).body, "dotted key");
+      assert.equal((await get("site.web.example", "/x/%2E%2E/dotted.html")).body, "dotted key");
+      assert.equal((await get("site.web.example", "/win%5Cpath.html")).body, "backslashed key");
+      assert.equal((await get("site.web.example", "/dotted.html")).status, 404);
       const bad = await get("site.web.example", "/%E0%A4%A");
       assert.equal(bad.status, 400);
       const escaped = await get("site.web.example", "/%3Cscript%3E");

@@ -27,6 +27,7 @@ import { S3Error, s3Errors } from "../api/s3/s3_error.ts";
 import { addCorsHeaders, preflightResponse } from "../api/s3/cors.ts";
 import { toS3Error } from "../api/s3/s3_api.ts";
 import { objectKeyTooLong } from "../util/utf8_order.ts";
+import { splitRawUrl } from "../api/s3/auth/canonical_request.ts";
 
 export interface WebContext {
   store: Store;
@@ -110,7 +111,8 @@ async function serve(
   // The owner's public access block withholds the bucket from anyone without credentials.
   if (publicAccessRestricted(bucket)) throw s3Errors.accessDenied();
   const url = new URL(req.url);
-  const path = url.pathname;
+  // As sent: URL's pathname would resolve `..`, `.` and `\`, which keys may hold (as S3's do).
+  const path = splitRawUrl(req.url).path;
   const redirectAll = config.redirectAll;
   if (redirectAll) {
     // The whole site moved (a bare domain to its www. name, say): same path, other host.
@@ -209,6 +211,8 @@ const STATUS_TEXT: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  412: "Precondition Failed",
+  416: "Range Not Satisfiable",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };

@@ -7,7 +7,7 @@ import { requireObject, type S3Request } from "./context.ts";
 import { readVersionHeader } from "./versions.ts";
 import { expirationHeader } from "./expiration_header.ts";
 import { objectResponseHeaders } from "./object_headers.ts";
-import { evaluateReadPreconditions } from "./preconditions.ts";
+import { evaluateReadPreconditions, ifRangeHolds } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { encryptionHeaders, keyToReadFrom, refuseEncryptionOnRead } from "./encryption.ts";
 import { lockHeaders } from "./object_lock.ts";
@@ -156,7 +156,9 @@ export async function objectResponse(
       headers.set("x-amz-mp-parts-count", String(partCount));
     }
   } else {
-    range = parseRange(requestHeaders.get("range"), meta.size);
+    range = ifRangeHolds(requestHeaders, meta.etag, version.timestampMs)
+      ? parseRange(requestHeaders.get("range"), meta.size)
+      : undefined;
     if (meta.etag.includes("-")) headers.set("x-amz-mp-parts-count", String(partCount));
   }
   const whole = range === undefined;

@@ -67,6 +67,19 @@ export function checkDeletePrecondition(
 export const changedBeforeDelete = () => preconditionFailed("If-Match");
 
 /**
+ * Whether a Range applies under If-Range (RFC 9110): the ETag, compared
+ * strongly, or the Last-Modified date (to the second) must be the object's;
+ * else the whole object is sent, never a range of another version's bytes.
+ */
+export function ifRangeHolds(headers: Headers, etag: string, lastModifiedMs: number): boolean {
+  const ifRange = headers.get("if-range")?.trim();
+  if (ifRange === undefined) return true;
+  if (ifRange.startsWith('"')) return ifRange === `"${etag}"`;
+  const date = parseHttpDate(ifRange);
+  return date !== undefined && Math.floor(date / 1000) === Math.floor(lastModifiedMs / 1000);
+}
+
+/**
  * Conditional GET/HEAD, as S3 evaluates them: a matching If-Match overrides
  * a failed If-Unmodified-Since, and a failed If-None-Match overrides a
  * succeeded If-Modified-Since. Returns 304 when not modified; throws 412.
