@@ -16,7 +16,13 @@ import type { Connection, IncomingStream } from "./_connection.ts";
 import { type Admission, LOG } from "./_stream_host.ts";
 import { shortNodeId } from "./node_id.ts";
 import { log } from "../util/log.ts";
-import { RpcError, type RpcErrorKind, type RpcHandler, type RpcMessage } from "./transport.ts";
+import {
+  RpcError,
+  type RpcErrorKind,
+  type RpcHandler,
+  type RpcMessage,
+  servedBeyondLimit,
+} from "./transport.ts";
 
 export function serveRequest(
   conn: Connection,
@@ -51,7 +57,8 @@ export function serveRequest(
     refuse("remote", `${path}: this node does not serve requests`);
     return;
   }
-  if (!admission.tryAcquire()) {
+  const limited = !servedBeyondLimit(path);
+  if (limited && !admission.tryAcquire()) {
     refuse(
       "overloaded",
       `${path}: node is overloaded (${admission.max} requests in progress)`,
@@ -71,7 +78,7 @@ export function serveRequest(
   }
   const message: RpcMessage = { body: header.b, stream: s.requestBody?.stream };
   const alive = () => conn.incoming.get(id) === s;
-  let released = false;
+  let released = !limited;
   const release = () => {
     if (!released) admission.release();
     released = true;

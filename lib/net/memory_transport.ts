@@ -17,6 +17,7 @@ import {
   RpcError,
   type RpcHandler,
   type RpcMessage,
+  servedBeyondLimit,
   type Transport,
 } from "./transport.ts";
 
@@ -377,8 +378,9 @@ export class MemoryTransport implements Transport {
     const handler = this.#handler;
     if (this.#closed) return Promise.reject(new Error("node is closed"));
     if (!handler) return Promise.reject(new Error(`${path}: this node does not serve requests`));
-    if (this.#active >= (this.opts.maxConcurrentRequests ?? Infinity)) return undefined;
-    this.#active++;
+    const limited = !servedBeyondLimit(path);
+    if (limited && this.#active >= (this.opts.maxConcurrentRequests ?? Infinity)) return undefined;
+    if (limited) this.#active++;
     const requestStream = stream ? relays.find((r) => r.source === stream)?.stream : undefined;
     return Promise.resolve()
       .then(() => handler(from, path, { body, stream: requestStream }, { signal }))
@@ -386,6 +388,8 @@ export class MemoryTransport implements Transport {
         body: decode(encode(r?.body, { ignoreUndefined: true })),
         stream: r?.stream,
       }))
-      .finally(() => this.#active--);
+      .finally(() => {
+        if (limited) this.#active--;
+      });
   }
 }

@@ -86,6 +86,15 @@ export type RpcErrorKind =
   | "closed" // connection lost, transport closed, or call aborted
   | "overloaded"; // the peer is at max_concurrent_rpc_requests
 
+/**
+ * Membership's own requests (pings, layout exchanges, under `system/`) are
+ * served beyond max_concurrent_rpc_requests: they are small, and refused
+ * under load they would make a busy node look down.
+ */
+export function servedBeyondLimit(path: string): boolean {
+  return path.startsWith("system/");
+}
+
 export class RpcError extends Error {
   constructor(readonly kind: RpcErrorKind, message: string, options?: ErrorOptions) {
     super(message, options);

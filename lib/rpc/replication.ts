@@ -3,11 +3,14 @@
  * to the layout, the quorums of the consistency mode, and calls to replicas
  * (a call to this node runs its handler directly).
  */
-import type { CallOptions, RpcMessage } from "../net/transport.ts";
+import { type CallOptions, RpcError, type RpcMessage } from "../net/transport.ts";
 import type { ConsistencyMode } from "../util/config.ts";
 import { currentVersion } from "./layout.ts";
 import { READ_HEDGE_BASE_MS } from "../util/limits.ts";
 import type { System, SystemHandler } from "./system.ts";
+
+/** Waits before each retry of a request a busy peer refused (~375 ms in all). */
+const OVERLOADED_RETRY_DELAYS_MS = [5, 20, 50, 100, 200];
 
 export interface Replication {
   readonly nodeId: string;
@@ -156,7 +159,33 @@ export class ClusterReplication implements Replication {
       if (!handler) return Promise.reject(new Error(`No handler for ${path}`));
       return handler(node, message);
     }
-    return this.system.options.transport.callNode(node, path, message, options);
+    return this.#callPeer(node, path, message, options);
+  }
+
+  /**
+   * A peer at max_concurrent_rpc_requests refuses a request before running
+   * it ("overloaded"): such a refusal is retried a few times, shortly, so
+   * that a burst of writes does not reach clients as 503. A streamed body
+   * may be partly sent already: not retried.
+   */
+  async #callPeer(
+    node: string,
+    path: string,
+    message: RpcMessage,
+    options?: CallOptions,
+  ): Promise<RpcMessage> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.system.options.transport.callNode(node, path, message, options);
+      } catch (e) {
+        const delayMs = OVERLOADED_RETRY_DELAYS_MS[attempt];
+        const retry = e instanceof RpcError && e.kind === "overloaded" && !message.stream &&
+          delayMs !== undefined && !options?.signal?.aborted;
+        if (!retry) throw e;
+        // Jittered, so that the refused callers do not all come back at once.
+        await new Promise((r) => setTimeout(r, delayMs * (0.5 + Math.random())));
+      }
+    }
   }
 
   register(path: string, handler: SystemHandler): void {

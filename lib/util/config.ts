@@ -75,7 +75,9 @@ export const DEFAULT_ADMIN_BIND_ADDR = "127.0.0.1:3903";
 export const DEFAULT_S3_REGION = "us-east-1";
 /**
  * Requests from peers served at once (beyond: refused as overloaded, and
- * retried): a quorum write, a block transfer and anti-entropy share it.
+ * retried shortly by the caller, see ClusterReplication): a quorum write, a
+ * block transfer and anti-entropy share it; membership's pings are not
+ * counted.
  */
 export const DEFAULT_MAX_CONCURRENT_RPC_REQUESTS = 128;
 /** Default gossip fanout: reaches every node of a small cluster in a couple of rounds. */

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { ClusterReplication } from "./replication.ts";
+import type { System } from "./system.ts";
+import { RpcError, type RpcMessage } from "../net/transport.ts";
+
+/** A System whose transport refuses the first `refusals` calls as a busy peer does. */
+function busyPeer(refusals: number, kind: "overloaded" | "remote" = "overloaded") {
+  let calls = 0;
+  const system = {
+    nodeId: "self",
+    options: {
+      transport: {
+        callNode: (): Promise<RpcMessage> => {
+          calls++;
+          return calls <= refusals
+            ? Promise.reject(new RpcError(kind, "x: node is overloaded (128 requests in progress)"))
+            : Promise.resolve({ body: "served" });
+        },
+      },
+    },
+  } as unknown as System;
+  return { replication: new ClusterReplication(system, "consistent"), calls: () => calls };
+}
+
+Deno.test("a request a busy peer refused before running it is retried shortly", async () => {
+  const busy = busyPeer(3);
+  assert.deepEqual(await busy.replication.call("peer", "table/x", { body: 1 }), { body: "served" });
+  assert.equal(busy.calls(), 4);
+});
+
+Deno.test("a peer busy for longer, or failing otherwise, fails the call; a stream is not sent twice", async () => {
+  const always = busyPeer(100);
+  await assert.rejects(always.replication.call("peer", "table/x", { body: 1 }), /overloaded/);
+  assert.equal(always.calls(), 6, "five retries, ~375 ms");
+  const failing = busyPeer(1, "remote");
+  await assert.rejects(failing.replication.call("peer", "table/x", { body: 1 }));
+  assert.equal(failing.calls(), 1);
+  const streamed = busyPeer(1);
+  const stream = new ReadableStream<Uint8Array>();
+  await assert.rejects(streamed.replication.call("peer", "block/put", { body: 1, stream }));
+  assert.equal(streamed.calls(), 1);
+});
