@@ -19,6 +19,7 @@ import {
   type Measures,
   multipartPhase,
   type Plan,
+  putLatencyPhase,
   QUICK_PLAN,
   smallPhases,
   type SuiteContext,
@@ -302,11 +303,13 @@ try {
             largeCount: plan.clusterLargeCount,
             smallMs: plan.clusterSmallMs,
           },
-          want: (name) => ["large.put.seq", "small.PUT.c32", "small.GET.c32"].includes(name),
+          want: (name) =>
+            ["large.put.seq", "small.PUT.c32", "small.GET.c32", "put64k.c1"].includes(name),
         };
         await ctx.createBucket!("bench");
         await largePhases(ctx, cluster);
         await smallPhases(ctx, cluster);
+        await putLatencyPhase(ctx, cluster, "put64k.c1", 64 * 1024);
       } finally {
         await Promise.all(nodes.map(async (n) => {
           await n.stop();

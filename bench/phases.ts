@@ -156,6 +156,31 @@ interface SmallResult {
   genCpuPct: number;
 }
 
+/**
+ * One client writing `size`-byte objects one at a time: the latency of a
+ * write (p50, p99), which a throughput phase hides (a 40 ms stall per
+ * replicated block went unseen at c=32).
+ */
+export async function putLatencyPhase(
+  ctx: SuiteContext,
+  out: Measures,
+  name: string,
+  size: number,
+) {
+  await phase(ctx, out, name, async () =>
+    smallMeasure(
+      await ctx.load.call<SmallResult>({
+        cmd: "small",
+        method: "PUT",
+        bucket: ctx.bucket,
+        prefix: `latency-${size}/`,
+        size,
+        concurrency: 1,
+        durationMs: ctx.plan.smallMs,
+      }),
+    ));
+}
+
 function smallMeasure(r: SmallResult): Omit<Measure, "procs"> {
   return {
     // failed requests do not count

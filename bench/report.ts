@@ -285,6 +285,10 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
       }),
     );
   }
+  if (cluster["put64k.c1"]) {
+    // A latency: read its p50 and p99 columns.
+    rows.push(fromMeasure("cluster×3", "PUT 64 KiB c=1 (latency)", cluster["put64k.c1"], {}));
+  }
   return rows;
 }
 
