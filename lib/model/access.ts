@@ -182,10 +182,12 @@ export class Access {
     };
   }
 
-  /** Lets the key create buckets (each it creates, it owns), or not. */
-  async setAllowCreateBucket(key: AccessKey, allowed: boolean): Promise<void> {
-    await this.store.keys.insert({ ...key, allowCreateBucket: lww(this.store.nowMs(), allowed) });
+  /** Lets the key create buckets (each it creates, it owns), or not; resolves with the key changed. */
+  async setAllowCreateBucket(key: AccessKey, allowed: boolean): Promise<AccessKey> {
+    const changed = { ...key, allowCreateBucket: lww(this.store.nowMs(), allowed) };
+    await this.store.keys.insert(changed);
     this.#keyCache.delete(key.id);
+    return changed;
   }
 
   async deleteKey(key: AccessKey): Promise<void> {

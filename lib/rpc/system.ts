@@ -288,12 +288,7 @@ export class System {
 
   /** A node id from an unambiguous prefix of a known id. */
   resolveNodeId(prefix: string): string {
-    const known = new Set([
-      this.nodeId,
-      ...this.#peers.keys(),
-      ...this.layout.versions.flatMap((v) => Object.keys(v.roles)),
-      ...Object.keys(this.layout.staging.roles),
-    ]);
+    const known = new Set([this.nodeId, ...this.#peers.keys(), ...this.#inLayout()]);
     const matches = [...known].filter((id) => id.startsWith(prefix.toLowerCase()));
     if (matches.length === 1) return matches[0];
     if (matches.length === 0) throw new Error(`No known node id starts with "${prefix}"`);

@@ -570,13 +570,12 @@ async function changeKeyRights(
   const body = await readJsonObject(req, ["createBucket"]);
   if (!optionalBoolean(body, "createBucket")) throw badRequest('Give "createBucket" as true');
   const key = await ctx.access.findKey(pattern, { prefix: false });
-  await ctx.access.setAllowCreateBucket(key, allow);
+  const changed = await ctx.access.setAllowCreateBucket(key, allow);
   log(
     LOG_MODULE,
     "info",
     `access key ${key.id} ("${key.name.v}") ${allow ? "may" : "may not"} create buckets`,
   );
-  const changed = await ctx.access.findKey(key.id, { prefix: false });
   return json(200, keyInfoJson(await ctx.access.keyInfo(changed)));
 }
 

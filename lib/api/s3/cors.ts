@@ -136,12 +136,20 @@ export function matchingCorsRule(
   );
 }
 
-function setAllowOrigin(headers: Headers, rule: CorsRule, origin: string): void {
+/** The headers a matching rule gives, on preflights and (as S3 answers) on actual requests. */
+function setRuleHeaders(headers: Headers, rule: CorsRule, origin: string): void {
   if (rule.allowedOrigins.includes("*")) {
     headers.set("access-control-allow-origin", "*");
   } else {
     headers.set("access-control-allow-origin", origin);
     headers.set("access-control-allow-credentials", "true");
+  }
+  headers.set("access-control-allow-methods", rule.allowedMethods.join(", "));
+  if (rule.exposeHeaders.length > 0) {
+    headers.set("access-control-expose-headers", rule.exposeHeaders.join(", "));
+  }
+  if (rule.maxAgeSeconds !== undefined) {
+    headers.set("access-control-max-age", String(rule.maxAgeSeconds));
   }
 }
 
@@ -172,15 +180,8 @@ export function preflightResponse(bucket: Bucket | undefined, req: Request): Res
   const headers = new Headers({
     vary: "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
   });
-  setAllowOrigin(headers, rule, origin);
-  headers.set("access-control-allow-methods", rule.allowedMethods.join(", "));
+  setRuleHeaders(headers, rule, origin);
   if (requested.length > 0) headers.set("access-control-allow-headers", requested.join(", "));
-  if (rule.exposeHeaders.length > 0) {
-    headers.set("access-control-expose-headers", rule.exposeHeaders.join(", "));
-  }
-  if (rule.maxAgeSeconds !== undefined) {
-    headers.set("access-control-max-age", String(rule.maxAgeSeconds));
-  }
   return new Response(null, { status: 200, headers });
 }
 
@@ -192,13 +193,5 @@ export function addCorsHeaders(response: Response, bucket: Bucket | undefined, r
   response.headers.append("vary", "Origin");
   const rule = matchingCorsRule(rules, origin, req.method, []);
   if (!rule) return;
-  setAllowOrigin(response.headers, rule, origin);
-  // As S3 answers (browsers read these on preflights only).
-  response.headers.set("access-control-allow-methods", rule.allowedMethods.join(", "));
-  if (rule.exposeHeaders.length > 0) {
-    response.headers.set("access-control-expose-headers", rule.exposeHeaders.join(", "));
-  }
-  if (rule.maxAgeSeconds !== undefined) {
-    response.headers.set("access-control-max-age", String(rule.maxAgeSeconds));
-  }
+  setRuleHeaders(response.headers, rule, origin);
 }
