@@ -68,10 +68,14 @@ export type LoadCommand =
   | {
     cmd: "multipart";
     bucket: string;
+    /** The object's key; with several uploads, `KEY.1`, `KEY.2`... */
     key: string;
     size: number;
     partSize: number;
+    /** Parts in flight per upload. */
     concurrency: number;
+    /** Uploads run at once (1 when not given), each of `size` bytes. */
+    uploads?: number;
   }
   | { cmd: "list"; bucket: string; prefix: string; delimiter?: string }
   | {
@@ -363,7 +367,25 @@ function escapeXml(s: string): string {
 async function multipart(c: Extract<LoadCommand, { cmd: "multipart" }>) {
   const t0 = performance.now();
   const cpu0 = cpuMicros();
-  const init = await exchange("POST", c.bucket, c.key, { query: [["uploads", ""]], collect: true });
+  const uploads = c.uploads ?? 1;
+  const keys = uploads === 1
+    ? [c.key]
+    : Array.from({ length: uploads }, (_, i) => `${c.key}.${i + 1}`);
+  await Promise.all(keys.map((key) => multipartUpload(c, key)));
+  const ms = performance.now() - t0;
+  pool.closeAll();
+  return {
+    bytes: c.size * uploads,
+    parts: Math.ceil(c.size / c.partSize) * uploads,
+    seconds: ms / 1000,
+    mibPerSec: (c.size * uploads) / 1048576 / (ms / 1000),
+    genCpuPct: (cpuMicros() - cpu0) / 10 / ms,
+  };
+}
+
+/** One multipart upload of `c.size` bytes to `key`, `c.concurrency` parts in flight. */
+async function multipartUpload(c: Extract<LoadCommand, { cmd: "multipart" }>, key: string) {
+  const init = await exchange("POST", c.bucket, key, { query: [["uploads", ""]], collect: true });
   const uploadId = xmlValue(init.text ?? "", "UploadId");
   if (init.status !== 200 || !uploadId) throw new Error(`CreateMultipartUpload: ${describe(init)}`);
   const parts = Math.ceil(c.size / c.partSize);
@@ -374,7 +396,7 @@ async function multipart(c: Extract<LoadCommand, { cmd: "multipart" }>) {
       const n = next++;
       if (n > parts) break;
       const size = Math.min(c.partSize, c.size - (n - 1) * c.partSize);
-      const x = await exchange("PUT", c.bucket, c.key, {
+      const x = await exchange("PUT", c.bucket, key, {
         query: [["partNumber", String(n)], ["uploadId", uploadId]],
         bodySize: size,
       });
@@ -389,7 +411,7 @@ async function multipart(c: Extract<LoadCommand, { cmd: "multipart" }>) {
     )
       .join("") +
     "</CompleteMultipartUpload>";
-  const done = await exchange("POST", c.bucket, c.key, {
+  const done = await exchange("POST", c.bucket, key, {
     query: [["uploadId", uploadId]],
     body: new TextEncoder().encode(xml),
     collect: true,
@@ -397,15 +419,6 @@ async function multipart(c: Extract<LoadCommand, { cmd: "multipart" }>) {
   if (done.status !== 200 || /<Error>/.test(done.text ?? "")) {
     throw new Error(`CompleteMultipartUpload: ${describe(done)}`);
   }
-  const ms = performance.now() - t0;
-  pool.closeAll();
-  return {
-    bytes: c.size,
-    parts,
-    seconds: ms / 1000,
-    mibPerSec: c.size / 1048576 / (ms / 1000),
-    genCpuPct: (cpuMicros() - cpu0) / 10 / ms,
-  };
 }
 
 /** Lists `prefix` page by page; with a delimiter, walks down every common prefix too. */

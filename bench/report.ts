@@ -216,6 +216,20 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
       putBound("multipart"),
     ));
   }
+  if (s["multipart.parallel"]) {
+    const r = fromMeasure(
+      P,
+      `multipart ${plan.parallelUploads}×${size(plan.largeBytes)}, ${
+        size(plan.partBytes)
+      } parts ×${plan.parallelUploadParts} each`,
+      s["multipart.parallel"],
+      putBound("multipart.parallel"),
+    );
+    if (r.rssMiB !== undefined) {
+      r.targets.push({ text: "peak RSS < 250 MiB", pass: r.rssMiB < 250 });
+    }
+    rows.push(r);
+  }
   const smallSize = plan.smallBytes >= 1024
     ? `${plan.smallBytes / 1024} KiB`
     : `${plan.smallBytes} B`;
