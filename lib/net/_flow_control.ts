@@ -127,6 +127,11 @@ export class OutgoingBody {
     return this.#finished;
   }
 
+  /** Whether the pump was stopped: data it queued is no longer wanted. */
+  get stopped(): boolean {
+    return this.#stopped !== undefined;
+  }
+
   addCredit(bytes: number): void {
     this.#credit += bytes;
     const w = this.#waiter;

@@ -55,12 +55,33 @@ const EMPTY = new Uint8Array(0);
 /** One frame as one buffer (a single socket write). */
 export function encodeFrame(type: number, stream: number, payload: Uint8Array = EMPTY): Uint8Array {
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, 5 + payload.length);
-  view.setUint8(4, type);
-  view.setUint32(5, stream);
+  writeFrameHeader(frame, type, stream, payload.length);
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
+}
+
+/**
+ * The header of a frame whose payload is written after it from the
+ * caller's buffer (data frames: copying 64 KiB per frame into a new buffer
+ * made a garbage ArrayBuffer per frame, which V8 collects only every few
+ * hundred MiB).
+ */
+export function encodeFrameHeader(type: number, stream: number, payloadBytes: number): Uint8Array {
+  const head = new Uint8Array(FRAME_HEADER_BYTES);
+  writeFrameHeader(head, type, stream, payloadBytes);
+  return head;
+}
+
+function writeFrameHeader(
+  frame: Uint8Array,
+  type: number,
+  stream: number,
+  payloadBytes: number,
+): void {
+  const view = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES);
+  view.setUint32(0, 5 + payloadBytes);
+  view.setUint8(4, type);
+  view.setUint32(5, stream);
 }
 
 export function encodeHeader(type: number, stream: number, header: unknown): Uint8Array {

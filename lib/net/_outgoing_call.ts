@@ -7,6 +7,7 @@ import { errorMessage } from "../util/errors.ts";
 import {
   encodeCredit,
   encodeFrame,
+  encodeFrameHeader,
   encodeHeader,
   FrameType,
   PROTOCOL_VERSION,
@@ -33,6 +34,9 @@ export class OutgoingCall {
   #timer?: ReturnType<typeof setTimeout>;
   #detach?: () => void;
   #done = false;
+  #reset = false;
+  /** Whether the request body's queued data frames are still wanted (not reset nor stopped). */
+  readonly #sending = () => !this.#reset && !this.requestBody?.stopped;
 
   /** Queues the request frame (built by the caller); `onDone` runs once when the call is over. */
   constructor(
@@ -64,7 +68,13 @@ export class OutgoingCall {
       );
       body.pump(
         message.stream,
-        (chunk) => host.writer.push(priority, encodeFrame(FrameType.DATA, id, chunk)),
+        (chunk) =>
+          host.writer.pushPayload(
+            priority,
+            encodeFrameHeader(FrameType.DATA, id, chunk.length),
+            chunk,
+            this.#sending,
+          ),
         () => host.writer.push(priority, encodeFrame(FrameType.END, id)),
         (e) => this.reset(e),
         () => this.#settle && this.#armTimer(), // progress re-arms the response timeout
@@ -122,6 +132,7 @@ export class OutgoingCall {
   /** Fails the call and forgets it; `tell` sends CANCEL to the peer. */
   reset(error: unknown, tell = true): void {
     if (this.#done) return;
+    this.#reset = true;
     if (tell) {
       this.host.writer.push(
         0,

@@ -7,6 +7,7 @@ import { errorMessage } from "../util/errors.ts";
 import {
   encodeCredit,
   encodeFrame,
+  encodeFrameHeader,
   encodeHeader,
   FrameType,
   PROTOCOL_VERSION,
@@ -148,9 +149,17 @@ function respond(
     conn.limits.dataFrameBytes,
     conn.limits.streamIdleTimeoutMs,
   );
+  // Data frames still queued once the stream is reset or stopped are dropped.
+  const sending = () => !s.abort.signal.aborted && !body.stopped;
   body.pump(
     response.stream,
-    (chunk) => conn.writer.push(s.priority, encodeFrame(FrameType.DATA, s.id, chunk)),
+    (chunk) =>
+      conn.writer.pushPayload(
+        s.priority,
+        encodeFrameHeader(FrameType.DATA, s.id, chunk.length),
+        chunk,
+        sending,
+      ),
     () => conn.writer.push(s.priority, encodeFrame(FrameType.END, s.id)),
     (e) => conn.resetIncoming(s, e),
   ).then(() => {

@@ -75,21 +75,59 @@ export function remoteAddr(sock: tls.TLSSocket, port?: number): string {
   );
 }
 
-/** A socket as the byte channel of a connection, with the socket's write backpressure. */
+/**
+ * A socket as the byte channel of a connection, with the socket's write
+ * backpressure. While nothing is waiting in the socket's buffer a write goes
+ * to the TLS layer at once, which copies the bytes before it returns.
+ */
 export function socketChannel(sock: tls.TLSSocket): ByteChannel {
+  let unwritten = 0; // writes whose callback has not run
+  let idleWaiters: (() => void)[] = [];
+  const wakeIdle = () => {
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+  const written = () => {
+    if (--unwritten === 0) wakeIdle();
+  };
+  sock.once("close", () => {
+    unwritten = 0;
+    wakeIdle();
+  });
+  const untilEvent = (event: string) =>
+    new Promise<void>((resolve) => {
+      if (sock.destroyed) return resolve();
+      const done = () => {
+        sock.off(event, done);
+        sock.off("close", done);
+        resolve();
+      };
+      sock.on(event, done);
+      sock.on("close", done);
+    });
   return {
-    write: (bytes) => sock.destroyed || sock.write(bytes), // frames for a dead socket are dropped
-    drained: () =>
-      new Promise<void>((resolve) => {
-        if (sock.destroyed) return resolve();
-        const done = () => {
-          sock.off("drain", done);
-          sock.off("close", done);
-          resolve();
-        };
-        sock.on("drain", done);
-        sock.on("close", done);
-      }),
+    write: (bytes) => {
+      if (sock.destroyed) return true; // frames for a dead socket are dropped
+      unwritten++;
+      return sock.write(bytes, written);
+    },
+    writeFrame: (head, payload) => {
+      if (sock.destroyed) return true;
+      unwritten += 2;
+      // Corked, the two go to the TLS layer as one write: one run of TLS records.
+      sock.cork();
+      sock.write(head, written);
+      const ok = sock.write(payload, written);
+      sock.uncork();
+      return ok;
+    },
+    idle: () => unwritten === 0 || sock.destroyed,
+    whenIdle: () =>
+      unwritten === 0 || sock.destroyed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => idleWaiters.push(resolve)),
+    drained: () => untilEvent("drain"),
     end: () => sock.end(),
     destroy: () => sock.destroy(),
   };
