@@ -575,19 +575,15 @@ async function startCluster(
   disks: NodeDisks,
   nowMs: () => number,
 ): Promise<System> {
-  const { publicAddr } = settings;
   const transport = new TlsTransport({
-    caPem: settings.caPem,
-    certPem: settings.certPem,
-    keyPem: settings.keyPem,
+    ...settings,
     bindAddr: config.rpcBindAddr,
-    publicAddr,
     maxConcurrentRequests: config.maxConcurrentRpcRequests,
   });
   const system = await System.open({
     transport,
     db,
-    publicAddr,
+    publicAddr: settings.publicAddr,
     bootstrapPeers: config.bootstrapPeers,
     consul: config.consulHost && config.consulServiceName
       ? { host: config.consulHost, service: config.consulServiceName }
