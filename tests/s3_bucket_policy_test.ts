@@ -5,13 +5,17 @@
  */
 import assert from "node:assert/strict";
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketPolicyCommand,
   GetBucketPolicyCommand,
   GetBucketPolicyStatusCommand,
   GetObjectCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { withTwoKeys } from "./harness.ts";
 import {
@@ -72,7 +76,20 @@ Deno.test("bucket policies: public read", (t) =>
       assert.equal(res.status, 200);
       assert.equal(await res.text(), "data of public/cat.jpg");
       assert.equal(await status("HEAD", "/media/public/cat.jpg"), 200);
-      assert.equal(await status("GET", "/media/public/missing.jpg"), 404);
+      // Without the listing, a missing key is AccessDenied, as S3 answers: it is not told from a
+      // forbidden one. The key's owner, who may list, is told NoSuchKey.
+      assert.equal(await status("GET", "/media/public/missing.jpg"), 403);
+      assert.equal(await status("HEAD", "/media/public/missing.jpg"), 403);
+      await assertS3Error(
+        s3Other.send(new GetObjectCommand({ Bucket: "media", Key: "public/missing.jpg" })),
+        "AccessDenied",
+        403,
+      );
+      await assertS3Error(
+        s3.send(new GetObjectCommand({ Bucket: "media", Key: "public/missing.jpg" })),
+        "NoSuchKey",
+        404,
+      );
       assert.equal(await status("GET", "/media/private/diary.txt"), 403);
       assert.equal(await status("GET", "/media"), 403, "listing is not in the policy");
       assert.equal(
@@ -95,6 +112,54 @@ Deno.test("bucket policies: public read", (t) =>
         "AccessDenied",
         403,
       );
+      // A copy reads its source as a GET does: the policy lets another key copy public objects
+      // into a bucket of its own, whole or as a part.
+      await s3Other.send(new CreateBucketCommand({ Bucket: "others" }));
+      await s3Other.send(
+        new CopyObjectCommand({
+          Bucket: "others",
+          Key: "cat.jpg",
+          CopySource: "media/public/cat.jpg",
+        }),
+      );
+      const copied = await s3Other.send(new GetObjectCommand({ Bucket: "others", Key: "cat.jpg" }));
+      assert.equal(await copied.Body!.transformToString(), "data of public/cat.jpg");
+      const upload = await s3Other.send(
+        new CreateMultipartUploadCommand({ Bucket: "others", Key: "parts.jpg" }),
+      );
+      const part = await s3Other.send(
+        new UploadPartCopyCommand({
+          Bucket: "others",
+          Key: "parts.jpg",
+          UploadId: upload.UploadId,
+          PartNumber: 1,
+          CopySource: "media/public/cat.jpg",
+        }),
+      );
+      await s3Other.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: "others",
+          Key: "parts.jpg",
+          UploadId: upload.UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.CopyPartResult!.ETag }] },
+        }),
+      );
+      const assembled = await s3Other.send(
+        new GetObjectCommand({ Bucket: "others", Key: "parts.jpg" }),
+      );
+      assert.equal(await assembled.Body!.transformToString(), "data of public/cat.jpg");
+      for (
+        const [source, code] of [["media/private/diary.txt", "AccessDenied"], [
+          "media/public/missing.jpg",
+          "AccessDenied",
+        ]]
+      ) {
+        await assertS3Error(
+          s3Other.send(new CopyObjectCommand({ Bucket: "others", Key: "x", CopySource: source })),
+          code,
+          403,
+        );
+      }
       const before = await snapshotStore(s3);
       assert.equal(await status("PUT", "/media/public/new.jpg"), 403);
       assert.equal(await status("DELETE", "/media/public/cat.jpg"), 403);
@@ -117,6 +182,15 @@ Deno.test("bucket policies: public read", (t) =>
       assert.equal(listed.status, 200);
       assert.match(await listed.text(), /<Key>private\/diary.txt<\/Key>/);
       assert.equal(await status("GET", "/media/private/diary.txt"), 200);
+      // Whoever may list may also be told that a key is missing.
+      assert.equal(await status("GET", "/media/public/missing.jpg"), 404);
+      await assertS3Error(
+        s3Other.send(
+          new CopyObjectCommand({ Bucket: "others", Key: "x", CopySource: "media/missing.jpg" }),
+        ),
+        "NoSuchKey",
+        404,
+      );
     });
 
     await t.step("policies remise cannot enforce are refused, and change nothing", async () => {

@@ -10,6 +10,7 @@ import { S3Error, s3Errors } from "./s3_error.ts";
 import { spoolToFile } from "../../block/spool.ts";
 import { checkObjectKey } from "./object_headers.ts";
 import { deleteMarkerError, requestedVersionId } from "./versions.ts";
+import { publicAccessAllows } from "./bucket_policy.ts";
 
 export interface S3Context {
   store: Store;
@@ -112,6 +113,11 @@ export async function requireObject(
   const key = requireKey(r);
   const versionId = requestedVersionId(r.target.query);
   const found = await getVersion(r.ctx.store, bucket.id, key, versionId);
+  if (found.kind !== "object" && right === "read" && !mayList(r, bucket)) {
+    // As S3 does: whoever may not list the bucket cannot tell a missing key
+    // from a forbidden one (a policy that makes some keys public, not the listing).
+    throw s3Errors.accessDenied();
+  }
   switch (found.kind) {
     case "object":
       return { bucket, key, current: found.object };
@@ -122,6 +128,12 @@ export async function requireObject(
         ? s3Errors.noSuchKey(key)
         : s3Errors.noSuchVersion(key, versionId);
   }
+}
+
+/** Whether the request may list the bucket: a right on it of its key's own, or a policy making the listing public. */
+export function mayList(r: S3Request, bucket: Bucket): boolean {
+  if (!r.anonymous && r.ctx.access.permissionOf(bucket, r.accessKeyId).read) return true;
+  return publicAccessAllows(bucket, "ListObjectsV2", undefined);
 }
 
 /** The DeleteBucket* of a setting (CORS, website, ...): the owner's; 204 whether it was set or not. */

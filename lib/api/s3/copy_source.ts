@@ -2,11 +2,12 @@
 import { getVersion } from "../../model/objects.ts";
 import { versionIdOf } from "../../model/object_table.ts";
 import type { ByteRange } from "../../model/object_data.ts";
-import type { S3Request } from "./context.ts";
+import { mayList, type S3Request } from "./context.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import type { CurrentObject } from "../../model/objects.ts";
 import { isVersionId } from "./versions.ts";
+import { publicAccessAllows } from "./bucket_policy.ts";
 
 export interface CopySource {
   bucketName: string;
@@ -50,7 +51,13 @@ export async function loadCopySource(r: S3Request): Promise<CopySource> {
   const key = decoded.slice(slash + 1);
   const bucket = await r.ctx.access.resolveBucket(bucketName);
   if (!bucket) throw s3Errors.noSuchBucket(bucketName);
-  if (!r.ctx.access.permissionOf(bucket, r.accessKeyId).read) throw s3Errors.accessDenied();
+  // The source's read right, or a policy that makes it public (S3's s3:GetObject for anyone).
+  if (
+    !r.ctx.access.permissionOf(bucket, r.accessKeyId).read &&
+    !publicAccessAllows(bucket, "GetObject", key)
+  ) {
+    throw s3Errors.accessDenied();
+  }
   const found = await getVersion(r.ctx.store, bucket.id, key, versionId);
   if (found.kind === "deleteMarker" && versionId !== undefined) {
     throw s3Errors.invalidRequest(
@@ -58,6 +65,7 @@ export async function loadCopySource(r: S3Request): Promise<CopySource> {
     );
   }
   if (found.kind !== "object") {
+    if (!mayList(r, bucket)) throw s3Errors.accessDenied(); // as a GET of it would answer
     throw versionId === undefined || found.kind === "deleteMarker"
       ? s3Errors.noSuchKey(key)
       : s3Errors.noSuchVersion(key, versionId);
