@@ -107,21 +107,36 @@ function callUntilQuorum<T>(
  * A write to several node sets (the old and the new layout version during a
  * transition): every set must reach its quorum; each node is called once.
  * Resolves with the answers received by then, one per node.
+ *
+ * With `localLast` (this node's id), this node's own replica is written only
+ * once enough of the others stored the write for the quorum to be within
+ * reach; when they cannot, it is not written at all. A node cut off from its
+ * peers, not knowing it yet, would otherwise keep a write it answers as
+ * failed, and that write, newer than what the other sites acknowledged
+ * meanwhile, would replace it once the link is back.
  */
 export async function quorumWrite<T>(
   what: string,
   sets: string[][],
   quorum: (setSize: number) => number,
   fn: (node: string) => Promise<T>,
+  options: { localLast?: string } = {},
 ): Promise<{ node: string; value: T }[]> {
   if (sets.length === 0 || sets.some((s) => s.length === 0)) {
     throw new QuorumError(`${what}: the cluster has no layout yet`, 1, 0, []);
   }
+  const local = options.localLast;
+  const gate = local === undefined ? undefined : remoteGate(sets, quorum, local);
   const calls = new Map<string, Promise<T>>();
   const call = (node: string) => {
     let p = calls.get(node);
     if (!p) {
-      p = fn(node);
+      if (node === local && gate) {
+        p = gate.opened.then(() => fn(node));
+      } else {
+        p = fn(node);
+        if (gate?.counts(node)) gate.watch(p);
+      }
       p.catch(() => {});
       calls.set(node, p);
     }
@@ -136,4 +151,41 @@ export async function quorumWrite<T>(
     for (const { node, value } of results) answers.set(node, value);
   }
   return [...answers].map(([node, value]) => ({ node, value }));
+}
+
+/**
+ * When the local replica of a write may be written: once as many of the
+ * other replicas of its sets stored it as a quorum needs besides it; fails
+ * when too many of them failed for that. Undefined when it needs none.
+ */
+function remoteGate(
+  sets: string[][],
+  quorum: (setSize: number) => number,
+  local: string,
+) {
+  const mine = sets.filter((set) => set.includes(local));
+  const remotes = new Set(mine.flat().filter((node) => node !== local));
+  const needed = Math.max(0, ...mine.map((set) => quorum(set.length) - 1));
+  if (needed === 0) return undefined; // a store that runs alone, for one
+  let stored = 0;
+  let failed = 0;
+  let open!: () => void;
+  let refuse!: (e: Error) => void;
+  const opened = new Promise<void>((resolve, reject) => {
+    open = resolve;
+    refuse = reject;
+  });
+  return {
+    opened,
+    counts: (node: string) => remotes.has(node),
+    watch(write: Promise<unknown>) {
+      write.then(() => {
+        if (++stored >= needed) open();
+      }, () => {
+        if (remotes.size - ++failed < needed) {
+          refuse(new Error("not written here: too few of the other replicas stored it"));
+        }
+      });
+    },
+  };
 }

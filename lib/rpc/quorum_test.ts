@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { quorumCall, QuorumError, quorumRead } from "./quorum.ts";
+import { quorumCall, QuorumError, quorumRead, quorumWrite } from "./quorum.ts";
 
 const NODES = ["near", "middle", "far"];
 
@@ -67,4 +67,40 @@ Deno.test("quorumCall asks every node at once", async () => {
   const results = await quorumCall("write", NODES, 2, fn);
   assert.deepEqual(nodesOf(results), ["middle", "near"]);
   assert.deepEqual(asked, NODES);
+});
+
+Deno.test("quorumWrite with localLast writes this node's replica once another stored the write", async () => {
+  let releaseNear!: () => void;
+  const near = new Promise<string>((resolve) => releaseNear = () => resolve("near"));
+  const { asked, fn } = recorder({ near, far: never });
+  const writing = quorumWrite("write", [["self", "near", "far"]], () => 2, fn, {
+    localLast: "self",
+  });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(asked.sort(), ["far", "near"], "this node waits for the others");
+  releaseNear();
+  assert.deepEqual(nodesOf(await writing), ["near", "self"]);
+  assert.deepEqual(asked.sort(), ["far", "near", "self"]);
+});
+
+Deno.test("quorumWrite with localLast leaves this node's replica unwritten when the others fail", async () => {
+  const down = () => Promise.reject(new Error("link down"));
+  const { asked, fn } = recorder({ near: down(), far: down() });
+  await assert.rejects(
+    quorumWrite("write", [["self", "near", "far"]], () => 2, fn, { localLast: "self" }),
+    (e) => e instanceof QuorumError && e.successes === 0 && e.causes.length === 2,
+  );
+  assert.deepEqual(asked.sort(), ["far", "near"], "never written here");
+});
+
+Deno.test("quorumWrite with localLast reaches the quorum with one other replica down", async () => {
+  const { asked, fn } = recorder({ far: Promise.reject(new Error("link down")) });
+  const results = await quorumWrite("write", [["self", "near", "far"]], () => 2, fn, {
+    localLast: "self",
+  });
+  assert.deepEqual(nodesOf(results), ["near", "self"]);
+  assert.deepEqual(asked.sort(), ["far", "near", "self"]);
+  // A store that runs alone writes at once.
+  const alone = await quorumWrite("write", [["self"]], () => 1, fn, { localLast: "self" });
+  assert.deepEqual(nodesOf(alone), ["self"]);
 });

@@ -222,6 +222,7 @@ export class Table<E> {
       this.replication.writeSets(partition),
       (n) => this.replication.writeQuorum(n),
       (node) => this.replication.call(node, `${this.#path}/update`, { body }, { priority: "high" }),
+      { localLast: this.replication.nodeId },
     );
   }
 
