@@ -13,12 +13,15 @@ import {
   ABANDONED_UPLOAD_AGE_MS,
   ABANDONED_UPLOAD_INTERVAL_MS,
   BLOCK_GC_INTERVAL_MS,
+  INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS,
+  INTERRUPTED_UPLOAD_INTERVAL_MS,
   LIFECYCLE_FIRST_RUN_DELAY_MS,
   LIFECYCLE_INTERVAL_MS,
 } from "../util/limits.ts";
 import { applyLifecycle } from "../model/lifecycle.ts";
 import type { Bucket } from "../model/bucket_table.ts";
 import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
+import { releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
 import type { ObjectEntry } from "../model/object_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
@@ -123,6 +126,17 @@ export function startNodeServices(
       return `${aborted} abandoned uploads aborted in the last run`;
     }),
   );
+  const interrupted = registry.register(
+    new PeriodicWorker(
+      "interrupted upload collection",
+      INTERRUPTED_UPLOAD_INTERVAL_MS,
+      async () => {
+        const released = await releaseInterruptedUploads(store);
+        return `${released} interrupted uploads released in the last run`;
+      },
+      { firstRunDelayMs: INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS },
+    ),
+  );
   const lifecycle = registry.register(
     new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
       // A new cluster has no layout to read buckets from until its operator applies one.
@@ -136,7 +150,7 @@ export function startNodeServices(
       firstRunDelayMs: LIFECYCLE_FIRST_RUN_DELAY_MS,
     }),
   );
-  const workers = [resync, scrub, gc, abandoned, lifecycle];
+  const workers = [resync, scrub, gc, abandoned, interrupted, lifecycle];
   if (options.tombstones) {
     const { delayMs, intervalMs } = options.tombstones;
     workers.push(registry.register(

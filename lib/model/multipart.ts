@@ -259,6 +259,14 @@ async function storePart(
   write: (dataId: string) => Promise<{ size: number; md5Hex: string; checksum?: string }>,
 ): Promise<UploadedPart> {
   const dataId = crypto.randomUUID();
+  const { bucketId, key: objectKey, uploadId } = active.upload;
+  await store.journal.begin(dataId, {
+    kind: "part",
+    bucketId,
+    key: objectKey,
+    uploadId,
+    partNumber,
+  });
   let recording = false;
   try {
     const written = await write(dataId);
@@ -270,11 +278,16 @@ async function storePart(
     };
     recording = true;
     await recordPart(store, active, partNumber, part);
+    store.journal.end(dataId);
     return part;
   } catch (e) {
     // A part whose record failed may have reached some replicas, and be
-    // completed yet: its data stays (released with its upload).
-    if (!recording) await store.releaseData(dataId);
+    // completed yet: its data stays (released with its upload, or, if the
+    // record never shows, when this node's next process settles its journal).
+    if (!recording) {
+      await store.releaseData(dataId);
+      store.journal.end(dataId);
+    }
     throw e;
   }
 }

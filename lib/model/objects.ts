@@ -164,16 +164,19 @@ export async function putObject(
       beforeFirstBlock: async () => {
         const since = nextTimestamp(store, await store.objects.get(bucketId, key));
         uploadingSinceMs = since;
-        await store.objects.insert({
-          bucketId,
-          key,
-          versions: [{
-            uuid,
-            timestampMs: since,
-            ...flag,
-            state: { state: "uploading", multipart: false, headers: options.headers },
-          }],
-        });
+        await Promise.all([
+          store.journal.begin(uuid, { kind: "object", bucketId, key }),
+          store.objects.insert({
+            bucketId,
+            key,
+            versions: [{
+              uuid,
+              timestampMs: since,
+              ...flag,
+              state: { state: "uploading", multipart: false, headers: options.headers },
+            }],
+          }),
+        ]);
       },
     });
     await options.verify?.(written);
@@ -211,10 +214,15 @@ export async function putObject(
         version = complete(nextTimestamp(store, old));
         return { bucketId, key, versions: [version] };
       });
-      if (alone) return { version: version!, meta };
+      if (alone) {
+        if (uploadingSinceMs !== undefined) store.journal.end(uuid);
+        return { version: version!, meta };
+      }
     }
     // On replicas, written at once, and told what they held.
-    return { version: await writeNewest(store, bucketId, key, complete), meta };
+    const version = await writeNewest(store, bucketId, key, complete);
+    if (uploadingSinceMs !== undefined) store.journal.end(uuid);
+    return { version, meta };
   } catch (e) {
     // A version whose final write failed may have reached some replicas and
     // show yet: its data stays (if it never shows, its record of an upload
@@ -224,6 +232,7 @@ export async function putObject(
       // Its record may have been replaced by a newer version already: the
       // data goes all the same.
       await store.releaseData(uuid);
+      store.journal.end(uuid);
     }
     throw e;
   }

@@ -8,6 +8,7 @@ import type { FreeSpace } from "../util/free_space.ts";
 import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { BlockBufferPool } from "../block/buffer_pool.ts";
+import { DataJournal } from "./data_journal.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { Semaphore } from "../util/semaphore.ts";
@@ -57,6 +58,8 @@ export class Store {
   readonly blockSize: number;
   /** Buffers of uploads' blocks, reused (see BlockBufferPool). */
   readonly blockBuffers: BlockBufferPool;
+  /** The data this node writes for uploads it coordinates (see DataJournal). */
+  readonly journal: DataJournal;
   readonly blocks: BlockManager;
   readonly buckets: Table<Bucket>;
   readonly aliases: Table<BucketAlias>;
@@ -69,6 +72,7 @@ export class Store {
   readonly merkle?: MerkleIndex;
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
+    this.journal = new DataJournal(db);
     this.nowMs = options.nowMs ?? Date.now;
     this.blockSize = options.blockSize;
     this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);

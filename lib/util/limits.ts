@@ -43,6 +43,13 @@ export const BLOCK_GC_INTERVAL_MS = 60 * 1000;
 export const ABANDONED_UPLOAD_AGE_MS = 7 * 24 * 3600 * 1000;
 /** How often each node looks for abandoned uploads among its object entries. */
 export const ABANDONED_UPLOAD_INTERVAL_MS = 3600 * 1000;
+/**
+ * How soon after a start, and how often until none is left, the node settles
+ * the uploads its earlier process left cut off (a read of each needs the
+ * peers, which a node that just started may not reach yet).
+ */
+export const INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS = 20 * 1000;
+export const INTERRUPTED_UPLOAD_INTERVAL_MS = 10 * 60 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
 /** The first lifecycle pass after a start waits this long, for the peers' state (see nodeInCharge). */

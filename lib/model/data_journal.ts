@@ -1,0 +1,59 @@
+/**
+ * The data this node writes for the uploads it coordinates (a PutObject's or
+ * a part's), noted on this node alone before the first block and forgotten
+ * once the upload's record names it or it is released. An upload cut off by
+ * the death of this node leaves its note behind: the next process settles it
+ * (`releaseInterruptedUploads`), since nobody else knows the data exists.
+ *
+ * Keys: `["dj", dataId]` -> JournalEntry.
+ */
+import type { DbStore } from "../db/db.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+
+const JOURNAL_SPACE = "dj";
+
+/** What an upload's data belongs to once it is complete. */
+export type DataOwner =
+  /** A single upload: its version's uuid is the data id. */
+  | { kind: "object"; bucketId: string; key: string }
+  /** A part; a completed upload's version has the upload's id for uuid. */
+  | { kind: "part"; bucketId: string; key: string; uploadId: string; partNumber: number };
+
+export interface JournalEntry {
+  dataId: string;
+  owner: DataOwner;
+  /** The process that noted it (`DataJournal.run`). */
+  run: string;
+}
+
+export class DataJournal {
+  /** This process: notes of other runs are of uploads that died with their process. */
+  readonly run = crypto.randomUUID();
+
+  constructor(private readonly db: DbStore) {}
+
+  /** Notes, durably, that `dataId` is about to be written for `owner`. */
+  async begin(dataId: string, owner: DataOwner): Promise<void> {
+    const entry: JournalEntry = { dataId, owner, run: this.run };
+    await this.db.commit([{ type: "set", key: [JOURNAL_SPACE, dataId], value: entry }]);
+  }
+
+  /** Forgets the note: the data's upload settled it. A note left behind is settled later. */
+  end(dataId: string): void {
+    this.forget(dataId).catch((e) =>
+      log("remise::model", "warn", `cannot forget upload data ${dataId}: ${errorMessage(e)}`)
+    );
+  }
+
+  forget(dataId: string): Promise<void> {
+    return this.db.commit([{ type: "delete", key: [JOURNAL_SPACE, dataId] }]);
+  }
+
+  /** The notes that processes before this one left. */
+  async *leftByEarlierRuns(): AsyncIterableIterator<JournalEntry> {
+    for await (const { value } of this.db.list<JournalEntry>({ prefix: [JOURNAL_SPACE] })) {
+      if (value.run !== this.run) yield value;
+    }
+  }
+}

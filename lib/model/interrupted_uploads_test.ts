@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { BlockStore } from "../block/block_store.ts";
+import { releaseInterruptedUploads } from "./interrupted_uploads.ts";
+import { writeData } from "./object_data.ts";
+import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts";
+import { putObject } from "./objects.ts";
+import type { DataOwner } from "./data_journal.ts";
+import { Store } from "./store.ts";
+
+const BUCKET = "bucket-id";
+
+function bodyOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+Deno.test("the next process releases the data of uploads its node died in, and only theirs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    // What an upload leaves when its node dies mid-way: its note, and blocks
+    // stored and referenced that no record may name.
+    const interrupted = async (owner: DataOwner, dataId = crypto.randomUUID()) => {
+      await before.journal.begin(dataId, owner);
+      await writeData(before, bodyOf(crypto.getRandomValues(new Uint8Array(3000))), {
+        dataId,
+        maxSize: 1 << 20,
+        allowInline: false,
+      });
+      const hashes: string[] = [];
+      for await (const b of before.versions.scan(dataId)) hashes.push(b.hash);
+      return { dataId, hashes };
+    };
+    const object = (key: string): DataOwner => ({ kind: "object", bucketId: BUCKET, key });
+
+    // A PutObject whose key was written again meanwhile (a client's retry):
+    // no record names its data.
+    const replaced = await interrupted(object("retried"));
+    await putObject(before, BUCKET, "retried", bodyOf(new Uint8Array(10)), {
+      headers: [],
+      maxSize: 1 << 20,
+    });
+    // A PutObject still recorded as uploading: the abandoned-upload collector's.
+    const uploading = await interrupted(object("uploading"));
+    await before.objects.insert({
+      bucketId: BUCKET,
+      key: "uploading",
+      versions: [{
+        uuid: uploading.dataId,
+        timestampMs: before.nowMs(),
+        state: { state: "uploading", multipart: false, headers: [] },
+      }],
+    });
+    // A PutObject that completed, its note not yet forgotten when the node died.
+    const completed = await putObject(
+      before,
+      BUCKET,
+      "done",
+      bodyOf(crypto.getRandomValues(new Uint8Array(3000))),
+      {
+        maxSize: 1 << 20,
+        headers: [],
+      },
+    );
+    const noted = async (dataId: string) => (await db.get(["dj", dataId])) !== undefined;
+    await new Promise((r) => setTimeout(r, 50)); // the note is forgotten after the answer
+    assert.equal(await noted(completed.version.uuid), false, "a finished upload leaves no note");
+    await before.journal.begin(completed.version.uuid, object("done"));
+
+    // Parts: one in flight, never recorded; one recorded; one of an upload aborted since.
+    const uploadId = await createUpload(before, BUCKET, "big", []);
+    const part = (partNumber: number, id = uploadId): DataOwner => ({
+      kind: "part",
+      bucketId: BUCKET,
+      key: "big",
+      uploadId: id,
+      partNumber,
+    });
+    const inFlight = await interrupted(part(2));
+    const recorded = await interrupted(part(1));
+    const active = (await getUpload(before, BUCKET, "big", uploadId))!;
+    await recordPart(before, active, 1, {
+      dataId: recorded.dataId,
+      size: 3000,
+      etag: '"e"',
+    });
+    const abortedId = await createUpload(before, BUCKET, "gone", []);
+    const ofAborted = await interrupted({ ...part(1, abortedId), key: "gone" });
+    await abortUpload(before, (await getUpload(before, BUCKET, "gone", abortedId))!);
+
+    // The node's next process.
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    assert.equal(await releaseInterruptedUploads(after), 3);
+    const refcounts = async (hashes: string[]) =>
+      await Promise.all(hashes.map((h) => after.blocks.refcount(h)));
+    // The releases run after their commits: wait for the counts to drop.
+    for (let i = 0; i < 50 && (await refcounts(inFlight.hashes)).some((c) => c > 0); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const released of [replaced, inFlight, ofAborted]) {
+      assert.deepEqual(await refcounts(released.hashes), [0, 0, 0]);
+    }
+    for (const kept of [uploading, recorded]) {
+      assert.deepEqual(await refcounts(kept.hashes), [1, 1, 1]);
+    }
+    const done = await after.objects.get(BUCKET, "done");
+    assert.equal(done?.versions[0].state.state, "complete");
+    for await (const block of after.versions.scan(completed.version.uuid)) {
+      assert.equal(block.deleted, false, "a completed object keeps its data");
+    }
+    // Every note is settled; the notes of the running process are left alone.
+    assert.equal(await releaseInterruptedUploads(after), 0);
+    await after.journal.begin(crypto.randomUUID(), object("now"));
+    assert.equal(await releaseInterruptedUploads(after), 0);
+    let notes = 0;
+    for await (const _ of db.list({ prefix: ["dj"] })) notes++;
+    assert.equal(notes, 1);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
