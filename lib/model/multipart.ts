@@ -260,16 +260,20 @@ async function storePart(
 ): Promise<UploadedPart> {
   const dataId = crypto.randomUUID();
   const { bucketId, key: objectKey, uploadId } = active.upload;
-  await store.journal.begin(dataId, {
+  // Durable before the part's first block is referenced: that takes a block
+  // read, hashed and written first, and the journal's commit is queued before.
+  const noting = store.journal.begin(dataId, {
     kind: "part",
     bucketId,
     key: objectKey,
     uploadId,
     partNumber,
   });
+  noting.catch(() => {}); // awaited below
   let recording = false;
   try {
     const written = await write(dataId);
+    await noting;
     const part: UploadedPart = {
       dataId,
       size: written.size,
@@ -286,7 +290,7 @@ async function storePart(
     // record never shows, when this node's next process settles its journal).
     if (!recording) {
       await store.releaseData(dataId);
-      store.journal.end(dataId);
+      if (await noting.then(() => true, () => false)) store.journal.end(dataId);
     }
     throw e;
   }

@@ -151,6 +151,9 @@ export async function putObject(
   // and the completed version takes its place again (see Store's objects).
   let uploadingSinceMs: number | undefined;
   let committing = false;
+  // Noted in the node's journal (see DataJournal) when it may take more than
+  // one block: a note costs a commit, which an object of one block would feel.
+  const noted = !(options.sizeHint !== undefined && options.sizeHint <= store.blockSize);
   try {
     const written = await writeData(store, body, {
       dataId: uuid,
@@ -165,7 +168,7 @@ export async function putObject(
         const since = nextTimestamp(store, await store.objects.get(bucketId, key));
         uploadingSinceMs = since;
         await Promise.all([
-          store.journal.begin(uuid, { kind: "object", bucketId, key }),
+          noted && store.journal.begin(uuid, { kind: "object", bucketId, key }),
           store.objects.insert({
             bucketId,
             key,
@@ -215,13 +218,13 @@ export async function putObject(
         return { bucketId, key, versions: [version] };
       });
       if (alone) {
-        if (uploadingSinceMs !== undefined) store.journal.end(uuid);
+        if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);
         return { version: version!, meta };
       }
     }
     // On replicas, written at once, and told what they held.
     const version = await writeNewest(store, bucketId, key, complete);
-    if (uploadingSinceMs !== undefined) store.journal.end(uuid);
+    if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);
     return { version, meta };
   } catch (e) {
     // A version whose final write failed may have reached some replicas and
@@ -232,7 +235,7 @@ export async function putObject(
       // Its record may have been replaced by a newer version already: the
       // data goes all the same.
       await store.releaseData(uuid);
-      store.journal.end(uuid);
+      if (noted) store.journal.end(uuid);
     }
     throw e;
   }
