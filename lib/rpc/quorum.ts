@@ -175,6 +175,7 @@ function remoteGate(
     open = resolve;
     refuse = reject;
   });
+  opened.catch(() => {}); // a refusal is the local call's failure, if it was made
   return {
     opened,
     counts: (node: string) => remotes.has(node),
