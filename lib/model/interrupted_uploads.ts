@@ -7,16 +7,26 @@
  */
 import type { Store } from "./store.ts";
 import type { JournalEntry } from "./data_journal.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
 
-/** Settles the notes of earlier processes; returns how many data ids were released. */
+/**
+ * Settles the notes of earlier processes; returns how many data ids were
+ * released. A note whose records cannot be read now (peers unreachable) is
+ * kept for the next pass.
+ */
 export async function releaseInterruptedUploads(store: Store): Promise<number> {
   let released = 0;
   for await (const entry of store.journal.leftByEarlierRuns()) {
-    if (!(await isOwned(store, entry))) {
-      await store.releaseData(entry.dataId);
-      released++;
+    try {
+      if (!(await isOwned(store, entry))) {
+        await store.releaseData(entry.dataId);
+        released++;
+      }
+      await store.journal.forget(entry.dataId);
+    } catch (e) {
+      log("remise::model", "warn", `upload data ${entry.dataId} kept for now: ${errorMessage(e)}`);
     }
-    await store.journal.forget(entry.dataId);
   }
   return released;
 }
