@@ -25,7 +25,7 @@ export interface Plan {
   multipartBytes: number;
   partBytes: number;
   multipartConcurrency: number;
-  /** Parallel multipart uploads of `largeBytes`, `multipartConcurrency` parts each... */
+  /** Multipart uploads of `largeBytes` run at once, in parts of `partBytes`... */
   parallelUploads: number;
   /** ...with this many parts in flight each (aws-cli's default is 10). */
   parallelUploadParts: number;

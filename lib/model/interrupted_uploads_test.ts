@@ -127,3 +127,36 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a note whose records cannot be read yet is kept for the next pass, the others settled", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    const owner = (key: string): DataOwner => ({ kind: "object", bucketId: BUCKET, key });
+    // The unreadable note comes first: it must not hold up the one after it.
+    await before.journal.begin("a-unreadable", owner("unreadable"));
+    await before.journal.begin("b-readable", owner("readable"));
+
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    const get = after.objects.get.bind(after.objects);
+    after.objects.get = (bucketId, key) =>
+      key === "unreadable"
+        ? Promise.reject(new Error("0 of the 2 replicas needed answered"))
+        : get(bucketId, key);
+    assert.equal(await releaseInterruptedUploads(after), 1);
+    const notes = async () => {
+      const ids: string[] = [];
+      for await (const { key } of db.list({ prefix: ["dj"] })) ids.push(key[1] as string);
+      return ids;
+    };
+    assert.deepEqual(await notes(), ["a-unreadable"]);
+    after.objects.get = get; // the peers answer again
+    assert.equal(await releaseInterruptedUploads(after), 1);
+    assert.deepEqual(await notes(), []);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -118,13 +118,7 @@ export class FrameWriter {
     this.#running = true;
     try {
       while (!this.#closed) {
-        const queue = this.#queues[0].length > 0
-          ? this.#queues[0]
-          : this.#queues[1].length > 0
-          ? this.#queues[1]
-          : this.#queues[2].length > 0
-          ? this.#queues[2]
-          : undefined;
+        const queue = this.#queues.find((q) => q.length > 0);
         if (queue === undefined) break;
         const frame = queue.peek()!;
         if (frame instanceof Uint8Array) {

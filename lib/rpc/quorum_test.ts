@@ -104,3 +104,17 @@ Deno.test("quorumWrite with localLast reaches the quorum with one other replica 
   const alone = await quorumWrite("write", [["self"]], () => 1, fn, { localLast: "self" });
   assert.deepEqual(nodesOf(alone), ["self"]);
 });
+
+Deno.test("quorumWrite with localLast leaves no refusal unhandled when this node is never called", async () => {
+  // This node's set is too small for its quorum, so it is never asked; its
+  // other replica fails through another set, which refuses this node's write.
+  const { asked, fn } = recorder({ near: Promise.reject(new Error("link down")) });
+  await assert.rejects(
+    quorumWrite("write", [["self", "near"], ["near"]], (n) => n === 2 ? 3 : 1, fn, {
+      localLast: "self",
+    }),
+    QuorumError,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 10)); // an unhandled rejection fails the test
+  assert.deepEqual(asked, ["near"]);
+});
