@@ -1,9 +1,16 @@
 /**
  * Two PutObject of one key at once: as in S3, the request that ends last is
- * kept, whichever began first, and the other one's data is released.
+ * kept, whichever began first, and the other one's data is released. A
+ * conditional DeleteObject racing a PutObject deletes only what it matched.
  */
 import assert from "node:assert/strict";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
 import { withServer } from "./harness.ts";
 import { md5Base64, referencedBlocks, sameBytes, signedRawHead } from "./_s3_helpers.ts";
 
@@ -59,5 +66,37 @@ Deno.test("of two PUTs of one key at once, the one that ends last wins and the o
       29,
       `${referenced}: the replaced writes' blocks were released, the kept ones not`,
     );
+  }, { blockSize: BLOCK_SIZE });
+});
+
+Deno.test("a DELETE with If-Match racing a PUT of its key deletes only the object it matched", async () => {
+  await withServer(async (_server, s3) => {
+    await s3.send(new CreateBucketCommand({ Bucket: "race" }));
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 40; round++) {
+      const key = `k${round}`;
+      const old = await s3.send(new PutObjectCommand({ Bucket: "race", Key: key, Body: "old" }));
+      // Inline and block-stored replacements: both paths write the key's entry.
+      const replacement = round % 2 === 0 ? `new ${round}` : new Uint8Array(BLOCK_SIZE * 2);
+      const [, deletion] = await Promise.all([
+        s3.send(new PutObjectCommand({ Bucket: "race", Key: key, Body: replacement })),
+        s3.send(new DeleteObjectCommand({ Bucket: "race", Key: key, IfMatch: old.ETag })).then(
+          () => "deleted",
+          (e) => {
+            assert.ok(e instanceof S3ServiceException && e.name === "PreconditionFailed", `${e}`);
+            return "refused";
+          },
+        ),
+      ]);
+      outcomes.set(deletion, (outcomes.get(deletion) ?? 0) + 1);
+      // Deleted before the PUT, or refused after it: the replacement stays either way.
+      const got = await s3.send(new GetObjectCommand({ Bucket: "race", Key: key }));
+      const body = await got.Body!.transformToByteArray();
+      const expected = typeof replacement === "string"
+        ? new TextEncoder().encode(replacement)
+        : replacement;
+      assert.ok(sameBytes(body, expected), `round ${round}: ${deletion}, the replacement stays`);
+    }
+    assert.equal((outcomes.get("deleted") ?? 0) + (outcomes.get("refused") ?? 0), 40);
   }, { blockSize: BLOCK_SIZE });
 });

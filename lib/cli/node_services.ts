@@ -153,13 +153,16 @@ export function startNodeServices(
   const workers = [resync, scrub, gc, abandoned, interrupted, lifecycle];
   if (options.tombstones) {
     const { delayMs, intervalMs } = options.tombstones;
+    // Most runs find nothing new: the total keeps earlier runs' work in sight.
+    let removedSinceStart = 0;
     workers.push(registry.register(
       new PeriodicWorker("tombstone collection", intervalMs, async () => {
         const removed = await collectTombstones(store.tables, db, store.replication, {
           delayMs,
           nowMs: store.nowMs,
         });
-        return `${removed} tombstones removed in the last run`;
+        removedSinceStart += removed;
+        return `${removed} tombstones removed in the last run, ${removedSinceStart} since start`;
       }),
     ));
   }
