@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { Xxh3_128, Xxh3_64, Xxh64 } from "@aws-sdk/checksums/xxh";
 import { deserialize } from "node:v8";
 import { SignatureV4 } from "@smithy/signature-v4";
 import {
@@ -346,7 +347,7 @@ function crc(table: Uint32Array, data: Uint8Array): string {
 
 /** The base64 value of `x-amz-checksum-<algorithm>` for `data`. */
 export function checksumOf(
-  algorithm: "CRC32" | "CRC32C" | "SHA1" | "SHA256",
+  algorithm: "CRC32" | "CRC32C" | "SHA1" | "SHA256" | "SHA512" | "MD5",
   data: Uint8Array,
 ): string {
   switch (algorithm) {
@@ -354,11 +355,23 @@ export function checksumOf(
       return crc(CRC32_TABLE, data);
     case "CRC32C":
       return crc(CRC32C_TABLE, data);
-    case "SHA1":
-      return createHash("sha1").update(data).digest("base64");
-    case "SHA256":
-      return createHash("sha256").update(data).digest("base64");
+    default:
+      return createHash(algorithm.toLowerCase()).update(data).digest("base64");
   }
+}
+
+/** The base64 xxHash checksum of `data`, as the AWS SDK for JavaScript computes it. */
+export async function xxhashOf(
+  algorithm: "XXHASH64" | "XXHASH3" | "XXHASH128",
+  data: Uint8Array,
+): Promise<string> {
+  const hasher = algorithm === "XXHASH64"
+    ? new Xxh64()
+    : algorithm === "XXHASH3"
+    ? new Xxh3_64()
+    : new Xxh3_128();
+  hasher.update(data);
+  return btoa(String.fromCharCode(...await hasher.digest()));
 }
 
 /** Compares strings by their UTF-8 bytes, the order S3 lists keys in. */

@@ -177,7 +177,12 @@ export class TestServer {
 
   client(
     credentials: Credentials,
-    options: { region?: string; forcePathStyle?: boolean } = {},
+    options: {
+      region?: string;
+      forcePathStyle?: boolean;
+      /** WHEN_REQUIRED reads objects whose checksum algorithm the SDK cannot compute (SHA512...). */
+      responseChecksumValidation?: "WHEN_SUPPORTED" | "WHEN_REQUIRED";
+    } = {},
   ): S3Client {
     return new S3Client({
       endpoint: this.endpoint,
@@ -185,6 +190,7 @@ export class TestServer {
       forcePathStyle: options.forcePathStyle ?? true,
       credentials,
       maxAttempts: 1,
+      responseChecksumValidation: options.responseChecksumValidation,
     });
   }
 }

@@ -220,7 +220,7 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
             path: objectPath(DST, "sum-refused.bin"),
             headers: {
               "x-amz-copy-source": `/${SRC}/a.txt`,
-              "x-amz-checksum-algorithm": "MD5",
+              "x-amz-checksum-algorithm": "BLAKE3",
             },
           });
           await assertErrorResponse(res, 400, "InvalidRequest");

@@ -68,7 +68,14 @@ function multipartEtag(parts: Uint8Array[]): string {
   return `"${h.digest("hex")}-${parts.length}"`;
 }
 
-type Algo = "CRC32" | "CRC32C" | "SHA256";
+type Algo = "CRC32" | "CRC32C" | "SHA256" | "SHA512" | "MD5";
+
+/** The algorithms the AWS SDK for JavaScript computes and checks itself; others it is given. */
+const SDK_ALGORITHMS: readonly string[] = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
+const sdkAlgorithm = (algorithm: string | undefined) =>
+  algorithm !== undefined && SDK_ALGORITHMS.includes(algorithm)
+    ? algorithm as ChecksumAlgorithm
+    : undefined;
 
 /** The composite checksum of a multipart object: checksum of the parts' raw checksums, `-N`. */
 function compositeChecksum(algorithm: Algo, parts: Uint8Array[]): string {
@@ -78,8 +85,8 @@ function compositeChecksum(algorithm: Algo, parts: Uint8Array[]): string {
   return `${checksumOf(algorithm, raw)}-${parts.length}`;
 }
 
-function checksumField(algorithm: Algo): "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256" {
-  return `Checksum${algorithm}` as "ChecksumCRC32" | "ChecksumCRC32C" | "ChecksumSHA256";
+function checksumField(algorithm: Algo): `Checksum${Algo}` {
+  return `Checksum${algorithm}`;
 }
 
 /** The checksums of an upload's parts: algorithm (and type), and who computes each part's. */
@@ -117,7 +124,7 @@ async function uploadParts(
         UploadId: uploadId,
         PartNumber: i + 1,
         Body: body,
-        ChecksumAlgorithm: algorithm,
+        ChecksumAlgorithm: sdkAlgorithm(algorithm),
         ...declared,
       }),
     );
@@ -897,103 +904,128 @@ Deno.test("S3 multipart uploads", async (t) => {
       assert.ok(Buffer.from(await getBytes(s3, MP, "one-block")).equals(Buffer.from(block)));
     });
 
-    await t.step("checksums: CRC32, CRC32C and SHA256 composite; BadDigest", async () => {
-      const bodies = [
-        deterministicBytes(5 * MiB, 60),
-        deterministicBytes(5 * MiB + 9, 61),
-        deterministicBytes(4321, 62),
-      ];
-      for (const algorithm of ["CRC32", "CRC32C", "SHA256"] as Algo[]) {
-        const key = `checksum-${algorithm}`;
-        const field = checksumField(algorithm);
-        const { created, uploadId, completed } = await uploadParts(s3, MP, key, bodies, {
-          create: { ChecksumAlgorithm: algorithm },
-          ofPart: (body) => checksumOf(algorithm, body),
-          sent: "declared",
-        });
-        assert.equal(created.ChecksumAlgorithm, algorithm);
-        // A part whose declared checksum is wrong is refused and not stored.
-        await unchanged(MP, { key, uploadId }, () =>
-          assertS3Error(
+    await t.step(
+      "checksums: CRC32, CRC32C, SHA256, SHA512 and MD5 composite; BadDigest",
+      async () => {
+        const reader = server.client(credentials, { responseChecksumValidation: "WHEN_REQUIRED" });
+        const bodies = [
+          deterministicBytes(5 * MiB, 60),
+          deterministicBytes(5 * MiB + 9, 61),
+          deterministicBytes(4321, 62),
+        ];
+        for (const algorithm of ["CRC32", "CRC32C", "SHA256", "SHA512", "MD5"] as Algo[]) {
+          const key = `checksum-${algorithm}`;
+          const field = checksumField(algorithm);
+          const { created, uploadId, completed } = await uploadParts(s3, MP, key, bodies, {
+            create: { ChecksumAlgorithm: algorithm },
+            ofPart: (body) => checksumOf(algorithm, body),
+            sent: "declared",
+          });
+          assert.equal(created.ChecksumAlgorithm, algorithm);
+          // A part whose declared checksum is wrong is refused and not stored.
+          await unchanged(MP, { key, uploadId }, () =>
+            assertS3Error(
+              s3.send(
+                new UploadPartCommand({
+                  Bucket: MP,
+                  Key: key,
+                  UploadId: uploadId,
+                  PartNumber: 2,
+                  Body: bodies[2],
+                  ChecksumAlgorithm: sdkAlgorithm(algorithm),
+                  [field]: checksumOf(algorithm, bodies[1]),
+                }),
+              ),
+              "BadDigest",
+              400,
+            ));
+          const parts = await s3.send(
+            new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
+          );
+          assert.deepEqual(
+            parts.Parts!.map((p) => p[field]),
+            bodies.map((b) => checksumOf(algorithm, b)),
+            "ListParts returns each part's checksum",
+          );
+          const complete = (wholeChecksum?: string) =>
             s3.send(
-              new UploadPartCommand({
+              new CompleteMultipartUploadCommand({
                 Bucket: MP,
                 Key: key,
                 UploadId: uploadId,
-                PartNumber: 2,
-                Body: bodies[2],
-                ChecksumAlgorithm: algorithm as ChecksumAlgorithm,
-                [field]: checksumOf(algorithm, bodies[1]),
+                MultipartUpload: { Parts: completed },
+                ...(wholeChecksum === undefined ? {} : { [field]: wholeChecksum }),
               }),
-            ),
-            "BadDigest",
-            400,
-          ));
-        const parts = await s3.send(
-          new ListPartsCommand({ Bucket: MP, Key: key, UploadId: uploadId }),
-        );
-        assert.deepEqual(
-          parts.Parts!.map((p) => p[field]),
-          bodies.map((b) => checksumOf(algorithm, b)),
-          "ListParts returns each part's checksum",
-        );
-        const complete = (wholeChecksum?: string) =>
-          s3.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: MP,
-              Key: key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: completed },
-              ...(wholeChecksum === undefined ? {} : { [field]: wholeChecksum }),
-            }),
+            );
+          // A whole-upload checksum that does not match is BadDigest, and completes nothing.
+          await assertS3Error(complete(checksumOf(algorithm, bodies[0])), "BadDigest", 400);
+          // So is a list naming a part with a checksum the part does not have: InvalidPart.
+          await unchanged(MP, { key, uploadId }, () =>
+            assertS3Error(
+              s3.send(
+                new CompleteMultipartUploadCommand({
+                  Bucket: MP,
+                  Key: key,
+                  UploadId: uploadId,
+                  MultipartUpload: {
+                    Parts: completed.map((p, i) =>
+                      i === 1 ? { ...p, [field]: checksumOf(algorithm, bodies[0]) } : p
+                    ),
+                  },
+                }),
+              ),
+              "InvalidPart",
+              400,
+            ));
+          const expected = compositeChecksum(algorithm, bodies);
+          const done = await complete(expected);
+          assert.equal(done[field], expected, `composite ${algorithm} from Complete`);
+          assert.equal(done.Location, `${server.endpoint}/${MP}/${key}`, "the object's URL");
+          assert.match(done[field]!, /-3$/);
+          const head = await s3.send(
+            new HeadObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
           );
-        // A whole-upload checksum that does not match is BadDigest, and completes nothing.
-        await assertS3Error(complete(checksumOf(algorithm, bodies[0])), "BadDigest", 400);
-        const expected = compositeChecksum(algorithm, bodies);
-        const done = await complete(expected);
-        assert.equal(done[field], expected, `composite ${algorithm} from Complete`);
-        assert.match(done[field]!, /-3$/);
-        const head = await s3.send(
-          new HeadObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
-        );
-        assert.equal(head[field], expected, `composite ${algorithm} from HeadObject`);
-        const get = await s3.send(
-          new GetObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
-        );
-        assert.equal(get[field], expected, `composite ${algorithm} from GetObject`);
-        const bytes = await get.Body!.transformToByteArray();
-        assert.ok(Buffer.from(bytes).equals(Buffer.from(concatBytes(...bodies))));
-        assert.equal(get.ETag, multipartEtag(bodies));
-      }
-      // A wrong checksum on a part of an upload without a checksum algorithm.
-      const plain = await uploadParts(s3, MP, "plain-bad-digest", [deterministicBytes(10, 70)]);
-      await unchanged(
-        MP,
-        { key: "plain-bad-digest", uploadId: plain.uploadId },
-        () =>
-          assertS3Error(
-            s3.send(
-              new UploadPartCommand({
-                Bucket: MP,
-                Key: "plain-bad-digest",
-                UploadId: plain.uploadId,
-                PartNumber: 2,
-                Body: deterministicBytes(10, 71),
-                ContentMD5: Buffer.from(md5Hex("something else"), "hex").toString("base64"),
-              }),
+          assert.equal(head[field], expected, `composite ${algorithm} from HeadObject`);
+          // The SDK cannot check a body against a checksum it cannot compute, unless told not to.
+          const checkedBySdk = sdkAlgorithm(algorithm) !== undefined;
+          const get = await (checkedBySdk ? s3 : reader).send(
+            new GetObjectCommand({ Bucket: MP, Key: key, ChecksumMode: "ENABLED" }),
+          );
+          assert.equal(get[field], expected, `composite ${algorithm} from GetObject`);
+          const bytes = await get.Body!.transformToByteArray();
+          assert.ok(Buffer.from(bytes).equals(Buffer.from(concatBytes(...bodies))));
+          assert.equal(get.ETag, multipartEtag(bodies));
+        }
+        // A wrong checksum on a part of an upload without a checksum algorithm.
+        const plain = await uploadParts(s3, MP, "plain-bad-digest", [deterministicBytes(10, 70)]);
+        await unchanged(
+          MP,
+          { key: "plain-bad-digest", uploadId: plain.uploadId },
+          () =>
+            assertS3Error(
+              s3.send(
+                new UploadPartCommand({
+                  Bucket: MP,
+                  Key: "plain-bad-digest",
+                  UploadId: plain.uploadId,
+                  PartNumber: 2,
+                  Body: deterministicBytes(10, 71),
+                  ContentMD5: Buffer.from(md5Hex("something else"), "hex").toString("base64"),
+                }),
+              ),
+              "BadDigest",
+              400,
             ),
-            "BadDigest",
-            400,
-          ),
-      );
-      await s3.send(
-        new AbortMultipartUploadCommand({
-          Bucket: MP,
-          Key: "plain-bad-digest",
-          UploadId: plain.uploadId,
-        }),
-      );
-    });
+        );
+        await s3.send(
+          new AbortMultipartUploadCommand({
+            Bucket: MP,
+            Key: "plain-bad-digest",
+            UploadId: plain.uploadId,
+          }),
+        );
+      },
+    );
 
     await t.step("full-object checksums: CRC32, CRC32C and CRC64NVME; BadDigest", async () => {
       const bodies = [
@@ -1045,6 +1077,21 @@ Deno.test("S3 multipart uploads", async (t) => {
           { key, uploadId },
           () => assertS3Error(complete(crcOf(algorithm, bodies[0])), "BadDigest", 400),
         );
+        // A completion that asks for the other checksum type is refused.
+        await unchanged(MP, { key, uploadId }, () =>
+          assertS3Error(
+            s3.send(
+              new CompleteMultipartUploadCommand({
+                Bucket: MP,
+                Key: key,
+                UploadId: uploadId,
+                MultipartUpload: { Parts: completed },
+                ChecksumType: "COMPOSITE",
+              }),
+            ),
+            "InvalidRequest",
+            400,
+          ));
         const expected = crcOf(algorithm, concatBytes(...bodies));
         const done = await complete(expected);
         assert.equal(done[field], expected, `full-object ${algorithm} from Complete`);

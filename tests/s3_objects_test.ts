@@ -33,6 +33,7 @@ import {
   signedFetch,
   signedRawHead,
   snapshotStore,
+  xxhashOf,
 } from "./_s3_helpers.ts";
 
 const BUCKET = "objects";
@@ -669,81 +670,131 @@ Deno.test("S3 object operations", async (t) => {
       assert.deepEqual(await snapshotStore(s3), before);
     });
 
-    await t.step("checksums crc32, crc32c, sha1, sha256: verified and returned", async () => {
-      const body = enc.encode("checksummed content \u00e9\u00e8");
-      const algorithms = ["CRC32", "CRC32C", "SHA1", "SHA256"] as const;
-      // Reference values of the local implementation (AWS documentation examples).
-      assert.equal(checksumOf("CRC32", enc.encode("123456789")), btoa("\xcb\xf4\x39\x26"));
-      assert.equal(checksumOf("CRC32C", enc.encode("123456789")), btoa("\xe3\x06\x92\x83"));
-      for (const algorithm of algorithms) {
-        const key = `sum-${algorithm}`;
-        const expected = checksumOf(algorithm, body);
-        const put = await s3.send(
-          new PutObjectCommand({
-            Bucket: BUCKET,
-            Key: key,
-            Body: body,
-            ChecksumAlgorithm: algorithm,
-          }),
-        );
-        assert.equal(put[`Checksum${algorithm}`], expected, `PUT answer, ${algorithm}`);
-        const got = await s3.send(
-          new GetObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: "ENABLED" }),
-        );
-        assert.equal(got[`Checksum${algorithm}`], expected, `GET, ${algorithm}`);
-        assert.deepEqual(await got.Body!.transformToByteArray(), body);
-        const head = await s3.send(
-          new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: "ENABLED" }),
-        );
-        assert.equal(head[`Checksum${algorithm}`], expected, `HEAD, ${algorithm}`);
-        // Raw: the header itself, with a raw signed PUT giving the checksum explicitly.
-        const header = `x-amz-checksum-${algorithm.toLowerCase()}`;
-        const rawPut = await signedFetch(server, credentials, {
-          method: "PUT",
-          path: objectPath(BUCKET, `${key}-raw`),
-          body,
-          headers: { [header]: expected },
-        });
-        assert.equal(rawPut.status, 200, await rawPut.text());
-        const rawGet = await signedFetch(server, credentials, {
-          method: "GET",
-          path: objectPath(BUCKET, `${key}-raw`),
-          headers: { "x-amz-checksum-mode": "ENABLED" },
-        });
-        assert.equal(rawGet.headers.get(header), expected, `raw GET, ${algorithm}`);
-        await rawGet.body?.cancel();
-      }
-
-      // Wrong values are BadDigest and store nothing, neither new keys nor overwrites.
-      const before = await snapshotStore(s3);
-      for (const algorithm of algorithms) {
-        const wrong = checksumOf(algorithm, enc.encode("something else"));
-        for (const key of [`sum-${algorithm}`, `sum-${algorithm}-new`]) {
-          const res = await signedFetch(server, credentials, {
-            method: "PUT",
-            path: objectPath(BUCKET, key),
-            body: enc.encode("different content"),
-            headers: { [`x-amz-checksum-${algorithm.toLowerCase()}`]: wrong },
-          });
-          await assertErrorResponse(res, 400, "BadDigest").catch((e) => {
-            throw new Error(`${algorithm} ${key}: ${e.message}`);
-          });
-        }
-        await assertS3Error(
-          s3.send(
+    await t.step(
+      "checksums of every S3 algorithm but CRC64NVME: verified and returned",
+      async () => {
+        const body = enc.encode("checksummed content \u00e9\u00e8");
+        const algorithms = [
+          "CRC32",
+          "CRC32C",
+          "SHA1",
+          "SHA256",
+          "SHA512",
+          "MD5",
+          "XXHASH64",
+          "XXHASH3",
+          "XXHASH128",
+        ] as const;
+        const valueOf = (algorithm: typeof algorithms[number], data: Uint8Array) => {
+          switch (algorithm) {
+            case "XXHASH64":
+            case "XXHASH3":
+            case "XXHASH128":
+              return xxhashOf(algorithm, data);
+            default:
+              return Promise.resolve(checksumOf(algorithm, data));
+          }
+        };
+        const reader = server.client(credentials, { responseChecksumValidation: "WHEN_REQUIRED" });
+        // Reference values of the local implementation (AWS documentation examples).
+        assert.equal(checksumOf("CRC32", enc.encode("123456789")), btoa("\xcb\xf4\x39\x26"));
+        assert.equal(checksumOf("CRC32C", enc.encode("123456789")), btoa("\xe3\x06\x92\x83"));
+        for (const algorithm of algorithms) {
+          const key = `sum-${algorithm}`;
+          const expected = await valueOf(algorithm, body);
+          // The SDK computes the first four itself; the others it is given.
+          const computedBySdk = ["CRC32", "CRC32C", "SHA1", "SHA256"].includes(algorithm);
+          const put = await s3.send(
             new PutObjectCommand({
               Bucket: BUCKET,
-              Key: `sum-${algorithm}-sdk`,
-              Body: "sdk body",
-              [`Checksum${algorithm}`]: wrong,
+              Key: key,
+              Body: body,
+              ...(computedBySdk
+                ? { ChecksumAlgorithm: algorithm }
+                : { [`Checksum${algorithm}`]: expected }),
             }),
-          ),
-          "BadDigest",
-          400,
-        );
-      }
-      assert.deepEqual(await snapshotStore(s3), before);
-    });
+          );
+          assert.equal(put[`Checksum${algorithm}`], expected, `PUT answer, ${algorithm}`);
+          // The SDK refuses to read a body whose checksum it cannot compute unless told not to
+          // check it: the raw GET below checks those.
+          const got = await (computedBySdk ? s3 : reader).send(
+            new GetObjectCommand({
+              Bucket: BUCKET,
+              Key: key,
+              ...(computedBySdk ? { ChecksumMode: "ENABLED" } : {}),
+            }),
+          );
+          if (computedBySdk) {
+            assert.equal(got[`Checksum${algorithm}`], expected, `GET, ${algorithm}`);
+          }
+          assert.deepEqual(await got.Body!.transformToByteArray(), body);
+          const head = await s3.send(
+            new HeadObjectCommand({ Bucket: BUCKET, Key: key, ChecksumMode: "ENABLED" }),
+          );
+          assert.equal(head[`Checksum${algorithm}`], expected, `HEAD, ${algorithm}`);
+          // Raw: the header itself, with a raw signed PUT giving the checksum explicitly.
+          const header = `x-amz-checksum-${algorithm.toLowerCase()}`;
+          const rawPut = await signedFetch(server, credentials, {
+            method: "PUT",
+            path: objectPath(BUCKET, `${key}-raw`),
+            body,
+            headers: { [header]: expected },
+          });
+          assert.equal(rawPut.status, 200, await rawPut.text());
+          const rawGet = await signedFetch(server, credentials, {
+            method: "GET",
+            path: objectPath(BUCKET, `${key}-raw`),
+            headers: { "x-amz-checksum-mode": "ENABLED" },
+          });
+          assert.equal(rawGet.headers.get(header), expected, `raw GET, ${algorithm}`);
+          await rawGet.body?.cancel();
+        }
+
+        // Wrong values are BadDigest and store nothing, neither new keys nor overwrites; nor
+        // does a checksum of an algorithm remise does not know, which it cannot verify.
+        const before = await snapshotStore(reader);
+        const unknown = await signedFetch(server, credentials, {
+          method: "PUT",
+          path: objectPath(BUCKET, "sum-unknown"),
+          body: enc.encode("different content"),
+          headers: { "x-amz-checksum-blake3": "AAAA" },
+        });
+        await assertErrorResponse(unknown, 400, "InvalidRequest");
+        for (const algorithm of algorithms) {
+          const wrong = await valueOf(algorithm, enc.encode("something else"));
+          for (const key of [`sum-${algorithm}`, `sum-${algorithm}-new`]) {
+            const res = await signedFetch(server, credentials, {
+              method: "PUT",
+              path: objectPath(BUCKET, key),
+              body: enc.encode("different content"),
+              headers: { [`x-amz-checksum-${algorithm.toLowerCase()}`]: wrong },
+            });
+            await assertErrorResponse(res, 400, "BadDigest").catch((e) => {
+              throw new Error(`${algorithm} ${key}: ${e.message}`);
+            });
+          }
+          await assertS3Error(
+            s3.send(
+              new PutObjectCommand({
+                Bucket: BUCKET,
+                Key: `sum-${algorithm}-sdk`,
+                Body: "sdk body",
+                [`Checksum${algorithm}`]: wrong,
+              }),
+            ),
+            "BadDigest",
+            400,
+          );
+        }
+        assert.deepEqual(await snapshotStore(reader), before);
+        // The objects the SDK cannot read with its defaults go, for the steps after.
+        for (const algorithm of algorithms) {
+          for (const key of [`sum-${algorithm}`, `sum-${algorithm}-raw`]) {
+            await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+          }
+        }
+      },
+    );
 
     await t.step("a PUT over 5 GiB is EntityTooLarge, answered from its headers", async () => {
       const before = await snapshotStore(s3);

@@ -394,6 +394,15 @@ export async function completeUpload(
   if (requested.length === 0) {
     throw new MultipartError("InvalidRequest", "You must specify at least one part");
   }
+  if (
+    active.checksumAlgorithm && active.checksumType === "FULL_OBJECT" &&
+    options.checksumType === "COMPOSITE"
+  ) {
+    throw new MultipartError(
+      "InvalidRequest",
+      "The upload was created with the FULL_OBJECT checksum type; its completion cannot ask for COMPOSITE.",
+    );
+  }
   const uploaded = new Map(sortedParts(active.upload).map((p) => [p.partNumber, p.part]));
   // The whole list's order is checked first, as S3 does: a misordered list is
   // InvalidPartOrder whatever its parts' sizes.
@@ -411,6 +420,14 @@ export async function completeUpload(
       throw new MultipartError(
         "InvalidPart",
         `One or more of the specified parts could not be found. Part ${r.partNumber} was not uploaded or its ETag does not match.`,
+        { PartNumber: String(r.partNumber), ETag: r.etag },
+      );
+    }
+    // A part's checksum, when the list gives it, is the one its upload verified.
+    if (r.checksum !== undefined && r.checksum !== part.checksum) {
+      throw new MultipartError(
+        "InvalidPart",
+        `One or more of the specified parts could not be found. The checksum given for part ${r.partNumber} is not the checksum of the part uploaded.`,
         { PartNumber: String(r.partNumber), ETag: r.etag },
       );
     }

@@ -1,12 +1,13 @@
 /**
  * Incremental hashers: the digests S3 uses for ETags, payload signatures and
  * the x-amz-checksum-* headers. This is the adapter over node:crypto and the
- * native CRC packages; nothing else imports them.
+ * CRC packages (xxHash: xxhash.ts); nothing else imports them.
  */
 import { createHash, createHmac } from "node:crypto";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { crc32c } from "./crc32c.ts";
 import { Crc64NvmeJs } from "@aws-sdk/checksums/crc";
+import { XxHasher } from "./xxhash.ts";
 
 export interface Hasher {
   update(data: Uint8Array): void;
@@ -14,14 +15,20 @@ export interface Hasher {
   digest(): Uint8Array;
 }
 
-export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "SHA1" | "SHA256" | "CRC64NVME";
-export const CHECKSUM_ALGORITHMS: readonly ChecksumAlgorithm[] = [
+/** S3's checksum algorithms (x-amz-checksum-*), as its API names them. */
+export const CHECKSUM_ALGORITHMS = [
   "CRC32",
   "CRC32C",
   "SHA1",
   "SHA256",
   "CRC64NVME",
-];
+  "SHA512",
+  "MD5",
+  "XXHASH64",
+  "XXHASH3",
+  "XXHASH128",
+] as const;
+export type ChecksumAlgorithm = typeof CHECKSUM_ALGORITHMS[number];
 
 class NodeHasher implements Hasher {
   #hash;
@@ -85,6 +92,14 @@ export function checksumHasher(algorithm: ChecksumAlgorithm): Hasher {
       return new NodeHasher("sha256");
     case "CRC64NVME":
       return new Crc64Hasher();
+    case "SHA512":
+      return new NodeHasher("sha512");
+    case "MD5":
+      return new NodeHasher("md5");
+    case "XXHASH64":
+    case "XXHASH3":
+    case "XXHASH128":
+      return new XxHasher(algorithm);
   }
 }
 

@@ -37,6 +37,7 @@ import {
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
 import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
+import { objectUrl } from "./request_target.ts";
 import { lockToWrite } from "./object_lock.ts";
 import { parsePartNumber } from "./part_number.ts";
 import {
@@ -246,6 +247,8 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
   const doc = await readRequestXml(r, false);
   const root = doc.CompleteMultipartUpload as Record<string, unknown> | undefined;
   if (root === undefined || typeof root !== "object") throw s3Errors.malformedXml();
+  // Each part's checksum in the upload's algorithm, if listed, is checked against the part's.
+  const checksumElement = active.checksumAlgorithm && `Checksum${active.checksumAlgorithm}`;
   const requested = asList(
     root.Part as Record<string, string> | Record<string, string>[] | undefined,
   ).map((p) => {
@@ -253,7 +256,9 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     if (!p || !Number.isInteger(partNumber) || typeof p.ETag !== "string") {
       throw s3Errors.malformedXml();
     }
-    return { partNumber, etag: p.ETag };
+    const checksum = checksumElement ? p[checksumElement] : undefined;
+    if (checksum !== undefined && typeof checksum !== "string") throw s3Errors.malformedXml();
+    return { partNumber, etag: p.ETag, checksum: checksum?.trim() };
   });
   try {
     // The whole object's checksum, if announced, is checked against the one computed.
@@ -305,7 +310,7 @@ function completionResponse(
     }
     : {};
   return xmlResponse("CompleteMultipartUploadResult", {
-    Location: `/${r.target.bucket}/${encodeURIComponent(key)}`,
+    Location: objectUrl(r.req, r.target, r.target.bucket!, key),
     Bucket: r.target.bucket!,
     Key: key,
     ETag: quotedEtag(meta.etag),

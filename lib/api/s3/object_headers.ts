@@ -145,9 +145,12 @@ export function requestedChecksum(
   headers: Headers,
 ): { algorithm: ChecksumAlgorithm; value?: string } | undefined {
   let given: { algorithm: ChecksumAlgorithm; value: string } | undefined;
-  for (const algorithm of CHECKSUM_ALGORITHMS) {
-    const value = headers.get(`x-amz-checksum-${algorithm.toLowerCase()}`);
-    if (value === null) continue;
+  for (const [name, value] of headers) {
+    if (!name.startsWith(CHECKSUM_HEADER_PREFIX)) continue;
+    const suffix = name.slice(CHECKSUM_HEADER_PREFIX.length);
+    if (CHECKSUM_HEADERS_OTHER.has(suffix)) continue;
+    // A checksum remise cannot verify is refused, never stored unchecked.
+    const algorithm = algorithmNamed(suffix);
     if (given !== undefined) {
       throw s3Errors.invalidRequest(
         "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
@@ -158,15 +161,24 @@ export function requestedChecksum(
   }
   if (given !== undefined) return given;
   const trailer = headers.get("x-amz-trailer")?.trim().toLowerCase();
-  const fromTrailer = trailer?.startsWith("x-amz-checksum-")
-    ? trailer.slice("x-amz-checksum-".length)
+  const fromTrailer = trailer?.startsWith(CHECKSUM_HEADER_PREFIX)
+    ? trailer.slice(CHECKSUM_HEADER_PREFIX.length)
     : undefined;
   const named = fromTrailer ?? headers.get("x-amz-sdk-checksum-algorithm")?.toLowerCase() ??
     headers.get("x-amz-checksum-algorithm")?.toLowerCase();
   if (named === undefined) return undefined;
+  return { algorithm: algorithmNamed(named) };
+}
+
+const CHECKSUM_HEADER_PREFIX = "x-amz-checksum-";
+/** x-amz-checksum-* headers that carry no checksum. */
+const CHECKSUM_HEADERS_OTHER = new Set(["type", "mode", "algorithm"]);
+
+/** The algorithm a lower-case name (as in x-amz-checksum-NAME) stands for. */
+function algorithmNamed(named: string): ChecksumAlgorithm {
   const algorithm = CHECKSUM_ALGORITHMS.find((a) => a.toLowerCase() === named);
   if (!algorithm) {
     throw new S3Error("InvalidRequest", 400, `Checksum algorithm "${named}" is not supported`);
   }
-  return { algorithm };
+  return algorithm;
 }

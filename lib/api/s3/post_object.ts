@@ -31,7 +31,7 @@ import {
   requestedChecksum,
 } from "./object_headers.ts";
 import { verifyUpload } from "./put_object.ts";
-import type { RequestTarget } from "./request_target.ts";
+import { objectUrl, type RequestTarget } from "./request_target.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
 
@@ -166,15 +166,6 @@ function checkPolicy(
   return range;
 }
 
-/** The object's URL, for the Location of the answer. */
-function objectUrl(req: Request, bucket: string, key: string): string {
-  const url = new URL(req.url);
-  const path = key.split("/").map(encodeURIComponent).join("/");
-  return `${url.protocol}//${req.headers.get("host") ?? url.host}/${
-    encodeURIComponent(bucket)
-  }/${path}`;
-}
-
 export async function handlePostObject(
   ctx: S3Context,
   auth: AuthContext,
@@ -275,7 +266,7 @@ export async function handlePostObject(
       if (e instanceof FormDataError) throw malformed(e.message);
       throw e;
     });
-    return successResponse(req, fields, bucketName, key, {
+    return successResponse(req, target, fields, bucketName, key, {
       etag: quotedEtag(meta.etag),
       ...encryptionHeaders(encryptWith),
     });
@@ -287,13 +278,14 @@ export async function handlePostObject(
 /** What the form asked for: a redirect, 200, 201 with a document, or 204; each with `written`'s headers. */
 function successResponse(
   req: Request,
+  target: RequestTarget,
   fields: Map<string, string>,
   bucket: string,
   key: string,
   written: { etag: string } & Record<string, string>,
 ): Response {
   const etag = written.etag;
-  const location = objectUrl(req, bucket, key);
+  const location = objectUrl(req, target, bucket, key);
   const redirect = fields.get("success_action_redirect") ?? fields.get("redirect");
   if (redirect !== undefined && URL.canParse(redirect)) {
     const url = new URL(redirect);

@@ -46,3 +46,20 @@ export function resolveTarget(req: Request, rootDomain: string | undefined): Req
   const keyPart = withoutSlash.slice(slash + 1);
   return { bucket, key: keyPart === "" ? undefined : decodePath(keyPart), query: params, path };
 }
+
+/**
+ * The URL of an object as the request reached it (scheme and Host), for the
+ * Location of an upload's answer: the bucket in the path, or in the host
+ * for a virtual-hosted request.
+ */
+export function objectUrl(
+  req: Request,
+  target: RequestTarget,
+  bucket: string,
+  key: string,
+): string {
+  const url = new URL(req.url);
+  const path = key.split("/").map(encodeURIComponent).join("/");
+  const bucketPath = target.bucketInHost ? "" : `/${encodeURIComponent(bucket)}`;
+  return `${url.protocol}//${req.headers.get("host") ?? url.host}${bucketPath}/${path}`;
+}

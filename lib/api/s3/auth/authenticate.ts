@@ -10,7 +10,11 @@
  * (payload hash, chunk and trailer signatures, trailing checksum, length) is
  * checked as the returned body streams, which errors instead of ending.
  */
-import { type ChecksumAlgorithm, timingSafeEqualString } from "../../../util/hash.ts";
+import {
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  timingSafeEqualString,
+} from "../../../util/hash.ts";
 import { REQUEST_TIME_SKEW_MAX_MS } from "../../../util/limits.ts";
 import { S3Error, s3Errors } from "../s3_error.ts";
 import {
@@ -96,13 +100,9 @@ type Payload =
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const DECIMAL = /^\d+$/;
-const TRAILER_CHECKSUMS = new Map<string, ChecksumAlgorithm>([
-  ["x-amz-checksum-crc32", "CRC32"],
-  ["x-amz-checksum-crc32c", "CRC32C"],
-  ["x-amz-checksum-sha1", "SHA1"],
-  ["x-amz-checksum-sha256", "SHA256"],
-  ["x-amz-checksum-crc64nvme", "CRC64NVME"],
-]);
+const TRAILER_CHECKSUMS = new Map<string, ChecksumAlgorithm>(
+  CHECKSUM_ALGORITHMS.map((algorithm) => [`x-amz-checksum-${algorithm.toLowerCase()}`, algorithm]),
+);
 const noTrailerChecksum = () => undefined;
 
 /**
