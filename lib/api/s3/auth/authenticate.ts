@@ -25,6 +25,7 @@ import {
   credentialScope,
   EMPTY_SHA256,
   parseRawQuery,
+  type RawQueryParam,
   signatureHex,
   signingKey,
   splitRawUrl,
@@ -46,7 +47,7 @@ import {
   type SignatureParams,
 } from "./signature_params.ts";
 import { verifiedBody } from "./verified_body.ts";
-import { presignedVersion, queryHeaders } from "./presigned_headers.ts";
+import { presignedVersion, queryHeaders, signedOnlyQueryHeaders } from "./presigned_headers.ts";
 import {
   canonicalResourceV2,
   isSignatureV2Header,
@@ -119,7 +120,14 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
   const queryAuth = presignedVersion(params);
   if (authorization === null) {
     if (queryAuth === 2) {
-      return await authenticateV2(req, ctx, headers, parseSignatureV2Query(params), path, query);
+      return await authenticateV2(
+        req,
+        ctx,
+        withSignedOnlyQueryHeaders(headers, params),
+        parseSignatureV2Query(params),
+        path,
+        query,
+      );
     }
     if (queryAuth === undefined) return { kind: "anonymous", body: plainBody(req, undefined) };
   } else if (queryAuth !== undefined) {
@@ -306,9 +314,24 @@ async function authenticateV2(
   };
 }
 
-/** The request time of header authentication: x-amz-date, else Date, as 20130524T000000Z. */
 /** A request's headers by lower-case name, as `Headers` combines them. */
 type HeaderValues = Map<string, string>;
+
+/**
+ * The headers a V2 presigned URL's signature covers: those of the request
+ * (with the query's applied ones, see withQueryHeaders) and the checksum
+ * parameters of its query, signed but not applied. A header of the same name
+ * sent too is the one signed, so that no `x-amz-*` header sent goes unsigned.
+ */
+function withSignedOnlyQueryHeaders(
+  headers: HeaderValues,
+  params: readonly RawQueryParam[],
+): HeaderValues {
+  const signedOnly = signedOnlyQueryHeaders(params);
+  return signedOnly.size === 0 ? headers : new Map([...signedOnly, ...headers]);
+}
+
+/** The request time of header authentication: x-amz-date, else Date, as 20130524T000000Z. */
 
 function headerTimestamp(headers: HeaderValues): string {
   const amzDate = headers.get("x-amz-date");

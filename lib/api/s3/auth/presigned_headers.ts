@@ -7,7 +7,8 @@
  * headers they were; ignoring them would store an object without the lock or
  * the metadata its writer asked for, and answer 200. Checksums are the
  * exception: S3 ignores them in presigned URLs, where the AWS SDK for
- * JavaScript puts the CRC32 of the empty body it was given.
+ * JavaScript puts the CRC32 of the empty body it was given (a V2 signature
+ * still covers them, see signedOnlyQueryHeaders).
  */
 import { percentDecode, type RawQueryParam } from "./canonical_request.ts";
 import { s3Errors } from "../s3_error.ts";
@@ -43,18 +44,45 @@ export function presignedVersion(params: readonly RawQueryParam[]): 2 | 4 | unde
  * presigned.
  */
 export function queryHeaders(params: readonly RawQueryParam[]): Map<string, string> {
-  const found = new Map<string, string>();
   const version = presignedVersion(params);
-  if (version === undefined) return found;
+  return collectQueryHeaders(
+    params,
+    (name) =>
+      name.startsWith("x-amz-")
+        ? !SIGNATURE_PARAMS.has(name) && !isChecksumHeader(name)
+        : version === 2 && (name === "content-type" || name === "content-md5"),
+  );
+}
+
+/**
+ * The checksum headers a Signature V2 presigned URL's query holds (empty for
+ * any other request). They are not applied, as with V4, but botocore's V2
+ * presigner signs every `x-amz-*` header it moves into the query, these too
+ * (`ChecksumAlgorithm` or `ChecksumCRC32` given to `generate_presigned_url`),
+ * so the string to sign has them.
+ */
+export function signedOnlyQueryHeaders(params: readonly RawQueryParam[]): Map<string, string> {
+  if (presignedVersion(params) !== 2) return new Map();
+  return collectQueryHeaders(params, isChecksumHeader);
+}
+
+/** The query's parameters `isHeader` accepts (given the lower-case name), the first of each name. */
+function collectQueryHeaders(
+  params: readonly RawQueryParam[],
+  isHeader: (name: string) => boolean,
+): Map<string, string> {
+  const found = new Map<string, string>();
+  if (presignedVersion(params) === undefined) return found;
   for (const p of params) {
     const name = percentDecode(p.name).toLowerCase();
-    const isHeader = name.startsWith("x-amz-")
-      ? !SIGNATURE_PARAMS.has(name) && !name.startsWith("x-amz-checksum-") &&
-        name !== "x-amz-sdk-checksum-algorithm"
-      : version === 2 && (name === "content-type" || name === "content-md5");
-    if (isHeader && !found.has(name)) found.set(name, decodeQueryValue(p.value));
+    if (isHeader(name) && !found.has(name)) found.set(name, decodeQueryValue(p.value));
   }
   return found;
+}
+
+/** A checksum header, which S3 ignores in a presigned URL's query. */
+function isChecksumHeader(name: string): boolean {
+  return name.startsWith("x-amz-checksum-") || name === "x-amz-sdk-checksum-algorithm";
 }
 
 /** A query value as a query's parser reads it: `+` is a space, then percent-decoded. */

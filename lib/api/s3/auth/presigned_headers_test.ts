@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseRawQuery } from "./canonical_request.ts";
-import { queryHeaders, withQueryHeaders } from "./presigned_headers.ts";
+import { queryHeaders, signedOnlyQueryHeaders, withQueryHeaders } from "./presigned_headers.ts";
 
 const V4 =
   "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=GK%2F20261127%2Fr%2Fs3%2Faws4_request" +
@@ -29,6 +29,19 @@ Deno.test("a V2 presigned query's Content-Type and Content-MD5 are headers too, 
     params,
   );
   assert.equal(merged?.get("content-type"), "text/plain");
+});
+
+Deno.test("a V2 presigned query's checksums are signed only, a V4 one's neither", () => {
+  const checksums = "&x-amz-checksum-crc32=AAAAAA%3D%3D&X-Amz-SDK-Checksum-Algorithm=CRC32";
+  const v2 = parseRawQuery(`${V2}&x-amz-meta-a=1${checksums}`);
+  assert.deepEqual([...queryHeaders(v2)], [["x-amz-meta-a", "1"]]);
+  assert.deepEqual([...signedOnlyQueryHeaders(v2)], [
+    ["x-amz-checksum-crc32", "AAAAAA=="],
+    ["x-amz-sdk-checksum-algorithm", "CRC32"],
+  ]);
+  assert.equal(withQueryHeaders(new Headers(), v2)?.has("x-amz-checksum-crc32"), false);
+  assert.equal(signedOnlyQueryHeaders(parseRawQuery(`${V4}${checksums}`)).size, 0);
+  assert.equal(signedOnlyQueryHeaders(parseRawQuery(checksums.slice(1))).size, 0);
 });
 
 Deno.test("with V4, a header sent is kept over the query's", () => {

@@ -212,3 +212,39 @@ Deno.test("Signature V2: a presigned URL lacking a parameter, an aws-chunked bod
   assert.equal(result.kind, "signed");
   await assertStreamFails(result.body, "XAmzContentSHA256Mismatch");
 });
+
+Deno.test("Signature V2 presigned URL: checksum parameters are signed, as botocore signs them", async () => {
+  const expires = 1175139620;
+  // botocore's HmacV1QueryAuth signs the headers, then moves them into the query.
+  const toSign = `PUT\n\n\n${expires}\nx-amz-checksum-crc32:AAAAAA==\n` +
+    "x-amz-sdk-checksum-algorithm:CRC32\n/johnsmith/photos/puppy.jpg";
+  const signature = encodeURIComponent(signatureV2(EXAMPLE_SECRET, toSign));
+  const url = "http://localhost:3900/johnsmith/photos/puppy.jpg" +
+    `?AWSAccessKeyId=${EXAMPLE_ACCESS_KEY_ID}&Signature=${signature}` +
+    `&x-amz-sdk-checksum-algorithm=CRC32&x-amz-checksum-crc32=AAAAAA%3D%3D&Expires=${expires}`;
+  const put = (target: string, headers?: Record<string, string>) =>
+    authenticateRequest(
+      rawRequest(target, { method: "PUT", body: new TextEncoder().encode("jpeg bytes"), headers }),
+      context(expires * 1000 - 60_000, null),
+    );
+  const result = await put(url);
+  assert.equal(result.kind, "signed");
+  // Signed, not applied: the body is not checked against the query's CRC32 (of no bytes).
+  assert.equal(new TextDecoder().decode(await readAll(result.body)), "jpeg bytes");
+  await assertS3Error(
+    put(url.replace("crc32=AAAAAA", "crc32=AAAAAB")),
+    "SignatureDoesNotMatch",
+    403,
+  );
+  await assertS3Error(
+    put(url.replace("&x-amz-sdk-checksum-algorithm=CRC32", "")),
+    "SignatureDoesNotMatch",
+    403,
+  );
+  // A header of the same name sent with another value is the one signed.
+  await assertS3Error(
+    put(url, { "x-amz-checksum-crc32": "AAAAAB==" }),
+    "SignatureDoesNotMatch",
+    403,
+  );
+});
