@@ -349,6 +349,55 @@ Deno.test("S3 CopyObject and DeleteObjects", async (t) => {
       },
     );
 
+    await t.step(
+      "copying an object onto itself with a checksum algorithm gives it that checksum",
+      async () => {
+        // `copy_object(..., CopySource=same, ChecksumAlgorithm=...)`: how AWS documents adding or
+        // changing an object's checksum.
+        const objects: [string, Uint8Array][] = [
+          ["self-checksum-big", big],
+          ["self-checksum-small", small],
+        ];
+        for (const [key, body] of objects) {
+          await s3.send(
+            new PutObjectCommand({ Bucket: DST, Key: key, Body: body, Metadata: { v: "1" } }),
+          );
+          const before = await s3.send(
+            new HeadObjectCommand({ Bucket: DST, Key: key, ChecksumMode: "ENABLED" }),
+          );
+          assert.equal(before.ChecksumSHA256, undefined);
+          const res = await s3.send(
+            new CopyObjectCommand({
+              Bucket: DST,
+              Key: key,
+              CopySource: `${DST}/${key}`,
+              ChecksumAlgorithm: "SHA256",
+            }),
+          );
+          assert.equal(res.CopyObjectResult?.ChecksumSHA256, checksumOf("SHA256", body));
+          assert.equal(res.CopyObjectResult?.ETag, `"${md5Hex(body)}"`);
+          const head = await s3.send(
+            new HeadObjectCommand({ Bucket: DST, Key: key, ChecksumMode: "ENABLED" }),
+          );
+          assert.equal(head.ChecksumSHA256, checksumOf("SHA256", body));
+          assert.equal(head.ChecksumType, "FULL_OBJECT");
+          assert.equal(head.ChecksumCRC32, undefined, "the new checksum replaces the old");
+          assert.deepEqual(head.Metadata, { v: "1" }, "COPY keeps the metadata");
+          assert.ok(sameBytes(await getBytes(s3, DST, key), body), "data intact");
+          // Nothing asked for but the copy: still refused.
+          await unchanged(() =>
+            assertS3Error(
+              s3.send(
+                new CopyObjectCommand({ Bucket: DST, Key: key, CopySource: `${DST}/${key}` }),
+              ),
+              "InvalidRequest",
+              400,
+            )
+          );
+        }
+      },
+    );
+
     await t.step("copy-source conditionals: 412 PreconditionFailed when they fail", async () => {
       const etag = srcHead.ETag!;
       const modified = srcHead.LastModified!;

@@ -53,9 +53,13 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
   // A storage class asked for is a change too, as in S3 (which is how clients change an object's
   // class in place); remise keeps one class, so the copy only rewrites the object.
   const changesStorageClass = r.req.headers.has("x-amz-storage-class");
+  // x-amz-checksum-algorithm: the algorithm the copy's checksum is to be in. Naming one is a
+  // change too: AWS documents copying an object onto itself to add or change its checksum.
+  const checksumAlgorithm = requestedChecksum(r.req.headers)?.algorithm;
   if (
     source.bucketName === r.target.bucket && source.key === key && directive === "COPY" &&
-    !source.byVersionId && !changesEncryption && !changesStorageClass
+    !source.byVersionId && !changesEncryption && !changesStorageClass &&
+    checksumAlgorithm === undefined
   ) {
     throw new S3Error(
       "InvalidRequest",
@@ -88,8 +92,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
       precondition: (current) => checkWritePreconditions(r.req.headers, current),
       tags: tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
       versioning: versioningOf(bucket),
-      // x-amz-checksum-algorithm: the algorithm the copy's checksum is to be in.
-      checksumAlgorithm: requestedChecksum(r.req.headers)?.algorithm,
+      checksumAlgorithm,
       keys,
       lock: lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs()),
     },
