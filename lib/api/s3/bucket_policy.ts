@@ -134,24 +134,26 @@ export async function handlePutBucketPolicy(r: S3Request): Promise<Response> {
   return new Response(null, { status: 204 });
 }
 
-export async function handleGetBucketPolicy(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "owner");
+/** The bucket's policy; 404 NoSuchBucketPolicy without one, as S3 answers. */
+function requirePolicy(bucket: Bucket): PublicReadPolicy {
   const policy = bucket.policy?.v;
   if (!policy) {
     throw new S3Error("NoSuchBucketPolicy", 404, "The bucket policy does not exist", {
       BucketName: bucket.name.v,
     });
   }
+  return policy;
+}
+
+export async function handleGetBucketPolicy(r: S3Request): Promise<Response> {
+  const policy = requirePolicy(await requireBucket(r, "owner"));
   return new Response(policy.text, { headers: { "content-type": "application/json" } });
 }
 
 export const handleDeleteBucketPolicy = deleteBucketSetting("policy");
 
+/** Without a policy, S3 answers NoSuchBucketPolicy (not `IsPublic: false`), as GetBucketPolicy does. */
 export async function handleGetBucketPolicyStatus(r: S3Request): Promise<Response> {
-  const bucket = await requireBucket(r, "any");
-  const policy = bucket.policy?.v;
-  return xmlResponse("PolicyStatus", {
-    IsPublic: policy !== undefined && policy !== null &&
-      (policy.readKeys.length > 0 || policy.list),
-  });
+  const policy = requirePolicy(await requireBucket(r, "any"));
+  return xmlResponse("PolicyStatus", { IsPublic: policy.readKeys.length > 0 || policy.list });
 }
