@@ -16,6 +16,7 @@ import {
   GetBucketLifecycleConfigurationCommand,
   GetBucketLocationCommand,
   GetBucketLoggingCommand,
+  GetBucketNotificationConfigurationCommand,
   GetBucketOwnershipControlsCommand,
   GetBucketPolicyCommand,
   GetBucketRequestPaymentCommand,
@@ -25,6 +26,7 @@ import {
   type ListBucketsCommandInput,
   type ObjectOwnership,
   PutBucketAclCommand,
+  PutBucketNotificationConfigurationCommand,
   PutBucketOwnershipControlsCommand,
   PutObjectCommand,
   UploadPartCommand,
@@ -431,6 +433,88 @@ Deno.test("S3 bucket operations", async (t) => {
             throw new Error(`${method} ?${query}: ${e.message}`);
           });
         }
+        assert.deepEqual(await snapshotStore(s3), before);
+      },
+    );
+
+    await t.step(
+      "an empty notification configuration is accepted; one asking for notifications is 501",
+      async () => {
+        const before = await snapshotStore(s3);
+        // What Terraform and boto3 send to clear a bucket's notifications.
+        const cleared = await s3.send(
+          new PutBucketNotificationConfigurationCommand({
+            Bucket: "alpha",
+            NotificationConfiguration: {},
+          }),
+        );
+        assert.equal(cleared.$metadata.httpStatusCode, 200);
+        const put = (body: string, credentials = owner) =>
+          signedFetch(server, credentials, {
+            method: "PUT",
+            path: objectPath("alpha"),
+            query: { notification: "" },
+            body,
+          });
+        const empty = await put(
+          '<?xml version="1.0" encoding="UTF-8"?>\n' +
+            '<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\n' +
+            "  </NotificationConfiguration>",
+        );
+        assert.equal(empty.status, 200, await empty.text());
+        await assertErrorResponse(
+          await put("<NotificationConfiguration/>", other),
+          403,
+          "AccessDenied",
+        );
+        for (
+          const body of [
+            "",
+            "<NotificationConfiguration>",
+            "<NotificationConfiguration>text</NotificationConfiguration>",
+            "<Other/>",
+          ]
+        ) {
+          await assertErrorResponse(await put(body), 400, "MalformedXML").catch((e) => {
+            throw new Error(`${JSON.stringify(body)}: ${e.message}`);
+          });
+        }
+        for (
+          const asked of [
+            "<TopicConfiguration><Topic>arn:aws:sns:us-east-1:1:t</Topic>" +
+            "<Event>s3:ObjectCreated:*</Event></TopicConfiguration>",
+            "<QueueConfiguration><Queue>arn:aws:sqs:us-east-1:1:q</Queue>" +
+            "<Event>s3:ObjectCreated:*</Event></QueueConfiguration>",
+            "<CloudFunctionConfiguration><CloudFunction>arn:aws:lambda:us-east-1:1:function:f" +
+            "</CloudFunction><Event>s3:ObjectCreated:*</Event></CloudFunctionConfiguration>",
+            "<EventBridgeConfiguration/>",
+          ]
+        ) {
+          const body = `<NotificationConfiguration>\n${asked}\n</NotificationConfiguration>`;
+          await assertErrorResponse(await put(body), 501, "NotImplemented").catch((e) => {
+            throw new Error(`${asked}: ${e.message}`);
+          });
+        }
+        await assertS3Error(
+          s3.send(
+            new PutBucketNotificationConfigurationCommand({
+              Bucket: "alpha",
+              NotificationConfiguration: {
+                TopicConfigurations: [{
+                  TopicArn: "arn:aws:sns:us-east-1:1:t",
+                  Events: ["s3:ObjectCreated:*"],
+                }],
+              },
+            }),
+          ),
+          "NotImplemented",
+          501,
+        );
+        const got = await s3.send(
+          new GetBucketNotificationConfigurationCommand({ Bucket: "alpha" }),
+        );
+        assert.equal(got.TopicConfigurations, undefined);
+        assert.equal(got.QueueConfigurations, undefined);
         assert.deepEqual(await snapshotStore(s3), before);
       },
     );

@@ -99,6 +99,7 @@ import { handleGetBucketVersioning, handlePutBucketVersioning } from "./bucket_v
 import {
   handleGetBucketAcl,
   handleGetObjectAcl,
+  handlePutBucketNotification,
   setAclPrivate,
   unsetBucketConfiguration,
 } from "./unset_configuration.ts";
@@ -257,6 +258,9 @@ export function routeOperation(
         if (q.has("encryption")) return route("PutBucketEncryption", handlePutBucketEncryption);
         if (q.has("object-lock")) {
           return route("PutObjectLockConfiguration", handlePutObjectLockConfiguration);
+        }
+        if (q.has("notification")) {
+          return route("PutBucketNotificationConfiguration", handlePutBucketNotification);
         }
         if (sub) return unsupported("PutBucket", sub);
         if (known) return notAllowed;

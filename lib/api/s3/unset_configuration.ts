@@ -2,14 +2,16 @@
  * Configurations remise does not keep (replication, logging, ...).
  * Reading one answers as S3 does for a bucket or object where none was set,
  * so that tools which read them all (Terraform, backup and sync tools) go on;
- * setting one stays NotImplemented. remise has no ACLs: the canned policy
+ * setting one stays NotImplemented, but for an empty notification
+ * configuration, which asks for what holds. remise has no ACLs: the canned policy
  * "the owner has full control" is what holds, and is what an ACL read gets;
  * setting the canned ACL `private`, which changes nothing, succeeds.
  */
 import { requireBucket, requireObject, type S3Request } from "./context.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import { xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
+import { xmlElement, xmlEscape, XmlFragment, type XmlNode, xmlResponse } from "./xml.ts";
 import { checkCannedAcl } from "./object_headers.ts";
+import { readRequestXml } from "./request_xml.ts";
 
 /** Bucket configurations whose GET is 404 when unset: operation, S3's code and message. */
 const NOT_CONFIGURED: Record<string, [operation: string, code: string, message: string]> = {
@@ -56,6 +58,30 @@ function bucketRead(operation: string, answer: () => Promise<Response>): Route {
       return await answer();
     },
   };
+}
+
+/**
+ * PutBucketNotificationConfiguration (and the older PutBucketNotification,
+ * the same request). remise sends no event notifications: an empty
+ * `<NotificationConfiguration/>`, which Terraform and boto3 send to clear
+ * them, asks for none and succeeds with nothing to store; one that asks for
+ * any (TopicConfiguration, QueueConfiguration, CloudFunctionConfiguration,
+ * EventBridgeConfiguration, or a kind S3 adds later) is NotImplemented
+ * rather than stored and never sent.
+ */
+export async function handlePutBucketNotification(r: S3Request): Promise<Response> {
+  await requireBucket(r, "owner");
+  const root = (await readRequestXml(r)).NotificationConfiguration;
+  if (root === undefined) throw s3Errors.malformedXml();
+  // The parser keeps the whitespace between elements as text; other text is no configuration.
+  const content = typeof root === "string" ? { "#text": root } : xmlElement(root)!;
+  const { "#text": text, ...children } = content;
+  if (typeof text === "string" && text.trim() !== "") throw s3Errors.malformedXml();
+  const asked = Object.keys(children);
+  if (asked.length > 0) {
+    throw s3Errors.notImplemented(`PutBucketNotificationConfiguration with ${asked.join(", ")}`);
+  }
+  return new Response(null, { status: 200 });
 }
 
 /** GetBucketAcl: the owner (the key asking) has full control. */
