@@ -332,7 +332,6 @@ function withSignedOnlyQueryHeaders(
 }
 
 /** The request time of header authentication: x-amz-date, else Date, as 20130524T000000Z. */
-
 function headerTimestamp(headers: HeaderValues): string {
   const amzDate = headers.get("x-amz-date");
   if (amzDate !== undefined) {
