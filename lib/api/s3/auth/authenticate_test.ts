@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { checksumHasher, sha256Hex, toBase64 } from "../../../util/hash.ts";
+import { Xxh3_128, Xxh3_64, Xxh64 } from "@aws-sdk/checksums/xxh";
+import { type ChecksumAlgorithm, checksumHasher, sha256Hex, toBase64 } from "../../../util/hash.ts";
 import {
   canonicalHeaders,
   canonicalRequest,
@@ -707,6 +709,48 @@ Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER: checksum verified, wrong one refu
     400,
   );
 });
+
+Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER with the newer algorithms: SHA512, MD5, xxHash", async () => {
+  // Values from implementations other than the server's adapter.
+  const expected: [ChecksumAlgorithm, string][] = [
+    ["SHA512", createHash("sha512").update(decoded).digest("base64")],
+    ["MD5", createHash("md5").update(decoded).digest("base64")],
+    ["XXHASH64", toBase64(await digestOf(new Xxh64(), decoded))],
+    ["XXHASH3", toBase64(await digestOf(new Xxh3_64(), decoded))],
+    ["XXHASH128", toBase64(await digestOf(new Xxh3_128(), decoded))],
+  ];
+  for (const [algorithm, value] of expected) {
+    const name = `x-amz-checksum-${algorithm.toLowerCase()}`;
+    const r = await signed({
+      method: "PUT",
+      headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", { "x-amz-trailer": name }),
+    });
+    const encode = (sent: string) =>
+      bytesOf(
+        `${chunkA.length.toString(16)}\r\n`,
+        chunkA,
+        `\r\n${chunkB.length.toString(16)}\r\n`,
+        chunkB,
+        `\r\n0\r\n${name}:${sent}\r\n\r\n`,
+      );
+    const result = assertSigned(await authenticateRequest(toRequest(r, encode(value)), context()));
+    assert.deepEqual(await readAll(result.body), decoded, algorithm);
+    assert.deepEqual(result.trailerChecksum(), { algorithm, value });
+    const wrong = value.startsWith("A") ? `B${value.slice(1)}` : `A${value.slice(1)}`;
+    const bad = assertSigned(
+      await authenticateRequest(toRequest(r, encode(wrong)), context()),
+    );
+    await assertStreamFails(bad.body, "BadDigest", algorithm);
+  }
+});
+
+async function digestOf(
+  hasher: { update(data: Uint8Array): void; digest(): Promise<Uint8Array> },
+  data: Uint8Array,
+): Promise<Uint8Array> {
+  hasher.update(data);
+  return await hasher.digest();
+}
 
 Deno.test("header auth dated by the Date header alone (no x-amz-date)", async () => {
   const headers = {
