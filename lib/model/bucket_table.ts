@@ -108,6 +108,8 @@ export interface LifecycleRule {
   sizeLessThan?: number;
   /** The filter was given as an And of its conditions (and is given back so). */
   filterAnd?: true;
+  /** The filter was given empty, `<Filter/>` (and is given back so: Terraform compares). */
+  emptyFilter?: true;
   /** Objects expire this many days after they were last modified... */
   expirationDays?: number;
   /** ...or all at this date (midnight UTC). */

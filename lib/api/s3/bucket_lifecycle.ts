@@ -68,6 +68,7 @@ function parseRule(node: unknown): LifecycleRule {
   } else {
     parsed.prefix = xmlText(rule, "Prefix") ?? "";
     if (rule.Prefix !== undefined) parsed.rulePrefix = true;
+    else if (rule.Filter !== undefined) parsed.emptyFilter = true;
   }
   const expiration = xmlElement(rule.Expiration);
   if (expiration) {
@@ -137,6 +138,7 @@ function parseRule(node: unknown): LifecycleRule {
 function parseFilter(filter: Record<string, unknown>, parsed: LifecycleRule): void {
   const given = [...FILTER_CONDITIONS, "And"].filter((c) => filter[c] !== undefined);
   if (given.length > 1) throw s3Errors.malformedXml();
+  if (given.length === 0) parsed.emptyFilter = true;
   let conditions = filter;
   if (filter.And !== undefined) {
     const and = xmlElement(filter.And);
@@ -207,6 +209,7 @@ function filterXml(rule: LifecycleRule): XmlNode {
   }
   if (rule.tags) return { Tag: tag(rule.tags[0]) };
   if (rule.sizeGreaterThan !== undefined || rule.sizeLessThan !== undefined) return sizes;
+  if (rule.emptyFilter) return {};
   return { Prefix: rule.prefix };
 }
 
