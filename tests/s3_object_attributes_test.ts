@@ -96,6 +96,42 @@ Deno.test("GetObjectAttributes", async () => {
     assert.equal(rest.ObjectParts?.IsTruncated, false);
     assert.deepEqual(rest.ObjectParts?.Parts?.map((p) => p.PartNumber), [3]);
 
+    // Without a checksum, parts are counted but not listed, as in S3's general purpose buckets.
+    const plain = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: "attrs", Key: "plain" }),
+    );
+    const plainParts = [];
+    for (const [i, size] of [5 * 1024 * 1024, 1000].entries()) {
+      const part = await s3.send(
+        new UploadPartCommand({
+          Bucket: "attrs",
+          Key: "plain",
+          UploadId: plain.UploadId,
+          PartNumber: i + 1,
+          Body: deterministicBytes(size, 10 + i),
+        }),
+      );
+      plainParts.push({ PartNumber: i + 1, ETag: part.ETag });
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "attrs",
+        Key: "plain",
+        UploadId: plain.UploadId,
+        MultipartUpload: { Parts: plainParts },
+      }),
+    );
+    const unlisted = await s3.send(
+      new GetObjectAttributesCommand({
+        Bucket: "attrs",
+        Key: "plain",
+        ObjectAttributes: ["ObjectParts", "Checksum"],
+      }),
+    );
+    assert.equal(unlisted.ObjectParts?.TotalPartsCount, 2);
+    assert.equal(unlisted.ObjectParts?.Parts, undefined);
+    assert.equal(unlisted.Checksum, undefined);
+
     await assertS3Error(
       s3.send(
         new GetObjectAttributesCommand({

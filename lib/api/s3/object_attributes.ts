@@ -68,11 +68,14 @@ export async function handleGetObjectAttributes(r: S3Request): Promise<Response>
       NextPartNumberMarker: page.length > 0 ? page[page.length - 1].partNumber : marker,
       MaxParts: maxParts,
       IsTruncated: truncated,
-      Part: page.map((p) => ({
-        PartNumber: p.partNumber,
-        Size: p.size,
-        ...(checksum && p.checksum ? { [`Checksum${checksum.algorithm}`]: p.checksum } : {}),
-      })),
+      // As in S3's general purpose buckets: the parts are listed only with their checksums.
+      Part: checksum
+        ? page.map((p) => ({
+          PartNumber: p.partNumber,
+          Size: p.size,
+          ...(p.checksum ? { [`Checksum${checksum.algorithm}`]: p.checksum } : {}),
+        }))
+        : undefined,
     };
   }
   if (asked.includes("StorageClass")) body.StorageClass = "STANDARD";
