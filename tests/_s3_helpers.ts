@@ -15,6 +15,7 @@ import {
   GetObjectCommand,
   ListBucketsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
@@ -499,4 +500,50 @@ export async function anyFileHolds(dir: string, needle: Uint8Array): Promise<boo
     if (e.isFile && Buffer.from(await Deno.readFile(path)).includes(marker)) return true;
   }
   return false;
+}
+
+/**
+ * Conditional PUTs of one key at once, `writers` per round, each its own
+ * body: with If-None-Match: * on a new key, then with If-Match on the ETag
+ * they all read. In every round exactly one succeeds, the others are 412
+ * PreconditionFailed, and the key holds the winner's body. `clientOf(i)`
+ * sends the i-th writer's requests.
+ */
+export async function assertOneConditionalWriterWins(
+  clientOf: (writer: number) => S3Client,
+  bucket: string,
+  options: { rounds: number; writers: number; bodySize: (round: number) => number },
+): Promise<void> {
+  const { rounds, writers } = options;
+  for (let round = 0; round < rounds; round++) {
+    const key = `conditional-race/${round}`;
+    const race = async (condition: { IfNoneMatch: string } | { IfMatch: string }) => {
+      // Bodies differ from writer to writer and from race to race: a winner's ETag matches no
+      // other writer's If-Match.
+      const fill = "IfMatch" in condition ? 100 : 1;
+      const bodies = Array.from(
+        { length: writers },
+        (_, w) => new Uint8Array(options.bodySize(round)).fill(fill + w),
+      );
+      const outcomes = await Promise.allSettled(
+        bodies.map((body, w) =>
+          clientOf(w).send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...condition }),
+          )
+        ),
+      );
+      const winners = outcomes.flatMap((o, w) => o.status === "fulfilled" ? [w] : []);
+      for (const o of outcomes) {
+        if (o.status === "rejected") {
+          assert.equal((o.reason as S3ServiceException).name, "PreconditionFailed", `${o.reason}`);
+        }
+      }
+      assert.equal(winners.length, 1, `round ${round}, ${JSON.stringify(condition)}: one winner`);
+      const stored = await getBytes(clientOf(0), bucket, key);
+      assert.ok(sameBytes(stored, bodies[winners[0]]), `round ${round}: the winner's body`);
+      return (outcomes[winners[0]] as PromiseFulfilledResult<{ ETag?: string }>).value.ETag!;
+    };
+    const created = await race({ IfNoneMatch: "*" });
+    await race({ IfMatch: created });
+  }
 }

@@ -23,7 +23,12 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { request } from "node:http";
 import { TestCluster } from "./cluster_harness.ts";
 import type { Credentials } from "./harness.ts";
-import { blockFiles, getBytes, referencedBlocks } from "./_s3_helpers.ts";
+import {
+  assertOneConditionalWriterWins,
+  blockFiles,
+  getBytes,
+  referencedBlocks,
+} from "./_s3_helpers.ts";
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
 
@@ -153,6 +158,18 @@ Deno.test("replication: objects written through one node are read through every 
           assert.equal(got.ServerSideEncryption, "AES256");
           assert.equal(md5(await got.Body!.transformToByteArray()), md5(secret));
         }
+      },
+    );
+
+    await t.step(
+      "of conditional PUTs of one key at once through one node, one succeeds",
+      async () => {
+        await clients[1].send(new CreateBucketCommand({ Bucket: "conditional" }));
+        await assertOneConditionalWriterWins(() => clients[1], "conditional", {
+          rounds: 6,
+          writers: 3,
+          bodySize: (round) => round % 2 === 0 ? 100 : 150_000,
+        });
       },
     );
 

@@ -12,7 +12,13 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { withServer } from "./harness.ts";
-import { md5Base64, referencedBlocks, sameBytes, signedRawHead } from "./_s3_helpers.ts";
+import {
+  assertOneConditionalWriterWins,
+  md5Base64,
+  referencedBlocks,
+  sameBytes,
+  signedRawHead,
+} from "./_s3_helpers.ts";
 
 const BLOCK_SIZE = 65536;
 
@@ -98,5 +104,18 @@ Deno.test("a DELETE with If-Match racing a PUT of its key deletes only the objec
       assert.ok(sameBytes(body, expected), `round ${round}: ${deletion}, the replacement stays`);
     }
     assert.equal((outcomes.get("deleted") ?? 0) + (outcomes.get("refused") ?? 0), 40);
+  }, { blockSize: BLOCK_SIZE });
+});
+
+Deno.test("of conditional PUTs of one key at once, exactly one succeeds", async () => {
+  await withServer(async (server, s3, credentials) => {
+    await s3.send(new CreateBucketCommand({ Bucket: "race" }));
+    // Each writer its own client (connection), inline and block-stored bodies by turns.
+    const clients = [s3, server.client(credentials), server.client(credentials)];
+    await assertOneConditionalWriterWins((w) => clients[w], "race", {
+      rounds: 12,
+      writers: 3,
+      bodySize: (round) => round % 2 === 0 ? 100 : BLOCK_SIZE * 2 + 1,
+    });
   }, { blockSize: BLOCK_SIZE });
 });

@@ -19,7 +19,7 @@ import {
   writeData,
 } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
-import { nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
+import { commitSerialized, nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
 import {
   currentData,
   type DataPart,
@@ -244,16 +244,20 @@ export async function copyObject(
       }
       data = { type: "parts", meta, parts };
     }
-    const entry = await store.objects.get(destination.bucketId, destination.key);
-    precondition?.(currentData(entry));
-    const version: ObjectVersion = {
-      uuid: crypto.randomUUID(),
-      timestampMs: nextTimestamp(store, entry),
-      ...flag,
-      state: { state: "complete", data },
-    };
-    committing = true;
-    await store.objects.insert({ ...destination, versions: [version] });
+    const { bucketId, key } = destination;
+    const version = await commitSerialized(store, bucketId, key, async () => {
+      const entry = await store.objects.get(bucketId, key);
+      precondition?.(currentData(entry));
+      const version: ObjectVersion = {
+        uuid: crypto.randomUUID(),
+        timestampMs: nextTimestamp(store, entry),
+        ...flag,
+        state: { state: "complete", data },
+      };
+      committing = true;
+      await store.objects.insert({ ...destination, versions: [version] });
+      return version;
+    });
     return { version, meta };
   } catch (e) {
     // A copy whose write failed may have reached some replicas and show yet: its data stays.

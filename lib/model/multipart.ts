@@ -30,6 +30,7 @@ import { type ByteRange, writeData, type WrittenData } from "./object_data.ts";
 import { type CopyKeys, copyRange } from "./copy.ts";
 import {
   abortVersion,
+  commitSerialized,
   type CurrentObject,
   nextTimestamp,
   versionedFlag,
@@ -481,19 +482,19 @@ export async function completeUpload(
     ...(active.encryption ? { encryption: active.encryption } : {}),
     ...lockRegisters(active.lock, store.nowMs()),
   };
-  const entry = await store.objects.get(active.upload.bucketId, active.upload.key);
-  options.precondition?.(currentData(entry));
-  // The completed version is newer than everything written before completion.
-  const version: ObjectVersion = {
-    uuid: active.version.uuid,
-    timestampMs: nextTimestamp(store, entry),
-    ...versionedOf(active.version),
-    state: { state: "complete", data: { type: "parts", meta, parts } },
-  };
-  await store.objects.insert({
-    bucketId: active.upload.bucketId,
-    key: active.upload.key,
-    versions: [version],
+  const { bucketId, key } = active.upload;
+  const version = await commitSerialized(store, bucketId, key, async () => {
+    const entry = await store.objects.get(bucketId, key);
+    options.precondition?.(currentData(entry));
+    // The completed version is newer than everything written before completion.
+    const version: ObjectVersion = {
+      uuid: active.version.uuid,
+      timestampMs: nextTimestamp(store, entry),
+      ...versionedOf(active.version),
+      state: { state: "complete", data: { type: "parts", meta, parts } },
+    };
+    await store.objects.insert({ bucketId, key, versions: [version] });
+    return version;
   });
   await store.uploads.insert({ ...active.upload, deleted: lww(store.nowMs(), true) });
   const used = new Set(parts.map((p) => p.dataId));

@@ -75,6 +75,28 @@ async function writeNewest(
   return again;
 }
 
+/**
+ * Runs `commit` (a write's last check of its precondition, if any, then the
+ * write) alone among this node's commits of the key: of two conditional
+ * writes of one key through one node, the second checks what the first
+ * wrote, and no other write of the key through this node lands between a
+ * check and its write. A write through another node is seen once committed
+ * (see README, Known limitations).
+ */
+export async function commitSerialized<T>(
+  store: Store,
+  bucketId: string,
+  key: string,
+  commit: () => Promise<T>,
+): Promise<T> {
+  const release = await store.keyCommits.acquire(`${bucketId}\0${key}`);
+  try {
+    return await commit();
+  } finally {
+    release();
+  }
+}
+
 export async function getCurrent(
   store: Store,
   bucketId: string,
@@ -205,25 +227,23 @@ export async function putObject(
       ...flag,
       state: { state: "complete", data },
     });
-    if (options.precondition) {
-      options.precondition(await getCurrent(store, bucketId, key));
-    }
-    committing = true;
-    if (!options.precondition) {
-      // On the key's only replica, the version is timestamped and written
-      // under the entry's lock, in one read.
+    const { precondition } = options;
+    const version = await commitSerialized(store, bucketId, key, async () => {
+      // On the key's only replica, the precondition is checked and the version
+      // timestamped and written under the entry's lock, in one read.
       let version: ObjectVersion | undefined;
       const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
+        precondition?.(currentData(old));
+        committing = true;
         version = complete(nextTimestamp(store, old));
         return { bucketId, key, versions: [version] };
       });
-      if (alone) {
-        if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);
-        return { version: version!, meta };
-      }
-    }
-    // On replicas, written at once, and told what they held.
-    const version = await writeNewest(store, bucketId, key, complete);
+      if (alone) return version!;
+      precondition?.(await getCurrent(store, bucketId, key));
+      committing = true;
+      // On replicas, written at once, and told what they held.
+      return await writeNewest(store, bucketId, key, complete);
+    });
     if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);
     return { version, meta };
   } catch (e) {
@@ -317,17 +337,19 @@ export async function deleteObject(
     };
     return { bucketId, key, versions: [written] };
   };
-  // On the key's only replica: read and written under the entry's lock, in one read.
-  const alone = await store.objects.updateIfAlone(
-    bucketId,
-    key,
-    (old) => deletable(old) ? marker(old) : undefined,
-  );
-  if (alone) return written;
-  const entry = await store.objects.get(bucketId, key);
-  if (!deletable(entry)) return undefined;
-  await store.objects.insert(marker(entry));
-  return written;
+  return await commitSerialized(store, bucketId, key, async () => {
+    // On the key's only replica: read and written under the entry's lock, in one read.
+    const alone = await store.objects.updateIfAlone(
+      bucketId,
+      key,
+      (old) => deletable(old) ? marker(old) : undefined,
+    );
+    if (alone) return written;
+    const entry = await store.objects.get(bucketId, key);
+    if (!deletable(entry)) return undefined;
+    await store.objects.insert(marker(entry));
+    return written;
+  });
 }
 
 /**

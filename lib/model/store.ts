@@ -52,6 +52,11 @@ export interface StoreOptions {
 
 export class Store {
   readonly mutex = new KeyedMutex();
+  /**
+   * Writes of an object's key through this node, one at a time from their
+   * last check to their commit (see commitSerialized in objects.ts).
+   */
+  readonly keyCommits = new KeyedMutex();
   /** Blocks being stored at once by all uploads together: bounds the memory uploads hold. */
   readonly blocksInFlight = new Semaphore(BLOCKS_IN_FLIGHT_PER_NODE);
   readonly nowMs: () => number;
