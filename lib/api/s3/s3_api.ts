@@ -451,11 +451,12 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
     return full;
   }
   if (e instanceof QuorumError) {
+    // Which nodes failed, and their addresses, are for the node's log, not for clients.
     log("remise::api::s3", "warn", `request ${requestId}: ${e.message}`);
     return new S3Error(
       "ServiceUnavailable",
       503,
-      `Too few replicas answered, retry later: ${e.message}`,
+      "Too few of the data's replicas answered: retry later.",
     );
   }
   if (e instanceof DataTooLargeError || e instanceof SpoolTooLargeError) {
