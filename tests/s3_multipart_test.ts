@@ -957,6 +957,20 @@ Deno.test("S3 multipart uploads", async (t) => {
                 ...(wholeChecksum === undefined ? {} : { [field]: wholeChecksum }),
               }),
             );
+          // A part's checksum that is no text is MalformedXML.
+          await unchanged(MP, { key, uploadId }, async () => {
+            const partsXml = completed.map((p) =>
+              `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${p.ETag}</ETag>` +
+              `<${field}><Nested/></${field}></Part>`
+            ).join("");
+            const res = await signedFetch(server, credentials, {
+              method: "POST",
+              path: objectPath(MP, key),
+              query: { uploadId },
+              body: `<CompleteMultipartUpload>${partsXml}</CompleteMultipartUpload>`,
+            });
+            await assertErrorResponse(res, 400, "MalformedXML");
+          });
           // A whole-upload checksum that does not match is BadDigest, and completes nothing.
           await assertS3Error(complete(checksumOf(algorithm, bodies[0])), "BadDigest", 400);
           // So is a list naming a part with a checksum the part does not have: InvalidPart.

@@ -19,9 +19,8 @@ import {
   writeData,
 } from "./object_data.ts";
 import type { CurrentObject } from "./objects.ts";
-import { commitSerialized, nextTimestamp, versionedFlag, type Versioning } from "./objects.ts";
+import { commitChecked, versionedFlag, type Versioning } from "./objects.ts";
 import {
-  currentData,
   type DataPart,
   type ObjectMeta,
   type ObjectVersion,
@@ -245,18 +244,14 @@ export async function copyObject(
       data = { type: "parts", meta, parts };
     }
     const { bucketId, key } = destination;
-    const version = await commitSerialized(store, bucketId, key, async () => {
-      const entry = await store.objects.get(bucketId, key);
-      precondition?.(currentData(entry));
-      const version: ObjectVersion = {
+    const version = await commitChecked(store, bucketId, key, precondition, (timestampMs) => {
+      committing = true;
+      return {
         uuid: crypto.randomUUID(),
-        timestampMs: nextTimestamp(store, entry),
+        timestampMs,
         ...flag,
         state: { state: "complete", data },
       };
-      committing = true;
-      await store.objects.insert({ ...destination, versions: [version] });
-      return version;
     });
     return { version, meta };
   } catch (e) {

@@ -19,7 +19,6 @@ import {
 import { combineCrcs, isCombinableCrc } from "../util/crc_combine.ts";
 import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
 import {
-  currentData,
   type DataPart,
   type ObjectMeta,
   type ObjectVersion,
@@ -30,7 +29,7 @@ import { type ByteRange, writeData, type WrittenData } from "./object_data.ts";
 import { type CopyKeys, copyRange } from "./copy.ts";
 import {
   abortVersion,
-  commitSerialized,
+  commitChecked,
   type CurrentObject,
   nextTimestamp,
   versionedFlag,
@@ -483,19 +482,19 @@ export async function completeUpload(
     ...lockRegisters(active.lock, store.nowMs()),
   };
   const { bucketId, key } = active.upload;
-  const version = await commitSerialized(store, bucketId, key, async () => {
-    const entry = await store.objects.get(bucketId, key);
-    options.precondition?.(currentData(entry));
-    // The completed version is newer than everything written before completion.
-    const version: ObjectVersion = {
+  // The completed version is newer than everything written before completion.
+  const version = await commitChecked(
+    store,
+    bucketId,
+    key,
+    options.precondition,
+    (timestampMs) => ({
       uuid: active.version.uuid,
-      timestampMs: nextTimestamp(store, entry),
+      timestampMs,
       ...versionedOf(active.version),
       state: { state: "complete", data: { type: "parts", meta, parts } },
-    };
-    await store.objects.insert({ bucketId, key, versions: [version] });
-    return version;
-  });
+    }),
+  );
   await store.uploads.insert({ ...active.upload, deleted: lww(store.nowMs(), true) });
   const used = new Set(parts.map((p) => p.dataId));
   for (const p of uploaded.values()) if (!used.has(p.dataId)) await store.releaseData(p.dataId);

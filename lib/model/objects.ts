@@ -83,7 +83,7 @@ async function writeNewest(
  * check and its write. A write through another node is seen once committed
  * (see README, Known limitations).
  */
-export async function commitSerialized<T>(
+async function commitSerialized<T>(
   store: Store,
   bucketId: string,
   key: string,
@@ -95,6 +95,28 @@ export async function commitSerialized<T>(
   } finally {
     release();
   }
+}
+
+/**
+ * Writes the version `make` returns, given a timestamp newer than every
+ * version of the key this node reads, once `precondition` holds for the
+ * key's current object; serialized as commitSerialized says. `make` is
+ * called only once the precondition held.
+ */
+export async function commitChecked(
+  store: Store,
+  bucketId: string,
+  key: string,
+  precondition: ((current: CurrentObject | undefined) => void) | undefined,
+  make: (timestampMs: number) => ObjectVersion,
+): Promise<ObjectVersion> {
+  return await commitSerialized(store, bucketId, key, async () => {
+    const entry = await store.objects.get(bucketId, key);
+    precondition?.(currentData(entry));
+    const version = make(nextTimestamp(store, entry));
+    await store.objects.insert({ bucketId, key, versions: [version] });
+    return version;
+  });
 }
 
 export async function getCurrent(

@@ -30,6 +30,15 @@ export const CHECKSUM_ALGORITHMS = [
 ] as const;
 export type ChecksumAlgorithm = typeof CHECKSUM_ALGORITHMS[number];
 
+/** What the headers (and trailers) of checksums are named: this, then the algorithm. */
+export const CHECKSUM_HEADER_PREFIX = "x-amz-checksum-";
+
+/** The algorithm a name stands for, in any case (`sha256` of `x-amz-checksum-sha256`). */
+export function checksumAlgorithmNamed(name: string): ChecksumAlgorithm | undefined {
+  const upper = name.toUpperCase();
+  return CHECKSUM_ALGORITHMS.find((a) => a === upper);
+}
+
 class NodeHasher implements Hasher {
   #hash;
   constructor(algorithm: string) {

@@ -34,13 +34,13 @@ const XXH3_BUFFERED_MAX = 240;
 const XXH3_SMALL_MAX = 16;
 
 export class XxHasher {
-  readonly #update: (data: Uint8Array) => void;
+  readonly #hasher: Updatable;
   readonly #finish: () => Uint8Array;
 
   constructor(variant: "XXHASH64" | "XXHASH3" | "XXHASH128") {
     if (variant === "XXHASH64") {
       const h = new Xxh64() as unknown as Xxh64Internals;
-      this.#update = (data) => h.update(data);
+      this.#hasher = h;
       this.#finish = () => {
         // Runs to completion before it returns: there is no await inside.
         void h.digest();
@@ -49,7 +49,7 @@ export class XxHasher {
       return;
     }
     const h = (variant === "XXHASH3" ? new Xxh3_64() : new Xxh3_128()) as unknown as Xxh3Internals;
-    this.#update = (data) => h.update(data);
+    this.#hasher = h;
     this.#finish = () => {
       const length = h.byteCount;
       if (length > XXH3_BUFFERED_MAX) return h.digestLarge(length);
@@ -61,7 +61,7 @@ export class XxHasher {
   }
 
   update(data: Uint8Array): void {
-    this.#update(data);
+    this.#hasher.update(data);
   }
 
   digest(): Uint8Array {

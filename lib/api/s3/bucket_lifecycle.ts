@@ -68,7 +68,6 @@ function parseRule(node: unknown): LifecycleRule {
   } else {
     parsed.prefix = xmlText(rule, "Prefix") ?? "";
     if (rule.Prefix !== undefined) parsed.rulePrefix = true;
-    else if (rule.Filter !== undefined) parsed.emptyFilter = true;
   }
   const expiration = xmlElement(rule.Expiration);
   if (expiration) {

@@ -3,8 +3,11 @@ import type { ObjectMeta } from "../../model/object_table.ts";
 import { USER_METADATA_MAX_BYTES } from "../../util/limits.ts";
 import { objectKeyTooLong } from "../../util/utf8_order.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
-import type { ChecksumAlgorithm } from "../../util/hash.ts";
-import { CHECKSUM_ALGORITHMS } from "../../util/hash.ts";
+import {
+  CHECKSUM_HEADER_PREFIX,
+  type ChecksumAlgorithm,
+  checksumAlgorithmNamed,
+} from "../../util/hash.ts";
 
 const STORED_STANDARD_HEADERS = [
   "content-type",
@@ -170,13 +173,12 @@ export function requestedChecksum(
   return { algorithm: algorithmNamed(named) };
 }
 
-const CHECKSUM_HEADER_PREFIX = "x-amz-checksum-";
 /** x-amz-checksum-* headers that carry no checksum. */
 const CHECKSUM_HEADERS_OTHER = new Set(["type", "mode", "algorithm"]);
 
 /** The algorithm a lower-case name (as in x-amz-checksum-NAME) stands for. */
 function algorithmNamed(named: string): ChecksumAlgorithm {
-  const algorithm = CHECKSUM_ALGORITHMS.find((a) => a.toLowerCase() === named);
+  const algorithm = checksumAlgorithmNamed(named);
   if (!algorithm) {
     throw new S3Error("InvalidRequest", 400, `Checksum algorithm "${named}" is not supported`);
   }

@@ -11,8 +11,9 @@
  * checked as the returned body streams, which errors instead of ending.
  */
 import {
-  CHECKSUM_ALGORITHMS,
+  CHECKSUM_HEADER_PREFIX,
   type ChecksumAlgorithm,
+  checksumAlgorithmNamed,
   timingSafeEqualString,
 } from "../../../util/hash.ts";
 import { REQUEST_TIME_SKEW_MAX_MS } from "../../../util/limits.ts";
@@ -101,9 +102,6 @@ type Payload =
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const DECIMAL = /^\d+$/;
-const TRAILER_CHECKSUMS = new Map<string, ChecksumAlgorithm>(
-  CHECKSUM_ALGORITHMS.map((algorithm) => [`x-amz-checksum-${algorithm.toLowerCase()}`, algorithm]),
-);
 const noTrailerChecksum = () => undefined;
 
 /**
@@ -446,7 +444,10 @@ function decodedContentLengthOf(headers: HeaderValues): number | undefined {
 function trailerChecksumOf(headers: HeaderValues): ChecksumAlgorithm | undefined {
   const value = headers.get("x-amz-trailer");
   if (value === undefined || value.trim() === "") return undefined;
-  const algorithm = TRAILER_CHECKSUMS.get(value.trim().toLowerCase());
+  const name = value.trim().toLowerCase();
+  const algorithm = name.startsWith(CHECKSUM_HEADER_PREFIX)
+    ? checksumAlgorithmNamed(name.slice(CHECKSUM_HEADER_PREFIX.length))
+    : undefined;
   if (algorithm === undefined) {
     throw new S3Error(
       "InvalidRequest",

@@ -672,6 +672,17 @@ Deno.test("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed trailer with a che
   assert.equal(bad.trailerChecksum(), undefined);
 });
 
+/** `decoded` as two unsigned aws-chunked chunks, then the trailer `name: value`. */
+function unsignedTrailerBody(name: string, value: string): Uint8Array {
+  return bytesOf(
+    `${chunkA.length.toString(16)}\r\n`,
+    chunkA,
+    `\r\n${chunkB.length.toString(16)}\r\n`,
+    chunkB,
+    `\r\n0\r\n${name}:${value}\r\n\r\n`,
+  );
+}
+
 Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER: checksum verified, wrong one refused", async () => {
   const r = await signed({
     method: "PUT",
@@ -679,14 +690,7 @@ Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER: checksum verified, wrong one refu
       "x-amz-trailer": "x-amz-checksum-crc32",
     }),
   });
-  const encode = (value: string) =>
-    bytesOf(
-      `${chunkA.length.toString(16)}\r\n`,
-      chunkA,
-      `\r\n${chunkB.length.toString(16)}\r\n`,
-      chunkB,
-      `\r\n0\r\nx-amz-checksum-crc32:${value}\r\n\r\n`,
-    );
+  const encode = (value: string) => unsignedTrailerBody("x-amz-checksum-crc32", value);
   const value = checksum("CRC32", decoded);
   const result = assertSigned(await authenticateRequest(toRequest(r, encode(value)), context()));
   assert.deepEqual(await readAll(result.body), decoded);
@@ -725,14 +729,7 @@ Deno.test("STREAMING-UNSIGNED-PAYLOAD-TRAILER with the newer algorithms: SHA512,
       method: "PUT",
       headers: chunkedHeaders("STREAMING-UNSIGNED-PAYLOAD-TRAILER", { "x-amz-trailer": name }),
     });
-    const encode = (sent: string) =>
-      bytesOf(
-        `${chunkA.length.toString(16)}\r\n`,
-        chunkA,
-        `\r\n${chunkB.length.toString(16)}\r\n`,
-        chunkB,
-        `\r\n0\r\n${name}:${sent}\r\n\r\n`,
-      );
+    const encode = (sent: string) => unsignedTrailerBody(name, sent);
     const result = assertSigned(await authenticateRequest(toRequest(r, encode(value)), context()));
     assert.deepEqual(await readAll(result.body), decoded, algorithm);
     assert.deepEqual(result.trailerChecksum(), { algorithm, value });

@@ -19,6 +19,7 @@
  * size limit beyond the declared decoded length.
  */
 import {
+  CHECKSUM_HEADER_PREFIX,
   type ChecksumAlgorithm,
   checksumHasher,
   type Hasher,
@@ -106,7 +107,6 @@ const DATA_END = 2;
 const TRAILERS = 3;
 const DONE = 4;
 
-const CHECKSUM_TRAILER_PREFIX = "x-amz-checksum-";
 const TRAILER_SIGNATURE = "x-amz-trailer-signature";
 const CHUNK_SIGNATURE = "chunk-signature=";
 const CHUNK_SIZE = /^[0-9a-fA-F]{1,13}$/;
@@ -362,8 +362,8 @@ export class AwsChunkedParser {
     }
     const announced = this.options.trailerChecksum;
     for (const [name, value] of this.#trailers) {
-      if (!name.startsWith(CHECKSUM_TRAILER_PREFIX)) continue;
-      const algorithm = name.slice(CHECKSUM_TRAILER_PREFIX.length).toUpperCase();
+      if (!name.startsWith(CHECKSUM_HEADER_PREFIX)) continue;
+      const algorithm = name.slice(CHECKSUM_HEADER_PREFIX.length).toUpperCase();
       if (algorithm !== announced || this.#verifiedChecksum !== undefined) {
         throw malformedTrailer(`the trailer ${name} was not announced by x-amz-trailer`);
       }
