@@ -173,6 +173,18 @@ Deno.test("replication: objects written through one node are read through every 
       },
     );
 
+    await t.step(
+      "of conditional PUTs of one key at once through different nodes, one succeeds",
+      async () => {
+        await clients[2].send(new CreateBucketCommand({ Bucket: "conditional-nodes" }));
+        await assertOneConditionalWriterWins((writer) => clients[writer], "conditional-nodes", {
+          rounds: 6,
+          writers: 3,
+          bodySize: (round) => round % 2 === 0 ? 100 : 150_000,
+        });
+      },
+    );
+
     await t.step("versions written through different nodes are listed alike by all", async () => {
       await clients[1].send(new CreateBucketCommand({ Bucket: "versioned" }));
       await clients[1].send(
@@ -249,6 +261,33 @@ Deno.test("replication: objects written through one node are read through every 
         );
         objects.set(`obj-${i}`, md5(data));
       }
+      // Conditional writes too, whether or not the dead node led their bucket.
+      const created = await clients[0].send(
+        new PutObjectCommand({
+          Bucket: "replicated",
+          Key: "obj-30",
+          Body: "first",
+          IfNoneMatch: "*",
+        }),
+      );
+      const again = await clients[1].send(
+        new PutObjectCommand({
+          Bucket: "replicated",
+          Key: "obj-30",
+          Body: "second",
+          IfNoneMatch: "*",
+        }),
+      ).then(() => undefined, (e) => e);
+      assert.equal(again?.name, "PreconditionFailed", String(again));
+      await clients[1].send(
+        new PutObjectCommand({
+          Bucket: "replicated",
+          Key: "obj-30",
+          Body: "third",
+          IfMatch: created.ETag,
+        }),
+      );
+      objects.set("obj-30", md5(new TextEncoder().encode("third")));
       for (const client of clients.slice(0, 2)) {
         for (const [key, sum] of objects) {
           assert.equal(md5(await getBytes(client, "replicated", key)), sum, key);

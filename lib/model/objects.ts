@@ -77,19 +77,20 @@ async function writeNewest(
 
 /**
  * Runs `commit` (a write's last check of its precondition, if any, then the
- * write) alone among this node's commits of the key: of two conditional
- * writes of one key through one node, the second checks what the first
- * wrote, and no other write of the key through this node lands between a
- * check and its write. A write through another node is seen once committed
- * (see README, Known limitations).
+ * write) alone among this node's commits of the key, and a `conditional` one
+ * also alone among the conditional commits of the key through every node
+ * (see KeyCommitLocks): of two conditional writes of one key, the second
+ * checks what the first wrote. An unconditional write through another node
+ * may land between a check and its write (see README, Known limitations).
  */
 async function commitSerialized<T>(
   store: Store,
   bucketId: string,
   key: string,
+  conditional: boolean,
   commit: () => Promise<T>,
 ): Promise<T> {
-  const release = await store.keyCommits.acquire(`${bucketId}\0${key}`);
+  const release = await store.keyCommits.acquire(bucketId, key, conditional);
   try {
     return await commit();
   } finally {
@@ -110,7 +111,7 @@ export async function commitChecked(
   precondition: ((current: CurrentObject | undefined) => void) | undefined,
   make: (timestampMs: number) => ObjectVersion,
 ): Promise<ObjectVersion> {
-  return await commitSerialized(store, bucketId, key, async () => {
+  return await commitSerialized(store, bucketId, key, precondition !== undefined, async () => {
     const entry = await store.objects.get(bucketId, key);
     precondition?.(currentData(entry));
     const version = make(nextTimestamp(store, entry));
@@ -250,7 +251,7 @@ export async function putObject(
       state: { state: "complete", data },
     });
     const { precondition } = options;
-    const version = await commitSerialized(store, bucketId, key, async () => {
+    const version = await commitSerialized(store, bucketId, key, !!precondition, async () => {
       // On the key's only replica, the precondition is checked and the version
       // timestamped and written under the entry's lock, in one read.
       let version: ObjectVersion | undefined;
@@ -359,7 +360,7 @@ export async function deleteObject(
     };
     return { bucketId, key, versions: [written] };
   };
-  return await commitSerialized(store, bucketId, key, async () => {
+  return await commitSerialized(store, bucketId, key, onlyVersion !== undefined, async () => {
     // On the key's only replica: read and written under the entry's lock, in one read.
     const alone = await store.objects.updateIfAlone(
       bucketId,

@@ -9,6 +9,7 @@ import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { BlockBufferPool } from "../block/buffer_pool.ts";
 import { DataJournal } from "./data_journal.ts";
+import { KeyCommitLocks } from "./key_commit_locks.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import { Semaphore } from "../util/semaphore.ts";
@@ -52,11 +53,8 @@ export interface StoreOptions {
 
 export class Store {
   readonly mutex = new KeyedMutex();
-  /**
-   * Writes of an object's key through this node, one at a time from their
-   * last check to their commit (see commitSerialized in objects.ts).
-   */
-  readonly keyCommits = new KeyedMutex();
+  /** Commits of an object's key, one at a time from their last check to their write. */
+  readonly keyCommits: KeyCommitLocks;
   /** Blocks being stored at once by all uploads together: bounds the memory uploads hold. */
   readonly blocksInFlight = new Semaphore(BLOCKS_IN_FLIGHT_PER_NODE);
   readonly nowMs: () => number;
@@ -147,6 +145,8 @@ export class Store {
       }),
       ...tableArgs,
     );
+    const objects = this.objects;
+    this.keyCommits = new KeyCommitLocks(replication, (bucketId) => objects.partitionOf(bucketId));
   }
 
   /** Every table, for anti-entropy and repairs. */

@@ -1,0 +1,148 @@
+/**
+ * The locks that make conditional writes of an object's key atomic.
+ *
+ * Every commit of a key through this node holds this node's lock of the key
+ * from its last check of the key's current object to its write. A
+ * conditional commit (If-Match, If-None-Match) also holds the key's lock on
+ * its bucket's leader: the first replica of the bucket's partition, in
+ * layout order, that this node sees up. Every node picks the same leader
+ * while they see the same nodes up, so conditional writes of one key through
+ * different nodes take turns; each one's check reads a quorum, which meets
+ * the quorum the one before it wrote.
+ *
+ * The leader grants its lock as a lease: released by the holder, or by
+ * itself after LEASE_MS if the holder died meanwhile. A node asks only a
+ * leader before it in layout order (itself is always up), so two nodes
+ * never wait for each other. When the leader does not grant the lock in
+ * time, the write fails (503) rather than go on unserialized.
+ */
+import { KeyedMutex } from "../util/keyed_mutex.ts";
+import type { Replication } from "../rpc/replication.ts";
+import { QuorumError } from "../rpc/quorum.ts";
+import { errorMessage } from "../util/errors.ts";
+import { log } from "../util/log.ts";
+
+const LOCK_PATH = "objects/key-lock";
+const UNLOCK_PATH = "objects/key-unlock";
+/** How long a conditional write waits for its leader's lock. */
+const LOCK_WAIT_MS = 10_000;
+/** How long a leader keeps a lock for a holder that never releases it. */
+const LEASE_MS = 30_000;
+
+/** What the locks need of the cluster. */
+export type LockReplication = Pick<
+  Replication,
+  "nodeId" | "readSet" | "isUp" | "call" | "register"
+>;
+
+interface LockBody {
+  lease: string;
+  name: string;
+}
+
+interface Lease {
+  release?: () => void;
+  timer?: ReturnType<typeof setTimeout>;
+  /** The holder gave up before the lock was granted: release it once it is. */
+  cancelled: boolean;
+}
+
+export class KeyCommitLocks {
+  readonly #local = new KeyedMutex();
+  /** Locks this node holds as leader for other nodes' conditional writes, by lease id. */
+  readonly #leases = new Map<string, Lease>();
+
+  readonly #leaseMs: number;
+
+  constructor(
+    private readonly replication: LockReplication,
+    private readonly partitionOf: (bucketId: string) => number,
+    options: { leaseMs?: number } = {},
+  ) {
+    this.#leaseMs = options.leaseMs ?? LEASE_MS;
+    replication.register(LOCK_PATH, (_from, m) => this.#grant(m.body as LockBody));
+    replication.register(UNLOCK_PATH, (_from, m) => {
+      this.#end((m.body as Pick<LockBody, "lease">).lease);
+      return Promise.resolve({ body: null });
+    });
+  }
+
+  /**
+   * Waits for the key's lock (and, when `conditional`, its leader's) and
+   * returns the function that releases it.
+   */
+  async acquire(bucketId: string, key: string, conditional: boolean): Promise<() => void> {
+    const name = `${bucketId}\0${key}`;
+    const releaseLocal = await this.#local.acquire(name);
+    if (!conditional) return releaseLocal;
+    const leader = this.#leaderOf(bucketId);
+    if (leader === undefined || leader === this.replication.nodeId) return releaseLocal;
+    const lease = crypto.randomUUID();
+    try {
+      await this.replication.call(leader, LOCK_PATH, { body: { lease, name } satisfies LockBody }, {
+        priority: "high",
+        timeoutMs: LOCK_WAIT_MS,
+      });
+    } catch (e) {
+      // Granted later, it is released at once.
+      this.#sendUnlock(leader, lease);
+      releaseLocal();
+      throw new QuorumError("lock the key for a conditional write", 1, 0, [
+        { node: leader, error: errorMessage(e) },
+      ]);
+    }
+    return () => {
+      this.#sendUnlock(leader, lease);
+      releaseLocal();
+    };
+  }
+
+  /** Leases still held for other nodes (for tests). */
+  get leasesHeld(): number {
+    return this.#leases.size;
+  }
+
+  #leaderOf(bucketId: string): string | undefined {
+    const replicas = this.replication.readSet(this.partitionOf(bucketId));
+    return replicas.find((node) => this.replication.isUp(node));
+  }
+
+  async #grant(body: LockBody): Promise<{ body: null }> {
+    if (typeof body?.lease !== "string" || typeof body.name !== "string") {
+      throw new Error("A key lock request needs a lease and a name");
+    }
+    const lease: Lease = { cancelled: false };
+    this.#leases.set(body.lease, lease);
+    const release = await this.#local.acquire(body.name);
+    lease.release = release;
+    if (lease.cancelled) {
+      this.#end(body.lease);
+    } else {
+      const timer = lease.timer = setTimeout(() => {
+        log("remise::objects", "warn", "a key lock's holder never released it: released");
+        this.#end(body.lease);
+      }, this.#leaseMs);
+      Deno.unrefTimer(timer);
+    }
+    return { body: null };
+  }
+
+  #end(id: string): void {
+    const lease = this.#leases.get(id);
+    if (!lease) return;
+    if (!lease.release) {
+      lease.cancelled = true;
+      return;
+    }
+    clearTimeout(lease.timer);
+    this.#leases.delete(id);
+    lease.release();
+  }
+
+  /** Not awaited: the write is done; a lost unlock costs the key's next writer LEASE_MS. */
+  #sendUnlock(leader: string, lease: string): void {
+    this.replication.call(leader, UNLOCK_PATH, { body: { lease } }, { priority: "high" }).catch(
+      (e) => log("remise::objects", "debug", `unlocking a key: ${errorMessage(e)}`),
+    );
+  }
+}
