@@ -14,11 +14,13 @@
  * itself after LEASE_MS if the holder died meanwhile. A node asks only a
  * leader before it in layout order (itself is always up), so two nodes
  * never wait for each other. When the leader does not grant the lock in
- * time, the write fails (503) rather than go on unserialized.
+ * time, the write fails (503) rather than go on unserialized; a leader
+ * from before these locks (a rolling upgrade) is not asked.
  */
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { QuorumError } from "../rpc/quorum.ts";
+import { RpcError } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 
@@ -84,6 +86,10 @@ export class KeyCommitLocks {
         timeoutMs: LOCK_WAIT_MS,
       });
     } catch (e) {
+      // A leader from before these locks: serialized on this node only, as it then was.
+      if (e instanceof RpcError && e.message.includes(`Unknown RPC path "${LOCK_PATH}"`)) {
+        return releaseLocal;
+      }
       // Granted later, it is released at once.
       this.#sendUnlock(leader, lease);
       releaseLocal();
