@@ -114,6 +114,19 @@ Deno.test("S3 authentication and rights", async (t) => {
       });
     });
 
+    await t.step("an empty or spaceless Authorization header is InvalidArgument", async () => {
+      await unchanged(async () => {
+        const url = `${server.endpoint}${objectPath(BUCKET, KEY)}`;
+        for (const authorization of ["", "garbage"]) {
+          await assertErrorResponse(
+            await fetch(url, { method: "PUT", body: "overwritten", headers: { authorization } }),
+            400,
+            "InvalidArgument",
+          );
+        }
+      });
+    });
+
     await t.step("a key without rights on the bucket is AccessDenied", async () => {
       const stranger = clientFor(await server.createKey("stranger"));
       await unchanged(async () => {

@@ -32,6 +32,15 @@ export function onlySigV4Supported(): S3Error {
   );
 }
 
+/** An Authorization header without the space between the algorithm and its fields (or empty). */
+export function authorizationWithoutSpace(): S3Error {
+  return new S3Error(
+    "InvalidArgument",
+    400,
+    "Authorization header is invalid -- one and only one ' ' (space) required.",
+  );
+}
+
 export function invalidDate(): S3Error {
   return new S3Error(
     "AccessDenied",

@@ -12,7 +12,12 @@ import {
   SIGV4_ALGORITHM,
   SIGV4_TERMINATOR,
 } from "./canonical_request.ts";
-import { malformedSignature, onlySigV4Supported, type SignatureLocation } from "./_auth_errors.ts";
+import {
+  authorizationWithoutSpace,
+  malformedSignature,
+  onlySigV4Supported,
+  type SignatureLocation,
+} from "./_auth_errors.ts";
 
 export interface SignatureParams {
   location: SignatureLocation;
@@ -113,7 +118,9 @@ export function parseAuthorizationHeader(value: string): SignatureParams {
   const text = value.trim();
   const space = text.indexOf(" ");
   const algorithm = space < 0 ? text : text.slice(0, space);
-  if (algorithm !== SIGV4_ALGORITHM) throw onlySigV4Supported();
+  if (algorithm !== SIGV4_ALGORITHM) {
+    throw space < 0 ? authorizationWithoutSpace() : onlySigV4Supported();
+  }
   const fields = new Map<string, string>();
   for (const part of text.slice(space + 1).split(",")) {
     const field = part.trim();

@@ -46,6 +46,15 @@ Deno.test("parseAuthorizationHeader refuses other schemes and malformed headers"
     "InvalidRequest",
   );
   await assertS3Error(() => parseAuthorizationHeader("Bearer xyz"), "InvalidRequest");
+  // Empty, or a word alone: S3's InvalidArgument.
+  for (const spaceless of ["", "   ", "garbage"]) {
+    await assertS3Error(
+      () => parseAuthorizationHeader(spaceless),
+      "InvalidArgument",
+      400,
+      "one and only one ' ' (space)",
+    );
+  }
   for (
     const bad of [
       "AWS4-HMAC-SHA256",
