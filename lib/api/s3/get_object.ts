@@ -159,7 +159,6 @@ export async function objectResponse(
     range = ifRangeHolds(requestHeaders, meta.etag, version.timestampMs)
       ? parseRange(requestHeaders.get("range"), meta.size)
       : undefined;
-    if (meta.etag.includes("-")) headers.set("x-amz-mp-parts-count", String(partCount));
   }
   const whole = range === undefined;
   if (
