@@ -13,7 +13,7 @@ import {
   quotedEtag,
   requestedChecksum,
 } from "./object_headers.ts";
-import { checkWritePreconditions } from "./preconditions.ts";
+import { writePrecondition } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { xmlResponse } from "./xml.ts";
 import { taggingHeader } from "./object_tagging.ts";
@@ -89,7 +89,7 @@ export async function handleCopyObject(r: S3Request): Promise<Response> {
     { bucketId: bucket.id, key },
     {
       headers,
-      precondition: (current) => checkWritePreconditions(r.req.headers, current),
+      precondition: writePrecondition(r.req.headers),
       tags: tagging === "REPLACE" ? taggingHeader(r.req.headers) ?? [] : undefined,
       versioning: versioningOf(bucket),
       checksumAlgorithm,

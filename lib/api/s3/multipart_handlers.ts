@@ -35,7 +35,7 @@ import {
   requestedChecksum,
 } from "./object_headers.ts";
 import { contentMd5Hex, verifyUpload } from "./put_object.ts";
-import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
+import { writePrecondition } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { objectUrl } from "./request_target.ts";
 import { lockToWrite } from "./object_lock.ts";
@@ -274,9 +274,7 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
         expectedChecksum: expected,
         checksumType: checksumTypeHeader(r.req.headers),
         expectedSize: announcedObjectSize(r.req.headers),
-        precondition: hasWritePreconditions(r.req.headers)
-          ? (current) => checkWritePreconditions(r.req.headers, current)
-          : undefined,
+        precondition: writePrecondition(r.req.headers),
       }),
     );
     for (const [name, value] of Object.entries(encryptionHeaders(customerKey))) {

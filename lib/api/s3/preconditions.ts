@@ -25,29 +25,28 @@ function parseHttpDate(value: string | null): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** Whether a write is conditional (then the current object is checked again just before commit). */
-export function hasWritePreconditions(headers: Headers): boolean {
-  return headers.has("if-none-match") || headers.has("if-match");
-}
-
 /**
- * A conditional write (PutObject, CopyObject, CompleteMultipartUpload):
- * `If-None-Match: *` creates only, `If-None-Match: ETAG` does not replace
- * that object; `If-Match: ETAG` replaces only that object, `If-Match: *` any.
+ * The check of a conditional write (PutObject, CopyObject,
+ * CompleteMultipartUpload) against the key's current object: undefined
+ * when the request has no If-Match or If-None-Match. `If-None-Match: *`
+ * creates only, `If-None-Match: ETAG` does not replace that object;
+ * `If-Match: ETAG` replaces only that object, `If-Match: *` any.
  */
-export function checkWritePreconditions(
+export function writePrecondition(
   headers: Headers,
-  current: CurrentObject | undefined,
-): void {
+): ((current: CurrentObject | undefined) => void) | undefined {
   const ifNoneMatch = headers.get("if-none-match");
-  if (ifNoneMatch !== null && current && etagListMatches(ifNoneMatch, current.data.meta.etag)) {
-    throw preconditionFailed("If-None-Match");
-  }
   const ifMatch = headers.get("if-match");
-  if (ifMatch !== null) {
-    if (!current) throw s3Errors.noSuchKey("");
-    if (!etagListMatches(ifMatch, current.data.meta.etag)) throw preconditionFailed("If-Match");
-  }
+  if (ifNoneMatch === null && ifMatch === null) return undefined;
+  return (current) => {
+    if (ifNoneMatch !== null && current && etagListMatches(ifNoneMatch, current.data.meta.etag)) {
+      throw preconditionFailed("If-None-Match");
+    }
+    if (ifMatch !== null) {
+      if (!current) throw s3Errors.noSuchKey("");
+      if (!etagListMatches(ifMatch, current.data.meta.etag)) throw preconditionFailed("If-Match");
+    }
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   quotedEtag,
   requestedChecksum,
 } from "./object_headers.ts";
-import { checkWritePreconditions, hasWritePreconditions } from "./preconditions.ts";
+import { writePrecondition } from "./preconditions.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import { encryptionHeaders, keyToWrite } from "./encryption.ts";
@@ -87,9 +87,7 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
     sizeHint: r.contentLength,
     encryptWith,
     lock,
-    precondition: hasWritePreconditions(r.req.headers)
-      ? (current) => checkWritePreconditions(r.req.headers, current)
-      : undefined,
+    precondition: writePrecondition(r.req.headers),
     verify: verifyUpload(r.contentLength, md5Hex, checksum),
     storedChecksum: (written) =>
       checksum && written.checksum
