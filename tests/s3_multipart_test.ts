@@ -697,6 +697,18 @@ Deno.test("S3 multipart uploads", async (t) => {
         );
         assert.deepEqual(fromMarker.Parts!.map((p) => p.PartNumber), [4, 5]);
         assert.equal(fromMarker.IsTruncated, false);
+        // No part asked for: an empty page that a paginator does not follow.
+        const none = await s3.send(
+          new ListPartsCommand({ Bucket: ERR, Key: "five-parts", UploadId: uploadId, MaxParts: 0 }),
+        );
+        assert.equal(none.Parts, undefined);
+        assert.equal(none.IsTruncated, false);
+        // An encoding other than url is refused, not claimed and left undone.
+        await assertS3Error(
+          s3.send(new ListMultipartUploadsCommand({ Bucket: ERR, EncodingType: "bogus" as "url" })),
+          "InvalidArgument",
+          400,
+        );
         await s3.send(
           new AbortMultipartUploadCommand({ Bucket: ERR, Key: "five-parts", UploadId: uploadId }),
         );

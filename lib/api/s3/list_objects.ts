@@ -34,7 +34,8 @@ export function listingUrlEncode(key: string): string {
   return uriEncode(key).replaceAll("%2F", "/");
 }
 
-function encoder(query: URLSearchParams): (s: string) => string {
+/** How a listing encodes keys: as they are, or `encoding-type=url`; another type is InvalidArgument. */
+export function encoder(query: URLSearchParams): (s: string) => string {
   const type = query.get("encoding-type");
   if (type === null) return (s) => s;
   if (type.toLowerCase() !== "url") {

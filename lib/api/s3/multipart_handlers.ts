@@ -21,7 +21,7 @@ import {
   uploadPart,
 } from "../../model/multipart.ts";
 import type { ObjectMeta, ObjectVersion } from "../../model/object_table.ts";
-import { listingUrlEncode } from "./list_objects.ts";
+import { encoder } from "./list_objects.ts";
 import { type Bucket, versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
 import { expirationHeader } from "./expiration_header.ts";
@@ -333,7 +333,9 @@ export async function handleListParts(r: S3Request): Promise<Response> {
   const marker = Number(markerValue);
   const all = sortedParts(active.upload).filter((p) => p.partNumber > marker);
   const page = all.slice(0, maxParts);
-  const truncated = all.length > page.length;
+  // max-parts=0 asks for no part: not truncated (as the other listings answer), else a client
+  // would page on forever with no NextPartNumberMarker.
+  const truncated = maxParts > 0 && all.length > page.length;
   const algorithm = active.checksumAlgorithm;
   return xmlResponse("ListPartsResult", {
     Bucket: r.target.bucket!,
@@ -366,8 +368,7 @@ export async function handleListMultipartUploads(r: S3Request): Promise<Response
   const keyMarker = q.get("key-marker") || undefined;
   const uploadIdMarker = q.get("upload-id-marker") || undefined;
   const maxUploads = parseLimit(q.get("max-uploads"), "max-uploads", LIST_KEYS_MAX);
-  const encodingType = q.get("encoding-type");
-  const encode = encodingType?.toLowerCase() === "url" ? listingUrlEncode : (s: string) => s;
+  const encode = encoder(q);
   const result = maxUploads === 0
     ? { uploads: [], commonPrefixes: [], truncated: false }
     : await listUploads(r.ctx.store, bucket.id, {
@@ -397,7 +398,7 @@ export async function handleListMultipartUploads(r: S3Request): Promise<Response
     Delimiter: delimiter === undefined ? undefined : encode(delimiter),
     MaxUploads: maxUploads,
     IsTruncated: result.truncated,
-    EncodingType: encodingType === null ? undefined : "url",
+    EncodingType: q.get("encoding-type") === null ? undefined : "url",
     Upload: result.uploads.map((u) => ({
       Key: encode(u.key),
       UploadId: u.uploadId,
