@@ -703,6 +703,34 @@ Deno.test("S3 multipart uploads", async (t) => {
         );
         assert.equal(none.Parts, undefined);
         assert.equal(none.IsTruncated, false);
+        // The page's last upload aborted before the next page: the next page goes on after it.
+        const uploadIds = [];
+        for (let i = 0; i < 4; i++) {
+          const created = await s3.send(
+            new CreateMultipartUploadCommand({ Bucket: ERR, Key: "paged-uploads" }),
+          );
+          uploadIds.push(created.UploadId!);
+        }
+        const firstPage = await s3.send(
+          new ListMultipartUploadsCommand({ Bucket: ERR, Prefix: "paged-", MaxUploads: 2 }),
+        );
+        assert.deepEqual(firstPage.Uploads!.map((u) => u.UploadId), uploadIds.slice(0, 2));
+        await s3.send(
+          new AbortMultipartUploadCommand({
+            Bucket: ERR,
+            Key: "paged-uploads",
+            UploadId: firstPage.NextUploadIdMarker,
+          }),
+        );
+        const nextPage = await s3.send(
+          new ListMultipartUploadsCommand({
+            Bucket: ERR,
+            Prefix: "paged-",
+            KeyMarker: firstPage.NextKeyMarker,
+            UploadIdMarker: firstPage.NextUploadIdMarker,
+          }),
+        );
+        assert.deepEqual(nextPage.Uploads!.map((u) => u.UploadId), uploadIds.slice(2));
         // An encoding other than url is refused, not claimed and left undone.
         await assertS3Error(
           s3.send(new ListMultipartUploadsCommand({ Bucket: ERR, EncodingType: "bogus" as "url" })),

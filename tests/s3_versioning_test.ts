@@ -349,6 +349,30 @@ Deno.test("bucket versioning", async (t) => {
       );
       assert.deepEqual(grouped.CommonPrefixes?.map((p) => p.Prefix), ["a/"]);
       assert.ok(!(grouped.Versions ?? []).some((v) => v.Key!.startsWith("a/")));
+      // The page's last version deleted by id before the next page: the next page goes on after
+      // it, and repeats nothing.
+      const ids = [];
+      for (const i of [1, 2, 3, 4]) ids.unshift(await put(s3, "paging/d", `d ${i}`));
+      const first = await s3.send(
+        new ListObjectVersionsCommand({ Bucket: B, Prefix: "paging/", MaxKeys: 2 }),
+      );
+      assert.deepEqual(first.Versions!.map((v) => v.VersionId), ids.slice(0, 2));
+      await s3.send(
+        new DeleteObjectCommand({
+          Bucket: B,
+          Key: "paging/d",
+          VersionId: first.NextVersionIdMarker,
+        }),
+      );
+      const next = await s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: B,
+          Prefix: "paging/",
+          KeyMarker: first.NextKeyMarker,
+          VersionIdMarker: first.NextVersionIdMarker,
+        }),
+      );
+      assert.deepEqual(next.Versions!.map((v) => v.VersionId), ids.slice(2));
     });
 
     await t.step("suspended: a write or delete replaces the null version only", async () => {

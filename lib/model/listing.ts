@@ -111,13 +111,33 @@ function listedObject(key: string, version: ObjectVersion, meta: ObjectMeta): Li
 
 /** The entry's complete versions (objects and listed delete markers), newest first. */
 export function listedVersionsOf(entry: ObjectEntry): ListedVersion[] {
+  return listedVersionsOlderThan(entry, undefined);
+}
+
+/**
+ * The listed versions of an entry older than the one S3 names `versionId`,
+ * newest first: a listing's next page after that version. Its record stays
+ * when it was deleted by id since the last page, and keeps its place; with no
+ * record of it left, every version is listed.
+ */
+export function listedVersionsOlderThan(
+  entry: ObjectEntry,
+  versionId: string | undefined,
+): ListedVersion[] {
   const listed: ListedVersion[] = [];
+  let latest = true;
+  let passed = versionId === undefined;
   for (let i = entry.versions.length - 1; i >= 0; i--) {
     const version = entry.versions[i];
-    if (version.state.state !== "complete" || isUnlistedMarker(version)) continue;
-    listed.push(listedVersion(entry.key, version, listed.length === 0));
+    const state = version.state.state;
+    const shown = state === "complete" && !isUnlistedMarker(version);
+    if (shown && passed) listed.push(listedVersion(entry.key, version, latest));
+    if (shown) latest = false;
+    if (!passed && (shown || state === "deleted") && versionIdOf(version) === versionId) {
+      passed = true;
+    }
   }
-  return listed;
+  return passed ? listed : listedVersionsOf(entry);
 }
 
 function listedVersion(key: string, version: ObjectVersion, isLatest: boolean): ListedVersion {

@@ -550,6 +550,9 @@ export async function listUploads(
   if (objectKeyTooLong(query.prefix)) return result;
   const start = query.keyMarker && utf8Prefix(query.keyMarker, OBJECT_KEY_MAX_BYTES);
   for await (const entry of store.objects.scan(bucketId, { prefix: query.prefix, start })) {
+    const marker = entry.key === query.keyMarker && query.uploadIdMarker !== undefined
+      ? entry.versions.find((v) => v.uuid === query.uploadIdMarker)
+      : undefined;
     const uploads = entry.versions
       .flatMap((v) => {
         const state = v.state;
@@ -566,8 +569,13 @@ export async function listUploads(
         if (compareUtf8(u.key, query.keyMarker) < 0) continue;
         if (u.key === query.keyMarker) {
           if (query.uploadIdMarker === undefined) continue;
-          const markerIndex = uploads.findIndex((x) => x.uploadId === query.uploadIdMarker);
-          if (uploads.indexOf(u) <= markerIndex) continue;
+          // After the marker upload; aborted since the last page, its record keeps its place.
+          // Completed or gone, the key's uploads are all listed again.
+          if (
+            marker !== undefined && marker.state.state !== "complete" &&
+            (u.initiatedMs < marker.timestampMs ||
+              u.initiatedMs === marker.timestampMs && u.uploadId <= marker.uuid)
+          ) continue;
         }
       }
       if (query.delimiter) {

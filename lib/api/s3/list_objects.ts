@@ -1,7 +1,7 @@
 /** ListObjects (v1), ListObjectsV2 and ListObjectVersions. */
 import {
   type ListedVersion,
-  listedVersionsOf,
+  listedVersionsOlderThan,
   listObjects,
   type ListResult,
   listVersions,
@@ -229,11 +229,9 @@ export async function handleListObjectVersions(r: S3Request): Promise<Response> 
   const result: ListResult<ListedVersion> = { objects: [], commonPrefixes: [], truncated: false };
   if (maxKeys > 0) {
     if (versionIdMarker !== undefined && keyMarker!.startsWith(prefix)) {
-      // The marker key's versions older than the marker come first. If the
-      // marker version is gone (deleted since the last page), all of them.
+      // The marker key's versions older than the marker come first.
       const entry = await r.ctx.store.objects.get(bucket.id, keyMarker!);
-      const versions = entry ? listedVersionsOf(entry) : [];
-      const rest = versions.slice(versions.findIndex((v) => v.versionId === versionIdMarker) + 1);
+      const rest = entry ? listedVersionsOlderThan(entry, versionIdMarker) : [];
       result.objects = rest.slice(0, maxKeys);
       result.truncated = rest.length > maxKeys;
       result.last = keyMarker;
