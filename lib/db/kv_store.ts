@@ -52,6 +52,8 @@ const TAG_INLINE = 0;
 const TAG_SPLIT = 1;
 /** A value is at most this many chunks (60 MiB). */
 const CHUNKS_MAX = 1024;
+/** Reads of a split value that writes changed each time, before giving up (~0.5 s in all). */
+const SPLIT_READ_ATTEMPTS = 9;
 
 /** `bytes` after one zero byte. */
 function afterOneByte(bytes: Uint8Array): Uint8Array {
@@ -189,7 +191,8 @@ export class KvStore implements DbStore {
       const value = stored[0] === TAG_INLINE
         ? decodeInline<T>(stored, options.pick)
         : await this.#decode<T>(key, stored, options.pick);
-      yield { key, value };
+      // A split value deleted since the listing read its key is left out, as if deleted before.
+      if (value !== undefined) yield { key, value };
     }
   }
 
@@ -359,18 +362,65 @@ export class KvStore implements DbStore {
     return { ops, chunkCount: count };
   }
 
-  async #decode<T>(key: DbKey, stored: Uint8Array, pick?: ValuePick): Promise<T> {
-    if (stored[0] === TAG_INLINE) return decodeInline<T>(stored, pick);
-    if (stored[0] !== TAG_SPLIT) throw new Error(`Unknown value format for key ${String(key)}`);
-    const count = splitCount(stored);
-    const keys = Array.from({ length: count }, (_, i) => [CHUNK_SPACE, ...key, i] as Deno.KvKey);
+  /** The value `stored` under `key` holds; undefined when a split value was deleted meanwhile. */
+  async #decode<T>(key: DbKey, stored: Uint8Array, pick?: ValuePick): Promise<T | undefined> {
+    let head: Uint8Array | null = stored;
+    for (let attempt = 0; head !== null; attempt++) {
+      if (head[0] === TAG_INLINE) return decodeInline<T>(head, pick);
+      if (head[0] !== TAG_SPLIT) throw new Error(`Unknown value format for key ${String(key)}`);
+      if (attempt === SPLIT_READ_ATTEMPTS) {
+        throw new Error(
+          `The value of key ${
+            String(key)
+          } kept changing while its chunks were read, or misses some`,
+        );
+      }
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 2 ** attempt));
+      const read = await this.#readChunks(key, splitCount(head));
+      if ("whole" in read) {
+        const value = (decodeSerialized(read.whole, 0) ?? { value: deserialize(read.whole) }).value;
+        return (pick === undefined ? value : pickValue(value, pick)) as T;
+      }
+      head = read.changed;
+    }
+    return undefined;
+  }
+
+  /**
+   * The chunks of a split value, joined; or, when the value was written
+   * again while they were read, its new head (null: deleted). Each read of
+   * chunks also reads the head, whose versionstamp changes with every
+   * commit of the key: chunks read while it stayed the same are of one value
+   * (a write in slices deletes the old chunks in its first).
+   */
+  async #readChunks(
+    key: DbKey,
+    count: number,
+  ): Promise<{ whole: Uint8Array } | { changed: Uint8Array | null }> {
+    const head = key as Deno.KvKey;
+    const chunkKeys = Array.from(
+      { length: count },
+      (_, i) => [CHUNK_SPACE, ...key, i] as Deno.KvKey,
+    );
     const parts: Uint8Array[] = [];
-    for (let i = 0; i < keys.length; i += KV_GET_MANY_MAX) {
-      const got = await this.#reader().getMany<Uint8Array[]>(keys.slice(i, i + KV_GET_MANY_MAX));
+    const reader = this.#reader();
+    let versionstamp: string | undefined;
+    for (let i = 0; i < chunkKeys.length; i += KV_GET_MANY_MAX - 1) {
+      const [headNow, ...got] = await reader.getMany<Uint8Array[]>([
+        head,
+        ...chunkKeys.slice(i, i + KV_GET_MANY_MAX - 1),
+      ]);
+      const value = headNow.value;
+      versionstamp ??= headNow.versionstamp ?? undefined;
+      if (
+        value === null || headNow.versionstamp !== versionstamp || value[0] !== TAG_SPLIT ||
+        splitCount(value) !== count
+      ) {
+        return { changed: value };
+      }
       for (const g of got) {
-        if (g.value === null) {
-          throw new Error(`A chunk of the value of key ${String(key)} is missing`);
-        }
+        // A value larger than one engine commit is written in slices: the rest comes soon.
+        if (g.value === null) return { changed: value };
         parts.push(g.value);
       }
     }
@@ -380,7 +430,6 @@ export class KvStore implements DbStore {
       whole.set(p, offset);
       offset += p.byteLength;
     }
-    const value = (decodeSerialized(whole, 0) ?? { value: deserialize(whole) }).value;
-    return (pick === undefined ? value : pickValue(value, pick)) as T;
+    return { whole };
   }
 }

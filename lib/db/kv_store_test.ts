@@ -158,3 +158,38 @@ Deno.test("KvStore reads its own commits, with keys found absent and reads in fl
       assert.deepEqual(await db.get(key), value, `round ${n}, read again`);
     }
   }));
+
+Deno.test("KvStore reads a split value written again meanwhile whole, never mixed", () =>
+  withStore(async (db) => {
+    // Values of the same size and chunk count (25 chunks) whose bytes differ in every chunk: a
+    // read that took some chunks of one and some of another would decode to neither, or fail.
+    const valueOf = (n: number) => ({ n, text: String(n % 10).repeat(1_500_000) });
+    await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(0) }]);
+    let writing = true;
+    const writer = (async () => {
+      for (let n = 1; n <= 40 && writing; n++) {
+        await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(n) }]);
+      }
+      writing = false;
+    })();
+    let reads = 0;
+    try {
+      while (writing) {
+        const got = await Promise.all(
+          Array.from({ length: 4 }, () => db.get<{ n: number; text: string }>(["t", "big"])),
+        );
+        for (const value of got) {
+          assert.ok(value !== undefined);
+          assert.equal(value.text, valueOf(value.n).text, "the value read is one written");
+          reads++;
+        }
+      }
+    } finally {
+      writing = false;
+      await writer;
+    }
+    assert.ok(reads > 0);
+    const listed = [];
+    for await (const e of db.list<{ n: number }>({ prefix: ["t"] })) listed.push(e.value.n);
+    assert.deepEqual(listed, [40]);
+  }));
