@@ -391,7 +391,10 @@ export class KvStore implements DbStore {
    * again while they were read, its new head (null: deleted). Each read of
    * chunks also reads the head, whose versionstamp changes with every
    * commit of the key: chunks read while it stayed the same are of one value
-   * (a write in slices deletes the old chunks in its first).
+   * (a write in slices deletes the old chunks in its first). A value of up
+   * to KV_GET_MANY_MAX - 1 chunks (540 KiB) is read in one read, which the
+   * engine makes atomic; a larger one, rewritten without a pause, may keep
+   * changing under its reads (see SPLIT_READ_ATTEMPTS).
    */
   async #readChunks(
     key: DbKey,

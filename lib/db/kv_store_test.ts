@@ -159,37 +159,49 @@ Deno.test("KvStore reads its own commits, with keys found absent and reads in fl
     }
   }));
 
-Deno.test("KvStore reads a split value written again meanwhile whole, never mixed", () =>
-  withStore(async (db) => {
-    // Values of the same size and chunk count (25 chunks) whose bytes differ in every chunk: a
-    // read that took some chunks of one and some of another would decode to neither, or fail.
-    const valueOf = (n: number) => ({ n, text: String(n % 10).repeat(1_500_000) });
-    await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(0) }]);
-    let writing = true;
-    const writer = (async () => {
-      for (let n = 1; n <= 40 && writing; n++) {
-        await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(n) }]);
-      }
-      writing = false;
-    })();
-    let reads = 0;
-    try {
-      while (writing) {
-        const got = await Promise.all(
-          Array.from({ length: 4 }, () => db.get<{ n: number; text: string }>(["t", "big"])),
-        );
-        for (const value of got) {
-          assert.ok(value !== undefined);
-          assert.equal(value.text, valueOf(value.n).text, "the value read is one written");
-          reads++;
-        }
-      }
-    } finally {
-      writing = false;
-      await writer;
+/**
+ * Rewrites a split value `writes` times (pausing `pauseMs` between writes)
+ * while reading it 4 at a time: each read must be a value that was written.
+ * Values of one size, whose bytes differ in every chunk: a read that took
+ * chunks of two values would decode to neither, or fail.
+ */
+async function readWhileRewritten(db: KvStore, size: number, writes: number, pauseMs: number) {
+  const valueOf = (n: number) => ({ n, text: String(n % 10).repeat(size) });
+  await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(0) }]);
+  let writing = true;
+  const writer = (async () => {
+    for (let n = 1; n <= writes && writing; n++) {
+      await db.commit([{ type: "set", key: ["t", "big"], value: valueOf(n) }]);
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
-    assert.ok(reads > 0);
-    const listed = [];
-    for await (const e of db.list<{ n: number }>({ prefix: ["t"] })) listed.push(e.value.n);
-    assert.deepEqual(listed, [40]);
+    writing = false;
+  })();
+  let reads = 0;
+  try {
+    while (writing) {
+      const got = await Promise.all(
+        Array.from({ length: 4 }, () => db.get<{ n: number; text: string }>(["t", "big"])),
+      );
+      for (const value of got) {
+        assert.ok(value !== undefined);
+        assert.equal(value.text, valueOf(value.n).text, "the value read is one written");
+        reads++;
+      }
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+  assert.ok(reads > 0);
+  const listed = [];
+  for await (const e of db.list<{ n: number }>({ prefix: ["t"] })) listed.push(e.value.n);
+  assert.deepEqual(listed, [writes]);
+}
+
+Deno.test("KvStore reads a split value rewritten meanwhile whole, never mixed", () =>
+  withStore(async (db) => {
+    // 9 chunks, read at once: whole even under writes without a pause.
+    await readWhileRewritten(db, 500_000, 100, 0);
+    // 25 chunks, read in three reads and written in two engine commits.
+    await readWhileRewritten(db, 1_500_000, 20, 30);
   }));
