@@ -16,6 +16,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectAttributesCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -547,6 +548,53 @@ Deno.test("S3 multipart uploads", async (t) => {
       await complete(third, { IfNoneMatch: created.ETag });
       assert.deepEqual(await getBytes(s3, ERR, key), body(3));
     });
+
+    await t.step(
+      "an upload goes on whatever is written to its key meanwhile, as in S3",
+      async () => {
+        const key = "written-meanwhile";
+        const start = async () =>
+          (await s3.send(new CreateMultipartUploadCommand({ Bucket: ERR, Key: key }))).UploadId!;
+        const upload = async (uploadId: string, body: string) => {
+          const part = await s3.send(
+            new UploadPartCommand({
+              Bucket: ERR,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: 1,
+              Body: body,
+            }),
+          );
+          return { PartNumber: 1, ETag: part.ETag };
+        };
+        const complete = (uploadId: string, part: CompletedPart) =>
+          s3.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: ERR,
+              Key: key,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: [part] },
+            }),
+          );
+        const read = async () => new TextDecoder().decode(await getBytes(s3, ERR, key));
+        const first = await start();
+        await s3.send(new PutObjectCommand({ Bucket: ERR, Key: key, Body: "put meanwhile" }));
+        const firstPart = await upload(first, "the first upload");
+        await s3.send(new DeleteObjectCommand({ Bucket: ERR, Key: key }));
+        const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: ERR, Prefix: key }));
+        assert.deepEqual(listed.Uploads?.map((u) => u.UploadId), [first]);
+        assert.equal((await listPartsOf(s3, ERR, key, first)).length, 1);
+        // Of two uploads of the key, the one started last completes first; the other completes
+        // after it, and is the object.
+        const second = await start();
+        await complete(second, await upload(second, "the second upload"));
+        assert.equal(await read(), "the second upload");
+        await complete(first, firstPart);
+        assert.equal(await read(), "the first upload");
+        const left = await s3.send(new ListMultipartUploadsCommand({ Bucket: ERR, Prefix: key }));
+        assert.equal(left.Uploads, undefined);
+      },
+    );
 
     await t.step("AbortMultipartUpload, then NoSuchUpload; made-up ids", async () => {
       await s3.send(

@@ -8,7 +8,12 @@ import type { TableSchema } from "../table/schema.ts";
 import { bucketSchema } from "./bucket_table.ts";
 import { bucketAliasSchema } from "./bucket_alias_table.ts";
 import { keySchema } from "./key_table.ts";
-import { objectSchema, type ObjectVersion } from "./object_table.ts";
+import {
+  type ObjectMeta,
+  objectSchema,
+  type ObjectVersion,
+  type VersionState,
+} from "./object_table.ts";
 import { versionSchema } from "./version_table.ts";
 import { mpuSchema } from "./mpu_table.ts";
 import type { BlockRef } from "./block_ref_table.ts";
@@ -96,60 +101,80 @@ checkLaws("key", keySchema, (r) => ({
 }));
 
 const meta = { size: 3, etag: "e", headers: [["content-type", "x"]] as [string, string][] };
+const DAY = 24 * 3600 * 1000;
+/** Each version's start: u4 to u6 a day after u1 to u3, past what an upload replaced is kept. */
+const STARTS: Record<string, number> = {
+  u1: 10,
+  u2: 20,
+  u3: 30,
+  u4: DAY + 40,
+  u5: DAY + 50,
+  u6: DAY + 60,
+};
+
+/** The same data with tags, or an object lock, written at different times (their registers). */
+function withRegisters(r: () => number, base: ObjectMeta): ObjectMeta[] {
+  return [
+    base,
+    { ...base, tags: lw(r, [[], [["a", "1"]], [["a", "2"], ["b", "3"]]] as [string, string][][]) },
+    {
+      ...base,
+      ...(r() < 0.5
+        ? {
+          retention: lw(r, [null, { mode: "GOVERNANCE" as const, untilMs: 99 }, {
+            mode: "COMPLIANCE" as const,
+            untilMs: 120,
+          }]),
+        }
+        : {}),
+      ...(r() < 0.5 ? { legalHold: lw(r, [true, false]) } : {}),
+    },
+  ];
+}
+
+/**
+ * A record of one of six versions, in one of the states it goes through. As
+ * in remise: whether a version is versioned, and whether it is a multipart
+ * upload, is the same in each of its records; an upload in progress, or
+ * aborted, has its start's time; a completion or a deletion the same or a
+ * later one (two completions of one upload may differ).
+ */
 function version(r: () => number): ObjectVersion {
   const uuid = pick(r, ["u1", "u2", "u3", "u4", "u5", "u6"]);
-  const timestampMs = { u1: 10, u2: 20, u3: 30, u4: 40, u5: 50, u6: 60 }[uuid]! +
-    (r() < 0.2 ? 1 : 0);
-  // Whether a version is versioned is decided when it is created: the same in every record of it.
+  const start = STARTS[uuid];
+  const ended = start + (r() < 0.2 ? 1 : 0);
   const versioned = uuid === "u2" || uuid === "u3" || uuid === "u5"
     ? { versioned: true as const }
     : {};
-  const state = pick(r, [
-    { state: "uploading" as const, multipart: true, headers: [] },
-    { state: "uploading" as const, multipart: false, headers: [] },
-    { state: "deleted" as const },
-    {
-      state: "complete" as const,
-      data: { type: "inline" as const, meta, bytes: new Uint8Array([1, 2, 3]) },
-    },
-    // The same version with tags written at different times (PutObjectTagging).
-    {
-      state: "complete" as const,
-      data: {
+  const multipart = uuid === "u1" || uuid === "u3" || uuid === "u4";
+  const data = multipart
+    ? withRegisters(r, { ...meta, etag: "e-2" }).map((m) => ({
+      type: "parts" as const,
+      meta: m,
+      parts: [{ partNumber: 1, dataId: "d1", size: 2, etag: "p1" }, {
+        partNumber: 2,
+        dataId: "d2",
+        size: 1,
+        etag: "p2",
+      }],
+    }))
+    : [
+      ...withRegisters(r, meta).map((m) => ({
         type: "inline" as const,
-        meta: {
-          ...meta,
-          tags: lw(r, [[], [["a", "1"]], [["a", "2"], ["b", "3"]]] as [string, string][][]),
-        },
+        meta: m,
         bytes: new Uint8Array([1, 2, 3]),
-      },
-    },
-    // The same version with an object lock set at different times (PutObjectRetention,
-    // PutObjectLegalHold), each register on its own.
-    {
-      state: "complete" as const,
-      data: {
-        type: "inline" as const,
-        meta: {
-          ...meta,
-          ...(r() < 0.5
-            ? {
-              retention: lw(r, [null, { mode: "GOVERNANCE" as const, untilMs: 99 }, {
-                mode: "COMPLIANCE" as const,
-                untilMs: 120,
-              }]),
-            }
-            : {}),
-          ...(r() < 0.5 ? { legalHold: lw(r, [true, false]) } : {}),
-        },
-        bytes: new Uint8Array([1, 2, 3]),
-      },
-    },
-    { state: "complete" as const, data: { type: "deleteMarker" as const } },
-    { state: "aborted" as const },
+      })),
+      { type: "deleteMarker" as const },
+    ];
+  const [timestampMs, state] = pick<[number, VersionState]>(r, [
+    [start, { state: "uploading", multipart, headers: [] }],
+    [start, { state: "aborted" }],
+    [ended, { state: "deleted" }],
+    ...data.map((d): [number, VersionState] => [ended, { state: "complete", data: d }]),
   ]);
   return { uuid, timestampMs, ...versioned, state };
 }
+
 checkLaws("object", objectSchema(), (r) => ({
   bucketId: "b1",
   key: "k",
@@ -192,3 +217,39 @@ checkLaws("mpu", mpuSchema(), (r) => ({
   ),
   deleted: lw(r, [true, false]),
 }));
+
+Deno.test("a multipart upload goes on through newer writes of its key, for a day after its start", () => {
+  const schema = objectSchema();
+  const entry = (versions: ObjectVersion[]) => ({ bucketId: "b1", key: "k", versions });
+  const ids = (e: { versions: ObjectVersion[] }) => e.versions.map((v) => v.uuid);
+  const uploading: ObjectVersion = {
+    uuid: "upload",
+    timestampMs: 10,
+    state: { state: "uploading", multipart: true, headers: [] },
+  };
+  const object = (uuid: string, timestampMs: number): ObjectVersion => ({
+    uuid,
+    timestampMs,
+    state: { state: "complete", data: { type: "inline", meta, bytes: new Uint8Array([1]) } },
+  });
+  const goingOn = schema.merge(entry([uploading]), entry([object("put", 20)]));
+  assert.deepEqual(ids(goingOn), ["upload", "put"]);
+  assert.deepEqual(ids(schema.merge(goingOn, entry([object("later", 10 + DAY + 1)]))), ["later"]);
+  // Completed, then replaced: a replica that missed the completion does not bring it back.
+  const completed: ObjectVersion = {
+    uuid: "upload",
+    timestampMs: 30,
+    state: {
+      state: "complete",
+      data: {
+        type: "parts",
+        meta: { ...meta, etag: "e-1" },
+        parts: [{ partNumber: 1, dataId: "d", size: 3, etag: "p" }],
+      },
+    },
+  };
+  const replaced = schema.merge(entry([completed]), entry([object("put again", 40)]));
+  assert.deepEqual(replaced.versions.map((v) => v.state.state), ["aborted", "complete"]);
+  const withStale = schema.merge(replaced, entry([uploading]));
+  assert.deepEqual(withStale, replaced);
+});

@@ -10,6 +10,7 @@ import type { TableSchema } from "../table/schema.ts";
 import { type Lww, mergeOptionalLww, stableMax } from "../util/crdt.ts";
 import type { DataEncryption } from "./data_key.ts";
 import type { RetentionMode } from "./bucket_table.ts";
+import { REPLACED_UPLOAD_KEPT_MS } from "../util/limits.ts";
 
 /** A version's retention (object lock): it may not be deleted before `untilMs`. */
 export interface Retention {
@@ -92,7 +93,12 @@ export type VersionState =
     legalHold?: boolean;
   }
   | { state: "complete"; data: VersionData }
-  | { state: "aborted" }
+  /**
+   * An upload aborted, or, with `replaced`, the trace of a multipart
+   * upload's null version that a newer null version replaced (see
+   * mergeVersions).
+   */
+  | { state: "aborted"; replaced?: true }
   /** A complete version deleted by its id (DeleteObject with versionId): it never comes back. */
   | { state: "deleted" };
 
@@ -116,19 +122,29 @@ export interface ObjectEntry {
 }
 
 // A completed version stays complete: an abort racing a completion loses. A
-// deletion by version id wins over everything.
+// deletion by version id wins over everything. The trace of a replaced
+// version ranks with its completion, and wins at the same time.
 const STATE_RANK = { uploading: 0, aborted: 1, complete: 2, deleted: 3 } as const;
+
+function rankOf(v: ObjectVersion): number {
+  return isReplacedTrace(v) ? STATE_RANK.complete : STATE_RANK[v.state.state];
+}
+
+function isReplacedTrace(v: ObjectVersion): boolean {
+  return v.state.state === "aborted" && v.state.replaced === true;
+}
 
 function newer(a: ObjectVersion, b: ObjectVersion): boolean {
   return a.timestampMs !== b.timestampMs ? a.timestampMs > b.timestampMs : a.uuid > b.uuid;
 }
 
 function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
-  const ra = STATE_RANK[a.state.state];
-  const rb = STATE_RANK[b.state.state];
+  const ra = rankOf(a);
+  const rb = rankOf(b);
   if (ra !== rb) return rb > ra ? b : a;
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
+  if (isReplacedTrace(a) !== isReplacedTrace(b)) return isReplacedTrace(a) ? a : b;
   // Most often two copies of the same version (replicas, read repair); they
   // may differ in their metadata's registers only, which merge one by one.
   const ma = metaOf(a);
@@ -183,10 +199,23 @@ export function withRegister<N extends keyof MetaRegisters>(
  * version replaced. A version that is complete, or deleted by its id,
  * replaces what it would have replaced as complete.
  *
+ * A multipart upload in progress is not replaced, as in S3: it goes on
+ * whatever is written to its key meanwhile, and once complete it is newer
+ * than all of that; unless the newest write that replaced it came more than
+ * REPLACED_UPLOAD_KEPT_MS after its start. So that a replica that missed an
+ * upload's end (completion, abort, deletion) cannot bring it back as in
+ * progress, the replaced records that may end an upload stay as long: an
+ * abort or a deletion as it is, a multipart completion as an aborted record
+ * marked `replaced` (its data goes).
+ *
  * Why this stays a proper merge: a null version's records are all replaced
  * by the same newer null versions, whatever their state; versioned ones are
  * never replaced (an uploading versioned version must not lose its data to a
- * newer one); and a version that replaces others keeps doing so in every
+ * newer one); a record is kept, traced or dropped by its state and its age
+ * against the newest replacing version, and the state a merge keeps only
+ * rises while the newest replacing version only gets newer; an upload's end
+ * is never older than its start, so its trace outlasts its record in
+ * progress; and a version that replaces others keeps doing so in every
  * later state, or is itself replaced by one that replaces them too.
  */
 export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVersion[] {
@@ -203,7 +232,32 @@ export function mergeVersions(a: ObjectVersion[], b: ObjectVersion[]): ObjectVer
     }
   });
   if (lastNullReplacing <= 0) return all;
-  return all.filter((v, i) => i >= lastNullReplacing || v.versioned);
+  const replacedAtMs = all[lastNullReplacing].timestampMs;
+  const kept: ObjectVersion[] = [];
+  all.forEach((v, i) => {
+    if (i >= lastNullReplacing || v.versioned) {
+      kept.push(v);
+    } else if (replacedAtMs - v.timestampMs <= REPLACED_UPLOAD_KEPT_MS) {
+      const left = replacedRecord(v);
+      if (left) kept.push(left);
+    }
+  });
+  return kept;
+}
+
+/** What a null version that a newer one replaced leaves in its entry (see mergeVersions). */
+function replacedRecord(v: ObjectVersion): ObjectVersion | undefined {
+  const s = v.state;
+  if (isMultipartInProgress(v) || s.state === "aborted" || s.state === "deleted") return v;
+  const multipartCompletion = s.state === "complete" && s.data.type === "parts" &&
+    s.data.meta.etag.includes("-");
+  if (!multipartCompletion) return undefined;
+  return { uuid: v.uuid, timestampMs: v.timestampMs, state: { state: "aborted", replaced: true } };
+}
+
+/** A multipart upload not completed nor aborted yet. */
+export function isMultipartInProgress(v: ObjectVersion): boolean {
+  return v.state.state === "uploading" && v.state.multipart;
 }
 
 /** The `versioned` flag of `v`, to give another record of the same version. */

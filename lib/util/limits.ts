@@ -41,6 +41,12 @@ export const BLOCK_GC_INTERVAL_MS = 60 * 1000;
  * (its node died mid-upload): 5 GiB at 10 KiB/s takes less.
  */
 export const ABANDONED_UPLOAD_AGE_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long a multipart upload goes on after its key gets a newer object or
+ * deletion, in a bucket without versioning (see mergeVersions), counted from
+ * the upload's start to the newest such write.
+ */
+export const REPLACED_UPLOAD_KEPT_MS = 24 * 3600 * 1000;
 /** How often each node looks for abandoned uploads among its object entries. */
 export const ABANDONED_UPLOAD_INTERVAL_MS = 3600 * 1000;
 /**
