@@ -12,14 +12,16 @@ import { log } from "../util/log.ts";
 
 /**
  * Settles the notes of earlier processes; returns how many data ids were
- * released. A note whose records cannot be read now (peers unreachable) is
- * kept for the next pass.
+ * released. A note whose records cannot be read now (peers unreachable), or
+ * whose version is still uploading, is kept for the next pass.
  */
 export async function releaseInterruptedUploads(store: Store): Promise<number> {
   let released = 0;
   for await (const entry of store.journal.leftByEarlierRuns()) {
     try {
-      if (!(await isOwned(store, entry))) {
+      const owner = await ownerOf(store, entry);
+      if (owner === "pending") continue;
+      if (owner === "none") {
         await store.releaseData(entry.dataId);
         released++;
       }
@@ -32,22 +34,32 @@ export async function releaseInterruptedUploads(store: Store): Promise<number> {
 }
 
 /**
- * Whether a record names the data (or will release it): a version of the
- * object, complete or still uploading (the abandoned-upload collector
- * aborts those), or the record of its part in an upload going on.
+ * Whether a record names the data: "named" by a complete version of the
+ * object, or by the record of its part in an upload going on; "pending"
+ * while a version of the object is still uploading, which its dead PutObject
+ * will never complete: it ends aborted (see abandoned_uploads.ts), or
+ * replaced by a newer version of its key (which leaves its data to this
+ * note), and the note waits until then; else "none". An uploading version
+ * is not aborted here: its completion may have reached a replica that this
+ * read did not, and would then show, its data released.
  */
-async function isOwned(store: Store, { dataId, owner }: JournalEntry): Promise<boolean> {
+async function ownerOf(
+  store: Store,
+  { dataId, owner }: JournalEntry,
+): Promise<"named" | "pending" | "none"> {
   const entry = await store.objects.get(owner.bucketId, owner.key);
   if (owner.kind === "object") {
     const state = entry?.versions.find((v) => v.uuid === dataId)?.state.state;
-    return state === "uploading" || state === "complete";
+    if (state === "uploading") return "pending";
+    return state === "complete" ? "named" : "none";
   }
   // A completed upload's version (the upload's id for uuid) lists the parts it kept.
   const state = entry?.versions.find((v) => v.uuid === owner.uploadId)?.state;
   if (state?.state === "complete") {
-    return state.data.type === "parts" && state.data.parts.some((p) => p.dataId === dataId);
+    const kept = state.data.type === "parts" && state.data.parts.some((p) => p.dataId === dataId);
+    return kept ? "named" : "none";
   }
   const upload = await store.uploads.get(owner.uploadId);
-  if (upload === undefined || upload.deleted.v) return false; // aborted, or completed and gone
-  return upload.parts[String(owner.partNumber)]?.v.dataId === dataId;
+  if (upload === undefined || upload.deleted.v) return "none"; // aborted, or completed and gone
+  return upload.parts[String(owner.partNumber)]?.v.dataId === dataId ? "named" : "none";
 }

@@ -47,7 +47,7 @@ Deno.test("the next process releases the data of uploads its node died in, and o
       headers: [],
       maxSize: 1 << 20,
     });
-    // A PutObject still recorded as uploading: the abandoned-upload collector's.
+    // A PutObject still recorded as uploading: its note waits until the record is settled.
     const uploading = await interrupted(object("uploading"));
     await before.objects.insert({
       bucketId: BUCKET,
@@ -115,8 +115,19 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     for await (const block of after.versions.scan(completed.version.uuid)) {
       assert.equal(block.deleted, false, "a completed object keeps its data");
     }
-    // Every note is settled; the notes of the running process are left alone.
+    // Every note is settled but the one of the version still uploading, which waits: once the
+    // key is written again (the record replaced, which leaves its data to the note), the data goes.
     assert.equal(await releaseInterruptedUploads(after), 0);
+    await putObject(after, BUCKET, "uploading", bodyOf(new Uint8Array(10)), {
+      headers: [],
+      maxSize: 1 << 20,
+    });
+    assert.equal(await releaseInterruptedUploads(after), 1);
+    for (let i = 0; i < 50 && (await refcounts(uploading.hashes)).some((c) => c > 0); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(await refcounts(uploading.hashes), [0, 0, 0]);
+    // The notes of the running process are left alone.
     await after.journal.begin(crypto.randomUUID(), object("now"));
     assert.equal(await releaseInterruptedUploads(after), 0);
     let notes = 0;

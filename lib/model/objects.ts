@@ -24,6 +24,8 @@ import type { ValuePick } from "../db/db.ts";
 import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
+import { log } from "../util/log.ts";
+import { errorMessage } from "../util/errors.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
 
@@ -274,14 +276,34 @@ export async function putObject(
     // show yet: its data stays (if it never shows, its record of an upload
     // in progress is collected after a week). Before that, the upload ends.
     if (uploadingSinceMs !== undefined && !committing) {
-      await abortVersion(store, bucketId, key, { uuid, timestampMs: uploadingSinceMs, ...flag });
-      // Its record may have been replaced by a newer version already: the
-      // data goes all the same.
-      await store.releaseData(uuid);
-      if (noted) store.journal.end(uuid);
+      const version = { uuid, timestampMs: uploadingSinceMs, ...flag };
+      if (await abandonUpload(store, bucketId, key, version) && noted) store.journal.end(uuid);
     }
     throw e;
   }
+}
+
+/**
+ * Ends a PutObject that failed before its version was written: marks the
+ * version aborted and releases its data, which it never names, even when
+ * the mark cannot be written now (too few replicas: a record left
+ * uploading is aborted later, or replaced by a newer version) or its record
+ * was replaced by a newer version already. Resolves with whether the data
+ * was released; if not, the upload's note in the journal is for the node's
+ * next process.
+ */
+async function abandonUpload(
+  store: Store,
+  bucketId: string,
+  key: string,
+  version: Pick<ObjectVersion, "uuid" | "timestampMs" | "versioned">,
+): Promise<boolean> {
+  const failed = (what: string) => (e: unknown) => {
+    log("remise::model", "warn", `upload ${version.uuid} of ${key}: ${what}: ${errorMessage(e)}`);
+    return false;
+  };
+  await abortVersion(store, bucketId, key, version).catch(failed("not marked aborted"));
+  return await store.releaseData(version.uuid).then(() => true, failed("data not released"));
 }
 
 /**

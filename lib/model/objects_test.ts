@@ -220,3 +220,35 @@ Deno.test("a versioned key keeps each version's blocks until that version is del
     // Only deletions are left: a store that runs alone drops the entry.
     assert.equal(await store.objects.get(BUCKET, "k"), undefined);
   }));
+
+Deno.test("a PutObject that fails releases its data, even when its abort cannot be written", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize });
+    const body = crypto.getRandomValues(new Uint8Array(4 * blockSize));
+    // Too few replicas answer the abort (as when the node lost its peers mid-upload).
+    const insert = store.objects.insert.bind(store.objects);
+    store.objects.insert = (entry) =>
+      entry.versions.some((v) => v.state.state === "aborted")
+        ? Promise.reject(new Error("too few replicas"))
+        : insert(entry);
+    await assert.rejects(
+      putObject(store, BUCKET, "refused", bodyOf(body), {
+        headers: [],
+        maxSize: 1 << 20,
+        verify: () => {
+          throw new Error("BadDigest");
+        },
+      }),
+      /BadDigest/,
+    );
+    const entry = await store.objects.get(BUCKET, "refused");
+    const uuid = entry!.versions[0].uuid;
+    assert.equal(entry!.versions[0].state.state, "uploading", "the abort was not written");
+    const hashes = new Set<string>();
+    for await (const block of store.versions.scan(uuid)) hashes.add(block.hash);
+    assert.equal(hashes.size, 4);
+    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);
+    await new Promise((r) => setTimeout(r, 50)); // the note is forgotten after the answer
+    assert.equal(await db.get(["dj", uuid]), undefined, "the journal's note is settled");
+  }));
