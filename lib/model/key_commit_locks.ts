@@ -11,7 +11,7 @@
  * the quorum the one before it wrote.
  *
  * The leader grants its lock as a lease: released by the holder, or by
- * itself after LEASE_MS if the holder died meanwhile. A node asks only a
+ * itself once it sees the holder down, or after LEASE_MS. A node asks only a
  * leader before it in layout order (itself is always up), so two nodes
  * never wait for each other. When the leader does not grant the lock in
  * time, the write fails (503) rather than go on unserialized; a leader
@@ -30,6 +30,8 @@ const UNLOCK_PATH = "objects/key-unlock";
 const LOCK_WAIT_MS = 10_000;
 /** How long a leader keeps a lock for a holder that never releases it. */
 const LEASE_MS = 30_000;
+/** How often a leader looks for holders of its locks that went down. */
+const HOLDER_CHECK_MS = 1_000;
 
 /** What the locks need of the cluster. */
 export type LockReplication = Pick<
@@ -43,6 +45,8 @@ interface LockBody {
 }
 
 interface Lease {
+  /** The node whose conditional write holds the lock. */
+  holder: string;
   release?: () => void;
   timer?: ReturnType<typeof setTimeout>;
   /** The holder gave up before the lock was granted: release it once it is. */
@@ -53,6 +57,7 @@ export class KeyCommitLocks {
   readonly #local = new KeyedMutex();
   /** Locks this node holds as leader for other nodes' conditional writes, by lease id. */
   readonly #leases = new Map<string, Lease>();
+  #holderWatch: ReturnType<typeof setInterval> | undefined;
 
   readonly #leaseMs: number;
 
@@ -62,7 +67,7 @@ export class KeyCommitLocks {
     options: { leaseMs?: number } = {},
   ) {
     this.#leaseMs = options.leaseMs ?? LEASE_MS;
-    replication.register(LOCK_PATH, (_from, m) => this.#grant(m.body as LockBody));
+    replication.register(LOCK_PATH, (from, m) => this.#grant(from, m.body as LockBody));
     replication.register(UNLOCK_PATH, (_from, m) => {
       this.#end((m.body as Pick<LockBody, "lease">).lease);
       return Promise.resolve({ body: null });
@@ -113,12 +118,13 @@ export class KeyCommitLocks {
     return replicas.find((node) => this.replication.isUp(node));
   }
 
-  async #grant(body: LockBody): Promise<{ body: null }> {
+  async #grant(holder: string, body: LockBody): Promise<{ body: null }> {
     if (typeof body?.lease !== "string" || typeof body.name !== "string") {
       throw new Error("A key lock request needs a lease and a name");
     }
-    const lease: Lease = { cancelled: false };
+    const lease: Lease = { holder, cancelled: false };
     this.#leases.set(body.lease, lease);
+    this.#watchHolders();
     const release = await this.#local.acquire(body.name);
     lease.release = release;
     if (lease.cancelled) {
@@ -131,6 +137,28 @@ export class KeyCommitLocks {
       Deno.unrefTimer(timer);
     }
     return { body: null };
+  }
+
+  /**
+   * While leases are held, ends each whose holder this node sees down (its
+   * process died, or it was cut off): its write will not go on, and the key's
+   * other writes need not wait out the lease.
+   */
+  #watchHolders(): void {
+    if (this.#holderWatch !== undefined) return;
+    this.#holderWatch = setInterval(() => {
+      for (const [id, lease] of this.#leases) {
+        if (lease.release && !this.replication.isUp(lease.holder)) {
+          log("remise::objects", "info", "a key lock's holder is down: released");
+          this.#end(id);
+        }
+      }
+      if (this.#leases.size === 0) {
+        clearInterval(this.#holderWatch);
+        this.#holderWatch = undefined;
+      }
+    }, HOLDER_CHECK_MS);
+    Deno.unrefTimer(this.#holderWatch);
   }
 
   #end(id: string): void {

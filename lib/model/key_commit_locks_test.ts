@@ -124,3 +124,14 @@ Deno.test("a leader from before these locks is not asked: its node's own lock ho
   (await c)();
   releaseB();
 });
+
+Deno.test("a lease whose holder goes down ends without waiting out the lease", async () => {
+  const { locks, net } = cluster();
+  await locks.b.acquire("bkt", "k", true); // b then dies, or is cut off
+  const c = locks.c.acquire("bkt", "k", true);
+  assert.equal(await settlesWithin(c, 200), false);
+  net.down.add("b");
+  assert.equal(await settlesWithin(c, 2_500), true, "released within a check of the holders");
+  (await c)();
+  assert.equal(locks.a.leasesHeld, 0);
+});
