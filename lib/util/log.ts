@@ -73,3 +73,36 @@ export function log(module: string, level: LogLevel, message: string): void {
   if (LEVELS[level] <= LEVELS.warn) console.error(line);
   else console.log(line);
 }
+
+/**
+ * A message that may come once per request during an outage (a quorum not
+ * reached, a full disk): logged at most once per `intervalMs`, with how
+ * many were left out since the last one logged.
+ */
+export class SampledLog {
+  #lastMs = -Infinity;
+  #skipped = 0;
+
+  constructor(
+    private readonly module: string,
+    private readonly level: LogLevel,
+    private readonly intervalMs: number,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  log(message: string): void {
+    const now = this.nowMs();
+    if (now - this.#lastMs < this.intervalMs) {
+      this.#skipped++;
+      return;
+    }
+    const skipped = this.#skipped;
+    this.#lastMs = now;
+    this.#skipped = 0;
+    log(
+      this.module,
+      this.level,
+      skipped > 0 ? `${message} (${skipped} more since the last)` : message,
+    );
+  }
+}

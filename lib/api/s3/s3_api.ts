@@ -9,7 +9,7 @@ import { QuorumError } from "../../rpc/quorum.ts";
 import { SpoolTooLargeError } from "../../block/spool.ts";
 import { MissingBlockError } from "../../block/block_manager.ts";
 import { CorruptBlockError } from "../../block/block_store.ts";
-import { log, logEnabled } from "../../util/log.ts";
+import { log, logEnabled, SampledLog } from "../../util/log.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { type AuthContext, authenticateRequest } from "./auth/authenticate.ts";
 import { parseRawQuery, splitRawUrl } from "./auth/canonical_request.ts";
@@ -428,6 +428,10 @@ async function checkPublicAccess(r: S3Request, operation: string): Promise<void>
   r.publicRead = true;
 }
 
+/** During an outage every request fails alike: one line every 10 s, with the count left out. */
+const quorumWarnings = new SampledLog("remise::api::s3", "warn", 10_000);
+const outOfSpaceWarnings = new SampledLog("remise::api::s3", "warn", 10_000);
+
 /** Maps errors from lower layers to S3 errors; unknown errors are InternalError and logged. */
 export function toS3Error(e: unknown, requestId: string): S3Error {
   if (e instanceof S3Error) return e;
@@ -447,12 +451,12 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
   }
   const full = outOfSpaceError(e);
   if (full) {
-    log("remise::api::s3", "warn", `request ${requestId}: ${errorMessage(e)}`);
+    outOfSpaceWarnings.log(`request ${requestId}: ${errorMessage(e)}`);
     return full;
   }
   if (e instanceof QuorumError) {
     // Which nodes failed, and their addresses, are for the node's log, not for clients.
-    log("remise::api::s3", "warn", `request ${requestId}: ${e.message}`);
+    quorumWarnings.log(`request ${requestId}: ${e.message}`);
     return new S3Error(
       "ServiceUnavailable",
       503,
