@@ -55,9 +55,10 @@ export interface ListResult<T = ListedObject> {
 }
 
 /**
- * What a listing reads of an object entry: every version, as merging needs,
- * but without headers, parts or inline data. Entries read so are only
- * merged and looked at, never written back.
+ * What a listing reads of an object entry: every version, as merging needs
+ * (mergeVersions reads a complete version's data type and ETag), but
+ * without headers, parts or inline data. Entries read so are only merged
+ * and looked at, never written back.
  */
 const LISTING_PICK: ValuePick = {
   key: true,
