@@ -3,19 +3,20 @@
  *
  * Every commit of a key through this node holds this node's lock of the key
  * from its last check of the key's current object to its write. A
- * conditional commit (If-Match, If-None-Match) also holds the key's lock on
- * its bucket's leader: the first replica of the bucket's partition, in
- * layout order, that this node sees up. Every node picks the same leader
- * while they see the same nodes up, so conditional writes of one key through
- * different nodes take turns; each one's check reads a quorum, which meets
+ * conditional commit (If-Match, If-None-Match) holds the key's lock on a
+ * majority of its bucket's replicas as well: two majorities share a node, so
+ * conditional writes of one key through any nodes take turns, whatever each
+ * node believes of the others; each one's check reads a quorum, which meets
  * the quorum the one before it wrote.
  *
- * The leader grants its lock as a lease: released by the holder, or by
- * itself once it sees the holder down, or after LEASE_MS. A node asks only a
- * leader before it in layout order (itself is always up), so two nodes
- * never wait for each other. When the leader does not grant the lock in
- * time, the write fails (503) rather than go on unserialized; a leader
- * from before these locks (a rolling upgrade) is not asked.
+ * The locks are taken in the replicas' layout order, one at a time, so no
+ * two writers wait for each other; a replica seen down, or that does not
+ * grant the lock within LOCK_WAIT_MS, is passed over for the next one. A
+ * write that cannot gather a majority fails (503) rather than go on
+ * unserialized. A replica grants its lock as a lease: released by the
+ * holder, or by itself once it sees the holder down, or after LEASE_MS. A
+ * replica running a remise from before these locks (a rolling upgrade)
+ * counts as granted.
  */
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { Replication } from "../rpc/replication.ts";
@@ -26,8 +27,8 @@ import { log } from "../util/log.ts";
 
 const LOCK_PATH = "objects/key-lock";
 const UNLOCK_PATH = "objects/key-unlock";
-/** How long a conditional write waits for its leader's lock. */
-const LOCK_WAIT_MS = 10_000;
+/** How long a conditional write waits for a replica's lock before passing it over. */
+const LOCK_WAIT_MS = 5_000;
 /** How long a leader keeps a lock for a holder that never releases it. */
 const LEASE_MS = 30_000;
 /** How often a leader looks for holders of its locks that went down. */
@@ -75,47 +76,81 @@ export class KeyCommitLocks {
   }
 
   /**
-   * Waits for the key's lock (and, when `conditional`, its leader's) and
-   * returns the function that releases it.
+   * Waits for the key's lock (and, when `conditional`, a majority of its
+   * replicas') and returns the function that releases it.
    */
   async acquire(bucketId: string, key: string, conditional: boolean): Promise<() => void> {
     const name = `${bucketId}\0${key}`;
-    const releaseLocal = await this.#local.acquire(name);
-    if (!conditional) return releaseLocal;
-    const leader = this.#leaderOf(bucketId);
-    if (leader === undefined || leader === this.replication.nodeId) return releaseLocal;
+    const self = this.replication.nodeId;
+    const replicas = conditional ? this.replication.readSet(this.partitionOf(bucketId)) : [];
+    // This node's lock comes at its place among the replicas; first when it is none of them
+    // (only this node's own writes wait for it then).
+    if (replicas.length <= 1 || !replicas.includes(self)) {
+      const releaseLocal = await this.#local.acquire(name);
+      if (replicas.length <= 1) return releaseLocal;
+      return await this.#lockMajority(replicas, name, [releaseLocal]);
+    }
+    return await this.#lockMajority(replicas, name, []);
+  }
+
+  /** Adds the key's lock on a majority of `replicas`, in their order, to `releases`. */
+  async #lockMajority(
+    replicas: string[],
+    name: string,
+    releases: (() => void)[],
+  ): Promise<() => void> {
+    const releaseAll = () => releases.reverse().forEach((release) => release());
+    const needed = Math.floor(replicas.length / 2) + 1;
+    let granted = 0;
+    const refusals: { node: string; error: string }[] = [];
+    for (const [i, node] of replicas.entries()) {
+      if (granted >= needed || granted + replicas.length - i < needed) break;
+      if (node === this.replication.nodeId) {
+        releases.push(await this.#local.acquire(name));
+        granted++;
+      } else if (!this.replication.isUp(node)) {
+        refusals.push({ node, error: "seen down" });
+      } else {
+        const release = await this.#lockAt(node, name).catch((e) => {
+          refusals.push({ node, error: errorMessage(e) });
+          return undefined;
+        });
+        if (release) {
+          releases.push(release);
+          granted++;
+        }
+      }
+    }
+    if (granted < needed) {
+      releaseAll();
+      throw new QuorumError("lock the key for a conditional write", needed, granted, refusals);
+    }
+    return releaseAll;
+  }
+
+  /** The key's lock on another replica, and the function that releases it. */
+  async #lockAt(node: string, name: string): Promise<() => void> {
     const lease = crypto.randomUUID();
     try {
-      await this.replication.call(leader, LOCK_PATH, { body: { lease, name } satisfies LockBody }, {
+      await this.replication.call(node, LOCK_PATH, { body: { lease, name } satisfies LockBody }, {
         priority: "high",
         timeoutMs: LOCK_WAIT_MS,
       });
     } catch (e) {
-      // A leader from before these locks: serialized on this node only, as it then was.
+      // A replica from before these locks: its part cannot be had; counted as granted.
       if (e instanceof RpcError && e.message.includes(`Unknown RPC path "${LOCK_PATH}"`)) {
-        return releaseLocal;
+        return () => {};
       }
       // Granted later, it is released at once.
-      this.#sendUnlock(leader, lease);
-      releaseLocal();
-      throw new QuorumError("lock the key for a conditional write", 1, 0, [
-        { node: leader, error: errorMessage(e) },
-      ]);
+      this.#sendUnlock(node, lease);
+      throw e;
     }
-    return () => {
-      this.#sendUnlock(leader, lease);
-      releaseLocal();
-    };
+    return () => this.#sendUnlock(node, lease);
   }
 
   /** Leases still held for other nodes (for tests). */
   get leasesHeld(): number {
     return this.#leases.size;
-  }
-
-  #leaderOf(bucketId: string): string | undefined {
-    const replicas = this.replication.readSet(this.partitionOf(bucketId));
-    return replicas.find((node) => this.replication.isUp(node));
   }
 
   async #grant(holder: string, body: LockBody): Promise<{ body: null }> {

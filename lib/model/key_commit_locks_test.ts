@@ -4,28 +4,35 @@ import { RpcError, type RpcMessage } from "../net/transport.ts";
 import type { SystemHandler } from "../rpc/system.ts";
 import { QuorumError } from "../rpc/quorum.ts";
 
+type Node = "a" | "b" | "c";
+
 /**
  * Nodes a, b, c of one partition (in that layout order) whose calls reach
- * each other's handlers in memory; a node in `down` is seen down and its
- * calls fail, and with `callTimeoutMs` a call gives up after that long
- * while its handler goes on (as an RPC timeout).
+ * each other's handlers in memory. A node in `down` is down: its calls fail
+ * and every node sees it down. `seenDown` adds what one node believes of
+ * others, whatever they are. With `callTimeoutMs` a call gives up after that
+ * long while its handler goes on (as an RPC timeout).
  */
 function cluster(options: { leaseMs?: number } = {}) {
   const handlers = new Map<string, Map<string, SystemHandler>>();
-  const down = new Set<string>();
-  const net = { down, callTimeoutMs: undefined as number | undefined };
+  const net = {
+    down: new Set<string>(),
+    seenDown: new Map<string, Set<string>>(),
+    callTimeoutMs: undefined as number | undefined,
+  };
   const replicationOf = (nodeId: string): LockReplication => {
     const mine = new Map<string, SystemHandler>();
     handlers.set(nodeId, mine);
     return {
       nodeId,
       readSet: () => ["a", "b", "c"],
-      isUp: (node) => node === nodeId || !down.has(node),
+      isUp: (node) =>
+        node === nodeId || !net.down.has(node) && !net.seenDown.get(nodeId)?.has(node),
       register: (path, handler) => {
         mine.set(path, handler);
       },
       call: (node, path, message): Promise<RpcMessage> => {
-        if (down.has(node)) return Promise.reject(new Error(`${node} is down`));
+        if (net.down.has(node)) return Promise.reject(new Error(`${node} is down`));
         const handler = handlers.get(node)!.get(path);
         // What an RPC to a path the node does not serve fails with.
         if (!handler) return Promise.reject(new RpcError("remote", `Unknown RPC path "${path}"`));
@@ -42,8 +49,9 @@ function cluster(options: { leaseMs?: number } = {}) {
   };
   const locks = Object.fromEntries(
     ["a", "b", "c"].map((id) => [id, new KeyCommitLocks(replicationOf(id), () => 0, options)]),
-  ) as Record<"a" | "b" | "c", KeyCommitLocks>;
-  return { locks, net, handlers };
+  ) as Record<Node, KeyCommitLocks>;
+  const leases = () => Object.values(locks).reduce((n, l) => n + l.leasesHeld, 0);
+  return { locks, net, handlers, leases };
 }
 
 /** Whether `promise` settles within `ms`. */
@@ -55,25 +63,27 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   return settled;
 }
 
-Deno.test("conditional commits of a key through different nodes take turns at the leader", async () => {
-  const { locks } = cluster();
-  const releaseB = await locks.b.acquire("bkt", "k", true);
-  const c = locks.c.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(c, 50), false, "c waits for b");
-  const other = await locks.c.acquire("bkt", "other key", true);
-  other();
-  releaseB();
-  const releaseC = await c;
-  const a = locks.a.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(a, 50), false, "the leader's own commit waits for c's");
-  releaseC();
-  (await a)();
-  assert.equal(locks.a.leasesHeld, 0);
+/** Lets the unlocks sent (not awaited) arrive. */
+const unlocksArrive = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+Deno.test("conditional commits of a key through different nodes take turns", async () => {
+  const { locks, leases } = cluster();
+  for (const [first, second] of [["b", "c"], ["c", "a"], ["a", "b"]] as [Node, Node][]) {
+    const release = await locks[first].acquire("bkt", "k", true);
+    const next = locks[second].acquire("bkt", "k", true);
+    assert.equal(await settlesWithin(next, 50), false, `${second} waits for ${first}`);
+    const other = await locks[second].acquire("bkt", "other key", true);
+    other();
+    release();
+    (await next)();
+  }
+  await unlocksArrive();
+  assert.equal(leases(), 0);
 });
 
 Deno.test("unconditional commits wait only for their own node's commits of the key", async () => {
   const { locks } = cluster();
-  const conditional = await locks.b.acquire("bkt", "k", true);
+  const conditional = await locks.b.acquire("bkt", "k", true); // holds a's and b's locks
   const elsewhere = locks.c.acquire("bkt", "k", false);
   assert.equal(await settlesWithin(elsewhere, 50), true);
   (await elsewhere)();
@@ -83,55 +93,78 @@ Deno.test("unconditional commits wait only for their own node's commits of the k
   (await here)();
 });
 
-Deno.test("a leader seen down passes the lock to the next replica up", async () => {
+Deno.test("a replica seen down is passed over: the two others still make writers take turns", async () => {
   const { locks, net } = cluster();
   net.down.add("a");
   const releaseC = await locks.c.acquire("bkt", "k", true);
   const b = locks.b.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(b, 50), false, "b leads, and waits for c's lease");
+  assert.equal(await settlesWithin(b, 50), false, "b waits for c");
   releaseC();
   (await b)();
 });
 
-Deno.test("a leader that does not answer fails the conditional commit with a 503's error", async () => {
+Deno.test("nodes that disagree on who is up still take turns, or fail", async () => {
+  // c comes back from a cut: it sees a and b down, which still see it down.
   const { locks, net } = cluster();
-  const holdsA = await locks.a.acquire("bkt", "k", true);
+  net.seenDown.set("c", new Set(["a", "b"]));
+  net.seenDown.set("a", new Set(["c"]));
+  net.seenDown.set("b", new Set(["c"]));
+  const releaseA = await locks.a.acquire("bkt", "k", true);
+  await assert.rejects(locks.c.acquire("bkt", "k", true), QuorumError, "c alone is no majority");
+  // c now sees a and b again, before they see c: it waits for a's turn all the same.
+  net.seenDown.delete("c");
+  const c = locks.c.acquire("bkt", "k", true);
+  assert.equal(await settlesWithin(c, 50), false);
+  releaseA();
+  (await c)();
+});
+
+Deno.test("a replica that does not answer is passed over; without a majority, a 503's error", async () => {
+  const { locks, net, leases } = cluster();
+  const holdsA = await locks.a.acquire("bkt", "k", false); // a's own write holds a's lock
   net.callTimeoutMs = 30;
+  const release = await locks.b.acquire("bkt", "k", true); // a passed over: b and c
+  release();
+  net.down.add("c");
   await assert.rejects(locks.b.acquire("bkt", "k", true), QuorumError);
   net.callTimeoutMs = undefined;
   holdsA();
-  // b gave up: the lease granted once a released is given back at once.
+  // The leases a granted after b gave up are given back at once.
+  await unlocksArrive();
+  net.down.delete("c");
   const c = locks.c.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(c, 200), true, "c is not held up by b's lease");
+  assert.equal(await settlesWithin(c, 200), true, "c is not held up by b's leases");
   (await c)();
-  assert.equal(locks.a.leasesHeld, 0);
+  await unlocksArrive();
+  assert.equal(leases(), 0);
 });
 
 Deno.test("a lease whose holder never releases it ends by itself", async () => {
-  const { locks } = cluster({ leaseMs: 40 });
-  await locks.b.acquire("bkt", "k", true); // never released, as by a node that died
+  const { locks, net } = cluster({ leaseMs: 40 });
+  await locks.b.acquire("bkt", "k", true); // holds a's and b's locks, and never lets go
+  net.seenDown.set("c", new Set(["b"])); // c no longer reaches b; a still sees it up
   const c = locks.c.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(c, 500), true);
+  assert.equal(await settlesWithin(c, 20), false);
+  assert.equal(await settlesWithin(c, 500), true, "a's lease ended: a and c make a majority");
   (await c)();
 });
 
-Deno.test("a leader from before these locks is not asked: its node's own lock holds", async () => {
+Deno.test("a replica from before these locks counts as granted", async () => {
   const { locks, handlers } = cluster();
   handlers.get("a")!.clear(); // a runs an older remise
   const releaseB = await locks.b.acquire("bkt", "k", true);
   const c = locks.c.acquire("bkt", "k", true);
-  assert.equal(await settlesWithin(c, 50), true);
-  (await c)();
+  assert.equal(await settlesWithin(c, 50), false, "c waits for b's lock");
   releaseB();
+  (await c)();
 });
 
 Deno.test("a lease whose holder goes down ends without waiting out the lease", async () => {
   const { locks, net } = cluster();
-  await locks.b.acquire("bkt", "k", true); // b then dies, or is cut off
+  await locks.b.acquire("bkt", "k", true); // holds a's and b's locks; b then dies
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 200), false);
   net.down.add("b");
-  assert.equal(await settlesWithin(c, 2_500), true, "released within a check of the holders");
+  assert.equal(await settlesWithin(c, 2_500), true, "a's lease ends within a check");
   (await c)();
-  assert.equal(locks.a.leasesHeld, 0);
 });
