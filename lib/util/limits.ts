@@ -265,3 +265,6 @@ export const KV_READ_CONNECTIONS = 3;
 
 /** Keys of one Deno KV `getMany` (its own limit). */
 export const KV_GET_MANY_MAX = 10;
+
+/** How long a starting node waits to see a majority of its cluster up before serving S3. */
+export const PEERS_AT_START_WAIT_MS = 3_000;
