@@ -370,7 +370,8 @@ Deno.test("replication: a node that was down catches up on its own; corrupted bl
     }
     const restartedAt = Date.now();
     await cluster.nodes[2].server.launch();
-    // Its first request is served: the node opens its S3 port once it sees a majority up.
+    // A request right after the restart is served (the node opens S3 once it sees a majority up;
+    // system_test.ts checks the wait itself).
     const first = await getBytes(clients[2], "catchup", "while-down-0");
     assert.equal(md5(first), objects.get("while-down-0"));
 

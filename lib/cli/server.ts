@@ -29,7 +29,6 @@ import {
 import { ConfigError } from "../util/errors.ts";
 import { TlsTransport } from "../net/tls_transport.ts";
 import { type DiskSpace, System } from "../rpc/system.ts";
-import { currentVersion } from "../rpc/layout.ts";
 import { ClusterReplication } from "../rpc/replication.ts";
 import { setUpTableSync } from "../table/table_sync.ts";
 import { startNodeServices } from "./node_services.ts";
@@ -605,29 +604,12 @@ async function startCluster(
     "info",
     `cluster RPC listening on ${config.rpcBindAddr} as node ${system.nodeId}`,
   );
-  await peersMet(system, PEERS_AT_START_WAIT_MS);
-  return system;
-}
-
-/**
- * Waits until a majority of the layout's nodes are seen up, `maxMs` at most
- * (a node whose site is cut off serves what it can all the same): its peers
- * answer within a ping or two, and a node that served S3 before answered
- * its first requests 503 (no quorum yet) after a restart.
- */
-async function peersMet(system: System, maxMs: number): Promise<void> {
-  const nodes = Object.keys(currentVersion(system.layout)?.roles ?? {});
-  const needed = Math.floor(nodes.length / 2) + 1;
-  const seenUp = () =>
-    nodes.filter((id) => id === system.nodeId || system.peer(id)?.up === true).length;
-  const deadline = Date.now() + maxMs;
-  while (nodes.length > 0 && seenUp() < needed) {
-    if (Date.now() >= deadline) {
-      log("remise::server", "warn", `${seenUp()} of ${nodes.length} nodes up: serving anyway`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  // S3 opens once the node can reach a quorum, or after a few seconds: a site cut off serves what
+  // it can all the same.
+  if (!await system.majorityUp(PEERS_AT_START_WAIT_MS)) {
+    log("remise::server", "warn", "less than a majority of the nodes up: serving anyway");
   }
+  return system;
 }
 
 /** The node's data and metadata disks, each with its reserve. */

@@ -29,9 +29,9 @@ const LOCK_PATH = "objects/key-lock";
 const UNLOCK_PATH = "objects/key-unlock";
 /** How long a conditional write waits for a replica's lock before passing it over. */
 const LOCK_WAIT_MS = 5_000;
-/** How long a leader keeps a lock for a holder that never releases it. */
+/** How long a replica keeps a lock for a holder that never releases it. */
 const LEASE_MS = 30_000;
-/** How often a leader looks for holders of its locks that went down. */
+/** How often a replica looks for holders of its locks that went down. */
 const HOLDER_CHECK_MS = 1_000;
 
 /** What the locks need of the cluster. */
@@ -56,7 +56,7 @@ interface Lease {
 
 export class KeyCommitLocks {
   readonly #local = new KeyedMutex();
-  /** Locks this node holds as leader for other nodes' conditional writes, by lease id. */
+  /** Locks this node holds for other nodes' conditional writes, by lease id. */
   readonly #leases = new Map<string, Lease>();
   #holderWatch: ReturnType<typeof setInterval> | undefined;
 
@@ -81,16 +81,14 @@ export class KeyCommitLocks {
    */
   async acquire(bucketId: string, key: string, conditional: boolean): Promise<() => void> {
     const name = `${bucketId}\0${key}`;
-    const self = this.replication.nodeId;
     const replicas = conditional ? this.replication.readSet(this.partitionOf(bucketId)) : [];
+    if (replicas.length <= 1) return await this.#local.acquire(name);
     // This node's lock comes at its place among the replicas; first when it is none of them
     // (only this node's own writes wait for it then).
-    if (replicas.length <= 1 || !replicas.includes(self)) {
-      const releaseLocal = await this.#local.acquire(name);
-      if (replicas.length <= 1) return releaseLocal;
-      return await this.#lockMajority(replicas, name, [releaseLocal]);
-    }
-    return await this.#lockMajority(replicas, name, []);
+    const releases = replicas.includes(this.replication.nodeId)
+      ? []
+      : [await this.#local.acquire(name)];
+    return await this.#lockMajority(replicas, name, releases);
   }
 
   /** Adds the key's lock on a majority of `replicas`, in their order, to `releases`. */
@@ -208,9 +206,12 @@ export class KeyCommitLocks {
     lease.release();
   }
 
-  /** Not awaited: the write is done; a lost unlock costs the key's next writer LEASE_MS. */
-  #sendUnlock(leader: string, lease: string): void {
-    this.replication.call(leader, UNLOCK_PATH, { body: { lease } }, { priority: "high" }).catch(
+  /**
+   * Not awaited: the write is done; a lost unlock costs the key's next writer
+   * until the replica sees this node down, or LEASE_MS.
+   */
+  #sendUnlock(node: string, lease: string): void {
+    this.replication.call(node, UNLOCK_PATH, { body: { lease } }, { priority: "high" }).catch(
       (e) => log("remise::objects", "debug", `unlocking a key: ${errorMessage(e)}`),
     );
   }

@@ -252,3 +252,24 @@ Deno.test("a PutObject that fails releases its data, even when its abort cannot 
     await new Promise((r) => setTimeout(r, 50)); // the note is forgotten after the answer
     assert.equal(await db.get(["dj", uuid]), undefined, "the journal's note is settled");
   }));
+
+Deno.test("a PutObject whose data cannot be released keeps its note for the next process", () =>
+  withDb(async (db, dir) => {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize: 1024 });
+    store.releaseData = () => Promise.reject(new Error("too few replicas"));
+    await assert.rejects(
+      putObject(store, BUCKET, "refused", bodyOf(new Uint8Array(4096).fill(7)), {
+        headers: [],
+        maxSize: 1 << 20,
+        verify: () => {
+          throw new Error("BadDigest");
+        },
+      }),
+      /BadDigest/,
+      "the request's own error, not the release's",
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const notes = [];
+    for await (const note of db.list({ prefix: ["dj"] })) notes.push(note);
+    assert.equal(notes.length, 1, "the note waits for the interrupted-upload collector");
+  }));

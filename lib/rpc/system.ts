@@ -202,6 +202,25 @@ export class System {
     return id === this.nodeId ? undefined : this.#peers.get(id);
   }
 
+  /**
+   * Whether this node sees a majority of the layout's nodes up (itself
+   * included), waiting up to `maxMs` for it; true without a layout. Peers
+   * answer within a ping or two of a start: a restarted node that serves
+   * before then answers its first requests 503.
+   */
+  async majorityUp(maxMs: number): Promise<boolean> {
+    const nodes = Object.keys(currentVersion(this.layout)?.roles ?? {});
+    const needed = Math.floor(nodes.length / 2) + 1;
+    const deadline = Date.now() + maxMs;
+    while (nodes.length > 0) {
+      const up = nodes.filter((id) => id === this.nodeId || this.peer(id)?.up === true).length;
+      if (up >= needed) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return true;
+  }
+
   /** Addresses known but not yet reached, whose node id is still unknown. */
   unknownAddresses(): string[] {
     return [...this.#unknownAddrs];

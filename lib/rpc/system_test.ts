@@ -79,3 +79,59 @@ Deno.test("a node gone and out of the layout is forgotten, and gossip does not b
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a starting node waits to see a majority of the layout's nodes up, a bounded time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-system-test-" });
+  const network = new MemoryNetwork();
+  const dbs = await Promise.all([0, 1, 2].map((i) => KvStore.open(`${dir}/${i}`)));
+  const open = async (i: number) => {
+    const system = await System.open({
+      transport: network.transport(IDS[i], `node${i}:3901`),
+      db: dbs[i],
+      publicAddr: `node${i}:3901`,
+      bootstrapPeers: [0, 1, 2].filter((j) => j !== i).map((j) => `node${j}:3901`),
+      replicationFactor: 3,
+      version: "test",
+      hostname: `node${i}`,
+      diskSpace: () => Promise.resolve({}),
+      nowMs: Date.now,
+    });
+    await system.start();
+    return system;
+  };
+  const upCount = (s: System) => s.peers().filter((p) => p.up).length;
+  let systems: System[] = [];
+  try {
+    systems = [await open(0), await open(1), await open(2)];
+    const [a, b, c] = systems;
+    assert.equal(await a.majorityUp(0), true, "no layout: nothing to wait for");
+    await a.updateLayout((l) => {
+      let staged = l;
+      for (const [i, id] of IDS.entries()) {
+        staged = stageRole(staged, id, { zone: `z${i}`, capacity: TB, tags: [] }, Date.now());
+      }
+      return applyStaged(staged, 1, 0);
+    });
+    await until(
+      "every node has the layout",
+      () => systems.every((s) => s.layout.versions.length > 0),
+    );
+    // a restarts while c is down: it waits until it sees b.
+    await c.stop();
+    await a.stop();
+    systems = [b, await open(0)];
+    const restarted = systems[1];
+    assert.equal(await restarted.majorityUp(5_000), true);
+    assert.ok(upCount(restarted) >= 2, "a majority is up when it says so");
+    // Alone, it waits no longer than it was told to.
+    await b.stop();
+    await until("b is seen down", () => restarted.peer(IDS[1])?.up === false);
+    const started = Date.now();
+    assert.equal(await restarted.majorityUp(200), false);
+    assert.ok(Date.now() - started >= 200);
+  } finally {
+    for (const s of systems) await s.stop();
+    for (const db of dbs) db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
