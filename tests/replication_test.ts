@@ -13,6 +13,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
+  PutBucketPolicyCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
@@ -218,6 +219,70 @@ Deno.test("replication: objects written through one node are read through every 
         assert.equal(await oldest.Body!.transformToString(), "through node 0");
       }
     });
+
+    await t.step(
+      "a bucket's settings and a key changed through one node hold at once through the others",
+      async () => {
+        // Nodes 1 and 2 serve the bucket and the key first, so they hold them
+        // in their request path's cache when node 0 changes them.
+        await clients[0].send(new CreateBucketCommand({ Bucket: "settings" }));
+        const created = JSON.parse(
+          (await cluster.cli(0, ["key", "create", "short-lived", "--json"]))
+            .stdout,
+        );
+        await cluster.cli(0, ["bucket", "allow", "settings", "--key", "short-lived", "--read"]);
+        const shortLived = cluster.nodes[1].server.client({
+          accessKeyId: created.accessKeyId,
+          secretAccessKey: created.secretAccessKey,
+        });
+        await clients[1].send(new PutObjectCommand({ Bucket: "settings", Key: "doc", Body: "0" }));
+        await shortLived.send(new HeadObjectCommand({ Bucket: "settings", Key: "doc" }));
+        const anonymousGet = () =>
+          fetch(`${cluster.nodes[2].server.endpoint}/settings/doc`).then(async (res) => {
+            await res.body?.cancel();
+            return res.status;
+          });
+        assert.equal(await anonymousGet(), 403);
+
+        await clients[0].send(
+          new PutBucketVersioningCommand({
+            Bucket: "settings",
+            VersioningConfiguration: { Status: "Enabled" },
+          }),
+        );
+        await clients[0].send(
+          new PutBucketPolicyCommand({
+            Bucket: "settings",
+            Policy: JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [{
+                Effect: "Allow",
+                Principal: "*",
+                Action: ["s3:GetObject"],
+                Resource: ["arn:aws:s3:::settings/*"],
+              }],
+            }),
+          }),
+        );
+        await cluster.cli(0, ["key", "delete", "short-lived"]);
+
+        for (const body of ["1", "2"]) {
+          await clients[1].send(
+            new PutObjectCommand({ Bucket: "settings", Key: "doc", Body: body }),
+          );
+        }
+        const listed = await clients[1].send(
+          new ListObjectVersionsCommand({ Bucket: "settings", Prefix: "doc" }),
+        );
+        assert.equal(listed.Versions?.length, 3, "the null version and two versions");
+        assert.equal(await anonymousGet(), 200, "public read through another node");
+        const refused = await shortLived.send(
+          new HeadObjectCommand({ Bucket: "settings", Key: "doc" }),
+        )
+          .then(() => "served", (e) => e.$metadata?.httpStatusCode);
+        assert.equal(refused, 403, "the deleted key is refused through another node");
+      },
+    );
 
     await t.step("a replica killed in the middle of an upload: the upload completes", async () => {
       // A presigned PUT sent in two halves, with the replica killed in between.

@@ -26,6 +26,7 @@ import { listedVersionsOf } from "./listing.ts";
 import type { Store } from "./store.ts";
 import { toHex } from "../util/hash.ts";
 import { ACCESS_KEY_CACHE_MS } from "../util/limits.ts";
+import { ExpiringCache } from "./expiring_cache.ts";
 
 export type ModelErrorCode =
   | "NoSuchBucket"
@@ -88,12 +89,47 @@ function randomHex(bytes: number): string {
 
 /** Bounds the access key cache (a few keys in practice). */
 const KEY_CACHE_ENTRIES_MAX = 1000;
+/** Tells a node that a key or bucket changed: it drops what it reuses of them. */
+const FORGET_PATH = "access/forget";
+/** How long a change waits for the other nodes to hear of it. */
+const FORGET_WAIT_MS = 1_000;
 
 export class Access {
-  readonly #keyCache = new Map<string, { key: AccessKey; until: number }>();
-  readonly #bucketCache = new Map<string, { bucket: Bucket; until: number }>();
+  readonly #keyCache: ExpiringCache<AccessKey>;
+  readonly #bucketCache: ExpiringCache<Bucket>;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store) {
+    const cache = <V>() =>
+      new ExpiringCache<V>(store.nowMs, ACCESS_KEY_CACHE_MS, KEY_CACHE_ENTRIES_MAX);
+    this.#keyCache = cache();
+    this.#bucketCache = cache();
+    store.replication.register(FORGET_PATH, () => {
+      this.#forgetCached();
+      return Promise.resolve({ body: null });
+    });
+  }
+
+  #forgetCached(): void {
+    this.#keyCache.clear();
+    this.#bucketCache.clear();
+  }
+
+  /**
+   * After a change of a key or bucket: this node and every other node seen
+   * up drop what they reuse of keys and buckets before the change is
+   * acknowledged, so that the next request through any node sees it (a
+   * client behind a load balancer reaches another node at once). A node that
+   * does not hear of it in time sees it within ACCESS_KEY_CACHE_MS.
+   */
+  async #changed(): Promise<void> {
+    this.#forgetCached();
+    const replication = this.store.replication;
+    await Promise.allSettled(
+      replication.peersUp().map((node) =>
+        replication.call(node, FORGET_PATH, { body: null }, { timeoutMs: FORGET_WAIT_MS })
+      ),
+    );
+  }
 
   // --- keys ---
 
@@ -130,14 +166,8 @@ export class Access {
    * A live key for request authentication, reused for ACCESS_KEY_CACHE_MS:
    * in a cluster every lookup is a quorum read, on every request.
    */
-  async getKeyCached(id: string): Promise<AccessKey | undefined> {
-    const now = this.store.nowMs();
-    const cached = this.#keyCache.get(id);
-    if (cached && cached.until > now) return cached.key;
-    const key = await this.getKey(id);
-    if (this.#keyCache.size >= KEY_CACHE_ENTRIES_MAX) this.#keyCache.clear();
-    if (key) this.#keyCache.set(id, { key, until: now + ACCESS_KEY_CACHE_MS });
-    return key;
+  getKeyCached(id: string): Promise<AccessKey | undefined> {
+    return this.#keyCache.get(id, () => this.getKey(id));
   }
 
   async listKeys(): Promise<AccessKey[]> {
@@ -186,7 +216,7 @@ export class Access {
   async setAllowCreateBucket(key: AccessKey, allowed: boolean): Promise<AccessKey> {
     const changed = { ...key, allowCreateBucket: lww(this.store.nowMs(), allowed) };
     await this.store.keys.insert(changed);
-    this.#keyCache.delete(key.id);
+    await this.#changed();
     return changed;
   }
 
@@ -196,7 +226,7 @@ export class Access {
       if (bucket.keys[key.id]) await this.setPermission(bucket, key.id, NO_RIGHTS);
     }
     await this.store.keys.insert({ ...key, deleted: lww(now, true) });
-    this.#keyCache.delete(key.id);
+    await this.#changed();
   }
 
   // --- buckets ---
@@ -215,14 +245,8 @@ export class Access {
    * ACCESS_KEY_CACHE_MS (changes made on this node are seen at once; made on
    * another node, after at most that delay).
    */
-  async resolveBucketCached(name: string): Promise<Bucket | undefined> {
-    const now = this.store.nowMs();
-    const cached = this.#bucketCache.get(name);
-    if (cached && cached.until > now) return cached.bucket;
-    const bucket = await this.resolveBucket(name);
-    if (this.#bucketCache.size >= KEY_CACHE_ENTRIES_MAX) this.#bucketCache.clear();
-    if (bucket) this.#bucketCache.set(name, { bucket, until: now + ACCESS_KEY_CACHE_MS });
-    return bucket;
+  resolveBucketCached(name: string): Promise<Bucket | undefined> {
+    return this.#bucketCache.get(name, () => this.resolveBucket(name));
   }
 
   async getBucket(name: string): Promise<Bucket> {
@@ -285,7 +309,6 @@ export class Access {
 
   /** Deletes an empty bucket; multipart uploads in progress are aborted, as S3 does. */
   async deleteBucket(bucket: Bucket): Promise<void> {
-    this.#bucketCache.clear();
     const uploads = await this.#onlyMultipartUploads(bucket);
     if (!uploads) {
       throw new ModelError("BucketNotEmpty", `Bucket "${bucket.name.v}" is not empty`);
@@ -298,12 +321,13 @@ export class Access {
     const now = this.store.nowMs();
     await this.store.aliases.insert({ name: bucket.name.v, bucketId: lww(now, null) });
     await this.store.buckets.insert({ ...bucket, deleted: lww(now, true) });
+    await this.#changed();
   }
 
   async setPermission(bucket: Bucket, keyId: string, permission: BucketPermission): Promise<void> {
-    this.#bucketCache.clear();
     const now = this.store.nowMs();
     await this.store.buckets.insert({ ...bucket, keys: { [keyId]: lww(now, permission) } });
+    await this.#changed();
   }
 
   /** Serves the bucket as a static website with `config`, or stops serving it (null). */
@@ -321,8 +345,8 @@ export class Access {
     setting: S,
     value: BucketSettings[S] | null,
   ): Promise<void> {
-    this.#bucketCache.clear();
     await this.store.buckets.insert({ ...bucket, [setting]: lww(this.store.nowMs(), value) });
+    await this.#changed();
   }
 
   permissionOf(bucket: Bucket, keyId: string): BucketPermission {

@@ -41,6 +41,7 @@ class TestNetwork {
       writeQuorum: (n) => n,
       readQuorum: this.readQuorum,
       isUp: (node) => !this.down.has(node),
+      peersUp: () => NODES.filter((node) => node !== nodeId && !this.down.has(node)),
       byProximity: (nodes) => [nodeId, ...nodes.filter((n) => n !== nodeId)],
       readHedgeMs: () => 100,
       register: (path, handler) => void handlers.set(path, handler),

@@ -24,6 +24,8 @@ export interface Replication {
   readQuorum(setSize: number): number;
   /** Whether a node is up, as this node sees it (itself always). */
   isUp(node: string): boolean;
+  /** The other nodes of the cluster this node sees up, with or without a role in the layout. */
+  peersUp(): string[];
   /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
   byProximity(nodes: string[]): string[];
   /** How long a read waits for the replicas it asked before asking the others too (see quorumRead). */
@@ -62,6 +64,9 @@ export class LocalReplication implements Replication {
   }
   isUp(): boolean {
     return true;
+  }
+  peersUp(): string[] {
+    return [];
   }
   byProximity(nodes: string[]): string[] {
     return nodes;
@@ -123,6 +128,10 @@ export class ClusterReplication implements Replication {
 
   isUp(node: string): boolean {
     return node === this.nodeId || this.system.peer(node)?.up === true;
+  }
+
+  peersUp(): string[] {
+    return this.system.peers().filter((p) => p.up && p.id !== this.nodeId).map((p) => p.id);
   }
 
   byProximity(nodes: string[]): string[] {

@@ -33,6 +33,7 @@ function partialReplication(held: Set<number>): Replication {
     writeQuorum: (n) => n,
     readQuorum: () => 1,
     isUp: () => true,
+    peersUp: () => [],
     byProximity: (nodes) => nodes,
     readHedgeMs: () => local.readHedgeMs(),
     call: (node, path, message) => local.call(node, path, message),
