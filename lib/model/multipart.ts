@@ -36,6 +36,7 @@ import {
   type Versioning,
 } from "./objects.ts";
 import type { Store } from "./store.ts";
+import type { ValuePick } from "../db/db.ts";
 import { type DataEncryption, type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 
@@ -531,6 +532,29 @@ export interface UploadListing {
   truncated: boolean;
 }
 
+/**
+ * What listing uploads reads of an object entry: what it lists, and what
+ * merging replicas' copies reads (mergeVersions: states, whether a null
+ * version is a multipart completion, replaced traces), without headers,
+ * parts or inline data.
+ */
+const UPLOADS_PICK: ValuePick = {
+  key: true,
+  versions: {
+    uuid: true,
+    timestampMs: true,
+    versioned: true,
+    state: {
+      state: true,
+      multipart: true,
+      replaced: true,
+      checksumAlgorithm: true,
+      checksumType: true,
+      data: { type: true, meta: { etag: true } },
+    },
+  },
+};
+
 /** Uploads in progress in a bucket, ordered by key then upload id. */
 export async function listUploads(
   store: Store,
@@ -549,7 +573,13 @@ export async function listUploads(
   // longer marker is read from its start (keys before it are skipped below).
   if (objectKeyTooLong(query.prefix)) return result;
   const start = query.keyMarker && utf8Prefix(query.keyMarker, OBJECT_KEY_MAX_BYTES);
-  for await (const entry of store.objects.scan(bucketId, { prefix: query.prefix, start })) {
+  for await (
+    const entry of store.objects.scan(bucketId, {
+      prefix: query.prefix,
+      start,
+      pick: UPLOADS_PICK,
+    })
+  ) {
     const marker = entry.key === query.keyMarker && query.uploadIdMarker !== undefined
       ? entry.versions.find((v) => v.uuid === query.uploadIdMarker)
       : undefined;
