@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
@@ -24,6 +25,8 @@ import {
   HeadBucketCommand,
   ListBucketsCommand,
   type ListBucketsCommandInput,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   type ObjectOwnership,
   PutBucketAclCommand,
   PutBucketNotificationConfigurationCommand,
@@ -31,7 +34,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { REGION, TestServer } from "./harness.ts";
+import { REGION, TestServer, withTwoKeys } from "./harness.ts";
 import {
   assertConfigurationsRefused,
   assertErrorResponse,
@@ -576,4 +579,81 @@ Deno.test("in us-east-1, an owner creating its bucket again gets 200, and the lo
     s3.destroy();
     await server.close();
   }
+});
+
+Deno.test("ExpectedBucketOwner: a bucket owned by another key is AccessDenied, and nothing is written", async () => {
+  await withTwoKeys(async ({ server, owner, other, s3, s3Other }) => {
+    await s3.send(new CreateBucketCommand({ Bucket: "owned" }));
+    await s3.send(new CreateBucketCommand({ Bucket: "source" }));
+    await s3.send(new PutObjectCommand({ Bucket: "source", Key: "a", Body: "a" }));
+    for (const bucket of ["owned", "source"]) {
+      const granted = await server.admin("POST", `/v1/buckets/${bucket}/allow`, {
+        accessKeyId: other.accessKeyId,
+        read: true,
+        write: true,
+      });
+      assert.ok(granted.ok, await granted.text());
+    }
+    const before = await snapshotStore(s3);
+    for (const client of [s3, s3Other]) {
+      for (const expected of [other.accessKeyId, "123456789012"]) {
+        await assertS3Error(
+          client.send(
+            new PutObjectCommand({
+              Bucket: "owned",
+              Key: "k",
+              Body: "x",
+              ExpectedBucketOwner: expected,
+            }),
+          ),
+          "AccessDenied",
+          403,
+        );
+        await assertS3Error(
+          client.send(new ListObjectsV2Command({ Bucket: "owned", ExpectedBucketOwner: expected })),
+          "AccessDenied",
+          403,
+        );
+        await assertS3Error(
+          client.send(
+            new CopyObjectCommand({
+              Bucket: "owned",
+              Key: "copy",
+              CopySource: "source/a",
+              ExpectedSourceBucketOwner: expected,
+            }),
+          ),
+          "AccessDenied",
+          403,
+        );
+      }
+    }
+    assert.deepEqual(await snapshotStore(s3), before);
+    // The owner's key id, as ListBuckets names it, is what to expect.
+    const ownerId = (await s3.send(new ListBucketsCommand({}))).Owner?.ID;
+    assert.equal(ownerId, owner.accessKeyId);
+    for (const client of [s3, s3Other]) {
+      await client.send(
+        new PutObjectCommand({
+          Bucket: "owned",
+          Key: "k",
+          Body: "x",
+          ExpectedBucketOwner: ownerId,
+        }),
+      );
+      await client.send(
+        new CopyObjectCommand({
+          Bucket: "owned",
+          Key: "copy",
+          CopySource: "source/a",
+          ExpectedBucketOwner: ownerId,
+          ExpectedSourceBucketOwner: ownerId,
+        }),
+      );
+      const listed: ListObjectsV2CommandOutput = await client.send(
+        new ListObjectsV2Command({ Bucket: "owned", ExpectedBucketOwner: ownerId }),
+      );
+      assert.deepEqual(listed.Contents?.map((o) => o.Key), ["copy", "k"]);
+    }
+  });
 });

@@ -77,6 +77,7 @@ export async function requireBucket(
   const name = r.target.bucket!;
   const bucket = await (r.bucket ?? r.ctx.access.resolveBucket(name));
   if (!bucket) throw s3Errors.noSuchBucket(name);
+  checkExpectedOwner(r, bucket, "x-amz-expected-bucket-owner");
   // The policy allowed this very operation (see publicAccessAllows); it only reads.
   if (r.anonymous) {
     if (right !== "read") throw s3Errors.accessDenied();
@@ -87,6 +88,20 @@ export async function requireBucket(
   // "Anyone" in a public-read policy includes keys without rights on the bucket.
   if (!allowed && !(right === "read" && r.publicRead)) throw s3Errors.accessDenied();
   return bucket;
+}
+
+/**
+ * A request that names the owner it expects of a bucket (the header
+ * `x-amz-expected-bucket-owner`, or `x-amz-source-expected-bucket-owner` for
+ * a copy's source) is AccessDenied when the bucket's owner is another, as in
+ * S3. remise names owners by access key id (ListBuckets' Owner is the key
+ * asking): any key with the owner right on the bucket is its owner.
+ */
+export function checkExpectedOwner(r: S3Request, bucket: Bucket, header: string): void {
+  const expected = r.req.headers.get(header);
+  if (expected !== null && !r.ctx.access.permissionOf(bucket, expected).owner) {
+    throw s3Errors.accessDenied();
+  }
 }
 
 /** The request's object key; one over S3's 1,024 bytes is KeyTooLongError, whatever the operation. */

@@ -2,7 +2,7 @@
 import { getVersion } from "../../model/objects.ts";
 import { versionIdOf } from "../../model/object_table.ts";
 import type { ByteRange } from "../../model/object_data.ts";
-import { mayList, type S3Request } from "./context.ts";
+import { checkExpectedOwner, mayList, type S3Request } from "./context.ts";
 import { evaluateReadPreconditions } from "./preconditions.ts";
 import { S3Error, s3Errors } from "./s3_error.ts";
 import type { CurrentObject } from "../../model/objects.ts";
@@ -51,6 +51,7 @@ export async function loadCopySource(r: S3Request): Promise<CopySource> {
   const key = decoded.slice(slash + 1);
   const bucket = await r.ctx.access.resolveBucket(bucketName);
   if (!bucket) throw s3Errors.noSuchBucket(bucketName);
+  checkExpectedOwner(r, bucket, "x-amz-source-expected-bucket-owner");
   // The source's read right, or a policy that makes it public (S3's s3:GetObject for anyone).
   if (
     !r.ctx.access.permissionOf(bucket, r.accessKeyId).read &&
