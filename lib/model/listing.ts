@@ -8,6 +8,7 @@ import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import {
   currentData,
   isUnlistedMarker,
+  mergeablePick,
   type ObjectEntry,
   type ObjectMeta,
   type ObjectVersion,
@@ -15,7 +16,6 @@ import {
   versionIdOf,
 } from "./object_table.ts";
 import type { Store } from "./store.ts";
-import type { ValuePick } from "../db/db.ts";
 
 export interface ListQuery {
   prefix: string;
@@ -54,24 +54,11 @@ export interface ListResult<T = ListedObject> {
   last?: string;
 }
 
-/**
- * What a listing reads of an object entry: every version, as merging needs
- * (mergeVersions reads a complete version's data type and ETag), but
- * without headers, parts or inline data. Entries read so are only merged
- * and looked at, never written back.
- */
-const LISTING_PICK: ValuePick = {
-  key: true,
-  versions: {
-    uuid: true,
-    timestampMs: true,
-    versioned: true,
-    state: {
-      state: true,
-      data: { type: true, listed: true, meta: { size: true, etag: true, checksum: true } },
-    },
-  },
-};
+/** What a listing reads of an object entry: no headers, parts or inline data. */
+const LISTING_PICK = mergeablePick({
+  data: { listed: true },
+  meta: { size: true, checksum: true },
+});
 
 /**
  * Entries read first when keys may be grouped under common prefixes. Reads

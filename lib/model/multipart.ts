@@ -20,6 +20,7 @@ import { combineCrcs, isCombinableCrc } from "../util/crc_combine.ts";
 import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
 import {
   type DataPart,
+  mergeablePick,
   type ObjectMeta,
   type ObjectVersion,
   type StoredChecksum,
@@ -36,7 +37,6 @@ import {
   type Versioning,
 } from "./objects.ts";
 import type { Store } from "./store.ts";
-import type { ValuePick } from "../db/db.ts";
 import { type DataEncryption, type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest } from "./object_lock.ts";
 
@@ -532,28 +532,8 @@ export interface UploadListing {
   truncated: boolean;
 }
 
-/**
- * What listing uploads reads of an object entry: what it lists, and what
- * merging replicas' copies reads (mergeVersions: states, whether a null
- * version is a multipart completion, replaced traces), without headers,
- * parts or inline data.
- */
-const UPLOADS_PICK: ValuePick = {
-  key: true,
-  versions: {
-    uuid: true,
-    timestampMs: true,
-    versioned: true,
-    state: {
-      state: true,
-      multipart: true,
-      replaced: true,
-      checksumAlgorithm: true,
-      checksumType: true,
-      data: { type: true, meta: { etag: true } },
-    },
-  },
-};
+/** What listing uploads reads of an object entry: no headers, parts or inline data. */
+const UPLOADS_PICK = mergeablePick({ state: { checksumAlgorithm: true, checksumType: true } });
 
 /** Uploads in progress in a bucket, ordered by key then upload id. */
 export async function listUploads(

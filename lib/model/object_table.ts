@@ -7,6 +7,7 @@
  * newer one, and merging stays commutative, associative and idempotent.
  */
 import type { TableSchema } from "../table/schema.ts";
+import type { ValuePick } from "../db/db.ts";
 import { type Lww, mergeOptionalLww, stableMax } from "../util/crdt.ts";
 import type { DataEncryption } from "./data_key.ts";
 import type { RetentionMode } from "./bucket_table.ts";
@@ -253,6 +254,34 @@ function replacedRecord(v: ObjectVersion): ObjectVersion | undefined {
     s.data.meta.etag.includes("-");
   if (!multipartCompletion) return undefined;
   return { uuid: v.uuid, timestampMs: v.timestampMs, state: { state: "aborted", replaced: true } };
+}
+
+/**
+ * What a read that picks parts of object entries (listings) must read of
+ * each version for mergeVersions to merge replicas' copies right: ids,
+ * times, states, whether a null version is a multipart upload or its
+ * completion, and replaced traces. `extra` adds what the reader itself
+ * needs, at the level it names. Entries read so are only merged and looked
+ * at, never written back.
+ */
+export function mergeablePick(
+  extra: { state?: ValuePick; data?: ValuePick; meta?: ValuePick },
+): ValuePick {
+  return {
+    key: true,
+    versions: {
+      uuid: true,
+      timestampMs: true,
+      versioned: true,
+      state: {
+        state: true,
+        multipart: true,
+        replaced: true,
+        ...extra.state,
+        data: { type: true, ...extra.data, meta: { etag: true, ...extra.meta } },
+      },
+    },
+  };
 }
 
 /** A multipart upload not completed nor aborted yet. */
