@@ -242,8 +242,8 @@ export class Access {
 
   /**
    * The bucket of a name for request handling, reused for
-   * ACCESS_KEY_CACHE_MS (changes made on this node are seen at once; made on
-   * another node, after at most that delay).
+   * ACCESS_KEY_CACHE_MS (a change through any node is seen at once when
+   * this node hears of it, see #changed; else after at most that delay).
    */
   resolveBucketCached(name: string): Promise<Bucket | undefined> {
     return this.#bucketCache.get(name, () => this.resolveBucket(name));
