@@ -27,8 +27,10 @@ import type { Credentials } from "./harness.ts";
 import {
   assertOneConditionalWriterWins,
   blockFiles,
+  errorCodeOf,
   getBytes,
   referencedBlocks,
+  signedFetch,
 } from "./_s3_helpers.ts";
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex");
@@ -58,11 +60,11 @@ async function formCluster(options: { env?: (i: number) => Record<string, string
     secretAccessKey: created.secretAccessKey,
   };
   const clients = cluster.nodes.map((n) => n.server.client(credentials));
-  return { cluster, ids, clients };
+  return { cluster, ids, clients, credentials };
 }
 
 Deno.test("replication: objects written through one node are read through every other, and survive failures", async (t) => {
-  const { cluster, clients } = await formCluster();
+  const { cluster, clients, credentials } = await formCluster();
   const objects = new Map<string, string>(); // key -> md5
   try {
     await t.step(
@@ -281,6 +283,34 @@ Deno.test("replication: objects written through one node are read through every 
         )
           .then(() => "served", (e) => e.$metadata?.httpStatusCode);
         assert.equal(refused, 403, "the deleted key is refused through another node");
+      },
+    );
+
+    await t.step(
+      "a key deleted without versioning is absent through every node, not a delete marker",
+      async () => {
+        await clients[0].send(
+          new PutObjectCommand({ Bucket: "replicated", Key: "gone", Body: "x" }),
+        );
+        await clients[1].send(new DeleteObjectCommand({ Bucket: "replicated", Key: "gone" }));
+        for (const node of cluster.nodes) {
+          for (const query of [undefined, { versionId: "null" }]) {
+            const res = await signedFetch(node.server, credentials, {
+              method: "GET",
+              path: "/replicated/gone",
+              query,
+            });
+            const code = errorCodeOf(await res.text());
+            assert.equal(res.status, 404, `${code} through ${node.server.endpoint}`);
+            if (!query) assert.equal(code, "NoSuchKey");
+            assert.equal(res.headers.get("x-amz-delete-marker"), null);
+            assert.equal(res.headers.get("x-amz-version-id"), null);
+          }
+        }
+        const again = await clients[2].send(
+          new DeleteObjectCommand({ Bucket: "replicated", Key: "gone", VersionId: "null" }),
+        );
+        assert.equal(again.DeleteMarker, undefined);
       },
     );
 

@@ -8,6 +8,7 @@ import {
   currentData,
   currentVersion,
   findVersion,
+  isUnlistedMarker,
   type MetaRegisters,
   type ObjectEntry,
   type ObjectMeta,
@@ -136,7 +137,12 @@ export type FoundVersion =
   | { kind: "deleteMarker"; version: ObjectVersion }
   | { kind: "none" };
 
-/** The version S3 names `versionId` of the key; the current one when `versionId` is undefined. */
+/**
+ * The version S3 names `versionId` of the key; the current one when
+ * `versionId` is undefined. A deletion written without versioning is no
+ * delete marker to S3, only the object's absence (a node that runs alone
+ * drops its record at once; a cluster keeps it until every replica has it).
+ */
 export async function getVersion(
   store: Store,
   bucketId: string,
@@ -147,7 +153,9 @@ export async function getVersion(
   const version = versionId === undefined
     ? entry && currentVersion(entry)
     : findVersion(entry, versionId);
-  if (!version || version.state.state !== "complete") return { kind: "none" };
+  if (!version || version.state.state !== "complete" || isUnlistedMarker(version)) {
+    return { kind: "none" };
+  }
   const data = version.state.data;
   if (data.type === "deleteMarker") return { kind: "deleteMarker", version };
   return { kind: "object", object: { version, data } };

@@ -7,7 +7,7 @@ import type { Bucket } from "../../model/bucket_table.ts";
 import { versioningOf } from "../../model/bucket_table.ts";
 import { deleteObject, deleteVersion, getVersion } from "../../model/objects.ts";
 import { changedBeforeDelete, checkDeletePrecondition } from "./preconditions.ts";
-import { isDeleteMarker, versionIdOf } from "../../model/object_table.ts";
+import { isDeleteMarker, isUnlistedMarker, versionIdOf } from "../../model/object_table.ts";
 import type { Store } from "../../model/store.ts";
 import { requireBucket, requireKey, type S3Request } from "./context.ts";
 import { requestedVersionId } from "./versions.ts";
@@ -63,7 +63,9 @@ export async function deleteKey(
       }
       throw e;
     }
-    return { versionId, deleteMarker: deleted !== undefined && isDeleteMarker(deleted) };
+    // A deletion written without versioning is no delete marker to S3 (see getVersion).
+    const marker = deleted !== undefined && isDeleteMarker(deleted) && !isUnlistedMarker(deleted);
+    return { versionId, deleteMarker: marker };
   }
   const versioning = versioningOf(bucket);
   const marker = await deleteObject(store, bucket.id, key, { versioning, onlyVersion });
