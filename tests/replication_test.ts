@@ -283,6 +283,7 @@ Deno.test("replication: objects written through one node are read through every 
         )
           .then(() => "served", (e) => e.$metadata?.httpStatusCode);
         assert.equal(refused, 403, "the deleted key is refused through another node");
+        shortLived.destroy();
       },
     );
 
