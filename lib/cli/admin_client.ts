@@ -16,7 +16,7 @@ import type {
   WebsiteJson,
 } from "../api/admin/admin_api.ts";
 import { type Config, parseAddr } from "../util/config.ts";
-import { errorMessage } from "../util/errors.ts";
+import { errorMessage, fileErrorReason } from "../util/errors.ts";
 
 /** How long the CLI waits for an answer of the admin API. */
 export const ADMIN_REQUEST_TIMEOUT_MS = 30_000;
@@ -63,7 +63,7 @@ export async function adminToken(config: Config): Promise<string> {
       );
     }
     throw new AdminClientError(
-      `cannot read the admin token from ${file}: ${errorMessage(e)}`,
+      `cannot read the admin token from ${file}: ${fileErrorReason(e)}`,
       0,
       undefined,
       {

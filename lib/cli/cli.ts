@@ -26,12 +26,28 @@ import { versionString } from "../util/version.ts";
 import { AdminClient } from "./admin_client.ts";
 import { formatBytes, formatFields, formatTable, formatTime, yesNo } from "./format.ts";
 
-/** The configuration file used when neither -c nor REMISE_CONFIG names one. */
-export const DEFAULT_CONFIG_PATH = "/etc/remise.toml";
+/** The configuration file used when neither -c nor REMISE_CONFIG names one (README, systemd unit). */
+export const DEFAULT_CONFIG_PATH = "/etc/remise/remise.toml";
+/** The default before 2026-11, still read when only it exists. */
+const EARLIER_DEFAULT_CONFIG_PATH = "/etc/remise.toml";
 /** Environment variable naming the configuration file. */
 export const CONFIG_ENV = "REMISE_CONFIG";
 /** Characters of a bucket id shown in tables (ids are 64 hex characters). */
 const SHORT_ID_CHARS = 16;
+
+/** The default configuration file, or the earlier default where only that one exists. */
+export function defaultConfigPath(): string {
+  for (const path of [DEFAULT_CONFIG_PATH, EARLIER_DEFAULT_CONFIG_PATH]) {
+    try {
+      Deno.statSync(path);
+      return path;
+    } catch (e) {
+      // A file we may not read is still the one meant: its error says so.
+      if (!(e instanceof Deno.errors.NotFound)) return path;
+    }
+  }
+  return DEFAULT_CONFIG_PATH;
+}
 
 /** Where the CLI writes; tests capture it. */
 export interface CliIo {
@@ -106,7 +122,7 @@ function buildProgram(io: CliIo): Command {
   const config = async (cmd: Command): Promise<Config> => {
     const given = (cmd.opts().config ?? program.opts().config) as string | undefined;
     const fromEnv = Deno.env.get(CONFIG_ENV) || undefined;
-    const path = given ?? fromEnv ?? DEFAULT_CONFIG_PATH;
+    const path = given ?? fromEnv ?? defaultConfigPath();
     try {
       return await loadConfig(path);
     } catch (e) {
@@ -129,8 +145,9 @@ function buildProgram(io: CliIo): Command {
     .option("--dev", "development mode: print ready-to-use credentials")
     .option("--check-config", "validate the configuration and exit")
     .action(async (opts: { config?: string; dev?: boolean; checkConfig?: boolean }) => {
-      const path = opts.config ?? program.opts().config ?? Deno.env.get(CONFIG_ENV) ??
-        DEFAULT_CONFIG_PATH;
+      const path = opts.config ?? program.opts().config ??
+        (Deno.env.get(CONFIG_ENV) || undefined) ??
+        defaultConfigPath();
       // Loaded on demand: the other commands do not need the server's modules.
       const { runServer } = await import("./server.ts");
       await runServer(path, { dev: opts.dev, checkConfig: opts.checkConfig });

@@ -461,7 +461,17 @@ Deno.test("cli: configuration errors name the problem", async () => {
   try {
     const missing = await cli("-c", `${dir}/nope.toml`, "key", "list");
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^remise: Cannot read configuration file .*nope\.toml: /);
+    assert.equal(
+      missing.stderr,
+      `remise: Cannot read configuration file ${dir}/nope.toml: no such file\n`,
+    );
+    // Neither -c nor REMISE_CONFIG: the default, where README and the systemd unit put it.
+    const unnamed = await remise(["key", "list"]);
+    assert.equal(unnamed.code, 1);
+    assert.match(
+      unnamed.stderr,
+      /^remise: Cannot read configuration file \/etc\/remise\/remise\.toml: no such file \(name the file with -c FILE or REMISE_CONFIG\)/,
+    );
     await Deno.writeTextFile(
       `${dir}/bad.toml`,
       `metadata_dir = "m"\ndata_dir = "d"\nadmin_tokn = "x"\n`,
@@ -469,6 +479,17 @@ Deno.test("cli: configuration errors name the problem", async () => {
     const bad = await cli("-c", `${dir}/bad.toml`, "bucket", "list");
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /unknown key "admin_tokn"; did you mean "admin_token"\?/);
+    // A cluster's setting without a cluster's certificates: valid, but the node runs alone.
+    await Deno.writeTextFile(
+      `${dir}/alone.toml`,
+      `metadata_dir = "m"\ndata_dir = "d"\nreplication_factor = 3\n`,
+    );
+    const alone = await remise(["server", "--check-config", "-c", `${dir}/alone.toml`]);
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.match(
+      alone.stderr,
+      /sets replication_factor = 3, but without ca_cert, node_cert and node_key this node runs alone/,
+    );
     const unknown = await cli("frobnicate");
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /^remise: unknown command 'frobnicate'/);

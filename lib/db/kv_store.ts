@@ -126,6 +126,12 @@ export class KvStore implements DbStore {
   static async open(path: string): Promise<KvStore> {
     let store: KvStore;
     const opened: Deno.Kv[] = [];
+    if (typeof Deno.openKv !== "function") {
+      throw new Error(
+        `Cannot open the metadata store at ${path}: Deno KV is not enabled; ` +
+          "run deno with --unstable-kv (deno run -A --unstable-kv ...)",
+      );
+    }
     try {
       const writer = await Deno.openKv(path);
       opened.push(writer);

@@ -10,7 +10,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { formatByteSize, parseByteSize } from "./byte_size.ts";
-import { ConfigError, errorMessage } from "./errors.ts";
+import { ConfigError, errorMessage, fileErrorReason } from "./errors.ts";
 import { DEFAULT_BLOCK_SIZE_BYTES } from "./limits.ts";
 
 /** Quorums: consistent (read and write), degraded (read from one), dangerous (write to one). */
@@ -251,7 +251,7 @@ export function parseConfig(text: string, path: string): Config {
     s.invalid(
       s.get("admin_token")!,
       `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
-      `${adminToken.length} characters`,
+      characterCount(adminToken),
     );
   }
 
@@ -260,7 +260,7 @@ export function parseConfig(text: string, path: string): Config {
     s.invalid(
       s.get("metrics_token")!,
       `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
-      `${metricsToken.length} characters`,
+      characterCount(metricsToken),
     );
   }
 
@@ -308,7 +308,7 @@ export function parseConfig(text: string, path: string): Config {
 export async function loadConfig(path: string): Promise<Config> {
   const configPath = resolve(path);
   const text = await Deno.readTextFile(configPath).catch((e) => {
-    throw new ConfigError(`Cannot read configuration file ${configPath}: ${errorMessage(e)}`, {
+    throw new ConfigError(`Cannot read configuration file ${configPath}: ${fileErrorReason(e)}`, {
       cause: e,
     });
   });
@@ -474,6 +474,11 @@ function byteSize(s: Settings, entry: Entry, expected: string): number {
   }
   if (bytes === undefined || bytes < 0) s.invalid(entry, expected);
   return bytes;
+}
+
+/** "1 character", "12 characters". */
+function characterCount(text: string): string {
+  return `${text.length} character${text.length === 1 ? "" : "s"}`;
 }
 
 function replicationFactor(s: Settings): number {

@@ -10,6 +10,18 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Why a file could not be read, without the path Deno's own message repeats:
+ * "no such file", "permission denied (…)", else Deno's message.
+ */
+export function fileErrorReason(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return "permission denied (run the command as the user the server runs as, e.g. sudo -u remise)";
+  }
+  return errorMessage(e);
+}
+
 /** A configuration file that cannot be used; the message names the file and the key. */
 export class ConfigError extends Error {
   constructor(message: string, options?: ErrorOptions) {
