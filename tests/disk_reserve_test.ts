@@ -127,6 +127,11 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
           ),
           JSON.stringify(status.warnings),
         );
+        // And the node's log, from its start, before any upload fails.
+        assert.match(
+          server.output,
+          new RegExp(`This node: its ${disk} has .* free, less than its min_free_space`),
+        );
       }
     } finally {
       s3Full.destroy();

@@ -524,3 +524,24 @@ Deno.test("SIGHUP (a reload, a closed terminal) leaves the node serving, and say
     await server.close();
   }
 });
+
+Deno.test("the metadata store, which holds the keys' secrets, is the node's user's alone; an older one others may read is named", async () => {
+  const server = await TestServer.start();
+  try {
+    // Made under the test's umask (022 as a rule), it would be 0644 without the node's care.
+    const store = `${server.dir}/meta/metadata.kv`;
+    assert.equal((await Deno.stat(store)).mode! & 0o777, 0o600);
+    await server.stop();
+    assert.doesNotMatch(server.output, /other users may read it/);
+
+    await Deno.chmod(`${server.dir}/meta`, 0o755);
+    await Deno.chmod(store, 0o644);
+    await server.launch();
+    assert.match(
+      server.output,
+      /metadata\.kv holds the access keys' secrets and other users may read it \(mode 644\): chmod 600/,
+    );
+  } finally {
+    await server.close();
+  }
+});

@@ -35,7 +35,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import { diskWarnings, FreeSpace } from "../util/free_space.ts";
+import { diskWarnings, FreeSpace, reserveWarning } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -164,6 +164,11 @@ export async function runServer(
   await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch((e) =>
     log("remise::server", "warn", `cannot read the free space of the disks: ${errorMessage(e)}`)
   );
+  // Said at start too: a min_free_space larger than the disk would otherwise show only as 507s.
+  for (const space of [dataSpace, metadataSpace]) {
+    const warning = reserveWarning("This node", space.disk, space.space);
+    if (warning) log("remise::server", "warn", warning);
+  }
   const blockStore = await BlockStore.open(config.dataDir, hashing, dataSpace);
 
   const token = await adminToken(config);
@@ -471,10 +476,36 @@ async function readConfiguredFile(config: Config, path: string, key: string): Pr
 /** SQLite's words for a database file that is damaged, or not one. */
 const DAMAGED_DATABASE = /malformed|not a database|corrupt/i;
 
+/**
+ * The metadata store holds every key's secret: a new one is made readable by
+ * this user only, whatever the umask and the directory's mode (SQLite gives
+ * its journal files the database file's mode); an older one that others may
+ * read is named in a warning.
+ */
+async function keepMetadataPrivate(path: string): Promise<void> {
+  try {
+    (await Deno.open(path, { write: true, createNew: true, mode: 0o600 })).close();
+    return;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+  const mode = (await Deno.stat(path)).mode ?? 0;
+  if ((mode & 0o077) !== 0) {
+    log(
+      "remise::server",
+      "warn",
+      `${path} holds the access keys' secrets and other users may read it ` +
+        `(mode ${(mode & 0o777).toString(8)}): chmod 600 it and the metadata.kv-* files beside it`,
+    );
+  }
+}
+
 /** Opens the node's metadata store; a damaged one is refused with the ways back. */
 async function openMetadataStore(config: Config): Promise<KvStore> {
+  const path = `${config.metadataDir}/metadata.kv`;
+  await keepMetadataPrivate(path);
   try {
-    return await KvStore.open(`${config.metadataDir}/metadata.kv`);
+    return await KvStore.open(path);
   } catch (e) {
     if (!DAMAGED_DATABASE.test(errorMessage(e))) throw e;
     throw new Error(
@@ -547,7 +578,18 @@ async function clusterSettings(config: Config): Promise<ClusterSettings | undefi
       : !isLoopback(rpc.hostname)
       ? `rpc_bind_addr (${config.rpcBindAddr}) is not a loopback address`
       : undefined;
-    if (why === undefined) return undefined;
+    if (why === undefined) {
+      if (config.replicationFactor > 1) {
+        log(
+          "remise::server",
+          "warn",
+          `${config.configPath} sets replication_factor = ${config.replicationFactor}, but without ` +
+            "ca_cert, node_cert and node_key this node runs alone and keeps one copy of each " +
+            'object (see README, "Three sites, three nodes")',
+        );
+      }
+      return undefined;
+    }
     throw new ConfigError(
       `Invalid configuration in ${config.configPath}: ${why}, so nodes must authenticate each other, ` +
         `but ca_cert, node_cert and node_key are not set. Create them with ` +
