@@ -414,6 +414,12 @@ Deno.test("replication: objects written through one node are read through every 
         assert.equal((await ready.json()).status, "unavailable");
         const { warnings } = await cluster.status(0);
         assert.ok(warnings.some((w) => /write quorum/.test(w)), JSON.stringify(warnings));
+        // The CLI's changes too are refused as a matter of nodes down, not as a fault of remise.
+        const keyRes = await cluster.nodes[0].server.admin("POST", "/v1/keys", { name: "late" });
+        const keyError = await keyRes.json();
+        assert.equal(keyRes.status, 503, JSON.stringify(keyError));
+        assert.equal(keyError.code, "ServiceUnavailable");
+        assert.match(keyError.error, /^Not enough nodes are up \(see `remise status`\): Cannot /);
       },
     );
 

@@ -20,6 +20,7 @@ import { metricsResponse, type MetricsSources } from "./metrics_route.ts";
 import { readinessResponse } from "./readiness.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import type { System } from "../../rpc/system.ts";
+import { QuorumError } from "../../rpc/quorum.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
 import type { AccessKey } from "../../model/key_table.ts";
@@ -330,6 +331,12 @@ function errorResponse(req: Request, url: URL, e: unknown): Response {
   } else if (e instanceof ModelError) {
     status = MODEL_ERROR_STATUS[e.code] ?? 400;
     code = e.code;
+  } else if (e instanceof QuorumError) {
+    // Nodes down, not a fault of remise's: the change can be made again once they are back.
+    status = 503;
+    code = "ServiceUnavailable";
+    message = `Not enough nodes are up (see \`remise status\`): ${message}`;
+    log(LOG_MODULE, "warn", `${req.method} ${url.pathname}: ${errorMessage(e)}`);
   } else {
     status = 500;
     code = "InternalError";
