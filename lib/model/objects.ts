@@ -353,7 +353,7 @@ export async function abortVersion(
 }
 
 export interface DeleteObjectOptions {
-  /** The bucket's versioning: without it, a key that holds no object is left alone. */
+  /** The bucket's versioning: without it, a key with no object is left alone where it has one replica. */
   versioning?: Versioning;
   /** Deletes only while this version (uuid) is current, and only if there is an object. */
   onlyVersion?: string;
@@ -361,8 +361,9 @@ export interface DeleteObjectOptions {
 
 /**
  * Makes a delete marker the current version. Without versioning, only when
- * an object exists; with it, always (S3 stacks markers). Resolves with the
- * marker written, if one was.
+ * an object exists on a node that holds the key alone; in a cluster, and with
+ * versioning, always (S3 stacks markers). Resolves with the marker written,
+ * if one was.
  */
 export async function deleteObject(
   store: Store,
@@ -399,7 +400,10 @@ export async function deleteObject(
     );
     if (alone) return written;
     const entry = await store.objects.get(bucketId, key);
-    if (!deletable(entry)) return undefined;
+    // Without a condition the deletion is written even when the quorum read finds no object: a
+    // write that reached fewer replicas than a quorum (its coordinator died, its client was told
+    // it failed) is not in that read, and must not come back once the replicas sync.
+    if (onlyVersion !== undefined && !deletable(entry)) return undefined;
     await store.objects.insert(marker(entry));
     return written;
   });

@@ -10,6 +10,8 @@ import {
   type Versioning,
 } from "./objects.ts";
 import { Store } from "./store.ts";
+import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
 
 const BUCKET = "bucket-id";
 
@@ -219,6 +221,70 @@ Deno.test("a versioned key keeps each version's blocks until that version is del
     await refcounts([0], [v2.hash], "the last version deleted");
     // Only deletions are left: a store that runs alone drops the entry.
     assert.equal(await store.objects.get(BUCKET, "k"), undefined);
+  }));
+
+Deno.test("a completion that meets an abort of its upload (a replica that alone took it) ends deleted, its data released", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), { blockSize });
+    const put = (key: string, body: Uint8Array) =>
+      putObject(store, BUCKET, key, bodyOf(body), { headers: [], maxSize: 1 << 20 });
+    await put("k", crypto.getRandomValues(new Uint8Array(3 * blockSize)));
+    const { version } = await put("k", crypto.getRandomValues(new Uint8Array(4 * blockSize)));
+    const hashes = new Set<string>();
+    for await (const block of store.versions.scan(version.uuid)) hashes.add(block.hash);
+    assert.equal(hashes.size, 4);
+
+    // The abort the other replicas wrote, as anti-entropy brings it: the record of the upload in
+    // progress, marked aborted.
+    const aborted = { uuid: version.uuid, timestampMs: version.timestampMs - 5 };
+    await store.objects.insert({
+      bucketId: BUCKET,
+      key: "k",
+      versions: [{ ...aborted, state: { state: "aborted" } }],
+    });
+    assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "no object without its blocks");
+    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);
+  }));
+
+/** This node and a replica that is down: reads and writes need this node alone, but it is not alone. */
+class ReplicaDown extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  override readSet(): string[] {
+    return [this.nodeId, "down"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "down"]];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node === "down") return Promise.reject(new Error("connection refused"));
+    return super.call(node, path, message);
+  }
+}
+
+Deno.test("in a cluster, a deletion of a key the read finds empty is written, and beats a write that reached a replica alone", () =>
+  withDb(async (db, dir) => {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication: new ReplicaDown(),
+    });
+    const deleted = await deleteObject(store, BUCKET, "k");
+    assert.ok(deleted, "the deletion is written");
+    // A PutObject whose client was told it failed, that only the replica down took, arrives.
+    const bytes = new TextEncoder().encode("zombie");
+    await store.objects.insert({
+      bucketId: BUCKET,
+      key: "k",
+      versions: [{
+        uuid: crypto.randomUUID(),
+        timestampMs: deleted.timestampMs - 1_000,
+        state: {
+          state: "complete",
+          data: { type: "inline", meta: { size: 6, etag: "e", headers: [] }, bytes },
+        },
+      }],
+    });
+    assert.equal(await getCurrent(store, BUCKET, "k"), undefined);
   }));
 
 Deno.test("a PutObject that fails releases its data, even when its abort cannot be written", () =>

@@ -44,7 +44,7 @@ export function quorums(mode: ConsistencyMode, n: number): { write: number; read
 
 /** The single node of a store that runs alone: every partition is here. */
 export class LocalReplication implements Replication {
-  readonly nodeId = "local";
+  readonly nodeId: string = "local";
   readonly #handlers = new Map<string, SystemHandler>();
 
   writeSets(): string[][] {
