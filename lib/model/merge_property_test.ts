@@ -253,3 +253,30 @@ Deno.test("a multipart upload goes on through newer writes of its key, for a day
   const withStale = schema.merge(replaced, entry([uploading]));
   assert.deepEqual(withStale, replaced);
 });
+
+Deno.test("an abort meeting a completion of its upload ends it deleted at the completion's time, in any order", () => {
+  const schema = objectSchema();
+  const entry = (versions: ObjectVersion[]) => ({ bucketId: "b1", key: "k", versions });
+  const older: ObjectVersion = {
+    uuid: "old",
+    timestampMs: 5,
+    state: { state: "complete", data: { type: "inline", meta, bytes: new Uint8Array([1]) } },
+  };
+  const aborted: ObjectVersion = { uuid: "up", timestampMs: 10, state: { state: "aborted" } };
+  const completed: ObjectVersion = {
+    uuid: "up",
+    timestampMs: 12,
+    state: { state: "complete", data: { type: "inline", meta, bytes: new Uint8Array([2]) } },
+  };
+  const ended = { uuid: "up", timestampMs: 12, state: { state: "deleted" } };
+  for (
+    const merged of [
+      schema.merge(entry([older, completed]), entry([aborted])),
+      schema.merge(entry([aborted]), entry([older, completed])),
+      schema.merge(schema.merge(entry([older]), entry([aborted])), entry([completed])),
+    ]
+  ) {
+    // The older null version stays replaced, as the completion had replaced it.
+    assert.deepEqual(merged.versions, [ended]);
+  }
+});

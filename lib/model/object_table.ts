@@ -122,9 +122,11 @@ export interface ObjectEntry {
   versions: ObjectVersion[];
 }
 
-// A completed version stays complete: an abort racing a completion loses. A
-// deletion by version id wins over everything. The trace of a replaced
-// version ranks with its completion, and wins at the same time.
+// A completed version stays complete against the abort of an upload still in
+// progress, but an abort that meets a completion of the same upload ends it
+// as a deletion by version id (see mergeVersion). A deletion by version id
+// wins over everything. The trace of a replaced version ranks with its
+// completion, and wins at the same time.
 const STATE_RANK = { uploading: 0, aborted: 1, complete: 2, deleted: 3 } as const;
 
 function rankOf(v: ObjectVersion): number {
@@ -139,10 +141,44 @@ function newer(a: ObjectVersion, b: ObjectVersion): boolean {
   return a.timestampMs !== b.timestampMs ? a.timestampMs > b.timestampMs : a.uuid > b.uuid;
 }
 
+/**
+ * A completion and an abort of one upload meet only when the completion
+ * reached fewer replicas than a quorum (its coordinator died, its client was
+ * told it failed and aborted) or raced the abort: a completion a quorum
+ * acknowledged is never aborted afterwards, since an abort reads the upload
+ * from a quorum first. The abort has released the upload's data everywhere,
+ * so the version ends deleted, at the completion's time: it replaces older
+ * null versions as the completion did, and shows no object whose blocks are
+ * gone.
+ */
+function abortMeetsCompletion(x: ObjectVersion, y: ObjectVersion): ObjectVersion | undefined {
+  if (x.state.state !== "aborted" || isReplacedTrace(x) || rankOf(y) !== STATE_RANK.complete) {
+    return undefined;
+  }
+  return {
+    uuid: y.uuid,
+    timestampMs: y.timestampMs,
+    ...versionedOf(y),
+    state: { state: "deleted" },
+  };
+}
+
 function mergeVersion(a: ObjectVersion, b: ObjectVersion): ObjectVersion {
+  const ended = abortMeetsCompletion(a, b) ?? abortMeetsCompletion(b, a);
+  if (ended) return ended;
   const ra = rankOf(a);
   const rb = rankOf(b);
-  if (ra !== rb) return rb > ra ? b : a;
+  if (ra !== rb) {
+    const [winner, loser] = rb > ra ? [b, a] : [a, b];
+    // A deletion keeps the latest time of the completions it met, whatever the order it met them in.
+    if (
+      winner.state.state === "deleted" && rankOf(loser) === STATE_RANK.complete &&
+      loser.timestampMs > winner.timestampMs
+    ) {
+      return { ...winner, timestampMs: loser.timestampMs };
+    }
+    return winner;
+  }
   // Two different completions of one upload: keep one deterministically.
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
   if (isReplacedTrace(a) !== isReplacedTrace(b)) return isReplacedTrace(a) ? a : b;
