@@ -320,3 +320,38 @@ Deno.test("a sub-resource its method does not serve is MethodNotAllowed, never t
     assert.equal(new TextDecoder().decode(await getBytes(s3, BUCKET, "kept")), "original");
   });
 });
+
+Deno.test("a chunked upload refused by its precondition leaves no spooled body behind", async () => {
+  await withStore(async (server, owner, s3) => {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "taken", Body: "first" }));
+    const data = new Uint8Array(200_000).fill(7);
+    const encoder = new TextEncoder();
+    const chunked = new Uint8Array([
+      ...encoder.encode(`${data.length.toString(16)}\r\n`),
+      ...data,
+      ...encoder.encode("\r\n0\r\n\r\n"),
+    ]);
+    const refusals: [string, Record<string, string>, number, string][] = [
+      ["taken", { "if-none-match": "*" }, 412, "PreconditionFailed"],
+      ["taken", { "if-match": '"0123456789abcdef0123456789abcdef"' }, 412, "PreconditionFailed"],
+      ["absent", { "if-match": '"0123456789abcdef0123456789abcdef"' }, 404, "NoSuchKey"],
+    ];
+    for (const [key, condition, status, code] of refusals) {
+      const head = await signedRawHead(server, owner, "PUT", objectPath(BUCKET, key), {
+        "transfer-encoding": "chunked",
+        ...condition,
+      });
+      const reply = await rawExchange(server.apiPort, head, chunked);
+      assert.equal(reply.status, status, `${key} ${JSON.stringify(condition)}: ${reply.text}`);
+      assert.match(reply.text, new RegExp(`<Code>${code}</Code>`));
+    }
+    assert.equal(
+      await getBytes(s3, BUCKET, "taken").then((b) => new TextDecoder().decode(b)),
+      "first",
+    );
+    // The bodies were spooled to the data disk before the conditions were read: none is left.
+    const left = [];
+    for await (const entry of Deno.readDir(`${server.dir}/data/tmp`)) left.push(entry.name);
+    assert.deepEqual(left, []);
+  });
+});

@@ -51,7 +51,7 @@ export interface S3Request {
  * a body of unknown length (neither Content-Length nor chunked) is
  * MissingContentLength.
  */
-export async function bodyToStore(
+async function bodyToStore(
   r: S3Request,
   maxBytes: number,
 ): Promise<ReadableStream<Uint8Array> | null> {
@@ -67,6 +67,25 @@ export async function bodyToStore(
   if (!r.body || !transferEncoding?.toLowerCase().includes("chunked")) return r.body;
   const blocks = r.ctx.store.blocks.store;
   return await spoolToFile(r.body, blocks.tmpDir, maxBytes, (n) => blocks.claimTemporary(n));
+}
+
+/**
+ * Calls `store` with the body to store (bodyToStore). A spooled body that
+ * `store` left unread (it failed first: a precondition, a missing upload) is
+ * cancelled, which removes its file; the request's own body is left to the
+ * error path, which reads it so that the client gets the answer.
+ */
+export async function withBodyToStore<T>(
+  r: S3Request,
+  maxBytes: number,
+  store: (body: ReadableStream<Uint8Array> | null) => Promise<T>,
+): Promise<T> {
+  const body = await bodyToStore(r, maxBytes);
+  try {
+    return await store(body);
+  } finally {
+    if (body && body !== r.body && !body.locked) await body.cancel().catch(() => {});
+  }
 }
 
 /** The request's bucket, checked to exist and to grant the right asked for. */

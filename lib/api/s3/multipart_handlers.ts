@@ -25,7 +25,7 @@ import { encoder } from "./list_objects.ts";
 import { type Bucket, versioningOf } from "../../model/bucket_table.ts";
 import { writtenVersionHeader } from "./versions.ts";
 import { expirationHeader } from "./expiration_header.ts";
-import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requireBucket, requireKey, type S3Request, withBodyToStore } from "./context.ts";
 import { copySourceRange, loadCopySource } from "./copy_source.ts";
 import { taggingHeader } from "./object_tagging.ts";
 import {
@@ -172,13 +172,17 @@ export async function handleUploadPart(r: S3Request): Promise<Response> {
     );
   }
   try {
-    const body = await bodyToStore(r, PART_SIZE_MAX_BYTES);
-    const part = await uploadPart(r.ctx.store, active, partNumber, body, {
-      checksumAlgorithm: checksum?.algorithm,
-      sizeHint: r.contentLength,
-      verify: verifyUpload(r.contentLength, md5Hex, checksum),
-      encryptWith,
-    });
+    const part = await withBodyToStore(
+      r,
+      PART_SIZE_MAX_BYTES,
+      (body) =>
+        uploadPart(r.ctx.store, active, partNumber, body, {
+          checksumAlgorithm: checksum?.algorithm,
+          sizeHint: r.contentLength,
+          verify: verifyUpload(r.contentLength, md5Hex, checksum),
+          encryptWith,
+        }),
+    );
     const headers = new Headers({
       etag: quotedEtag(part.etag),
       ...encryptionHeaders(encryptWith),

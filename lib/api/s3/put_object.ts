@@ -6,7 +6,7 @@ import { expirationHeader } from "./expiration_header.ts";
 import type { WrittenData } from "../../model/object_data.ts";
 import { fromBase64, toBase64 } from "../../util/hash.ts";
 import { PUT_OBJECT_MAX_BYTES } from "../../util/limits.ts";
-import { bodyToStore, requireBucket, requireKey, type S3Request } from "./context.ts";
+import { requireBucket, requireKey, type S3Request, withBodyToStore } from "./context.ts";
 import {
   checkWriteHeaders,
   headersToStore,
@@ -76,24 +76,28 @@ export async function handlePutObject(r: S3Request): Promise<Response> {
   const tags = taggingHeader(r.req.headers);
   const encryptWith = keyToWrite(r.req.headers, bucket);
   const lock = lockToWrite((name) => r.req.headers.get(name), bucket, r.ctx.store.nowMs());
-  const body = await bodyToStore(r, PUT_OBJECT_MAX_BYTES);
   const versioning = versioningOf(bucket);
-  const { version, meta } = await putObject(r.ctx.store, bucket.id, key, body, {
-    headers,
-    versioning,
-    maxSize: PUT_OBJECT_MAX_BYTES,
-    tags,
-    checksumAlgorithm: checksum?.algorithm,
-    sizeHint: r.contentLength,
-    encryptWith,
-    lock,
-    precondition: writePrecondition(r.req.headers),
-    verify: verifyUpload(r.contentLength, md5Hex, checksum),
-    storedChecksum: (written) =>
-      checksum && written.checksum
-        ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
-        : undefined,
-  });
+  const { version, meta } = await withBodyToStore(
+    r,
+    PUT_OBJECT_MAX_BYTES,
+    (body) =>
+      putObject(r.ctx.store, bucket.id, key, body, {
+        headers,
+        versioning,
+        maxSize: PUT_OBJECT_MAX_BYTES,
+        tags,
+        checksumAlgorithm: checksum?.algorithm,
+        sizeHint: r.contentLength,
+        encryptWith,
+        lock,
+        precondition: writePrecondition(r.req.headers),
+        verify: verifyUpload(r.contentLength, md5Hex, checksum),
+        storedChecksum: (written) =>
+          checksum && written.checksum
+            ? { algorithm: checksum.algorithm, value: written.checksum, type: "FULL_OBJECT" }
+            : undefined,
+      }),
+  );
   const response = new Headers({
     etag: quotedEtag(meta.etag),
     ...writtenVersionHeader(version),
