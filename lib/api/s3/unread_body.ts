@@ -18,6 +18,7 @@ import { UNREAD_BODY_DRAIN_MAX_BYTES, UNREAD_BODY_DRAIN_MAX_MS } from "../../uti
 export async function drainUnreadBody(
   body: ReadableStream<Uint8Array> | null,
   headers: Headers,
+  maxMs = UNREAD_BODY_DRAIN_MAX_MS,
 ): Promise<boolean> {
   if (!body) return true;
   if (body.locked) return false;
@@ -27,12 +28,17 @@ export async function drainUnreadBody(
     return false;
   }
   const reader = body.getReader();
-  const timer = setTimeout(() => reader.cancel().catch(() => {}), UNREAD_BODY_DRAIN_MAX_MS);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, maxMs);
   try {
     let read = 0;
     while (true) {
       const { done, value } = await reader.read();
-      if (done) return true;
+      // A cancelled read ends as if the body had: the rest was never read.
+      if (done) return !timedOut;
       read += value.byteLength;
       if (read > UNREAD_BODY_DRAIN_MAX_BYTES) {
         await reader.cancel();

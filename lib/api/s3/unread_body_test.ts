@@ -49,3 +49,15 @@ Deno.test("a body someone else is reading is left to them", async () => {
   assert.equal(await drainUnreadBody(stream, new Headers()), false);
   reader.releaseLock();
 });
+
+Deno.test("a refused body that stalls is given up when its time is out: the connection is to close", async () => {
+  const stalled = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array(1000)); // then nothing more, and no end
+    },
+  });
+  assert.equal(
+    await drainUnreadBody(stalled, new Headers({ "content-length": "5000" }), 50),
+    false,
+  );
+});
