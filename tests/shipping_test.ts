@@ -451,12 +451,26 @@ Deno.test("an upload still going when SIGTERM's grace period ends gets 503, not 
     const reply = rawExchange(server.apiPort, head, new Uint8Array(1024 * 1024), {
       timeoutMs: SIGTERM_EXIT_BOUND_MS + 5_000,
     });
+    // Another client holds its connection open after sending part of a body, and never closes it.
+    const holder = await Deno.connect({ hostname: "127.0.0.1", port: server.apiPort });
+    await holder.write(
+      new TextEncoder().encode(
+        `PUT /cut/held HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nabc`,
+      ),
+    );
     await sleep(1_000);
+    const signalledAt = Date.now();
     server.process!.kill("SIGTERM");
     const { status, text } = await reply;
     assert.equal(status, 503, text);
     assert.match(text, /<Code>ServiceUnavailable<\/Code>/);
-    await server.process!.status;
+    const exit = await server.process!.status;
+    assert.ok(
+      Date.now() - signalledAt < SIGTERM_EXIT_BOUND_MS,
+      `the node exited ${Date.now() - signalledAt} ms after SIGTERM, past ${SIGTERM_EXIT_BOUND_MS}`,
+    );
+    assert.equal(exit.code, 0, server.output);
+    holder.close();
     server.process = undefined;
     await server.launch();
     const s3 = server.client(credentials);

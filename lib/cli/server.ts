@@ -39,6 +39,8 @@ import { diskWarnings, FreeSpace, reserveWarning } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** After the grace period, connections get this long to close before the node stops anyway. */
+const SHUTDOWN_CLOSE_MS = 2_000;
 /** Name of the access key `--dev` creates on first start. */
 const DEV_KEY_NAME = "dev";
 
@@ -315,7 +317,9 @@ export async function runServer(
     );
     // Requests in flight finish (uploads included) while new ones are turned away.
     await drain.drain(SHUTDOWN_GRACE_MS);
-    const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS));
+    // What is left are answers being sent and connections a client holds open (part of a body
+    // sent, then nothing): a short wait, not another grace period.
+    const timeout = new Promise((resolve) => setTimeout(resolve, SHUTDOWN_CLOSE_MS));
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown(), web?.shutdown()]), timeout]);
     try {
       stopLayoutSync?.();
@@ -341,9 +345,12 @@ export async function runServer(
       "warn",
       "SIGHUP received: remise reads its configuration only as it starts; restart it to apply changes",
     ));
-  await Promise.all([s3.finished, admin.finished, web?.finished]);
   // The servers end as a shutdown begins: the process exits once it is done
   // (workers stopped, metadata store closed), or when that takes too long.
+  // A server's `finished` also waits for its connections, which a client
+  // holding a request body open keeps for as long as it likes: it is not
+  // waited for once the shutdown is done.
+  await Promise.race([Promise.all([s3.finished, admin.finished, web?.finished]), stopped.promise]);
   if (stopping) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
