@@ -762,22 +762,36 @@ Deno.test("replication: tombstones are collected only once every replica has the
     for (let i = 0; i < 5; i++) {
       await clients[0].send(new PutObjectCommand({ Bucket: "tombs", Key: `k${i}`, Body: `v${i}` }));
     }
+    // One object of blocks: its version entries and block references end as tombstones too.
+    await clients[0].send(
+      new PutObjectCommand({ Bucket: "tombs", Key: "blocks", Body: bytes(3_000_000, 9) }),
+    );
     await cluster.nodes[2].server.kill();
-    for (let i = 0; i < 5; i++) {
-      await clients[0].send(new DeleteObjectCommand({ Bucket: "tombs", Key: `k${i}` }));
+    for (const key of ["k0", "k1", "k2", "k3", "k4", "blocks"]) {
+      await clients[0].send(new DeleteObjectCommand({ Bucket: "tombs", Key: key }));
     }
     await new Promise((r) => setTimeout(r, 5_000));
     assert.equal(
       await objectEntries(cluster.nodes[0].server.dir),
-      5,
+      6,
       "kept while a replica lacks them",
     );
+    assert.ok(await tableEntries(cluster.nodes[0].server.dir, "version") > 0);
     await cluster.nodes[2].server.launch();
     for (const i of [0, 1, 2]) {
       await cluster.waitFor(
         `tombstones gone on node ${i}`,
         () => objectEntries(cluster.nodes[i].server.dir),
         (n) => n === 0,
+        60_000,
+      );
+      await cluster.waitFor(
+        `deleted version entries and block references gone on node ${i}`,
+        async () => [
+          await tableEntries(cluster.nodes[i].server.dir, "version"),
+          await tableEntries(cluster.nodes[i].server.dir, "block_ref"),
+        ],
+        ([versions, refs]) => versions === 0 && refs === 0,
         60_000,
       );
     }

@@ -7,7 +7,7 @@ import type { ValuePick } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { ResyncQueue, ResyncWorker } from "../block/resync.ts";
 import { ScrubWorker } from "../block/scrub.ts";
-import type { Store } from "../model/store.ts";
+import { blockRefOf, type Store } from "../model/store.ts";
 import { PeriodicWorker, WorkerRegistry } from "../util/worker.ts";
 import {
   ABANDONED_UPLOAD_AGE_MS,
@@ -235,7 +235,7 @@ export function startNodeServices(
           // Block references follow their version entries: re-send each one's state.
           let count = 0;
           for await (const v of localEntries<VersionBlock>(db, "version")) {
-            await store.blockRefs.insert({ hash: v.hash, dataId: v.dataId, deleted: v.deleted });
+            await store.blockRefs.insert(blockRefOf(v));
             count++;
           }
           return `${count} version entries checked`;

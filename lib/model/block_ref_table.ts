@@ -1,15 +1,19 @@
 /**
  * The block_ref table: partition = block hash, sort key = data id. Its
  * update hook keeps the block manager's reference counts in the same local
- * transaction.
+ * transaction. A deleted reference is a tombstone, collected once every
+ * replica has it.
  */
 import type { TableSchema } from "../table/schema.ts";
 import { BlockManager } from "../block/block_manager.ts";
+import { stableMax } from "../util/crdt.ts";
 
 export interface BlockRef {
   hash: string;
   dataId: string;
   deleted: boolean;
+  /** When it was deleted (its version entry's deletion time; absent before 2026-11). */
+  deletedMs?: number;
 }
 
 export function blockRefSchema(blocks: BlockManager): TableSchema<BlockRef> {
@@ -18,7 +22,10 @@ export function blockRefSchema(blocks: BlockManager): TableSchema<BlockRef> {
     formatVersion: 1,
     partitionKey: (r) => r.hash,
     sortKey: (r) => r.dataId,
-    merge: (a, b) => (a.deleted || !b.deleted ? a : b),
+    // Deletion wins; two deletions keep one of their times, the same on every replica.
+    merge: (a, b) => (a.deleted !== b.deleted ? (a.deleted ? a : b) : stableMax(a, b)),
+    isTombstone: (r) => r.deleted,
+    tombstoneSinceMs: (r) => r.deletedMs ?? 0,
     lockKey: (r) => BlockManager.lockKey(r.hash),
     async updated(old, next, tx) {
       const wasLive = old !== undefined && !old.deleted;

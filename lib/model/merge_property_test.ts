@@ -16,7 +16,8 @@ import {
 } from "./object_table.ts";
 import { versionSchema } from "./version_table.ts";
 import { mpuSchema } from "./mpu_table.ts";
-import type { BlockRef } from "./block_ref_table.ts";
+import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
+import type { BlockManager } from "../block/block_manager.ts";
 
 function prng(seed: number) {
   let a = seed >>> 0;
@@ -188,18 +189,26 @@ checkLaws("object", objectSchema(), (r) => ({
   ).versions,
 }));
 
+/** Deleted or not; a deletion at one of two times, or (written before 2026-11) at none. */
+function deletion(r: () => number): { deleted: boolean; deletedMs?: number } {
+  if (r() < 0.5) return { deleted: false };
+  const at = pick(r, [undefined, 5, 9]);
+  return at === undefined ? { deleted: true } : { deleted: true, deletedMs: at };
+}
+
 checkLaws("version", versionSchema(), (r) => ({
   dataId: "d1",
   offset: 0,
   hash: "h",
   size: 10,
-  deleted: r() < 0.5,
+  ...deletion(r),
 }));
 
-checkLaws<BlockRef>("block_ref", { merge: (a, b) => (a.deleted || !b.deleted ? a : b) }, (r) => ({
+// The merge needs no block manager (only the reference counts' hook does).
+checkLaws<BlockRef>("block_ref", blockRefSchema(undefined as unknown as BlockManager), (r) => ({
   hash: "h",
   dataId: "d",
-  deleted: r() < 0.5,
+  ...deletion(r),
 }));
 
 checkLaws("mpu", mpuSchema(), (r) => ({

@@ -35,6 +35,12 @@ function isReleased(v: ObjectVersion): boolean {
   return v.state.state === "aborted" || v.state.state === "deleted";
 }
 
+/** The block reference a version entry stands for, deleted with it. */
+export function blockRefOf(v: VersionBlock): BlockRef {
+  const ref: BlockRef = { hash: v.hash, dataId: v.dataId, deleted: v.deleted };
+  return v.deletedMs === undefined ? ref : { ...ref, deletedMs: v.deletedMs };
+}
+
 function isSingleUploadInProgress(v: ObjectVersion): boolean {
   return v.state.state === "uploading" && !v.state.multipart;
 }
@@ -107,7 +113,7 @@ export class Store {
           const written = refs;
           tx.afterCommit(() => this.blockRefs.insertMany(written));
         }
-        refs.push({ hash: next.hash, dataId: next.dataId, deleted: next.deleted });
+        refs.push(blockRefOf(next));
       }),
       ...tableArgs,
     );
@@ -168,7 +174,7 @@ export class Store {
     const batch: VersionBlock[] = [];
     for await (const block of this.versions.scan(dataId)) {
       if (block.deleted) continue;
-      batch.push({ ...block, deleted: true });
+      batch.push({ ...block, deleted: true, deletedMs: this.nowMs() });
       if (batch.length >= 100) await this.versions.insertMany(batch.splice(0));
     }
     await this.versions.insertMany(batch);

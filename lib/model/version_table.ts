@@ -1,7 +1,8 @@
 /**
  * The version table: partition = data id (one per uploaded object or part),
  * sort key = the block's offset; one entry per block. Entries only ever
- * become deleted, which releases their block references.
+ * become deleted, which releases their block references; a deleted entry is
+ * a tombstone, collected once every replica has it.
  */
 import type { TableSchema } from "../table/schema.ts";
 import { stableMax } from "../util/crdt.ts";
@@ -18,6 +19,8 @@ export interface VersionBlock {
    */
   crc32?: number;
   deleted: boolean;
+  /** When it was deleted (entries deleted before 2026-11 lack it, and count as long deleted). */
+  deletedMs?: number;
 }
 
 /** Offsets are zero-padded so that string order is numeric order. */
@@ -38,6 +41,8 @@ export function versionSchema(
       a,
       b,
     ) => (a.deleted !== b.deleted ? (a.deleted ? a : b) : stableMax(a, b)),
+    isTombstone: (v) => v.deleted,
+    tombstoneSinceMs: (v) => v.deletedMs ?? 0,
     updated,
   };
 }
