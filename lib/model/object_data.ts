@@ -20,6 +20,8 @@ import type { VersionBlock } from "./version_table.ts";
 import { blockCheck } from "../block/block_store.ts";
 import { cutIntoBlocks } from "./body_blocks.ts";
 import type { Store } from "./store.ts";
+import { log } from "../util/log.ts";
+import { errorMessage } from "../util/errors.ts";
 import type { DataKey } from "./data_key.ts";
 
 /** First buffer of an upload that may stay inline; it grows fourfold up to a block. */
@@ -244,13 +246,20 @@ export async function readParts(
   if (!first.done) await first.value.data;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const r = await ahead.shift();
-      if (r === undefined || r.done) {
-        controller.close();
-        return;
+      try {
+        const r = await ahead.shift();
+        if (r === undefined || r.done) {
+          controller.close();
+          return;
+        }
+        readAhead();
+        controller.enqueue(await r.value.data);
+      } catch (e) {
+        // The answer's headers are sent: the client gets a body cut short. Said here, in the
+        // node's log, rather than thrown to the HTTP server, which prints a bare stack.
+        log("remise::model", "warn", `a read failed after its answer began: ${errorMessage(e)}`);
+        controller.error(e);
       }
-      readAhead();
-      controller.enqueue(await r.value.data);
     },
     async cancel() {
       await pieces.return?.(undefined);
