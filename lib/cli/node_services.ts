@@ -156,10 +156,11 @@ export function startNodeServices(
     // Most runs find nothing new: the total keeps earlier runs' work in sight.
     let removedSinceStart = 0;
     workers.push(registry.register(
-      new PeriodicWorker("tombstone collection", intervalMs, async () => {
+      new PeriodicWorker("tombstone collection", intervalMs, async (signal) => {
         const removed = await collectTombstones(store.tables, db, store.replication, {
           delayMs,
           nowMs: store.nowMs,
+          signal,
         });
         removedSinceStart += removed;
         return `${removed} tombstones removed in the last run, ${removedSinceStart} since start`;

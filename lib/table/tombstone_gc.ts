@@ -17,6 +17,8 @@ export interface TombstoneGcOptions {
   /** A tombstone younger than this is kept (lets late replicas receive it first). */
   delayMs: number;
   nowMs: () => number;
+  /** Aborted when the node stops: the pass ends at the next entry. */
+  signal?: AbortSignal;
 }
 
 /** One pass over this node's partitions; returns how many tombstones were removed everywhere. */
@@ -35,12 +37,13 @@ export async function collectTombstones(
       if (!replication.storesPartition(p)) continue;
       let batch: unknown[] = [];
       const flush = async () => {
-        removed += await removeEverywhere(table, replication, p, batch);
+        removed += await removeEverywhere(table, replication, p, batch, options.signal);
         batch = [];
       };
       for await (
         const { value } of db.list<StoredEntry<unknown>>({ prefix: ["t", schema.name, p] })
       ) {
+        if (options.signal?.aborted) return removed;
         const entry = value.entry;
         if (
           !schema.isTombstone(entry) ||
@@ -60,11 +63,13 @@ async function removeEverywhere(
   replication: Replication,
   partition: number,
   entries: unknown[],
+  signal: AbortSignal | undefined,
 ) {
   const replicas = [...new Set(replication.writeSets(partition).flat())];
   const path = `table/${table.schema.name}`;
   let removed = 0;
   for (const entry of entries) {
+    if (signal?.aborted) break;
     const pk = table.schema.partitionKey(entry);
     const sk = table.schema.sortKey(entry);
     const fingerprint = Table.fingerprint(entry);

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { BlockStore } from "../block/block_store.ts";
+import { deleteObject } from "../model/objects.ts";
+import { Store } from "../model/store.ts";
+import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
+import { collectTombstones } from "./tombstone_gc.ts";
+
+/** This node and a twin that holds what it holds (the same metadata): every tombstone is everywhere. */
+class Twins extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  override readSet(): string[] {
+    return [this.nodeId, "twin"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "twin"]];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    return super.call(node === "twin" ? this.nodeId : node, path, message);
+  }
+}
+
+Deno.test("a tombstone collection pass stops at once when the node stops, and collects when it runs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-tombstone-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication: new Twins(),
+    });
+    // In a cluster, a deletion is written as a tombstone.
+    for (const key of ["a", "b", "c"]) assert.ok(await deleteObject(store, "bucket-id", key));
+    const later = { delayMs: 0, nowMs: () => Date.now() + 1_000 };
+    const stopped = AbortSignal.abort();
+    assert.equal(
+      await collectTombstones(store.tables, db, store.replication, { ...later, signal: stopped }),
+      0,
+    );
+    assert.equal(await collectTombstones(store.tables, db, store.replication, later), 3);
+    assert.equal(await collectTombstones(store.tables, db, store.replication, later), 0);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
