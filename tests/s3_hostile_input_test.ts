@@ -355,3 +355,58 @@ Deno.test("a chunked upload refused by its precondition leaves no spooled body b
     assert.deepEqual(left, []);
   });
 });
+
+Deno.test("a client that stops sending its body gets RequestTimeout; nothing is stored or left behind", async () => {
+  const server = await TestServer.start({ env: { REMISE_TEST_BODY_IDLE_MS: "1000" } });
+  try {
+    const owner = await server.createKey("owner");
+    const s3 = server.client(owner);
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "kept", Body: "before" }));
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: "parts" }),
+    );
+    const announced = 3 * 1024 * 1024;
+    const sent = new Uint8Array(1_500_000).fill(3);
+    const chunkedHead = `${announced.toString(16)}\r\n`;
+    const stalls: [string, string, Record<string, string>, Record<string, string>?][] = [
+      ["PutObject", "kept", { "content-length": String(announced) }],
+      ["UploadPart", "parts", { "content-length": String(announced) }, {
+        partNumber: "1",
+        uploadId: UploadId!,
+      }],
+      // A chunked body is spooled to the data disk before it is stored.
+      ["chunked PutObject", "spooled", { "transfer-encoding": "chunked" }],
+    ];
+    for (const [what, key, headers, query] of stalls) {
+      const head = await signedRawHead(
+        server,
+        owner,
+        "PUT",
+        objectPath(BUCKET, key),
+        headers,
+        query,
+      );
+      const body = headers["transfer-encoding"]
+        ? new Uint8Array([...new TextEncoder().encode(chunkedHead), ...sent])
+        : sent;
+      const reply = await rawExchange(server.apiPort, head, body, { timeoutMs: 15_000 });
+      assert.equal(reply.status, 400, `${what}: ${reply.text}`);
+      assert.match(reply.text, /<Code>RequestTimeout<\/Code>/, what);
+      assert.match(reply.text, /\r\nconnection: close\r\n/i, `${what}: the connection is closed`);
+    }
+    assert.equal(
+      new TextDecoder().decode(await getBytes(s3, BUCKET, "kept")),
+      "before",
+      "the stalled PutObject replaced nothing",
+    );
+    assert.deepEqual((await keysOf(s3, BUCKET)).sort(), ["kept"]);
+    const parts = await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key: "parts", UploadId }));
+    assert.equal(parts.Parts?.length ?? 0, 0, "the stalled part was not stored");
+    const left = [];
+    for await (const entry of Deno.readDir(`${server.dir}/data/tmp`)) left.push(entry.name);
+    assert.deepEqual(left, [], "no spooled body is left");
+  } finally {
+    await server.close();
+  }
+});

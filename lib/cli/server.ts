@@ -133,8 +133,8 @@ export async function runServer(
   await checkDirectory(config, "metadata_dir");
   const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
   const db = await openMetadataStore(config);
-  const tombstoneMs = Number(Deno.env.get("REMISE_TEST_TOMBSTONE_GC_MS") ?? "0");
-  const tombstoneDelayMs = tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_DELAY_MS;
+  const tombstoneMs = testDurationMs("REMISE_TEST_TOMBSTONE_GC_MS");
+  const tombstoneDelayMs = tombstoneMs ?? TOMBSTONE_GC_DELAY_MS;
   try {
     // Before data_dir is made: a node whose metadata names its data disk does not make an
     // empty one on the system disk where that disk was not mounted.
@@ -194,7 +194,7 @@ export async function runServer(
     tombstones: system
       ? {
         delayMs: tombstoneDelayMs,
-        intervalMs: tombstoneMs > 0 ? tombstoneMs : TOMBSTONE_GC_INTERVAL_MS,
+        intervalMs: tombstoneMs ?? TOMBSTONE_GC_INTERVAL_MS,
       }
       : undefined,
     antiEntropy: tableSync
@@ -245,6 +245,7 @@ export async function runServer(
         // Alone, the node stores every block: an upload it cannot keep is refused before its body.
         uploadSpace: system ? [metadataSpace] : [metadataSpace, dataSpace],
         stopping: () => drain.draining,
+        bodyIdleMs: testDurationMs("REMISE_TEST_BODY_IDLE_MS"),
       },
       store.nowMs,
     )),
@@ -676,6 +677,12 @@ async function readNodeDisks(
 ): Promise<{ data?: DiskSpace; metadata?: DiskSpace }> {
   await Promise.all([disks.data.refresh(), disks.metadata.refresh()].map((r) => r.catch(() => {})));
   return { data: disks.data.space, metadata: disks.metadata.space };
+}
+
+/** A duration shortened for tests (a positive number of ms in `name`), else undefined. */
+function testDurationMs(name: string): number | undefined {
+  const ms = Number(Deno.env.get(name) ?? "0");
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 /**

@@ -76,6 +76,14 @@ export const KV_COMMIT_BYTES_MAX = 700 * 1024;
 export const UNREAD_BODY_DRAIN_MAX_BYTES = 64 * 1024 * 1024;
 export const UNREAD_BODY_DRAIN_MAX_MS = 30_000;
 
+/**
+ * A client that sends nothing of a body it announced for this long is cut
+ * off with RequestTimeout (see lib/api/s3/auth/idle_read.ts): long enough for
+ * a client that pauses while it reads its source, short enough that a dropped
+ * link does not hold a connection and its blocks for ever.
+ */
+export const BODY_IDLE_MAX_MS = 60_000;
+
 /** S3's limit of keys in one DeleteObjects request. */
 export const DELETE_OBJECTS_MAX_KEYS = 1000;
 

@@ -23,6 +23,8 @@ export interface S3Context {
   uploadSpace?: FreeSpace[];
   /** Whether the node is stopping: a request body cut off then is the node's doing, not the client's. */
   stopping?: () => boolean;
+  /** How long a read of a request body may wait on the client (BODY_IDLE_MAX_MS when not given). */
+  bodyIdleMs?: number;
 }
 
 export interface S3Request {

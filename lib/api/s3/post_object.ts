@@ -173,7 +173,7 @@ export async function handlePostObject(
   target: RequestTarget,
 ): Promise<Response> {
   const bucketName = target.bucket!;
-  const body = unsignedBody(req);
+  const body = unsignedBody(req, auth);
   if (!body) throw malformed("the body is empty");
   let upload;
   try {

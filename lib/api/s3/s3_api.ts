@@ -518,6 +518,7 @@ export function createS3Handler(
     region: ctx.region,
     nowMs,
     getSecret: async (id: string) => (await ctx.access.getKeyCached(id))?.secret,
+    bodyIdleMs: ctx.bodyIdleMs,
   };
   return async (incoming: Request): Promise<Response> => {
     let req = incoming;

@@ -80,6 +80,8 @@ export interface AuthContext {
   getSecret: (accessKeyId: string) => Promise<string | undefined>;
   /** The bucket, when the Host header named it (Signature V2 signs it as part of the path). */
   hostBucket?: string;
+  /** How long a read of the body may wait on the client; BODY_IDLE_MAX_MS when not given. */
+  bodyIdleMs?: number;
 }
 
 export type AuthResult =
@@ -127,7 +129,7 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
         query,
       );
     }
-    if (queryAuth === undefined) return { kind: "anonymous", body: plainBody(req, undefined) };
+    if (queryAuth === undefined) return { kind: "anonymous", body: plainBody(req, ctx, undefined) };
   } else if (queryAuth !== undefined) {
     throw bothAuthMechanisms();
   } else if (isSignatureV2Header(authorization)) {
@@ -218,7 +220,7 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
     case "unsigned":
       return {
         ...base,
-        body: plainBody(req, undefined),
+        body: plainBody(req, ctx, undefined),
         contentLength: contentLengthOf(req),
         trailerChecksum: noTrailerChecksum,
       };
@@ -229,7 +231,7 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
       }
       return {
         ...base,
-        body: plainBody(req, payload.hex),
+        body: plainBody(req, ctx, payload.hex),
         contentLength: contentLengthOf(req),
         trailerChecksum: noTrailerChecksum,
       };
@@ -244,6 +246,7 @@ export async function authenticateRequest(req: Request, ctx: AuthContext): Promi
         trailer: payload.trailer,
         trailerChecksum: payload.trailer ? trailerChecksumOf(headers) : undefined,
         decodedContentLength,
+        idleMs: ctx.bodyIdleMs,
       });
       return {
         ...base,
@@ -306,7 +309,7 @@ async function authenticateV2(
   return {
     kind: "signed",
     accessKeyId: sig.accessKeyId,
-    body: plainBody(req, hex),
+    body: plainBody(req, ctx, hex),
     contentLength: contentLengthOf(req),
     trailerChecksum: noTrailerChecksum,
   };
@@ -418,13 +421,21 @@ function contentLengthOf(req: Request): number | undefined {
  * against Content-Length, and a read that fails (the client went away) is
  * IncompleteBody, as for a signed body.
  */
-export function unsignedBody(req: Request): ReadableStream<Uint8Array> | null {
-  return plainBody(req, undefined);
+export function unsignedBody(req: Request, ctx: AuthContext): ReadableStream<Uint8Array> | null {
+  return plainBody(req, ctx, undefined);
 }
 
-function plainBody(req: Request, sha256Hex: string | undefined): ReadableStream<Uint8Array> | null {
+function plainBody(
+  req: Request,
+  ctx: AuthContext,
+  sha256Hex: string | undefined,
+): ReadableStream<Uint8Array> | null {
   if (req.body === null) return null;
-  return verifiedBody(req.body, { sha256Hex, contentLength: contentLengthOf(req) });
+  return verifiedBody(
+    req.body,
+    { sha256Hex, contentLength: contentLengthOf(req) },
+    ctx.bodyIdleMs,
+  );
 }
 
 function decodedContentLengthOf(headers: HeaderValues): number | undefined {

@@ -38,6 +38,8 @@ import {
   signatureDoesNotMatch,
 } from "./_auth_errors.ts";
 import { relayFrom } from "../../../util/stream_relay.ts";
+import { IdleReadLimit } from "./idle_read.ts";
+import { BODY_IDLE_MAX_MS } from "../../../util/limits.ts";
 
 /** Longest chunk-size or trailer line accepted: real ones are under 200 bytes. */
 const AWS_CHUNKED_LINE_MAX_BYTES = 4096;
@@ -67,6 +69,8 @@ export interface AwsChunkedOptions {
   trailerChecksum?: ChecksumAlgorithm;
   /** x-amz-decoded-content-length, when given. */
   decodedContentLength?: number;
+  /** How long a read may wait on the client (see idle_read.ts). */
+  idleMs?: number;
 }
 
 export interface VerifiedChecksum {
@@ -393,17 +397,20 @@ export function decodeAwsChunked(
 ): DecodedAwsChunkedBody {
   const parser = new AwsChunkedParser(options);
   const reader = source.getReader();
+  const limit = new IdleReadLimit(reader, options.idleMs ?? BODY_IDLE_MAX_MS);
   let ended = false;
   const body = new ReadableStream<Uint8Array>(
-    relayFrom<ReadableStreamDefaultController<Uint8Array>>(reader, async (controller) => {
+    relayFrom<ReadableStreamDefaultController<Uint8Array>>(limit, async (controller) => {
       for (;;) {
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
-          result = await reader.read();
+          result = await limit.read(() => reader.read());
         } catch (e) {
+          if (e instanceof S3Error) throw e;
           throw incompleteBody("The request body could not be read to its end.", e);
         }
         if (result.done) {
+          limit.end();
           parser.end();
           ended = true;
           controller.close();

@@ -11,6 +11,9 @@
 import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
 import { relayFrom } from "../../../util/stream_relay.ts";
+import { IdleReadLimit } from "./idle_read.ts";
+import { S3Error } from "../s3_error.ts";
+import { BODY_IDLE_MAX_MS } from "../../../util/limits.ts";
 
 export interface BodyExpectation {
   /** Lowercase hex SHA-256 the body must have; undefined for an unsigned payload. */
@@ -22,10 +25,14 @@ export interface BodyExpectation {
 /** Chunks a default reader of the byte stream gets at a time. */
 const AUTO_CHUNK_BYTES = 64 * 1024;
 
-/** Wraps `source`: the same bytes (never copied), checked at the end. */
+/**
+ * Wraps `source`: the same bytes (never copied), checked at the end. A read
+ * that waits on the client longer than `idleMs` fails (see idle_read.ts).
+ */
 export function verifiedBody(
   source: ReadableStream<Uint8Array>,
   expected: BodyExpectation,
+  idleMs = BODY_IDLE_MAX_MS,
 ): ReadableStream<Uint8Array> {
   const check = new BodyCheck(expected);
   let byob: ReadableStreamBYOBReader | undefined;
@@ -34,7 +41,9 @@ export function verifiedBody(
   } catch {
     // Not a byte stream: pass its chunks on.
   }
-  return byob ? verifiedBytes(byob, check) : verifiedChunks(source.getReader(), check);
+  if (byob) return verifiedBytes(byob, new IdleReadLimit(byob, idleMs), check);
+  const reader = source.getReader();
+  return verifiedChunks(reader, new IdleReadLimit(reader, idleMs), check);
 }
 
 /** Counts (and hashes) the bytes that pass; `end` throws when they are not what was expected. */
@@ -61,24 +70,29 @@ class BodyCheck {
   }
 }
 
-/** A read of the source; a source that fails (the client went away) is an incomplete body. */
-async function readSource<R>(read: () => Promise<R>): Promise<R> {
+/**
+ * A read of the source; a source that fails (the client went away) is an
+ * incomplete body, one that waited too long RequestTimeout.
+ */
+async function readSource<R>(limit: IdleReadLimit, read: () => Promise<R>): Promise<R> {
   try {
-    return await read();
+    return await limit.read(read);
   } catch (e) {
-    throw incompleteBody(undefined, e);
+    throw e instanceof S3Error ? e : incompleteBody(undefined, e);
   }
 }
 
 function verifiedChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: IdleReadLimit,
   check: BodyCheck,
 ): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
-    relayFrom<ReadableStreamDefaultController<Uint8Array>>(reader, async (controller) => {
+    relayFrom<ReadableStreamDefaultController<Uint8Array>>(limit, async (controller) => {
       for (;;) {
-        const result = await readSource(() => reader.read());
+        const result = await readSource(limit, () => reader.read());
         if (result.done) {
+          limit.end();
           check.end();
           controller.close();
           return;
@@ -101,18 +115,21 @@ function verifiedChunks(
  */
 function verifiedBytes(
   reader: ReadableStreamBYOBReader,
+  limit: IdleReadLimit,
   check: BodyCheck,
 ): ReadableStream<Uint8Array> {
   return new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: AUTO_CHUNK_BYTES,
-    ...relayFrom<ReadableByteStreamController>(reader, async (controller) => {
+    ...relayFrom<ReadableByteStreamController>(limit, async (controller) => {
       const request = controller.byobRequest!;
       const view = request.view!;
-      const result = await readSource(() =>
-        reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
+      const result = await readSource(
+        limit,
+        () => reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)),
       );
       if (result.done) {
+        limit.end();
         check.end();
         controller.close();
         // The buffer came back empty: it completes the consumer's read as done.
