@@ -46,6 +46,10 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
       new CreateMultipartUploadCommand({ Bucket: bucket, Key: "multipart" }),
     );
     const before = await snapshotBucket(s3, bucket);
+    // A healthy node alone: nothing to warn of (a monitor checks for an empty list), a note.
+    const healthy = await (await server.admin("GET", "/v1/status")).json();
+    assert.deepEqual(healthy.warnings, []);
+    assert.match(healthy.notes[0], /^This node runs alone/);
 
     await restartWith(server, UNREACHABLE_RESERVE, true);
     const s3Full = server.client(credentials);

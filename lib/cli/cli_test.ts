@@ -87,7 +87,8 @@ async function withServer(
           },
           { addr: "192.0.2.8:3901", lastError: null },
         ],
-        warnings: ["This node runs alone."],
+        notes: ["This node runs alone."],
+        warnings: ["Node f00d is down."],
       }),
   });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
@@ -383,7 +384,7 @@ Deno.test("cli: status", async () => {
     assert.match(status.stdout, /^Layout version: none\n/);
     assert.match(status.stdout, /ID +HOST +ADDRESS/);
     assert.match(status.stdout, /f00d +host1 +127\.0\.0\.1:3900 .* up /);
-    assert.match(status.stdout, /WARNING: This node runs alone\./);
+    assert.match(status.stdout, /\nNote: This node runs alone\.\nWARNING: Node f00d is down\.\n$/);
     assert.match(
       status.stdout,
       /\nNot reached yet: 192\.0\.2\.7:3901 \(its certificate is not signed by this node's ca_cert\)\nNot reached yet: 192\.0\.2\.8:3901\n/,

@@ -39,6 +39,8 @@ interface StatusJson {
   unknownAddresses?: string[];
   /** The same with why each failed last (absent from older nodes). */
   unreached?: { addr: string; lastError: string | null }[];
+  /** What is worth knowing but needs nothing done (a node that runs alone). */
+  notes?: string[];
   warnings: string[];
 }
 
@@ -119,6 +121,7 @@ function statusText(s: StatusJson): string {
   } else if (s.unknownAddresses && s.unknownAddresses.length > 0) {
     text += `\nNot reached yet: ${s.unknownAddresses.join(", ")}\n`;
   }
+  for (const n of s.notes ?? []) text += `\nNote: ${n}`;
   for (const w of s.warnings) text += `\nWARNING: ${w}`;
   return text;
 }
