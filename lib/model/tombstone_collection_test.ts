@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { deleteObject } from "../model/objects.ts";
-import { Store } from "../model/store.ts";
+import { deleteObject } from "./objects.ts";
+import { Store } from "./store.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
-import { collectTombstones } from "./tombstone_gc.ts";
+import { collectTombstones } from "../table/tombstone_gc.ts";
 
 /** This node and a twin that holds what it holds (the same metadata): every tombstone is everywhere. */
 class Twins extends LocalReplication {
