@@ -279,7 +279,8 @@ async function authenticateV2(
   } else {
     const sent = headers.get("x-amz-date") ?? headers.get("date");
     const ms = sent === undefined ? NaN : Date.parse(sent);
-    if (Number.isNaN(ms)) throw invalidDate();
+    // S3 takes a date before 1970 for no valid date, not for a skewed one.
+    if (Number.isNaN(ms) || ms < 0) throw invalidDate();
     if (Math.abs(nowMs - ms) > REQUEST_TIME_SKEW_MAX_MS) {
       throw requestTimeTooSkewed(formatAmzDate(ms), nowMs);
     }

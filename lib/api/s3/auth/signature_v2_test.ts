@@ -97,6 +97,16 @@ Deno.test("Signature V2 header: wrong signature, unknown key, bad or skewed date
     403,
     "valid Date or x-amz-date",
   );
+  // A date before 1970 is no date to S3, not a skewed one.
+  await assertS3Error(
+    authenticateRequest(
+      docGet("bWq2s1WEIj+Ydj0vQ697zp+IXMU=", "Tue, 07 Jul 1950 21:53:04 GMT"),
+      context(),
+    ),
+    "AccessDenied",
+    403,
+    "valid Date or x-amz-date",
+  );
   await assertS3Error(
     authenticateRequest(docRequest("AWS nocolon"), context()),
     "InvalidArgument",
