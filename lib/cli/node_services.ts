@@ -132,7 +132,10 @@ export function startNodeServices(
       INTERRUPTED_UPLOAD_INTERVAL_MS,
       async () => {
         const released = await releaseInterruptedUploads(store);
-        return `${released} interrupted uploads released in the last run`;
+        // Releases of replaced objects' data that a stop or a missing quorum cut short.
+        const resumed = await store.releases.resume();
+        return `${released} interrupted uploads released, ${resumed} releases of replaced ` +
+          "objects' data taken up again in the last run";
       },
       { firstRunDelayMs: INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS },
     ),

@@ -324,6 +324,8 @@ export async function runServer(
     await Promise.race([Promise.all([s3.shutdown(), admin.shutdown(), web?.shutdown()]), timeout]);
     try {
       stopLayoutSync?.();
+      // Releases not started are noted: the next process takes them up.
+      store.releases.stop();
       await services.stop();
       await tableSync?.worker.stop();
       await system?.stop().catch(() => {});

@@ -153,6 +153,8 @@ Deno.test("every block of an object is referenced once it is written, and releas
     }
 
     assert.ok(await deleteObject(store, BUCKET, "big"));
+    // The data is released after the deletion's answer.
+    await store.releases.settled();
     for (const hash of hashes) {
       assert.equal(await store.blocks.refcount(hash), 0, `block ${hash} is released`);
     }
@@ -250,7 +252,36 @@ Deno.test("a completion that meets an abort of its upload (a replica that alone 
       versions: [{ ...aborted, state: { state: "aborted" } }],
     });
     assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "no object without its blocks");
+    await store.releases.settled();
     for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);
+  }));
+
+Deno.test("a deleted object's data is released after the answer, and by the next process when this one stopped first", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const store = new Store(db, blocks, { blockSize });
+    const body = crypto.getRandomValues(new Uint8Array(5 * blockSize));
+    await putObject(store, BUCKET, "k", bodyOf(body), { headers: [], maxSize: 1 << 20 });
+    const dataId = ((await getCurrent(store, BUCKET, "k"))?.data as { parts: { dataId: string }[] })
+      .parts[0].dataId;
+    const hashes = new Set<string>();
+    for await (const block of store.versions.scan(dataId)) hashes.add(block.hash);
+    assert.equal(hashes.size, 5);
+
+    // The process stops as the deletion is answered: its release never starts.
+    store.releases.stop();
+    assert.ok(await deleteObject(store, BUCKET, "k"));
+    assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "the deletion is answered");
+    await store.releases.settled();
+    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
+
+    // The next process over the same metadata takes the release up.
+    const next = new Store(db, blocks, { blockSize });
+    assert.equal(await next.releases.resume(), 1);
+    await next.releases.settled();
+    for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
+    assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
   }));
 
 /** This node and a replica that is down: reads and writes need this node alone, but it is not alone. */

@@ -9,6 +9,7 @@ import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { BlockBufferPool } from "../block/buffer_pool.ts";
 import { DataJournal } from "./data_journal.ts";
+import { ReleaseQueue } from "./release_queue.ts";
 import { KeyCommitLocks } from "./key_commit_locks.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
@@ -69,6 +70,8 @@ export class Store {
   readonly blockBuffers: BlockBufferPool;
   /** The data this node writes for uploads it coordinates (see DataJournal). */
   readonly journal: DataJournal;
+  /** Releases of replaced and deleted objects' data, after their answer (see ReleaseQueue). */
+  readonly releases: ReleaseQueue;
   readonly blocks: BlockManager;
   readonly buckets: Table<Bucket>;
   readonly aliases: Table<BucketAlias>;
@@ -82,6 +85,7 @@ export class Store {
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
     this.journal = new DataJournal(db);
+    this.releases = new ReleaseQueue(db, (version) => this.#releaseVersion(version));
     this.nowMs = options.nowMs ?? Date.now;
     this.blockSize = options.blockSize;
     this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);
@@ -139,7 +143,11 @@ export class Store {
           // it releases its data itself (putObject).
           if (now === undefined && isSingleUploadInProgress(version)) continue;
           if (now === undefined || (isReleased(now) && !isReleased(version))) {
-            tx.afterCommit(() => this.#releaseVersion(version));
+            // A complete object's data is released after the answer; the rest (an upload's
+            // data, little or none) before it.
+            if (!this.releases.note(tx, version)) {
+              tx.afterCommit(() => this.#releaseVersion(version));
+            }
           }
         }
         for (const version of next.versions) {
