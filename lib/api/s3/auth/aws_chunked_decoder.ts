@@ -402,13 +402,10 @@ export function decodeAwsChunked(
   const body = new ReadableStream<Uint8Array>(
     relayFrom<ReadableStreamDefaultController<Uint8Array>>(limit, async (controller) => {
       for (;;) {
-        let result: ReadableStreamReadResult<Uint8Array>;
-        try {
-          result = await limit.read(() => reader.read());
-        } catch (e) {
-          if (e instanceof S3Error) throw e;
-          throw incompleteBody("The request body could not be read to its end.", e);
-        }
+        const result = await limit.read(
+          () => reader.read(),
+          "The request body could not be read to its end.",
+        );
         if (result.done) {
           limit.end();
           parser.end();

@@ -11,6 +11,7 @@
  * of the read then waiting, if any.
  */
 import { S3Error } from "../s3_error.ts";
+import { incompleteBody } from "./_auth_errors.ts";
 
 export class IdleReadLimit {
   /** When the read now waiting began (performance.now()); undefined between reads. */
@@ -23,15 +24,19 @@ export class IdleReadLimit {
     private readonly idleMs: number,
   ) {}
 
-  /** Runs one read of the body within the limit; RequestTimeout when it was cut off. */
-  async read<R>(read: () => Promise<R>): Promise<R> {
+  /**
+   * Runs one read of the body within the limit: RequestTimeout when it was
+   * cut off, IncompleteBody (with `detail`) when the read failed (the client
+   * went away).
+   */
+  async read<R>(read: () => Promise<R>, detail?: string): Promise<R> {
     this.#waitingSince = performance.now();
     this.#timer ??= this.#arm(this.idleMs);
     try {
       const result = await read();
       if (!this.#timedOut) return result;
     } catch (e) {
-      if (!this.#timedOut) throw e;
+      if (!this.#timedOut) throw incompleteBody(detail, e);
     } finally {
       this.#waitingSince = undefined;
     }

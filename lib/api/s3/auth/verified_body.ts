@@ -12,7 +12,6 @@ import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
 import { relayFrom } from "../../../util/stream_relay.ts";
 import { IdleReadLimit } from "./idle_read.ts";
-import { S3Error } from "../s3_error.ts";
 import { BODY_IDLE_MAX_MS } from "../../../util/limits.ts";
 
 export interface BodyExpectation {
@@ -70,18 +69,6 @@ class BodyCheck {
   }
 }
 
-/**
- * A read of the source; a source that fails (the client went away) is an
- * incomplete body, one that waited too long RequestTimeout.
- */
-async function readSource<R>(limit: IdleReadLimit, read: () => Promise<R>): Promise<R> {
-  try {
-    return await limit.read(read);
-  } catch (e) {
-    throw e instanceof S3Error ? e : incompleteBody(undefined, e);
-  }
-}
-
 function verifiedChunks(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   limit: IdleReadLimit,
@@ -90,7 +77,7 @@ function verifiedChunks(
   return new ReadableStream<Uint8Array>(
     relayFrom<ReadableStreamDefaultController<Uint8Array>>(limit, async (controller) => {
       for (;;) {
-        const result = await readSource(limit, () => reader.read());
+        const result = await limit.read(() => reader.read());
         if (result.done) {
           limit.end();
           check.end();
@@ -124,9 +111,8 @@ function verifiedBytes(
     ...relayFrom<ReadableByteStreamController>(limit, async (controller) => {
       const request = controller.byobRequest!;
       const view = request.view!;
-      const result = await readSource(
-        limit,
-        () => reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)),
+      const result = await limit.read(() =>
+        reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
       );
       if (result.done) {
         limit.end();
