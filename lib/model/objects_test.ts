@@ -10,6 +10,7 @@ import {
   type Versioning,
 } from "./objects.ts";
 import { Store } from "./store.ts";
+import { abortUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
 
@@ -275,6 +276,41 @@ Deno.test("a deleted object's data is released after the answer, and by the next
     assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "the deletion is answered");
     await store.releases.settled();
     for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
+
+    // The next process over the same metadata takes the release up.
+    const next = new Store(db, blocks, { blockSize });
+    assert.equal(await next.releases.resume(), 1);
+    await next.releases.settled();
+    for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
+    assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
+  }));
+
+Deno.test("an aborted upload ends before the answer, and its parts are released after it, by the next process when this one stopped first", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const store = new Store(db, blocks, { blockSize });
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const active = await getUpload(store, BUCKET, "k", uploadId);
+    const hashes = new Set<string>();
+    for (const partNumber of [1, 2]) {
+      const body = crypto.getRandomValues(new Uint8Array(3 * blockSize));
+      const part = await uploadPart(store, active, partNumber, bodyOf(body), {});
+      for await (const block of store.versions.scan(part.dataId)) hashes.add(block.hash);
+    }
+    assert.equal(hashes.size, 6);
+
+    // The process stops as the abort is answered: its release never starts.
+    store.releases.stop();
+    await abortUpload(store, active);
+    await assert.rejects(getUpload(store, BUCKET, "k", uploadId), /does not exist/);
+    assert.equal((await store.uploads.get(uploadId))?.deleted.v, true, "ended before the answer");
+    await store.releases.settled();
+    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
+
+    // A part whose upload ran through the abort finds it ended and releases its own data.
+    const late = await uploadPart(store, active, 3, null, {}).then(() => undefined, (e) => e);
+    assert.match(String(late), /completed or aborted during this part's upload/);
 
     // The next process over the same metadata takes the release up.
     const next = new Store(db, blocks, { blockSize });

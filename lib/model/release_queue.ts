@@ -1,8 +1,9 @@
 /**
- * The release of a replaced or deleted object's data, done after the change
- * is answered: it marks every block entry of the data deleted, ~1 ms a block,
- * which made a DeleteObject of a 5 GB object take seconds (and one of 100 GB
- * outlast clients' timeouts). The change that calls for the release notes it
+ * The release of a replaced or deleted object's data, or of an aborted
+ * upload's, done after the change is answered: it marks every block entry of
+ * the data deleted, ~1 ms a block, which made a DeleteObject or an
+ * AbortMultipartUpload of 5 GB take seconds (and one of 100 GB outlast
+ * clients' timeouts). The change that calls for the release notes it
  * in its own commit, so that a release cut short (the process stopped or
  * died, a quorum was missing) is never forgotten: notes not being worked on
  * are taken up again by `resume`, run periodically. Releasing is idempotent.
@@ -37,12 +38,14 @@ export class ReleaseQueue {
 
   /**
    * Notes in `tx` the release of `version`'s data, which runs once `tx` is
-   * durable; false when the version is too large to note (release it at once).
+   * durable; false when there is no data to release, or the version is too
+   * large to note (release it at once).
    */
   note(tx: LocalTransaction, version: ObjectVersion): boolean {
     const state = version.state;
-    if (state.state !== "complete" || state.data.type !== "parts") return false;
-    if (state.data.parts.length > NOTED_PARTS_MAX) return false;
+    if (state.state === "complete") {
+      if (state.data.type !== "parts" || state.data.parts.length > NOTED_PARTS_MAX) return false;
+    }
     const note: ReleaseNote = { version };
     tx.set([RELEASE_SPACE, version.uuid], note);
     tx.afterCommit(() => {

@@ -143,18 +143,12 @@ export class Store {
           // it releases its data itself (putObject).
           if (now === undefined && isSingleUploadInProgress(version)) continue;
           if (now === undefined || (isReleased(now) && !isReleased(version))) {
-            // A complete object's data is released after the answer; the rest (an upload's
-            // data, little or none) before it.
-            if (!this.releases.note(tx, version)) {
-              tx.afterCommit(() => this.#releaseVersion(version));
-            }
+            this.#release(tx, version);
           }
         }
         for (const version of next.versions) {
           const before = old?.versions.find((v) => v.uuid === version.uuid);
-          if (isReleased(version) && before === undefined) {
-            tx.afterCommit(() => this.#releaseVersion(version));
-          }
+          if (isReleased(version) && before === undefined) this.#release(tx, version);
         }
       }),
       ...tableArgs,
@@ -188,6 +182,33 @@ export class Store {
     await this.versions.insertMany(batch);
   }
 
+  /**
+   * Releases what a version that is gone or aborted held, once `tx` commits:
+   * its data after the answer where the release can be noted (see
+   * ReleaseQueue), and an upload's end before it, so that a part recorded
+   * from then on finds its upload ended and releases its own data
+   * (recordPart).
+   */
+  #release(tx: LocalTransaction, version: ObjectVersion): void {
+    if (!this.releases.note(tx, version)) {
+      tx.afterCommit(() => this.#releaseVersion(version));
+    } else if (version.state.state !== "complete" && !isSingleUploadInProgress(version)) {
+      tx.afterCommit(async () => void await this.#endUpload(version.uuid));
+    }
+  }
+
+  /**
+   * Marks a multipart upload ended, if it has an entry; resolves with the
+   * entry as it is once marked, holding every part recorded before: a part
+   * recorded later finds the mark and releases its own data.
+   */
+  async #endUpload(uploadId: string): Promise<MultipartUpload | undefined> {
+    const upload = await this.uploads.get(uploadId);
+    if (!upload || upload.deleted.v) return upload;
+    await this.uploads.insert({ ...upload, deleted: { t: this.nowMs(), v: true } });
+    return await this.uploads.get(uploadId);
+  }
+
   /** Releases what a version that is gone or aborted held. */
   async #releaseVersion(version: ObjectVersion): Promise<void> {
     const state = version.state;
@@ -201,12 +222,7 @@ export class Store {
     // single upload's data id is the version's uuid;
     // a multipart upload's parts are listed in its mpu entry.
     await this.releaseData(version.uuid);
-    const upload = await this.uploads.get(version.uuid);
-    if (upload) {
-      for (const part of Object.values(upload.parts)) await this.releaseData(part.v.dataId);
-      if (!upload.deleted.v) {
-        await this.uploads.insert({ ...upload, deleted: { t: this.nowMs(), v: true } });
-      }
-    }
+    const upload = await this.#endUpload(version.uuid);
+    for (const part of Object.values(upload?.parts ?? {})) await this.releaseData(part.v.dataId);
   }
 }
