@@ -96,6 +96,30 @@ Deno.test("a node does not start on another node's data_dir", async () => {
   }
 });
 
+Deno.test("a node started on a running node's data_dir is refused before it writes a marker there", async () => {
+  const one = await TestServer.start();
+  const two = await TestServer.start();
+  try {
+    await two.stop();
+    // A copied configuration whose metadata_dir was changed, but not its data_dir.
+    const config = await Deno.readTextFile(two.configPath);
+    await Deno.writeTextFile(two.configPath, config.replace(`${two.dir}/data`, `${one.dir}/data`));
+    const markerPath = `${one.dir}/data/remise-data-dir`;
+    const marker = await Deno.readTextFile(markerPath);
+    await assertRefusesToStart(two, /Another remise process is using .*\/data \(data_dir in /);
+    // Even with the marker gone (the other message's advice), the running node's data_dir is not
+    // marked as the second node's.
+    await Deno.remove(markerPath);
+    await assertRefusesToStart(two, /Another remise process is using .*\/data \(data_dir in /);
+    await assert.rejects(Deno.stat(markerPath), Deno.errors.NotFound);
+    await Deno.writeTextFile(markerPath, marker);
+    await one.stop();
+    await one.launch();
+  } finally {
+    await Promise.all([one.close(), two.close()]);
+  }
+});
+
 Deno.test("a store from before markers is marked at its first start, and keeps its objects", async () => {
   await withServer(async (server, s3, credentials) => {
     await s3.send(new CreateBucketCommand({ Bucket: "older" }));

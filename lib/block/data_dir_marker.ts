@@ -57,7 +57,9 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
   }
   throw new ConfigError(
     `data_dir "${dataDir}" holds the blocks of another remise store (${path} names ` +
-      `${found}, this node's metadata ${recorded}): check data_dir and metadata_dir.`,
+      `${found}, this node's metadata ${recorded}): check data_dir and metadata_dir. If both ` +
+      `are this node's, and the marker was written over (by a remise started on this data_dir ` +
+      `with other metadata), mark it this node's again with: printf '%s\\n' ${recorded} > ${path}`,
   );
 }
 

@@ -5,7 +5,7 @@
  */
 import { checkDirectory, type Config, loadConfig, parseAddr } from "../util/config.ts";
 import { bindFailure, listenError } from "../util/listen_error.ts";
-import { lockDirectory } from "../util/directory_lock.ts";
+import { lockDirectory, lockDirectoryInUse } from "../util/directory_lock.ts";
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
@@ -136,12 +136,16 @@ export async function runServer(
   const tombstoneMs = testDurationMs("REMISE_TEST_TOMBSTONE_GC_MS");
   const tombstoneDelayMs = tombstoneMs ?? TOMBSTONE_GC_DELAY_MS;
   try {
+    // A data_dir in use is locked before its marker is read, so that a second process on it
+    // (a copied configuration) is refused before it can write a marker of its own.
+    const dataLock = await lockDirectoryInUse(config.dataDir, "data_dir", config.configPath);
+    if (dataLock) locks.push(dataLock);
     // Before data_dir is made: a node whose metadata names its data disk does not make an
     // empty one on the system disk where that disk was not mounted.
     await checkDataDirMarker(db, config.dataDir);
     await checkDirectory(config, "data_dir");
-    // Once the marker says this is the node's data disk (not an empty mount point).
-    locks.push(await lockDirectory(config.dataDir, "data_dir", config.configPath));
+    // An empty one, once the marker says this is the node's data disk (not an empty mount point).
+    if (!dataLock) locks.push(await lockDirectory(config.dataDir, "data_dir", config.configPath));
     // Before the node joins its cluster, whose replicas would take restored entries back.
     if (config.replicationFactor > 1) {
       await checkMetadataAge(db, config.metadataDir, tombstoneDelayMs);

@@ -42,3 +42,24 @@ export async function lockDirectory(
   }
   return file;
 }
+
+/**
+ * Locks `dir` as lockDirectory does if it holds anything already; leaves an
+ * empty or missing one alone (nothing is written on an empty mount point).
+ */
+export async function lockDirectoryInUse(
+  dir: string,
+  key: string,
+  configPath: string,
+): Promise<Deno.FsFile | undefined> {
+  try {
+    for await (const _ of Deno.readDir(dir)) return await lockDirectory(dir, key, configPath);
+  } catch (e) {
+    // Missing or unreadable: what starts the node after this says so.
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
+    throw e;
+  }
+  return undefined;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LOCK_FILE, lockDirectory } from "./directory_lock.ts";
+import { LOCK_FILE, lockDirectory, lockDirectoryInUse } from "./directory_lock.ts";
 
 Deno.test("directory lock: a second holder is refused until the first lets go", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-lock-test-" });
@@ -26,4 +26,20 @@ Deno.test("directory lock: a directory where the lock cannot be made names the k
     lockDirectory("/proc/no-such-dir", "data_dir", "/etc/remise.toml"),
     /^ConfigError: Invalid configuration in \/etc\/remise\.toml: key "data_dir": cannot open /,
   );
+});
+
+Deno.test("directory lock: a directory in use is locked, an empty or missing one left untouched", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-lock-test-" });
+  try {
+    assert.equal(await lockDirectoryInUse(`${dir}/missing`, "data_dir", "c"), undefined);
+    assert.equal(await lockDirectoryInUse(dir, "data_dir", "c"), undefined);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing written in an empty directory");
+    await Deno.writeTextFile(`${dir}/remise-data-dir`, "id\n");
+    const held = await lockDirectoryInUse(dir, "data_dir", "c");
+    assert.ok(held);
+    await assert.rejects(lockDirectory(dir, "data_dir", "c"), /Another remise process/);
+    held.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
