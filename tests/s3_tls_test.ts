@@ -137,7 +137,11 @@ Deno.test("S3 API over HTTPS: the SDK, HTTP/2 requests, and rclone with SSE-C", 
         [`api_tls_cert = "${dir}/s3/node.crt"`, /"api_tls_cert" and "api_tls_key" go together/],
         [
           `api_tls_cert = "${dir}/ca/ca.crt"\napi_tls_key = "${dir}/s3/node.key"`,
-          /api_tls_cert .* are not a usable certificate and key/,
+          /api_tls_key ".*\/s3\/node\.key" is not the key of api_tls_cert ".*\/ca\/ca\.crt"/,
+        ],
+        [
+          `api_tls_cert = "${dir}/s3/node.key"\napi_tls_key = "${dir}/s3/node.crt"`,
+          /api_tls_cert ".*\/s3\/node\.key" is not a PEM certificate: it holds a private key/,
         ],
         [
           `api_tls_cert = "${dir}/missing.crt"\napi_tls_key = "${dir}/s3/node.key"`,

@@ -14,6 +14,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { VERSION } from "../lib/util/version.ts";
+import { createClusterCa, issueNodeCertificate } from "../lib/net/certs.ts";
 import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 import {
   cleanClientEnv,
@@ -142,12 +143,37 @@ Deno.test("the bundle: server --check-config accepts config.example.toml, names 
   const absent = await runBundle(["server", "--check-config", "-c", example]);
   assert.equal(absent.code, 1, absent.stdout);
   assert.match(absent.stderr, /cannot read ca_cert ".*\/ca\.crt": No such file/);
-  for (const file of ["ca.crt", "node.crt", "node.key"]) {
-    await Deno.writeTextFile(`${dir}/${file}`, "read, not parsed, by --check-config");
-  }
+  const ca = await createClusterCa();
+  const node = await issueNodeCertificate(ca, { name: "node1", hosts: [] });
+  const files = { "ca.crt": ca.certPem, "node.crt": node.certPem, "node.key": node.keyPem };
+  const writeFiles = async (changed: Partial<typeof files>) => {
+    for (const [file, pem] of Object.entries({ ...files, ...changed })) {
+      await Deno.writeTextFile(`${dir}/${file}`, pem);
+    }
+  };
+  await writeFiles({});
   const ok = await runBundle(["server", "--check-config", "-c", example]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /configuration is valid/);
+
+  // Certificate files that do not go together, each named with what to do.
+  const other = await issueNodeCertificate(ca, { name: "node2", hosts: [] });
+  const otherCa = await createClusterCa();
+  const mixed: [Partial<typeof files>, RegExp][] = [
+    [
+      { "node.crt": node.keyPem, "node.key": node.certPem },
+      /node_cert ".*\/node\.crt" is not a PEM certificate: it holds a private key/,
+    ],
+    [{ "node.crt": other.certPem }, /node_key ".*\/node\.key" is not the key of node_cert/],
+    [{ "ca.crt": otherCa.certPem }, /node_cert ".*\/node\.crt" is not signed by ca_cert/],
+  ];
+  for (const [changed, expected] of mixed) {
+    await writeFiles(changed);
+    const res = await runBundle(["server", "--check-config", "-c", example]);
+    assert.equal(res.code, 1, res.stdout);
+    assert.match(res.stderr, expected);
+  }
+  await writeFiles({});
 
   const cases: [string, string, RegExp][] = [
     ["typo.toml", text.replace(/^block_size =/m, "blok_size ="), /"blok_size".*"block_size"/],

@@ -6,6 +6,7 @@
 import { checkDirectory, type Config, loadConfig, parseAddr } from "../util/config.ts";
 import { bindFailure, listenError } from "../util/listen_error.ts";
 import { lockDirectory, lockDirectoryInUse } from "../util/directory_lock.ts";
+import { checkKeyPair, checkNodeCertificate, type ConfiguredPem } from "./certificate_files.ts";
 import { log, setLogFilter } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 import { toHex } from "../util/hash.ts";
@@ -120,10 +121,7 @@ export async function runServer(
   const apiAddr = parseAddr(config.apiBindAddr, "api_bind_addr", config.configPath);
   const adminAddr = parseAddr(config.adminBindAddr, "admin_bind_addr", config.configPath);
   const apiTls = config.apiTlsCert && config.apiTlsKey
-    ? {
-      cert: await readConfiguredFile(config, config.apiTlsCert, "api_tls_cert"),
-      key: await readConfiguredFile(config, config.apiTlsKey, "api_tls_key"),
-    }
+    ? await apiTlsFiles(config, config.apiTlsCert, config.apiTlsKey)
     : undefined;
   const cluster = await clusterSettings(config);
   if (options.checkConfig) {
@@ -476,10 +474,10 @@ function workerStatusOfAntiEntropy(s: ReturnType<AntiEntropyWorker["status"]>): 
 const isLoopback = (host: string) =>
   host === "localhost" || host === "::1" || host.startsWith("127.");
 
-/** A file the configuration names under `key` (a certificate, a key), as text. */
-async function readConfiguredFile(config: Config, path: string, key: string): Promise<string> {
+/** A file the configuration names under `key` (a certificate, a key). */
+async function configuredPem(config: Config, path: string, key: string): Promise<ConfiguredPem> {
   try {
-    return await Deno.readTextFile(path);
+    return { key, path, pem: await Deno.readTextFile(path) };
   } catch (e) {
     throw new ConfigError(
       `Invalid configuration in ${config.configPath}: cannot read ${key} "${path}": ${
@@ -621,12 +619,23 @@ async function clusterSettings(config: Config): Promise<ClusterSettings | undefi
         `set rpc_public_addr to the address other nodes reach this one at`,
     );
   }
-  return {
-    caPem: await readConfiguredFile(config, config.caCert, "ca_cert"),
-    certPem: await readConfiguredFile(config, config.nodeCert, "node_cert"),
-    keyPem: await readConfiguredFile(config, config.nodeKey, "node_key"),
-    publicAddr,
-  };
+  const ca = await configuredPem(config, config.caCert, "ca_cert");
+  const cert = await configuredPem(config, config.nodeCert, "node_cert");
+  const key = await configuredPem(config, config.nodeKey, "node_key");
+  checkNodeCertificate(config.configPath, { ca, cert, key }, Date.now());
+  return { caPem: ca.pem, certPem: cert.pem, keyPem: key.pem, publicAddr };
+}
+
+/** The S3 API's certificate and key, checked to belong together. */
+async function apiTlsFiles(
+  config: Config,
+  certPath: string,
+  keyPath: string,
+): Promise<{ cert: string; key: string }> {
+  const cert = await configuredPem(config, certPath, "api_tls_cert");
+  const key = await configuredPem(config, keyPath, "api_tls_key");
+  checkKeyPair(config.configPath, cert, key);
+  return { cert: cert.pem, key: key.pem };
 }
 
 /** Joins the cluster, with the settings `clusterSettings` checked. */
