@@ -94,7 +94,7 @@ Deno.test("a 3-node cluster forms, takes a layout over 3 zones, and notices a de
             assert.match(early, new RegExp(`${id.slice(0, 16)} +- +zone dc1, 1 GiB`));
             assert.match(
               early,
-              /cannot be applied: .*needs at least 3 storage nodes, the layout has 1/,
+              /cannot be applied yet: .*needs at least 3 storage nodes, the layout has 1/,
             );
           }
         }

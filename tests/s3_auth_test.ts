@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import {
   CopyObjectCommand,
+  CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -686,6 +687,35 @@ Deno.test("S3 authentication and rights", async (t) => {
     });
   } finally {
     for (const c of clients) c.destroy();
+    await server.close();
+  }
+});
+
+Deno.test("the request log at debug names the key, the error and the right a denied request lacks", async () => {
+  const server = await TestServer.start({ env: { REMISE_LOG: "warn,remise::api::s3=debug" } });
+  const owner = await server.createKey("owner");
+  const other = await server.createKey("other");
+  const s3 = server.client(owner);
+  const s3Other = server.client(other);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: "logged" }));
+    await assert.rejects(
+      s3Other.send(new PutObjectCommand({ Bucket: "logged", Key: "k", Body: "x" })),
+      { name: "AccessDenied", message: "Access Denied" },
+    );
+    const line = new RegExp(
+      `PUT /logged/k PutObject by ${other.accessKeyId} -> 403 AccessDenied: key ` +
+        `${other.accessKeyId} has not the write right on bucket logged \\(remise bucket allow\\)`,
+    );
+    const deadline = Date.now() + 5_000;
+    while (!line.test(server.output) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(server.output, line);
+    assert.match(server.output, new RegExp(`CreateBucket by ${owner.accessKeyId} -> 200 \\(`));
+  } finally {
+    s3.destroy();
+    s3Other.destroy();
     await server.close();
   }
 });

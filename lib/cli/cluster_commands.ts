@@ -147,7 +147,9 @@ function layoutText(l: LayoutJson): string {
       c,
     ) => [shortNodeId(c.nodeId), roleText(c.before), c.after ? roleText(c.after) : "removed"]),
   );
-  if (l.preview.error) return text + `\nThe staged layout cannot be applied: ${l.preview.error}\n`;
+  if (l.preview.error) {
+    return text + `\nThe staged layout cannot be applied yet: ${l.preview.error}\n`;
+  }
   text +=
     `\nNew layout version ${l.preview.version} (replication factor ${l.preview.replicationFactor}):\n`;
   text += formatTable(

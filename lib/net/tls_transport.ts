@@ -428,8 +428,11 @@ export class TlsTransport implements Transport {
       warnings.push(
         `Two nodes use the certificate of node ${shortNodeId(id)} (seen at ${
           [...c.addrs].join(" and ")
-        }): the cluster counts them as one and refuses the second. Give each node a ` +
-          "certificate and key of its own (`remise cert node`).",
+        }, last ${Math.round((Date.now() - c.lastMs) / 1000)} s ago): the cluster counts them ` +
+          "as one and refuses the second. Give each node a certificate and key of its own " +
+          `(\`remise cert node\`). This warning goes ${
+            RPC_IDENTITY_CONFLICT_REPORT_MS / 60_000
+          } minutes after the second stops.`,
       );
     }
     for (const r of this.#refusals.values()) {

@@ -270,10 +270,14 @@ function authenticate(req: Request, tokenDigest: string, otherDigest?: string): 
   const header = req.headers.get("authorization");
   const match = header === null ? null : /^Bearer[ \t]+(.*)$/i.exec(header.trim());
   if (!match) {
+    // An S3 client pointed at this port by mistake signs with its access key.
+    const s3 = /^AWS/.test(header ?? "") || new URL(req.url).searchParams.has("X-Amz-Signature")
+      ? " This is remise's admin API: S3 clients go to api_bind_addr (port 3900 by default)."
+      : "";
     throw new AdminError(
       401,
       "Unauthorized",
-      'This route needs the admin token in the header "Authorization: Bearer <token>"',
+      `This route needs the admin token in the header "Authorization: Bearer <token>".${s3}`,
       { "www-authenticate": 'Bearer realm="remise admin"' },
     );
   }

@@ -85,6 +85,15 @@ Deno.test("admin API: a missing token is 401, a wrong one 403, and nothing chang
       new Request("http://admin.test/v1/keys", { headers: { authorization: `Basic ${TOKEN}` } }),
     );
     assert.equal(basic.status, 401);
+    assert.doesNotMatch((await basic.json()).error, /S3 clients/);
+    // An S3 client sent to this port is told where S3 is.
+    const s3 = await handler(
+      new Request("http://admin.test/photos?list-type=2", {
+        headers: { authorization: "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-east-1/s3/..." },
+      }),
+    );
+    assert.equal(s3.status, 401);
+    assert.match((await s3.json()).error, /admin API: S3 clients go to api_bind_addr/);
     assert.equal((await call("GET", "/v1/status", undefined, null)).status, 401);
     assert.equal((await call("GET", "/v1/no-such-route", undefined, null)).status, 401);
     assert.deepEqual(await access.listKeys(), []);

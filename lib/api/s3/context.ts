@@ -107,7 +107,12 @@ export async function requireBucket(
   const p = r.ctx.access.permissionOf(bucket, r.accessKeyId);
   const allowed = right === "any" ? p.read || p.write || p.owner : p[right];
   // "Anyone" in a public-read policy includes keys without rights on the bucket.
-  if (!allowed && !(right === "read" && r.publicRead)) throw s3Errors.accessDenied();
+  if (!allowed && !(right === "read" && r.publicRead)) {
+    const asked = right === "any" ? "a right" : `the ${right} right`;
+    throw s3Errors.accessDenied().because(
+      `key ${r.accessKeyId} has not ${asked} on bucket ${name} (remise bucket allow)`,
+    );
+  }
   return bucket;
 }
 

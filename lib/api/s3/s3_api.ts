@@ -529,6 +529,7 @@ export function createS3Handler(
     let response: Response;
     let bucket: Promise<Bucket | undefined> | undefined;
     let authorized: S3Request | undefined;
+    let error: S3Error | undefined;
     try {
       req = withHeadersOfUrl(incoming);
       target = resolveTarget(req, ctx.rootDomain);
@@ -564,7 +565,7 @@ export function createS3Handler(
         response.headers.set("connection", "close");
       }
     } catch (e) {
-      let error = toS3Error(e, requestId);
+      error = toS3Error(e, requestId);
       if (error.code === "IncompleteBody" && ctx.stopping?.()) {
         // The node cut the upload off as it stopped: another node, or this one later, takes it.
         error = new S3Error("ServiceUnavailable", 503, "The node is shutting down; please retry.");
@@ -592,10 +593,16 @@ export function createS3Handler(
     ctx.metrics?.record(name, response.status, (performance.now() - started) / 1000);
     if (logEnabled("remise::api::s3", "debug")) {
       const ms = (performance.now() - started).toFixed(1);
+      const key = authorized
+        ? ` by ${authorized.anonymous ? "anonymous" : authorized.accessKeyId}`
+        : "";
+      const why = error ? ` ${error.code}${error.detail ? `: ${error.detail}` : ""}` : "";
       log(
         "remise::api::s3",
         "debug",
-        `${req.method} ${target?.path ?? req.url} ${name} -> ${response.status} (${ms} ms)`,
+        `${req.method} ${
+          target?.path ?? req.url
+        } ${name}${key} -> ${response.status}${why} (${ms} ms)`,
       );
     }
     return response;

@@ -15,6 +15,14 @@ export class S3Error extends Error {
     this.name = "S3Error";
   }
 
+  /** What the server's debug log says of the error besides its code (the client is not told). */
+  detail?: string;
+
+  because(detail: string): this {
+    this.detail = detail;
+    return this;
+  }
+
   withHeaders(headers: Record<string, string>): this {
     this.headers = { ...this.headers, ...headers };
     return this;
