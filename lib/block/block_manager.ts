@@ -95,10 +95,25 @@ export class BlockManager {
       await this.putLocal(hash, data);
       return { body: null };
     });
-    replication.register("block/get", async (_from, m) => {
+    replication.register("block/get", async (from, m) => {
       const { hash, check } = m.body as { hash: string; check?: BlockCheck };
-      const data = await this.store.read(hash, check);
-      if (data === undefined) throw new MissingBlockError(hash);
+      let data: Uint8Array | undefined;
+      try {
+        data = await this.store.read(hash, check);
+      } catch (e) {
+        // The peer reads another copy; this one is repaired as a read here would have it.
+        log(
+          "remise::block",
+          "warn",
+          `block ${hash} asked by ${shortNodeId(from)}: ${errorMessage(e)}`,
+        );
+        if (this.shouldStore(hash)) this.onBadLocalCopy(hash);
+        throw e;
+      }
+      if (data === undefined) {
+        if (this.shouldStore(hash)) this.onBadLocalCopy(hash);
+        throw new MissingBlockError(hash);
+      }
       return { body: { size: data.byteLength }, stream: streamOf(data) };
     });
     replication.register("block/has", async (_from, m) => {

@@ -127,6 +127,29 @@ Deno.test("a block from a peer is checked by its CRC-32 when the sender gives it
   }, replication);
 });
 
+Deno.test("a peer's read of a corrupted or missing copy here queues this node's copy for repair", async () => {
+  const replication = new LocalReplication();
+  await withBlocks(async (blocks) => {
+    const queued: string[] = [];
+    blocks.onBadLocalCopy = (hash) => queued.push(hash);
+    const ask = (hash: string) =>
+      replication.call(replication.nodeId, "block/get", { body: { hash } });
+    const bytes = data("a block whose file decays on this node");
+    const hash = sha256Hex(bytes);
+    await blocks.putLocal(hash, bytes);
+    const path = blocks.store.pathOf(hash);
+    const file = await Deno.readFile(path);
+    file[5] ^= 0x01;
+    await Deno.writeFile(path, file);
+    await assert.rejects(ask(hash), /is corrupted/);
+    assert.deepEqual(queued, [hash]);
+
+    const absent = sha256Hex(data("a block this node should have but lacks"));
+    await assert.rejects(ask(absent), /is missing from this node/);
+    assert.deepEqual(queued, [hash, absent]);
+  }, replication);
+});
+
 /**
  * Peers answering block/get: `hung` never answer, the others send their copy
  * in `copies` or fail without one; the signal of every call is kept.
