@@ -89,6 +89,18 @@ interface PendingCommit {
   reject: (e: unknown) => void;
 }
 
+/**
+ * SQLite's words for a commit the disk failed: Deno KV throws them as
+ * TypeErrors too ("database or disk is full", "attempt to write a readonly
+ * database", "disk I/O error").
+ */
+const STORAGE_FAILURE = /disk is full|readonly database|I\/O error/i;
+
+/** A mutation the engine refuses (a key too large), not a failure of the disk. */
+function isRefusedMutation(e: unknown): boolean {
+  return e instanceof TypeError && !STORAGE_FAILURE.test(e.message);
+}
+
 export class KvStore implements DbStore {
   #pending: PendingCommit[] = [];
   /** dbKeyId -> chunk count, for every key whose stored value is split. */
@@ -325,8 +337,7 @@ export class KvStore implements DbStore {
     try {
       result = await atomic.commit();
     } catch (e) {
-      // A TypeError is a mutation the engine refuses (a key too large), not the disk.
-      if (!(e instanceof TypeError)) this.writeOutcomes?.writeFailed(e);
+      if (!isRefusedMutation(e)) this.writeOutcomes?.writeFailed(e);
       throw e;
     }
     this.writeOutcomes?.writeSucceeded();

@@ -111,9 +111,16 @@ Deno.test("KvStore tells its write outcomes of each commit, not of a mutation th
       return op;
     };
     await assert.rejects(db.commit([{ type: "set", key: ["b"], value: 2 }]), /readonly database/);
+    // A full disk, which Deno KV throws as a TypeError.
+    writer.atomic = () => {
+      const op = atomic();
+      op.commit = () => Promise.reject(new TypeError("database or disk is full"));
+      return op;
+    };
+    await assert.rejects(db.commit([{ type: "set", key: ["b"], value: 2 }]), /disk is full/);
     writer.atomic = atomic;
     await db.commit([{ type: "set", key: ["b"], value: 2 }]);
-    assert.deepEqual(outcomes, ["ok", "failed: Error", "ok"]);
+    assert.deepEqual(outcomes, ["ok", "failed: Error", "failed: TypeError", "ok"]);
   }));
 
 Deno.test("KvStore groups concurrent commits and resolves each", () =>

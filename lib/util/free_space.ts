@@ -83,7 +83,8 @@ export function writeErrorWarning(
   const failure = space?.writeError;
   if (!failure) return undefined;
   return `${node}: its ${disk} refused a write at ${new Date(failure.atMs).toISOString()} ` +
-    `(${failure.message}); the other replicas take writes until it accepts them again. ` +
+    `(${failure.message}); until it accepts writes again, they go to the other replicas ` +
+    `(where there are), or fail. ` +
     `Check the disk (dmesg, mount options).`;
 }
 

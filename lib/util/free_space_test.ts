@@ -100,7 +100,8 @@ Deno.test("a refused write shows in the disk's space until a write succeeds, and
   assert.equal(
     writeErrorWarning("Node abc", "data disk", space.space),
     "Node abc: its data disk refused a write at 2026-11-27T04:02:50.000Z (Read-only file system " +
-      "(os error 30)); the other replicas take writes until it accepts them again. " +
+      "(os error 30)); until it accepts writes again, they go to the other replicas " +
+      "(where there are), or fail. " +
       "Check the disk (dmesg, mount options).",
   );
   space.writeSucceeded();

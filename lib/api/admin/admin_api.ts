@@ -21,6 +21,7 @@ import { readinessResponse } from "./readiness.ts";
 import { type ConsistencyMode, DEFAULT_CONSISTENCY_MODE } from "../../util/config.ts";
 import type { System } from "../../rpc/system.ts";
 import { QuorumError } from "../../rpc/quorum.ts";
+import { isOutOfSpace, isOutOfSpaceMessage } from "../../util/free_space.ts";
 import type { Access, BucketInfo, KeyInfo, ModelErrorCode } from "../../model/access.ts";
 import { ModelError } from "../../model/access.ts";
 import type { AccessKey } from "../../model/key_table.ts";
@@ -335,6 +336,14 @@ function errorResponse(req: Request, url: URL, e: unknown): Response {
   } else if (e instanceof ModelError) {
     status = MODEL_ERROR_STATUS[e.code] ?? 400;
     code = e.code;
+  } else if (
+    isOutOfSpace(e) ||
+    e instanceof QuorumError && e.causes.some((c) => isOutOfSpaceMessage(c.error))
+  ) {
+    status = 507;
+    code = "InsufficientCapacity";
+    message = `A disk is full (see \`remise status\`): ${message}`;
+    log(LOG_MODULE, "warn", `${req.method} ${url.pathname}: ${errorMessage(e)}`);
   } else if (e instanceof QuorumError) {
     // Nodes down, not a fault of remise's: the change can be made again once they are back.
     status = 503;

@@ -5,6 +5,7 @@ import { Store } from "../../model/store.ts";
 import { Access } from "../../model/access.ts";
 import type { ObjectEntry } from "../../model/object_table.ts";
 import { ADMIN_BODY_MAX_BYTES, createAdminHandler } from "./admin_api.ts";
+import { QuorumError } from "../../rpc/quorum.ts";
 
 const TOKEN = "admin-token-for-tests-0123456789";
 
@@ -546,5 +547,34 @@ Deno.test("admin API: /ready answers without a token; a node without a cluster i
     const post = await handler(new Request("http://admin.test/ready", { method: "POST" }));
     await post.body?.cancel();
     assert.equal(post.status, 405);
+  });
+});
+
+Deno.test("admin API: a change a full disk refuses is 507 and says so, not that nodes are down", async () => {
+  await withAdmin(async ({ access, call }) => {
+    const full = new TypeError("database or disk is full");
+    access.createKey = () => Promise.reject(full);
+    const local = await call("POST", "/v1/keys", { name: "k" });
+    assert.equal(local.status, 507);
+    assert.match(
+      local.body.error,
+      /^A disk is full \(see `remise status`\): database or disk is full/,
+    );
+    access.createKey = () =>
+      Promise.reject(
+        new QuorumError("write key", 2, 1, [{
+          node: "n2",
+          error: "No space left on device (os error 28)",
+        }]),
+      );
+    const replicas = await call("POST", "/v1/keys", { name: "k" });
+    assert.equal(replicas.status, 507);
+    access.createKey = () =>
+      Promise.reject(
+        new QuorumError("write key", 2, 1, [{ node: "n2", error: "connection refused" }]),
+      );
+    const down = await call("POST", "/v1/keys", { name: "k" });
+    assert.equal(down.status, 503);
+    assert.match(down.body.error, /^Not enough nodes are up/);
   });
 });

@@ -460,7 +460,8 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
     return new S3Error(
       "ServiceUnavailable",
       503,
-      "Too few of the data's replicas answered: retry later.",
+      // One node's disk refusing writes, or nodes down: `remise status` names which.
+      "Too few of the data's replicas could be read or written (see remise status): retry later.",
     );
   }
   if (e instanceof DataTooLargeError || e instanceof SpoolTooLargeError) {

@@ -40,7 +40,11 @@ export function outOfSpaceError(e: unknown): S3Error | undefined {
     return insufficientCapacity(`Cannot ${e.what}: too little free space on ${where}; ${ADVICE}.`);
   }
   if (!isOutOfSpace(e)) return undefined;
-  return insufficientCapacity(`This node's disk is full: ${ADVICE}.`);
+  // Not the reserve's refusal (deletions go on then): the disk itself refused a write.
+  return insufficientCapacity(
+    "This node's disk is full: add disk space, or delete objects (a deletion needs room in the " +
+      "metadata store too, which min_free_space keeps for it).",
+  );
 }
 
 function insufficientCapacity(message: string): S3Error {
