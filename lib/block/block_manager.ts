@@ -62,6 +62,9 @@ function streamOf(data: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
+/** Blocks the collector reads and deletes at a time. */
+const GC_BATCH_BLOCKS = 1000;
+
 export class BlockManager {
   /** Uploads' block pushes to each peer (see push_backlog.ts); its metrics are on /metrics. */
   readonly pushes = new PushBacklog(BLOCK_PUSH_BACKLOG_PER_PEER_BYTES);
@@ -382,13 +385,27 @@ export class BlockManager {
   }
 
   /** Deletes blocks unreferenced for longer than the delay; returns how many. */
-  async collectGarbage(): Promise<number> {
+  async collectGarbage(signal?: AbortSignal): Promise<number> {
     const before = this.nowMs() - this.gcDelayMs;
+    let deleted = 0;
+    // A full batch is followed by the next at once: a mass deletion frees more than a batch
+    // between two runs. A batch that deletes nothing (entries changed since) ends the run.
+    for (;;) {
+      const batch = await this.#collectBatch(before);
+      deleted += batch.deleted;
+      if (batch.due < GC_BATCH_BLOCKS || batch.deleted === 0 || signal?.aborted) break;
+    }
+    if (deleted > 0) log("remise::block", "debug", `garbage collection deleted ${deleted} blocks`);
+    return deleted;
+  }
+
+  /** Deletes up to a batch of the blocks unreferenced since before `before`. */
+  async #collectBatch(before: number): Promise<{ due: number; deleted: number }> {
     let deleted = 0;
     const due: string[] = [];
     for await (
       const { key } of this.db.list({ prefix: ["block", "gc"], end: ["block", "gc", before + 1] }, {
-        limit: 1000,
+        limit: GC_BATCH_BLOCKS,
       })
     ) {
       due.push(key[3] as string);
@@ -411,8 +428,7 @@ export class BlockManager {
         release();
       }
     }
-    if (deleted > 0) log("remise::block", "debug", `garbage collection deleted ${deleted} blocks`);
-    return deleted;
+    return { due: due.length, deleted };
   }
 
   #setCount(tx: LocalTransaction, hash: string, old: Refcount | undefined, count: number): void {

@@ -47,6 +47,22 @@ Deno.test("a new block is durable when putLocal resolves, and collected once unr
     assert.equal(await blocks.store.has(hash), false);
   }));
 
+Deno.test("a collection run deletes every block that is due, past its batch of 1,000", () =>
+  withBlocks(async (blocks, clock) => {
+    const hashes: string[] = [];
+    for (let i = 0; i < 1_005; i++) {
+      const bytes = data(`unreferenced block ${i}`);
+      hashes.push(sha256Hex(bytes));
+      await blocks.putLocal(hashes[i], bytes);
+    }
+    clock.ms += 61_000;
+    assert.equal(await blocks.collectGarbage(), 1_005);
+    for (const hash of [hashes[0], hashes[1_004]]) {
+      assert.equal(await blocks.store.has(hash), false);
+    }
+    assert.equal(await blocks.collectGarbage(), 0);
+  }));
+
 Deno.test("trackUnrecorded queues a block file without reference record for collection, once", () =>
   withBlocks(async (blocks, clock) => {
     const bytes = data("left by a node that stopped before recording it");

@@ -111,8 +111,8 @@ export function startNodeServices(
     new ScrubWorker({ store: blocks.store, queue: resyncQueue, db, lock, nowMs: store.nowMs }),
   );
   const gc = registry.register(
-    new PeriodicWorker("block garbage collection", BLOCK_GC_INTERVAL_MS, async () => {
-      const deleted = await blocks.collectGarbage();
+    new PeriodicWorker("block garbage collection", BLOCK_GC_INTERVAL_MS, async (signal) => {
+      const deleted = await blocks.collectGarbage(signal);
       return `${deleted} blocks deleted in the last run`;
     }),
   );
