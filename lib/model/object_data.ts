@@ -244,6 +244,7 @@ export async function readParts(
   readAhead();
   const first = await ahead[0];
   if (!first.done) await first.value.data;
+  let cancelled = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -255,6 +256,8 @@ export async function readParts(
         readAhead();
         controller.enqueue(await r.value.data);
       } catch (e) {
+        // The client went away while this pull waited for its block: nothing failed.
+        if (cancelled) return;
         // The answer's headers are sent: the client gets a body cut short. Said here, in the
         // node's log, rather than thrown to the HTTP server, which prints a bare stack.
         log("remise::model", "warn", `a read failed after its answer began: ${errorMessage(e)}`);
@@ -262,6 +265,7 @@ export async function readParts(
       }
     },
     async cancel() {
+      cancelled = true;
       await pieces.return?.(undefined);
     },
   }, { highWaterMark: 0 });

@@ -129,3 +129,45 @@ Deno.test("data whose block entries do not cover it is an error, never a short b
     );
   });
 });
+
+Deno.test("a read the client cancels while a block is on its way logs no failure", async () => {
+  await withStore(1, async (store) => {
+    const data = dataOf(9, 3 * BLOCK);
+    const written = await writeData(store, bodyOf(data, true), {
+      dataId: "cancelled",
+      maxSize: 1 << 30,
+      allowInline: false,
+      sizeHint: data.byteLength,
+    });
+    const part = {
+      partNumber: 1,
+      dataId: "cancelled",
+      size: data.byteLength,
+      etag: written.md5Hex,
+    };
+    // Blocks after the first wait for the gate, as blocks from a slow disk or peer do.
+    const gate = Promise.withResolvers<void>();
+    const getBlock = store.blocks.getBlock.bind(store.blocks);
+    let reads = 0;
+    store.blocks.getBlock = async (...args) => {
+      if (reads++ > 0) await gate.promise;
+      return await getBlock(...args);
+    };
+    const errors: string[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => errors.push(args.join(" "));
+    try {
+      const reader = (await readParts(store, [part], { start: 0, end: part.size })).getReader();
+      assert.equal((await reader.read()).value?.byteLength, BLOCK);
+      const waiting = reader.read(); // the pull waits for the second block
+      await new Promise((r) => setTimeout(r, 20));
+      await reader.cancel();
+      gate.resolve();
+      assert.equal((await waiting).done, true);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      console.error = consoleError;
+    }
+    assert.deepEqual(errors, []);
+  });
+});
