@@ -43,8 +43,12 @@ function privateKeyOf(configPath: string, file: ConfiguredPem): KeyObject {
   }
 }
 
-/** Checks that `key` is the private key of `cert`. */
-export function checkKeyPair(configPath: string, cert: ConfiguredPem, key: ConfiguredPem): void {
+/** Checks that `key` is the private key of `cert`; returns the certificate. */
+export function checkKeyPair(
+  configPath: string,
+  cert: ConfiguredPem,
+  key: ConfiguredPem,
+): X509Certificate {
   const certificate = certificateOf(configPath, cert);
   if (!certificate.checkPrivateKey(privateKeyOf(configPath, key))) {
     throw new ConfigError(
@@ -52,6 +56,7 @@ export function checkKeyPair(configPath: string, cert: ConfiguredPem, key: Confi
         `${cert.key} "${cert.path}": give the key made with that certificate`,
     );
   }
+  return certificate;
 }
 
 /** Checks a node's certificate, key and cluster CA (see the module's comment). */
@@ -61,8 +66,7 @@ export function checkNodeCertificate(
   nowMs: number,
 ): void {
   const { ca, cert, key } = files;
-  checkKeyPair(configPath, cert, key);
-  const certificate = certificateOf(configPath, cert);
+  const certificate = checkKeyPair(configPath, cert, key);
   if (!certificate.verify(certificateOf(configPath, ca).publicKey)) {
     throw new ConfigError(
       `Invalid configuration in ${configPath}: ${cert.key} "${cert.path}" is not signed by ` +

@@ -99,16 +99,20 @@ Deno.test("uploads reuse block buffers: concurrent uploads, twice over, all read
   });
 });
 
+/** `data` written in blocks under `dataId`, as the one part of an object. */
+async function storedPart(store: Store, dataId: string, data: Uint8Array) {
+  const written = await writeData(store, bodyOf(data, true), {
+    dataId,
+    maxSize: 1 << 30,
+    allowInline: false,
+    sizeHint: data.byteLength,
+  });
+  return { partNumber: 1, dataId, size: data.byteLength, etag: written.md5Hex };
+}
+
 Deno.test("data whose block entries do not cover it is an error, never a short body", async () => {
   await withStore(1, async (store) => {
-    const data = dataOf(7, 4 * BLOCK);
-    const written = await writeData(store, bodyOf(data, true), {
-      dataId: "gappy",
-      maxSize: 1 << 30,
-      allowInline: false,
-      sizeHint: data.byteLength,
-    });
-    const part = { partNumber: 1, dataId: "gappy", size: data.byteLength, etag: written.md5Hex };
+    const part = await storedPart(store, "gappy", dataOf(7, 4 * BLOCK));
     const blocks = [];
     for await (const block of store.versions.scan("gappy")) blocks.push(block);
     assert.equal(blocks.length, 4);
@@ -132,19 +136,7 @@ Deno.test("data whose block entries do not cover it is an error, never a short b
 
 Deno.test("a read the client cancels while a block is on its way logs no failure", async () => {
   await withStore(1, async (store) => {
-    const data = dataOf(9, 3 * BLOCK);
-    const written = await writeData(store, bodyOf(data, true), {
-      dataId: "cancelled",
-      maxSize: 1 << 30,
-      allowInline: false,
-      sizeHint: data.byteLength,
-    });
-    const part = {
-      partNumber: 1,
-      dataId: "cancelled",
-      size: data.byteLength,
-      etag: written.md5Hex,
-    };
+    const part = await storedPart(store, "cancelled", dataOf(9, 3 * BLOCK));
     // Blocks after the first wait for the gate, as blocks from a slow disk or peer do.
     const gate = Promise.withResolvers<void>();
     const getBlock = store.blocks.getBlock.bind(store.blocks);

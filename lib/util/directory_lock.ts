@@ -52,14 +52,15 @@ export async function lockDirectoryInUse(
   key: string,
   configPath: string,
 ): Promise<Deno.FsFile | undefined> {
+  let inUse = false;
   try {
-    for await (const _ of Deno.readDir(dir)) return await lockDirectory(dir, key, configPath);
+    for await (const _ of Deno.readDir(dir)) {
+      inUse = true;
+      break;
+    }
   } catch (e) {
     // Missing or unreadable: what starts the node after this says so.
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
-      return undefined;
-    }
-    throw e;
+    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
   }
-  return undefined;
+  return inUse ? await lockDirectory(dir, key, configPath) : undefined;
 }
