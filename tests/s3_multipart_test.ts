@@ -30,7 +30,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { checksumHasher } from "../lib/util/hash.ts";
-import { deterministicBytes, deterministicStream, TestServer } from "./harness.ts";
+import { deterministicBytes, deterministicStream, TestServer, withServer } from "./harness.ts";
 import {
   assertErrorResponse,
   assertS3Error,
@@ -40,6 +40,8 @@ import {
   keysOf,
   md5Hex,
   objectPath,
+  referencedBlocks,
+  sameBytes,
   signedFetch,
   snapshotBucket,
   snapshotStore,
@@ -1330,3 +1332,65 @@ Deno.test("S3 multipart uploads", async (t) => {
     await server.close();
   }
 });
+
+Deno.test("ended multipart uploads leave no record and no data behind but their objects'", async () => {
+  await withServer(async (server, s3) => {
+    const Bucket = "ended";
+    await s3.send(new CreateBucketCommand({ Bucket }));
+    const put = async (Key: string, UploadId: string, PartNumber: number, Body: Uint8Array) =>
+      (await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body }))).ETag!;
+    const create = async (Key: string) =>
+      (await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId!;
+
+    // Completed: part 1 uploaded twice, part 3 left out.
+    const done = await create("done");
+    await put("done", done, 1, deterministicBytes(5 * MiB, 1));
+    const first = deterministicBytes(5 * MiB, 2, BLOCK);
+    const last = deterministicBytes(BLOCK, 3);
+    const parts = [
+      { PartNumber: 1, ETag: await put("done", done, 1, first) },
+      { PartNumber: 2, ETag: await put("done", done, 2, last) },
+    ];
+    await put("done", done, 3, deterministicBytes(BLOCK, 4));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key: "done",
+        UploadId: done,
+        MultipartUpload: { Parts: parts },
+      }),
+    );
+    // Aborted.
+    const aborted = await create("aborted");
+    await put("aborted", aborted, 1, deterministicBytes(5 * MiB, 5, BLOCK));
+    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: "aborted", UploadId: aborted }));
+    // In progress: its record stays.
+    const going = await create("going");
+    await put("going", going, 1, deterministicBytes(BLOCK, 6));
+
+    // The abort's parts are released after its answer.
+    const blocksOfKept = 5 * MiB / BLOCK + 1 + 1;
+    const deadline = Date.now() + 10_000;
+    let referenced = await referencedBlocks(server.dir);
+    while (referenced !== blocksOfKept && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      referenced = await referencedBlocks(server.dir);
+    }
+    assert.equal(referenced, blocksOfKept, "only the object's and the upload in progress's blocks");
+    assert.deepEqual(await storedUploads(server.dir), [going], "only the upload in progress");
+    assert.ok(sameBytes(await getBytes(s3, Bucket, "done"), concatBytes(first, last)));
+    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: "going", UploadId: going }));
+  }, { blockSize: BLOCK });
+});
+
+/** The upload ids of the multipart upload records in a node's metadata. */
+async function storedUploads(dir: string): Promise<string[]> {
+  const kv = await Deno.openKv(`${dir}/meta/metadata.kv`);
+  try {
+    const ids: string[] = [];
+    for await (const { key } of kv.list({ prefix: ["t", "mpu"] })) ids.push(String(key[3]));
+    return ids;
+  } finally {
+    kv.close();
+  }
+}

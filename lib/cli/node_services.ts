@@ -13,6 +13,7 @@ import {
   ABANDONED_UPLOAD_AGE_MS,
   ABANDONED_UPLOAD_INTERVAL_MS,
   BLOCK_GC_INTERVAL_MS,
+  ENDED_UPLOAD_CLEAR_AGE_MS,
   INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS,
   INTERRUPTED_UPLOAD_INTERVAL_MS,
   LIFECYCLE_FIRST_RUN_DELAY_MS,
@@ -22,6 +23,8 @@ import { applyLifecycle } from "../model/lifecycle.ts";
 import type { Bucket } from "../model/bucket_table.ts";
 import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
 import { releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
+import { clearEndedUploads } from "../model/ended_uploads.ts";
+import type { MultipartUpload } from "../model/mpu_table.ts";
 import type { ObjectEntry } from "../model/object_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
@@ -123,7 +126,13 @@ export function startNodeServices(
         localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
         ABANDONED_UPLOAD_AGE_MS,
       );
-      return `${aborted} abandoned uploads aborted in the last run`;
+      const cleared = await clearEndedUploads(
+        store,
+        localEntries<MultipartUpload>(db, "mpu"),
+        ENDED_UPLOAD_CLEAR_AGE_MS,
+      );
+      return `${aborted} abandoned uploads aborted, ${cleared} ended multipart uploads cleared ` +
+        `in the last run`;
     }),
   );
   const interrupted = registry.register(

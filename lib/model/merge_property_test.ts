@@ -3,7 +3,7 @@
  * idempotent, so replicas converge whatever order updates arrive in.
  */
 import assert from "node:assert/strict";
-import { stableString } from "../util/crdt.ts";
+import { lww, stableString } from "../util/crdt.ts";
 import type { TableSchema } from "../table/schema.ts";
 import { bucketSchema } from "./bucket_table.ts";
 import { bucketAliasSchema } from "./bucket_alias_table.ts";
@@ -211,21 +211,27 @@ checkLaws<BlockRef>("block_ref", blockRefSchema(undefined as unknown as BlockMan
   ...deletion(r),
 }));
 
-checkLaws("mpu", mpuSchema(), (r) => ({
-  uploadId: "u",
-  bucketId: "b",
-  key: "k",
-  initiatedMs: Math.floor(r() * 3),
-  parts: Object.fromEntries(
-    ["1", "2", "3"].filter(() => r() < 0.6).map((
-      n,
-    ) => [
-      n,
-      lw(r, [{ dataId: "d1", size: 5, etag: "e1" }, { dataId: "d2", size: 6, etag: "e2" }]),
-    ]),
-  ),
-  deleted: lw(r, [true, false]),
-}));
+checkLaws("mpu", mpuSchema(), (r) => {
+  const upload = {
+    uploadId: "u",
+    bucketId: "b",
+    key: "k",
+    initiatedMs: Math.floor(r() * 3),
+    parts: Object.fromEntries(
+      ["1", "2", "3"].filter(() => r() < 0.6).map((
+        n,
+      ) => [
+        n,
+        lw(r, [{ dataId: "d1", size: 5, etag: "e1" }, { dataId: "d2", size: 6, etag: "e2" }]),
+      ]),
+    ),
+    deleted: lw(r, [true, false]),
+  };
+  // A cleared entry is an ended one without parts.
+  return r() < 0.3
+    ? { ...upload, parts: {}, deleted: lww(9, true), clearedMs: Math.floor(r() * 3) }
+    : upload;
+});
 
 Deno.test("a multipart upload goes on through newer writes of its key, for a day after its start", () => {
   const schema = objectSchema();

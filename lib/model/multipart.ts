@@ -17,7 +17,7 @@ import {
   toHex,
 } from "../util/hash.ts";
 import { combineCrcs, isCombinableCrc } from "../util/crc_combine.ts";
-import type { MultipartUpload, UploadedPart } from "./mpu_table.ts";
+import { type MultipartUpload, type UploadedPart, uploadEnded } from "./mpu_table.ts";
 import {
   type DataPart,
   mergeablePick,
@@ -178,7 +178,7 @@ export async function getUpload(
     "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
     { UploadId: uploadId },
   );
-  if (!upload || upload.deleted.v || upload.bucketId !== bucketId || upload.key !== key) {
+  if (!upload || uploadEnded(upload) || upload.bucketId !== bucketId || upload.key !== key) {
     throw noSuchUpload;
   }
   const entry = await store.objects.get(bucketId, key);
@@ -304,13 +304,29 @@ export async function recordPart(
   partNumber: number,
   part: UploadedPart,
 ) {
-  await store.uploads.insert({
+  const { uploadId } = active.upload;
+  const recorded: MultipartUpload = {
     ...active.upload,
     parts: { [String(partNumber)]: lww(store.nowMs(), part) },
-  });
-  const after = await store.uploads.get(active.upload.uploadId);
-  if (!after || after.deleted.v) {
-    await store.releaseData(part.dataId);
+  };
+  // Alone, the entry of an upload that ended is left as it is: once cleared
+  // and removed, a part recorded anyway would bring back an entry nothing
+  // would clear. With replicas, that takes a part recorded a day after the
+  // end (when tombstones are collected).
+  const alone = await store.uploads.updateIfAlone(
+    uploadId,
+    "",
+    (old) => uploadEnded(old) ? undefined : recorded,
+  );
+  let ended: boolean;
+  if (alone) {
+    ended = uploadEnded(alone.old);
+  } else {
+    await store.uploads.insert(recorded);
+    ended = uploadEnded(await store.uploads.get(uploadId));
+  }
+  if (ended) {
+    await store.releaseParts(active.upload, [part.dataId]);
     throw new MultipartError(
       "NoSuchUpload",
       "The multipart upload was completed or aborted during this part's upload",
@@ -496,9 +512,14 @@ export async function completeUpload(
       state: { state: "complete", data: { type: "parts", meta, parts } },
     }),
   );
-  await store.uploads.insert({ ...active.upload, deleted: lww(store.nowMs(), true) });
+  // Every part recorded before the end is in the ended entry; one recorded
+  // after it releases its own data.
+  const ended = await store.endUpload(active.upload.uploadId) ?? active.upload;
   const used = new Set(parts.map((p) => p.dataId));
-  for (const p of uploaded.values()) if (!used.has(p.dataId)) await store.releaseData(p.dataId);
+  for (const p of Object.values(ended.parts)) {
+    if (!used.has(p.v.dataId)) await store.releaseData(p.v.dataId);
+  }
+  await store.clearUpload(ended);
   return { version, meta };
 }
 

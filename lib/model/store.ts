@@ -30,6 +30,7 @@ import {
 import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 import type { LocalTransaction } from "../table/schema.ts";
+import { lww } from "../util/crdt.ts";
 
 /** A version whose data is no longer needed: its upload was aborted, or it was deleted by id. */
 function isReleased(v: ObjectVersion): boolean {
@@ -127,7 +128,7 @@ export class Store {
         for (const [n, part] of Object.entries(old?.parts ?? {})) {
           const kept = next.parts[n];
           if (kept && kept.v.dataId !== part.v.dataId) {
-            tx.afterCommit(() => this.releaseData(part.v.dataId));
+            tx.afterCommit(() => this.releaseParts(next, [part.v.dataId]));
           }
         }
       }),
@@ -183,6 +184,32 @@ export class Store {
   }
 
   /**
+   * Releases the data of an upload's parts, but not of those the object it
+   * completed into holds: a part recorded again or late, as the upload
+   * completes or after, must not take the completed object's data with it.
+   */
+  async releaseParts(upload: MultipartUpload, dataIds: string[]): Promise<void> {
+    const entry = await this.objects.get(upload.bucketId, upload.key);
+    const state = entry?.versions.find((v) => v.uuid === upload.uploadId)?.state;
+    const held = new Set(
+      state?.state === "complete" && state.data.type === "parts"
+        ? state.data.parts.map((p) => p.dataId)
+        : [],
+    );
+    for (const dataId of dataIds) if (!held.has(dataId)) await this.releaseData(dataId);
+  }
+
+  /**
+   * Clears an ended upload's entry, once its parts are released or held by
+   * its object: the entry becomes a tombstone without parts, removed at once
+   * on a node that runs alone, else once every replica has it.
+   */
+  async clearUpload(upload: MultipartUpload): Promise<void> {
+    const now = this.nowMs();
+    await this.uploads.insert({ ...upload, parts: {}, deleted: lww(now, true), clearedMs: now });
+  }
+
+  /**
    * Releases what a version that is gone or aborted held, once `tx` commits:
    * its data after the answer where the release can be noted (see
    * ReleaseQueue), and an upload's end before it, so that a part recorded
@@ -193,7 +220,7 @@ export class Store {
     if (!this.releases.note(tx, version)) {
       tx.afterCommit(() => this.#releaseVersion(version));
     } else if (version.state.state !== "complete" && !isSingleUploadInProgress(version)) {
-      tx.afterCommit(async () => void await this.#endUpload(version.uuid));
+      tx.afterCommit(async () => void await this.endUpload(version.uuid));
     }
   }
 
@@ -202,10 +229,10 @@ export class Store {
    * entry as it is once marked, holding every part recorded before: a part
    * recorded later finds the mark and releases its own data.
    */
-  async #endUpload(uploadId: string): Promise<MultipartUpload | undefined> {
+  async endUpload(uploadId: string): Promise<MultipartUpload | undefined> {
     const upload = await this.uploads.get(uploadId);
     if (!upload || upload.deleted.v) return upload;
-    await this.uploads.insert({ ...upload, deleted: { t: this.nowMs(), v: true } });
+    await this.uploads.insert({ ...upload, deleted: lww(this.nowMs(), true) });
     return await this.uploads.get(uploadId);
   }
 
@@ -222,7 +249,9 @@ export class Store {
     // single upload's data id is the version's uuid;
     // a multipart upload's parts are listed in its mpu entry.
     await this.releaseData(version.uuid);
-    const upload = await this.#endUpload(version.uuid);
-    for (const part of Object.values(upload?.parts ?? {})) await this.releaseData(part.v.dataId);
+    const upload = await this.endUpload(version.uuid);
+    if (upload === undefined || upload.clearedMs !== undefined) return;
+    for (const part of Object.values(upload.parts)) await this.releaseData(part.v.dataId);
+    await this.clearUpload(upload);
   }
 }

@@ -50,6 +50,11 @@ export const REPLACED_UPLOAD_KEPT_MS = 24 * 3600 * 1000;
 /** How often each node looks for abandoned uploads among its object entries. */
 export const ABANDONED_UPLOAD_INTERVAL_MS = 3600 * 1000;
 /**
+ * A multipart upload ended this long ago and not cleared had its completion
+ * or release cut short (see ended_uploads.ts): either takes seconds.
+ */
+export const ENDED_UPLOAD_CLEAR_AGE_MS = 3600 * 1000;
+/**
  * How soon after a start, and how often until none is left, the node settles
  * the uploads its earlier process left cut off (a read of each needs the
  * peers, which a node that just started may not reach yet).
