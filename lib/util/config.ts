@@ -129,10 +129,37 @@ interface Entry {
 /** The file's values by top-level key, and the way to report what is wrong with them. */
 class Settings {
   readonly #entries = new Map<string, Entry>();
+  /** What is wrong, key by key: every problem is told at once, not one per start. */
+  readonly #problems: string[] = [];
   constructor(readonly file: string) {}
 
   fail(message: string): never {
-    throw new ConfigError(`Invalid configuration in ${this.file}: ${message}`);
+    throw new ConfigError(`${this.#prefix}: ${message}`);
+  }
+  /** Runs one key's checks; a problem is noted (the key's value is then undefined) and the rest go on. */
+  check<T>(checkKey: () => T): T | undefined {
+    try {
+      return checkKey();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.#problems.push(e.message.replace(`${this.#prefix}: `, ""));
+      return undefined;
+    }
+  }
+  /** Throws a ConfigError telling every problem noted, if any. */
+  throwProblems(): void {
+    const problems = this.#problems;
+    if (problems.length === 1) this.fail(problems[0]);
+    if (problems.length > 1) {
+      throw new ConfigError(
+        `${this.#prefix}: ${problems.length} problems:\n${
+          problems.map((p) => `  - ${p}`).join("\n")
+        }`,
+      );
+    }
+  }
+  get #prefix(): string {
+    return `Invalid configuration in ${this.file}`;
   }
   /** The value has the right type but not an acceptable value. */
   invalid(entry: Entry, expected: string, got = show(entry.value)): never {
@@ -209,96 +236,109 @@ export function parseConfig(text: string, path: string): Config {
   collect(s, parseToml(text, path));
   const baseDir = dirname(path);
   const required = (key: string) =>
-    s.filePath(key, baseDir) ?? s.fail(`missing required key "${key}"`);
+    s.check(() => s.filePath(key, baseDir) ?? s.fail(`missing required key "${key}"`));
+  // Keys that go together are checked by their presence, so that a value refused on
+  // its own is not also told missing.
+  const given = (key: string) => s.get(key) !== undefined;
 
-  const consulHost = s.string("consul_host");
-  const consulServiceName = s.string("consul_service_name");
-  if (consulHost !== undefined && consulServiceName === undefined) {
-    s.fail(`missing required key "consul_service_name": it is needed when "consul_host" is set`);
-  }
-  if (consulServiceName !== undefined && consulHost === undefined) {
-    s.fail(`key "consul_service_name" is set but "consul_host" is not: set both or neither`);
-  }
+  const consulHost = s.check(() => s.string("consul_host"));
+  const consulServiceName = s.check(() => s.string("consul_service_name"));
+  s.check(() => {
+    if (given("consul_host") && !given("consul_service_name")) {
+      s.fail(`missing required key "consul_service_name": it is needed when "consul_host" is set`);
+    }
+    if (given("consul_service_name") && !given("consul_host")) {
+      s.fail(`key "consul_service_name" is set but "consul_host" is not: set both or neither`);
+    }
+  });
 
-  const certificates = CERTIFICATE_KEYS.map((key) => s.filePath(key, baseDir));
-  const missing = CERTIFICATE_KEYS.filter((_, i) => certificates[i] === undefined);
-  if (missing.length > 0 && missing.length < CERTIFICATE_KEYS.length) {
-    const names = missing.map((key) => `"${key}"`).join(" and ");
-    s.fail(
-      `missing required key${missing.length > 1 ? "s" : ""} ${names}: ` +
-        `"ca_cert", "node_cert" and "node_key" go together, give all three or none`,
-    );
-  }
+  const certificates = CERTIFICATE_KEYS.map((key) => s.check(() => s.filePath(key, baseDir)));
+  s.check(() => {
+    const missing = CERTIFICATE_KEYS.filter((key) => !given(key));
+    if (missing.length > 0 && missing.length < CERTIFICATE_KEYS.length) {
+      const names = missing.map((key) => `"${key}"`).join(" and ");
+      s.fail(
+        `missing required key${missing.length > 1 ? "s" : ""} ${names}: ` +
+          `"ca_cert", "node_cert" and "node_key" go together, give all three or none`,
+      );
+    }
+  });
 
-  const apiTlsCert = s.filePath("api_tls_cert", baseDir);
-  const apiTlsKey = s.filePath("api_tls_key", baseDir);
-  if ((apiTlsCert === undefined) !== (apiTlsKey === undefined)) {
-    s.fail(
-      `missing required key "${apiTlsCert === undefined ? "api_tls_cert" : "api_tls_key"}": ` +
-        `"api_tls_cert" and "api_tls_key" go together, give both or none`,
-    );
-  }
+  const apiTlsCert = s.check(() => s.filePath("api_tls_cert", baseDir));
+  const apiTlsKey = s.check(() => s.filePath("api_tls_key", baseDir));
+  s.check(() => {
+    if (given("api_tls_cert") !== given("api_tls_key")) {
+      s.fail(
+        `missing required key "${given("api_tls_cert") ? "api_tls_key" : "api_tls_cert"}": ` +
+          `"api_tls_cert" and "api_tls_key" go together, give both or none`,
+      );
+    }
+  });
 
-  const adminToken = s.string("admin_token");
-  const adminTokenFile = s.filePath("admin_token_file", baseDir);
-  if (adminToken !== undefined && adminTokenFile !== undefined) {
-    s.fail(
-      `keys "${s.get("admin_token")!.name}" and "${s.get("admin_token_file")!.name}" ` +
-        `are both set: keep one`,
-    );
-  }
-  if (adminToken !== undefined && adminToken.length < ADMIN_TOKEN_MIN_CHARS) {
-    s.invalid(
-      s.get("admin_token")!,
-      `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
-      characterCount(adminToken),
-    );
-  }
-
-  const metricsToken = s.string("metrics_token");
-  if (metricsToken !== undefined && metricsToken.length < ADMIN_TOKEN_MIN_CHARS) {
-    s.invalid(
-      s.get("metrics_token")!,
-      `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
-      characterCount(metricsToken),
-    );
-  }
+  const adminToken = s.check(() => token(s, "admin_token"));
+  const adminTokenFile = s.check(() => s.filePath("admin_token_file", baseDir));
+  s.check(() => {
+    if (given("admin_token") && given("admin_token_file")) {
+      s.fail(
+        `keys "${s.get("admin_token")!.name}" and "${s.get("admin_token_file")!.name}" ` +
+          `are both set: keep one`,
+      );
+    }
+  });
+  const metricsToken = s.check(() => token(s, "metrics_token"));
 
   const config: Config = {
     configPath: path,
-    metadataDir: required("metadata_dir"),
-    dataDir: required("data_dir"),
-    blockSize: blockSize(s),
-    minFreeSpace: minFreeSpace(s),
-    replicationFactor: replicationFactor(s),
-    consistencyMode: consistencyMode(s),
-    rpcBindAddr: s.addr("rpc_bind_addr") ?? DEFAULT_RPC_BIND_ADDR,
-    rpcPublicAddr: s.addr("rpc_public_addr"),
-    bootstrapPeers: bootstrapPeers(s),
+    metadataDir: required("metadata_dir")!,
+    dataDir: required("data_dir")!,
+    blockSize: s.check(() => blockSize(s))!,
+    minFreeSpace: s.check(() => minFreeSpace(s))!,
+    replicationFactor: s.check(() => replicationFactor(s))!,
+    consistencyMode: s.check(() => consistencyMode(s))!,
+    rpcBindAddr: s.check(() => s.addr("rpc_bind_addr") ?? DEFAULT_RPC_BIND_ADDR)!,
+    rpcPublicAddr: s.check(() => s.addr("rpc_public_addr")),
+    bootstrapPeers: s.check(() => bootstrapPeers(s))!,
     consulHost,
     consulServiceName,
-    maxConcurrentRpcRequests: s.count("max_concurrent_rpc_requests") ??
-      DEFAULT_MAX_CONCURRENT_RPC_REQUESTS,
-    metaEpidemicFanout: s.count("meta_epidemic_fanout") ?? DEFAULT_META_EPIDEMIC_FANOUT,
+    maxConcurrentRpcRequests: s.check(() =>
+      s.count("max_concurrent_rpc_requests") ?? DEFAULT_MAX_CONCURRENT_RPC_REQUESTS
+    )!,
+    metaEpidemicFanout: s.check(() =>
+      s.count("meta_epidemic_fanout") ?? DEFAULT_META_EPIDEMIC_FANOUT
+    )!,
     caCert: certificates[0],
     nodeCert: certificates[1],
     nodeKey: certificates[2],
-    apiBindAddr: s.addr("api_bind_addr") ?? DEFAULT_API_BIND_ADDR,
+    apiBindAddr: s.check(() => s.addr("api_bind_addr") ?? DEFAULT_API_BIND_ADDR)!,
     apiTlsCert,
     apiTlsKey,
-    s3Region: s.string("s3_region") ?? DEFAULT_S3_REGION,
-    rootDomain: s.domain("root_domain"),
-    webBindAddr: s.addr("web_bind_addr"),
-    webRootDomain: s.domain("web_root_domain"),
-    adminBindAddr: s.addr("admin_bind_addr") ?? DEFAULT_ADMIN_BIND_ADDR,
+    s3Region: s.check(() => s.string("s3_region") ?? DEFAULT_S3_REGION)!,
+    rootDomain: s.check(() => s.domain("root_domain")),
+    webBindAddr: s.check(() => s.addr("web_bind_addr")),
+    webRootDomain: s.check(() => s.domain("web_root_domain")),
+    adminBindAddr: s.check(() => s.addr("admin_bind_addr") ?? DEFAULT_ADMIN_BIND_ADDR)!,
     adminToken,
     adminTokenFile,
     metricsToken,
   };
+  s.throwProblems();
   for (const key of Object.keys(config) as (keyof Config)[]) {
     if (config[key] === undefined) delete config[key];
   }
   return config;
+}
+
+/** admin_token or metrics_token: a string long enough not to be guessed. */
+function token(s: Settings, key: string): string | undefined {
+  const value = s.string(key);
+  if (value !== undefined && value.length < ADMIN_TOKEN_MIN_CHARS) {
+    s.invalid(
+      s.get(key)!,
+      `at least ${ADMIN_TOKEN_MIN_CHARS} characters long`,
+      characterCount(value),
+    );
+  }
+  return value;
 }
 
 /**
@@ -398,22 +438,27 @@ function parseToml(text: string, path: string): Record<string, unknown> {
 function collect(s: Settings, doc: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(doc)) {
     if (Object.hasOwn(SECTIONS, name)) {
-      if (typeName(value) !== "table") s.wrongType({ name, value }, `a table [${name}]`);
+      if (typeName(value) !== "table") {
+        s.check(() => s.wrongType({ name, value }, `a table [${name}]`));
+        continue;
+      }
       const keys = SECTIONS[name];
       for (const [inner, innerValue] of Object.entries(value as Record<string, unknown>)) {
         const full = `${name}.${inner}`;
-        if (!Object.hasOwn(keys, inner)) {
-          const misplaced = TOP_LEVEL_KEYS.includes(inner)
-            ? `; "${inner}" belongs at the top level, before any [section]`
-            : "";
-          unknownKey(s, full, inner, Object.keys(keys).map((k) => `${name}.${k}`), misplaced);
-        }
-        s.add(keys[inner], full, innerValue);
+        s.check(() => {
+          if (!Object.hasOwn(keys, inner)) {
+            const misplaced = TOP_LEVEL_KEYS.includes(inner)
+              ? `; "${inner}" belongs at the top level, before any [section]`
+              : "";
+            unknownKey(s, full, inner, Object.keys(keys).map((k) => `${name}.${k}`), misplaced);
+          }
+          s.add(keys[inner], full, innerValue);
+        });
       }
     } else if (TOP_LEVEL_KEYS.includes(name)) {
-      s.add(name, name, value);
+      s.check(() => s.add(name, name, value));
     } else {
-      unknownKey(s, name, name, [...TOP_LEVEL_KEYS, ...Object.keys(SECTIONS)], "");
+      s.check(() => unknownKey(s, name, name, [...TOP_LEVEL_KEYS, ...Object.keys(SECTIONS)], ""));
     }
   }
 }

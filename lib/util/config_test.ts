@@ -167,6 +167,30 @@ Deno.test("missing required keys are named", () => {
   assertRefused('metadata_dir = ""\ndata_dir = "/d"', 'key "metadata_dir" must be a non-empty');
 });
 
+Deno.test("every problem of a file is told at once, each once", () => {
+  const message = assertRefused(
+    [
+      'data_dir = "/d"',
+      'blok_size = "1M"',
+      'api_bind_addr = "localhost"',
+      "replication_factor = 0",
+      "consul_host = 8500",
+      'consul_service_name = "remise"',
+      "[admin]",
+      'admin_token = "short"',
+    ].join("\n"),
+    ": 6 problems:\n  - ",
+    '\n  - unknown key "blok_size"',
+    '\n  - missing required key "metadata_dir"',
+    '\n  - key "replication_factor" must be an integer between 1 and 7 (got 0)',
+    '\n  - key "api_bind_addr" must be a string "host:port"',
+    '\n  - key "admin.admin_token" must be at least 16 characters long',
+    '\n  - key "consul_host" must be a non-empty string (got integer 8500)',
+  );
+  // consul_host is refused for its value, and not also told missing beside consul_service_name.
+  assert.doesNotMatch(message, /consul_service_name/);
+});
+
 Deno.test("wrong TOML types name the expected and the given type", () => {
   assertRefused(
     `${MINIMAL}api_bind_addr = 3900`,
