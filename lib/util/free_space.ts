@@ -17,6 +17,11 @@ import { log } from "./log.ts";
 
 /** How long a statfs reading is trusted (with the claims made since subtracted). */
 const READING_MAX_AGE_MS = 1_000;
+/**
+ * Free space past the reserve that shows a disk full at its last write has
+ * room again (with a reserve of 0, room for a few blocks).
+ */
+const ROOM_AGAIN_BYTES = 64 * 1024 * 1024;
 
 /** The free and total bytes of a file system, as an unprivileged writer sees them. */
 export interface DiskReading {
@@ -152,6 +157,14 @@ export class FreeSpace implements WriteOutcomes {
       this.#reading = await this.read(this.path);
       // Claims made while statfs ran may or may not be in its reading: kept.
       this.#claimed -= claimedBefore;
+      // A write refused for want of space is behind a disk with room again, even
+      // before the next write comes: status no longer says it is full.
+      if (
+        this.#writeError && isOutOfSpaceMessage(this.#writeError.message) &&
+        this.free! > this.reserve + ROOM_AGAIN_BYTES
+      ) {
+        this.#writeError = undefined;
+      }
     } catch (e) {
       // Without a reading nothing is refused: the writes then meet the disk itself.
       if (this.#reading !== undefined) {

@@ -115,6 +115,24 @@ Deno.test("a refused write shows in the disk's space until a write succeeds, and
   assert.equal(writeErrorWarning("n", "data disk", null), undefined);
 });
 
+Deno.test("a write refused for want of space is behind a disk read with room again; other refusals stay", async () => {
+  const { disk, read, nowMs } = fakeDisk(100 * MiB);
+  const space = new FreeSpace("data disk", "/data", 64 * MiB, read, nowMs);
+  disk.free = 0;
+  await space.refresh();
+  space.writeFailed(new Error("No space left on device (os error 28)"));
+  disk.free = 100 * MiB;
+  await space.refresh();
+  assert.ok(space.space?.writeError, "past the reserve, but without room for a few blocks");
+  disk.free = 200 * MiB;
+  await space.refresh();
+  assert.equal(space.space?.writeError, undefined, "room again");
+
+  space.writeFailed(new Error("Read-only file system (os error 30)"));
+  await space.refresh();
+  assert.ok(space.space?.writeError, "a read-only disk stays refused until a write succeeds");
+});
+
 Deno.test("status warns about a disk under its reserve, and only then", () => {
   assert.equal(
     reserveWarning("Node abc", "data disk", { free: 10 * MiB, reserve: 128 * MiB }),
