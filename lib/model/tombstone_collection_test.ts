@@ -3,23 +3,8 @@ import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { deleteObject } from "./objects.ts";
 import { Store } from "./store.ts";
-import { LocalReplication } from "../rpc/replication.ts";
-import type { RpcMessage } from "../net/transport.ts";
+import { Twins } from "./_twin_replication.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
-
-/** This node and a twin that holds what it holds (the same metadata): every tombstone is everywhere. */
-class Twins extends LocalReplication {
-  override readonly nodeId: string = "this-node";
-  override readSet(): string[] {
-    return [this.nodeId, "twin"];
-  }
-  override writeSets(): string[][] {
-    return [[this.nodeId, "twin"]];
-  }
-  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
-    return super.call(node === "twin" ? this.nodeId : node, path, message);
-  }
-}
 
 Deno.test("a tombstone collection pass stops at once when the node stops, and collects when it runs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-tombstone-test-" });

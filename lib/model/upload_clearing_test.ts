@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { LocalReplication, type Replication } from "../rpc/replication.ts";
-import type { RpcMessage } from "../net/transport.ts";
+import type { Replication } from "../rpc/replication.ts";
+import { Twins } from "./_twin_replication.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
 import { abortUpload, completeUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
 import { commitChecked, getCurrent } from "./objects.ts";
@@ -13,20 +13,6 @@ import { Store } from "./store.ts";
 const BUCKET = "bucket-id";
 const BLOCK_SIZE = 1024;
 const HOUR_MS = 3600 * 1000;
-
-/** This node and a twin that holds what it holds (the same metadata): a cluster's paths, one store. */
-class Twins extends LocalReplication {
-  override readonly nodeId: string = "this-node";
-  override readSet(): string[] {
-    return [this.nodeId, "twin"];
-  }
-  override writeSets(): string[][] {
-    return [[this.nodeId, "twin"]];
-  }
-  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
-    return super.call(node === "twin" ? this.nodeId : node, path, message);
-  }
-}
 
 async function withStore(
   fn: (store: Store, db: KvStore) => Promise<void>,
