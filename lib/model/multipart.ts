@@ -21,6 +21,7 @@ import { type MultipartUpload, type UploadedPart, uploadEnded } from "./mpu_tabl
 import {
   type DataPart,
   mergeablePick,
+  type ObjectEntry,
   type ObjectMeta,
   type ObjectVersion,
   type StoredChecksum,
@@ -165,6 +166,14 @@ export async function createUpload(
   return uploadId;
 }
 
+function noSuchUpload(
+  uploadId: string,
+  message =
+    "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+): MultipartError {
+  return new MultipartError("NoSuchUpload", message, { UploadId: uploadId });
+}
+
 /** The upload, if it is still in progress for this bucket and key. */
 export async function getUpload(
   store: Store,
@@ -173,17 +182,12 @@ export async function getUpload(
   uploadId: string,
 ): Promise<ActiveUpload> {
   const upload = await store.uploads.get(uploadId);
-  const noSuchUpload = new MultipartError(
-    "NoSuchUpload",
-    "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-    { UploadId: uploadId },
-  );
   if (!upload || uploadEnded(upload) || upload.bucketId !== bucketId || upload.key !== key) {
-    throw noSuchUpload;
+    throw noSuchUpload(uploadId);
   }
   const entry = await store.objects.get(bucketId, key);
   const version = entry?.versions.find((v) => v.uuid === uploadId);
-  if (!version || version.state.state !== "uploading") throw noSuchUpload;
+  if (!version || version.state.state !== "uploading") throw noSuchUpload(uploadId);
   return {
     upload,
     version,
@@ -327,12 +331,9 @@ export async function recordPart(
   }
   if (ended) {
     await store.releaseParts(active.upload, [part.dataId]);
-    throw new MultipartError(
-      "NoSuchUpload",
+    throw noSuchUpload(
+      uploadId,
       "The multipart upload was completed or aborted during this part's upload",
-      {
-        UploadId: active.upload.uploadId,
-      },
     );
   }
 }
@@ -498,13 +499,24 @@ export async function completeUpload(
     ...(active.encryption ? { encryption: active.encryption } : {}),
     ...lockRegisters(active.lock, store.nowMs()),
   };
-  const { bucketId, key } = active.upload;
+  const { bucketId, key, uploadId } = active.upload;
+  // A completion is a conditional write, serialized with the key's others
+  // through every node: of two completions, the later finds the upload
+  // completed, where it would have written its parts over the first's, each
+  // then releasing the parts the other kept.
+  const stillUploading = (current: CurrentObject | undefined, entry: ObjectEntry | undefined) => {
+    const now = entry?.versions.find((v) => v.uuid === uploadId);
+    if (now?.state.state !== "uploading") {
+      throw noSuchUpload(uploadId, "The multipart upload was completed or aborted meanwhile");
+    }
+    options.precondition?.(current);
+  };
   // The completed version is newer than everything written before completion.
   const version = await commitChecked(
     store,
     bucketId,
     key,
-    options.precondition,
+    stillUploading,
     (timestampMs) => ({
       uuid: active.version.uuid,
       timestampMs,
@@ -514,7 +526,7 @@ export async function completeUpload(
   );
   // Every part recorded before the end is in the ended entry; one recorded
   // after it releases its own data.
-  const ended = await store.endUpload(active.upload.uploadId) ?? active.upload;
+  const ended = await store.endUpload(uploadId) ?? active.upload;
   const used = new Set(parts.map((p) => p.dataId));
   for (const p of Object.values(ended.parts)) {
     if (!used.has(p.v.dataId)) await store.releaseData(p.v.dataId);

@@ -104,19 +104,21 @@ async function commitSerialized<T>(
 /**
  * Writes the version `make` returns, given a timestamp newer than every
  * version of the key this node reads, once `precondition` holds for the
- * key's current object; serialized as commitSerialized says. `make` is
- * called only once the precondition held.
+ * key's current object (and its entry, every version); serialized as
+ * commitSerialized says. `make` is called only once the precondition held.
  */
 export async function commitChecked(
   store: Store,
   bucketId: string,
   key: string,
-  precondition: ((current: CurrentObject | undefined) => void) | undefined,
+  precondition:
+    | ((current: CurrentObject | undefined, entry: ObjectEntry | undefined) => void)
+    | undefined,
   make: (timestampMs: number) => ObjectVersion,
 ): Promise<ObjectVersion> {
   return await commitSerialized(store, bucketId, key, precondition !== undefined, async () => {
     const entry = await store.objects.get(bucketId, key);
-    precondition?.(currentData(entry));
+    precondition?.(currentData(entry), entry);
     const version = make(nextTimestamp(store, entry));
     await store.objects.insert({ bucketId, key, versions: [version] });
     return version;

@@ -16,13 +16,13 @@ const HOUR_MS = 3600 * 1000;
 
 async function withStore(
   fn: (store: Store, db: KvStore) => Promise<void>,
-  options: { replication?: Replication; nowMs?: () => number } = {},
+  options: { replication?: Replication; nowMs?: () => number; blockSize?: number } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-upload-clearing-test-" });
   const db = await KvStore.open(`${dir}/meta`);
   try {
     const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: BLOCK_SIZE,
+      blockSize: options.blockSize ?? BLOCK_SIZE,
       ...options,
     });
     await fn(store, db);
@@ -203,3 +203,40 @@ Deno.test("uploads ended over an hour ago and never cleared are cleared: the par
     assert.equal(await clearEndedUploads(store, stored(), HOUR_MS), 0);
   }, { nowMs: () => now });
 });
+
+Deno.test("of two completions of an upload with different parts, the later finds it completed, and the object keeps its parts", () =>
+  withStore(async (store) => {
+    const MiB = 1024 * 1024;
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const large = new Uint8Array(5 * MiB);
+    for (let at = 0; at < large.length; at += 65536) {
+      crypto.getRandomValues(large.subarray(at, at + 65536));
+    }
+    const first = await uploadPart(
+      store,
+      await getUpload(store, BUCKET, "k", uploadId),
+      1,
+      bodyOf(large),
+      {},
+    );
+    const second = await putPart(store, "k", uploadId, 2);
+    const third = await putPart(store, "k", uploadId, 3);
+    const active = await getUpload(store, BUCKET, "k", uploadId);
+    const [a, b] = await Promise.allSettled([
+      completeUpload(store, active, [
+        { partNumber: 1, etag: first.etag },
+        { partNumber: 2, etag: second.etag },
+      ]),
+      completeUpload(store, active, [
+        { partNumber: 1, etag: first.etag },
+        { partNumber: 3, etag: third.etag },
+      ]),
+    ]);
+    assert.equal(a.status, "fulfilled");
+    assert.equal(b.status === "rejected" && b.reason.code, "NoSuchUpload");
+    const object = await getCurrent(store, BUCKET, "k");
+    assert.equal(object?.data.meta.size, 5 * MiB + 3 * BLOCK_SIZE);
+    assert.equal(await liveBlocks(store, first.dataId), 5);
+    assert.equal(await liveBlocks(store, second.dataId), 1, "the object's last part is kept");
+    assert.equal(await liveBlocks(store, third.dataId), 0, "the part left out is released");
+  }, { blockSize: 1024 * 1024 }));

@@ -234,13 +234,16 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
   const key = requireKey(r);
   const uploadId = r.target.query.get("uploadId")!;
   let active: ActiveUpload;
+  // A retry of a completion that succeeded (its answer lost on the way), or
+  // that another attempt got ahead of: answered with the object made, as S3
+  // does, rather than NoSuchUpload.
+  const completedBefore = async (e: unknown) =>
+    e instanceof MultipartError && e.code === "NoSuchUpload" &&
+    await completedUpload(r.ctx.store, bucket.id, key, uploadId);
   try {
     active = await getUpload(r.ctx.store, bucket.id, key, uploadId);
   } catch (e) {
-    // A retry of a completion that succeeded (its answer lost on the way):
-    // answered again, as S3 does, rather than NoSuchUpload.
-    const done = e instanceof MultipartError && e.code === "NoSuchUpload" &&
-      await completedUpload(r.ctx.store, bucket.id, key, uploadId);
+    const done = await completedBefore(e);
     if (!done) throw toS3(e);
     await readXmlBody(r.body);
     return completionResponse(r, bucket, key, done);
@@ -286,7 +289,9 @@ export async function handleCompleteMultipartUpload(r: S3Request): Promise<Respo
     }
     return response;
   } catch (e) {
-    throw toS3(e);
+    const done = await completedBefore(e);
+    if (!done) throw toS3(e);
+    return completionResponse(r, bucket, key, done);
   }
 }
 
