@@ -503,7 +503,9 @@ export async function completeUpload(
   // A completion is a conditional write, serialized with the key's others
   // through every node: of two completions, the later finds the upload
   // completed, where it would have written its parts over the first's, each
-  // then releasing the parts the other kept.
+  // then releasing the parts the other kept. Where writes go to one node
+  // (consistency_mode "dangerous"), so does the lock: it needs no majority
+  // that the write does without.
   const stillUploading = (current: CurrentObject | undefined, entry: ObjectEntry | undefined) => {
     const now = entry?.versions.find((v) => v.uuid === uploadId);
     if (now?.state.state !== "uploading") {
@@ -511,6 +513,7 @@ export async function completeUpload(
     }
     options.precondition?.(current);
   };
+  const replicas = store.replication.readSet(store.objects.partitionOf(bucketId)).length;
   // The completed version is newer than everything written before completion.
   const version = await commitChecked(
     store,
@@ -523,6 +526,7 @@ export async function completeUpload(
       ...versionedOf(active.version),
       state: { state: "complete", data: { type: "parts", meta, parts } },
     }),
+    options.precondition !== undefined || store.replication.writeQuorum(replicas) > 1,
   );
   // Every part recorded before the end is in the ended entry; one recorded
   // after it releases its own data.

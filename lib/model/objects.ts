@@ -105,7 +105,9 @@ async function commitSerialized<T>(
  * Writes the version `make` returns, given a timestamp newer than every
  * version of the key this node reads, once `precondition` holds for the
  * key's current object (and its entry, every version); serialized as
- * commitSerialized says. `make` is called only once the precondition held.
+ * commitSerialized says, through every node when `conditional` (by default,
+ * when there is a precondition). `make` is called only once the precondition
+ * held.
  */
 export async function commitChecked(
   store: Store,
@@ -115,8 +117,9 @@ export async function commitChecked(
     | ((current: CurrentObject | undefined, entry: ObjectEntry | undefined) => void)
     | undefined,
   make: (timestampMs: number) => ObjectVersion,
+  conditional = precondition !== undefined,
 ): Promise<ObjectVersion> {
-  return await commitSerialized(store, bucketId, key, precondition !== undefined, async () => {
+  return await commitSerialized(store, bucketId, key, conditional, async () => {
     const entry = await store.objects.get(bucketId, key);
     precondition?.(currentData(entry), entry);
     const version = make(nextTimestamp(store, entry));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import type { Replication } from "../rpc/replication.ts";
+import { LocalReplication, type Replication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
 import { Twins } from "./_twin_replication.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
 import { abortUpload, completeUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
@@ -240,3 +241,28 @@ Deno.test("of two completions of an upload with different parts, the later finds
     assert.equal(await liveBlocks(store, second.dataId), 1, "the object's last part is kept");
     assert.equal(await liveBlocks(store, third.dataId), 0, "the part left out is released");
   }, { blockSize: 1024 * 1024 }));
+
+/** Consistency mode "dangerous" (quorums of one) with this node the only one of three replicas up. */
+class AloneUpDangerous extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  override readSet(): string[] {
+    return [this.nodeId, "down-1", "down-2"];
+  }
+  override writeSets(): string[][] {
+    return [this.readSet()];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node !== this.nodeId) return Promise.reject(new Error("connection refused"));
+    return super.call(node, path, message);
+  }
+}
+
+Deno.test("in consistency mode dangerous, an upload completes with one replica up: its lock needs no majority", () =>
+  withStore(async (store) => {
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const part = await putPart(store, "k", uploadId, 1);
+    await completeUpload(store, await getUpload(store, BUCKET, "k", uploadId), [
+      { partNumber: 1, etag: part.etag },
+    ]);
+    assert.equal((await getCurrent(store, BUCKET, "k"))?.data.meta.size, part.size);
+  }, { replication: new AloneUpDangerous() }));
