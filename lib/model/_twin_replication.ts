@@ -12,8 +12,6 @@ export class Twins extends LocalReplication {
     return [[this.nodeId, "twin"]];
   }
   override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
-    // The twin's key locks (key_commit_locks.ts) are this node's, which the writer holds already.
-    if (node === "twin" && path.startsWith("objects/key-")) return Promise.resolve({ body: null });
     return super.call(node === "twin" ? this.nodeId : node, path, message);
   }
 }
