@@ -10,9 +10,8 @@ import {
   type Versioning,
 } from "./objects.ts";
 import { Store } from "./store.ts";
+import { ReplicaDown } from "./_test_replications.ts";
 import { abortUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
-import { LocalReplication } from "../rpc/replication.ts";
-import type { RpcMessage } from "../net/transport.ts";
 
 const BUCKET = "bucket-id";
 
@@ -319,21 +318,6 @@ Deno.test("an aborted upload ends before the answer, and its parts are released 
     for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
     assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
   }));
-
-/** This node and a replica that is down: reads and writes need this node alone, but it is not alone. */
-class ReplicaDown extends LocalReplication {
-  override readonly nodeId: string = "this-node";
-  override readSet(): string[] {
-    return [this.nodeId, "down"];
-  }
-  override writeSets(): string[][] {
-    return [[this.nodeId, "down"]];
-  }
-  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
-    if (node === "down") return Promise.reject(new Error("connection refused"));
-    return super.call(node, path, message);
-  }
-}
 
 Deno.test("in a cluster, a deletion of a key the read finds empty is written, and beats a write that reached a replica alone", () =>
   withDb(async (db, dir) => {

@@ -3,7 +3,7 @@ import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { deleteObject } from "./objects.ts";
 import { Store } from "./store.ts";
-import { Twins } from "./_twin_replication.ts";
+import { Twins } from "./_test_replications.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
 
 Deno.test("a tombstone collection pass stops at once when the node stops, and collects when it runs", async () => {

@@ -1,0 +1,36 @@
+/** Replications for model tests: a cluster's paths over one store. */
+import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
+
+/** This node and a twin that holds what it holds (the same metadata): every tombstone is everywhere. */
+export class Twins extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  override readSet(): string[] {
+    return [this.nodeId, "twin"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "twin"]];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    return super.call(node === "twin" ? this.nodeId : node, path, message);
+  }
+}
+
+/**
+ * This node and a replica that is down: reads and writes need this node
+ * alone (quorums of one, as consistency mode "dangerous" has), but it is not
+ * alone.
+ */
+export class ReplicaDown extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  override readSet(): string[] {
+    return [this.nodeId, "down"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "down"]];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node === "down") return Promise.reject(new Error("connection refused"));
+    return super.call(node, path, message);
+  }
+}
