@@ -7,7 +7,7 @@
  * completion or release of it is still running, has the parts its object
  * does not hold released, then is cleared.
  */
-import type { MultipartUpload } from "./mpu_table.ts";
+import { type MultipartUpload, uploadDataIds } from "./mpu_table.ts";
 import type { Store } from "./store.ts";
 
 /** Clears the uploads among `entries` that ended more than `minAgeMs` ago; returns how many. */
@@ -26,7 +26,7 @@ export async function clearEndedUploads(
     const version = object?.versions.find((v) => v.uuid === upload.uploadId);
     // Ended, yet still uploading where this read looked: left for a later run.
     if (version?.state.state === "uploading") continue;
-    await store.releaseParts(upload, Object.values(upload.parts).map((p) => p.v.dataId));
+    await store.releaseParts(upload, uploadDataIds(upload));
     await store.clearUpload(upload);
     cleared++;
   }

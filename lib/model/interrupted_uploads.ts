@@ -7,6 +7,7 @@
  */
 import type { Store } from "./store.ts";
 import type { JournalEntry } from "./data_journal.ts";
+import { uploadDataIds } from "./mpu_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 
@@ -61,5 +62,6 @@ async function ownerOf(
   }
   const upload = await store.uploads.get(owner.uploadId);
   if (upload === undefined || upload.deleted.v) return "none"; // aborted, or completed and gone
-  return upload.parts[String(owner.partNumber)]?.v.dataId === dataId ? "named" : "none";
+  // A part replaced by a newer upload of its number is kept until the upload ends.
+  return uploadDataIds(upload).includes(dataId) ? "named" : "none";
 }

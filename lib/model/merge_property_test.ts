@@ -227,9 +227,21 @@ checkLaws("mpu", mpuSchema(), (r) => {
     ),
     deleted: lw(r, [true, false]),
   };
+  // Data ids of replaced parts: never one a current part names.
+  const current = new Set(Object.values(upload.parts).map((p) => p.v.dataId));
+  const replaced = ["d0", "d1", "d2"].filter((id) => !current.has(id) && r() < 0.4);
+  if (replaced.length > 0) Object.assign(upload, { replaced });
   // A cleared entry is an ended one without parts.
   return r() < 0.3
-    ? { ...upload, parts: {}, deleted: lww(9, true), clearedMs: Math.floor(r() * 3) }
+    ? {
+      uploadId: "u",
+      bucketId: "b",
+      key: "k",
+      initiatedMs: upload.initiatedMs,
+      parts: {},
+      deleted: lww(9, true),
+      clearedMs: Math.floor(r() * 3),
+    }
     : upload;
 });
 

@@ -17,7 +17,12 @@ import {
   toHex,
 } from "../util/hash.ts";
 import { combineCrcs, isCombinableCrc } from "../util/crc_combine.ts";
-import { type MultipartUpload, type UploadedPart, uploadEnded } from "./mpu_table.ts";
+import {
+  type MultipartUpload,
+  uploadDataIds,
+  type UploadedPart,
+  uploadEnded,
+} from "./mpu_table.ts";
 import {
   type DataPart,
   mergeablePick,
@@ -528,12 +533,13 @@ export async function completeUpload(
     }),
     options.precondition !== undefined || store.replication.writeQuorum(replicas) > 1,
   );
-  // Every part recorded before the end is in the ended entry; one recorded
-  // after it releases its own data.
+  // Every part recorded before the end is in the ended entry, as are the
+  // parts that newer uploads of their number replaced; one recorded after the
+  // end releases its own data.
   const ended = await store.endUpload(uploadId) ?? active.upload;
   const used = new Set(parts.map((p) => p.dataId));
-  for (const p of Object.values(ended.parts)) {
-    if (!used.has(p.v.dataId)) await store.releaseData(p.v.dataId);
+  for (const dataId of uploadDataIds(ended)) {
+    if (!used.has(dataId)) await store.releaseData(dataId);
   }
   await store.clearUpload(ended);
   return { version, meta };

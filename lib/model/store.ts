@@ -21,7 +21,7 @@ import { type AccessKey, keySchema } from "./key_table.ts";
 import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_table.ts";
 import { type VersionBlock, versionSchema } from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
-import { mpuSchema, type MultipartUpload } from "./mpu_table.ts";
+import { mpuSchema, type MultipartUpload, uploadDataIds } from "./mpu_table.ts";
 import {
   BLOCK_BUFFER_POOL_BYTES,
   BLOCK_GC_DELAY_MS,
@@ -122,18 +122,7 @@ export class Store {
       }),
       ...tableArgs,
     );
-    this.uploads = new Table(
-      mpuSchema((old, next, tx) => {
-        // A part uploaded again replaces the earlier upload of that number.
-        for (const [n, part] of Object.entries(old?.parts ?? {})) {
-          const kept = next.parts[n];
-          if (kept && kept.v.dataId !== part.v.dataId) {
-            tx.afterCommit(() => this.releaseParts(next, [part.v.dataId]));
-          }
-        }
-      }),
-      ...tableArgs,
-    );
+    this.uploads = new Table(mpuSchema(), ...tableArgs);
     this.objects = new Table(
       objectSchema((old, next, tx) => {
         const live = new Map(next.versions.map((v) => [v.uuid, v]));
@@ -185,8 +174,8 @@ export class Store {
 
   /**
    * Releases the data of an upload's parts, but not of those the object it
-   * completed into holds: a part recorded again or late, as the upload
-   * completes or after, must not take the completed object's data with it.
+   * completed into holds: a part recorded late, as the upload completes or
+   * after, must not take the completed object's data with it.
    */
   async releaseParts(upload: MultipartUpload, dataIds: string[]): Promise<void> {
     const entry = await this.objects.get(upload.bucketId, upload.key);
@@ -251,7 +240,7 @@ export class Store {
     await this.releaseData(version.uuid);
     const upload = await this.endUpload(version.uuid);
     if (upload === undefined || upload.clearedMs !== undefined) return;
-    for (const part of Object.values(upload.parts)) await this.releaseData(part.v.dataId);
+    for (const dataId of uploadDataIds(upload)) await this.releaseData(dataId);
     await this.clearUpload(upload);
   }
 }

@@ -167,6 +167,33 @@ Deno.test("a part number uploaded again as its upload completes does not release
     assert.equal(await liveBlocks(store, again.dataId), 3);
   }, { replication: new Twins() }));
 
+Deno.test("a part number uploaded again after a completion read the parts does not release the part it commits", () =>
+  withStore(async (store, db) => {
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const first = await putPart(store, "k", uploadId, 1);
+    // The completion's read of the upload, before part 1 is uploaded again.
+    const read = await getUpload(store, BUCKET, "k", uploadId);
+    const again = await putPart(store, "k", uploadId, 1);
+    assert.equal(await liveBlocks(store, first.dataId), 3, "kept while the upload goes on");
+    await completeUpload(store, read, [{ partNumber: 1, etag: first.etag }]);
+    assert.equal(await liveBlocks(store, first.dataId), 3, "the object's part is kept");
+    assert.equal(await liveBlocks(store, again.dataId), 0, "the part left out is released");
+    assert.deepEqual(await storedUploads(db), []);
+  }));
+
+Deno.test("an aborted upload releases the parts that newer uploads of their number replaced", () =>
+  withStore(async (store, db) => {
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const parts = [];
+    for (let i = 0; i < 3; i++) parts.push(await putPart(store, "k", uploadId, 1));
+    const [entry] = await storedUploads(db);
+    assert.deepEqual(entry.replaced, [parts[0].dataId, parts[1].dataId].sort());
+    await abortUpload(store, await getUpload(store, BUCKET, "k", uploadId));
+    await store.releases.settled();
+    for (const part of parts) assert.equal(await liveBlocks(store, part.dataId), 0);
+    assert.deepEqual(await storedUploads(db), []);
+  }));
+
 Deno.test("uploads ended over an hour ago and never cleared are cleared: the parts their object does not hold are released", async () => {
   let now = Date.now();
   await withStore(async (store, db) => {
