@@ -22,11 +22,10 @@ export async function clearEndedUploads(
     // This node's copy may lack a part that reached the other replicas.
     const upload = await store.uploads.get(entry.uploadId);
     if (!upload || !endedUncleared(upload, store.nowMs() - minAgeMs)) continue;
-    const object = await store.objects.get(upload.bucketId, upload.key);
-    const version = object?.versions.find((v) => v.uuid === upload.uploadId);
+    const version = await store.uploadVersion(upload);
     // Ended, yet still uploading where this read looked: left for a later run.
     if (version?.state.state === "uploading") continue;
-    await store.releaseParts(upload, uploadDataIds(upload));
+    await store.releaseUnheld(version, uploadDataIds(upload));
     await store.clearUpload(upload);
     cleared++;
   }

@@ -318,10 +318,11 @@ export async function recordPart(
     ...active.upload,
     parts: { [String(partNumber)]: lww(store.nowMs(), part) },
   };
-  // Alone, the entry of an upload that ended is left as it is: once cleared
-  // and removed, a part recorded anyway would bring back an entry nothing
-  // would clear. With replicas, that takes a part recorded a day after the
-  // end (when tombstones are collected).
+  // The entry of an upload that ended is left as it is: once cleared and
+  // removed, a part recorded anyway would bring back an entry nothing would
+  // clear. Alone, the node checks the entry as it writes it. With replicas,
+  // the entry's tombstone is collected a day after the end, so a part whose
+  // upload outlasted that finds the upload's version no longer uploading.
   const alone = await store.uploads.updateIfAlone(
     uploadId,
     "",
@@ -330,6 +331,8 @@ export async function recordPart(
   let ended: boolean;
   if (alone) {
     ended = uploadEnded(alone.old);
+  } else if ((await store.uploadVersion(active.upload))?.state.state !== "uploading") {
+    ended = true;
   } else {
     await store.uploads.insert(recorded);
     ended = uploadEnded(await store.uploads.get(uploadId));

@@ -178,14 +178,24 @@ export class Store {
    * after, must not take the completed object's data with it.
    */
   async releaseParts(upload: MultipartUpload, dataIds: string[]): Promise<void> {
-    const entry = await this.objects.get(upload.bucketId, upload.key);
-    const state = entry?.versions.find((v) => v.uuid === upload.uploadId)?.state;
+    await this.releaseUnheld(await this.uploadVersion(upload), dataIds);
+  }
+
+  /** Releases the data of parts that `version`, the upload's object version as read, does not hold. */
+  async releaseUnheld(version: ObjectVersion | undefined, dataIds: string[]): Promise<void> {
+    const state = version?.state;
     const held = new Set(
       state?.state === "complete" && state.data.type === "parts"
         ? state.data.parts.map((p) => p.dataId)
         : [],
     );
     for (const dataId of dataIds) if (!held.has(dataId)) await this.releaseData(dataId);
+  }
+
+  /** The object version a multipart upload makes, as a quorum reads it; absent once gone. */
+  async uploadVersion(upload: MultipartUpload): Promise<ObjectVersion | undefined> {
+    const entry = await this.objects.get(upload.bucketId, upload.key);
+    return entry?.versions.find((v) => v.uuid === upload.uploadId);
   }
 
   /**

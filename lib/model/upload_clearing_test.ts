@@ -66,6 +66,17 @@ async function liveBlocks(store: Store, dataId: string): Promise<number> {
   return live;
 }
 
+/** How many block entries of any data this node stores are live. */
+async function allLiveBlocks(db: KvStore): Promise<number> {
+  let live = 0;
+  for await (
+    const { value } of db.list<{ entry: { deleted: boolean } }>({ prefix: ["t", "version"] })
+  ) {
+    if (!value.entry.deleted) live++;
+  }
+  return live;
+}
+
 /** Every entry of the mpu table this node stores, tombstones included. */
 async function storedUploads(db: KvStore): Promise<MultipartUpload[]> {
   const entries: MultipartUpload[] = [];
@@ -113,14 +124,26 @@ Deno.test("a part recorded after its upload was cleared and removed releases its
     );
     assert.equal(late?.code, "NoSuchUpload");
     assert.deepEqual(await storedUploads(db), [], "no entry came back");
-    let live = 0;
-    for await (
-      const { value } of db.list<{ entry: { deleted: boolean } }>({ prefix: ["t", "version"] })
-    ) {
-      if (!value.entry.deleted) live++;
-    }
-    assert.equal(live, 0, "the late part's data is released");
+    assert.equal(await allLiveBlocks(db), 0, "the late part's data is released");
   }));
+
+Deno.test("in a cluster, a part recorded after its upload's tombstone was collected brings no entry back", () =>
+  withStore(async (store, db) => {
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const active = await getUpload(store, BUCKET, "k", uploadId);
+    await abortUpload(store, active);
+    await store.releases.settled();
+    const later = { delayMs: 0, nowMs: () => Date.now() + 1_000 };
+    assert.equal(await collectTombstones([store.uploads], db, store.replication, later), 1);
+    // The part's upload began before the abort, and outlasted the tombstone.
+    const late = await uploadPart(store, active, 1, randomBody(), {}).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.equal(late?.code, "NoSuchUpload");
+    assert.deepEqual(await storedUploads(db), [], "no entry came back");
+    assert.equal(await allLiveBlocks(db), 0, "the late part's data is released");
+  }, { replication: new Twins() }));
 
 Deno.test("in a cluster, a cleared entry is a tombstone without parts, collected once every replica has it", () =>
   withStore(async (store, db) => {
@@ -156,15 +179,20 @@ async function commitCompletion(store: Store, key: string, uploadId: string, par
   }));
 }
 
-Deno.test("a part number uploaded again as its upload completes does not release the part the object holds", () =>
-  withStore(async (store) => {
+Deno.test("in a cluster, a part number uploaded again as its upload completes is refused, and the object keeps its part", () =>
+  withStore(async (store, db) => {
     const uploadId = await createUpload(store, BUCKET, "k", []);
     const first = await putPart(store, "k", uploadId, 1);
     const upload = await getUpload(store, BUCKET, "k", uploadId);
+    // Committed, the upload not yet marked ended in its entry.
     await commitCompletion(store, "k", uploadId, first);
-    const again = await uploadPart(store, upload, 1, randomBody(), {});
+    const again = await uploadPart(store, upload, 1, randomBody(), {}).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.equal(again?.code, "NoSuchUpload");
     assert.equal(await liveBlocks(store, first.dataId), 3, "the object's part is kept");
-    assert.equal(await liveBlocks(store, again.dataId), 3);
+    assert.equal(await allLiveBlocks(db), 3, "the refused part's data is released");
   }, { replication: new Twins() }));
 
 Deno.test("a part number uploaded again after a completion read the parts does not release the part it commits", () =>
