@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import {
+  commitChecked,
   deleteObject,
   deleteVersion,
   getCurrent,
@@ -282,6 +283,55 @@ Deno.test("a deleted object's data is released after the answer, and by the next
     await next.releases.settled();
     for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
     assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
+  }));
+
+Deno.test("an object of S3's most parts, 10,000, is released after the answer too", () =>
+  withDb(async (db, dir) => {
+    const blockSize = 1024;
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const store = new Store(db, blocks, { blockSize });
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    const body = crypto.getRandomValues(new Uint8Array(3 * blockSize));
+    const first = await uploadPart(
+      store,
+      await getUpload(store, BUCKET, "k", uploadId),
+      1,
+      bodyOf(body),
+      {},
+    );
+    const hashes = new Set<string>();
+    for await (const block of store.versions.scan(first.dataId)) hashes.add(block.hash);
+    // The other parts' data is not written: only the note's size matters here.
+    const parts = [{ partNumber: 1, ...first }];
+    for (let n = 2; n <= 10_000; n++) {
+      parts.push({ partNumber: n, dataId: crypto.randomUUID(), size: 5 << 20, etag: first.etag });
+    }
+    await commitChecked(store, BUCKET, "k", undefined, (timestampMs) => ({
+      uuid: uploadId,
+      timestampMs,
+      state: {
+        state: "complete",
+        data: {
+          type: "parts",
+          meta: {
+            size: parts.reduce((s, p) => s + p.size, 0),
+            etag: `${first.etag}-10000`,
+            headers: [],
+          },
+          parts,
+        },
+      },
+    }));
+
+    store.releases.stop();
+    assert.ok(await deleteObject(store, BUCKET, "k"));
+    await store.releases.settled();
+    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
+
+    const next = new Store(db, blocks, { blockSize });
+    assert.equal(await next.releases.resume(), 1);
+    await next.releases.settled();
+    for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
   }));
 
 Deno.test("an aborted upload ends before the answer, and its parts are released after it, by the next process when this one stopped first", () =>
