@@ -14,6 +14,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { VERSION } from "../lib/util/version.ts";
+import { EXIT_CONFIG } from "../lib/cli/cli.ts";
 import { createClusterCa, issueNodeCertificate } from "../lib/net/certs.ts";
 import { V8_FLAGS_OPTION } from "../lib/util/v8_flags.ts";
 import {
@@ -141,7 +142,7 @@ Deno.test("the bundle: server --check-config accepts config.example.toml, names 
     .replaceAll('"/etc/remise/', `"${dir}/`);
   await Deno.writeTextFile(example, text);
   const absent = await runBundle(["server", "--check-config", "-c", example]);
-  assert.equal(absent.code, 1, absent.stdout);
+  assert.equal(absent.code, EXIT_CONFIG, absent.stdout);
   assert.match(absent.stderr, /cannot read ca_cert ".*\/ca\.crt": No such file/);
   const ca = await createClusterCa();
   const node = await issueNodeCertificate(ca, { name: "node1", hosts: [] });
@@ -170,7 +171,7 @@ Deno.test("the bundle: server --check-config accepts config.example.toml, names 
   for (const [changed, expected] of mixed) {
     await writeFiles(changed);
     const res = await runBundle(["server", "--check-config", "-c", example]);
-    assert.equal(res.code, 1, res.stdout);
+    assert.equal(res.code, EXIT_CONFIG, res.stdout);
     assert.match(res.stderr, expected);
   }
   await writeFiles({});
@@ -189,7 +190,7 @@ Deno.test("the bundle: server --check-config accepts config.example.toml, names 
     const path = `${dir}/${name}`;
     await Deno.writeTextFile(path, broken);
     const res = await runBundle(["server", "--check-config", "-c", path]);
-    assert.equal(res.code, 1, `${name} was accepted:\n${res.stdout}`);
+    assert.equal(res.code, EXIT_CONFIG, `${name} was accepted:\n${res.stdout}`);
     assert.match(res.stderr, expected);
     assert.ok(res.stderr.includes(path), `${name}: the message does not name the file`);
     assert.doesNotMatch(res.stderr, /^\s+at /m, `${name}: a stack trace:\n${res.stderr}`);

@@ -12,7 +12,7 @@
 import { dirname, join } from "node:path";
 import { syncDir } from "./block_store.ts";
 import type { DbStore } from "../db/db.ts";
-import { ConfigError, errorMessage } from "../util/errors.ts";
+import { DirectoriesNotReadyError, errorMessage } from "../util/errors.ts";
 
 /** The marker's name in data_dir. */
 export const DATA_DIR_MARKER = "remise-data-dir";
@@ -21,7 +21,7 @@ const MARKER_KEY = ["system", "data_dir_marker"];
 /**
  * Checks that `dataDir` holds the blocks of the metadata store `db`; on a
  * node's first start (or its first with this check), marks it. Throws a
- * ConfigError that says what to look at otherwise.
+ * DirectoriesNotReadyError that says what to look at otherwise.
  */
 export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<void> {
   const path = join(dataDir, DATA_DIR_MARKER);
@@ -31,16 +31,19 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
   if (recorded === undefined && found === undefined) {
     const id = crypto.randomUUID();
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
-      throw new ConfigError(`Cannot create data_dir "${dataDir}": ${errorMessage(e)}`, {
-        cause: e,
-      });
+      throw new DirectoriesNotReadyError(
+        `Cannot create data_dir "${dataDir}": ${errorMessage(e)}`,
+        {
+          cause: e,
+        },
+      );
     });
     await writeMarker(path, id);
     await db.commit([{ type: "set", key: MARKER_KEY, value: id }]);
     return;
   }
   if (recorded === undefined) {
-    throw new ConfigError(
+    throw new DirectoriesNotReadyError(
       `data_dir "${dataDir}" holds the blocks of a remise store whose metadata is not in ` +
         `metadata_dir (it has no record of this data_dir): is the metadata disk mounted? ` +
         `To restore the metadata from a backup, see "Backing up metadata" in the README. ` +
@@ -48,14 +51,14 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
     );
   }
   if (found === undefined) {
-    throw new ConfigError(
+    throw new DirectoriesNotReadyError(
       `data_dir "${dataDir}" is not the one this node stored its blocks in (${path} is ` +
         `missing): is its disk mounted? If the data disk was replaced or emptied on purpose ` +
         `(in a cluster, the other nodes hold copies, which this node fetches again as it starts), ` +
         `mark the new one with: printf '%s\\n' ${recorded} > ${path}`,
     );
   }
-  throw new ConfigError(
+  throw new DirectoriesNotReadyError(
     `data_dir "${dataDir}" holds the blocks of another remise store (${path} names ` +
       `${found}, this node's metadata ${recorded}): check data_dir and metadata_dir. If both ` +
       `are this node's, and the marker was written over (by a remise started on this data_dir ` +
@@ -71,7 +74,7 @@ async function readMarker(path: string): Promise<string | undefined> {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
       return undefined;
     }
-    throw new ConfigError(`Cannot read ${path}: ${errorMessage(e)}`, { cause: e });
+    throw new DirectoriesNotReadyError(`Cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
 }
 

@@ -21,7 +21,7 @@ import {
   writeNodeFiles,
 } from "../net/certs.ts";
 import { type Config, loadConfig } from "../util/config.ts";
-import { ConfigError, errorMessage } from "../util/errors.ts";
+import { ConfigError, DirectoriesNotReadyError, errorMessage } from "../util/errors.ts";
 import { versionString } from "../util/version.ts";
 import { AdminClient } from "./admin_client.ts";
 import { formatBytes, formatFields, formatTable, formatTime, yesNo } from "./format.ts";
@@ -76,6 +76,13 @@ class CliError extends Error {
   }
 }
 
+/**
+ * The exit code of a configuration that cannot be used (sysexits' EX_CONFIG):
+ * starting again will not help until the file changes, so the systemd unit
+ * does not restart on it (RestartPreventExitStatus). Other failures exit 1.
+ */
+export const EXIT_CONFIG = 78;
+
 /** Runs the command line `args` (without the program name); returns the exit code. */
 export async function runCli(args: string[], io: CliIo = processIo): Promise<number> {
   try {
@@ -86,7 +93,7 @@ export async function runCli(args: string[], io: CliIo = processIo): Promise<num
     // The reader left (`remise ... | head`): it has what it wanted.
     if (e instanceof Deno.errors.BrokenPipe) return 0;
     io.stderr(`remise: ${errorMessage(e)}\n`);
-    return 1;
+    return e instanceof ConfigError && !(e instanceof DirectoriesNotReadyError) ? EXIT_CONFIG : 1;
   }
 }
 
@@ -128,7 +135,7 @@ function buildProgram(io: CliIo): Command {
     } catch (e) {
       const cause = (e as { cause?: unknown }).cause;
       if (e instanceof ConfigError && cause instanceof Deno.errors.NotFound && !given && !fromEnv) {
-        throw new CliError(`${e.message} (name the file with -c FILE or ${CONFIG_ENV})`, {
+        throw new ConfigError(`${e.message} (name the file with -c FILE or ${CONFIG_ENV})`, {
           cause: e,
         });
       }

@@ -4,7 +4,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { Store } from "../model/store.ts";
 import { Access } from "../model/access.ts";
 import { createAdminHandler } from "../api/admin/admin_api.ts";
-import { runCli } from "./cli.ts";
+import { EXIT_CONFIG, runCli } from "./cli.ts";
 import { lockDirectory } from "../util/directory_lock.ts";
 
 const TOKEN = "cli-test-admin-token-0123456789";
@@ -461,14 +461,14 @@ Deno.test("cli: configuration errors name the problem", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-cli-test-" });
   try {
     const missing = await cli("-c", `${dir}/nope.toml`, "key", "list");
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, EXIT_CONFIG);
     assert.equal(
       missing.stderr,
       `remise: Cannot read configuration file ${dir}/nope.toml: no such file\n`,
     );
     // Neither -c nor REMISE_CONFIG: the default, where README and the systemd unit put it.
     const unnamed = await remise(["key", "list"]);
-    assert.equal(unnamed.code, 1);
+    assert.equal(unnamed.code, EXIT_CONFIG);
     assert.match(
       unnamed.stderr,
       /^remise: Cannot read configuration file \/etc\/remise\/remise\.toml: no such file \(name the file with -c FILE or REMISE_CONFIG\)/,
@@ -478,7 +478,7 @@ Deno.test("cli: configuration errors name the problem", async () => {
       `metadata_dir = "m"\ndata_dir = "d"\nadmin_tokn = "x"\n`,
     );
     const bad = await cli("-c", `${dir}/bad.toml`, "bucket", "list");
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, EXIT_CONFIG);
     assert.match(bad.stderr, /unknown key "admin_tokn"; did you mean "admin_token"\?/);
     // A cluster's setting without a cluster's certificates: valid, but the node runs alone.
     await Deno.writeTextFile(

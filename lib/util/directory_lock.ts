@@ -7,7 +7,7 @@
  * process ends, even when it is killed.
  */
 import { join } from "node:path";
-import { ConfigError, errorMessage } from "./errors.ts";
+import { DirectoriesNotReadyError, errorMessage } from "./errors.ts";
 
 /** The lock file's name, in each directory a node keeps its state in. */
 export const LOCK_FILE = "remise.lock";
@@ -26,7 +26,7 @@ export async function lockDirectory(
   try {
     file = await Deno.open(path, { read: true, write: true, create: true });
   } catch (e) {
-    throw new ConfigError(
+    throw new DirectoriesNotReadyError(
       `Invalid configuration in ${configPath}: key "${key}": cannot open ${path}: ${
         errorMessage(e)
       }`,
@@ -35,7 +35,7 @@ export async function lockDirectory(
   }
   if (!await file.tryLock(true)) {
     file.close();
-    throw new ConfigError(
+    throw new DirectoriesNotReadyError(
       `Another remise process is using ${dir} (${key} in ${configPath}): stop it first, ` +
         "or give this node directories of its own",
     );

@@ -8,7 +8,7 @@ Deno.test("directory lock: a second holder is refused until the first lets go", 
     await assert.rejects(
       lockDirectory(dir, "metadata_dir", "/etc/remise.toml"),
       {
-        name: "ConfigError",
+        name: "DirectoriesNotReadyError",
         message: `Another remise process is using ${dir} (metadata_dir in /etc/remise.toml): ` +
           "stop it first, or give this node directories of its own",
       },
@@ -24,7 +24,7 @@ Deno.test("directory lock: a second holder is refused until the first lets go", 
 Deno.test("directory lock: a directory where the lock cannot be made names the key", async () => {
   await assert.rejects(
     lockDirectory("/proc/no-such-dir", "data_dir", "/etc/remise.toml"),
-    /^ConfigError: Invalid configuration in \/etc\/remise\.toml: key "data_dir": cannot open /,
+    /^DirectoriesNotReadyError: Invalid configuration in \/etc\/remise\.toml: key "data_dir": cannot open /,
   );
 });
 

@@ -29,3 +29,16 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/**
+ * A start refused by the state of the node's directories rather than by the
+ * file: a disk not mounted yet, another process still holding them. It may
+ * pass without a change to the configuration, so a service manager should
+ * keep trying (see EXIT_CONFIG in cli.ts).
+ */
+export class DirectoriesNotReadyError extends ConfigError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DirectoriesNotReadyError";
+  }
+}
