@@ -257,6 +257,29 @@ Deno.test("a completion that meets an abort of its upload (a replica that alone 
     for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);
   }));
 
+/**
+ * Deletes "k" as a process that stops as the deletion is answered: none of
+ * `hashes` is released, until the next process over the same metadata
+ * (`nextProcess`) takes the release up from its note.
+ */
+async function assertReleasedByNextProcess(
+  store: Store,
+  nextProcess: () => Store,
+  hashes: Set<string>,
+): Promise<void> {
+  store.releases.stop();
+  assert.ok(await deleteObject(store, BUCKET, "k"));
+  assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "the deletion is answered");
+  await store.releases.settled();
+  for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
+
+  const next = nextProcess();
+  assert.equal(await next.releases.resume(), 1);
+  await next.releases.settled();
+  for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
+  assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
+}
+
 Deno.test("a deleted object's data is released after the answer, and by the next process when this one stopped first", () =>
   withDb(async (db, dir) => {
     const blockSize = 1024;
@@ -270,19 +293,7 @@ Deno.test("a deleted object's data is released after the answer, and by the next
     for await (const block of store.versions.scan(dataId)) hashes.add(block.hash);
     assert.equal(hashes.size, 5);
 
-    // The process stops as the deletion is answered: its release never starts.
-    store.releases.stop();
-    assert.ok(await deleteObject(store, BUCKET, "k"));
-    assert.equal(await getCurrent(store, BUCKET, "k"), undefined, "the deletion is answered");
-    await store.releases.settled();
-    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
-
-    // The next process over the same metadata takes the release up.
-    const next = new Store(db, blocks, { blockSize });
-    assert.equal(await next.releases.resume(), 1);
-    await next.releases.settled();
-    for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
-    assert.equal(await next.releases.resume(), 0, "the note is gone with its release");
+    await assertReleasedByNextProcess(store, () => new Store(db, blocks, { blockSize }), hashes);
   }));
 
 Deno.test("an object of S3's most parts, 10,000, is released after the answer too", () =>
@@ -323,15 +334,7 @@ Deno.test("an object of S3's most parts, 10,000, is released after the answer to
       },
     }));
 
-    store.releases.stop();
-    assert.ok(await deleteObject(store, BUCKET, "k"));
-    await store.releases.settled();
-    for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 1, "not released");
-
-    const next = new Store(db, blocks, { blockSize });
-    assert.equal(await next.releases.resume(), 1);
-    await next.releases.settled();
-    for (const hash of hashes) assert.equal(await next.blocks.refcount(hash), 0, "released");
+    await assertReleasedByNextProcess(store, () => new Store(db, blocks, { blockSize }), hashes);
   }));
 
 Deno.test("an aborted upload ends before the answer, and its parts are released after it, by the next process when this one stopped first", () =>

@@ -110,40 +110,36 @@ Deno.test("an aborted upload's entry is cleared once its parts are released", ()
     for (const part of parts) assert.equal(await liveBlocks(store, part.dataId), 0);
   }));
 
-Deno.test("a part recorded after its upload was cleared and removed releases its data, and brings no entry back", () =>
-  withStore(async (store, db) => {
-    const uploadId = await createUpload(store, BUCKET, "k", []);
-    const active = await getUpload(store, BUCKET, "k", uploadId);
-    await abortUpload(store, active);
-    await store.releases.settled();
-    assert.deepEqual(await storedUploads(db), []);
-    // The part's upload began before the abort, with the upload as it was then.
-    const late = await uploadPart(store, active, 1, randomBody(), {}).then(
-      () => undefined,
-      (e) => e,
-    );
-    assert.equal(late?.code, "NoSuchUpload");
-    assert.deepEqual(await storedUploads(db), [], "no entry came back");
-    assert.equal(await allLiveBlocks(db), 0, "the late part's data is released");
-  }));
-
-Deno.test("in a cluster, a part recorded after its upload's tombstone was collected brings no entry back", () =>
-  withStore(async (store, db) => {
-    const uploadId = await createUpload(store, BUCKET, "k", []);
-    const active = await getUpload(store, BUCKET, "k", uploadId);
-    await abortUpload(store, active);
-    await store.releases.settled();
+/**
+ * A part whose upload began before its upload's abort, and is recorded once
+ * the entry is gone (removed at once alone; in a cluster, once its tombstone
+ * is collected): it gets NoSuchUpload, releases its data, and brings no
+ * entry back.
+ */
+async function recordLatePart(store: Store, db: KvStore, collectTombstone: boolean) {
+  const uploadId = await createUpload(store, BUCKET, "k", []);
+  const active = await getUpload(store, BUCKET, "k", uploadId);
+  await abortUpload(store, active);
+  await store.releases.settled();
+  if (collectTombstone) {
     const later = { delayMs: 0, nowMs: () => Date.now() + 1_000 };
     assert.equal(await collectTombstones([store.uploads], db, store.replication, later), 1);
-    // The part's upload began before the abort, and outlasted the tombstone.
-    const late = await uploadPart(store, active, 1, randomBody(), {}).then(
-      () => undefined,
-      (e) => e,
-    );
-    assert.equal(late?.code, "NoSuchUpload");
-    assert.deepEqual(await storedUploads(db), [], "no entry came back");
-    assert.equal(await allLiveBlocks(db), 0, "the late part's data is released");
-  }, { replication: new Twins() }));
+  }
+  assert.deepEqual(await storedUploads(db), []);
+  const late = await uploadPart(store, active, 1, randomBody(), {}).then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.equal(late?.code, "NoSuchUpload");
+  assert.deepEqual(await storedUploads(db), [], "no entry came back");
+  assert.equal(await allLiveBlocks(db), 0, "the late part's data is released");
+}
+
+Deno.test("a part recorded after its upload was cleared and removed releases its data, and brings no entry back", () =>
+  withStore((store, db) => recordLatePart(store, db, false)));
+
+Deno.test("in a cluster, a part recorded after its upload's tombstone was collected brings no entry back", () =>
+  withStore((store, db) => recordLatePart(store, db, true), { replication: new Twins() }));
 
 Deno.test("in a cluster, a cleared entry is a tombstone without parts, collected once every replica has it", () =>
   withStore(async (store, db) => {
