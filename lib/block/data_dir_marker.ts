@@ -31,12 +31,8 @@ export async function checkDataDirMarker(db: DbStore, dataDir: string): Promise<
   if (recorded === undefined && found === undefined) {
     const id = crypto.randomUUID();
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((e) => {
-      throw new DirectoriesNotReadyError(
-        `Cannot create data_dir "${dataDir}": ${errorMessage(e)}`,
-        {
-          cause: e,
-        },
-      );
+      const message = `Cannot create data_dir "${dataDir}": ${errorMessage(e)}`;
+      throw new DirectoriesNotReadyError(message, { cause: e });
     });
     await writeMarker(path, id);
     await db.commit([{ type: "set", key: MARKER_KEY, value: id }]);
