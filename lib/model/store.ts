@@ -161,10 +161,14 @@ export class Store {
     ];
   }
 
-  /** Marks every block of a data id deleted, releasing its references. */
+  /**
+   * Marks every block of a data id deleted, releasing its references. Every
+   * replica up is read: a block entry that a write cut short left on a replica
+   * a quorum read skips would otherwise stay live, and spread.
+   */
   async releaseData(dataId: string): Promise<void> {
     const batch: VersionBlock[] = [];
-    for await (const block of this.versions.scan(dataId)) {
+    for await (const block of this.versions.scan(dataId, { everyReplicaUp: true })) {
       if (block.deleted) continue;
       batch.push({ ...block, deleted: true, deletedMs: this.nowMs() });
       if (batch.length >= 100) await this.versions.insertMany(batch.splice(0));

@@ -62,7 +62,7 @@ export class LocalReplication implements Replication {
   readQuorum(): number {
     return 1;
   }
-  isUp(): boolean {
+  isUp(_node: string): boolean {
     return true;
   }
   peersUp(): string[] {

@@ -42,6 +42,13 @@ export interface ScanOptions {
    * large entries; the schema's merge must accept entries reduced so.
    */
   pick?: ValuePick;
+  /**
+   * Read every replica seen up (a read quorum at least), not the nearest
+   * quorum: for a scan that must not miss an entry, such as a release, which
+   * would leave live an entry that reached only the replicas a quorum read
+   * skips (a write cut short by its node's death), for anti-entropy to spread.
+   */
+  everyReplicaUp?: boolean;
 }
 
 export { partitionOfKey };
@@ -144,6 +151,7 @@ export class Table<E> {
     const answers = await this.#quorumRead(
       `read ${this.schema.name} entry`,
       nodes,
+      false,
       async (node) =>
         ((await this.replication.call(node, `${this.#path}/get`, {
           body: { pk: partitionKey, sk: sortKey },
@@ -246,6 +254,7 @@ export class Table<E> {
       const answers = await this.#quorumRead(
         `list ${this.schema.name} entries`,
         nodes,
+        options.everyReplicaUp === true,
         async (node) =>
           ((await this.replication.call(node, `${this.#path}/range`, { body: request }, {
             priority: "high",
@@ -261,14 +270,24 @@ export class Table<E> {
     }
   }
 
-  /** Asks the nearest read quorum of `nodes`, and others when some fail or are slow. */
+  /**
+   * Asks the nearest read quorum of `nodes`, and others when some fail or are
+   * slow; with `everyUp`, every node seen up, and others while that is less
+   * than a quorum.
+   */
   #quorumRead<T>(
     what: string,
     nodes: string[],
+    everyUp: boolean,
     fn: (node: string) => Promise<T>,
   ): Promise<{ node: string; value: T }[]> {
-    const quorum = this.replication.readQuorum(nodes.length);
-    const ordered = this.replication.byProximity(nodes);
+    let quorum = this.replication.readQuorum(nodes.length);
+    let ordered = this.replication.byProximity(nodes);
+    if (everyUp) {
+      const up = ordered.filter((node) => this.replication.isUp(node));
+      quorum = Math.max(quorum, up.length);
+      ordered = [...up, ...ordered.filter((node) => !up.includes(node))];
+    }
     const hedgeMs = this.replication.readHedgeMs(ordered.slice(0, quorum));
     return quorumRead(what, ordered, quorum, hedgeMs, fn);
   }

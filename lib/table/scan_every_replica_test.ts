@@ -1,0 +1,76 @@
+/**
+ * A scan that must not miss an entry (a release) reads every replica seen
+ * up: an entry that reached only the replica a quorum read skips, as a write
+ * cut short by its node's death leaves it, is found there.
+ */
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
+import { KeyedMutex } from "../util/keyed_mutex.ts";
+import type { TableSchema } from "./schema.ts";
+import { Table } from "./table.ts";
+
+interface Block {
+  dataId: string;
+  offset: string;
+}
+
+const blockSchema: TableSchema<Block> = {
+  name: "block",
+  formatVersion: 1,
+  partitionKey: (b) => b.dataId,
+  sortKey: (b) => b.offset,
+  merge: (a) => a,
+};
+
+/**
+ * This node and two replicas: "near", which missed the entries a write cut
+ * short left on "far" alone. A read quorum is two, and the nearest two are
+ * this node and "near".
+ */
+class FarHoldsMore extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  farUp = true;
+  override readSet(): string[] {
+    return [this.nodeId, "near", "far"];
+  }
+  override readQuorum(): number {
+    return 2;
+  }
+  override isUp(node: string): boolean {
+    return node !== "far" || this.farUp;
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node === "near") return Promise.resolve({ body: { entries: [] } });
+    if (node === "far") {
+      if (!this.farUp) return Promise.reject(new Error("connection refused"));
+      const entries = [{ dataId: "d", offset: "0002" }, { dataId: "d", offset: "0003" }];
+      return Promise.resolve({ body: { entries } });
+    }
+    return super.call(node, path, message);
+  }
+}
+
+Deno.test("a scan of every replica up finds what only the replica a quorum read skips holds", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  try {
+    const replication = new FarHoldsMore();
+    const table = new Table(blockSchema, db, new KeyedMutex(), replication);
+    await table.applyLocal([{ dataId: "d", offset: "0001" }]);
+    const offsets = async (everyReplicaUp: boolean) => {
+      const found: string[] = [];
+      for await (const b of table.scan("d", { everyReplicaUp })) found.push(b.offset);
+      return found;
+    };
+    assert.deepEqual(await offsets(false), ["0001"], "a quorum read misses far's entries");
+    assert.deepEqual(await offsets(true), ["0001", "0002", "0003"]);
+    // A replica seen down is not waited for: the others still make a quorum.
+    replication.farUp = false;
+    assert.deepEqual(await offsets(true), ["0001"]);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
