@@ -540,10 +540,7 @@ export async function completeUpload(
   // parts that newer uploads of their number replaced; one recorded after the
   // end releases its own data.
   const ended = await store.endUpload(uploadId) ?? active.upload;
-  const used = new Set(parts.map((p) => p.dataId));
-  for (const dataId of uploadDataIds(ended)) {
-    if (!used.has(dataId)) await store.releaseData(dataId);
-  }
+  await store.releaseUnheld(version, uploadDataIds(ended));
   await store.clearUpload(ended);
   return { version, meta };
 }
