@@ -30,7 +30,7 @@ import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
-import type { VersionBlock } from "../model/version_table.ts";
+import { isReleasedMarker, type VersionBlock } from "../model/version_table.ts";
 
 import type { RepairKind } from "../api/admin/maintenance_routes.ts";
 
@@ -248,6 +248,7 @@ export function startNodeServices(
           // Block references follow their version entries: re-send each one's state.
           let count = 0;
           for await (const v of localEntries<VersionBlock>(db, "version")) {
+            if (isReleasedMarker(v)) continue;
             await store.blockRefs.insert(blockRefOf(v));
             count++;
           }

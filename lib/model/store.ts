@@ -19,7 +19,7 @@ import { type Bucket, bucketSchema } from "./bucket_table.ts";
 import { type BucketAlias, bucketAliasSchema } from "./bucket_alias_table.ts";
 import { type AccessKey, keySchema } from "./key_table.ts";
 import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_table.ts";
-import { type VersionBlock, versionSchema } from "./version_table.ts";
+import { releasedMarker, type VersionBlock, versionSchema } from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload, uploadDataIds } from "./mpu_table.ts";
 import {
@@ -162,9 +162,11 @@ export class Store {
   }
 
   /**
-   * Marks every block of a data id deleted, releasing its references. Every
-   * replica up is read: a block entry that a write cut short left on a replica
-   * a quorum read skips would otherwise stay live, and spread.
+   * Marks every block of a data id deleted, releasing its references, then
+   * marks the data id released. Every replica up is read: a block entry that
+   * a write cut short left on a replica a quorum read skips would otherwise
+   * stay live, and spread. The marker ends the entries of replicas that were
+   * down, when it reaches them, and those that arrive after it.
    */
   async releaseData(dataId: string): Promise<void> {
     const batch: VersionBlock[] = [];
@@ -173,6 +175,7 @@ export class Store {
       batch.push({ ...block, deleted: true, deletedMs: this.nowMs() });
       if (batch.length >= 100) await this.versions.insertMany(batch.splice(0));
     }
+    batch.push(releasedMarker(dataId, this.nowMs()));
     await this.versions.insertMany(batch);
   }
 

@@ -1,8 +1,9 @@
 /**
  * The version table: partition = data id (one per uploaded object or part),
- * sort key = the block's offset; one entry per block. Entries only ever
- * become deleted, which releases their block references; a deleted entry is
- * a tombstone, collected once every replica has it.
+ * sort key = the block's offset; one entry per block, and a marker once the
+ * data is released. Entries only ever become deleted, which releases their
+ * block references; a deleted entry is a tombstone, collected once every
+ * replica has it.
  */
 import type { TableSchema } from "../table/schema.ts";
 import { stableMax } from "../util/crdt.ts";
@@ -28,6 +29,22 @@ export function offsetSortKey(offset: number): string {
   return offset.toString().padStart(16, "0");
 }
 
+/** The offset of a data id's released marker: past every block's, and sorted after them. */
+const RELEASED_OFFSET = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The entry that marks a data id released (a tombstone like its blocks'):
+ * each replica that stores it marks deleted the block entries it holds, and
+ * those it receives later (see TableSchema.partitionEnd).
+ */
+export function releasedMarker(dataId: string, deletedMs: number): VersionBlock {
+  return { dataId, offset: RELEASED_OFFSET, hash: "", size: 0, deleted: true, deletedMs };
+}
+
+export function isReleasedMarker(v: VersionBlock): boolean {
+  return v.offset === RELEASED_OFFSET;
+}
+
 export function versionSchema(
   updated?: TableSchema<VersionBlock>["updated"],
 ): TableSchema<VersionBlock> {
@@ -42,6 +59,11 @@ export function versionSchema(
       b,
     ) => (a.deleted !== b.deleted ? (a.deleted ? a : b) : stableMax(a, b)),
     isTombstone: (v) => v.deleted,
+    // Ended as of the marker's time, so that replicas ending a block apart write the same tombstone.
+    partitionEnd: {
+      sortKey: offsetSortKey(RELEASED_OFFSET),
+      end: (v, marker) => (v.deleted ? v : { ...v, deleted: true, deletedMs: marker.deletedMs }),
+    },
     tombstoneSinceMs: (v) => v.deletedMs ?? 0,
     updated,
   };

@@ -17,8 +17,19 @@ export interface TableSchema<E> {
   isTombstone?(entry: E): boolean;
   /** When a tombstone was written: it is collected a delay after that. */
   tombstoneSinceMs?(entry: E): number;
-  /** Key of the lock held while the entry is updated; defaults to partition and sort key. */
+  /**
+   * Key of the lock held while the entry is updated; defaults to partition
+   * and sort key (to the partition key where the schema has `partitionEnd`).
+   */
   lockKey?(entry: E): string;
+  /**
+   * An entry that ends its whole partition (the version table's released
+   * data): a node that stores it ends every entry of the partition it holds,
+   * in the same transaction, and every entry merged in afterwards, with
+   * `end`. A write cut short, whose entries reached only a replica that was
+   * down while the partition was ended, cannot bring them back live.
+   */
+  partitionEnd?: PartitionEnd<E>;
   /**
    * Runs inside the local transaction that stores `next`: may add mutations
    * (committed atomically with the entry) and after-commit work.
@@ -30,6 +41,13 @@ export interface TableSchema<E> {
    * have it (see handover.ts): undoes what `updated` counted here.
    */
   handedOver?(entry: E, tx: LocalTransaction): void | Promise<void>;
+}
+
+export interface PartitionEnd<E> {
+  /** The end marker's sort key, which no other entry has. */
+  readonly sortKey: string;
+  /** The entry as the marker ends it (itself if ended already): merged in its place. */
+  end(entry: E, marker: E): E;
 }
 
 /** The mutations of one local update, committed together, with work to run afterwards. */

@@ -331,15 +331,18 @@ export class Table<E> {
     if (entries.length === 0) return [];
     const release = await this.mutex.acquireAll(entries.flatMap((e) => this.#lockKeys(e)));
     const tx = new DbTransaction(this.db);
-    const before: (E | undefined)[] = [];
+    const before: (E | undefined)[] = new Array(entries.length);
+    const ends = new PartitionEnds(this.schema, (pk, sk) => this.#getIn(tx, pk, sk));
     let refused: OutOfSpaceError | undefined;
     try {
-      for (const incoming of entries) {
-        const pk = this.schema.partitionKey(incoming);
-        const old = await this.#getIn(tx, pk, this.schema.sortKey(incoming));
-        before.push(old);
+      for (const i of ends.markersFirst(entries)) {
+        const pk = this.schema.partitionKey(entries[i]);
+        const sk = this.schema.sortKey(entries[i]);
+        const old = await this.#getIn(tx, pk, sk);
+        before[i] = old;
+        if (ends.isMarker(sk) && old === undefined) await this.#endStored(tx, pk, entries[i]);
         try {
-          await this.#merge(tx, incoming, old);
+          await this.#merge(tx, await ends.admit(pk, sk, entries[i]), old);
         } catch (e) {
           if (!(e instanceof OutOfSpaceError)) throw e;
           refused ??= e;
@@ -353,6 +356,19 @@ export class Table<E> {
     if (this.#onEntriesNotHeld && entries.some((e) => !this.#holds(e))) this.#onEntriesNotHeld();
     if (refused) throw refused;
     return before;
+  }
+
+  /**
+   * Ends every entry of the partition stored here, for its end marker about
+   * to be stored: first, because a commit too large for one engine commit is
+   * written in order, and a stop in between must leave no marker without
+   * its ending.
+   */
+  async #endStored(tx: DbTransaction, pk: string, marker: E): Promise<void> {
+    const end = this.schema.partitionEnd!.end;
+    for (const stored of await this.#rangeLocal(pk, undefined, undefined, undefined, undefined)) {
+      await this.#merge(tx, end(stored, marker), stored);
+    }
   }
 
   /**
@@ -411,7 +427,9 @@ export class Table<E> {
   #lockKeys(entry: E): string[] {
     const pk = this.schema.partitionKey(entry);
     const sk = this.schema.sortKey(entry);
-    const own = this.schema.lockKey?.(entry);
+    // An end marker's arrival and an entry's must not interleave: one would miss the other.
+    const own = this.schema.lockKey?.(entry) ??
+      (this.schema.partitionEnd ? `${this.schema.name}\u0000${pk}` : undefined);
     return own === undefined ? this.#locksOf(pk, sk) : [own, ...this.#leafLockKeys(pk, sk)];
   }
 
@@ -528,7 +546,7 @@ export class Table<E> {
     partitionKey: string,
     start: string | undefined,
     end: string | undefined,
-    limit: number,
+    limit: number | undefined,
     pick: ValuePick | undefined,
   ): Promise<E[]> {
     const base = this.#base(partitionKey);
@@ -601,4 +619,42 @@ function sortKeyBounds(options: ScanOptions): { start?: string; end?: string } {
     if (pEnd !== undefined && (end === undefined || compareUtf8(pEnd, end) < 0)) end = pEnd;
   }
   return { start, end };
+}
+
+/**
+ * The end markers of one local transaction's partitions (see
+ * TableSchema.partitionEnd), each read once.
+ */
+class PartitionEnds<E> {
+  readonly #markers = new Map<string, E | undefined>();
+
+  constructor(
+    private readonly schema: TableSchema<E>,
+    private readonly read: (pk: string, sk: string) => Promise<E | undefined>,
+  ) {}
+
+  isMarker(sortKey: string): boolean {
+    return this.schema.partitionEnd?.sortKey === sortKey;
+  }
+
+  /** The indexes of `entries`, markers first: the entries after them in a batch see them. */
+  markersFirst(entries: E[]): number[] {
+    const indexes = entries.map((_, i) => i);
+    if (!this.schema.partitionEnd) return indexes;
+    const marker = (i: number) => this.isMarker(this.schema.sortKey(entries[i]));
+    return [...indexes.filter(marker), ...indexes.filter((i) => !marker(i))];
+  }
+
+  /** The entry to merge in for `entry`: ended if its partition is. */
+  async admit(pk: string, sk: string, entry: E): Promise<E> {
+    const partitionEnd = this.schema.partitionEnd;
+    if (!partitionEnd) return entry;
+    if (this.isMarker(sk)) {
+      this.#markers.set(pk, entry);
+      return entry;
+    }
+    if (!this.#markers.has(pk)) this.#markers.set(pk, await this.read(pk, partitionEnd.sortKey));
+    const marker = this.#markers.get(pk);
+    return marker === undefined ? entry : partitionEnd.end(entry, marker);
+  }
 }
