@@ -188,23 +188,37 @@ export async function copyObject(
       type: "FULL_OBJECT",
     };
   }
+  const flag = versionedFlag(versioning);
+  const sourceData = source.data;
+  // The data the copy writes: one part for data read and written again, or
+  // inline data kept out of a versioned key's entry (as putObject does);
+  // none for inline data copied inline; else one per part of the source.
+  const created = sourceData.type === "parts" && !rewrite
+    ? sourceData.parts.map(() => crypto.randomUUID())
+    : rewrite || flag.versioned
+    ? [crypto.randomUUID()]
+    : [];
+  const { bucketId, key } = destination;
+  const versionUuid = crypto.randomUUID();
+  // Noted first (see DataJournal): a copy cut off by its node's death leaves
+  // its data to the node's next process, which releases it unless the
+  // copy's version shows.
+  if (created.length > 0) {
+    await store.journal.beginAll(created, { kind: "copy", bucketId, key, versionUuid });
+  }
   let data: VersionData;
-  const created: string[] = [];
   let committing = false;
   try {
-    const flag = versionedFlag(versioning);
     if (rewrite) {
       // Encrypted data is read and written again as one part; its checksum
       // is computed on the way, in the algorithm asked for or the source's.
-      const dataId = crypto.randomUUID();
-      created.push(dataId);
       const algorithm = checksumAlgorithm ??
         sourceChecksum?.algorithm as ChecksumAlgorithm | undefined;
       const copied = await rewriteRange(
         store,
         source,
         { start: 0, end: meta.size },
-        dataId,
+        created[0],
         algorithm,
         keys,
       );
@@ -217,24 +231,21 @@ export async function copyObject(
       data = {
         type: "parts",
         meta,
-        parts: [{ partNumber: 1, dataId, size: copied.size, etag: meta.etag }],
+        parts: [{ partNumber: 1, dataId: created[0], size: copied.size, etag: meta.etag }],
       };
-    } else if (source.data.type === "inline" && !flag.versioned) {
-      data = { type: "inline", meta, bytes: source.data.bytes };
-    } else if (source.data.type === "inline") {
-      // Kept out of a versioned key's entry, as putObject does.
-      const dataId = crypto.randomUUID();
-      created.push(dataId);
+    } else if (sourceData.type === "inline" && created.length === 0) {
+      data = { type: "inline", meta, bytes: sourceData.bytes };
+    } else if (sourceData.type === "inline") {
+      const dataId = created[0];
       const { size } = await copyRange(store, source, { start: 0, end: meta.size }, dataId);
       data = { type: "parts", meta, parts: [{ partNumber: 1, dataId, size, etag: meta.etag }] };
     } else {
       const parts: DataPart[] = [];
-      for (const part of source.data.parts) {
-        const dataId = crypto.randomUUID();
-        created.push(dataId);
+      for (const [i, part] of sourceData.parts.entries()) {
+        const dataId = created[i];
         const single: CurrentObject = {
           version: source.version,
-          data: { type: "parts", meta: source.data.meta, parts: [part] },
+          data: { type: "parts", meta: sourceData.meta, parts: [part] },
         };
         await copyRange(store, single, { start: 0, end: part.size }, dataId);
         // A part's checksum is in the source's algorithm: a copy with another has none.
@@ -243,20 +254,24 @@ export async function copyObject(
       }
       data = { type: "parts", meta, parts };
     }
-    const { bucketId, key } = destination;
     const version = await commitChecked(store, bucketId, key, precondition, (timestampMs) => {
       committing = true;
       return {
-        uuid: crypto.randomUUID(),
+        uuid: versionUuid,
         timestampMs,
         ...flag,
         state: { state: "complete", data },
       };
     });
+    if (created.length > 0) store.journal.endAll(created);
     return { version, meta };
   } catch (e) {
-    // A copy whose write failed may have reached some replicas and show yet: its data stays.
-    if (!committing) { for (const id of created) await store.releaseData(id); }
+    // A copy whose write failed may have reached some replicas and show yet:
+    // its data stays, noted, for the node's next process to settle.
+    if (!committing) {
+      for (const id of created) await store.releaseData(id);
+      if (created.length > 0) store.journal.endAll(created);
+    }
     throw e;
   }
 }

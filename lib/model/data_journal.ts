@@ -1,6 +1,6 @@
 /**
- * The data this node writes for the uploads it coordinates (a PutObject's or
- * a part's), noted on this node alone before the first block and forgotten
+ * The data this node writes for the uploads it coordinates (a PutObject's,
+ * a part's or a CopyObject's), noted on this node alone before the first block and forgotten
  * once the upload's record names it or it is released. An upload cut off by
  * the death of this node leaves its note behind: the next process settles it
  * (`releaseInterruptedUploads`), since nobody else knows the data exists.
@@ -18,7 +18,9 @@ export type DataOwner =
   /** A single upload: its version's uuid is the data id. */
   | { kind: "object"; bucketId: string; key: string }
   /** A part; a completed upload's version has the upload's id for uuid. */
-  | { kind: "part"; bucketId: string; key: string; uploadId: string; partNumber: number };
+  | { kind: "part"; bucketId: string; key: string; uploadId: string; partNumber: number }
+  /** A CopyObject's data, named by the version the copy commits. */
+  | { kind: "copy"; bucketId: string; key: string; versionUuid: string };
 
 export interface JournalEntry {
   dataId: string;
@@ -35,19 +37,33 @@ export class DataJournal {
 
   /** Notes, durably, that `dataId` is about to be written for `owner`. */
   async begin(dataId: string, owner: DataOwner): Promise<void> {
-    const entry: JournalEntry = { dataId, owner, run: this.run };
-    await this.db.commit([{ type: "set", key: [JOURNAL_SPACE, dataId], value: entry }]);
+    await this.beginAll([dataId], owner);
+  }
+
+  /** Notes, in one commit, that each of `dataIds` is about to be written for `owner`. */
+  async beginAll(dataIds: string[], owner: DataOwner): Promise<void> {
+    await this.db.commit(dataIds.map((dataId) => {
+      const entry: JournalEntry = { dataId, owner, run: this.run };
+      return { type: "set", key: [JOURNAL_SPACE, dataId], value: entry };
+    }));
   }
 
   /** Forgets the note: the data's upload settled it. A note left behind is settled later. */
   end(dataId: string): void {
-    this.forget(dataId).catch((e) =>
-      log("remise::model", "warn", `cannot forget upload data ${dataId}: ${errorMessage(e)}`)
+    this.endAll([dataId]);
+  }
+
+  /** Forgets the notes of `dataIds`, in one commit, as `end` does. */
+  endAll(dataIds: string[]): void {
+    this.forget(...dataIds).catch((e) =>
+      log("remise::model", "warn", `cannot forget upload data ${dataIds[0]}: ${errorMessage(e)}`)
     );
   }
 
-  forget(dataId: string): Promise<void> {
-    return this.db.commit([{ type: "delete", key: [JOURNAL_SPACE, dataId] }]);
+  forget(...dataIds: string[]): Promise<void> {
+    return this.db.commit(
+      dataIds.map((dataId) => ({ type: "delete", key: [JOURNAL_SPACE, dataId] })),
+    );
   }
 
   /** The notes that processes before this one left. */

@@ -6,7 +6,7 @@
  * path released already is not released twice.
  */
 import type { Store } from "./store.ts";
-import type { JournalEntry } from "./data_journal.ts";
+import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import { uploadDataIds } from "./mpu_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
@@ -48,6 +48,7 @@ async function ownerOf(
   store: Store,
   { dataId, owner }: JournalEntry,
 ): Promise<"named" | "pending" | "none"> {
+  if (owner.kind === "copy") return await copyOwnerOf(store, owner);
   const entry = await store.objects.get(owner.bucketId, owner.key);
   if (owner.kind === "object") {
     const state = entry?.versions.find((v) => v.uuid === dataId)?.state.state;
@@ -64,4 +65,19 @@ async function ownerOf(
   if (upload === undefined || upload.deleted.v) return "none"; // aborted, or completed and gone
   // A part replaced by a newer upload of its number is kept until the upload ends.
   return uploadDataIds(upload).includes(dataId) ? "named" : "none";
+}
+
+/**
+ * Whether a CopyObject's version names its data: a copy leaves no record
+ * until it commits, and a commit its node's death cut short may have
+ * reached one replica alone, so every replica is read (a note waits while
+ * one does not answer). No write of the dead process can land any more.
+ */
+async function copyOwnerOf(
+  store: Store,
+  owner: Extract<DataOwner, { kind: "copy" }>,
+): Promise<"named" | "none"> {
+  const entry = await store.objects.getFromEveryReplica(owner.bucketId, owner.key);
+  const state = entry?.versions.find((v) => v.uuid === owner.versionUuid)?.state.state;
+  return state === "complete" ? "named" : "none";
 }

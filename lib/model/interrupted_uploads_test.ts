@@ -4,7 +4,8 @@ import { BlockStore } from "../block/block_store.ts";
 import { releaseInterruptedUploads } from "./interrupted_uploads.ts";
 import { writeData } from "./object_data.ts";
 import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts";
-import { putObject } from "./objects.ts";
+import { getCurrent, putObject } from "./objects.ts";
+import { copyObject, copyRange } from "./copy.ts";
 import type { DataOwner } from "./data_journal.ts";
 import { Store } from "./store.ts";
 
@@ -166,6 +167,86 @@ Deno.test("a note whose records cannot be read yet is kept for the next pass, th
     after.objects.get = get; // the peers answer again
     assert.equal(await releaseInterruptedUploads(after), 1);
     assert.deepEqual(await notes(), []);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the next process releases the data of a copy its node died in, once every replica shows no copy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    await putObject(
+      before,
+      BUCKET,
+      "source",
+      bodyOf(crypto.getRandomValues(new Uint8Array(3000))),
+      {
+        headers: [],
+        maxSize: 1 << 20,
+      },
+    );
+    const source = (await getCurrent(before, BUCKET, "source"))!;
+    const notes = async () => {
+      const ids: string[] = [];
+      for await (const { key } of db.list({ prefix: ["dj"] })) ids.push(key[1] as string);
+      return ids.sort();
+    };
+    // A copy that completed leaves no note; one its precondition refused leaves no data either.
+    const done = await copyObject(before, source, { bucketId: BUCKET, key: "done" }, {
+      headers: [],
+    });
+    const refused = copyObject(before, source, { bucketId: BUCKET, key: "refused" }, {
+      headers: [],
+      precondition: () => {
+        throw new Error("precondition failed");
+      },
+    });
+    await assert.rejects(refused, /precondition failed/);
+    await new Promise((r) => setTimeout(r, 50)); // notes are forgotten after the answer
+    assert.deepEqual(await notes(), []);
+
+    // What copies leave when their node dies: a note, and the data written
+    // for a version that never committed, or that did.
+    const copyOwner = (key: string, versionUuid: string): DataOwner => ({
+      kind: "copy",
+      bucketId: BUCKET,
+      key,
+      versionUuid,
+    });
+    const cutOff = crypto.randomUUID();
+    await before.journal.beginAll([cutOff], copyOwner("cut-off", crypto.randomUUID()));
+    await copyRange(before, source, { start: 0, end: 3000 }, cutOff);
+    const doneState = done.version.state;
+    assert(doneState.state === "complete" && doneState.data.type === "parts");
+    const doneData = doneState.data.parts.map((p) => p.dataId);
+    await before.journal.beginAll(doneData, copyOwner("done", done.version.uuid));
+
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    const getEverywhere = after.objects.getFromEveryReplica.bind(after.objects);
+    after.objects.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
+    assert.equal(await releaseInterruptedUploads(after), 0, "a replica may hold the copy yet");
+    assert.deepEqual(await notes(), [cutOff, ...doneData].sort());
+
+    after.objects.getFromEveryReplica = getEverywhere;
+    assert.equal(await releaseInterruptedUploads(after), 1);
+    assert.deepEqual(await notes(), []);
+    const liveBlocks = async (dataId: string) => {
+      let live = 0;
+      for await (const b of after.versions.scan(dataId)) if (!b.deleted) live++;
+      return live;
+    };
+    assert.equal(await liveBlocks(cutOff), 0);
+    for (const dataId of doneData) assert.equal(await liveBlocks(dataId), 3);
+    // The copies share the source's blocks: the source's and the done copy's references remain.
+    for (const part of source.data.type === "parts" ? source.data.parts : []) {
+      for await (const b of after.versions.scan(part.dataId)) {
+        assert.equal(await after.blocks.refcount(b.hash), 2);
+      }
+    }
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

@@ -1,7 +1,9 @@
 /**
  * A scan that must not miss an entry (a release) reads every replica seen
  * up: an entry that reached only the replica a quorum read skips, as a write
- * cut short by its node's death leaves it, is found there.
+ * cut short by its node's death leaves it, is found there. A read that a
+ * copy on any replica would overturn (may a copy's data be released?) asks
+ * every replica, and fails unless each answers.
  */
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
@@ -69,6 +71,46 @@ Deno.test("a scan of every replica up finds what only the replica a quorum read 
     // A replica seen down is not waited for: the others still make a quorum.
     replication.farUp = false;
     assert.deepEqual(await offsets(true), ["0001"]);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** This node and two replicas that answer their own copy of every entry, or are down. */
+class ThreeCopies extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  down = new Set<string>();
+  override readSet(): string[] {
+    return [this.nodeId, "near"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "near", "far"]];
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (this.down.has(node)) return Promise.reject(new Error(`${node}: connection refused`));
+    if (node === "near") return Promise.resolve({ body: { entry: null } });
+    if (node === "far") return Promise.resolve({ body: { entry: { dataId: "d", offset: "far" } } });
+    return super.call(node, path, message);
+  }
+}
+
+Deno.test("a read from every replica merges each one's copy, and fails unless each answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  try {
+    const replication = new ThreeCopies();
+    const table = new Table(
+      { ...blockSchema, merge: (a, b) => (a.offset > b.offset ? a : b) },
+      db,
+      new KeyedMutex(),
+      replication,
+    );
+    await table.applyLocal([{ dataId: "d", offset: "0001" }]);
+    // "far", which is only in the write set, is asked too; its copy wins the merge.
+    assert.deepEqual(await table.getFromEveryReplica("d", "0001"), { dataId: "d", offset: "far" });
+    replication.down.add("far");
+    await assert.rejects(table.getFromEveryReplica("d", "0001"), /far: connection refused/);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

@@ -177,6 +177,33 @@ export class Table<E> {
     return merged;
   }
 
+  /**
+   * An entry as every replica of its partition holds it, merged; fails
+   * unless every one answers. For a decision that a copy on any replica
+   * would overturn, such as releasing data that no entry seems to name.
+   */
+  async getFromEveryReplica(partitionKey: string, sortKey = ""): Promise<E | undefined> {
+    const partition = this.partitionOf(partitionKey);
+    const nodes = new Set([
+      ...this.replication.readSet(partition),
+      ...this.replication.writeSets(partition).flat(),
+    ]);
+    const copies = await Promise.all(
+      [...nodes].map(async (node) =>
+        ((await this.replication.call(node, `${this.#path}/get`, {
+          body: { pk: partitionKey, sk: sortKey },
+        }, { priority: "background" })).body as { entry: E | null }).entry ?? undefined
+      ),
+    );
+    let merged: E | undefined;
+    for (const copy of copies) {
+      if (copy !== undefined) {
+        merged = merged === undefined ? copy : this.schema.merge(merged, copy);
+      }
+    }
+    return merged;
+  }
+
   async insert(entry: E): Promise<void> {
     await this.insertMany([entry]);
   }
