@@ -203,9 +203,7 @@ export async function copyObject(
   // Noted first (see DataJournal): a copy cut off by its node's death leaves
   // its data to the node's next process, which releases it unless the
   // copy's version shows.
-  if (created.length > 0) {
-    await store.journal.beginAll(created, { kind: "copy", bucketId, key, versionUuid });
-  }
+  await store.journal.beginAll(created, { kind: "copy", bucketId, key, versionUuid });
   let data: VersionData;
   let committing = false;
   try {
@@ -263,14 +261,14 @@ export async function copyObject(
         state: { state: "complete", data },
       };
     });
-    if (created.length > 0) store.journal.endAll(created);
+    store.journal.endAll(created);
     return { version, meta };
   } catch (e) {
     // A copy whose write failed may have reached some replicas and show yet:
     // its data stays, noted, for the node's next process to settle.
     if (!committing) {
       for (const id of created) await store.releaseData(id);
-      if (created.length > 0) store.journal.endAll(created);
+      store.journal.endAll(created);
     }
     throw e;
   }

@@ -42,6 +42,7 @@ export class DataJournal {
 
   /** Notes, in one commit, that each of `dataIds` is about to be written for `owner`. */
   async beginAll(dataIds: string[], owner: DataOwner): Promise<void> {
+    if (dataIds.length === 0) return;
     await this.db.commit(dataIds.map((dataId) => {
       const entry: JournalEntry = { dataId, owner, run: this.run };
       return { type: "set", key: [JOURNAL_SPACE, dataId], value: entry };
@@ -55,6 +56,7 @@ export class DataJournal {
 
   /** Forgets the notes of `dataIds`, in one commit, as `end` does. */
   endAll(dataIds: string[]): void {
+    if (dataIds.length === 0) return;
     this.forget(...dataIds).catch((e) =>
       log("remise::model", "warn", `cannot forget upload data ${dataIds[0]}: ${errorMessage(e)}`)
     );
