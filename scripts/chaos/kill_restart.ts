@@ -46,10 +46,14 @@
  * through every node twice (at once, then after --converge seconds): GET and
  * HEAD of every key, ranged GETs, ListObjectsV2, ListObjectVersions (every
  * acknowledged version id with its content), ListMultipartUploads, that the
- * nodes agree, the nodes' logs, block errors and disk usage.
+ * nodes agree, the nodes' logs, block errors and disk usage. Once they are
+ * stopped, each node's metadata is read (metadata_check.ts): a complete
+ * version whose data is missing is an anomaly, live data named by nothing
+ * is told.
  *
  * Exits 1 when an anomaly was found; ops.jsonl in DIR lists every request.
  */
+import { checkMetadata, describeReport } from "./metadata_check.ts";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -1776,6 +1780,20 @@ async function cleanup() {
   for (const c of clients) c.destroy();
 }
 
+/** Every node's metadata, read once they are stopped: missing data is an anomaly, leaks are told. */
+async function checkStoppedNodes() {
+  for (const n of nodes) {
+    const report = await checkMetadata(`${n.dir}/meta`);
+    console.log(`metadata of node ${n.i}: ${describeReport(report)}`);
+    for (const part of report.missing) {
+      anomaly(`node ${n.i}: a complete version's data is missing: ${JSON.stringify(part)}`);
+    }
+    if (report.leaked.sample.length > 0) {
+      console.log(`  leaked data ids (sample): ${report.leaked.sample.join(", ")}`);
+    }
+  }
+}
+
 async function main() {
   // A pooled connection of the SDK to a node killed while idle can end with
   // an error event nobody listens to: not a failure of the run.
@@ -1887,9 +1905,10 @@ async function main() {
   for (const [what, n] of documentedOutcomes) {
     console.log(`documented outcome (README), read ${n} times: ${what}`);
   }
+  await cleanup();
+  await checkStoppedNodes();
   console.log(`\n${anomalies.length} anomalies`);
   for (const a of anomalies) console.log(`  ${a}`);
-  await cleanup();
   opsFile.close();
   if (!KEEP) await Deno.remove(DIR, { recursive: true });
   else console.log(`kept ${DIR}`);

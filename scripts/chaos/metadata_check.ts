@@ -1,0 +1,159 @@
+/**
+ * An offline check of a stopped node's metadata store: that every complete
+ * object version's data is there (each part's block entries live and adding
+ * up to its size), and how much live data nothing names (a leak).
+ *
+ *   deno run -A --unstable-kv scripts/chaos/metadata_check.ts METADATA_DIR...
+ *
+ * Prints one report per store; exits 1 when a store has a missing part.
+ * kill_restart.ts runs it on every node once they are stopped.
+ */
+import { KvStore } from "../../lib/db/kv_store.ts";
+import type { ObjectEntry } from "../../lib/model/object_table.ts";
+import type { VersionBlock } from "../../lib/model/version_table.ts";
+import { type MultipartUpload, uploadDataIds } from "../../lib/model/mpu_table.ts";
+
+/** A complete version's part whose data is not all there. */
+export interface MissingPart {
+  key: string;
+  versionUuid: string;
+  partNumber: number;
+  dataId: string;
+  /** "no blocks", "deleted blocks", or "N of M bytes". */
+  problem: string;
+}
+
+/** Live data that no complete version and no upload going on names. */
+export interface Unnamed {
+  dataIds: number;
+  bytes: number;
+}
+
+export interface MetadataReport {
+  path: string;
+  partsChecked: number;
+  missing: MissingPart[];
+  /** Data of PutObjects still recorded as uploading: collected after 7 days (abandoned uploads). */
+  uploading: Unnamed;
+  /** Data of uploads ended but not yet cleared: released with the upload's clearing. */
+  endedUploads: Unnamed;
+  /** Data nothing names: leaked. */
+  leaked: Unnamed & { sample: string[] };
+}
+
+interface Stored<E> {
+  entry: E;
+}
+
+interface DataBlocks {
+  live: number;
+  deleted: number;
+  liveBytes: number;
+}
+
+async function* tableEntries<E>(db: KvStore, table: string): AsyncIterableIterator<E> {
+  for await (const { value } of db.list<Stored<E>>({ prefix: ["t", table] })) yield value.entry;
+}
+
+/** Checks the metadata store in `metadataDir` (its node stopped). */
+export async function checkMetadata(metadataDir: string): Promise<MetadataReport> {
+  const path = `${metadataDir.replace(/\/$/, "")}/metadata.kv`;
+  // Opening a file that is not there would make an empty store, and report nothing wrong.
+  await Deno.stat(path);
+  const db = await KvStore.open(path);
+  try {
+    const blocks = new Map<string, DataBlocks>();
+    for await (const b of tableEntries<VersionBlock>(db, "version")) {
+      const data = blocks.get(b.dataId) ?? { live: 0, deleted: 0, liveBytes: 0 };
+      if (b.deleted) data.deleted++;
+      else {
+        data.live++;
+        data.liveBytes += b.size;
+      }
+      blocks.set(b.dataId, data);
+    }
+    const uploadsGoingOn = new Set<string>();
+    const uploadsEnded = new Set<string>();
+    for await (const upload of tableEntries<MultipartUpload>(db, "mpu")) {
+      if (upload.clearedMs !== undefined) continue;
+      const named = upload.deleted.v ? uploadsEnded : uploadsGoingOn;
+      for (const dataId of uploadDataIds(upload)) named.add(dataId);
+    }
+    const report: MetadataReport = {
+      path,
+      partsChecked: 0,
+      missing: [],
+      uploading: { dataIds: 0, bytes: 0 },
+      endedUploads: { dataIds: 0, bytes: 0 },
+      leaked: { dataIds: 0, bytes: 0, sample: [] },
+    };
+    const complete = new Set<string>();
+    const uploading = new Set<string>();
+    for await (const entry of tableEntries<ObjectEntry>(db, "object")) {
+      for (const version of entry.versions) {
+        const state = version.state;
+        if (state.state === "uploading" && !state.multipart) uploading.add(version.uuid);
+        if (state.state !== "complete" || state.data.type !== "parts") continue;
+        for (const part of state.data.parts) {
+          report.partsChecked++;
+          complete.add(part.dataId);
+          const data = blocks.get(part.dataId);
+          const problem = data === undefined || data.live + data.deleted === 0
+            ? "no blocks"
+            : data.deleted > 0
+            ? "deleted blocks"
+            : data.liveBytes !== part.size
+            ? `${data.liveBytes} of ${part.size} bytes`
+            : undefined;
+          if (problem === undefined) continue;
+          const { key } = entry;
+          const { partNumber, dataId } = part;
+          report.missing.push({ key, versionUuid: version.uuid, partNumber, dataId, problem });
+        }
+      }
+    }
+    for (const [dataId, data] of blocks) {
+      if (data.live === 0 || complete.has(dataId) || uploadsGoingOn.has(dataId)) continue;
+      const unnamed = uploadsEnded.has(dataId)
+        ? report.endedUploads
+        : uploading.has(dataId)
+        ? report.uploading
+        : report.leaked;
+      unnamed.dataIds++;
+      unnamed.bytes += data.liveBytes;
+      if (unnamed === report.leaked && report.leaked.sample.length < 10) {
+        report.leaked.sample.push(dataId);
+      }
+    }
+    return report;
+  } finally {
+    db.close();
+  }
+}
+
+/** One line of a report, for people. */
+export function describeReport(report: MetadataReport): string {
+  const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  const unnamed = (u: Unnamed) => `${u.dataIds} (${mib(u.bytes)})`;
+  return `${report.partsChecked} parts checked, ${report.missing.length} missing; live data ` +
+    `named by nothing: ${unnamed(report.leaked)}, by a PutObject still uploading: ` +
+    `${unnamed(report.uploading)}, by an ended upload not cleared: ${unnamed(report.endedUploads)}`;
+}
+
+if (import.meta.main) {
+  if (Deno.args.length === 0) {
+    console.error("usage: metadata_check.ts METADATA_DIR...");
+    Deno.exit(2);
+  }
+  let missing = 0;
+  for (const dir of Deno.args) {
+    const report = await checkMetadata(dir);
+    console.log(`${report.path}: ${describeReport(report)}`);
+    for (const part of report.missing) console.log(`  missing: ${JSON.stringify(part)}`);
+    if (report.leaked.sample.length > 0) {
+      console.log(`  leaked data ids (sample): ${report.leaked.sample.join(", ")}`);
+    }
+    missing += report.missing.length;
+  }
+  Deno.exit(missing > 0 ? 1 : 0);
+}
