@@ -236,9 +236,17 @@ export class Store {
    * recorded later finds the mark and releases its own data.
    */
   async endUpload(uploadId: string): Promise<MultipartUpload | undefined> {
+    const end = (upload: MultipartUpload | undefined) =>
+      !upload || upload.deleted.v ? undefined : { ...upload, deleted: lww(this.nowMs(), true) };
+    // Alone, read and marked in one step: a cleared entry is removed at once
+    // here, and a mark made from a read before the clear would bring it back.
+    if (await this.uploads.updateIfAlone(uploadId, "", end)) {
+      return await this.uploads.get(uploadId);
+    }
     const upload = await this.uploads.get(uploadId);
-    if (!upload || upload.deleted.v) return upload;
-    await this.uploads.insert({ ...upload, deleted: lww(this.nowMs(), true) });
+    const ended = end(upload);
+    if (ended === undefined) return upload;
+    await this.uploads.insert(ended);
     return await this.uploads.get(uploadId);
   }
 

@@ -138,6 +138,16 @@ async function recordLatePart(store: Store, db: KvStore, collectTombstone: boole
 Deno.test("a part recorded after its upload was cleared and removed releases its data, and brings no entry back", () =>
   withStore((store, db) => recordLatePart(store, db, false)));
 
+Deno.test("alone, an upload's end mark that meets its clearing brings no entry back", () =>
+  withStore(async (store, db) => {
+    const uploadId = await createUpload(store, BUCKET, "k", []);
+    await putPart(store, "k", uploadId, 1);
+    const upload = (await store.uploads.get(uploadId))!;
+    // An abort marks its upload ended while its release, queued, clears the entry.
+    await Promise.all([store.endUpload(uploadId), store.clearUpload(upload)]);
+    assert.deepEqual(await storedUploads(db), []);
+  }));
+
 Deno.test("in a cluster, a part recorded after its upload's tombstone was collected brings no entry back", () =>
   withStore((store, db) => recordLatePart(store, db, true), { replication: new Twins() }));
 
