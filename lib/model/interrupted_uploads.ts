@@ -8,6 +8,8 @@
 import type { Store } from "./store.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import { uploadDataIds } from "./mpu_table.ts";
+import type { ObjectEntry, ObjectVersion } from "./object_table.ts";
+import { abortVersion } from "./objects.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 
@@ -36,13 +38,9 @@ export async function releaseInterruptedUploads(store: Store): Promise<number> {
 
 /**
  * Whether a record names the data: "named" by a complete version of the
- * object, or by the record of its part in an upload going on; "pending"
- * while a version of the object is still uploading, which its dead PutObject
- * will never complete: it ends aborted (see abandoned_uploads.ts), or
- * replaced by a newer version of its key (which leaves its data to this
- * note), and the note waits until then; else "none". An uploading version
- * is not aborted here: its completion may have reached a replica that this
- * read did not, and would then show, its data released.
+ * object, or by the record of its part in an upload going on; else "none".
+ * A version still uploading, which its dead PutObject will never complete,
+ * is settled by `settleUploading`.
  */
 async function ownerOf(
   store: Store,
@@ -51,9 +49,9 @@ async function ownerOf(
   if (owner.kind === "copy") return await copyOwnerOf(store, owner);
   const entry = await store.objects.get(owner.bucketId, owner.key);
   if (owner.kind === "object") {
-    const state = entry?.versions.find((v) => v.uuid === dataId)?.state.state;
-    if (state === "uploading") return "pending";
-    return state === "complete" ? "named" : "none";
+    const version = entry?.versions.find((v) => v.uuid === dataId);
+    if (version?.state.state === "uploading") return await settleUploading(store, owner, version);
+    return version?.state.state === "complete" ? "named" : "none";
   }
   // A completed upload's version (the upload's id for uuid) lists the parts it kept.
   const state = entry?.versions.find((v) => v.uuid === owner.uploadId)?.state;
@@ -65,6 +63,33 @@ async function ownerOf(
   if (upload === undefined || upload.deleted.v) return "none"; // aborted, or completed and gone
   // A part replaced by a newer upload of its number is kept until the upload ends.
   return uploadDataIds(upload).includes(dataId) ? "named" : "none";
+}
+
+/**
+ * A PutObject left "uploading" by this node's earlier process: its
+ * completion may have reached a replica that a quorum read skips, and would
+ * show later, its data released. So every replica is read: without a
+ * completion on any, none can come any more, and the version is aborted
+ * (which, like a failed PutObject's abort, releases its data: "none"). While
+ * a replica does not answer, the note waits ("pending"), as it did for every
+ * such version before, until the version was aborted a week later (see
+ * abandoned_uploads.ts) or replaced by a newer write of its key.
+ */
+async function settleUploading(
+  store: Store,
+  owner: Extract<DataOwner, { kind: "object" }>,
+  version: ObjectVersion,
+): Promise<"named" | "pending" | "none"> {
+  let entry: ObjectEntry | undefined;
+  try {
+    entry = await store.objects.getFromEveryReplica(owner.bucketId, owner.key);
+  } catch {
+    return "pending";
+  }
+  const state = entry?.versions.find((v) => v.uuid === version.uuid)?.state.state;
+  if (state === "complete") return "named";
+  if (state === "uploading") await abortVersion(store, owner.bucketId, owner.key, version);
+  return "none";
 }
 
 /**

@@ -7,6 +7,7 @@ import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts
 import { getCurrent, putObject } from "./objects.ts";
 import { copyObject, copyRange } from "./copy.ts";
 import type { DataOwner } from "./data_journal.ts";
+import type { ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
 
 const BUCKET = "bucket-id";
@@ -48,7 +49,7 @@ Deno.test("the next process releases the data of uploads its node died in, and o
       headers: [],
       maxSize: 1 << 20,
     });
-    // A PutObject still recorded as uploading: its note waits until the record is settled.
+    // A PutObject still recorded as uploading: its note waits until every replica answers.
     const uploading = await interrupted(object("uploading"));
     await before.objects.insert({
       bucketId: BUCKET,
@@ -96,8 +97,10 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     const ofAborted = await interrupted({ ...part(1, abortedId), key: "gone" });
     await abortUpload(before, (await getUpload(before, BUCKET, "gone", abortedId))!);
 
-    // The node's next process.
+    // The node's next process, while a replica does not answer.
     const after = new Store(db, blocks, { blockSize: 1024 });
+    const getEverywhere = after.objects.getFromEveryReplica.bind(after.objects);
+    after.objects.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
     assert.equal(await releaseInterruptedUploads(after), 3);
     const refcounts = async (hashes: string[]) =>
       await Promise.all(hashes.map((h) => after.blocks.refcount(h)));
@@ -116,14 +119,13 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     for await (const block of after.versions.scan(completed.version.uuid)) {
       assert.equal(block.deleted, false, "a completed object keeps its data");
     }
-    // Every note is settled but the one of the version still uploading, which waits: once the
-    // key is written again (the record replaced, which leaves its data to the note), the data goes.
+    // Every note is settled but the one of the version still uploading, which waits: once
+    // every replica answers without its completion, none can come, and it is aborted.
     assert.equal(await releaseInterruptedUploads(after), 0);
-    await putObject(after, BUCKET, "uploading", bodyOf(new Uint8Array(10)), {
-      headers: [],
-      maxSize: 1 << 20,
-    });
+    after.objects.getFromEveryReplica = getEverywhere;
     assert.equal(await releaseInterruptedUploads(after), 1);
+    // Aborted: a lone node keeps no record of it.
+    assert.equal(await after.objects.get(BUCKET, "uploading"), undefined);
     for (let i = 0; i < 50 && (await refcounts(uploading.hashes)).some((c) => c > 0); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -247,6 +249,54 @@ Deno.test("the next process releases the data of a copy its node died in, once e
         assert.equal(await after.blocks.refcount(b.hash), 2);
       }
     }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a PutObject uploading as a quorum reads it, but complete on another replica, keeps its data", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const blocks = await BlockStore.open(`${dir}/data`);
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    const uuid = crypto.randomUUID();
+    await before.journal.begin(uuid, { kind: "object", bucketId: BUCKET, key: "k" });
+    const uploading: ObjectVersion = {
+      uuid,
+      timestampMs: before.nowMs(),
+      state: { state: "uploading", multipart: false, headers: [] },
+    };
+    await before.objects.insert({ bucketId: BUCKET, key: "k", versions: [uploading] });
+    const written = await writeData(before, bodyOf(crypto.getRandomValues(new Uint8Array(3000))), {
+      dataId: uuid,
+      maxSize: 1 << 20,
+      allowInline: false,
+    });
+
+    // The completion reached one replica before the node died.
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    const meta = { size: written.size, etag: `"${written.md5Hex}"`, headers: [] };
+    const complete: ObjectVersion = {
+      ...uploading,
+      state: {
+        state: "complete",
+        data: {
+          type: "parts",
+          meta,
+          parts: [{ partNumber: 1, dataId: uuid, size: 3000, etag: meta.etag }],
+        },
+      },
+    };
+    after.objects.getFromEveryReplica = () =>
+      Promise.resolve({ bucketId: BUCKET, key: "k", versions: [complete] });
+    assert.equal(await releaseInterruptedUploads(after), 0);
+    let live = 0;
+    for await (const block of after.versions.scan(uuid)) if (!block.deleted) live++;
+    assert.equal(live, 3);
+    assert.equal((await after.objects.get(BUCKET, "k"))?.versions[0].state.state, "uploading");
+    assert.equal(await db.get(["dj", uuid]), undefined, "the note is settled");
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });
