@@ -21,11 +21,20 @@ function bodyOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-Deno.test("the next process releases the data of uploads its node died in, and only theirs", async () => {
+/** A node's metadata and block stores, which a process and the next one open in turn. */
+async function withDisks(fn: (db: KvStore, blocks: BlockStore) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
   const db = await KvStore.open(`${dir}/meta`);
   try {
-    const blocks = await BlockStore.open(`${dir}/data`);
+    await fn(db, await BlockStore.open(`${dir}/data`));
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("the next process releases the data of uploads its node died in, and only theirs", () =>
+  withDisks(async (db, blocks) => {
     const before = new Store(db, blocks, { blockSize: 1024 });
     // What an upload leaves when its node dies mid-way: its note, and blocks
     // stored and referenced that no record may name.
@@ -136,17 +145,10 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     let notes = 0;
     for await (const _ of db.list({ prefix: ["dj"] })) notes++;
     assert.equal(notes, 1);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a note whose records cannot be read yet is kept for the next pass, the others settled", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    const blocks = await BlockStore.open(`${dir}/data`);
+Deno.test("a note whose records cannot be read yet is kept for the next pass, the others settled", () =>
+  withDisks(async (db, blocks) => {
     const before = new Store(db, blocks, { blockSize: 1024 });
     const owner = (key: string): DataOwner => ({ kind: "object", bucketId: BUCKET, key });
     // The unreadable note comes first: it must not hold up the one after it.
@@ -169,17 +171,10 @@ Deno.test("a note whose records cannot be read yet is kept for the next pass, th
     after.objects.get = get; // the peers answer again
     assert.equal(await releaseInterruptedUploads(after), 1);
     assert.deepEqual(await notes(), []);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("the next process releases the data of a copy its node died in, once every replica shows no copy", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    const blocks = await BlockStore.open(`${dir}/data`);
+Deno.test("the next process releases the data of a copy its node died in, once every replica shows no copy", () =>
+  withDisks(async (db, blocks) => {
     const before = new Store(db, blocks, { blockSize: 1024 });
     await putObject(
       before,
@@ -249,17 +244,10 @@ Deno.test("the next process releases the data of a copy its node died in, once e
         assert.equal(await after.blocks.refcount(b.hash), 2);
       }
     }
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a PutObject uploading as a quorum reads it, but complete on another replica, keeps its data", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-interrupted-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    const blocks = await BlockStore.open(`${dir}/data`);
+Deno.test("a PutObject uploading as a quorum reads it, but complete on another replica, keeps its data", () =>
+  withDisks(async (db, blocks) => {
     const before = new Store(db, blocks, { blockSize: 1024 });
     const uuid = crypto.randomUUID();
     await before.journal.begin(uuid, { kind: "object", bucketId: BUCKET, key: "k" });
@@ -297,8 +285,4 @@ Deno.test("a PutObject uploading as a quorum reads it, but complete on another r
     assert.equal(live, 3);
     assert.equal((await after.objects.get(BUCKET, "k"))?.versions[0].state.state, "uploading");
     assert.equal(await db.get(["dj", uuid]), undefined, "the note is settled");
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
