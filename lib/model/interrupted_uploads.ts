@@ -16,7 +16,8 @@ import { log } from "../util/log.ts";
 /**
  * Settles the notes of earlier processes; returns how many data ids were
  * released. A note whose records cannot be read now (peers unreachable), or
- * whose version is still uploading, is kept for the next pass.
+ * that needs every replica's copy (a version still uploading, a copy) while
+ * one does not answer, is kept for the next pass.
  */
 export async function releaseInterruptedUploads(store: Store): Promise<number> {
   let released = 0;
@@ -80,12 +81,8 @@ async function settleUploading(
   owner: Extract<DataOwner, { kind: "object" }>,
   version: ObjectVersion,
 ): Promise<"named" | "pending" | "none"> {
-  let entry: ObjectEntry | undefined;
-  try {
-    entry = await store.objects.getFromEveryReplica(owner.bucketId, owner.key);
-  } catch {
-    return "pending";
-  }
+  const entry = await entryOnEveryReplica(store, owner);
+  if (entry === "unanswered") return "pending";
   const state = entry?.versions.find((v) => v.uuid === version.uuid)?.state.state;
   if (state === "complete") return "named";
   if (state === "uploading") await abortVersion(store, owner.bucketId, owner.key, version);
@@ -101,8 +98,21 @@ async function settleUploading(
 async function copyOwnerOf(
   store: Store,
   owner: Extract<DataOwner, { kind: "copy" }>,
-): Promise<"named" | "none"> {
-  const entry = await store.objects.getFromEveryReplica(owner.bucketId, owner.key);
+): Promise<"named" | "pending" | "none"> {
+  const entry = await entryOnEveryReplica(store, owner);
+  if (entry === "unanswered") return "pending";
   const state = entry?.versions.find((v) => v.uuid === owner.versionUuid)?.state.state;
   return state === "complete" ? "named" : "none";
+}
+
+/** The owner's object entry as every replica holds it; "unanswered" while one does not answer. */
+async function entryOnEveryReplica(
+  store: Store,
+  { bucketId, key }: DataOwner,
+): Promise<ObjectEntry | undefined | "unanswered"> {
+  try {
+    return await store.objects.getFromEveryReplica(bucketId, key);
+  } catch {
+    return "unanswered";
+  }
 }
