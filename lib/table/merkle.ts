@@ -210,6 +210,14 @@ export class MerkleIndex {
     return [this.#leafLockKey(table, partition, leafOf(pk, sk))];
   }
 
+  /** The lock keys of every leaf of the partition: for writes of entries not known in advance. */
+  partitionLockKeys(table: string, partition: number): string[] {
+    return Array.from(
+      { length: LEAF_COUNT },
+      (_, leaf) => this.#leafLockKey(table, partition, leaf),
+    );
+  }
+
   /**
    * Adds to `tx` the mutations recording that entry (pk, sk) of the partition
    * now has item hash `newItemHash` (`undefined`: the entry was deleted). The
@@ -416,11 +424,7 @@ export class MerkleIndex {
     entries: AsyncIterable<{ pk: string; sk: string; entry: unknown }>,
   ): Promise<RebuildResult> {
     checkPartition(partition);
-    const lockKeys = Array.from(
-      { length: LEAF_COUNT },
-      (_, leaf) => this.#leafLockKey(table, partition, leaf),
-    );
-    const release = await this.mutex.acquireAll(lockKeys);
+    const release = await this.mutex.acquireAll(this.partitionLockKeys(table, partition));
     try {
       // Its leaf writes go behind the known digests, and no write or listing can make new ones meanwhile.
       this.#leaves.delete(`${table}\u0000${partition}`);

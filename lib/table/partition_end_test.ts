@@ -9,6 +9,7 @@ import { LocalReplication } from "../rpc/replication.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
 import { Table } from "./table.ts";
+import { MerkleIndex } from "./merkle.ts";
 
 interface Item {
   pk: string;
@@ -97,4 +98,34 @@ Deno.test("entries and their partition's end marker arriving at once are all end
     assert.equal(found.length, 51);
     assert.deepEqual(found.filter((i) => i.endedBy !== "m1"), []);
   });
+});
+
+Deno.test("a marker that ends entries of every Merkle leaf, among writes of other keys of its partition, keeps the index right", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-partition-end-test-" });
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  try {
+    const mutex = new KeyedMutex();
+    const merkle = new MerkleIndex(db, mutex);
+    const table = new Table(itemSchema, db, mutex, new OneOfMany(), merkle);
+    const partition = table.partitionOf("a");
+    let other = 0;
+    while (table.partitionOf(`b${other}`) !== partition) other++;
+    const neighbour = `b${other}`;
+    const sortKeys = Array.from({ length: 300 }, (_, i) => String(i).padStart(3, "0"));
+    await table.applyLocal(sortKeys.map((sk) => ({ pk: "a", sk })));
+    // The neighbour's entries fall in the same leaves as the ended ones.
+    const writes = sortKeys.map((sk) => table.applyLocal([{ pk: neighbour, sk }]));
+    writes.splice(150, 0, table.applyLocal([{ pk: "a", sk: END, endedBy: "m1" }]));
+    await Promise.all(writes);
+    const stored = async function* () {
+      for await (const { key, value } of db.list({ prefix: ["t", "item", partition] })) {
+        yield { pk: key[3] as string, sk: key[4] as string, entry: value };
+      }
+    };
+    const check = await merkle.rebuild("item", partition, stored());
+    assert.deepEqual(check, { items: 601, changed: 0, leavesChanged: 0 });
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

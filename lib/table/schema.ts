@@ -19,7 +19,8 @@ export interface TableSchema<E> {
   tombstoneSinceMs?(entry: E): number;
   /**
    * Key of the lock held while the entry is updated; defaults to partition
-   * and sort key (to the partition key where the schema has `partitionEnd`).
+   * and sort key. Unused where the schema has `partitionEnd`: its entries are
+   * locked by partition key.
    */
   lockKey?(entry: E): string;
   /**

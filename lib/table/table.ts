@@ -454,9 +454,16 @@ export class Table<E> {
   #lockKeys(entry: E): string[] {
     const pk = this.schema.partitionKey(entry);
     const sk = this.schema.sortKey(entry);
-    // An end marker's arrival and an entry's must not interleave: one would miss the other.
-    const own = this.schema.lockKey?.(entry) ??
-      (this.schema.partitionEnd ? `${this.schema.name}\u0000${pk}` : undefined);
+    const partitionEnd = this.schema.partitionEnd;
+    if (partitionEnd) {
+      // An end marker's arrival and an entry's must not interleave: one would
+      // miss the other. A marker ends entries of any Merkle leaf.
+      const own = `${this.schema.name}\u0000${pk}`;
+      if (sk !== partitionEnd.sortKey) return [own, ...this.#leafLockKeys(pk, sk)];
+      const leaves = this.merkle?.partitionLockKeys(this.schema.name, this.partitionOf(pk)) ?? [];
+      return [own, ...leaves];
+    }
+    const own = this.schema.lockKey?.(entry);
     return own === undefined ? this.#locksOf(pk, sk) : [own, ...this.#leafLockKeys(pk, sk)];
   }
 
