@@ -48,8 +48,8 @@
  * acknowledged version id with its content), ListMultipartUploads, that the
  * nodes agree, the nodes' logs, block errors and disk usage. Once they are
  * stopped, each node's metadata is read (metadata_check.ts): a complete
- * version whose data is missing is an anomaly, live data named by nothing
- * is told.
+ * version whose data is missing, or a Merkle leaf that does not match its
+ * entries, is an anomaly; live data named by nothing is told.
  *
  * Exits 1 when an anomaly was found; ops.jsonl in DIR lists every request.
  */
@@ -1787,6 +1787,9 @@ async function checkStoppedNodes() {
     console.log(`metadata of node ${n.i}: ${describeReport(report)}`);
     for (const part of report.missing) {
       anomaly(`node ${n.i}: a complete version's data is missing: ${JSON.stringify(part)}`);
+    }
+    for (const leaf of report.merkleLeaves.wrong) {
+      anomaly(`node ${n.i}: Merkle leaf ${leaf} does not match the entries under it`);
     }
     if (report.leaked.sample.length > 0) {
       console.log(`  leaked data ids (sample): ${report.leaked.sample.join(", ")}`);

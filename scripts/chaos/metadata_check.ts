@@ -1,17 +1,28 @@
 /**
  * An offline check of a stopped node's metadata store: that every complete
  * object version's data is there (each part's block entries live and adding
- * up to its size), and how much live data nothing names (a leak).
+ * up to its size), that the Merkle index that anti-entropy compares matches
+ * the entries (a node of a cluster), and how much live data nothing names (a
+ * leak).
  *
  *   deno run -A --unstable-kv scripts/chaos/metadata_check.ts METADATA_DIR...
  *
- * Prints one report per store; exits 1 when a store has a missing part.
+ * Prints one report per store; exits 1 when a store has a missing part or a
+ * wrong Merkle leaf.
  * kill_restart.ts runs it on every node once they are stopped.
  */
 import { KvStore } from "../../lib/db/kv_store.ts";
 import type { ObjectEntry } from "../../lib/model/object_table.ts";
 import type { VersionBlock } from "../../lib/model/version_table.ts";
 import { type MultipartUpload, uploadDataIds } from "../../lib/model/mpu_table.ts";
+import {
+  DIGEST_BYTES,
+  equalDigests,
+  itemHash,
+  leafOf,
+  MerkleIndex,
+} from "../../lib/table/merkle.ts";
+import { KeyedMutex } from "../../lib/util/keyed_mutex.ts";
 
 /** A complete version's part whose data is not all there. */
 export interface MissingPart {
@@ -33,6 +44,8 @@ export interface MetadataReport {
   path: string;
   partsChecked: number;
   missing: MissingPart[];
+  /** Merkle leaves checked, and those whose digest is not that of the entries under them. */
+  merkleLeaves: { checked: number; wrong: string[] };
   /** Data of PutObjects still recorded as uploading: collected after 7 days (abandoned uploads). */
   uploading: Unnamed;
   /** Data of uploads ended but not yet cleared: released with the upload's clearing. */
@@ -83,6 +96,7 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
       path,
       partsChecked: 0,
       missing: [],
+      merkleLeaves: await checkMerkleIndex(db),
       uploading: { dataIds: 0, bytes: 0 },
       endedUploads: { dataIds: 0, bytes: 0 },
       leaked: { dataIds: 0, bytes: 0, sample: [] },
@@ -131,11 +145,47 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
   }
 }
 
+/**
+ * Every leaf digest of the Merkle index against the XOR of the item hashes
+ * of the entries under it (partitions whose index is built; none on a node
+ * that runs alone).
+ */
+async function checkMerkleIndex(db: KvStore): Promise<MetadataReport["merkleLeaves"]> {
+  const index = new MerkleIndex(db, new KeyedMutex());
+  const expected = new Map<string, Uint8Array>();
+  const built = new Map<string, boolean>();
+  for await (const { key, value } of db.list({ prefix: ["t"] })) {
+    const [, table, partition, pk, sk] = key as [string, string, number, string, string];
+    const id = `${table}/${partition}`;
+    if (!built.has(id)) built.set(id, await index.isBuilt(table, partition));
+    if (!built.get(id)) continue;
+    const leafId = `${id}/${leafOf(pk, sk)}`;
+    const digest = expected.get(leafId) ?? new Uint8Array(DIGEST_BYTES);
+    const hash = itemHash(pk, sk, value);
+    for (let i = 0; i < DIGEST_BYTES; i++) digest[i] ^= hash[i];
+    expected.set(leafId, digest);
+  }
+  const result = { checked: 0, wrong: [] as string[] };
+  for (const [id, isBuilt] of built) {
+    if (!isBuilt) continue;
+    const [table, partition] = id.split("/");
+    const leaves = await index.leafDigests(table, Number(partition));
+    for (const [leaf, digest] of leaves.entries()) {
+      result.checked++;
+      const want = expected.get(`${id}/${leaf}`) ?? new Uint8Array(DIGEST_BYTES);
+      if (!equalDigests(digest, want)) result.wrong.push(`${id}/${leaf}`);
+    }
+  }
+  return result;
+}
+
 /** One line of a report, for people. */
 export function describeReport(report: MetadataReport): string {
   const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(1)} MiB`;
   const unnamed = (u: Unnamed) => `${u.dataIds} (${mib(u.bytes)})`;
-  return `${report.partsChecked} parts checked, ${report.missing.length} missing; live data ` +
+  const merkle = report.merkleLeaves;
+  return `${report.partsChecked} parts checked, ${report.missing.length} missing; ` +
+    `${merkle.checked} Merkle leaves checked, ${merkle.wrong.length} wrong; live data ` +
     `named by nothing: ${unnamed(report.leaked)}, by a PutObject still uploading: ` +
     `${unnamed(report.uploading)}, by an ended upload not cleared: ${unnamed(report.endedUploads)}`;
 }
@@ -145,15 +195,16 @@ if (import.meta.main) {
     console.error("usage: metadata_check.ts METADATA_DIR...");
     Deno.exit(2);
   }
-  let missing = 0;
+  let problems = 0;
   for (const dir of Deno.args) {
     const report = await checkMetadata(dir);
     console.log(`${report.path}: ${describeReport(report)}`);
     for (const part of report.missing) console.log(`  missing: ${JSON.stringify(part)}`);
+    for (const leaf of report.merkleLeaves.wrong) console.log(`  wrong Merkle leaf: ${leaf}`);
     if (report.leaked.sample.length > 0) {
       console.log(`  leaked data ids (sample): ${report.leaked.sample.join(", ")}`);
     }
-    missing += report.missing.length;
+    problems += report.missing.length + report.merkleLeaves.wrong.length;
   }
-  Deno.exit(missing > 0 ? 1 : 0);
+  Deno.exit(problems > 0 ? 1 : 0);
 }

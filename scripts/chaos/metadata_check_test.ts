@@ -4,6 +4,7 @@ import { BlockStore } from "../../lib/block/block_store.ts";
 import { writeData } from "../../lib/model/object_data.ts";
 import { getCurrent, putObject } from "../../lib/model/objects.ts";
 import { Store } from "../../lib/model/store.ts";
+import { ReplicaDown } from "../../lib/model/_test_replications.ts";
 import { checkMetadata } from "./metadata_check.ts";
 
 const BUCKET = "bucket-id";
@@ -52,6 +53,52 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
     assert.deepEqual(report.uploading, { dataIds: 1, bytes: 3000 });
     assert.deepEqual(report.leaked, { dataIds: 1, bytes: 3000, sample: [report.leaked.sample[0]] });
     assert.deepEqual(report.endedUploads, { dataIds: 0, bytes: 0 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the metadata check finds a Merkle leaf that does not match the entries under it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-metadata-check-test-" });
+  try {
+    await Deno.mkdir(`${dir}/meta`);
+    const open = () => KvStore.open(`${dir}/meta/metadata.kv`);
+    let db = await open();
+    try {
+      // A node of a cluster keeps the index; its other replica is down.
+      const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+        blockSize: 1024,
+        antiEntropy: true,
+        replication: new ReplicaDown(),
+      });
+      for (const table of store.tables) {
+        await store.merkle!.markTableBuiltIfEmpty(table.schema.name);
+      }
+      await putObject(store, BUCKET, "k", randomBody(), { headers: [], maxSize: 1 << 20 });
+    } finally {
+      db.close();
+    }
+    const report = await checkMetadata(`${dir}/meta`);
+    // The partitions of the object, of its blocks' entries and of their references.
+    assert.ok(report.merkleLeaves.checked >= 3 * 256, `${report.merkleLeaves.checked} leaves`);
+    assert.deepEqual(report.merkleLeaves.wrong, []);
+
+    // An entry changed behind the index's back.
+    db = await open();
+    try {
+      for await (
+        const { key, value } of db.list<{ entry: { key: string } }>({ prefix: ["t", "object"] })
+      ) {
+        await db.commit([{
+          type: "set",
+          key,
+          value: { ...value, entry: { ...value.entry, key: "x" } },
+        }]);
+      }
+    } finally {
+      db.close();
+    }
+    assert.equal((await checkMetadata(`${dir}/meta`)).merkleLeaves.wrong.length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
