@@ -50,8 +50,12 @@ export interface MetadataReport {
   uploading: Unnamed;
   /** Data of uploads ended but not yet cleared: released with the upload's clearing. */
   endedUploads: Unnamed;
-  /** Data nothing names: leaked. */
-  leaked: Unnamed & { sample: string[] };
+  /** Data only this node's journal names: its next pass of interrupted uploads settles it. */
+  noted: Unnamed;
+  /** Data nothing on this node names: leaked, unless another node's journal notes it. */
+  leaked: Unnamed & { ids: string[] };
+  /** Every data id this node's journal notes (see DataJournal). */
+  journal: string[];
 }
 
 interface Stored<E> {
@@ -99,7 +103,9 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
       merkleLeaves: await checkMerkleIndex(db),
       uploading: { dataIds: 0, bytes: 0 },
       endedUploads: { dataIds: 0, bytes: 0 },
-      leaked: { dataIds: 0, bytes: 0, sample: [] },
+      noted: { dataIds: 0, bytes: 0 },
+      leaked: { dataIds: 0, bytes: 0, ids: [] },
+      journal: [],
     };
     const complete = new Set<string>();
     const uploading = new Set<string>();
@@ -126,18 +132,22 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
         }
       }
     }
+    for await (const { key } of db.list({ prefix: ["dj"] })) {
+      report.journal.push(key[1] as string);
+    }
+    const noted = new Set(report.journal);
     for (const [dataId, data] of blocks) {
       if (data.live === 0 || complete.has(dataId) || uploadsGoingOn.has(dataId)) continue;
       const unnamed = uploadsEnded.has(dataId)
         ? report.endedUploads
         : uploading.has(dataId)
         ? report.uploading
+        : noted.has(dataId)
+        ? report.noted
         : report.leaked;
       unnamed.dataIds++;
       unnamed.bytes += data.liveBytes;
-      if (unnamed === report.leaked && report.leaked.sample.length < 10) {
-        report.leaked.sample.push(dataId);
-      }
+      if (unnamed === report.leaked) report.leaked.ids.push(dataId);
     }
     return report;
   } finally {
@@ -186,8 +196,9 @@ export function describeReport(report: MetadataReport): string {
   const merkle = report.merkleLeaves;
   return `${report.partsChecked} parts checked, ${report.missing.length} missing; ` +
     `${merkle.checked} Merkle leaves checked, ${merkle.wrong.length} wrong; live data ` +
-    `named by nothing: ${unnamed(report.leaked)}, by a PutObject still uploading: ` +
-    `${unnamed(report.uploading)}, by an ended upload not cleared: ${unnamed(report.endedUploads)}`;
+    `named by nothing here: ${unnamed(report.leaked)}, by this node's journal only: ` +
+    `${unnamed(report.noted)}, by a PutObject still uploading: ${unnamed(report.uploading)}, ` +
+    `by an ended upload not cleared: ${unnamed(report.endedUploads)}`;
 }
 
 if (import.meta.main) {
@@ -201,8 +212,8 @@ if (import.meta.main) {
     console.log(`${report.path}: ${describeReport(report)}`);
     for (const part of report.missing) console.log(`  missing: ${JSON.stringify(part)}`);
     for (const leaf of report.merkleLeaves.wrong) console.log(`  wrong Merkle leaf: ${leaf}`);
-    if (report.leaked.sample.length > 0) {
-      console.log(`  leaked data ids (sample): ${report.leaked.sample.join(", ")}`);
+    if (report.leaked.ids.length > 0) {
+      console.log(`  data ids named by nothing here: ${report.leaked.ids.slice(0, 10).join(", ")}`);
     }
     problems += report.missing.length + report.merkleLeaves.wrong.length;
   }

@@ -15,6 +15,8 @@ function randomBody(): ReadableStream<Uint8Array> {
 
 Deno.test("the metadata check finds a complete version's missing data, and data nothing names", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-metadata-check-test-" });
+  const leaked = crypto.randomUUID();
+  const noted = crypto.randomUUID();
   try {
     await Deno.mkdir(`${dir}/meta`);
     const db = await KvStore.open(`${dir}/meta/metadata.kv`);
@@ -40,8 +42,10 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
       const write = (dataId: string) =>
         writeData(store, randomBody(), { dataId, maxSize: 1 << 20, allowInline: false });
       await write(uploading);
-      const leaked = crypto.randomUUID();
       await write(leaked);
+      // Data of an upload cut off, which the node's next process settles.
+      await store.journal.begin(noted, { kind: "object", bucketId: BUCKET, key: "cut-off" });
+      await write(noted);
       assert.equal((await getCurrent(store, BUCKET, "kept"))?.data.type, "parts");
     } finally {
       db.close();
@@ -51,7 +55,9 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
     assert.equal(report.partsChecked, 2);
     assert.deepEqual(report.missing.map((m) => [m.key, m.problem]), [["broken", "no blocks"]]);
     assert.deepEqual(report.uploading, { dataIds: 1, bytes: 3000 });
-    assert.deepEqual(report.leaked, { dataIds: 1, bytes: 3000, sample: [report.leaked.sample[0]] });
+    assert.deepEqual(report.leaked, { dataIds: 1, bytes: 3000, ids: [leaked] });
+    assert.deepEqual(report.noted, { dataIds: 1, bytes: 3000 });
+    assert.deepEqual(report.journal, [noted]);
     assert.deepEqual(report.endedUploads, { dataIds: 0, bytes: 0 });
   } finally {
     await Deno.remove(dir, { recursive: true });
