@@ -22,7 +22,7 @@ import {
 import { applyLifecycle } from "../model/lifecycle.ts";
 import type { Bucket } from "../model/bucket_table.ts";
 import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
-import { releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
+import { abortOwnCutOffUploads, releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
 import { clearEndedUploads } from "../model/ended_uploads.ts";
 import type { MultipartUpload } from "../model/mpu_table.ts";
 import type { ObjectEntry } from "../model/object_table.ts";
@@ -67,7 +67,7 @@ const UPLOAD_STATES: ValuePick = {
     uuid: true,
     timestampMs: true,
     versioned: true,
-    state: { state: true, multipart: true },
+    state: { state: true, multipart: true, coordinator: true },
   },
 };
 
@@ -135,16 +135,24 @@ export function startNodeServices(
         `in the last run`;
     }),
   );
+  // This node's uploads that its earlier processes left "uploading": looked
+  // for in every local entry once, then those still waiting for a replica.
+  let ownCutOffUploadsWaiting: ObjectEntry[] | undefined;
   const interrupted = registry.register(
     new PeriodicWorker(
       "interrupted upload collection",
       INTERRUPTED_UPLOAD_INTERVAL_MS,
       async () => {
         const released = await releaseInterruptedUploads(store);
+        const own = await abortOwnCutOffUploads(
+          store,
+          ownCutOffUploadsWaiting ?? localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
+        );
+        ownCutOffUploadsWaiting = own.waiting;
         // Releases of replaced objects' data that a stop or a missing quorum cut short.
         const resumed = await store.releases.resume();
-        return `${released} interrupted uploads released, ${resumed} releases of replaced ` +
-          "objects' data taken up again in the last run";
+        return `${released} interrupted uploads released, ${own.aborted} cut-off uploads aborted, ` +
+          `${resumed} releases of replaced objects' data taken up again in the last run`;
       },
       { firstRunDelayMs: INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS },
     ),

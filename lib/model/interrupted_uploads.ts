@@ -38,6 +38,42 @@ export async function releaseInterruptedUploads(store: Store): Promise<number> {
 }
 
 /**
+ * Aborts the single uploads among `entries` (this node's copies) that an
+ * earlier process of this node coordinated and left "uploading", as noted
+ * ones are settled (`settleUploading`): a PutObject of one block takes no
+ * note, and its version, recorded once its body has arrived, stays so if
+ * its node dies before the completion. Returns how many were aborted (their
+ * data released by the abort), and those that wait for a replica to answer,
+ * to be tried again alone.
+ */
+export async function abortOwnCutOffUploads(
+  store: Store,
+  entries: AsyncIterable<ObjectEntry> | Iterable<ObjectEntry>,
+): Promise<{ aborted: number; waiting: ObjectEntry[] }> {
+  let aborted = 0;
+  const waiting: ObjectEntry[] = [];
+  for await (const { bucketId, key, versions } of entries) {
+    for (const version of versions) {
+      const state = version.state;
+      if (state.state !== "uploading" || state.multipart) continue;
+      const coordinator = state.coordinator;
+      if (coordinator?.node !== store.replication.nodeId) continue;
+      if (coordinator.run === store.journal.run) continue; // in progress
+      let outcome: "named" | "pending" | "none";
+      try {
+        outcome = await settleUploading(store, { kind: "object", bucketId, key }, version);
+      } catch (e) {
+        log("remise::model", "warn", `upload ${version.uuid} kept for now: ${errorMessage(e)}`);
+        outcome = "pending";
+      }
+      if (outcome === "none") aborted++;
+      if (outcome === "pending") waiting.push({ bucketId, key, versions: [version] });
+    }
+  }
+  return { aborted, waiting };
+}
+
+/**
  * Whether a record names the data: "named" by a complete version of the
  * object, or by the record of its part in an upload going on; else "none".
  * A version still uploading, which its dead PutObject will never complete,

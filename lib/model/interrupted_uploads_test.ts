@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { releaseInterruptedUploads } from "./interrupted_uploads.ts";
+import { abortOwnCutOffUploads, releaseInterruptedUploads } from "./interrupted_uploads.ts";
 import { writeData } from "./object_data.ts";
 import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts";
 import { getCurrent, putObject } from "./objects.ts";
@@ -285,4 +285,65 @@ Deno.test("a PutObject uploading as a quorum reads it, but complete on another r
     assert.equal(live, 3);
     assert.equal((await after.objects.get(BUCKET, "k"))?.versions[0].state.state, "uploading");
     assert.equal(await db.get(["dj", uuid]), undefined, "the note is settled");
+  }));
+
+Deno.test("the next process aborts the PutObjects this node coordinated and left uploading, once every replica answers", () =>
+  withDisks(async (db, blocks) => {
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    const node = before.replication.nodeId;
+    // Versions left uploading, with their data written (one block: no journal note).
+    const uploading = async (key: string, coordinator?: { node: string; run: string }) => {
+      const uuid = crypto.randomUUID();
+      await before.objects.insert({
+        bucketId: BUCKET,
+        key,
+        versions: [{
+          uuid,
+          timestampMs: before.nowMs(),
+          state: { state: "uploading", multipart: false, headers: [], coordinator },
+        }],
+      });
+      await writeData(before, bodyOf(crypto.getRandomValues(new Uint8Array(1000))), {
+        dataId: uuid,
+        maxSize: 1 << 20,
+        allowInline: false,
+      });
+      return uuid;
+    };
+    const cutOff = await uploading("cut-off", { node, run: before.journal.run });
+    const elsewhere = await uploading("elsewhere", { node: "another-node", run: "its-run" });
+    const inProgress = await uploading("in-progress", { node, run: after.journal.run });
+    const older = await uploading("older"); // written by a remise that named no coordinator
+
+    const getEverywhere = after.objects.getFromEveryReplica.bind(after.objects);
+    after.objects.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
+    const first = await abortOwnCutOffUploads(after, after.objects.scan(BUCKET));
+    assert.equal(first.aborted, 0);
+    assert.deepEqual(first.waiting.map((e) => e.key), ["cut-off"]);
+    after.objects.getFromEveryReplica = getEverywhere;
+    // The next pass tries again the uploads that waited, alone.
+    assert.deepEqual(await abortOwnCutOffUploads(after, first.waiting), {
+      aborted: 1,
+      waiting: [],
+    });
+    await after.releases.settled();
+
+    const liveBlocks = async (dataId: string) => {
+      let live = 0;
+      for await (const b of after.versions.scan(dataId)) if (!b.deleted) live++;
+      return live;
+    };
+    assert.equal(await liveBlocks(cutOff), 0, "the aborted upload's data is released");
+    assert.equal(await after.objects.get(BUCKET, "cut-off"), undefined);
+    for (
+      const [key, dataId] of [["elsewhere", elsewhere], ["in-progress", inProgress], [
+        "older",
+        older,
+      ]]
+    ) {
+      const state = (await after.objects.get(BUCKET, key))?.versions[0].state.state;
+      assert.equal(state, "uploading", `${key} is left alone`);
+      assert.equal(await liveBlocks(dataId), 1);
+    }
   }));

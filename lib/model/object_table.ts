@@ -92,6 +92,13 @@ export type VersionState =
     /** The object lock the completed object gets. */
     retention?: Retention;
     legalHold?: boolean;
+    /**
+     * A single upload's coordinator: its node and that node's process
+     * (`DataJournal.run`), so that the node's next process knows the upload
+     * died with the one before (absent before 2026-11-28, and on multipart
+     * uploads).
+     */
+    coordinator?: { node: string; run: string };
   }
   | { state: "complete"; data: VersionData }
   /**

@@ -236,7 +236,12 @@ export async function putObject(
               uuid,
               timestampMs: since,
               ...flag,
-              state: { state: "uploading", multipart: false, headers: options.headers },
+              state: {
+                state: "uploading",
+                multipart: false,
+                headers: options.headers,
+                coordinator: { node: store.replication.nodeId, run: store.journal.run },
+              },
             }],
           }),
         ]);

@@ -427,7 +427,10 @@ Deno.test("a PutObject that fails releases its data, even when its abort cannot 
     );
     const entry = await store.objects.get(BUCKET, "refused");
     const uuid = entry!.versions[0].uuid;
-    assert.equal(entry!.versions[0].state.state, "uploading", "the abort was not written");
+    const state = entry!.versions[0].state;
+    assert.equal(state.state, "uploading", "the abort was not written");
+    // It names its coordinator, whose next process may abort it (abortOwnCutOffUploads).
+    assert.deepEqual(state.coordinator, { node: store.replication.nodeId, run: store.journal.run });
     assert.equal(hashes.size, 4);
     for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);
     await new Promise((r) => setTimeout(r, 50)); // the note is forgotten after the answer
