@@ -99,7 +99,15 @@ async function ownerOf(
   const upload = await store.uploads.get(owner.uploadId);
   if (upload === undefined || upload.deleted.v) return "none"; // aborted, or completed and gone
   // A part replaced by a newer upload of its number is kept until the upload ends.
-  return uploadDataIds(upload).includes(dataId) ? "named" : "none";
+  if (uploadDataIds(upload).includes(dataId)) return "named";
+  // A record of the part that reached one replica alone may spread yet, and
+  // be completed: every replica must answer without it.
+  try {
+    const everywhere = await store.uploads.getFromEveryReplica(owner.uploadId);
+    return everywhere && uploadDataIds(everywhere).includes(dataId) ? "named" : "none";
+  } catch {
+    return "pending";
+  }
 }
 
 /**

@@ -347,3 +347,41 @@ Deno.test("the next process aborts the PutObjects this node coordinated and left
       assert.equal(await liveBlocks(dataId), 1);
     }
   }));
+
+Deno.test("a part whose record a quorum read misses is kept while a replica may hold it", () =>
+  withDisks(async (db, blocks) => {
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    const uploadId = await createUpload(before, BUCKET, "big", []);
+    const dataId = crypto.randomUUID();
+    await before.journal.begin(dataId, {
+      kind: "part",
+      bucketId: BUCKET,
+      key: "big",
+      uploadId,
+      partNumber: 1,
+    });
+    await writeData(before, bodyOf(crypto.getRandomValues(new Uint8Array(3000))), {
+      dataId,
+      maxSize: 1 << 20,
+      allowInline: false,
+    });
+    // The record reached one replica, which the next process's quorum read skips.
+    const active = (await getUpload(before, BUCKET, "big", uploadId))!;
+    const recorded = {
+      ...active.upload,
+      parts: { "1": { t: 1, v: { dataId, size: 3000, etag: "e" } } },
+    };
+
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    const notes = async () => (await db.get(["dj", dataId])) !== undefined;
+    after.objects.getFromEveryReplica = () => Promise.reject(new Error("unused"));
+    after.uploads.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
+    assert.equal(await releaseInterruptedUploads(after), 0);
+    assert.equal(await notes(), true, "the note waits");
+    after.uploads.getFromEveryReplica = () => Promise.resolve(recorded);
+    assert.equal(await releaseInterruptedUploads(after), 0);
+    assert.equal(await notes(), false, "settled: the part is named");
+    let live = 0;
+    for await (const block of after.versions.scan(dataId)) if (!block.deleted) live++;
+    assert.equal(live, 3, "its data is kept");
+  }));
