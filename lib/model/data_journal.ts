@@ -1,9 +1,10 @@
 /**
  * The data this node writes for the uploads it coordinates (a PutObject's,
- * a part's or a CopyObject's), noted on this node alone before the first block and forgotten
- * once the upload's record names it or it is released. An upload cut off by
- * the death of this node leaves its note behind: the next process settles it
- * (`releaseInterruptedUploads`), since nobody else knows the data exists.
+ * a part's or a CopyObject's), noted on this node alone before the first
+ * block and forgotten once the upload's record names it or it is released.
+ * An upload cut off by the death of this node leaves its note behind: the
+ * next process settles it (`releaseInterruptedUploads`), since nobody else
+ * knows the data exists.
  *
  * Keys: `["dj", dataId]` -> JournalEntry.
  */

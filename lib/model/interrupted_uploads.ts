@@ -102,12 +102,9 @@ async function ownerOf(
   if (uploadDataIds(upload).includes(dataId)) return "named";
   // A record of the part that reached one replica alone may spread yet, and
   // be completed: every replica must answer without it.
-  try {
-    const everywhere = await store.uploads.getFromEveryReplica(owner.uploadId);
-    return everywhere && uploadDataIds(everywhere).includes(dataId) ? "named" : "none";
-  } catch {
-    return "pending";
-  }
+  const everywhere = await onEveryReplica(() => store.uploads.getFromEveryReplica(owner.uploadId));
+  if (everywhere === "unanswered") return "pending";
+  return everywhere && uploadDataIds(everywhere).includes(dataId) ? "named" : "none";
 }
 
 /**
@@ -125,7 +122,7 @@ async function settleUploading(
   owner: Extract<DataOwner, { kind: "object" }>,
   version: ObjectVersion,
 ): Promise<"named" | "pending" | "none"> {
-  const entry = await entryOnEveryReplica(store, owner);
+  const entry = await onEveryReplica(() => entryOf(store, owner));
   if (entry === "unanswered") return "pending";
   const state = entry?.versions.find((v) => v.uuid === version.uuid)?.state.state;
   if (state === "complete") return "named";
@@ -143,19 +140,21 @@ async function copyOwnerOf(
   store: Store,
   owner: Extract<DataOwner, { kind: "copy" }>,
 ): Promise<"named" | "pending" | "none"> {
-  const entry = await entryOnEveryReplica(store, owner);
+  const entry = await onEveryReplica(() => entryOf(store, owner));
   if (entry === "unanswered") return "pending";
   const state = entry?.versions.find((v) => v.uuid === owner.versionUuid)?.state.state;
   return state === "complete" ? "named" : "none";
 }
 
-/** The owner's object entry as every replica holds it; "unanswered" while one does not answer. */
-async function entryOnEveryReplica(
-  store: Store,
-  { bucketId, key }: DataOwner,
-): Promise<ObjectEntry | undefined | "unanswered"> {
+/** The owner's object entry as every replica holds it. */
+function entryOf(store: Store, { bucketId, key }: DataOwner): Promise<ObjectEntry | undefined> {
+  return store.objects.getFromEveryReplica(bucketId, key);
+}
+
+/** What a read of every replica answers; "unanswered" while one does not answer. */
+async function onEveryReplica<T>(read: () => Promise<T>): Promise<T | "unanswered"> {
   try {
-    return await store.objects.getFromEveryReplica(bucketId, key);
+    return await read();
   } catch {
     return "unanswered";
   }

@@ -152,19 +152,9 @@ export class Table<E> {
       `read ${this.schema.name} entry`,
       nodes,
       false,
-      async (node) =>
-        ((await this.replication.call(node, `${this.#path}/get`, {
-          body: { pk: partitionKey, sk: sortKey },
-        }, {
-          priority: "high",
-        })).body as { entry: E | null }).entry ?? undefined,
+      (node) => this.#getOn(node, partitionKey, sortKey, "high"),
     );
-    let merged: E | undefined;
-    for (const { value } of answers) {
-      if (value !== undefined) {
-        merged = merged === undefined ? value : this.schema.merge(merged, value);
-      }
-    }
+    const merged = this.#mergeCopies(answers.map((a) => a.value));
     if (merged !== undefined && answers.length > 1) {
       const behind = answers.filter((a) => a.value === undefined || !stableEqual(a.value, merged));
       for (const { node } of behind) {
@@ -184,17 +174,37 @@ export class Table<E> {
    */
   async getFromEveryReplica(partitionKey: string, sortKey = ""): Promise<E | undefined> {
     const partition = this.partitionOf(partitionKey);
-    const nodes = new Set([
-      ...this.replication.readSet(partition),
-      ...this.replication.writeSets(partition).flat(),
-    ]);
-    const copies = await Promise.all(
-      [...nodes].map(async (node) =>
-        ((await this.replication.call(node, `${this.#path}/get`, {
-          body: { pk: partitionKey, sk: sortKey },
-        }, { priority: "background" })).body as { entry: E | null }).entry ?? undefined
-      ),
+    const nodes = [
+      ...new Set([
+        ...this.replication.readSet(partition),
+        ...this.replication.writeSets(partition).flat(),
+      ]),
+    ];
+    const answers = await quorumRead(
+      `read ${this.schema.name} entry from every replica`,
+      nodes,
+      nodes.length,
+      this.replication.readHedgeMs(nodes),
+      (node) => this.#getOn(node, partitionKey, sortKey, "background"),
     );
+    return this.#mergeCopies(answers.map((a) => a.value));
+  }
+
+  /** A replica's copy of an entry. */
+  async #getOn(
+    node: string,
+    pk: string,
+    sk: string,
+    priority: "high" | "background",
+  ): Promise<E | undefined> {
+    const answer = await this.replication.call(node, `${this.#path}/get`, { body: { pk, sk } }, {
+      priority,
+    });
+    return (answer.body as { entry: E | null }).entry ?? undefined;
+  }
+
+  /** Replicas' copies of an entry, merged; undefined where none has it. */
+  #mergeCopies(copies: (E | undefined)[]): E | undefined {
     let merged: E | undefined;
     for (const copy of copies) {
       if (copy !== undefined) {
