@@ -6,7 +6,7 @@ import { writeData } from "./object_data.ts";
 import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts";
 import { getCurrent, putObject } from "./objects.ts";
 import { copyObject, copyRange } from "./copy.ts";
-import type { DataOwner } from "./data_journal.ts";
+import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import type { ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
 
@@ -384,4 +384,38 @@ Deno.test("a part whose record a quorum read misses is kept while a replica may 
     let live = 0;
     for await (const block of after.versions.scan(dataId)) if (!block.deleted) live++;
     assert.equal(live, 3, "its data is kept");
+  }));
+
+Deno.test("a copy whose commit fails keeps its notes, naming its version, for the next process", () =>
+  withDisks(async (db, blocks) => {
+    const before = new Store(db, blocks, { blockSize: 1024 });
+    const body = bodyOf(crypto.getRandomValues(new Uint8Array(3000)));
+    await putObject(before, BUCKET, "source", body, { headers: [], maxSize: 1 << 20 });
+    const source = (await getCurrent(before, BUCKET, "source"))!;
+    // Too few replicas take the copy's version: it may show yet, so its data stays.
+    const insert = before.objects.insert.bind(before.objects);
+    before.objects.insert = (entry) =>
+      entry.key === "failed" ? Promise.reject(new Error("too few replicas")) : insert(entry);
+    await assert.rejects(
+      copyObject(before, source, { bucketId: BUCKET, key: "failed" }, { headers: [] }),
+      /too few replicas/,
+    );
+    const notes: JournalEntry[] = [];
+    for await (const { value } of db.list<JournalEntry>({ prefix: ["dj"] })) notes.push(value);
+    assert.equal(notes.length, 1, "one note per part of the source");
+    const [{ dataId, owner }] = notes;
+    assert.equal(owner.kind, "copy");
+    assert.equal(owner.key, "failed");
+    const liveBlocks = async (store: Store) => {
+      let live = 0;
+      for await (const b of store.versions.scan(dataId)) if (!b.deleted) live++;
+      return live;
+    };
+    assert.equal(await liveBlocks(before), 3);
+
+    // No replica holds the version: the next process releases the copy's data.
+    const after = new Store(db, blocks, { blockSize: 1024 });
+    assert.equal(await releaseInterruptedUploads(after), 1);
+    assert.equal(await liveBlocks(after), 0);
+    assert.equal(await db.get(["dj", dataId]), undefined);
   }));
