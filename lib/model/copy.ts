@@ -265,11 +265,10 @@ export async function copyObject(
     return { version, meta };
   } catch (e) {
     // A copy whose write failed may have reached some replicas and show yet:
-    // its data stays, noted, for the node's next process to settle.
-    if (!committing) {
-      for (const id of created) await store.releaseData(id);
-      store.journal.endAll(created);
-    }
+    // its data stays, noted, for the journal's settling.
+    const released = !committing && await store.releaseFailedUploadData(created);
+    if (released) store.journal.endAll(created);
+    else store.journal.leave(created);
     throw e;
   }
 }

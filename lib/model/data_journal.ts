@@ -4,13 +4,17 @@
  * block and forgotten once the upload's record names it or it is released.
  * An upload cut off by the death of this node leaves its note behind: the
  * next process settles it (`releaseInterruptedUploads`), since nobody else
- * knows the data exists.
+ * knows the data exists. An upload that fails while its process runs on,
+ * its data kept because a record naming it may have reached a replica,
+ * leaves its note to the same settling (`leave`), once its writes can no
+ * longer land.
  *
  * Keys: `["dj", dataId]` -> JournalEntry.
  */
 import type { DbStore } from "../db/db.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
+import { LEFT_NOTE_SETTLE_DELAY_MS } from "../util/limits.ts";
 
 const JOURNAL_SPACE = "dj";
 
@@ -33,8 +37,10 @@ export interface JournalEntry {
 export class DataJournal {
   /** This process: notes of other runs are of uploads that died with their process. */
   readonly run = crypto.randomUUID();
+  /** This process's notes that failed uploads left (`leave`), with when. */
+  readonly #leftAtMs = new Map<string, number>();
 
-  constructor(private readonly db: DbStore) {}
+  constructor(private readonly db: DbStore, private readonly nowMs: () => number = Date.now) {}
 
   /** Notes, durably, that `dataId` is about to be written for `owner`. */
   async begin(dataId: string, owner: DataOwner): Promise<void> {
@@ -63,16 +69,33 @@ export class DataJournal {
     );
   }
 
-  forget(...dataIds: string[]): Promise<void> {
-    return this.db.commit(
-      dataIds.map((dataId) => ({ type: "delete", key: [JOURNAL_SPACE, dataId] })),
-    );
+  /**
+   * Leaves the notes of `dataIds`, noted by this process, to be settled as an
+   * earlier process's are (`unsettled`): their upload failed, and keeps its
+   * data while a record naming it may show.
+   */
+  leave(dataIds: string[]): void {
+    const nowMs = this.nowMs();
+    for (const dataId of dataIds) this.#leftAtMs.set(dataId, nowMs);
   }
 
-  /** The notes that processes before this one left. */
-  async *leftByEarlierRuns(): AsyncIterableIterator<JournalEntry> {
+  async forget(...dataIds: string[]): Promise<void> {
+    await this.db.commit(
+      dataIds.map((dataId) => ({ type: "delete", key: [JOURNAL_SPACE, dataId] })),
+    );
+    for (const dataId of dataIds) this.#leftAtMs.delete(dataId);
+  }
+
+  /**
+   * The notes to settle: those that processes before this one left, and
+   * those that this one's failed uploads left long enough ago that no write
+   * they sent is still on its way (LEFT_NOTE_SETTLE_DELAY_MS).
+   */
+  async *unsettled(): AsyncIterableIterator<JournalEntry> {
+    const settleLeftBeforeMs = this.nowMs() - LEFT_NOTE_SETTLE_DELAY_MS;
     for await (const { value } of this.db.list<JournalEntry>({ prefix: [JOURNAL_SPACE] })) {
       if (value.run !== this.run) yield value;
+      else if ((this.#leftAtMs.get(value.dataId) ?? Infinity) <= settleLeftBeforeMs) yield value;
     }
   }
 }

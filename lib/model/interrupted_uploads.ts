@@ -1,27 +1,29 @@
 /**
  * Uploads cut off by the death of the node coordinating them: their data,
  * written before any record named it, is released here by the node's next
- * process (see DataJournal), unless a record names it after all. Releasing
+ * process (see DataJournal), unless a record names it after all; so is the
+ * data of uploads that failed while their process ran on, by that process. Releasing
  * marks the data's block entries deleted, which is idempotent: data another
  * path released already is not released twice.
  */
 import type { Store } from "./store.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import { uploadDataIds } from "./mpu_table.ts";
-import type { ObjectEntry, ObjectVersion } from "./object_table.ts";
+import type { ObjectEntry } from "./object_table.ts";
 import { abortVersion } from "./objects.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 
 /**
- * Settles the notes of earlier processes; returns how many data ids were
+ * Settles the notes of earlier processes, and those this process's failed
+ * uploads left (see DataJournal.unsettled); returns how many data ids were
  * released. A note whose records cannot be read now (peers unreachable), or
  * that needs every replica's copy (a version still uploading, a copy) while
  * one does not answer, is kept for the next pass.
  */
 export async function releaseInterruptedUploads(store: Store): Promise<number> {
   let released = 0;
-  for await (const entry of store.journal.leftByEarlierRuns()) {
+  for await (const entry of store.journal.unsettled()) {
     try {
       const owner = await ownerOf(store, entry);
       if (owner === "pending") continue;
@@ -61,7 +63,7 @@ export async function abortOwnCutOffUploads(
       if (coordinator.run === store.journal.run) continue; // in progress
       let outcome: "named" | "pending" | "none";
       try {
-        outcome = await settleUploading(store, { kind: "object", bucketId, key }, version);
+        outcome = await settleUploading(store, { kind: "object", bucketId, key }, version.uuid);
       } catch (e) {
         log("remise::model", "warn", `upload ${version.uuid} kept for now: ${errorMessage(e)}`);
         outcome = "pending";
@@ -76,8 +78,8 @@ export async function abortOwnCutOffUploads(
 /**
  * Whether a record names the data: "named" by a complete version of the
  * object, or by the record of its part in an upload going on; else "none".
- * A version still uploading, which its dead PutObject will never complete,
- * is settled by `settleUploading`.
+ * A PutObject's version not complete in a quorum read is settled by
+ * `settleUploading`.
  */
 async function ownerOf(
   store: Store,
@@ -86,9 +88,11 @@ async function ownerOf(
   if (owner.kind === "copy") return await copyOwnerOf(store, owner);
   const entry = await store.objects.get(owner.bucketId, owner.key);
   if (owner.kind === "object") {
-    const version = entry?.versions.find((v) => v.uuid === dataId);
-    if (version?.state.state === "uploading") return await settleUploading(store, owner, version);
-    return version?.state.state === "complete" ? "named" : "none";
+    const state = entry?.versions.find((v) => v.uuid === dataId)?.state.state;
+    if (state === "complete") return "named";
+    // An abort or a deletion wins over a completion it meets (see object_table.ts).
+    if (state === "aborted" || state === "deleted") return "none";
+    return await settleUploading(store, owner, dataId);
   }
   // A completed upload's version (the upload's id for uuid) lists the parts it kept.
   const state = entry?.versions.find((v) => v.uuid === owner.uploadId)?.state;
@@ -108,25 +112,28 @@ async function ownerOf(
 }
 
 /**
- * A PutObject left "uploading" by this node's earlier process: its
- * completion may have reached a replica that a quorum read skips, and would
- * show later, its data released. So every replica is read: without a
- * completion on any, none can come any more, and the version is aborted
- * (which, like a failed PutObject's abort, releases its data: "none"). While
- * a replica does not answer, the note waits ("pending"), as it did for every
- * such version before, until the version was aborted a week later (see
- * abandoned_uploads.ts) or replaced by a newer write of its key.
+ * A PutObject's version (`uuid`) that its upload left uploading, or that a
+ * quorum read does not show: its completion may have reached a replica that
+ * the read skipped, and would show later, its data released. So every
+ * replica is read: without a completion on any, none can come any more, and
+ * a version still uploading is aborted (which, like a failed PutObject's
+ * abort, releases its data: "none"). While a replica does not answer, the
+ * note waits ("pending"), as it did for every such version before, until the
+ * version was aborted a week later (see abandoned_uploads.ts) or replaced by
+ * a newer write of its key.
  */
 async function settleUploading(
   store: Store,
   owner: Extract<DataOwner, { kind: "object" }>,
-  version: ObjectVersion,
+  uuid: string,
 ): Promise<"named" | "pending" | "none"> {
   const entry = await onEveryReplica(() => entryOf(store, owner));
   if (entry === "unanswered") return "pending";
-  const state = entry?.versions.find((v) => v.uuid === version.uuid)?.state.state;
-  if (state === "complete") return "named";
-  if (state === "uploading") await abortVersion(store, owner.bucketId, owner.key, version);
+  const version = entry?.versions.find((v) => v.uuid === uuid);
+  if (version?.state.state === "complete") return "named";
+  if (version?.state.state === "uploading") {
+    await abortVersion(store, owner.bucketId, owner.key, version);
+  }
   return "none";
 }
 
@@ -134,7 +141,8 @@ async function settleUploading(
  * Whether a CopyObject's version names its data: a copy leaves no record
  * until it commits, and a commit its node's death cut short may have
  * reached one replica alone, so every replica is read (a note waits while
- * one does not answer). No write of the dead process can land any more.
+ * one does not answer). No write of the copy can land any more (see
+ * DataJournal.unsettled).
  */
 async function copyOwnerOf(
   store: Store,

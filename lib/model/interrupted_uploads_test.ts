@@ -3,12 +3,13 @@ import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { abortOwnCutOffUploads, releaseInterruptedUploads } from "./interrupted_uploads.ts";
 import { writeData } from "./object_data.ts";
-import { abortUpload, createUpload, getUpload, recordPart } from "./multipart.ts";
+import { abortUpload, createUpload, getUpload, recordPart, uploadPart } from "./multipart.ts";
 import { getCurrent, putObject } from "./objects.ts";
 import { copyObject, copyRange } from "./copy.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import type { ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
+import { LEFT_NOTE_SETTLE_DELAY_MS } from "../util/limits.ts";
 
 const BUCKET = "bucket-id";
 
@@ -110,17 +111,19 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     const after = new Store(db, blocks, { blockSize: 1024 });
     const getEverywhere = after.objects.getFromEveryReplica.bind(after.objects);
     after.objects.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
-    assert.equal(await releaseInterruptedUploads(after), 3);
+    assert.equal(await releaseInterruptedUploads(after), 2);
     const refcounts = async (hashes: string[]) =>
       await Promise.all(hashes.map((h) => after.blocks.refcount(h)));
     // The releases run after their commits: wait for the counts to drop.
     for (let i = 0; i < 50 && (await refcounts(inFlight.hashes)).some((c) => c > 0); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const released of [replaced, inFlight, ofAborted]) {
+    for (const released of [inFlight, ofAborted]) {
       assert.deepEqual(await refcounts(released.hashes), [0, 0, 0]);
     }
-    for (const kept of [uploading, recorded]) {
+    // The replaced PutObject's completion may have reached a replica alone, newer than its
+    // replacement: its data waits too.
+    for (const kept of [replaced, uploading, recorded]) {
       assert.deepEqual(await refcounts(kept.hashes), [1, 1, 1]);
     }
     const done = await after.objects.get(BUCKET, "done");
@@ -128,17 +131,19 @@ Deno.test("the next process releases the data of uploads its node died in, and o
     for await (const block of after.versions.scan(completed.version.uuid)) {
       assert.equal(block.deleted, false, "a completed object keeps its data");
     }
-    // Every note is settled but the one of the version still uploading, which waits: once
-    // every replica answers without its completion, none can come, and it is aborted.
+    // Every note is settled but those two, which wait: once every replica answers without
+    // their completion, none can come, and the one still uploading is aborted.
     assert.equal(await releaseInterruptedUploads(after), 0);
     after.objects.getFromEveryReplica = getEverywhere;
-    assert.equal(await releaseInterruptedUploads(after), 1);
+    assert.equal(await releaseInterruptedUploads(after), 2);
     // Aborted: a lone node keeps no record of it.
     assert.equal(await after.objects.get(BUCKET, "uploading"), undefined);
-    for (let i = 0; i < 50 && (await refcounts(uploading.hashes)).some((c) => c > 0); i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    for (const released of [replaced, uploading]) {
+      for (let i = 0; i < 50 && (await refcounts(released.hashes)).some((c) => c > 0); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(await refcounts(released.hashes), [0, 0, 0]);
     }
-    assert.deepEqual(await refcounts(uploading.hashes), [0, 0, 0]);
     // The notes of the running process are left alone.
     await after.journal.begin(crypto.randomUUID(), object("now"));
     assert.equal(await releaseInterruptedUploads(after), 0);
@@ -418,4 +423,102 @@ Deno.test("a copy whose commit fails keeps its notes, naming its version, for th
     assert.equal(await releaseInterruptedUploads(after), 1);
     assert.equal(await liveBlocks(after), 0);
     assert.equal(await db.get(["dj", dataId]), undefined);
+  }));
+
+Deno.test("uploads that fail while their process runs on leave their notes to it, settled once their writes can no longer land", () =>
+  withDisks(async (db, blocks) => {
+    let now = Date.now();
+    const blockSize = 16 * 1024;
+    const store = new Store(db, blocks, { blockSize, nowMs: () => now });
+    const random = (size: number) => bodyOf(crypto.getRandomValues(new Uint8Array(size)));
+    await putObject(store, BUCKET, "source", random(20_000), { headers: [], maxSize: 1 << 20 });
+    const source = (await getCurrent(store, BUCKET, "source"))!;
+    const uploadId = await createUpload(store, BUCKET, "parts", []);
+
+    // Too few replicas take the final writes (the node's only replica here): one
+    // reaches it, the others none, but each may have reached another replica.
+    const refused = () => Promise.reject(new Error("too few replicas"));
+    const { updateIfAlone: commitAlone, insert } = store.objects;
+    const recordAlone = store.uploads.updateIfAlone;
+    const refuse = (refusing: boolean) => {
+      store.objects.updateIfAlone = refusing
+        ? (bucketId, key, update) => {
+          if (key !== "reached") return (update(undefined), refused());
+          return commitAlone.call(store.objects, bucketId, key, update).then(refused);
+        }
+        : commitAlone;
+      // A copy commits through a write to every replica.
+      store.objects.insert = refusing
+        ? (entry) => entry.key === "copy" ? refused() : insert.call(store.objects, entry)
+        : insert;
+      store.uploads.updateIfAlone = refusing ? refused : recordAlone;
+    };
+    refuse(true);
+    const put = (key: string, size: number, sizeHint?: number) =>
+      putObject(store, BUCKET, key, random(size), { headers: [], maxSize: 1 << 20, sizeHint });
+    await assert.rejects(put("noted", 40_000), /too few replicas/);
+    await assert.rejects(put("reached", 40_000), /too few replicas/);
+    // One block announced: its upload took no note, and leaves one.
+    await assert.rejects(put("one-block", 10_000, 10_000), /too few replicas/);
+    const active = (await getUpload(store, BUCKET, "parts", uploadId))!;
+    await assert.rejects(
+      uploadPart(store, active, 1, random(20_000), { sizeHint: 20_000 }),
+      /too few replicas/,
+    );
+    await assert.rejects(
+      copyObject(store, source, { bucketId: BUCKET, key: "copy" }, { headers: [] }),
+      /too few replicas/,
+    );
+    // An upload of this process still going on.
+    const going = crypto.randomUUID();
+    await store.journal.begin(going, { kind: "object", bucketId: BUCKET, key: "going" });
+    refuse(false);
+
+    const notes = async () => {
+      const found = new Map<string, string>();
+      for await (const { value } of db.list<JournalEntry>({ prefix: ["dj"] })) {
+        found.set(value.owner.key, value.dataId);
+      }
+      return found;
+    };
+    const left = await notes();
+    assert.deepEqual([...left.keys()].sort(), [
+      "copy",
+      "going",
+      "noted",
+      "one-block",
+      "parts",
+      "reached",
+    ]);
+    const liveBlocks = async (dataId: string) => {
+      let live = 0;
+      for await (const b of store.versions.scan(dataId)) if (!b.deleted) live++;
+      return live;
+    };
+    const leftData = ["noted", "one-block", "parts", "copy"].map((key) => left.get(key)!);
+    const liveBefore = await Promise.all(leftData.map(liveBlocks));
+    assert.deepEqual(liveBefore, [3, 1, 2, 2], "the failed uploads' data stays");
+    assert.equal(await liveBlocks(left.get("reached")!), 3);
+
+    // A write the uploads sent may still be on its way: their notes wait.
+    assert.equal(await releaseInterruptedUploads(store), 0);
+    now += LEFT_NOTE_SETTLE_DELAY_MS - 1;
+    assert.equal(await releaseInterruptedUploads(store), 0);
+    assert.equal((await notes()).size, 6);
+
+    // No replica holds a record naming the data: it is released, the records left
+    // uploading aborted, and the upload going on left alone. The data of the
+    // version that reached a replica is kept.
+    now += 1;
+    assert.equal(await releaseInterruptedUploads(store), 4);
+    assert.deepEqual([...(await notes()).keys()], ["going"]);
+    assert.deepEqual(await Promise.all(leftData.map(liveBlocks)), [0, 0, 0, 0]);
+    for (const key of ["noted", "one-block"]) {
+      assert.equal(await store.objects.get(BUCKET, key), undefined, `${key}: aborted`);
+    }
+    assert.equal((await store.objects.get(BUCKET, "reached"))?.versions[0].state.state, "complete");
+    assert.equal(await liveBlocks(left.get("reached")!), 3);
+    now += LEFT_NOTE_SETTLE_DELAY_MS;
+    assert.equal(await releaseInterruptedUploads(store), 0);
+    assert.deepEqual([...(await notes()).keys()], ["going"]);
   }));

@@ -297,10 +297,11 @@ async function storePart(
   } catch (e) {
     // A part whose record failed may have reached some replicas, and be
     // completed yet: its data stays (released with its upload, or, if the
-    // record never shows, when this node's next process settles its journal).
-    if (!recording) {
-      await store.releaseData(dataId);
-      if (await noting.then(() => true, () => false)) store.journal.end(dataId);
+    // record never shows, when the journal's settling finds no replica with it).
+    const released = !recording && await store.releaseFailedUploadData([dataId]);
+    if (await noting.then(() => true, () => false)) {
+      if (released) store.journal.end(dataId);
+      else store.journal.leave([dataId]);
     }
     throw e;
   }

@@ -26,6 +26,7 @@ import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww } from "../util/crdt.ts";
 import { log } from "../util/log.ts";
+import type { DataOwner } from "./data_journal.ts";
 import { errorMessage } from "../util/errors.ts";
 
 export type CurrentObject = NonNullable<ReturnType<typeof currentData>>;
@@ -291,24 +292,41 @@ export async function putObject(
     return { version, meta };
   } catch (e) {
     // A version whose final write failed may have reached some replicas and
-    // show yet: its data stays (if it never shows, its record of an upload
-    // in progress is collected after a week). Before that, the upload ends.
-    if (uploadingSinceMs !== undefined && !committing) {
+    // show yet: its data stays, noted for the journal's settling, which
+    // reads every replica. Before that write, the upload ends.
+    if (uploadingSinceMs !== undefined) {
       const version = { uuid, timestampMs: uploadingSinceMs, ...flag };
-      if (await abandonUpload(store, bucketId, key, version) && noted) store.journal.end(uuid);
+      if (!committing && await abandonUpload(store, bucketId, key, version)) {
+        if (noted) store.journal.end(uuid);
+      } else {
+        await leaveNote(store, noted, uuid, { kind: "object", bucketId, key });
+      }
     }
     throw e;
   }
 }
 
 /**
+ * Leaves a failed PutObject's data to the journal's settling (see
+ * DataJournal.leave), noting it first if its upload took no note.
+ */
+async function leaveNote(store: Store, noted: boolean, uuid: string, owner: DataOwner) {
+  try {
+    if (!noted) await store.journal.begin(uuid, owner);
+    store.journal.leave([uuid]);
+  } catch (e) {
+    // Its record, left uploading, is aborted by the node's next process.
+    log("remise::model", "warn", `upload ${uuid} of ${owner.key} not noted: ${errorMessage(e)}`);
+  }
+}
+
+/**
  * Ends a PutObject that failed before its version was written: marks the
  * version aborted and releases its data, which it never names, even when
- * the mark cannot be written now (too few replicas: a record left
- * uploading is aborted later, or replaced by a newer version) or its record
- * was replaced by a newer version already. Resolves with whether the data
- * was released; if not, the upload's note in the journal is for the node's
- * next process.
+ * the mark cannot be written now (too few replicas) or its record was
+ * replaced by a newer version already. Resolves with whether both were
+ * done; if not, the upload's note is left to the journal's settling, which
+ * aborts a record left uploading once every replica answers.
  */
 async function abandonUpload(
   store: Store,
@@ -320,8 +338,11 @@ async function abandonUpload(
     log("remise::model", "warn", `upload ${version.uuid} of ${key}: ${what}: ${errorMessage(e)}`);
     return false;
   };
-  await abortVersion(store, bucketId, key, version).catch(failed("not marked aborted"));
-  return await store.releaseData(version.uuid).then(() => true, failed("data not released"));
+  const marked = await abortVersion(store, bucketId, key, version)
+    .then(() => true, failed("not marked aborted"));
+  const released = await store.releaseData(version.uuid)
+    .then(() => true, failed("data not released"));
+  return marked && released;
 }
 
 /**

@@ -31,6 +31,8 @@ import { LocalReplication, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 import type { LocalTransaction } from "../table/schema.ts";
 import { lww } from "../util/crdt.ts";
+import { log } from "../util/log.ts";
+import { errorMessage } from "../util/errors.ts";
 
 /** A version whose data is no longer needed: its upload was aborted, or it was deleted by id. */
 function isReleased(v: ObjectVersion): boolean {
@@ -85,9 +87,9 @@ export class Store {
   readonly merkle?: MerkleIndex;
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
-    this.journal = new DataJournal(db);
-    this.releases = new ReleaseQueue(db, (version) => this.#releaseVersion(version));
     this.nowMs = options.nowMs ?? Date.now;
+    this.journal = new DataJournal(db, this.nowMs);
+    this.releases = new ReleaseQueue(db, (version) => this.#releaseVersion(version));
     this.blockSize = options.blockSize;
     this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);
     const replication = this.replication = options.replication ?? new LocalReplication();
@@ -177,6 +179,21 @@ export class Store {
     }
     batch.push(releasedMarker(dataId, this.nowMs()));
     await this.versions.insertMany(batch);
+  }
+
+  /**
+   * Releases the data of a failed upload, which nothing names; resolves with
+   * whether all of it was released (a failure is logged: the upload's notes
+   * keep the rest for the journal's settling).
+   */
+  async releaseFailedUploadData(dataIds: string[]): Promise<boolean> {
+    try {
+      for (const dataId of dataIds) await this.releaseData(dataId);
+      return true;
+    } catch (e) {
+      log("remise::model", "warn", `data of a failed upload kept for now: ${errorMessage(e)}`);
+      return false;
+    }
   }
 
   /**

@@ -64,6 +64,14 @@ export const ENDED_UPLOAD_CLEAR_AGE_MS = 3600 * 1000;
  */
 export const INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS = 20 * 1000;
 export const INTERRUPTED_UPLOAD_INTERVAL_MS = 60 * 1000;
+/**
+ * How long the notes of an upload that failed while its process runs on
+ * (a commit or a record without a quorum) wait before that process settles
+ * them: longer than any write the upload sent may still be on its way to a
+ * replica (RPC_TIMEOUT_MS, RPC_STREAM_IDLE_TIMEOUT_MS), since a late write
+ * could name data released meanwhile.
+ */
+export const LEFT_NOTE_SETTLE_DELAY_MS = 5 * 60 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
 /** The first lifecycle pass after a start waits this long, for the peers' state (see nodeInCharge). */
