@@ -22,7 +22,7 @@ import {
 import { applyLifecycle } from "../model/lifecycle.ts";
 import type { Bucket } from "../model/bucket_table.ts";
 import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
-import { abortOwnCutOffUploads, releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
+import { abortCutOffUploads, releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
 import { clearEndedUploads } from "../model/ended_uploads.ts";
 import type { MultipartUpload } from "../model/mpu_table.ts";
 import type { ObjectEntry } from "../model/object_table.ts";
@@ -121,6 +121,11 @@ export function startNodeServices(
   );
   const abandoned = registry.register(
     new PeriodicWorker("abandoned upload collection", ABANDONED_UPLOAD_INTERVAL_MS, async () => {
+      // Those of processes known to have ended first (another node's restart, or removal).
+      const cutOff = await abortCutOffUploads(
+        store,
+        localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
+      );
       const aborted = await abortAbandonedUploads(
         store,
         localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
@@ -131,27 +136,28 @@ export function startNodeServices(
         localEntries<MultipartUpload>(db, "mpu"),
         ENDED_UPLOAD_CLEAR_AGE_MS,
       );
-      return `${aborted} abandoned uploads aborted, ${cleared} ended multipart uploads cleared ` +
-        `in the last run`;
+      return `${cutOff.aborted} cut-off and ${aborted} abandoned uploads aborted, ${cleared} ` +
+        `ended multipart uploads cleared in the last run`;
     }),
   );
-  // This node's uploads that its earlier processes left "uploading": looked
-  // for in every local entry once, then those still waiting for a replica.
-  let ownCutOffUploadsWaiting: ObjectEntry[] | undefined;
+  // Uploads left "uploading" by processes that ended (this node's earlier
+  // ones above all): looked for in every local entry once after the start,
+  // then those still waiting for a replica (the hourly collection looks again).
+  let cutOffUploadsWaiting: ObjectEntry[] | undefined;
   const interrupted = registry.register(
     new PeriodicWorker(
       "interrupted upload collection",
       INTERRUPTED_UPLOAD_INTERVAL_MS,
       async () => {
         const released = await releaseInterruptedUploads(store);
-        const own = await abortOwnCutOffUploads(
+        const cutOff = await abortCutOffUploads(
           store,
-          ownCutOffUploadsWaiting ?? localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
+          cutOffUploadsWaiting ?? localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
         );
-        ownCutOffUploadsWaiting = own.waiting;
+        cutOffUploadsWaiting = cutOff.waiting;
         // Releases of replaced objects' data that a stop or a missing quorum cut short.
         const resumed = await store.releases.resume();
-        return `${released} interrupted uploads released, ${own.aborted} cut-off uploads aborted, ` +
+        return `${released} interrupted uploads released, ${cutOff.aborted} cut-off uploads aborted, ` +
           `${resumed} releases of replaced objects' data taken up again in the last run`;
       },
       { firstRunDelayMs: INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS },

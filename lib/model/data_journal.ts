@@ -35,12 +35,15 @@ export interface JournalEntry {
 }
 
 export class DataJournal {
-  /** This process: notes of other runs are of uploads that died with their process. */
-  readonly run = crypto.randomUUID();
   /** This process's notes that failed uploads left (`leave`), with when. */
   readonly #leftAtMs = new Map<string, number>();
 
-  constructor(private readonly db: DbStore, private readonly nowMs: () => number = Date.now) {}
+  /** `run`: this process (Replication.run); notes of other runs are of uploads that died with theirs. */
+  constructor(
+    private readonly db: DbStore,
+    private readonly nowMs: () => number,
+    readonly run: string,
+  ) {}
 
   /** Notes, durably, that `dataId` is about to be written for `owner`. */
   async begin(dataId: string, owner: DataOwner): Promise<void> {

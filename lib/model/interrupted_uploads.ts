@@ -9,7 +9,8 @@
 import type { Store } from "./store.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import { uploadDataIds } from "./mpu_table.ts";
-import type { ObjectEntry } from "./object_table.ts";
+import type { ObjectEntry, ObjectVersion } from "./object_table.ts";
+import { GONE_COORDINATOR_UPLOAD_AGE_MS, LEFT_NOTE_SETTLE_DELAY_MS } from "../util/limits.ts";
 import { abortVersion } from "./objects.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
@@ -40,15 +41,16 @@ export async function releaseInterruptedUploads(store: Store): Promise<number> {
 }
 
 /**
- * Aborts the single uploads among `entries` (this node's copies) that an
- * earlier process of this node coordinated and left "uploading", as noted
- * ones are settled (`settleUploading`): a PutObject of one block takes no
- * note, and its version, recorded once its body has arrived, stays so if
- * its node dies before the completion. Returns how many were aborted (their
- * data released by the abort), and those that wait for a replica to answer,
- * to be tried again alone.
+ * Aborts the single uploads among `entries` (this node's copies) left
+ * "uploading" by a process that has ended (`coordinatorEnded`), as noted ones
+ * are settled (`settleUploading`): a PutObject of one block takes no note,
+ * and its version, recorded once its body has arrived, stays so if its node
+ * dies before the completion; and a key whose partition its coordinator does
+ * not store is not among that node's entries. Returns how many were aborted
+ * (their data released by the abort), and those that wait for a replica to
+ * answer, to be tried again alone.
  */
-export async function abortOwnCutOffUploads(
+export async function abortCutOffUploads(
   store: Store,
   entries: AsyncIterable<ObjectEntry> | Iterable<ObjectEntry>,
 ): Promise<{ aborted: number; waiting: ObjectEntry[] }> {
@@ -58,9 +60,7 @@ export async function abortOwnCutOffUploads(
     for (const version of versions) {
       const state = version.state;
       if (state.state !== "uploading" || state.multipart) continue;
-      const coordinator = state.coordinator;
-      if (coordinator?.node !== store.replication.nodeId) continue;
-      if (coordinator.run === store.journal.run) continue; // in progress
+      if (!state.coordinator || !coordinatorEnded(store, state.coordinator, version)) continue;
       let outcome: "named" | "pending" | "none";
       try {
         outcome = await settleUploading(store, { kind: "object", bucketId, key }, version.uuid);
@@ -73,6 +73,28 @@ export async function abortOwnCutOffUploads(
     }
   }
   return { aborted, waiting };
+}
+
+/**
+ * Whether the process that coordinated `version`'s upload has ended, so
+ * that no write of the upload can come any more: this node's earlier
+ * process; another node's, once that node answers with another process and
+ * the version is older than a write still on its way could be; or a node
+ * removed from the layout and down, once the version is a day old (a node
+ * being removed may still be finishing uploads, or cut off for a while).
+ */
+function coordinatorEnded(
+  store: Store,
+  coordinator: { node: string; run: string },
+  version: ObjectVersion,
+): boolean {
+  const { replication } = store;
+  const run = replication.runOf(coordinator.node);
+  if (coordinator.node === replication.nodeId) return coordinator.run !== run;
+  const ageMs = store.nowMs() - version.timestampMs;
+  if (run !== undefined) return run !== coordinator.run && ageMs >= LEFT_NOTE_SETTLE_DELAY_MS;
+  return !replication.hasRole(coordinator.node) && !replication.isUp(coordinator.node) &&
+    ageMs >= GONE_COORDINATOR_UPLOAD_AGE_MS;
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { abortOwnCutOffUploads, releaseInterruptedUploads } from "./interrupted_uploads.ts";
+import { abortCutOffUploads, releaseInterruptedUploads } from "./interrupted_uploads.ts";
 import { writeData } from "./object_data.ts";
 import { abortUpload, createUpload, getUpload, recordPart, uploadPart } from "./multipart.ts";
 import { getCurrent, putObject } from "./objects.ts";
@@ -9,6 +9,7 @@ import { copyObject, copyRange } from "./copy.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
 import type { ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
+import { LocalReplication } from "../rpc/replication.ts";
 import { LEFT_NOTE_SETTLE_DELAY_MS } from "../util/limits.ts";
 
 const BUCKET = "bucket-id";
@@ -292,30 +293,40 @@ Deno.test("a PutObject uploading as a quorum reads it, but complete on another r
     assert.equal(await db.get(["dj", uuid]), undefined, "the note is settled");
   }));
 
+type Coordinator = { node: string; run: string };
+
+/** A version left uploading, with its data written (one block: no journal note); its data id. */
+async function leaveUploading(
+  store: Store,
+  key: string,
+  coordinator?: Coordinator,
+  timestampMs = store.nowMs(),
+): Promise<string> {
+  const uuid = crypto.randomUUID();
+  await store.objects.insert({
+    bucketId: BUCKET,
+    key,
+    versions: [{
+      uuid,
+      timestampMs,
+      state: { state: "uploading", multipart: false, headers: [], coordinator },
+    }],
+  });
+  await writeData(store, bodyOf(crypto.getRandomValues(new Uint8Array(1000))), {
+    dataId: uuid,
+    maxSize: 1 << 20,
+    allowInline: false,
+  });
+  return uuid;
+}
+
 Deno.test("the next process aborts the PutObjects this node coordinated and left uploading, once every replica answers", () =>
   withDisks(async (db, blocks) => {
     const before = new Store(db, blocks, { blockSize: 1024 });
     const after = new Store(db, blocks, { blockSize: 1024 });
     const node = before.replication.nodeId;
-    // Versions left uploading, with their data written (one block: no journal note).
-    const uploading = async (key: string, coordinator?: { node: string; run: string }) => {
-      const uuid = crypto.randomUUID();
-      await before.objects.insert({
-        bucketId: BUCKET,
-        key,
-        versions: [{
-          uuid,
-          timestampMs: before.nowMs(),
-          state: { state: "uploading", multipart: false, headers: [], coordinator },
-        }],
-      });
-      await writeData(before, bodyOf(crypto.getRandomValues(new Uint8Array(1000))), {
-        dataId: uuid,
-        maxSize: 1 << 20,
-        allowInline: false,
-      });
-      return uuid;
-    };
+    const uploading = (key: string, coordinator?: Coordinator) =>
+      leaveUploading(before, key, coordinator);
     const cutOff = await uploading("cut-off", { node, run: before.journal.run });
     const elsewhere = await uploading("elsewhere", { node: "another-node", run: "its-run" });
     const inProgress = await uploading("in-progress", { node, run: after.journal.run });
@@ -323,12 +334,12 @@ Deno.test("the next process aborts the PutObjects this node coordinated and left
 
     const getEverywhere = after.objects.getFromEveryReplica.bind(after.objects);
     after.objects.getFromEveryReplica = () => Promise.reject(new Error("a replica did not answer"));
-    const first = await abortOwnCutOffUploads(after, after.objects.scan(BUCKET));
+    const first = await abortCutOffUploads(after, after.objects.scan(BUCKET));
     assert.equal(first.aborted, 0);
     assert.deepEqual(first.waiting.map((e) => e.key), ["cut-off"]);
     after.objects.getFromEveryReplica = getEverywhere;
     // The next pass tries again the uploads that waited, alone.
-    assert.deepEqual(await abortOwnCutOffUploads(after, first.waiting), {
+    assert.deepEqual(await abortCutOffUploads(after, first.waiting), {
       aborted: 1,
       waiting: [],
     });
@@ -521,4 +532,59 @@ Deno.test("uploads that fail while their process runs on leave their notes to it
     now += LEFT_NOTE_SETTLE_DELAY_MS;
     assert.equal(await releaseInterruptedUploads(store), 0);
     assert.deepEqual([...(await notes()).keys()], ["going"]);
+  }));
+
+Deno.test("PutObjects left uploading by another node's process are aborted once it restarted, or a day after its removal", () =>
+  withDisks(async (db, blocks) => {
+    // The peers as this node sees them: "restarted" answers with a new process,
+    // "quiet" is down, "removed" left the layout and is down, "leaving" left it but is up.
+    class Peers extends LocalReplication {
+      override runOf(node: string): string | undefined {
+        const runs: Record<string, string> = { restarted: "new", leaving: "its-run" };
+        return node === this.nodeId ? this.run : runs[node];
+      }
+      override hasRole(node: string): boolean {
+        return !["removed", "leaving"].includes(node);
+      }
+      override isUp(node: string): boolean {
+        return ["restarted", "leaving", this.nodeId].includes(node);
+      }
+    }
+    const now = Date.now();
+    const store = new Store(db, blocks, {
+      blockSize: 1024,
+      replication: new Peers(),
+      nowMs: () => now,
+    });
+    const minutesAgo = (minutes: number) => now - minutes * 60_000;
+    const cases: [string, Coordinator, number, "aborted" | "kept"][] = [
+      ["restarted", { node: "restarted", run: "old" }, minutesAgo(6), "aborted"],
+      // A write its old process sent may be on its way yet.
+      ["restarted-recent", { node: "restarted", run: "old" }, minutesAgo(4), "kept"],
+      ["in-progress", { node: "restarted", run: "new" }, minutesAgo(60), "kept"],
+      ["down", { node: "quiet", run: "its-run" }, minutesAgo(48 * 60), "kept"],
+      ["removed", { node: "removed", run: "its-run" }, minutesAgo(25 * 60), "aborted"],
+      ["removed-recent", { node: "removed", run: "its-run" }, minutesAgo(23 * 60), "kept"],
+      ["leaving", { node: "leaving", run: "its-run" }, minutesAgo(48 * 60), "kept"],
+    ];
+    const dataIds = new Map<string, string>();
+    for (const [key, coordinator, timestampMs] of cases) {
+      dataIds.set(key, await leaveUploading(store, key, coordinator, timestampMs));
+    }
+    const { aborted, waiting } = await abortCutOffUploads(store, store.objects.scan(BUCKET));
+    assert.equal(aborted, 2);
+    assert.deepEqual(waiting, []);
+    await store.releases.settled();
+    for (const [key, , , outcome] of cases) {
+      let live = 0;
+      for await (const b of store.versions.scan(dataIds.get(key)!)) if (!b.deleted) live++;
+      const state = (await store.objects.get(BUCKET, key))?.versions[0].state.state;
+      if (outcome === "aborted") {
+        assert.equal(state, undefined, `${key}: aborted`);
+        assert.equal(live, 0, `${key}: its data released`);
+      } else {
+        assert.equal(state, "uploading", `${key}: left alone`);
+        assert.equal(live, 1, `${key}: its data kept`);
+      }
+    }
   }));

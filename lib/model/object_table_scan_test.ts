@@ -35,6 +35,9 @@ class TestNetwork {
     this.handlers.set(nodeId, handlers);
     return {
       nodeId,
+      run: `${nodeId}-run`,
+      runOf: () => undefined,
+      hasRole: () => true,
       writeSets: () => [NODES],
       readSet: () => NODES,
       storesPartition: () => true,

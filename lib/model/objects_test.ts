@@ -430,7 +430,7 @@ Deno.test("a PutObject that fails releases its data, even when its abort cannot 
     const uuid = entry!.versions[0].uuid;
     const state = entry!.versions[0].state;
     assert.equal(state.state, "uploading", "the abort was not written");
-    // It names its coordinator, whose next process may abort it (abortOwnCutOffUploads).
+    // It names its coordinator, whose next process may abort it (abortCutOffUploads).
     assert.deepEqual(state.coordinator, { node: store.replication.nodeId, run: store.journal.run });
     assert.equal(hashes.size, 4);
     for (const hash of hashes) assert.equal(await store.blocks.refcount(hash), 0);

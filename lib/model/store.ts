@@ -88,11 +88,11 @@ export class Store {
 
   constructor(readonly db: DbStore, blockStore: BlockStore, options: StoreOptions) {
     this.nowMs = options.nowMs ?? Date.now;
-    this.journal = new DataJournal(db, this.nowMs);
+    const replication = this.replication = options.replication ?? new LocalReplication();
+    this.journal = new DataJournal(db, this.nowMs, replication.run);
     this.releases = new ReleaseQueue(db, (version) => this.#releaseVersion(version));
     this.blockSize = options.blockSize;
     this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);
-    const replication = this.replication = options.replication ?? new LocalReplication();
     const merkle = this.merkle = options.antiEntropy ? new MerkleIndex(db, this.mutex) : undefined;
     this.blocks = new BlockManager(
       blockStore,

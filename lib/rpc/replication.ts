@@ -14,6 +14,12 @@ const OVERLOADED_RETRY_DELAYS_MS = [5, 20, 50, 100, 200];
 
 export interface Replication {
   readonly nodeId: string;
+  /** This process of the node: its next one has another (see ObjectVersion's coordinator). */
+  readonly run: string;
+  /** The process a node up last said it runs (undefined while down, or from an older remise). */
+  runOf(node: string): string | undefined;
+  /** Whether a node has a role in some active layout version (a node removed has none). */
+  hasRole(node: string): boolean;
   /** Node sets that must each reach the write quorum (old and new version during a layout change). */
   writeSets(partition: number): string[][];
   /** Nodes to read from: the oldest layout version still active has all the data. */
@@ -45,7 +51,15 @@ export function quorums(mode: ConsistencyMode, n: number): { write: number; read
 /** The single node of a store that runs alone: every partition is here. */
 export class LocalReplication implements Replication {
   readonly nodeId: string = "local";
+  readonly run: string = crypto.randomUUID();
   readonly #handlers = new Map<string, SystemHandler>();
+
+  runOf(node: string): string | undefined {
+    return node === this.nodeId ? this.run : undefined;
+  }
+  hasRole(node: string): boolean {
+    return node === this.nodeId;
+  }
 
   writeSets(): string[][] {
     return [[this.nodeId]];
@@ -94,6 +108,20 @@ export class ClusterReplication implements Replication {
 
   get nodeId(): string {
     return this.system.nodeId;
+  }
+
+  get run(): string {
+    return this.system.run;
+  }
+
+  runOf(node: string): string | undefined {
+    if (node === this.nodeId) return this.run;
+    const peer = this.system.peer(node);
+    return peer?.up ? peer.status?.run : undefined;
+  }
+
+  hasRole(node: string): boolean {
+    return this.system.layout.versions.some((v) => v.roles[node] !== undefined);
   }
 
   writeSets(partition: number): string[][] {

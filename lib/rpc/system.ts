@@ -63,6 +63,8 @@ export interface NodeStatus {
   metadataDisk?: DiskSpace;
   /** The node's clock when it sent this status (absent from older nodes). */
   clockMs?: number;
+  /** This process of the node, new at each start (absent from nodes before 2026-11-28). */
+  run?: string;
 }
 
 export interface PeerState {
@@ -105,6 +107,8 @@ export type SystemHandler = (from: string, message: RpcMessage) => Promise<RpcMe
 
 export class System {
   layout: ClusterLayout;
+  /** This process of the node (NodeStatus.run). */
+  readonly run: string = crypto.randomUUID();
   readonly #peers = new Map<string, PeerState>();
   /** Addresses whose node id is not known yet (bootstrap, Consul). */
   readonly #unknownAddrs = new Set<string>();
@@ -253,6 +257,7 @@ export class System {
       dataDisk: this.#disk.data,
       metadataDisk: this.#disk.metadata,
       clockMs: this.#nowMs(),
+      run: this.run,
     };
   }
 

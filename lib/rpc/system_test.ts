@@ -3,6 +3,7 @@ import { MemoryNetwork } from "../net/memory_transport.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { FORGET_AFTER_MS, PING_INTERVAL_MS, System } from "./system.ts";
 import { applyStaged, stageRole } from "./layout.ts";
+import { ClusterReplication } from "./replication.ts";
 
 const TB = 1_000_000_000_000;
 const IDS = ["a".repeat(64), "b".repeat(64), "c".repeat(64)];
@@ -15,7 +16,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 10_000)
   }
 }
 
-Deno.test("a node gone and out of the layout is forgotten, and gossip does not bring it back; it is met again when it pings", async () => {
+Deno.test("a node gone and out of the layout is forgotten, and gossip does not bring it back; it is met again when it pings, with a new process", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-system-test-" });
   const network = new MemoryNetwork();
   let offsetMs = 0;
@@ -57,8 +58,15 @@ Deno.test("a node gone and out of the layout is forgotten, and gossip does not b
         0,
       );
     });
+    // What a's replication tells of c's process (see abortCutOffUploads).
+    const fromA = new ClusterReplication(a, "consistent");
+    assert.equal(fromA.runOf(IDS[2]), c.run);
+    assert.equal(fromA.runOf(IDS[0]), a.run);
+    assert.deepEqual([IDS[0], IDS[1], IDS[2]].map((id) => fromA.hasRole(id)), [true, true, false]);
+    const firstRun = c.run;
     await c.stop();
     await until("c is seen down", () => [a, b].every((s) => s.peer(IDS[2])?.up === false));
+    assert.equal(fromA.runOf(IDS[2]), undefined, "a node down runs nothing known");
     // Down for a while, but not long enough.
     offsetMs = FORGET_AFTER_MS / 2;
     await new Promise((r) => setTimeout(r, 3 * PING_INTERVAL_MS));
@@ -73,6 +81,8 @@ Deno.test("a node gone and out of the layout is forgotten, and gossip does not b
     // The node comes back: its own ping makes it known again.
     c = await open(2);
     await until("c is back", () => [a, b].every((s) => s.peer(IDS[2])?.up === true));
+    await until("a knows c's new process", () => fromA.runOf(IDS[2]) === c.run);
+    assert.notEqual(c.run, firstRun);
   } finally {
     for (const s of systems) await s.stop();
     for (const db of dbs) db.close();

@@ -27,6 +27,9 @@ function partialReplication(held: Set<number>): Replication {
   const local = new LocalReplication();
   return {
     nodeId: local.nodeId,
+    run: local.run,
+    runOf: (node) => local.runOf(node),
+    hasRole: (node) => local.hasRole(node),
     storesPartition: (partition) => held.has(partition),
     writeSets: (partition) => held.has(partition) ? [[local.nodeId]] : [["a", "b"]],
     readSet: (partition) => held.has(partition) ? [local.nodeId] : ["a", "b"],

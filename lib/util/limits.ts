@@ -72,6 +72,12 @@ export const INTERRUPTED_UPLOAD_INTERVAL_MS = 60 * 1000;
  * could name data released meanwhile.
  */
 export const LEFT_NOTE_SETTLE_DELAY_MS = 5 * 60 * 1000;
+/**
+ * A PutObject left uploading by a node removed from the layout, and down, is
+ * aborted once this old (see abortCutOffUploads), rather than after
+ * ABANDONED_UPLOAD_AGE_MS: a node being removed may still finish uploads.
+ */
+export const GONE_COORDINATOR_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
 /** The first lifecycle pass after a start waits this long, for the peers' state (see nodeInCharge). */
