@@ -7,7 +7,7 @@ import type { ValuePick } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { ResyncQueue, ResyncWorker } from "../block/resync.ts";
 import { ScrubWorker } from "../block/scrub.ts";
-import { blockRefOf, type Store } from "../model/store.ts";
+import type { Store } from "../model/store.ts";
 import { PeriodicWorker, WorkerRegistry } from "../util/worker.ts";
 import {
   ABANDONED_UPLOAD_AGE_MS,
@@ -30,7 +30,7 @@ import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
-import { isReleasedMarker, type VersionBlock } from "../model/version_table.ts";
+import type { VersionBlock } from "../model/version_table.ts";
 
 import type { RepairKind } from "../api/admin/maintenance_routes.ts";
 
@@ -259,13 +259,7 @@ export function startNodeServices(
         return "Scrub started: every block is read and checked against its hash.";
       case "versions":
         background("versions", async () => {
-          // Block references follow their version entries: re-send each one's state.
-          let count = 0;
-          for await (const v of localEntries<VersionBlock>(db, "version")) {
-            if (isReleasedMarker(v)) continue;
-            await store.blockRefs.insert(blockRefOf(v));
-            count++;
-          }
+          const count = await store.rederiveBlockRefs(localEntries<VersionBlock>(db, "version"));
           return `${count} version entries checked`;
         });
         return "Re-deriving the block references of every version entry on this node.";

@@ -90,3 +90,23 @@ Deno.test("a node that was down while data was released deletes its entries when
     assert.equal(ended?.deletedMs, marker.deletedMs);
   });
 });
+
+Deno.test("rederiving block references (repair versions) writes those of blocks, none for a marker", async () => {
+  await withNode(async (store) => {
+    await store.versions.applyLocal([block(0), block(1), block(2)]);
+    await store.releaseData(DATA_ID);
+    const kept = { ...block(2), dataId: "kept" };
+    await store.versions.applyLocal([kept]);
+    const entries: VersionBlock[] = [kept];
+    for await (const v of store.versions.scan(DATA_ID)) entries.push(v);
+    assert.equal(entries.length, 5, "four block entries and the marker");
+    assert.equal(await store.rederiveBlockRefs(asyncOf(entries)), 4);
+    assert.equal(await store.blockRefs.getLocal("", DATA_ID), undefined, "none for a marker");
+    assert.equal((await store.blockRefs.getLocal(HASHES[2], "kept"))?.deleted, false);
+    assert.deepEqual(await states(store), Array(3).fill("entry deleted, ref deleted"));
+  });
+});
+
+async function* asyncOf<T>(items: T[]): AsyncIterable<T> {
+  yield* items;
+}

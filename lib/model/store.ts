@@ -19,7 +19,12 @@ import { type Bucket, bucketSchema } from "./bucket_table.ts";
 import { type BucketAlias, bucketAliasSchema } from "./bucket_alias_table.ts";
 import { type AccessKey, keySchema } from "./key_table.ts";
 import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_table.ts";
-import { releasedMarker, type VersionBlock, versionSchema } from "./version_table.ts";
+import {
+  isReleasedMarker,
+  releasedMarker,
+  type VersionBlock,
+  versionSchema,
+} from "./version_table.ts";
 import { type BlockRef, blockRefSchema } from "./block_ref_table.ts";
 import { mpuSchema, type MultipartUpload, uploadDataIds } from "./mpu_table.ts";
 import {
@@ -179,6 +184,21 @@ export class Store {
     }
     batch.push(releasedMarker(dataId, this.nowMs()));
     await this.versions.insertMany(batch);
+  }
+
+  /**
+   * Writes again the block reference of each of `entries` (this node's
+   * version entries), which follow their version entries (`repair versions`);
+   * released markers stand for no block. Resolves with how many were written.
+   */
+  async rederiveBlockRefs(entries: AsyncIterable<VersionBlock>): Promise<number> {
+    let count = 0;
+    for await (const v of entries) {
+      if (isReleasedMarker(v)) continue;
+      await this.blockRefs.insert(blockRefOf(v));
+      count++;
+    }
+    return count;
   }
 
   /**
