@@ -96,9 +96,17 @@ export class DataJournal {
    */
   async *unsettled(): AsyncIterableIterator<JournalEntry> {
     const settleLeftBeforeMs = this.nowMs() - LEFT_NOTE_SETTLE_DELAY_MS;
+    const listed = new Set<string>();
     for await (const { value } of this.db.list<JournalEntry>({ prefix: [JOURNAL_SPACE] })) {
       if (value.run !== this.run) yield value;
-      else if ((this.#leftAtMs.get(value.dataId) ?? Infinity) <= settleLeftBeforeMs) yield value;
+      else if ((this.#leftAtMs.get(value.dataId) ?? Infinity) <= settleLeftBeforeMs) {
+        listed.add(value.dataId);
+        yield value;
+      }
+    }
+    // Left without a note (its commit failed): nothing to settle.
+    for (const [dataId, leftAtMs] of this.#leftAtMs) {
+      if (leftAtMs <= settleLeftBeforeMs && !listed.has(dataId)) this.#leftAtMs.delete(dataId);
     }
   }
 }

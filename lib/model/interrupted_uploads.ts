@@ -2,9 +2,9 @@
  * Uploads cut off by the death of the node coordinating them: their data,
  * written before any record named it, is released here by the node's next
  * process (see DataJournal), unless a record names it after all; so is the
- * data of uploads that failed while their process ran on, by that process. Releasing
- * marks the data's block entries deleted, which is idempotent: data another
- * path released already is not released twice.
+ * data of uploads that failed while their process ran on, by that process.
+ * Releasing marks the data's block entries deleted, which is idempotent:
+ * data another path released already is not released twice.
  */
 import type { Store } from "./store.ts";
 import type { DataOwner, JournalEntry } from "./data_journal.ts";
