@@ -532,6 +532,7 @@ Deno.test("uploads that fail while their process runs on leave their notes to it
     now += LEFT_NOTE_SETTLE_DELAY_MS;
     assert.equal(await releaseInterruptedUploads(store), 0);
     assert.deepEqual([...(await notes()).keys()], ["going"]);
+    await store.releases.settled(); // the aborts' own releases, before the store closes
   }));
 
 Deno.test("PutObjects left uploading by another node's process are aborted once it restarted, or a day after its removal", () =>
