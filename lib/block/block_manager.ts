@@ -14,7 +14,7 @@ import { DbTransaction } from "../table/transaction.ts";
 import { type BlockCheck, type BlockStore, passesCheck } from "./block_store.ts";
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
-import type { Replication } from "../rpc/replication.ts";
+import { replicasOf, type Replication } from "../rpc/replication.ts";
 import { QuorumError, quorumRead, quorumWrite } from "../rpc/quorum.ts";
 import type { RpcMessage } from "../net/transport.ts";
 import { AnswerRace } from "../rpc/answer_race.ts";
@@ -212,11 +212,7 @@ export class BlockManager {
    * answer sends the block (the others are cancelled).
    */
   async fetchFromPeers(hash: string, check?: BlockCheck): Promise<Uint8Array> {
-    const partition = this.partitionOf(hash);
-    const candidates = new Set([
-      ...this.replication.readSet(partition),
-      ...this.replication.writeSets(partition).flat(),
-    ]);
+    const candidates = new Set(replicasOf(this.replication, this.partitionOf(hash)));
     candidates.delete(this.replication.nodeId);
     let left = this.replication.byProximity([...candidates]);
     const errors: string[] = [];

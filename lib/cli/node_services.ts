@@ -25,7 +25,7 @@ import { abortAbandonedUploads } from "../model/abandoned_uploads.ts";
 import { abortCutOffUploads, releaseInterruptedUploads } from "../model/interrupted_uploads.ts";
 import { clearEndedUploads } from "../model/ended_uploads.ts";
 import type { MultipartUpload } from "../model/mpu_table.ts";
-import type { ObjectEntry } from "../model/object_table.ts";
+import { isSingleUploadInProgress, type ObjectEntry } from "../model/object_table.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
@@ -121,16 +121,14 @@ export function startNodeServices(
   );
   const abandoned = registry.register(
     new PeriodicWorker("abandoned upload collection", ABANDONED_UPLOAD_INTERVAL_MS, async () => {
+      // One scan of the node's object entries finds the few uploads in progress.
+      const uploading: ObjectEntry[] = [];
+      for await (const entry of localEntries<ObjectEntry>(db, "object", UPLOAD_STATES)) {
+        if (entry.versions.some(isSingleUploadInProgress)) uploading.push(entry);
+      }
       // Those of processes known to have ended first (another node's restart, or removal).
-      const cutOff = await abortCutOffUploads(
-        store,
-        localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
-      );
-      const aborted = await abortAbandonedUploads(
-        store,
-        localEntries<ObjectEntry>(db, "object", UPLOAD_STATES),
-        ABANDONED_UPLOAD_AGE_MS,
-      );
+      const cutOff = await abortCutOffUploads(store, uploading);
+      const aborted = await abortAbandonedUploads(store, uploading, ABANDONED_UPLOAD_AGE_MS);
       const cleared = await clearEndedUploads(
         store,
         localEntries<MultipartUpload>(db, "mpu"),

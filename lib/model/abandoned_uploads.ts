@@ -14,7 +14,7 @@ import { abortVersion } from "./objects.ts";
 /** Aborts the abandoned single uploads among `entries`; returns how many. */
 export async function abortAbandonedUploads(
   store: Store,
-  entries: AsyncIterable<ObjectEntry>,
+  entries: AsyncIterable<ObjectEntry> | Iterable<ObjectEntry>,
   maxAgeMs: number,
 ): Promise<number> {
   const before = store.nowMs() - maxAgeMs;

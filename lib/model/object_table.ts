@@ -327,6 +327,11 @@ export function mergeablePick(
   };
 }
 
+/** A PutObject (a single upload) not completed nor aborted yet. */
+export function isSingleUploadInProgress(v: ObjectVersion): boolean {
+  return v.state.state === "uploading" && !v.state.multipart;
+}
+
 /** A multipart upload not completed nor aborted yet. */
 export function isMultipartInProgress(v: ObjectVersion): boolean {
   return v.state.state === "uploading" && v.state.multipart;

@@ -18,7 +18,12 @@ import { Table } from "../table/table.ts";
 import { type Bucket, bucketSchema } from "./bucket_table.ts";
 import { type BucketAlias, bucketAliasSchema } from "./bucket_alias_table.ts";
 import { type AccessKey, keySchema } from "./key_table.ts";
-import { type ObjectEntry, objectSchema, type ObjectVersion } from "./object_table.ts";
+import {
+  isSingleUploadInProgress,
+  type ObjectEntry,
+  objectSchema,
+  type ObjectVersion,
+} from "./object_table.ts";
 import {
   isReleasedMarker,
   releasedMarker,
@@ -48,10 +53,6 @@ function isReleased(v: ObjectVersion): boolean {
 export function blockRefOf(v: VersionBlock): BlockRef {
   const ref: BlockRef = { hash: v.hash, dataId: v.dataId, deleted: v.deleted };
   return v.deletedMs === undefined ? ref : { ...ref, deletedMs: v.deletedMs };
-}
-
-function isSingleUploadInProgress(v: ObjectVersion): boolean {
-  return v.state.state === "uploading" && !v.state.multipart;
 }
 
 export interface StoreOptions {

@@ -40,6 +40,13 @@ export interface Replication {
   register(path: string, handler: SystemHandler): void;
 }
 
+/** Every node that may hold a partition's data: its read set and each of its write sets. */
+export function replicasOf(replication: Replication, partition: number): string[] {
+  return [
+    ...new Set([...replication.readSet(partition), ...replication.writeSets(partition).flat()]),
+  ];
+}
+
 /** Quorums of a consistency mode for a set of `n` replicas. */
 export function quorums(mode: ConsistencyMode, n: number): { write: number; read: number } {
   const majority = Math.floor(n / 2) + 1;

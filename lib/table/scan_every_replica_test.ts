@@ -26,6 +26,22 @@ const blockSchema: TableSchema<Block> = {
   merge: (a) => a,
 };
 
+/** A table of blocks on a temporary metadata store, with `replication` for its replicas. */
+async function withTable(
+  replication: LocalReplication,
+  schema: TableSchema<Block>,
+  fn: (table: Table<Block>) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
+  const db = await KvStore.open(`${dir}/meta.kv`);
+  try {
+    await fn(new Table(schema, db, new KeyedMutex(), replication));
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /**
  * This node and two replicas: "near", which missed the entries a write cut
  * short left on "far" alone. A read quorum is two, and the nearest two are
@@ -55,11 +71,8 @@ class FarHoldsMore extends LocalReplication {
 }
 
 Deno.test("a scan of every replica up finds what only the replica a quorum read skips holds", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
-  const db = await KvStore.open(`${dir}/meta.kv`);
-  try {
-    const replication = new FarHoldsMore();
-    const table = new Table(blockSchema, db, new KeyedMutex(), replication);
+  const replication = new FarHoldsMore();
+  await withTable(replication, blockSchema, async (table) => {
     await table.applyLocal([{ dataId: "d", offset: "0001" }]);
     const offsets = async (everyReplicaUp: boolean) => {
       const found: string[] = [];
@@ -71,10 +84,7 @@ Deno.test("a scan of every replica up finds what only the replica a quorum read 
     // A replica seen down is not waited for: the others still make a quorum.
     replication.farUp = false;
     assert.deepEqual(await offsets(true), ["0001"]);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /** This node and two replicas that answer their own copy of every entry, or are down. */
@@ -96,23 +106,16 @@ class ThreeCopies extends LocalReplication {
 }
 
 Deno.test("a read from every replica merges each one's copy, and fails unless each answers", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
-  const db = await KvStore.open(`${dir}/meta.kv`);
-  try {
-    const replication = new ThreeCopies();
-    const table = new Table(
-      { ...blockSchema, merge: (a, b) => (a.offset > b.offset ? a : b) },
-      db,
-      new KeyedMutex(),
-      replication,
-    );
+  const replication = new ThreeCopies();
+  const newestOffset: TableSchema<Block> = {
+    ...blockSchema,
+    merge: (a, b) => (a.offset > b.offset ? a : b),
+  };
+  await withTable(replication, newestOffset, async (table) => {
     await table.applyLocal([{ dataId: "d", offset: "0001" }]);
     // "far", which is only in the write set, is asked too; its copy wins the merge.
     assert.deepEqual(await table.getFromEveryReplica("d", "0001"), { dataId: "d", offset: "far" });
     replication.down.add("far");
     await assert.rejects(table.getFromEveryReplica("d", "0001"), /far: connection refused/);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

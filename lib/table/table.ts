@@ -18,7 +18,7 @@ import { DbTransaction } from "./transaction.ts";
 import { stableEqual, stableString } from "../util/crdt.ts";
 import { compareUtf8 } from "../util/utf8_order.ts";
 import { itemHash, type MerkleIndex } from "./merkle.ts";
-import type { Replication } from "../rpc/replication.ts";
+import { replicasOf, type Replication } from "../rpc/replication.ts";
 import { quorumRead, quorumWrite } from "../rpc/quorum.ts";
 
 const TABLE_SPACE = "t";
@@ -173,13 +173,7 @@ export class Table<E> {
    * would overturn, such as releasing data that no entry seems to name.
    */
   async getFromEveryReplica(partitionKey: string, sortKey = ""): Promise<E | undefined> {
-    const partition = this.partitionOf(partitionKey);
-    const nodes = [
-      ...new Set([
-        ...this.replication.readSet(partition),
-        ...this.replication.writeSets(partition).flat(),
-      ]),
-    ];
+    const nodes = replicasOf(this.replication, this.partitionOf(partitionKey));
     const answers = await quorumRead(
       `read ${this.schema.name} entry from every replica`,
       nodes,
