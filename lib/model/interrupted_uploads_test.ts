@@ -589,3 +589,46 @@ Deno.test("PutObjects left uploading by another node's process are aborted once 
       }
     }
   }));
+
+Deno.test("a refused part or copy whose data cannot be released leaves its notes, settled once it can be", () =>
+  withDisks(async (db, blocks) => {
+    let now = Date.now();
+    const store = new Store(db, blocks, { blockSize: 16 * 1024, nowMs: () => now });
+    const random = (size: number) => bodyOf(crypto.getRandomValues(new Uint8Array(size)));
+    await putObject(store, BUCKET, "source", random(20_000), { headers: [], maxSize: 1 << 20 });
+    const source = (await getCurrent(store, BUCKET, "source"))!;
+    const uploadId = await createUpload(store, BUCKET, "parts", []);
+    const active = (await getUpload(store, BUCKET, "parts", uploadId))!;
+
+    // Refused before their records (a bad digest, a precondition), while too
+    // few replicas answer the release of their data.
+    const releaseData = store.releaseData;
+    store.releaseData = () => Promise.reject(new Error("too few replicas"));
+    const refused = () => {
+      throw new Error("refused");
+    };
+    await assert.rejects(
+      uploadPart(store, active, 1, random(20_000), { sizeHint: 20_000, verify: refused }),
+      /refused/,
+    );
+    await assert.rejects(
+      copyObject(store, source, { bucketId: BUCKET, key: "copy" }, {
+        headers: [],
+        precondition: refused,
+      }),
+      /refused/,
+    );
+    await new Promise((r) => setTimeout(r, 50)); // a forgotten note goes after the answer
+    const noted: string[] = [];
+    for await (const { value } of db.list<JournalEntry>({ prefix: ["dj"] })) {
+      noted.push(value.owner.key);
+    }
+    assert.deepEqual(noted.sort(), ["copy", "parts"], "the notes stay");
+
+    store.releaseData = releaseData;
+    now += LEFT_NOTE_SETTLE_DELAY_MS;
+    assert.equal(await releaseInterruptedUploads(store), 2);
+    let notes = 0;
+    for await (const _ of db.list({ prefix: ["dj"] })) notes++;
+    assert.equal(notes, 0);
+  }));
