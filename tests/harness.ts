@@ -40,6 +40,10 @@ export function freePort(): number {
   throw new Error("no free port for a test server");
 }
 
+/** How a start refused because a port the harness picked was taken meanwhile fails. */
+const OWN_PORT_TAKEN = /\((api|admin)_bind_addr\): the address is already in use/;
+const PORT_ATTEMPTS = 3;
+
 export interface ServerOptions {
   /** Extra TOML lines appended to the generated configuration. */
   extraConfig?: string;
@@ -68,7 +72,22 @@ export class TestServer {
     return `${this.dir}/remise.toml`;
   }
 
+  /**
+   * Starts a server. Another test process may bind a port between its probe
+   * (freePort) and the server's start: a start refused so is tried again on
+   * new ports.
+   */
   static async start(options: ServerOptions = {}): Promise<TestServer> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await TestServer.#startOnce(options);
+      } catch (e) {
+        if (attempt >= PORT_ATTEMPTS || !OWN_PORT_TAKEN.test(String(e))) throw e;
+      }
+    }
+  }
+
+  static async #startOnce(options: ServerOptions): Promise<TestServer> {
     const server = new TestServer(await Deno.makeTempDir({ prefix: "remise-test-" }), options);
     await Deno.writeTextFile(
       server.configPath,
