@@ -526,6 +526,7 @@ Deno.test("admin API: /metrics takes the admin or the metrics token, which opens
       assert.ok(text.split("\n").includes(line), `${line} in:\n${text}`);
     }
     assert.match(text, /^remise_resident_memory_bytes \d+$/m);
+    assert.match(text, /^remise_heap_bytes\{kind="external"\} \d+$/m);
   }
   assert.equal((await get(null)).status, 401);
   assert.equal((await get("not-a-token")).status, 403);

@@ -43,6 +43,15 @@ function processFamilies(version: string | undefined): MetricFamily[] {
     gauge("remise_resident_memory_bytes", "Resident memory of the node's process.", [
       { value: memory.rss },
     ]),
+    gauge(
+      "remise_heap_bytes",
+      "Memory of the JavaScript engine: its heap (total reserved, used by objects) and ArrayBuffers (external: block data).",
+      [
+        { labels: { kind: "total" }, value: memory.heapTotal },
+        { labels: { kind: "used" }, value: memory.heapUsed },
+        { labels: { kind: "external" }, value: memory.external },
+      ],
+    ),
     {
       name: "remise_cpu_seconds_total",
       help: "CPU time of the node's process, user and system.",
