@@ -19,8 +19,9 @@ import { QuorumError, quorumRead, quorumWrite } from "../rpc/quorum.ts";
 import type { RpcMessage } from "../net/transport.ts";
 import { AnswerRace } from "../rpc/answer_race.ts";
 import { partitionOfKey } from "../table/partition.ts";
-import { readBounded } from "../util/read_bounded.ts";
-import { BLOCK_PUSH_BACKLOG_PER_PEER_BYTES } from "../util/limits.ts";
+import { readBounded, readInto } from "../util/read_bounded.ts";
+import { BLOCK_PUSH_BACKLOG_PER_PEER_BYTES, DEFAULT_BLOCK_SIZE_BYTES } from "../util/limits.ts";
+import { BlockBufferPool } from "./buffer_pool.ts";
 import { shortNodeId } from "../net/node_id.ts";
 import { PushBacklog, PushSkippedError } from "./push_backlog.ts";
 
@@ -80,22 +81,19 @@ export class BlockManager {
     private readonly nowMs: () => number,
     private readonly gcDelayMs: number,
     private readonly replication: Replication,
+    /** Buffers of full blocks, shared with the node's uploads. */
+    readonly buffers = new BlockBufferPool(DEFAULT_BLOCK_SIZE_BYTES, 0),
   ) {
     replication.register("block/put", async (_from, m) => {
       const { hash, check } = m.body as { hash: string; check?: BlockCheck };
-      let data = await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES);
       // A sender that knows the block's CRC-32 (an upload) has it checked, as
       // reads check blocks; otherwise (repairs) the hash is computed.
-      let intact: boolean;
-      if (check) {
-        intact = passesCheck(data, check);
-      } else {
-        const hashed = await this.store.hashing.sha256(data); // may move the bytes
-        intact = hashed.hex === hash;
-        data = hashed.data;
-      }
-      if (!intact) throw new Error(`block ${hash} arrived corrupted`);
-      await this.putLocal(hash, data);
+      if (check) return await this.#putChecked(hash, check, m.stream);
+      const hashed = await this.store.hashing.sha256( // may move the bytes
+        await readAll(m.stream, BLOCK_TRANSFER_MAX_BYTES),
+      );
+      if (hashed.hex !== hash) throw new Error(`block ${hash} arrived corrupted`);
+      await this.putLocal(hash, hashed.data);
       return { body: null };
     });
     replication.register("block/get", async (from, m) => {
@@ -123,6 +121,36 @@ export class BlockManager {
       const { hash } = m.body as { hash: string };
       return { body: { has: await this.store.has(hash) } };
     });
+  }
+
+  /**
+   * Stores a block an upload pushed, received into a buffer of its announced
+   * size: a pooled one for a full block, given back once its file is written
+   * (peers receive every upload's blocks, and a buffer per block made their
+   * memory grow with the blocks in flight).
+   */
+  async #putChecked(
+    hash: string,
+    check: BlockCheck,
+    stream: ReadableStream<Uint8Array> | undefined,
+  ): Promise<RpcMessage> {
+    if (!stream) throw new Error("the message carries no block data");
+    if (!(check.size >= 0 && check.size <= BLOCK_TRANSFER_MAX_BYTES)) {
+      throw new Error(`block ${hash} announced with a size of ${check.size} bytes`);
+    }
+    const pooled = check.size === this.buffers.blockSize;
+    const data = pooled ? this.buffers.take() : new Uint8Array(check.size);
+    try {
+      await readInto(stream, data, (received) =>
+        new Error(
+          `block ${hash} arrived corrupted: not the ${check.size} bytes announced (${received} received)`,
+        ));
+      if (!passesCheck(data, check)) throw new Error(`block ${hash} arrived corrupted`);
+      await this.putLocal(hash, data);
+      return { body: null };
+    } finally {
+      if (pooled) this.buffers.give(data);
+    }
   }
 
   /** The replicas of a block: those of its hash's partition. */
@@ -253,12 +281,23 @@ export class BlockManager {
 
   /** The block a replica's answer carries, checked against `check` (else its hash). */
   async #checkedCopy(hash: string, check: BlockCheck | undefined, answer: RpcMessage) {
-    const received = await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES);
     if (check) {
+      if (!answer.stream) throw new Error("the answer carries no block data");
+      const received = new Uint8Array(check.size);
+      await readInto(
+        answer.stream,
+        received,
+        (n) =>
+          new Error(
+            `the copy received is corrupted: not the ${check.size} bytes expected (${n} received)`,
+          ),
+      );
       if (!passesCheck(received, check)) throw new Error("the copy received is corrupted");
       return received;
     }
-    const checked = await this.store.hashing.sha256(received);
+    const checked = await this.store.hashing.sha256(
+      await readAll(answer.stream, BLOCK_TRANSFER_MAX_BYTES),
+    );
     if (checked.hex !== hash) throw new Error("the copy received is corrupted");
     return checked.data;
   }

@@ -6,10 +6,12 @@ import type { RpcMessage } from "../net/transport.ts";
 import { crc32, sha256Hex } from "../util/hash.ts";
 import { BlockManager } from "./block_manager.ts";
 import { BlockStore } from "./block_store.ts";
+import { BlockBufferPool } from "./buffer_pool.ts";
 
 async function withBlocks(
   fn: (blocks: BlockManager, clock: { ms: number }) => Promise<void>,
   replication = new LocalReplication(),
+  buffers?: BlockBufferPool,
 ) {
   const dir = await Deno.makeTempDir();
   const db = await KvStore.open(`${dir}/meta.kv`);
@@ -23,6 +25,7 @@ async function withBlocks(
       () => clock.ms,
       60_000,
       replication,
+      buffers,
     );
     await fn(blocks, clock);
   } finally {
@@ -141,6 +144,40 @@ Deno.test("a block from a peer is checked by its CRC-32 when the sender gives it
     await send({ hash: sha256Hex(repaired) }, repaired);
     assert.deepEqual(await blocks.store.read(sha256Hex(repaired)), repaired);
   }, replication);
+});
+
+Deno.test("a full block from a peer is received into a pooled buffer, given back once its file is written", async () => {
+  const replication = new LocalReplication();
+  const bytes = data("sixteen bytes!!!");
+  const buffers = new BlockBufferPool(bytes.byteLength, 4 * bytes.byteLength);
+  await withBlocks(
+    async (blocks) => {
+      const send = (sent: Uint8Array, check = { size: sent.byteLength, crc32: crc32(sent) }) =>
+        replication.call(replication.nodeId, "block/put", {
+          body: { hash: sha256Hex(sent), check },
+          stream: ReadableStream.from([sent.slice(0, 5), sent.slice(5)]),
+        });
+      await send(bytes);
+      assert.deepEqual(await blocks.store.read(sha256Hex(bytes)), bytes);
+      assert.equal(buffers.kept, 1, "the buffer it was received into is back in the pool");
+      const longer = data("sixteen bytes!!! and more");
+      await assert.rejects(
+        send(longer, { size: 16, crc32: crc32(longer) }),
+        /not the 16 bytes announced \(25 received\)/,
+      );
+      await assert.rejects(
+        send(bytes.subarray(2), { size: 16, crc32: crc32(bytes) }),
+        /\(14 received\)/,
+      );
+      assert.equal(await blocks.store.has(sha256Hex(longer)), false, "nothing damaged was stored");
+      assert.equal(buffers.kept, 1, "the refused blocks' buffer went back too, once");
+      const other = data("a block of another size");
+      await send(other);
+      assert.deepEqual(await blocks.store.read(sha256Hex(other)), other);
+    },
+    replication,
+    buffers,
+  );
 });
 
 Deno.test("a peer's read of a corrupted or missing copy here queues this node's copy for repair", async () => {

@@ -107,6 +107,7 @@ export class Store {
       this.nowMs,
       options.gcDelayMs ?? BLOCK_GC_DELAY_MS,
       replication,
+      this.blockBuffers,
     );
     const tableArgs = [db, this.mutex, replication, merkle, options.metadataSpace] as const;
     this.buckets = new Table(bucketSchema, ...tableArgs);

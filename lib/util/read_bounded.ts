@@ -23,3 +23,23 @@ export async function readBounded(
   }
   return all;
 }
+
+/**
+ * Reads a stream into `buffer`, which it must fill exactly: a stream that
+ * ends early, or carries more (then cancelled), throws `wrongSize(bytes)`
+ * with the bytes received so far. One copy from the stream's chunks, and no
+ * buffer of the whole beside them (see readBounded).
+ */
+export async function readInto(
+  stream: ReadableStream<Uint8Array>,
+  buffer: Uint8Array,
+  wrongSize: (received: number) => Error,
+): Promise<void> {
+  let filled = 0;
+  for await (const chunk of stream) {
+    if (filled + chunk.byteLength > buffer.byteLength) throw wrongSize(filled + chunk.byteLength);
+    buffer.set(chunk, filled);
+    filled += chunk.byteLength;
+  }
+  if (filled !== buffer.byteLength) throw wrongSize(filled);
+}
