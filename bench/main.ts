@@ -308,6 +308,12 @@ try {
         };
         await ctx.createBucket!("bench");
         await largePhases(ctx, cluster);
+        // The memory target holds on every node: the single node's parallel uploads, through node 0.
+        await largePhases({
+          ...ctx,
+          plan: { ...ctx.plan, largeBytes: plan.largeBytes, largeCount: plan.largeCount },
+          want: (name) => name === "large.put.par",
+        }, cluster);
         await smallPhases(ctx, cluster);
         await putLatencyPhase(ctx, cluster, "put64k.c1", 64 * 1024);
       } finally {

@@ -285,6 +285,15 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
     r.targets.push(atLeast(r, 0.5));
     rows.push(r);
   }
+  if (cluster["large.put.par"]) {
+    const r = fromMeasure(
+      "cluster×3",
+      `large PUT ${n} parallel ${large}`,
+      cluster["large.put.par"],
+      { value: s["large.put.par"]?.value, by: "single" },
+    );
+    rows.push(withRssTarget(r));
+  }
   if (cluster["small.PUT.c32"]) {
     const r = fromMeasure("cluster×3", `PUT ${smallSize} c=32`, cluster["small.PUT.c32"], {
       value: s["small.PUT.c32"]?.value,
