@@ -72,6 +72,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
+import { V8_FLAGS_OPTION } from "../../lib/util/v8_flags.ts";
 
 // --- Options ---
 
@@ -209,7 +210,7 @@ async function startNode(node: Node): Promise<void> {
       "run",
       "--unstable-kv",
       "-A",
-      "--v8-flags=--external-memory-max-growing-factor=2",
+      V8_FLAGS_OPTION,
       MAIN,
       "server",
       "-c",
