@@ -2,7 +2,7 @@
  * Clusters of real `remise server` processes on loopback, with certificates
  * made by `remise cert` as a user would make them.
  */
-import { freePort, runProgram, TestServer } from "./harness.ts";
+import { freePort, PORT_ATTEMPTS, runProgram, TestServer } from "./harness.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -47,6 +47,20 @@ export interface ClusterNode {
   certDir: string;
 }
 
+/** How a node's start fails when another test process bound its RPC port after the probe. */
+const RPC_PORT_TAKEN = /\(rpc_bind_addr\): the address is already in use/;
+
+/** Runs a start again, on new ports, when an RPC port picked for it was taken meanwhile. */
+async function withRpcPortRetries<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= PORT_ATTEMPTS || !RPC_PORT_TAKEN.test(String(e))) throw e;
+    }
+  }
+}
+
 export class TestCluster {
   private constructor(
     readonly dir: string,
@@ -59,19 +73,22 @@ export class TestCluster {
     const i = this.nodes.length;
     const certDir = `${this.dir}/node${i}`;
     await nodeCertificate(`${this.dir}/ca`, `node${i}`, certDir);
-    const rpcPort = freePort();
-    const server = await TestServer.start({
-      blockSize: this.options.blockSize,
-      extraConfig: [
-        `rpc_bind_addr = "127.0.0.1:${rpcPort}"`,
-        `ca_cert = "${this.dir}/ca/ca.crt"`,
-        `node_cert = "${certDir}/node.crt"`,
-        `node_key = "${certDir}/node.key"`,
-        `bootstrap_peers = ["127.0.0.1:${this.nodes[0].rpcPort}"]`,
-        this.options.extraConfig ?? "",
-      ].join("\n"),
+    const node = await withRpcPortRetries(async () => {
+      const rpcPort = freePort();
+      const server = await TestServer.start({
+        blockSize: this.options.blockSize,
+        extraConfig: [
+          `rpc_bind_addr = "127.0.0.1:${rpcPort}"`,
+          `ca_cert = "${this.dir}/ca/ca.crt"`,
+          `node_cert = "${certDir}/node.crt"`,
+          `node_key = "${certDir}/node.key"`,
+          `bootstrap_peers = ["127.0.0.1:${this.nodes[0].rpcPort}"]`,
+          this.options.extraConfig ?? "",
+        ].join("\n"),
+      });
+      return { server, rpcPort, certDir };
     });
-    this.nodes.push({ server, rpcPort, certDir });
+    this.nodes.push(node);
     return i;
   }
 
@@ -86,6 +103,13 @@ export class TestCluster {
       publicPort?: (i: number, rpcPort: number) => number;
     } = {},
   ): Promise<TestCluster> {
+    return await withRpcPortRetries(() => TestCluster.#startOnce(count, options));
+  }
+
+  static async #startOnce(
+    count: number,
+    options: Parameters<typeof TestCluster.start>[1] = {},
+  ): Promise<TestCluster> {
     const dir = await Deno.makeTempDir({ prefix: "remise-cluster-" });
     await remise(["cert", "ca", "--out", `${dir}/ca`]);
     const rpcPorts = Array.from({ length: count }, () => freePort());
@@ -96,7 +120,7 @@ export class TestCluster {
       await nodeCertificate(`${dir}/ca`, `node${i}`, certDir);
       nodes.push({ server: undefined as unknown as TestServer, rpcPort: rpcPorts[i], certDir });
     }
-    await Promise.all(nodes.map(async (node, i) => {
+    const started = await Promise.allSettled(nodes.map(async (node, i) => {
       node.server = await TestServer.start({
         env: options.env?.(i),
         blockSize: options.blockSize,
@@ -111,7 +135,13 @@ export class TestCluster {
         ].join("\n"),
       });
     }));
-    return new TestCluster(dir, nodes, options);
+    const cluster = new TestCluster(dir, nodes, options);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await cluster.close();
+      throw failed.reason;
+    }
+    return cluster;
   }
 
   /** Runs the CLI against node `i`'s admin API. */

@@ -42,7 +42,7 @@ export function freePort(): number {
 
 /** How a start refused because a port the harness picked was taken meanwhile fails. */
 const OWN_PORT_TAKEN = /\((api|admin)_bind_addr\): the address is already in use/;
-const PORT_ATTEMPTS = 3;
+export const PORT_ATTEMPTS = 3;
 
 export interface ServerOptions {
   /** Extra TOML lines appended to the generated configuration. */
