@@ -110,7 +110,10 @@ export function decodeHeader(payload: Uint8Array): Record<string, unknown> {
 
 /**
  * Splits a byte stream into frames. Payloads that arrive within one chunk
- * are views into it (no copy); others are assembled once.
+ * are views into it (no copy); others are assembled once, but for data
+ * frames: those are raw body bytes, so one spanning chunks comes out as a
+ * data frame per chunk, each a view (a replica receives every upload's
+ * blocks, and joining them cost a copy and an allocation per frame).
  */
 export class FrameDecoder {
   #chunks: Uint8Array[] = [];
@@ -137,7 +140,11 @@ export class FrameDecoder {
       const type = view.getUint8(4);
       const stream = view.getUint32(5);
       this.#skip(FRAME_HEADER_BYTES);
-      frames.push({ type, stream, payload: this.#take(length - 5) });
+      if (type === FrameType.DATA && length > 5) {
+        for (const payload of this.#takeViews(length - 5)) frames.push({ type, stream, payload });
+      } else {
+        frames.push({ type, stream, payload: this.#take(length - 5) });
+      }
     }
     return frames;
   }
@@ -154,6 +161,21 @@ export class FrameDecoder {
       if (filled === n) break;
     }
     return this.#header;
+  }
+
+  /** The next n buffered bytes, as views of the chunks they sit in. */
+  #takeViews(n: number): Uint8Array[] {
+    this.#buffered -= n;
+    const views: Uint8Array[] = [];
+    for (let left = n; left > 0;) {
+      const c = this.#chunks[0];
+      const part = plain(c.subarray(0, left));
+      views.push(part);
+      left -= part.length;
+      if (part.length === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(part.length);
+    }
+    return views;
   }
 
   #skip(n: number): void {
