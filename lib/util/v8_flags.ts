@@ -18,11 +18,12 @@
  *
  * `--max-semi-space-size=4`: V8's young generation, where new objects live
  * until a scavenge, may grow to 16 MiB a semi-space by default. Each
- * scavenge also frees the ArrayBuffers that died young (received frames,
- * block buffers), so a smaller young generation holds less of both: with 4
+ * scavenge also frees the ArrayBuffers that died young (a replica's
+ * socket reads), so a smaller young generation holds less of both: with 4
  * parallel 256 MiB uploads through a 3-node cluster, the peers peaked at
- * 258-273 MiB of RSS against 264-288 with the default, the coordinator at
- * 194-204 against 220-221; small requests ran as fast (2 MiB cost them 6-8%).
+ * 221-252 MiB of RSS against 272-302 with the default. Single-node requests
+ * ran as fast; the cluster's small PUTs lost 2-10%, their objects living
+ * across RPC round trips (2 MiB cost single-node small requests 6-8%).
  */
 const V8_FLAGS = "--external-memory-max-growing-factor=2,--max-semi-space-size=4";
 
