@@ -2,7 +2,7 @@
  * Clusters of real `remise server` processes on loopback, with certificates
  * made by `remise cert` as a user would make them.
  */
-import { freePort, PORT_ATTEMPTS, runProgram, TestServer } from "./harness.ts";
+import { freePort, portTaken, runProgram, TestServer, withPortRetries } from "./harness.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -47,19 +47,8 @@ export interface ClusterNode {
   certDir: string;
 }
 
-/** How a node's start fails when another test process bound its RPC port after the probe. */
-const RPC_PORT_TAKEN = /\(rpc_bind_addr\): the address is already in use/;
-
-/** Runs a start again, on new ports, when an RPC port picked for it was taken meanwhile. */
-async function withRpcPortRetries<T>(start: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await start();
-    } catch (e) {
-      if (attempt >= PORT_ATTEMPTS || !RPC_PORT_TAKEN.test(String(e))) throw e;
-    }
-  }
-}
+/** A node's start refused because another test process bound its RPC port after the probe. */
+const RPC_PORT_TAKEN = portTaken("rpc");
 
 export class TestCluster {
   private constructor(
@@ -73,7 +62,7 @@ export class TestCluster {
     const i = this.nodes.length;
     const certDir = `${this.dir}/node${i}`;
     await nodeCertificate(`${this.dir}/ca`, `node${i}`, certDir);
-    const node = await withRpcPortRetries(async () => {
+    const node = await withPortRetries(RPC_PORT_TAKEN, async () => {
       const rpcPort = freePort();
       const server = await TestServer.start({
         blockSize: this.options.blockSize,
@@ -103,7 +92,7 @@ export class TestCluster {
       publicPort?: (i: number, rpcPort: number) => number;
     } = {},
   ): Promise<TestCluster> {
-    return await withRpcPortRetries(() => TestCluster.#startOnce(count, options));
+    return await withPortRetries(RPC_PORT_TAKEN, () => TestCluster.#startOnce(count, options));
   }
 
   static async #startOnce(

@@ -40,9 +40,26 @@ export function freePort(): number {
   throw new Error("no free port for a test server");
 }
 
-/** How a start refused because a port the harness picked was taken meanwhile fails. */
-const OWN_PORT_TAKEN = /\((api|admin)_bind_addr\): the address is already in use/;
-export const PORT_ATTEMPTS = 3;
+const PORT_ATTEMPTS = 3;
+
+/**
+ * How a server's start fails when a port of `settings` (say "api|admin"),
+ * picked free by freePort, was bound by another test process meanwhile.
+ */
+export function portTaken(settings: string): RegExp {
+  return new RegExp(`\\((${settings})_bind_addr\\): the address is already in use`);
+}
+
+/** Runs `start` again, up to PORT_ATTEMPTS times, while it fails with `taken`; it picks new ports. */
+export async function withPortRetries<T>(taken: RegExp, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= PORT_ATTEMPTS || !taken.test(String(e))) throw e;
+    }
+  }
+}
 
 export interface ServerOptions {
   /** Extra TOML lines appended to the generated configuration. */
@@ -78,13 +95,7 @@ export class TestServer {
    * new ports.
    */
   static async start(options: ServerOptions = {}): Promise<TestServer> {
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await TestServer.#startOnce(options);
-      } catch (e) {
-        if (attempt >= PORT_ATTEMPTS || !OWN_PORT_TAKEN.test(String(e))) throw e;
-      }
-    }
+    return await withPortRetries(portTaken("api|admin"), () => TestServer.#startOnce(options));
   }
 
   static async #startOnce(options: ServerOptions): Promise<TestServer> {
