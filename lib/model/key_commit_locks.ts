@@ -21,7 +21,7 @@
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { QuorumError } from "../rpc/quorum.ts";
-import { RpcError } from "../net/transport.ts";
+import { isUnknownPath } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 
@@ -136,7 +136,7 @@ export class KeyCommitLocks {
       });
     } catch (e) {
       // A replica from before these locks: its part cannot be had; counted as granted.
-      if (e instanceof RpcError && e.message.includes(`Unknown RPC path "${LOCK_PATH}"`)) {
+      if (isUnknownPath(e, LOCK_PATH)) {
         return () => {};
       }
       // Granted later, it is released at once.

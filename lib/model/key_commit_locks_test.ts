@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KeyCommitLocks, type LockReplication } from "./key_commit_locks.ts";
-import { RpcError, type RpcMessage } from "../net/transport.ts";
+import { RpcError, type RpcMessage, unknownPathMessage } from "../net/transport.ts";
 import type { SystemHandler } from "../rpc/system.ts";
 import { QuorumError } from "../rpc/quorum.ts";
 
@@ -35,7 +35,7 @@ function cluster(options: { leaseMs?: number } = {}) {
         if (net.down.has(node)) return Promise.reject(new Error(`${node} is down`));
         const handler = handlers.get(node)!.get(path);
         // What an RPC to a path the node does not serve fails with.
-        if (!handler) return Promise.reject(new RpcError("remote", `Unknown RPC path "${path}"`));
+        if (!handler) return Promise.reject(new RpcError("remote", unknownPathMessage(path)));
         const served = handler(nodeId, message);
         if (net.callTimeoutMs === undefined) return served;
         return Promise.race([

@@ -102,6 +102,16 @@ export class RpcError extends Error {
   }
 }
 
+/** What a node answers a call to a path it serves no handler for. */
+export function unknownPathMessage(path: string): string {
+  return `Unknown RPC path "${path}"`;
+}
+
+/** Whether `e` is the answer of a node that does not serve `path`: one from before it. */
+export function isUnknownPath(e: unknown, path: string): boolean {
+  return e instanceof RpcError && e.message.includes(unknownPathMessage(path));
+}
+
 /** The error for a call aborted through its signal: a TimeoutError reason counts as a timeout. */
 export function abortError(what: string, reason: unknown): RpcError {
   const timeout = reason instanceof DOMException && reason.name === "TimeoutError";

@@ -8,7 +8,7 @@
  */
 import type { DiskReading, DiskWriteError } from "../util/free_space.ts";
 import type { DbStore } from "../db/db.ts";
-import type { RpcMessage, Transport } from "../net/transport.ts";
+import { type RpcMessage, type Transport, unknownPathMessage } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { consulPeers } from "./consul.ts";
@@ -161,7 +161,7 @@ export class System {
   async start(): Promise<void> {
     await this.options.transport.serve((from, path, message) => {
       const handler = this.#handlers.get(path);
-      if (!handler) return Promise.reject(new Error(`Unknown RPC path "${path}"`));
+      if (!handler) return Promise.reject(new Error(unknownPathMessage(path)));
       return handler(from, message);
     });
     this.options.transport.onPeerDisconnected((id) => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MemoryNetwork } from "../net/memory_transport.ts";
+import { isUnknownPath } from "../net/transport.ts";
 import { KvStore } from "../db/kv_store.ts";
 import { FORGET_AFTER_MS, PING_INTERVAL_MS, System } from "./system.ts";
 import { applyStaged, stageRole } from "./layout.ts";
@@ -63,6 +64,10 @@ Deno.test("a node gone and out of the layout is forgotten, and gossip does not b
     assert.equal(fromA.runOf(IDS[2]), c.run);
     assert.equal(fromA.runOf(IDS[0]), a.run);
     assert.deepEqual([IDS[0], IDS[1], IDS[2]].map((id) => fromA.hasRole(id)), [true, true, false]);
+    // A path b does not serve is told from other failures: callers of newer paths fall back.
+    const unknown = await fromA.call(IDS[1], "sync/none", { body: {} }).catch((e) => e);
+    assert.ok(isUnknownPath(unknown, "sync/none"), String(unknown));
+    assert.ok(!isUnknownPath(unknown, "sync/no"));
     const firstRun = c.run;
     await c.stop();
     await until("c is seen down", () => [a, b].every((s) => s.peer(IDS[2])?.up === false));

@@ -25,6 +25,12 @@ const LOG_MODULE = "remise::table::anti_entropy";
 /** What one replica of a partition answers. */
 export interface PartitionPeer {
   partitionDigest(table: string, partition: number): Promise<Uint8Array>;
+  /**
+   * The digests of `partitions`, in their order, in one exchange; undefined
+   * when the replica cannot give them together (a remise from before this
+   * call), whose partitions are then compared one by one.
+   */
+  partitionDigests?(table: string, partitions: number[]): Promise<Uint8Array[] | undefined>;
   /** The 256 leaf digests, all zero for an empty leaf. */
   leafDigests(table: string, partition: number): Promise<Uint8Array[]>;
   leafItems(table: string, partition: number, leaf: number): Promise<LeafItem[]>;
@@ -48,6 +54,7 @@ export function indexedPartitionPeer(
 ): PartitionPeer {
   return {
     partitionDigest: (table, partition) => index.partitionDigest(table, partition),
+    partitionDigests: (table, partitions) => index.partitionDigests(table, partitions),
     leafDigests: (table, partition) => index.leafDigests(table, partition),
     leafItems: async (table, partition, leaf) => {
       const items: LeafItem[] = [];
@@ -178,6 +185,52 @@ export async function syncPartition(
     result.entriesSent += sent;
   });
   return result;
+}
+
+/**
+ * Which partitions of a table already agree with another replica, asked once
+ * a pass for all the partitions the two share: an idle cluster's pass is then
+ * a few exchanges, where one per partition and table made thousands.
+ */
+class AgreeingPartitions {
+  readonly #asked = new Map<string, Promise<Set<number> | undefined>>();
+
+  constructor(
+    private readonly local: PartitionPeer,
+    private readonly peer: (nodeId: string) => PartitionPeer,
+    private readonly shared: (nodeId: string) => number[],
+  ) {}
+
+  /** Whether both replicas had equal digests of the partition when first asked this pass. */
+  async has(other: string, table: string, partition: number): Promise<boolean> {
+    const id = `${other}\u0000${table}`;
+    let agreeing = this.#asked.get(id);
+    if (agreeing === undefined) {
+      agreeing = this.#ask(this.peer(other), table, this.shared(other));
+      this.#asked.set(id, agreeing);
+    }
+    return (await agreeing)?.has(partition) ?? false;
+  }
+
+  /** undefined when a side cannot answer for many partitions at once. */
+  async #ask(
+    remote: PartitionPeer,
+    table: string,
+    partitions: number[],
+  ): Promise<Set<number> | undefined> {
+    if (!this.local.partitionDigests || !remote.partitionDigests) return undefined;
+    const [mine, theirs] = await Promise.all([
+      this.local.partitionDigests(table, partitions),
+      remote.partitionDigests(table, partitions),
+    ]);
+    if (mine === undefined || theirs === undefined) return undefined;
+    if (!Array.isArray(theirs) || theirs.length !== partitions.length) {
+      throw new Error(
+        `The remote replica answered ${theirs?.length} partition digests, not ${partitions.length}`,
+      );
+    }
+    return new Set(partitions.filter((_, i) => equalDigests(mine[i], theirs[i])));
+  }
 }
 
 export interface AntiEntropyWorkerOptions {
@@ -330,15 +383,21 @@ export class AntiEntropyWorker {
     try {
       const partitions = [...new Set(this.#options.partitions())];
       pass.partitions = partitions.length;
+      const othersOf = new Map(partitions.map((partition) => [
+        partition,
+        [...new Set(this.#options.replicasOf(partition))].filter((id) => id !== nodeId),
+      ]));
+      const agreeing = new AgreeingPartitions(
+        local,
+        (other) => this.#options.peer(other),
+        (other) => partitions.filter((partition) => othersOf.get(partition)!.includes(other)),
+      );
       let done = 0;
       const concurrency = this.#options.partitionsConcurrency ??
         ANTI_ENTROPY_PARTITIONS_CONCURRENCY;
       await forEachBounded(partitions, concurrency, async (partition) => {
         let complete = true;
-        const others = [...new Set(this.#options.replicasOf(partition))].filter((id) =>
-          id !== nodeId
-        );
-        for (const other of others) {
+        for (const other of othersOf.get(partition)!) {
           let synced = true;
           for (const table of tables) {
             if (failedPeers.has(other) || this.#stopping) {
@@ -346,6 +405,7 @@ export class AntiEntropyWorker {
               break;
             }
             try {
+              if (await agreeing.has(other, table, partition)) continue;
               const r = await syncPartition(local, this.#options.peer(other), table, partition);
               pass.leavesCompared += r.leavesCompared;
               pass.entriesSent += r.entriesSent;

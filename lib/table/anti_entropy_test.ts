@@ -167,12 +167,14 @@ Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", 
     await mergeAll(a, TABLE, pks.map((pk) => entry(pk, "", 1, "a")));
     const partitions = [...new Set(pks.map(partitionOf))];
     let brokenCalls = 0;
+    const refuse = () => {
+      brokenCalls++;
+      return Promise.reject(new Error("connection refused"));
+    };
     const broken: PartitionPeer = {
       ...b.peer(),
-      partitionDigest: () => {
-        brokenCalls++;
-        return Promise.reject(new Error("connection refused"));
-      },
+      partitionDigest: refuse,
+      partitionDigests: refuse,
     };
     const worker = new AntiEntropyWorker({
       nodeId: "a",
@@ -255,4 +257,56 @@ Deno.test("AntiEntropyWorker runs by itself once started and stops cleanly", () 
     assert.equal(worker.status().state, "idle");
     assert.deepEqual((await b.get(TABLE, pk, "x"))?.entry, entry(pk, "x", 1, "1"));
     assert.equal(worker.status().entriesExchanged, 1);
+  }));
+
+Deno.test("AntiEntropyWorker asks a replica for the digests of all their partitions at once, and compares one by one only those that differ", () =>
+  withReplicas(2, async (a, b) => {
+    const tables = [TABLE, "bucket"];
+    const pks = Array.from({ length: 30 }, (_, i) => `pk-${i}`);
+    const partitions = [...new Set(pks.map(partitionOf))];
+    for (const r of [a, b]) {
+      for (const table of tables) await mergeAll(r, table, pks.map((pk) => entry(pk, "", 1, "v")));
+    }
+    await a.merge("bucket", [entry("pk-7", "", 2, "newer")]);
+    const calls = { batched: [] as number[][], single: [] as string[] };
+    const counted = (peer: PartitionPeer): PartitionPeer => ({
+      ...peer,
+      partitionDigest: (table, partition) => {
+        calls.single.push(`${table}/${partition}`);
+        return peer.partitionDigest(table, partition);
+      },
+      partitionDigests: (table, asked) => {
+        calls.batched.push(asked);
+        return peer.partitionDigests!(table, asked);
+      },
+    });
+    const worker = (remote: PartitionPeer) =>
+      new AntiEntropyWorker({
+        nodeId: "a",
+        tables,
+        local: a.peer(),
+        partitions: () => partitions,
+        replicasOf: () => ["a", "b"],
+        peer: () => remote,
+      });
+    const pass = await worker(counted(b.peer())).runOnce();
+    assert.equal(pass.partitionsSynced, partitions.length);
+    assert.equal(pass.entriesSent, 1);
+    assert.deepEqual(calls.batched, [partitions, partitions], "once a table");
+    assert.deepEqual(calls.single, [`bucket/${partitionOf("pk-7")}`]);
+    assert.deepEqual((await b.get("bucket", "pk-7", ""))?.entry, entry("pk-7", "", 2, "newer"));
+
+    // A replica that cannot answer for many partitions (an older remise) is asked for each.
+    calls.batched = [];
+    calls.single = [];
+    await a.merge(TABLE, [entry("pk-3", "", 2, "newer")]);
+    const older: PartitionPeer = {
+      ...counted(b.peer()),
+      partitionDigests: () => Promise.resolve(undefined),
+    };
+    const fallback = await worker(older).runOnce();
+    assert.equal(fallback.partitionsSynced, partitions.length);
+    assert.equal(fallback.entriesSent, 1);
+    assert.equal(calls.single.length, partitions.length * tables.length);
+    assert.deepEqual((await b.get(TABLE, "pk-3", ""))?.entry, entry("pk-3", "", 2, "newer"));
   }));

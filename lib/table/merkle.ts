@@ -111,10 +111,10 @@ function checkHash(hash: Uint8Array, what: string): void {
   }
 }
 
-/** SHA-256 of a partition's leaf digests: the partition digest. */
-function digestOf(leaves: Uint8Array[]): Uint8Array {
+/** SHA-256 of a partition's leaf digests, end to end: the partition digest. */
+function sha256(leaves: Uint8Array): Uint8Array {
   const hasher = sha256Hasher();
-  for (const leaf of leaves) hasher.update(leaf);
+  hasher.update(leaves);
   return hasher.digest();
 }
 
@@ -155,12 +155,20 @@ class LeafRecord {
     }
   }
 
-  setAll(leaves: Uint8Array[]): void {
-    leaves.forEach((digest, leaf) => this.set(leaf, digest));
+  /** Every leaf, from their digests end to end. */
+  setAll(leaves: Uint8Array): void {
+    this.#digests.set(leaves);
+    this.#known.fill(1);
+    this.#knownCount = LEAF_COUNT;
   }
 
   all(): Uint8Array[] {
     return Array.from({ length: LEAF_COUNT }, (_, leaf) => this.get(leaf)!);
+  }
+
+  /** The partition digest of a complete record. */
+  digest(): Uint8Array {
+    return sha256(this.#digests);
   }
 }
 
@@ -308,18 +316,25 @@ export class MerkleIndex {
   /** The 256 leaf digests of a partition (all zero for an empty leaf). */
   async leafDigests(table: string, partition: number): Promise<Uint8Array[]> {
     checkPartition(partition);
+    const record = this.#leaves.get(`${table}\u0000${partition}`);
+    if (record?.complete) return record.all();
+    const leaves = await this.#storedLeaves(table, partition);
+    return Array.from(
+      { length: LEAF_COUNT },
+      (_, leaf) => leaves.subarray(leaf * DIGEST_BYTES, (leaf + 1) * DIGEST_BYTES),
+    );
+  }
+
+  /** The stored leaf digests of a partition, end to end (zero for an empty leaf). */
+  async #storedLeaves(table: string, partition: number): Promise<Uint8Array> {
     const id = `${table}\u0000${partition}`;
     const record = this.#leaves.get(id);
-    if (record?.complete) return record.all();
     const generation = this.#generations.get(id) ?? 0;
-    const leaves: Uint8Array[] = Array.from(
-      { length: LEAF_COUNT },
-      () => new Uint8Array(DIGEST_BYTES),
-    );
+    const leaves = new Uint8Array(LEAF_COUNT * DIGEST_BYTES);
     for await (
       const { key, value } of this.db.list<Uint8Array>({ prefix: [LEAF_SPACE, table, partition] })
     ) {
-      leaves[key[3] as number] = value;
+      leaves.set(value, (key[3] as number) * DIGEST_BYTES);
     }
     // Records exist for the partitions written to lately (a listing makes
     // none); one is completed only if no write landed while this one ran.
@@ -337,16 +352,24 @@ export class MerkleIndex {
     checkPartition(partition);
     const id = `${table}\u0000${partition}`;
     const record = this.#leaves.get(id);
-    if (record?.complete) return digestOf(record.all());
+    if (record?.complete) return record.digest();
     const cached = this.#cache.get(id);
     if (cached !== undefined && this.#now() - cached.at < MERKLE_DIGEST_CACHE_MAX_AGE_MS) {
       return cached.digest.slice();
     }
     const generation = this.#generations.get(id) ?? 0;
     const at = this.#now();
-    const digest = digestOf(await this.leafDigests(table, partition));
+    const digest = sha256(await this.#storedLeaves(table, partition));
     if ((this.#generations.get(id) ?? 0) === generation) this.#cache.set(id, { digest, at });
     return digest.slice();
+  }
+
+  /** The digests of `partitions`, in their order: one answer for a replica's whole share. */
+  async partitionDigests(table: string, partitions: readonly number[]): Promise<Uint8Array[]> {
+    const digests: Uint8Array[] = [];
+    // One after the other: each may list its partition's leaves.
+    for (const partition of partitions) digests.push(await this.partitionDigest(table, partition));
+    return digests;
   }
 
   /** The indexed items of one leaf, in (pk, sk) order. */

@@ -5,6 +5,7 @@
 import type { DbStore } from "../db/db.ts";
 import type { Replication } from "../rpc/replication.ts";
 import { PARTITION_COUNT } from "../rpc/layout_assignment.ts";
+import { isUnknownPath } from "../net/transport.ts";
 import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import { AntiEntropyWorker, indexedPartitionPeer, type PartitionPeer } from "./anti_entropy.ts";
@@ -13,6 +14,8 @@ import type { MerkleIndex } from "./merkle.ts";
 import { partitionOfKey } from "./partition.ts";
 import type { StoredEntry, Table } from "./table.ts";
 
+/** The digests of many partitions in one call (see `PartitionPeer.partitionDigests`). */
+const DIGESTS_PATH = "sync/digests";
 /** Partitions whose anti-entropy index is checked (and built if missing) at once at start. */
 const INDEX_CHECKS_AT_ONCE = 16;
 
@@ -53,11 +56,13 @@ export function setUpTableSync(
     table: string;
     partition: number;
     leaf?: number;
+    partitions?: number[];
     keys?: { pk: string; sk: string }[];
     entries?: unknown[];
   };
   const handlers: Record<string, (b: Body) => Promise<unknown>> = {
     "sync/digest": (b) => local.partitionDigest(b.table, b.partition),
+    [DIGESTS_PATH]: (b) => local.partitionDigests!(b.table, b.partitions!),
     "sync/leaves": (b) => local.leafDigests(b.table, b.partition),
     "sync/items": (b) => local.leafItems(b.table, b.partition, b.leaf!),
     "sync/get": async (b) => (await local.getEntries(b.table, b.keys!)).map((e) => e ?? null),
@@ -78,6 +83,14 @@ export function setUpTableSync(
         .result;
     return {
       partitionDigest: (table, partition) => call("sync/digest", { table, partition }),
+      partitionDigests: async (table, partitions) => {
+        try {
+          return await call(DIGESTS_PATH, { table, partition: 0, partitions });
+        } catch (e) {
+          if (isUnknownPath(e, DIGESTS_PATH)) return undefined;
+          throw e;
+        }
+      },
       leafDigests: (table, partition) => call("sync/leaves", { table, partition }),
       leafItems: (table, partition, leaf) => call("sync/items", { table, partition, leaf }),
       getEntries: (table, keys) => call("sync/get", { table, partition: 0, keys }),
