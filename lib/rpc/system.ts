@@ -106,7 +106,9 @@ interface PingBody {
 export type SystemHandler = (from: string, message: RpcMessage) => Promise<RpcMessage>;
 
 export class System {
-  layout: ClusterLayout;
+  #layout!: ClusterLayout;
+  /** `layoutDigest(#layout)`, computed at each change: every ping and pong compares it. */
+  #layoutDigest = "";
   /** This process of the node (NodeStatus.run). */
   readonly run: string = crypto.randomUUID();
   readonly #peers = new Map<string, PeerState>();
@@ -128,14 +130,14 @@ export class System {
   readonly #forgotten = new Set<string>();
 
   private constructor(readonly options: SystemOptions, layout: ClusterLayout) {
-    this.layout = layout;
+    this.#setLayout(layout);
     this.#nowMs = options.nowMs ?? Date.now;
     this.#startedMs = this.#nowMs();
     this.register("system/ping", (from, m) => this.#onPing(from, m.body as PingBody));
     this.register("system/layout/get", () => Promise.resolve({ body: { layout: this.layout } }));
     this.register("system/layout/push", async (_from, m) => {
       await this.#mergeLayout((m.body as { layout: ClusterLayout }).layout);
-      return { body: { digest: layoutDigest(this.layout) } };
+      return { body: { digest: this.#layoutDigest } };
     });
   }
 
@@ -147,6 +149,15 @@ export class System {
     for (const p of peers) system.#addPeer(p.id, p.addr);
     for (const addr of options.bootstrapPeers) system.#addAddress(addr);
     return system;
+  }
+
+  get layout(): ClusterLayout {
+    return this.#layout;
+  }
+
+  #setLayout(layout: ClusterLayout): void {
+    this.#layout = layout;
+    this.#layoutDigest = layoutDigest(layout);
   }
 
   get nodeId(): string {
@@ -252,7 +263,7 @@ export class System {
       version: this.options.version,
       uptimeSeconds: Math.round((this.#nowMs() - this.#startedMs) / 1000),
       layoutVersion: currentVersion(this.layout)?.version ?? 0,
-      layoutDigest: layoutDigest(this.layout),
+      layoutDigest: this.#layoutDigest,
       syncedLayoutVersion: this.#syncedLayoutVersion,
       dataDisk: this.#disk.data,
       metadataDisk: this.#disk.metadata,
@@ -295,7 +306,7 @@ export class System {
 
   /** Changes the layout locally, stores it and spreads it to every peer that is up. */
   async updateLayout(change: (layout: ClusterLayout) => ClusterLayout): Promise<ClusterLayout> {
-    this.layout = change(this.layout);
+    this.#setLayout(change(this.layout));
     await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: this.layout }]);
     await Promise.all(
       this.peers().filter((p) => p.up && p.id !== this.nodeId).map((p) =>
@@ -458,7 +469,7 @@ export class System {
     peer.status = body.status;
     peer.lastError = undefined;
     for (const p of body.peers) this.#addGossipedPeer(p.id, p.addr);
-    if (body.status.layoutDigest !== layoutDigest(this.layout)) await this.#syncLayout(id);
+    if (body.status.layoutDigest !== this.#layoutDigest) await this.#syncLayout(id);
   }
 
   #onPing(from: string, body: PingBody): Promise<RpcMessage> {
@@ -491,7 +502,7 @@ export class System {
     });
     const theirs = (answer.body as { layout: ClusterLayout }).layout;
     await this.#mergeLayout(theirs);
-    if (layoutDigest(theirs) !== layoutDigest(this.layout)) {
+    if (layoutDigest(theirs) !== this.#layoutDigest) {
       await this.options.transport.callNode(id, "system/layout/push", {
         body: { layout: this.layout },
       }, {
@@ -503,9 +514,9 @@ export class System {
 
   async #mergeLayout(other: ClusterLayout): Promise<void> {
     const merged = mergeLayouts(this.layout, other);
-    if (layoutDigest(merged) === layoutDigest(this.layout)) return;
+    if (layoutDigest(merged) === this.#layoutDigest) return;
     const before = currentVersion(this.layout)?.version ?? 0;
-    this.layout = merged;
+    this.#setLayout(merged);
     await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: merged }]);
     const after = currentVersion(merged)?.version ?? 0;
     log("remise::rpc", after === before ? "debug" : "info", `layout updated (version ${after})`);
