@@ -3,12 +3,14 @@
  * they fill, then a last one with what remains (possibly empty, and the only
  * one of small data, which may stay inline).
  *
- * Data of announced size from a byte stream (a request body) is read with a
- * BYOB reader straight into buffers of that size or a block's: no chunk to
- * allocate, nothing to copy. Other bodies are copied from their chunks into
+ * Data of announced size (64 KiB or more) from a byte stream (a request
+ * body) is read with a BYOB reader straight into buffers of that size or a
+ * block's: no chunk to allocate, nothing to copy. Other bodies are copied from their chunks into
  * a buffer that starts at `firstBytes` and grows fourfold up to a block
  * (small objects are the common case).
  */
+
+import { byobReader } from "../util/byob_reader.ts";
 
 /**
  * The most one read of a body asks for. Deno fills a BYOB read from a native
@@ -40,14 +42,8 @@ export async function* cutIntoBlocks(
   body: ReadableStream<Uint8Array>,
   options: CutOptions,
 ): AsyncGenerator<BodyPiece> {
-  let byob: ReadableStreamBYOBReader | undefined;
-  if (options.sizeHint !== undefined) {
-    try {
-      byob = body.getReader({ mode: "byob" });
-    } catch {
-      // Not a byte stream: read in chunks.
-    }
-  }
+  // Not a byte stream, a small body, or one of unknown size: read in chunks.
+  const byob = options.sizeHint === undefined ? undefined : byobReader(body, options.sizeHint);
   const reader = byob ?? body.getReader();
   let finished = false;
   try {

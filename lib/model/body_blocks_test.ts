@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type BodyPiece, cutIntoBlocks } from "./body_blocks.ts";
+import { BYOB_MIN_BYTES } from "../util/byob_reader.ts";
 
 const BLOCK = 256 * 1024;
 
@@ -83,7 +84,7 @@ Deno.test("data beyond the announced size goes on in blocks", async () => {
     const piece of cutIntoBlocks(byteBody(data, []), {
       blockSize: BLOCK,
       newBlock: () => new Uint8Array(BLOCK),
-      sizeHint: 100,
+      sizeHint: BYOB_MIN_BYTES,
       firstBytes: BLOCK,
       onChunk: (chunk) => seen += chunk.byteLength,
     })

@@ -10,6 +10,7 @@
  */
 import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
+import { byobReader } from "../../../util/byob_reader.ts";
 import { relayFrom } from "../../../util/stream_relay.ts";
 import { IdleReadLimit } from "./idle_read.ts";
 import { BODY_IDLE_MAX_MS } from "../../../util/limits.ts";
@@ -34,12 +35,8 @@ export function verifiedBody(
   idleMs = BODY_IDLE_MAX_MS,
 ): ReadableStream<Uint8Array> {
   const check = new BodyCheck(expected);
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = source.getReader({ mode: "byob" });
-  } catch {
-    // Not a byte stream: pass its chunks on.
-  }
+  // Not a byte stream, or a small body: its chunks are passed on.
+  const byob = byobReader(source, expected.contentLength);
   if (byob) return verifiedBytes(byob, new IdleReadLimit(byob, idleMs), check);
   const reader = source.getReader();
   return verifiedChunks(reader, new IdleReadLimit(reader, idleMs), check);

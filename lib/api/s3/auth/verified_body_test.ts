@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { sha256Hex } from "../../../util/hash.ts";
 import { verifiedBody } from "./verified_body.ts";
 import { assertStreamFails, bytesOf, readAll, streamOf } from "./_test_helpers.ts";
+import { BYOB_MIN_BYTES } from "../../../util/byob_reader.ts";
 
 const data = bytesOf("The quick brown fox jumps over the lazy dog");
 
@@ -94,12 +95,13 @@ function byteStreamOf(bytes: Uint8Array, cuts: number[] = []): ReadableStream<Ui
 }
 
 Deno.test("a byte-stream body fills a BYOB reader's buffers and is checked the same", async () => {
-  const body = verifiedBody(byteStreamOf(data, [7, 20]), {
-    sha256Hex: sha256Hex(data),
-    contentLength: data.length,
+  const large = Uint8Array.from({ length: BYOB_MIN_BYTES + 100 }, (_, i) => i % 253);
+  const body = verifiedBody(byteStreamOf(large, [7, 20, 40_000]), {
+    sha256Hex: sha256Hex(large),
+    contentLength: large.length,
   });
   const reader = body.getReader({ mode: "byob" });
-  let buffer = new Uint8Array(64);
+  let buffer = new Uint8Array(large.length + 1);
   let filled = 0;
   for (;;) {
     const { done, value } = await reader.read(buffer.subarray(filled));
@@ -107,7 +109,13 @@ Deno.test("a byte-stream body fills a BYOB reader's buffers and is checked the s
     if (done) break;
     filled += value!.byteLength;
   }
-  assert.deepEqual(buffer.subarray(0, filled), data);
+  assert.deepEqual(buffer.subarray(0, filled), large);
+  // A small body is passed on in chunks, whatever its source.
+  assert.throws(
+    () =>
+      verifiedBody(byteStreamOf(data), { contentLength: data.length }).getReader({ mode: "byob" }),
+    /non-byte stream/,
+  );
 
   assert.deepEqual(await readAll(verifiedBody(byteStreamOf(data, [3]), {})), data);
   await assertStreamFails(

@@ -1,0 +1,14 @@
+import assert from "node:assert/strict";
+import { BYOB_MIN_BYTES, byobReader } from "./byob_reader.ts";
+
+const byteStream = () => new ReadableStream({ type: "bytes", pull: (c) => c.close() });
+const plainStream = () => new ReadableStream<Uint8Array>({ pull: (c) => c.close() });
+
+Deno.test("byobReader reads byte streams of a large or unknown size, and leaves others unlocked", () => {
+  assert.ok(byobReader(byteStream(), BYOB_MIN_BYTES) instanceof ReadableStreamBYOBReader);
+  assert.ok(byobReader(byteStream(), undefined) instanceof ReadableStreamBYOBReader);
+  for (const [stream, size] of [[byteStream(), 4096], [plainStream(), undefined]] as const) {
+    assert.equal(byobReader(stream, size), undefined);
+    assert.equal(stream.locked, false);
+  }
+});
