@@ -22,7 +22,7 @@
  * deadlock). `rebuild` takes every leaf lock of its partition itself.
  */
 import type { DbKey, DbStore, Mutation } from "../db/db.ts";
-import { sha256Hasher } from "../util/hash.ts";
+import { sha256Hasher, sha256OfLengthPrefixed } from "../util/hash.ts";
 import type { KeyedMutex } from "../util/keyed_mutex.ts";
 import {
   MERKLE_DIGEST_CACHE_MAX_AGE_MS,
@@ -73,15 +73,7 @@ export function leafOf(pk: string, sk: string): number {
  * (`{ v, entry }`). Replicas holding equal merged entries get equal hashes.
  */
 export function itemHash(pk: string, sk: string, stored: unknown): Uint8Array {
-  const hasher = sha256Hasher();
-  for (const part of [pk, sk, stableString(stored)]) {
-    const bytes = encoder.encode(part);
-    const length = new Uint8Array(4);
-    new DataView(length.buffer).setUint32(0, bytes.byteLength);
-    hasher.update(length);
-    hasher.update(bytes);
-  }
-  return hasher.digest();
+  return sha256OfLengthPrefixed([pk, sk, stableString(stored)]);
 }
 
 export function equalDigests(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -40,7 +40,8 @@ export function mergeLwwMap<T>(
 /**
  * A deterministic serialization (sorted object keys; bytes as base64) for
  * tie-breaking, comparing replicas and hashing entries. Keys whose value is
- * undefined are left out, as JSON does.
+ * undefined are left out, as JSON does. Its output is part of the anti-
+ * entropy format (merkle.ts hashes it): it must not change.
  */
 export function stableString(value: unknown): string {
   if (value === null || value === undefined) return "null";
@@ -55,19 +56,36 @@ export function stableString(value: unknown): string {
       return `"${value}n"`;
     case "object": {
       if (value instanceof Uint8Array) return `{"$b":"${toBase64(value)}"}`;
-      if (Array.isArray(value)) return `[${value.map(stableString).join(",")}]`;
-      const keys = Object.keys(value).sort();
-      const parts: string[] = [];
-      for (const k of keys) {
+      // Concatenation, not arrays joined: every replicated write hashes its entry.
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + stableString(value[i]);
+        return out + "]";
+      }
+      let out = "{";
+      for (const k of Object.keys(value).sort()) {
         const v = (value as Record<string, unknown>)[k];
         if (v === undefined || typeof v === "function") continue;
-        parts.push(`${JSON.stringify(k)}:${stableString(v)}`);
+        out += (out.length === 1 ? "" : ",") + quotedKey(k) + ":" + stableString(v);
       }
-      return `{${parts.join(",")}}`;
+      return out + "}";
     }
     default:
       return "null";
   }
+}
+
+/** JSON of object keys, which are mostly the same few field names. */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 4096;
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
 
 /**

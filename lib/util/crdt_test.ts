@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { stableEqual, stableString } from "./crdt.ts";
 import { seededRandom } from "./seeded_random.ts";
+import { PINNED_VALUE } from "./_pinned_value.ts";
 
 /** A random value of the shapes table entries have, often sharing parts with others. */
 function randomValue(random: () => number, depth = 0): unknown {
@@ -44,4 +45,26 @@ Deno.test("stableEqual agrees with comparing stableStrings", () => {
     assert.equal(stableEqual(b, a), expected);
   }
   assert.ok(equal > 3_000, `enough equal pairs were tried (${equal})`);
+});
+
+Deno.test("stableString writes what earlier versions wrote (replicas compare it)", () => {
+  assert.equal(
+    stableString(PINNED_VALUE),
+    '{"entry":{"b":{"$b":"AAH+/w=="},"big":"12n","key":"photos/été \\"1\\".jpg",' +
+      '"n":[1,-0.5,1e+21,null,null,null,true],"z":{"\\u0001":"\\n","a":[],"é":"x"}},"v":2}',
+  );
+  // Plain JSON values: JSON with sorted keys.
+  const random = seededRandom(7);
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v && typeof v === "object"
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as never)[k])]))
+      : v;
+  for (let i = 0; i < 500; i++) {
+    const plain = (_: string, x: unknown) =>
+      typeof x === "bigint" || x instanceof Uint8Array ? undefined : x;
+    const value = JSON.parse(JSON.stringify(randomValue(random), plain) ?? "null");
+    assert.equal(stableString(value), JSON.stringify(sorted(value)));
+  }
 });

@@ -121,6 +121,22 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/**
+ * SHA-256 over each text's UTF-8 length (4 bytes, big-endian) then its
+ * bytes: the texts are hashed where they are, not encoded first.
+ */
+export function sha256OfLengthPrefixed(texts: readonly string[]): Uint8Array {
+  const hash = createHash("sha256");
+  const length = new Uint8Array(4);
+  const view = new DataView(length.buffer);
+  for (const text of texts) {
+    view.setUint32(0, Buffer.byteLength(text, "utf8"));
+    hash.update(length);
+    hash.update(text, "utf8");
+  }
+  return new Uint8Array(hash.digest());
+}
+
 export function md5Hex(data: Uint8Array | string): string {
   return createHash("md5").update(data).digest("hex");
 }
