@@ -22,7 +22,11 @@ export async function drainUnreadBody(
 ): Promise<boolean> {
   if (!body) return true;
   if (body.locked) return false;
-  const announced = Number(headers.get("content-length") ?? NaN);
+  const length = headers.get("content-length");
+  // Without a length or a transfer encoding an HTTP/1.1 request has no body
+  // (Deno.serve still gives a DELETE's a stream): there is nothing to read.
+  if (length === "0" || (length === null && headers.get("transfer-encoding") === null)) return true;
+  const announced = Number(length ?? NaN);
   if (announced > UNREAD_BODY_DRAIN_MAX_BYTES) {
     await body.cancel().catch(() => {});
     return false;

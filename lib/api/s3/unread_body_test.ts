@@ -25,6 +25,14 @@ Deno.test("a refused body is read to its end when within the bound", async () =>
   );
   assert.equal(pulled(), 3);
   assert.equal(await drainUnreadBody(null, new Headers()), true, "no body: nothing to read");
+  // A request without a length or a transfer encoding has no body (Deno.serve gives a DELETE's
+  // a stream), nor has one of length 0: their stream is not read.
+  for (const headers of [new Headers(), new Headers({ "content-length": "0" })]) {
+    const none = body(1);
+    assert.equal(await drainUnreadBody(none.stream, headers), true);
+    assert.equal(none.stream.locked, false);
+    assert.equal((await new Response(none.stream).bytes()).byteLength, MIB, "left whole");
+  }
 });
 
 Deno.test("a refused body over the bound is not read: the connection is to close", async () => {
@@ -39,7 +47,8 @@ Deno.test("a refused body over the bound is not read: the connection is to close
   // Sent without a length (chunked): read up to the bound, then given up.
   const chunks = UNREAD_BODY_DRAIN_MAX_BYTES / MIB + 10;
   const unannounced = body(chunks);
-  assert.equal(await drainUnreadBody(unannounced.stream, new Headers()), false);
+  const chunked = new Headers({ "transfer-encoding": "chunked" });
+  assert.equal(await drainUnreadBody(unannounced.stream, chunked), false);
   assert.ok(unannounced.pulled() < chunks, "reading stopped at the bound");
 });
 
