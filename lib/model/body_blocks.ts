@@ -43,7 +43,7 @@ export async function* cutIntoBlocks(
   options: CutOptions,
 ): AsyncGenerator<BodyPiece> {
   // Not a byte stream, a small body, or one of unknown size: read in chunks.
-  const byob = options.sizeHint === undefined ? undefined : byobReader(body, options.sizeHint);
+  const byob = byobReader(body, options.sizeHint);
   const reader = byob ?? body.getReader();
   let finished = false;
   try {

@@ -5,8 +5,9 @@
  * errors instead of ending, so a consumer that commits only after `done`
  * never stores what the client did not sign or did not finish sending.
  *
- * A byte-stream source (a request body) gives a byte stream, so that a
- * consumer with a BYOB reader has the bytes read straight into its buffers.
+ * A byte-stream source (a request body) of 64 KiB or more gives a byte
+ * stream, so that a consumer with a BYOB reader has the bytes read straight
+ * into its buffers (see byob_reader.ts).
  */
 import { type Hasher, sha256Hasher, toHex } from "../../../util/hash.ts";
 import { contentSha256Mismatch, incompleteBody } from "./_auth_errors.ts";
@@ -35,7 +36,7 @@ export function verifiedBody(
   idleMs = BODY_IDLE_MAX_MS,
 ): ReadableStream<Uint8Array> {
   const check = new BodyCheck(expected);
-  // Not a byte stream, or a small body: its chunks are passed on.
+  // Not a byte stream, or a small body or one of unknown size: its chunks are passed on.
   const byob = byobReader(source, expected.contentLength);
   if (byob) return verifiedBytes(byob, new IdleReadLimit(byob, idleMs), check);
   const reader = source.getReader();
