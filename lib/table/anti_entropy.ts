@@ -12,6 +12,7 @@
 import { errorMessage } from "../util/errors.ts";
 import {
   ANTI_ENTROPY_BATCH_ENTRIES,
+  ANTI_ENTROPY_DIGESTS_PER_CALL,
   ANTI_ENTROPY_INTERVAL_MS,
   ANTI_ENTROPY_LEAVES_CONCURRENCY,
   ANTI_ENTROPY_PARTITIONS_CONCURRENCY,
@@ -189,8 +190,9 @@ export async function syncPartition(
 
 /**
  * Which partitions of a table already agree with another replica, asked once
- * a pass for all the partitions the two share: an idle cluster's pass is then
- * a few exchanges, where one per partition and table made thousands.
+ * a pass for all the partitions the two share (ANTI_ENTROPY_DIGESTS_PER_CALL
+ * a call): an idle cluster's pass is then a few exchanges, where one per
+ * partition and table made thousands.
  */
 class AgreeingPartitions {
   readonly #asked = new Map<string, Promise<Set<number> | undefined>>();
@@ -218,18 +220,26 @@ class AgreeingPartitions {
     table: string,
     partitions: number[],
   ): Promise<Set<number> | undefined> {
-    if (!this.local.partitionDigests || !remote.partitionDigests) return undefined;
-    const [mine, theirs] = await Promise.all([
-      this.local.partitionDigests(table, partitions),
-      remote.partitionDigests(table, partitions),
-    ]);
-    if (mine === undefined || theirs === undefined) return undefined;
-    if (!Array.isArray(theirs) || theirs.length !== partitions.length) {
-      throw new Error(
-        `The remote replica answered ${theirs?.length} partition digests, not ${partitions.length}`,
-      );
+    const local = this.local;
+    if (!local.partitionDigests || !remote.partitionDigests) return undefined;
+    const agreeing = new Set<number>();
+    for (let i = 0; i < partitions.length; i += ANTI_ENTROPY_DIGESTS_PER_CALL) {
+      const asked = partitions.slice(i, i + ANTI_ENTROPY_DIGESTS_PER_CALL);
+      const [mine, theirs] = await Promise.all([
+        local.partitionDigests(table, asked),
+        remote.partitionDigests(table, asked),
+      ]);
+      if (mine === undefined || theirs === undefined) return undefined;
+      if (!Array.isArray(theirs) || theirs.length !== asked.length) {
+        throw new Error(
+          `The remote replica answered ${theirs?.length} partition digests, not ${asked.length}`,
+        );
+      }
+      asked.forEach((partition, j) => {
+        if (equalDigests(mine[j], theirs[j])) agreeing.add(partition);
+      });
     }
-    return new Set(partitions.filter((_, i) => equalDigests(mine[i], theirs[i])));
+    return agreeing;
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { AntiEntropyWorker, type PartitionPeer, syncPartition } from "./anti_entropy.ts";
 import { partitionOf, type TestEntry, TestReplica, withReplicas } from "./_merkle_test_replica.ts";
 import { seededRandom } from "../util/seeded_random.ts";
+import { ANTI_ENTROPY_DIGESTS_PER_CALL } from "../util/limits.ts";
 
 const TABLE = "object";
 
@@ -262,8 +263,9 @@ Deno.test("AntiEntropyWorker runs by itself once started and stops cleanly", () 
 Deno.test("AntiEntropyWorker asks a replica for the digests of all their partitions at once, and compares one by one only those that differ", () =>
   withReplicas(2, async (a, b) => {
     const tables = [TABLE, "bucket"];
-    const pks = Array.from({ length: 30 }, (_, i) => `pk-${i}`);
+    const pks = Array.from({ length: 300 }, (_, i) => `pk-${i}`);
     const partitions = [...new Set(pks.map(partitionOf))];
+    assert.ok(partitions.length > ANTI_ENTROPY_DIGESTS_PER_CALL);
     for (const r of [a, b]) {
       for (const table of tables) await mergeAll(r, table, pks.map((pk) => entry(pk, "", 1, "v")));
     }
@@ -292,7 +294,9 @@ Deno.test("AntiEntropyWorker asks a replica for the digests of all their partiti
     const pass = await worker(counted(b.peer())).runOnce();
     assert.equal(pass.partitionsSynced, partitions.length);
     assert.equal(pass.entriesSent, 1);
-    assert.deepEqual(calls.batched, [partitions, partitions], "once a table");
+    // Once a table, in calls of at most ANTI_ENTROPY_DIGESTS_PER_CALL partitions.
+    assert.deepEqual(calls.batched.flat(), [...partitions, ...partitions]);
+    assert.ok(calls.batched.every((asked) => asked.length <= ANTI_ENTROPY_DIGESTS_PER_CALL));
     assert.deepEqual(calls.single, [`bucket/${partitionOf("pk-7")}`]);
     assert.deepEqual((await b.get("bucket", "pk-7", ""))?.entry, entry("pk-7", "", 2, "newer"));
 

@@ -173,8 +173,11 @@ export const RPC_STREAM_IDLE_TIMEOUT_MS = 120_000;
 /** A duplicate connection being retired is closed after this even if its streams have not finished. */
 export const RPC_DRAIN_TIMEOUT_MS = 60_000;
 
-/** How often anti-entropy compares each stored partition with its other replicas (jittered by ±25%): a replica that missed writes catches up within minutes, and an idle cluster pays one digest exchange per partition and table per round. */
+/** How often anti-entropy compares each stored partition with its other replicas (jittered by ±25%): a replica that missed writes catches up within minutes, and an idle cluster pays a few digest exchanges per table and replica per round. */
 export const ANTI_ENTROPY_INTERVAL_MS = 60_000;
+
+/** Partition digests anti-entropy asks a replica for in one call: each may list its partition's leaves (256 keys) when not cached, all well within RPC_TIMEOUT_MS on a slow node. */
+export const ANTI_ENTROPY_DIGESTS_PER_CALL = 64;
 
 /** Partitions anti-entropy syncs at once: keeps its load on disks and links small beside client traffic. */
 export const ANTI_ENTROPY_PARTITIONS_CONCURRENCY = 2;
