@@ -1,4 +1,5 @@
 /** CRDT building blocks: of table entries, and of the cluster layout. */
+import { Buffer } from "node:buffer";
 import { toBase64 } from "./hash.ts";
 
 /** Last-writer-wins register: the value with the greatest timestamp wins. */
@@ -102,9 +103,8 @@ export function stableEqual(a: unknown, b: unknown): boolean {
     if (!(a instanceof Uint8Array && b instanceof Uint8Array)) {
       return stableString(a) === stableString(b);
     }
-    if (a.byteLength !== b.byteLength) return false;
-    for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-    return true;
+    // Natively: a loop over a small object's inline data took ~5 µs per 4 KiB.
+    return Buffer.compare(a, b) === 0;
   }
   if (Array.isArray(a) || Array.isArray(b)) {
     if (!Array.isArray(a) || !Array.isArray(b)) return false; // "[" never equals "{"

@@ -68,3 +68,15 @@ Deno.test("stableString writes what earlier versions wrote (replicas compare it)
     assert.equal(stableString(value), JSON.stringify(sorted(value)));
   }
 });
+
+Deno.test("stableEqual compares bytes, views included", () => {
+  const data = Uint8Array.from({ length: 4096 }, (_, i) => i % 251);
+  const other = data.slice();
+  other[4095] ^= 1;
+  const view = new Uint8Array(8192).subarray(100, 4196);
+  view.set(data);
+  assert.ok(stableEqual({ bytes: data }, { bytes: data.slice() }));
+  assert.ok(stableEqual({ bytes: data }, { bytes: view }));
+  assert.ok(!stableEqual({ bytes: data }, { bytes: other }));
+  assert.ok(!stableEqual({ bytes: data }, { bytes: data.subarray(1) }));
+});
