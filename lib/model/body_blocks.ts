@@ -5,9 +5,9 @@
  *
  * Data of announced size (64 KiB or more) from a byte stream (a request
  * body) is read with a BYOB reader straight into buffers of that size or a
- * block's: no chunk to allocate, nothing to copy. Other bodies are copied from their chunks into
- * a buffer that starts at `firstBytes` and grows fourfold up to a block
- * (small objects are the common case).
+ * block's: no chunk to allocate, nothing to copy. Other bodies are copied
+ * from their chunks into a buffer that starts at `firstBytes` and grows
+ * fourfold up to a block (small objects are the common case).
  */
 
 import { byobReader } from "../util/byob_reader.ts";

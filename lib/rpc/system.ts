@@ -155,9 +155,9 @@ export class System {
     return this.#layout;
   }
 
-  #setLayout(layout: ClusterLayout): void {
+  #setLayout(layout: ClusterLayout, digest = layoutDigest(layout)): void {
     this.#layout = layout;
-    this.#layoutDigest = layoutDigest(layout);
+    this.#layoutDigest = digest;
   }
 
   get nodeId(): string {
@@ -514,9 +514,10 @@ export class System {
 
   async #mergeLayout(other: ClusterLayout): Promise<void> {
     const merged = mergeLayouts(this.layout, other);
-    if (layoutDigest(merged) === this.#layoutDigest) return;
+    const digest = layoutDigest(merged);
+    if (digest === this.#layoutDigest) return;
     const before = currentVersion(this.layout)?.version ?? 0;
-    this.#setLayout(merged);
+    this.#setLayout(merged, digest);
     await this.options.db.commit([{ type: "set", key: LAYOUT_KEY, value: merged }]);
     const after = currentVersion(merged)?.version ?? 0;
     log("remise::rpc", after === before ? "debug" : "info", `layout updated (version ${after})`);

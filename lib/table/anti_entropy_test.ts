@@ -314,3 +314,32 @@ Deno.test("AntiEntropyWorker asks a replica for the digests of all their partiti
     assert.equal(calls.single.length, partitions.length * tables.length);
     assert.deepEqual((await b.get(TABLE, "pk-3", ""))?.entry, entry("pk-3", "", 2, "newer"));
   }));
+
+Deno.test("AntiEntropyWorker refuses a replica that answers the wrong number of partition digests", () =>
+  withReplicas(2, async (a, b) => {
+    const pks = Array.from({ length: 12 }, (_, i) => `pk-${i}`);
+    await mergeAll(a, TABLE, pks.map((pk) => entry(pk, "", 1, "a")));
+    const partitions = [...new Set(pks.map(partitionOf))];
+    const short: PartitionPeer = {
+      ...b.peer(),
+      partitionDigests: async (table, asked) =>
+        (await b.peer().partitionDigests!(table, asked))!.slice(1),
+    };
+    const worker = new AntiEntropyWorker({
+      nodeId: "a",
+      tables: [TABLE],
+      local: a.peer(),
+      partitions: () => partitions,
+      replicasOf: () => ["a", "b"],
+      peer: () => short,
+      partitionsConcurrency: 1,
+    });
+    const pass = await worker.runOnce();
+    assert.equal(pass.errors.length, 1);
+    assert.match(
+      pass.errors[0],
+      new RegExp(`answered ${partitions.length - 1} partition digests, not ${partitions.length}`),
+    );
+    assert.equal(pass.partitionsSynced, 0);
+    assert.equal(pass.entriesSent, 0, "nothing was exchanged with it");
+  }));
