@@ -310,6 +310,30 @@ Deno.test("bucket versioning", async (t) => {
       assert.deepEqual(currentTags.TagSet, [], "the current version has its own tags");
     });
 
+    await t.step(
+      "an empty object is a version of its own: read, copied, deleted by id",
+      async () => {
+        // Kept out of the entry as a part of 0 bytes, which has no blocks.
+        const empty = (await put(s3, "empty", ""))!;
+        const head = await s3.send(new HeadObjectCommand({ Bucket: B, Key: "empty" }));
+        assert.equal(head.ContentLength, 0);
+        assert.equal(head.ETag, '"d41d8cd98f00b204e9800998ecf8427e"');
+        assert.equal(await body(s3, "empty", empty), "");
+        const copy = await s3.send(
+          new CopyObjectCommand({
+            Bucket: B,
+            Key: "empty-copy",
+            CopySource: `${B}/empty?versionId=${empty}`,
+          }),
+        );
+        assert.equal(await body(s3, "empty-copy", copy.VersionId), "");
+        for (const [key, id] of [["empty", empty], ["empty-copy", copy.VersionId!]]) {
+          await s3.send(new DeleteObjectCommand({ Bucket: B, Key: key, VersionId: id }));
+        }
+        assert.deepEqual(await allVersions(s3, "empty"), []);
+      },
+    );
+
     await t.step("ListObjectVersions pages through versions, markers and prefixes", async () => {
       for (const key of ["a/1", "a/2", "b", "c"]) {
         await put(s3, key, `${key} first`);

@@ -118,6 +118,8 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
           report.partsChecked++;
           complete.add(part.dataId);
           const data = blocks.get(part.dataId);
+          // An empty part (an empty object of a versioned key) has no blocks to miss.
+          if (part.size === 0 && data === undefined) continue;
           const problem = data === undefined || data.live + data.deleted === 0
             ? "no blocks"
             : data.deleted > 0

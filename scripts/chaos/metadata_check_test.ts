@@ -25,6 +25,16 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
       const put = (key: string) =>
         putObject(store, BUCKET, key, randomBody(), { headers: [], maxSize: 1 << 20 });
       await put("kept");
+      // An empty object of a versioned key: one part of 0 bytes, which has no blocks.
+      const empty = await putObject(store, BUCKET, "empty", new Blob([]).stream(), {
+        headers: [],
+        maxSize: 1 << 20,
+        versioning: "Enabled",
+      });
+      assert.equal(
+        empty.version.state.state === "complete" && empty.version.state.data.type,
+        "parts",
+      );
       // A version whose data was released under it, as a bug would.
       const broken = await put("broken");
       await store.releaseData(broken.version.uuid);
@@ -52,7 +62,7 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
     }
 
     const report = await checkMetadata(`${dir}/meta`);
-    assert.equal(report.partsChecked, 2);
+    assert.equal(report.partsChecked, 3);
     assert.deepEqual(report.missing.map((m) => [m.key, m.problem]), [["broken", "no blocks"]]);
     assert.deepEqual(report.uploading, { dataIds: 1, bytes: 3000 });
     assert.deepEqual(report.leaked, { dataIds: 1, bytes: 3000, ids: [leaked] });
