@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { nodeCertificate, remise, TestCluster } from "./cluster_harness.ts";
 import { freePort, TestServer } from "./harness.ts";
+import { TlsTransport } from "../lib/net/tls_transport.ts";
 
 type Status = Awaited<ReturnType<TestCluster["status"]>>;
 const allUp = (count: number) => (s: Status) =>
@@ -380,6 +381,47 @@ Deno.test("a node started with another node's certificate is refused, and status
     assert.match(copy.output, /ERROR remise::net: node [0-9a-f]{16} refused this node: /);
   } finally {
     await copy?.close();
+    await cluster.close();
+  }
+});
+
+Deno.test("a starting node serves the store's RPC paths from its first RPC answer on", async () => {
+  const cluster = await TestCluster.start(3, { extraConfig: "replication_factor = 3" });
+  const caller = `${cluster.dir}/caller`;
+  await nodeCertificate(`${cluster.dir}/ca`, "caller", caller);
+  const transport = new TlsTransport({
+    caPem: await Deno.readTextFile(`${cluster.dir}/ca/ca.crt`),
+    certPem: await Deno.readTextFile(`${caller}/node.crt`),
+    keyPem: await Deno.readTextFile(`${caller}/node.key`),
+    bindAddr: "127.0.0.1:0",
+    maxConcurrentRequests: 8,
+  });
+  try {
+    await cluster.layoutOneZoneEach();
+    for (const node of cluster.nodes) await node.server.stop();
+    // Alone, node 0 waits a few seconds for a majority of its layout before it serves S3; its
+    // RPC is up meanwhile. The caller is no node of the layout: it does not end that wait.
+    let started = false;
+    const starting = cluster.nodes[0].server.launch().then(() => started = true);
+    const addr = `127.0.0.1:${cluster.nodes[0].rpcPort}`;
+    // Dialled once node 0 listens (a transport backs off after a failed dial).
+    for (let tries = 0;; tries++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: cluster.nodes[0].rpcPort })).close();
+        break;
+      } catch {
+        assert.ok(tries < 600, "node 0 listens within 30 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const answer = await transport.call({ addr }, "table/object/get", {
+      body: { pk: "bucket\u0000key", sk: "" },
+    });
+    assert.deepEqual(answer.body, { entry: null });
+    assert.equal(started, false, "the answer came while node 0 waited for its peers");
+    await starting;
+  } finally {
+    await transport.close();
     await cluster.close();
   }
 });

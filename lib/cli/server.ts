@@ -178,7 +178,7 @@ export async function runServer(
   const token = await adminToken(config);
   const startedMs = Date.now();
   const clock = clockFromEnv();
-  const system = cluster && await startCluster(config, cluster, db, disks, clock);
+  const system = cluster && await openCluster(config, cluster, db, disks, clock);
   const replication = system ? new ClusterReplication(system, config.consistencyMode) : undefined;
   const store = new Store(db, blockStore, {
     blockSize: config.blockSize,
@@ -191,6 +191,9 @@ export async function runServer(
     ? setUpTableSync(store.tables, db, store.merkle, replication)
     : undefined;
   const access = new Access(store);
+  // Every RPC handler is registered by now: peers that see this node up
+  // never meet one of its paths missing (a key lock's would count as granted).
+  if (system) await startCluster(config, system);
   const services = startNodeServices(store, db, {
     buckets: () => access.listAllBuckets(),
     tombstones: system
@@ -638,8 +641,12 @@ async function apiTlsFiles(
   return { cert: cert.pem, key: key.pem };
 }
 
-/** Joins the cluster, with the settings `clusterSettings` checked. */
-async function startCluster(
+/**
+ * The node's membership of the cluster, with the settings `clusterSettings`
+ * checked; it serves no RPC until `startCluster`, so that the handlers of
+ * the store register first.
+ */
+async function openCluster(
   config: Config,
   settings: ClusterSettings,
   db: KvStore,
@@ -651,7 +658,7 @@ async function startCluster(
     bindAddr: config.rpcBindAddr,
     maxConcurrentRequests: config.maxConcurrentRpcRequests,
   });
-  const system = await System.open({
+  return await System.open({
     transport,
     db,
     publicAddr: settings.publicAddr,
@@ -665,6 +672,10 @@ async function startCluster(
     diskSpace: () => readNodeDisks(disks),
     nowMs,
   });
+}
+
+/** Serves the cluster's RPC and gossip, then waits a little for a majority of the nodes. */
+async function startCluster(config: Config, system: System): Promise<void> {
   await system.start();
   log(
     "remise::server",
@@ -676,7 +687,6 @@ async function startCluster(
   if (!await system.majorityUp(PEERS_AT_START_WAIT_MS)) {
     log("remise::server", "warn", "less than a majority of the nodes up: serving anyway");
   }
-  return system;
 }
 
 /** The node's data and metadata disks, each with its reserve. */
