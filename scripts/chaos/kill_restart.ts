@@ -419,6 +419,8 @@ async function attempt<T>(
       outcome: failure.outcome,
       status: failure.status,
       code: failure.code,
+      // The S3 error's message tells why (a quorum not reached names each replica's cause).
+      message: (e as Error)?.message?.slice(0, 400),
     });
     count(meta.op, failure.outcome);
     const code = `${failure.outcome} ${failure.status ?? ""} ${failure.code}`;
