@@ -34,3 +34,32 @@ export class ReplicaDown extends LocalReplication {
     return super.call(node, path, message);
   }
 }
+
+/**
+ * This node and two replicas that share its metadata, as Twins does, except
+ * while `lagging` is set: then they answer that entry as their copy of any
+ * object entry (they missed a write that reached this node alone).
+ */
+export class LaggingReplicas extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  lagging?: unknown;
+  override readSet(): string[] {
+    return [this.nodeId, "a", "b"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "a", "b"]];
+  }
+  /** 2 of the 3, for reads and writes alike. */
+  override writeQuorum(): number {
+    return 2;
+  }
+  override readQuorum(): number {
+    return 2;
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node !== this.nodeId && this.lagging !== undefined && path === "table/object/get") {
+      return Promise.resolve({ body: { entry: this.lagging } });
+    }
+    return super.call(this.nodeId, path, message);
+  }
+}

@@ -12,7 +12,7 @@ import {
 } from "./objects.ts";
 import { Store } from "./store.ts";
 import type { JournalEntry } from "./data_journal.ts";
-import { ReplicaDown } from "./_test_replications.ts";
+import { LaggingReplicas, ReplicaDown } from "./_test_replications.ts";
 import { abortUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
 
 const BUCKET = "bucket-id";
@@ -295,6 +295,57 @@ Deno.test("a deleted object's data is released after the answer, and by the next
     assert.equal(hashes.size, 5);
 
     await assertReleasedByNextProcess(store, () => new Store(db, blocks, { blockSize }), hashes);
+  }));
+
+Deno.test("a version replaced on one replica alone keeps its data until a write quorum holds what replaced it", () =>
+  withDb(async (db, dir) => {
+    const replication = new LaggingReplicas();
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication,
+    });
+    const put = (content: Uint8Array) =>
+      putObject(store, BUCKET, "k", bodyOf(content), { headers: [], maxSize: 1 << 20 });
+    await put(crypto.getRandomValues(new Uint8Array(3 * 1024)));
+    const replaced = (await getCurrent(store, BUCKET, "k"))!;
+    const dataId = (replaced.data as { parts: { dataId: string }[] }).parts[0].dataId;
+    const liveBlocks = async () => {
+      let live = 0;
+      for await (const block of store.versions.scan(dataId)) if (!block.deleted) live++;
+      return live;
+    };
+    const notes = async () => (await Array.fromAsync(db.list({ prefix: ["rel"] }))).length;
+
+    // A newer version reaches this replica alone (its coordinator died after
+    // sending it): the two others still hold the first one.
+    replication.lagging = await store.objects.get(BUCKET, "k");
+    const bytes = new TextEncoder().encode("newer");
+    await store.objects.applyLocal([{
+      bucketId: BUCKET,
+      key: "k",
+      versions: [{
+        uuid: crypto.randomUUID(),
+        timestampMs: replaced.version.timestampMs + 1000,
+        state: {
+          state: "complete",
+          data: { type: "inline", meta: { size: 5, etag: "e", headers: [] }, bytes },
+        },
+      }],
+    }]);
+    await store.releases.settled();
+    assert.equal(
+      await liveBlocks(),
+      3,
+      "quorum reads through the others still give the first version",
+    );
+    assert.equal(await notes(), 1, "the release is noted, to be tried again");
+
+    // The newer version spreads (anti-entropy would bring it): the release goes through.
+    replication.lagging = undefined;
+    assert.equal(await store.releases.resume(), 1);
+    await store.releases.settled();
+    assert.equal(await liveBlocks(), 0);
+    assert.equal(await notes(), 0);
   }));
 
 Deno.test("an object of S3's most parts, 10,000, is released after the answer too", () =>

@@ -18,8 +18,15 @@ import { log } from "../util/log.ts";
 
 const RELEASE_SPACE = "rel";
 
+/** The key a version was of (absent from notes written before 2026-11-29). */
+export interface VersionKey {
+  bucketId: string;
+  key: string;
+}
+
 interface ReleaseNote {
   version: ObjectVersion;
+  of?: VersionKey;
 }
 
 export class ReleaseQueue {
@@ -30,7 +37,13 @@ export class ReleaseQueue {
 
   constructor(
     private readonly db: DbStore,
-    private readonly release: (version: ObjectVersion) => Promise<void>,
+    private readonly release: (version: ObjectVersion, of?: VersionKey) => Promise<void>,
+    /**
+     * How long after its commit a release may start: in a cluster, the
+     * write that replaced a version lands on its replicas one after another,
+     * and a release checks that a quorum of them has it.
+     */
+    private readonly settleMs = 0,
   ) {}
 
   /**
@@ -43,13 +56,13 @@ export class ReleaseQueue {
    * `tx`, so a stop between them can only lose the note (the data is kept),
    * never note the release of a version that is still there.
    */
-  note(tx: LocalTransaction, version: ObjectVersion): boolean {
+  note(tx: LocalTransaction, version: ObjectVersion, of: VersionKey): boolean {
     const state = version.state;
     if (state.state === "complete" && state.data.type !== "parts") return false;
-    const note: ReleaseNote = { version };
+    const note: ReleaseNote = { version, of };
     tx.set([RELEASE_SPACE, version.uuid], note);
     tx.afterCommit(() => {
-      this.#enqueue(version);
+      this.#enqueue(version, of, Date.now() + this.settleMs);
       return Promise.resolve();
     });
     return true;
@@ -60,7 +73,7 @@ export class ReleaseQueue {
     let queued = 0;
     for await (const { value } of this.db.list<ReleaseNote>({ prefix: [RELEASE_SPACE] })) {
       if (this.#queued.has(value.version.uuid)) continue;
-      this.#enqueue(value.version);
+      this.#enqueue(value.version, value.of);
       queued++;
     }
     return queued;
@@ -76,14 +89,17 @@ export class ReleaseQueue {
     this.#stopped = true;
   }
 
-  #enqueue(version: ObjectVersion): void {
+  #enqueue(version: ObjectVersion, of: VersionKey | undefined, notBeforeMs = 0): void {
     if (this.#stopped || this.#queued.has(version.uuid)) return;
     this.#queued.add(version.uuid);
     // One release at a time: they are background work, and each is many commits already.
     this.#chain = this.#chain.then(async () => {
       try {
+        // Waits only when the queue was idle: releases waiting in line are past it.
+        const waitMs = notBeforeMs - Date.now();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (this.#stopped) return;
-        await this.release(version);
+        await this.release(version, of);
         await this.db.commit([{ type: "delete", key: [RELEASE_SPACE, version.uuid] }]);
       } catch (e) {
         if (this.#stopped) return;

@@ -9,7 +9,7 @@ import type { DbStore } from "../db/db.ts";
 import { BlockManager } from "../block/block_manager.ts";
 import { BlockBufferPool } from "../block/buffer_pool.ts";
 import { DataJournal } from "./data_journal.ts";
-import { ReleaseQueue } from "./release_queue.ts";
+import { ReleaseQueue, type VersionKey } from "./release_queue.ts";
 import { KeyCommitLocks } from "./key_commit_locks.ts";
 import type { BlockStore } from "../block/block_store.ts";
 import { KeyedMutex } from "../util/keyed_mutex.ts";
@@ -36,8 +36,10 @@ import {
   BLOCK_BUFFER_POOL_BYTES,
   BLOCK_GC_DELAY_MS,
   BLOCKS_IN_FLIGHT_PER_NODE,
+  RELEASE_CHECK_RETRY_DELAYS_MS,
+  RELEASE_SETTLE_MS,
 } from "../util/limits.ts";
-import { LocalReplication, type Replication } from "../rpc/replication.ts";
+import { LocalReplication, replicasOf, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 import type { LocalTransaction } from "../table/schema.ts";
 import { lww } from "../util/crdt.ts";
@@ -96,7 +98,11 @@ export class Store {
     this.nowMs = options.nowMs ?? Date.now;
     const replication = this.replication = options.replication ?? new LocalReplication();
     this.journal = new DataJournal(db, this.nowMs, replication.run);
-    this.releases = new ReleaseQueue(db, (version) => this.#releaseVersion(version));
+    this.releases = new ReleaseQueue(
+      db,
+      (version, of) => this.#releaseVersion(version, of),
+      replication instanceof LocalReplication ? 0 : RELEASE_SETTLE_MS,
+    );
     this.blockSize = options.blockSize;
     this.blockBuffers = new BlockBufferPool(options.blockSize, BLOCK_BUFFER_POOL_BYTES);
     const merkle = this.merkle = options.antiEntropy ? new MerkleIndex(db, this.mutex) : undefined;
@@ -142,12 +148,12 @@ export class Store {
           // it releases its data itself (putObject).
           if (now === undefined && isSingleUploadInProgress(version)) continue;
           if (now === undefined || (isReleased(now) && !isReleased(version))) {
-            this.#release(tx, version);
+            this.#release(tx, version, next);
           }
         }
         for (const version of next.versions) {
           const before = old?.versions.find((v) => v.uuid === version.uuid);
-          if (isReleased(version) && before === undefined) this.#release(tx, version);
+          if (isReleased(version) && before === undefined) this.#release(tx, version, next);
         }
       }),
       ...tableArgs,
@@ -261,8 +267,8 @@ export class Store {
    * from then on finds its upload ended and releases its own data
    * (recordPart).
    */
-  #release(tx: LocalTransaction, version: ObjectVersion): void {
-    if (!this.releases.note(tx, version)) {
+  #release(tx: LocalTransaction, version: ObjectVersion, of: VersionKey): void {
+    if (!this.releases.note(tx, version, { bucketId: of.bucketId, key: of.key })) {
       tx.afterCommit(() => this.#releaseVersion(version));
     } else if (version.state.state !== "complete" && !isSingleUploadInProgress(version)) {
       tx.afterCommit(async () => void await this.endUpload(version.uuid));
@@ -289,10 +295,56 @@ export class Store {
     return await this.uploads.get(uploadId);
   }
 
+  /**
+   * Throws unless what replaced or deleted `version`, a complete version of
+   * `of`, is held by a write quorum of the key's replicas: a copy there,
+   * merged with the version, drops it or ends it. Only then does every
+   * quorum read see the version gone. A write that failed may have reached
+   * fewer replicas and spread later: meanwhile reads through the others
+   * still give the version, and its data must be there (else they fail
+   * with 500); the release is noted and tried again.
+   */
+  async #checkReplaced(of: VersionKey, version: ObjectVersion): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      const shortfall = await this.#replacedShortfall(of, version);
+      if (shortfall === undefined) return;
+      const delayMs = RELEASE_CHECK_RETRY_DELAYS_MS[attempt];
+      if (delayMs === undefined) throw new Error(shortfall);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+
+  /** Why `version` may not be released yet (see #checkReplaced); undefined when it may. */
+  async #replacedShortfall(of: VersionKey, version: ObjectVersion): Promise<string | undefined> {
+    const partition = this.objects.partitionOf(of.bucketId);
+    const copies = await this.objects.copiesOnReplicas(of.bucketId, of.key);
+    // A replica without the entry may never have had it; when none has it
+    // any more, the deletion was collected everywhere (on a node alone, at once).
+    const collected = copies.size === replicasOf(this.replication, partition).length &&
+      [...copies.values()].every((copy) => copy === undefined);
+    if (collected) return undefined;
+    const alone: ObjectEntry = { bucketId: of.bucketId, key: of.key, versions: [version] };
+    const replaced = (copy: ObjectEntry | undefined) =>
+      copy !== undefined &&
+      !this.objects.schema.merge(copy, alone).versions.some((v) =>
+        v.uuid === version.uuid && v.state.state === "complete"
+      );
+    for (const set of this.replication.writeSets(partition)) {
+      const holding = set.filter((node) => replaced(copies.get(node))).length;
+      const needed = this.replication.writeQuorum(set.length);
+      if (holding < needed) {
+        return `version ${version.uuid} of ${of.key} is still current on some replicas: what ` +
+          `replaced it is on ${holding} of the ${needed} needed (a failed write may spread yet)`;
+      }
+    }
+    return undefined;
+  }
+
   /** Releases what a version that is gone or aborted held. */
-  async #releaseVersion(version: ObjectVersion): Promise<void> {
+  async #releaseVersion(version: ObjectVersion, of?: VersionKey): Promise<void> {
     const state = version.state;
     if (state.state === "complete") {
+      if (of !== undefined) await this.#checkReplaced(of, version);
       if (state.data.type === "parts") {
         for (const part of state.data.parts) await this.releaseData(part.dataId);
       }

@@ -184,6 +184,22 @@ export class Table<E> {
     return this.#mergeCopies(answers.map((a) => a.value));
   }
 
+  /**
+   * Each replica's copy of an entry, from the replicas that answer (a copy
+   * undefined: that replica holds none); those that fail are left out.
+   */
+  async copiesOnReplicas(partitionKey: string, sortKey = ""): Promise<Map<string, E | undefined>> {
+    const nodes = replicasOf(this.replication, this.partitionOf(partitionKey));
+    const answers = await Promise.allSettled(
+      nodes.map((node) => this.#getOn(node, partitionKey, sortKey, "background")),
+    );
+    const copies = new Map<string, E | undefined>();
+    answers.forEach((a, i) => {
+      if (a.status === "fulfilled") copies.set(nodes[i], a.value);
+    });
+    return copies;
+  }
+
   /** A replica's copy of an entry. */
   async #getOn(
     node: string,

@@ -65,6 +65,20 @@ export const ENDED_UPLOAD_CLEAR_AGE_MS = 3600 * 1000;
 export const INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS = 20 * 1000;
 export const INTERRUPTED_UPLOAD_INTERVAL_MS = 60 * 1000;
 /**
+ * Waits before a release reads again whether what replaced its version is
+ * on a write quorum of replicas: the write that replaced it may still be
+ * landing on the others. Past them the release is tried again later.
+ */
+export const RELEASE_CHECK_RETRY_DELAYS_MS = [250, 1_000, 4_000];
+
+/**
+ * How long after its commit a release in a cluster starts at the soonest
+ * (see ReleaseQueue): the write that replaced the version has reached the
+ * other replicas by then, and the check above passes at once.
+ */
+export const RELEASE_SETTLE_MS = 200;
+
+/**
  * How long the notes of an upload that failed while its process runs on
  * (a commit or a record without a quorum) wait before that process settles
  * them: longer than any write the upload sent may still be on its way to a
