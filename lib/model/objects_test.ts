@@ -339,6 +339,11 @@ Deno.test("a version replaced on one replica alone keeps its data until a write 
       "quorum reads through the others still give the first version",
     );
     assert.equal(await notes(), 1, "the release is noted, to be tried again");
+    // Taken up again by the periodic worker while the others still lag: kept again.
+    assert.equal(await store.releases.resume(), 1);
+    await store.releases.settled();
+    assert.equal(await liveBlocks(), 3);
+    assert.equal(await notes(), 1);
 
     // The newer version spreads (anti-entropy would bring it): the release goes through.
     replication.lagging = undefined;

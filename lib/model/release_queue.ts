@@ -37,7 +37,12 @@ export class ReleaseQueue {
 
   constructor(
     private readonly db: DbStore,
-    private readonly release: (version: ObjectVersion, of?: VersionKey) => Promise<void>,
+    /** `fresh`: the first try of a release noted by this process (not one taken up again). */
+    private readonly release: (
+      version: ObjectVersion,
+      of: VersionKey | undefined,
+      fresh: boolean,
+    ) => Promise<void>,
     /**
      * How long after its commit a release may start: in a cluster, the
      * write that replaced a version lands on its replicas one after another,
@@ -99,7 +104,8 @@ export class ReleaseQueue {
         const waitMs = notBeforeMs - Date.now();
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
         if (this.#stopped) return;
-        await this.release(version, of);
+        // Only releases noted by this process have a start time: their first try.
+        await this.release(version, of, notBeforeMs > 0);
         await this.db.commit([{ type: "delete", key: [RELEASE_SPACE, version.uuid] }]);
       } catch (e) {
         if (this.#stopped) return;

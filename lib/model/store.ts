@@ -100,7 +100,7 @@ export class Store {
     this.journal = new DataJournal(db, this.nowMs, replication.run);
     this.releases = new ReleaseQueue(
       db,
-      (version, of) => this.#releaseVersion(version, of),
+      (version, of, fresh) => this.#releaseVersion(version, of, fresh),
       replication instanceof LocalReplication ? 0 : RELEASE_SETTLE_MS,
     );
     this.blockSize = options.blockSize;
@@ -304,11 +304,13 @@ export class Store {
    * still give the version, and its data must be there (else they fail
    * with 500); the release is noted and tried again.
    */
-  async #checkReplaced(of: VersionKey, version: ObjectVersion): Promise<void> {
+  async #checkReplaced(of: VersionKey, version: ObjectVersion, fresh: boolean): Promise<void> {
+    // Only a release's first try waits: one taken up again (every minute) would hold the queue.
+    const delays = fresh ? RELEASE_CHECK_RETRY_DELAYS_MS : [];
     for (let attempt = 0;; attempt++) {
       const shortfall = await this.#replacedShortfall(of, version);
       if (shortfall === undefined) return;
-      const delayMs = RELEASE_CHECK_RETRY_DELAYS_MS[attempt];
+      const delayMs = delays[attempt];
       if (delayMs === undefined) throw new Error(shortfall);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
@@ -341,10 +343,10 @@ export class Store {
   }
 
   /** Releases what a version that is gone or aborted held. */
-  async #releaseVersion(version: ObjectVersion, of?: VersionKey): Promise<void> {
+  async #releaseVersion(version: ObjectVersion, of?: VersionKey, fresh = true): Promise<void> {
     const state = version.state;
     if (state.state === "complete") {
-      if (of !== undefined) await this.#checkReplaced(of, version);
+      if (of !== undefined) await this.#checkReplaced(of, version, fresh);
       if (state.data.type === "parts") {
         for (const part of state.data.parts) await this.releaseData(part.dataId);
       }
