@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { AntiEntropyWorker, type PartitionPeer, syncPartition } from "./anti_entropy.ts";
+import {
+  AntiEntropyWorker,
+  type AntiEntropyWorkerOptions,
+  type PartitionPeer,
+  syncPartition,
+} from "./anti_entropy.ts";
 import { partitionOf, type TestEntry, TestReplica, withReplicas } from "./_merkle_test_replica.ts";
 import { seededRandom } from "../util/seeded_random.ts";
 import { ANTI_ENTROPY_DIGESTS_PER_CALL } from "../util/limits.ts";
@@ -15,6 +20,24 @@ async function mergeAll(r: TestReplica, table: string, entries: TestEntry[]): Pr
 }
 
 /** Every stored entry of a table on a replica, keyed by storage key. */
+/** Node a's worker over `partitions`, its one other replica (b) answering through `remote`. */
+function workerOfTwo(
+  a: TestReplica,
+  remote: PartitionPeer,
+  partitions: number[],
+  options: Partial<AntiEntropyWorkerOptions> = {},
+): AntiEntropyWorker {
+  return new AntiEntropyWorker({
+    nodeId: "a",
+    tables: [TABLE],
+    local: a.peer(),
+    partitions: () => partitions,
+    replicasOf: () => ["a", "b"],
+    peer: () => remote,
+    ...options,
+  });
+}
+
 async function dump(r: TestReplica, table: string): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for await (const { key, value } of r.db.list({ prefix: ["t", table] })) {
@@ -218,15 +241,7 @@ Deno.test("AntiEntropyWorker goes on with a replica whose disk is full, and repo
         return b.peer().putEntries(...args);
       },
     };
-    const worker = new AntiEntropyWorker({
-      nodeId: "a",
-      tables: [TABLE],
-      local: a.peer(),
-      partitions: () => partitions,
-      replicasOf: () => ["a", "b"],
-      peer: () => full,
-      partitionsConcurrency: 1,
-    });
+    const worker = workerOfTwo(a, full, partitions, { partitionsConcurrency: 1 });
     const pass = await worker.runOnce();
     assert.equal(refused, partitions.length, "every partition was tried");
     assert.equal(pass.partitionsSynced, Math.floor(partitions.length / 2));
@@ -239,15 +254,7 @@ Deno.test("AntiEntropyWorker runs by itself once started and stops cleanly", () 
   withReplicas(2, async (a, b) => {
     const pk = "bucket-3";
     await a.merge(TABLE, [entry(pk, "x", 1, "1")]);
-    const worker = new AntiEntropyWorker({
-      nodeId: "a",
-      tables: [TABLE],
-      local: a.peer(),
-      partitions: () => [partitionOf(pk)],
-      replicasOf: () => ["a", "b"],
-      peer: () => b.peer(),
-      intervalMs: 20,
-    });
+    const worker = workerOfTwo(a, b.peer(), [partitionOf(pk)], { intervalMs: 20 });
     worker.start();
     const deadline = Date.now() + 5_000;
     while (worker.status().partitionsSynced < 2 && Date.now() < deadline) {
@@ -282,15 +289,7 @@ Deno.test("AntiEntropyWorker asks a replica for the digests of all their partiti
         return peer.partitionDigests!(table, asked);
       },
     });
-    const worker = (remote: PartitionPeer) =>
-      new AntiEntropyWorker({
-        nodeId: "a",
-        tables,
-        local: a.peer(),
-        partitions: () => partitions,
-        replicasOf: () => ["a", "b"],
-        peer: () => remote,
-      });
+    const worker = (remote: PartitionPeer) => workerOfTwo(a, remote, partitions, { tables });
     const pass = await worker(counted(b.peer())).runOnce();
     assert.equal(pass.partitionsSynced, partitions.length);
     assert.equal(pass.entriesSent, 1);
@@ -325,15 +324,7 @@ Deno.test("AntiEntropyWorker refuses a replica that answers the wrong number of 
       partitionDigests: async (table, asked) =>
         (await b.peer().partitionDigests!(table, asked))!.slice(1),
     };
-    const worker = new AntiEntropyWorker({
-      nodeId: "a",
-      tables: [TABLE],
-      local: a.peer(),
-      partitions: () => partitions,
-      replicasOf: () => ["a", "b"],
-      peer: () => short,
-      partitionsConcurrency: 1,
-    });
+    const worker = workerOfTwo(a, short, partitions, { partitionsConcurrency: 1 });
     const pass = await worker.runOnce();
     assert.equal(pass.errors.length, 1);
     assert.match(
