@@ -16,6 +16,7 @@
  *   --tombstone-gc S  REMISE_TEST_TOMBSTONE_GC_MS for the nodes (test-only setting): deletion
  *                     records are collected after S seconds instead of a day, so that a run
  *                     exercises their collection
+ *   --cas-workers N   client loops of conditional writes to shared keys (default 3)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -33,6 +34,15 @@
  * arrived). An outcome that README documents (a completion that reached one
  * replica, then aborted, leaves the key absent) is counted apart, not as an
  * anomaly.
+ *
+ * Two more loops (--cas-workers) share three keys: each reads a key, then
+ * writes it on condition that it is still what was read (a PutObject with
+ * If-None-Match: * when it was absent, else a PutObject, a one-part
+ * CompleteMultipartUpload or a DeleteObject with If-Match). The history of
+ * those writes and reads must show that the writers took turns
+ * (conditional_chains.ts): no two acknowledged writes replaced one object, no
+ * read returned what an acknowledged write had replaced, and the end state is
+ * the last write.
  *
  * Meanwhile a node is SIGKILLed every 5-15 s and restarted with the same
  * configuration and directories: one at random; the one serving a large
@@ -55,6 +65,11 @@
  * Exits 1 when an anomaly was found; ops.jsonl in DIR lists every request.
  */
 import { checkMetadata, describeReport } from "./metadata_check.ts";
+import {
+  checkConditionalHistory,
+  type ConditionalRead,
+  type ConditionalWrite,
+} from "./conditional_chains.ts";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -92,11 +107,14 @@ const BLOCK_SIZE = option("block-size") ?? "64K";
 const NO_KILL = flag("no-kill");
 const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
+const CAS_WORKERS = Number(option("cas-workers") ?? "3");
 const NODES = 3;
 const KEYS_PER_WORKER = 12;
 const VKEYS_PER_WORKER = 4;
 const PLAIN = "chaos-plain";
 const VERSIONED = "chaos-versioned";
+const CAS = "chaos-cas";
+const CAS_KEYS = ["c0", "c1", "c2/shared é"];
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
 const REGION = "us-east-1";
@@ -974,6 +992,181 @@ async function versionedGet(w: number, k: VersionedKey) {
   }
 }
 
+// Conditional writes of shared keys
+
+const casWrites: ConditionalWrite[] = [];
+const casReads: ConditionalRead[] = [];
+/** The MD5 of the bytes each ETag a conditional write sent names. */
+const casBodies = new Map<string, string>();
+const decoder = new TextDecoder();
+
+/** A body no other write sends: a counter, its writer, and sometimes blocks of padding. */
+function casBody(n: number, w: number): Uint8Array {
+  const head = encoder.encode(`${n} w${w} ${crypto.randomUUID()}\n`);
+  const padding = rand() < 0.25
+    ? segmentBytes(newSegment(randInt(70_000, 300_000)))
+    : new Uint8Array(0);
+  const body = new Uint8Array(head.length + padding.length);
+  body.set(head);
+  body.set(padding, head.length);
+  return body;
+}
+
+/** The ETag S3 gives an object completed from one part of these bytes. */
+function oneMultipartEtag(body: Uint8Array): string {
+  return `${createHash("md5").update(createHash("md5").update(body).digest()).digest("hex")}-1`;
+}
+
+type CasWrite = Pick<ConditionalWrite, "key" | "kind" | "base" | "writes"> & { node: number };
+
+/** Sends one conditional write, records it in the history, and tells its outcome. */
+async function casSend(
+  w: number,
+  write: CasWrite,
+  // deno-lint-ignore no-explicit-any
+  command: any,
+  bytes = 0,
+): Promise<ConditionalWrite["outcome"]> {
+  const start = Date.now() - t0;
+  const { node, ...rest } = write;
+  const res = await attempt<{ ETag?: string }>(
+    { worker: w, op: `cas-${write.kind}`, bucket: CAS, ...rest, node },
+    command,
+    bytes,
+  );
+  const outcome = res.ok ? "ok" : res.failure.outcome === "ambiguous" ? "ambiguous" : "rejected";
+  casWrites.push({ ...rest, outcome, start, end: Date.now() - t0, label: `w${w} via ${node}` });
+  if (res.ok && write.writes !== undefined && unquote(res.result.ETag) !== write.writes) {
+    anomaly(`${write.kind} ${CAS}/${write.key}: ETag ${res.result.ETag}, not ${write.writes}`);
+  }
+  // A condition not met is 412, or 404 for If-Match on a key deleted meanwhile.
+  if (!res.ok && res.failure.outcome === "rejected" && res.failure.status !== undefined) {
+    const { status, code } = res.failure;
+    if (status !== 404 && status !== 412) {
+      anomaly(`${write.kind} ${CAS}/${write.key} via node ${node}: ${status} ${code}`);
+    }
+  }
+  return outcome;
+}
+
+/**
+ * A conditional completion of a one-part upload. A completion that may have
+ * reached a replica and is then aborted may end the key deleted (README,
+ * Design, Object versions): noted as a deletion that may have landed.
+ */
+async function casMultipart(w: number, write: CasWrite, body: Uint8Array, condition: object) {
+  const created = await attempt<{ UploadId?: string }>(
+    { worker: w, op: "mpu-create", bucket: CAS, key: write.key, node: write.node },
+    new CreateMultipartUploadCommand({ Bucket: CAS, Key: write.key }),
+  );
+  if (!created.ok) return;
+  const upload: Upload = {
+    bucket: CAS,
+    key: write.key,
+    uploadId: created.result.UploadId!,
+    status: "open",
+  };
+  uploads.set(upload.uploadId, upload);
+  const ids = { Bucket: CAS, Key: write.key, UploadId: upload.uploadId };
+  const part = await attempt<{ ETag?: string }>(
+    { worker: w, op: "mpu-part", bucket: CAS, key: write.key, node: randomNode(), part: 1 },
+    new UploadPartCommand({ ...ids, PartNumber: 1, Body: body }),
+    body.length,
+  );
+  if (part.ok) {
+    casBodies.set(oneMultipartEtag(body), md5(body));
+    const outcome = await casSend(
+      w,
+      { ...write, writes: oneMultipartEtag(body), node: randomNode() },
+      new CompleteMultipartUploadCommand({
+        ...ids,
+        MultipartUpload: { Parts: [{ ETag: part.result.ETag, PartNumber: 1 }] },
+        ...condition,
+      }),
+    );
+    if (outcome === "ok") {
+      upload.status = "completed";
+      return;
+    }
+    if (outcome === "ambiguous") {
+      upload.status = "maybe-completed";
+      casWrites.push({
+        key: write.key,
+        kind: "delete",
+        base: oneMultipartEtag(body),
+        outcome: "ambiguous",
+        start: Date.now() - t0,
+        end: Date.now() - t0,
+        label: `w${w}: abort after an ambiguous completion`,
+      });
+    }
+  }
+  await abortUpload(w, upload);
+}
+
+/** Reads a shared key, then writes it on condition that it is still what was read. */
+async function casRound(w: number) {
+  const key = pick(CAS_KEYS);
+  const node = randomNode();
+  const start = Date.now() - t0;
+  let current: { etag: string; n: number } | null;
+  try {
+    const res = await send<
+      { Body?: { transformToByteArray(): Promise<Uint8Array> }; ETag?: string }
+    >(
+      node,
+      "cas-get",
+      new GetObjectCommand({ Bucket: CAS, Key: key }),
+    );
+    const body = await res.Body!.transformToByteArray();
+    const head = decoder.decode(body.subarray(0, body.indexOf(10)));
+    current = { etag: unquote(res.ETag), n: Number(head.split(" ")[0]) };
+  } catch (e) {
+    const f = classify(e);
+    if (f.status !== 404) {
+      record({ worker: w, op: "cas-get", bucket: CAS, key, node, start, ...f });
+      count("cas-get", f.outcome);
+      return;
+    }
+    current = null;
+  }
+  record({ worker: w, op: "cas-get", bucket: CAS, key, node, start, outcome: "ok", seen: current });
+  count("cas-get", "ok");
+  casReads.push({ key, seen: current?.etag ?? null, start, label: `w${w} via ${node}` });
+  const writeNode = rand() < 0.5 ? node : randomNode();
+  if (current !== null && rand() < 0.15) {
+    await casSend(
+      w,
+      { key, kind: "delete", base: current.etag, node: writeNode },
+      new DeleteObjectCommand({ Bucket: CAS, Key: key, IfMatch: `"${current.etag}"` }),
+    );
+    return;
+  }
+  const body = casBody((current?.n ?? 0) + 1, w);
+  const write: CasWrite = {
+    key,
+    kind: current === null ? "create" : "put",
+    base: current?.etag ?? null,
+    node: writeNode,
+  };
+  const condition = current === null ? { IfNoneMatch: "*" } : { IfMatch: `"${current.etag}"` };
+  if (rand() < 0.1) return await casMultipart(w, write, body, condition);
+  casBodies.set(md5(body), md5(body));
+  await casSend(
+    w,
+    { ...write, writes: md5(body) },
+    new PutObjectCommand({ Bucket: CAS, Key: key, Body: body, ...condition }),
+    body.length,
+  );
+}
+
+async function casLoop(w: number) {
+  while (!stopWorkers) {
+    await casRound(w);
+    await sleep(randInt(0, 60));
+  }
+}
+
 async function workerLoop(w: number) {
   const keys = plainKeys[w];
   const vkeys = versionedKeys[w];
@@ -1027,6 +1220,9 @@ const WRITES = new Set([
   "vdelete",
   "vdelete-id",
   "vcopy",
+  "cas-create",
+  "cas-put",
+  "cas-delete",
 ]);
 async function chaosLoop(endAt: number) {
   while (Date.now() < endAt) {
@@ -1366,7 +1562,7 @@ async function listUploads(node: number, bucket: string): Promise<{ key: string;
 
 /** Checks the uploads listed; aborts (through node 0) those that may be left. */
 async function checkUploads(label: string, abortLeft: boolean) {
-  for (const bucket of [PLAIN, VERSIONED]) {
+  for (const bucket of [PLAIN, VERSIONED, CAS]) {
     const listed = await listUploads(0, bucket);
     for (const u of listed) {
       const known = uploads.get(u.id);
@@ -1573,6 +1769,27 @@ async function verify(label: string, requireAgreement: boolean): Promise<void> {
         );
       }
     }
+    // Shared keys of conditional writes.
+    const casListed = await listAll(node, CAS);
+    for (const key of casListed.keys()) {
+      if (!CAS_KEYS.includes(key)) anomaly(`${label}: node ${node} lists ${CAS}/${key}`);
+    }
+    for (const key of CAS_KEYS) {
+      const start = Date.now() - t0;
+      const seen = await safeRead(label, node, CAS, key);
+      if (!seen) continue;
+      checked++;
+      seenHere.set(`${CAS}/${key}`, seenText(seen));
+      const etag = seen.kind === "absent" ? null : seen.etag;
+      casReads.push({ key, seen: etag, start, label: `${label} via ${node}` });
+      const entry = casListed.get(key);
+      if (etag !== null && casBodies.get(etag) !== (seen as { md5: string }).md5) {
+        anomaly(`${label}: node ${node} reads ${CAS}/${key} (ETag ${etag}) with other bytes`);
+      }
+      if ((entry?.etag ?? null) !== etag) {
+        anomaly(`${label}: node ${node} lists ${CAS}/${key} as ${entry?.etag}, reads ${etag}`);
+      }
+    }
   }
   if (requireAgreement) {
     for (const key of observed[0].keys()) {
@@ -1747,6 +1964,7 @@ async function setup() {
   );
   await clients[0].send(new CreateBucketCommand({ Bucket: PLAIN }));
   await clients[1].send(new CreateBucketCommand({ Bucket: VERSIONED }));
+  await clients[2].send(new CreateBucketCommand({ Bucket: CAS }));
   await clients[2].send(
     new PutBucketVersioningCommand({
       Bucket: VERSIONED,
@@ -1853,7 +2071,10 @@ async function main() {
     );
   }
   const endAt = Date.now() + DURATION_MS;
-  const loops = Array.from({ length: WORKERS }, (_, w) => workerLoop(w));
+  const loops = [
+    ...Array.from({ length: WORKERS }, (_, w) => workerLoop(w)),
+    ...Array.from({ length: CAS_WORKERS }, (_, i) => casLoop(WORKERS + i)),
+  ];
   await chaosLoop(endAt);
   stopWorkers = true;
   event("chaos over: waiting for the client loops");
@@ -1892,6 +2113,7 @@ async function main() {
     }
   }
   await verify("converged", true);
+  for (const problem of checkConditionalHistory(casWrites, casReads)) anomaly(problem);
   await checkUploads("converged", false);
   await diskReport("converged");
   await checkLogs();
