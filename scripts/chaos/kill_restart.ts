@@ -49,7 +49,9 @@
  * upload; one right after a CompleteMultipartUpload reached it; two at once
  * (half of the time the two a write in flight on the third goes to); one,
  * then a second while a write is in flight on it (the write may reach the
- * third node alone); or one again just after its restart. Client loops
+ * third node alone); or one again just after its restart. Or a node is
+ * frozen (SIGSTOP) for 1.5-12 s, mostly while a write, often a conditional
+ * one, is in flight on it, then goes on (SIGCONT). Client loops
  * follow a write that failed ambiguously as clients do: sometimes sending it
  * again, deleting the key, or aborting the upload (as lib-storage does).
  *
@@ -1224,18 +1226,19 @@ const WRITES = new Set([
   "cas-put",
   "cas-delete",
 ]);
+const CAS_WRITES = new Set(["cas-create", "cas-put", "cas-delete"]);
 async function chaosLoop(endAt: number) {
   while (Date.now() < endAt) {
     await sleep(Math.min(randInt(5000, 15000), Math.max(0, endAt - Date.now())));
     if (Date.now() >= endAt || NO_KILL) continue;
     const r = rand();
-    if (r < 0.3) {
+    if (r < 0.25) {
       const node = pick(upNodes());
       chaosCounts.random = (chaosCounts.random ?? 0) + 1;
       await killNode(node, "random");
       await sleep(randInt(2000, 6000));
       await restart(node);
-    } else if (r < 0.45) {
+    } else if (r < 0.37) {
       // The node serving the largest upload in flight; wait for one if none.
       let target: number | undefined;
       const until = Date.now() + 10_000;
@@ -1253,7 +1256,7 @@ async function chaosLoop(endAt: number) {
       await killNode(node, target === undefined ? "random, no upload in flight" : "mid-upload");
       await sleep(randInt(2000, 6000));
       await restart(node);
-    } else if (r < 0.6) {
+    } else if (r < 0.5) {
       // Right after a CompleteMultipartUpload reaches a node.
       const fired = await new Promise<number | undefined>((resolve) => {
         const timer = setTimeout(() => {
@@ -1274,7 +1277,7 @@ async function chaosLoop(endAt: number) {
       await killNode(node, fired === undefined ? "random, no completion came" : "mid-complete");
       await sleep(randInt(2000, 6000));
       await restart(node);
-    } else if (r < 0.8) {
+    } else if (r < 0.67) {
       // Two nodes at once; half of the time the two that a write in flight
       // on the third is being sent to (it may reach one of them only).
       let survivor: number | undefined;
@@ -1299,7 +1302,7 @@ async function chaosLoop(endAt: number) {
       await Promise.all([killNode(a, why), killNode(b, why)]);
       await sleep(randInt(1000, 4000));
       await Promise.all([restart(a), restart(b)]);
-    } else if (r < 0.95) {
+    } else if (r < 0.8) {
       // One node down, then another killed while a write is in flight on
       // it: the write may reach the third node alone (a minority).
       const first = pick(upNodes());
@@ -1320,6 +1323,38 @@ async function chaosLoop(endAt: number) {
       await killNode(second, "overlap, second, mid-write");
       await sleep(randInt(1000, 4000));
       await Promise.all([restart(first), restart(second)]);
+    } else if (r < 0.93) {
+      // Frozen (SIGSTOP, as a long pause of the machine or the process
+      // would), mostly while a write is in flight on it, half of the time a
+      // conditional one: the others see it down and may end its key locks.
+      const ops = rand() < 0.5 ? CAS_WRITES : WRITES;
+      let target: number | undefined;
+      const until = Date.now() + 10_000;
+      while (target === undefined && Date.now() < until) {
+        const writing = [...inflightRequests.values()].filter((q) =>
+          ops.has(q.op) && nodes[q.node].up
+        );
+        if (writing.length) target = pick(writing).node;
+        else await sleep(5);
+      }
+      const node = nodes[target ?? pick(upNodes()).i];
+      if (!node.up || !node.proc) continue;
+      await sleep(randInt(0, 30));
+      chaosCounts.freeze = (chaosCounts.freeze ?? 0) + 1;
+      const ms = randInt(1500, 12_000);
+      const inflight = [...inflightRequests.values()].filter((q) => q.node === node.i);
+      event(
+        `SIGSTOP node ${node.i} for ${ms} ms; in flight on it: ${
+          inflight.map((q) => q.op).join(",") || "none"
+        }`,
+      );
+      node.up = false;
+      node.proc.kill("SIGSTOP");
+      await sleep(ms);
+      node.proc.kill("SIGCONT");
+      node.up = true;
+      event(`SIGCONT node ${node.i}`);
+      await sleep(randInt(1000, 3000));
     } else {
       // Killed again soon after it came back (recovery interrupted).
       const node = pick(upNodes());

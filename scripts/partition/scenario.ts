@@ -13,8 +13,13 @@
  *   quorum through node 1, so nothing may fail.
  * - flap: node 2's links go down and up every few seconds.
  *
- * Exits 1 when an acknowledged write is lost, or a write that had a quorum
- * failed.
+ * Meanwhile one client per node reads two shared keys and writes them on
+ * condition that they are still what it read (If-None-Match: *, If-Match):
+ * their history must show that the writers took turns
+ * (scripts/chaos/conditional_chains.ts).
+ *
+ * Exits 1 when an acknowledged write is lost, a write that had a quorum
+ * failed, or the conditional writes did not take turns.
  */
 import {
   GetObjectCommand,
@@ -24,6 +29,11 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
+import {
+  checkConditionalHistory,
+  type ConditionalRead,
+  type ConditionalWrite,
+} from "../chaos/conditional_chains.ts";
 
 const [dir, mode = "isolate", secondsArg = "30"] = Deno.args;
 if (!dir || !["isolate", "blackhole", "asymmetric", "flap"].includes(mode)) {
@@ -114,6 +124,71 @@ async function writer(nodes: number[]): Promise<void> {
   }
 }
 
+const casKeys = [`${run}/shared/0`, `${run}/shared/1`];
+const casWrites: ConditionalWrite[] = [];
+const casReads: ConditionalRead[] = [];
+const casStart = Date.now();
+const sinceStart = () => Date.now() - casStart;
+
+/** The ETag a GET through `node` returns for `objectKey`, null for 404. */
+async function readEtag(node: number, objectKey: string): Promise<string | null> {
+  try {
+    const r = await clients[node].send(new GetObjectCommand({ Bucket: BUCKET, Key: objectKey }), {
+      abortSignal: AbortSignal.timeout(60_000),
+    });
+    await r.Body!.transformToByteArray();
+    return r.ETag!.replaceAll('"', "");
+  } catch (e) {
+    if (e instanceof NoSuchKey) return null;
+    throw e;
+  }
+}
+
+/** Reads a shared key through `node`, then writes it if it is still what was read. */
+async function conditionalWriter(node: number): Promise<void> {
+  const label = `client of node ${node}`;
+  while (!stopping) {
+    const objectKey = casKeys[Math.floor(Math.random() * casKeys.length)];
+    const start = sinceStart();
+    let base: string | null;
+    try {
+      base = await readEtag(node, objectKey);
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    casReads.push({ key: objectKey, seen: base, start, label });
+    const body = new TextEncoder().encode(`${label} ${crypto.randomUUID()}`);
+    const write: ConditionalWrite = {
+      key: objectKey,
+      kind: base === null ? "create" : "put",
+      base,
+      writes: md5(body),
+      outcome: "ok",
+      start: sinceStart(),
+      end: 0,
+      label,
+    };
+    try {
+      await clients[node].send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: objectKey,
+          Body: body,
+          ...(base === null ? { IfNoneMatch: "*" } : { IfMatch: `"${base}"` }),
+        }),
+        { abortSignal: AbortSignal.timeout(60_000) },
+      );
+    } catch (e) {
+      const status = e instanceof S3ServiceException ? e.$metadata.httpStatusCode ?? 0 : 0;
+      write.outcome = status >= 400 && status < 500 ? "rejected" : "ambiguous";
+      if (write.outcome === "ambiguous") await new Promise((r) => setTimeout(r, 200));
+    }
+    write.end = sinceStart();
+    casWrites.push(write);
+  }
+}
+
 const cuts: Record<string, [number, number, number?][]> = {
   isolate: [[0, 2], [1, 2]],
   blackhole: [[0, 2, 2], [1, 2, 2]],
@@ -121,7 +196,12 @@ const cuts: Record<string, [number, number, number?][]> = {
   flap: [[0, 2], [1, 2]],
 };
 const isolating = mode !== "asymmetric";
-const writers = [writer([0, 1]), writer([0, 1]), writer(isolating ? [2] : [2, 0, 1])];
+const writers = [
+  writer([0, 1]),
+  writer([0, 1]),
+  writer(isolating ? [2] : [2, 0, 1]),
+  ...[0, 1, 2].map(conditionalWriter),
+];
 await new Promise((r) => setTimeout(r, 3000));
 const cutAt = Date.now();
 if (mode === "flap") {
@@ -181,4 +261,22 @@ console.log(
     wrong.length === 0 ? "all right" : `${wrong.length} wrong, e.g. ${wrong.slice(0, 3).join("; ")}`
   }`,
 );
-Deno.exit(problems > 0 || wrong.length > 0 ? 1 : 0);
+
+// The shared keys, through every node once every write has ended.
+for (const objectKey of casKeys) {
+  for (const node of [0, 1, 2]) {
+    const start = sinceStart();
+    casReads.push({ key: objectKey, seen: await readEtag(node, objectKey), start, label: "end" });
+  }
+}
+const outcomes = (o: ConditionalWrite["outcome"]) =>
+  casWrites.filter((w) => w.outcome === o).length;
+const turns = checkConditionalHistory(casWrites, casReads);
+console.log(
+  `  conditional writes: ${outcomes("ok")} acknowledged, ${
+    outcomes("rejected")
+  } refused (412, 404), ${outcomes("ambiguous")} failed; ${
+    turns.length === 0 ? "the writers took turns" : turns.slice(0, 5).join("; ")
+  }`,
+);
+Deno.exit(problems > 0 || wrong.length > 0 || turns.length > 0 ? 1 : 0);
