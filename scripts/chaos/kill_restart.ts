@@ -13,6 +13,7 @@
  *   --dir DIR         scratch directory (default /tmp/chaos-SEED; removed unless --keep)
  *   --block-size B    block_size of the nodes (default "64K")
  *   --no-kill         the same workload without faults (a baseline)
+ *   --freeze-only     freezes (SIGSTOP, then SIGCONT) as the only faults
  *   --tombstone-gc S  REMISE_TEST_TOMBSTONE_GC_MS for the nodes (test-only setting): deletion
  *                     records are collected after S seconds instead of a day, so that a run
  *                     exercises their collection
@@ -107,6 +108,7 @@ const CONVERGE_MS = Number(option("converge") ?? "75") * 1000;
 const DIR = option("dir") ?? `/tmp/chaos-${SEED}`;
 const BLOCK_SIZE = option("block-size") ?? "64K";
 const NO_KILL = flag("no-kill");
+const FREEZE_ONLY = flag("freeze-only");
 const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
 const CAS_WORKERS = Number(option("cas-workers") ?? "3");
@@ -1231,7 +1233,7 @@ async function chaosLoop(endAt: number) {
   while (Date.now() < endAt) {
     await sleep(Math.min(randInt(5000, 15000), Math.max(0, endAt - Date.now())));
     if (Date.now() >= endAt || NO_KILL) continue;
-    const r = rand();
+    const r = FREEZE_ONLY ? 0.85 : rand();
     if (r < 0.25) {
       const node = pick(upNodes());
       chaosCounts.random = (chaosCounts.random ?? 0) + 1;
