@@ -63,3 +63,32 @@ export class LaggingReplicas extends LocalReplication {
     return super.call(this.nodeId, path, message);
   }
 }
+
+/**
+ * This node and two replicas that share its metadata, as Twins does, and that
+ * grant key locks for conditional writes; while `locksEnded` is set, they say
+ * they ended those leases (they saw this node down meanwhile).
+ */
+export class LocksEnded extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  locksEnded = false;
+  override readSet(): string[] {
+    return [this.nodeId, "a", "b"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "a", "b"]];
+  }
+  override writeQuorum(): number {
+    return 2;
+  }
+  override readQuorum(): number {
+    return 2;
+  }
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node !== this.nodeId && path.startsWith("objects/key-")) {
+      const held = path === "objects/key-lock-held" ? { held: !this.locksEnded } : null;
+      return Promise.resolve({ body: held });
+    }
+    return super.call(this.nodeId, path, message);
+  }
+}

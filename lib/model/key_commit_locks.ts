@@ -17,6 +17,13 @@
  * holder, or by itself once it sees the holder down, or after LEASE_MS. A
  * replica running a remise from before these locks (a rolling upgrade)
  * counts as granted.
+ *
+ * A replica may end a lease while its holder still means to write: it sees
+ * the holder down when the holder's process stalled (a long pause of the
+ * machine) or its link dropped. So a conditional write confirms, just before
+ * it writes, that a majority still holds its locks (one more round trip); if
+ * not, it fails with nothing written, where it would have written over what
+ * the next holder wrote meanwhile.
  */
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { Replication } from "../rpc/replication.ts";
@@ -27,6 +34,7 @@ import { log } from "../util/log.ts";
 
 const LOCK_PATH = "objects/key-lock";
 const UNLOCK_PATH = "objects/key-unlock";
+const HELD_PATH = "objects/key-lock-held";
 /** How long a conditional write waits for a replica's lock before passing it over. */
 const LOCK_WAIT_MS = 5_000;
 /** How long a replica keeps a lock for a holder that never releases it. */
@@ -54,6 +62,20 @@ interface Lease {
   cancelled: boolean;
 }
 
+/** A key's locks held for a commit. */
+export interface HeldKeyLock {
+  /** Resolves if a majority of the key's replicas still hold the lock; else a QuorumError. */
+  confirm(): Promise<void>;
+  release(): void;
+}
+
+/** A lock taken on one replica: `lease` names it on another node, for `confirm`. */
+interface ReplicaLock {
+  node: string;
+  lease?: string;
+  release: () => void;
+}
+
 export class KeyCommitLocks {
   readonly #local = new KeyedMutex();
   /** Locks this node holds for other nodes' conditional writes, by lease id. */
@@ -73,61 +95,72 @@ export class KeyCommitLocks {
       this.#end((m.body as Pick<LockBody, "lease">).lease);
       return Promise.resolve({ body: null });
     });
+    replication.register(HELD_PATH, (_from, m) => {
+      const lease = this.#leases.get((m.body as Pick<LockBody, "lease">).lease);
+      return Promise.resolve({ body: { held: lease?.release !== undefined } });
+    });
   }
 
   /**
    * Waits for the key's lock (and, when `conditional`, a majority of its
-   * replicas') and returns the function that releases it.
+   * replicas') and returns it held.
    */
-  async acquire(bucketId: string, key: string, conditional: boolean): Promise<() => void> {
+  async acquire(bucketId: string, key: string, conditional: boolean): Promise<HeldKeyLock> {
     const name = `${bucketId}\0${key}`;
     const replicas = conditional ? this.replication.readSet(this.partitionOf(bucketId)) : [];
-    if (replicas.length <= 1) return await this.#local.acquire(name);
+    if (replicas.length <= 1) {
+      const release = await this.#local.acquire(name);
+      return { confirm: () => Promise.resolve(), release };
+    }
     // This node's lock comes at its place among the replicas; first when it is none of them
     // (only this node's own writes wait for it then).
-    const releases = replicas.includes(this.replication.nodeId)
+    const own = replicas.includes(this.replication.nodeId)
       ? []
-      : [await this.#local.acquire(name)];
-    return await this.#lockMajority(replicas, name, releases);
+      : [{ node: this.replication.nodeId, release: await this.#local.acquire(name) }];
+    const locks = await this.#lockMajority(replicas, name, own);
+    const needed = Math.floor(replicas.length / 2) + 1;
+    return {
+      confirm: () => this.#confirm(locks.filter((l) => replicas.includes(l.node)), needed),
+      release: () => locks.reverse().forEach((l) => l.release()),
+    };
   }
 
-  /** Adds the key's lock on a majority of `replicas`, in their order, to `releases`. */
+  /** Adds the key's lock on a majority of `replicas`, in their order, to `locks`. */
   async #lockMajority(
     replicas: string[],
     name: string,
-    releases: (() => void)[],
-  ): Promise<() => void> {
-    const releaseAll = () => releases.reverse().forEach((release) => release());
+    locks: ReplicaLock[],
+  ): Promise<ReplicaLock[]> {
     const needed = Math.floor(replicas.length / 2) + 1;
     let granted = 0;
     const refusals: { node: string; error: string }[] = [];
     for (const [i, node] of replicas.entries()) {
       if (granted >= needed || granted + replicas.length - i < needed) break;
       if (node === this.replication.nodeId) {
-        releases.push(await this.#local.acquire(name));
+        locks.push({ node, release: await this.#local.acquire(name) });
         granted++;
       } else if (!this.replication.isUp(node)) {
         refusals.push({ node, error: "seen down" });
       } else {
-        const release = await this.#lockAt(node, name).catch((e) => {
+        const lock = await this.#lockAt(node, name).catch((e) => {
           refusals.push({ node, error: errorMessage(e) });
           return undefined;
         });
-        if (release) {
-          releases.push(release);
+        if (lock) {
+          locks.push(lock);
           granted++;
         }
       }
     }
     if (granted < needed) {
-      releaseAll();
+      locks.reverse().forEach((l) => l.release());
       throw new QuorumError("lock the key for a conditional write", needed, granted, refusals);
     }
-    return releaseAll;
+    return locks;
   }
 
-  /** The key's lock on another replica, and the function that releases it. */
-  async #lockAt(node: string, name: string): Promise<() => void> {
+  /** The key's lock on another replica. */
+  async #lockAt(node: string, name: string): Promise<ReplicaLock> {
     const lease = crypto.randomUUID();
     try {
       await this.replication.call(node, LOCK_PATH, { body: { lease, name } satisfies LockBody }, {
@@ -137,13 +170,41 @@ export class KeyCommitLocks {
     } catch (e) {
       // A replica from before these locks: its part cannot be had; counted as granted.
       if (isUnknownPath(e, LOCK_PATH)) {
-        return () => {};
+        return { node, release: () => {} };
       }
       // Granted later, it is released at once.
       this.#sendUnlock(node, lease);
       throw e;
     }
-    return () => this.#sendUnlock(node, lease);
+    return { node, lease, release: () => this.#sendUnlock(node, lease) };
+  }
+
+  /**
+   * Resolves if `needed` of the replicas' `locks` are still held: this
+   * node's own always are; another replica's lease, if that replica says so.
+   */
+  async #confirm(locks: ReplicaLock[], needed: number): Promise<void> {
+    const causes: { node: string; error: string }[] = [];
+    const held = await Promise.all(locks.map(async ({ node, lease }) => {
+      if (lease === undefined) return true;
+      try {
+        const answer = await this.replication.call(node, HELD_PATH, { body: { lease } }, {
+          priority: "high",
+          timeoutMs: LOCK_WAIT_MS,
+        });
+        if ((answer.body as { held?: boolean })?.held === true) return true;
+        causes.push({ node, error: "it ended the lease (it saw this node down)" });
+      } catch (e) {
+        // A replica from before this check granted the lock, which it keeps as it did.
+        if (isUnknownPath(e, HELD_PATH)) return true;
+        causes.push({ node, error: errorMessage(e) });
+      }
+      return false;
+    }));
+    const count = held.filter(Boolean).length;
+    if (count < needed) {
+      throw new QuorumError("keep the key's lock for a conditional write", needed, count, causes);
+    }
   }
 
   /** Leases still held for other nodes (for tests). */

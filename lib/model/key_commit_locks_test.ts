@@ -73,9 +73,9 @@ Deno.test("conditional commits of a key through different nodes take turns", asy
     const next = locks[second].acquire("bkt", "k", true);
     assert.equal(await settlesWithin(next, 50), false, `${second} waits for ${first}`);
     const other = await locks[second].acquire("bkt", "other key", true);
-    other();
-    release();
-    (await next)();
+    other.release();
+    release.release();
+    (await next).release();
   }
   await unlocksArrive();
   assert.equal(leases(), 0);
@@ -86,11 +86,11 @@ Deno.test("unconditional commits wait only for their own node's commits of the k
   const conditional = await locks.b.acquire("bkt", "k", true); // holds a's and b's locks
   const elsewhere = locks.c.acquire("bkt", "k", false);
   assert.equal(await settlesWithin(elsewhere, 50), true);
-  (await elsewhere)();
+  (await elsewhere).release();
   const here = locks.b.acquire("bkt", "k", false);
   assert.equal(await settlesWithin(here, 50), false);
-  conditional();
-  (await here)();
+  conditional.release();
+  (await here).release();
 });
 
 Deno.test("a replica seen down is passed over: the two others still make writers take turns", async () => {
@@ -99,8 +99,8 @@ Deno.test("a replica seen down is passed over: the two others still make writers
   const releaseC = await locks.c.acquire("bkt", "k", true);
   const b = locks.b.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(b, 50), false, "b waits for c");
-  releaseC();
-  (await b)();
+  releaseC.release();
+  (await b).release();
 });
 
 Deno.test("nodes that disagree on who is up still take turns, or fail", async () => {
@@ -115,8 +115,8 @@ Deno.test("nodes that disagree on who is up still take turns, or fail", async ()
   net.seenDown.delete("c");
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 50), false);
-  releaseA();
-  (await c)();
+  releaseA.release();
+  (await c).release();
 });
 
 Deno.test("a replica that does not answer is passed over; without a majority, a 503's error", async () => {
@@ -124,17 +124,17 @@ Deno.test("a replica that does not answer is passed over; without a majority, a 
   const holdsA = await locks.a.acquire("bkt", "k", false); // a's own write holds a's lock
   net.callTimeoutMs = 30;
   const release = await locks.b.acquire("bkt", "k", true); // a passed over: b and c
-  release();
+  release.release();
   net.down.add("c");
   await assert.rejects(locks.b.acquire("bkt", "k", true), QuorumError);
   net.callTimeoutMs = undefined;
-  holdsA();
+  holdsA.release();
   // The leases a granted after b gave up are given back at once.
   await unlocksArrive();
   net.down.delete("c");
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 200), true, "c is not held up by b's leases");
-  (await c)();
+  (await c).release();
   await unlocksArrive();
   assert.equal(leases(), 0);
 });
@@ -146,7 +146,7 @@ Deno.test("a lease whose holder never releases it ends by itself", async () => {
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 20), false);
   assert.equal(await settlesWithin(c, 500), true, "a's lease ended: a and c make a majority");
-  (await c)();
+  (await c).release();
 });
 
 Deno.test("a replica from before these locks counts as granted", async () => {
@@ -155,8 +155,8 @@ Deno.test("a replica from before these locks counts as granted", async () => {
   const releaseB = await locks.b.acquire("bkt", "k", true);
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 50), false, "c waits for b's lock");
-  releaseB();
-  (await c)();
+  releaseB.release();
+  (await c).release();
 });
 
 Deno.test("a lease whose holder goes down ends without waiting out the lease", async () => {
@@ -166,5 +166,27 @@ Deno.test("a lease whose holder goes down ends without waiting out the lease", a
   assert.equal(await settlesWithin(c, 200), false);
   net.down.add("b");
   assert.equal(await settlesWithin(c, 2_500), true, "a's lease ends within a check");
-  (await c)();
+  (await c).release();
+});
+
+Deno.test("a holder whose lease a replica ended learns it before its write", async () => {
+  const { locks, net } = cluster();
+  const held = await locks.b.acquire("bkt", "k", true); // a's lease and b's own lock
+  await held.confirm();
+  // b stalls (a long pause): a and c see it down while it still means to write.
+  net.seenDown.set("a", new Set(["b"]));
+  net.seenDown.set("c", new Set(["b"]));
+  const c = locks.c.acquire("bkt", "k", true);
+  assert.equal(await settlesWithin(c, 2_500), true, "a ended b's lease: a and c make a majority");
+  await assert.rejects(held.confirm(), QuorumError, "b must not write now");
+  (await c).release();
+  held.release();
+});
+
+Deno.test("a replica from before the confirmation keeps the lease it granted", async () => {
+  const { locks, handlers } = cluster();
+  handlers.get("a")!.delete("objects/key-lock-held");
+  const held = await locks.b.acquire("bkt", "k", true);
+  await held.confirm();
+  held.release();
 });

@@ -84,21 +84,23 @@ async function writeNewest(
  * write) alone among this node's commits of the key, and a `conditional` one
  * also alone among the conditional commits of the key through every node
  * (see KeyCommitLocks): of two conditional writes of one key, the second
- * checks what the first wrote. An unconditional write through another node
- * may land between a check and its write (see README, Known limitations).
+ * checks what the first wrote. `commit` calls `confirmLocks` between its
+ * check and its write: it rejects (a 503) if the replicas no longer hold the
+ * locks. An unconditional write through another node may land between a
+ * check and its write (see README, Known limitations).
  */
 async function commitSerialized<T>(
   store: Store,
   bucketId: string,
   key: string,
   conditional: boolean,
-  commit: () => Promise<T>,
+  commit: (confirmLocks: () => Promise<void>) => Promise<T>,
 ): Promise<T> {
-  const release = await store.keyCommits.acquire(bucketId, key, conditional);
+  const lock = await store.keyCommits.acquire(bucketId, key, conditional);
   try {
-    return await commit();
+    return await commit(() => lock.confirm());
   } finally {
-    release();
+    lock.release();
   }
 }
 
@@ -120,9 +122,10 @@ export async function commitChecked(
   make: (timestampMs: number) => ObjectVersion,
   conditional = precondition !== undefined,
 ): Promise<ObjectVersion> {
-  return await commitSerialized(store, bucketId, key, conditional, async () => {
+  return await commitSerialized(store, bucketId, key, conditional, async (confirmLocks) => {
     const entry = await store.objects.get(bucketId, key);
     precondition?.(currentData(entry), entry);
+    await confirmLocks();
     const version = make(nextTimestamp(store, entry));
     await store.objects.insert({ bucketId, key, versions: [version] });
     return version;
@@ -272,22 +275,29 @@ export async function putObject(
       state: { state: "complete", data },
     });
     const { precondition } = options;
-    const version = await commitSerialized(store, bucketId, key, !!precondition, async () => {
-      // On the key's only replica, the precondition is checked and the version
-      // timestamped and written under the entry's lock, in one read.
-      let version: ObjectVersion | undefined;
-      const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
-        precondition?.(currentData(old));
+    const version = await commitSerialized(
+      store,
+      bucketId,
+      key,
+      !!precondition,
+      async (confirmLocks) => {
+        // On the key's only replica, the precondition is checked and the version
+        // timestamped and written under the entry's lock, in one read.
+        let version: ObjectVersion | undefined;
+        const alone = await store.objects.updateIfAlone(bucketId, key, (old) => {
+          precondition?.(currentData(old));
+          committing = true;
+          version = complete(nextTimestamp(store, old));
+          return { bucketId, key, versions: [version] };
+        });
+        if (alone) return version!;
+        precondition?.(await getCurrent(store, bucketId, key));
+        await confirmLocks();
         committing = true;
-        version = complete(nextTimestamp(store, old));
-        return { bucketId, key, versions: [version] };
-      });
-      if (alone) return version!;
-      precondition?.(await getCurrent(store, bucketId, key));
-      committing = true;
-      // On replicas, written at once, and told what they held.
-      return await writeNewest(store, bucketId, key, complete);
-    });
+        // On replicas, written at once, and told what they held.
+        return await writeNewest(store, bucketId, key, complete);
+      },
+    );
     if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);
     return { version, meta };
   } catch (e) {
@@ -422,7 +432,8 @@ export async function deleteObject(
     };
     return { bucketId, key, versions: [written] };
   };
-  return await commitSerialized(store, bucketId, key, onlyVersion !== undefined, async () => {
+  const conditional = onlyVersion !== undefined;
+  return await commitSerialized(store, bucketId, key, conditional, async (confirmLocks) => {
     // On the key's only replica: read and written under the entry's lock, in one read.
     const alone = await store.objects.updateIfAlone(
       bucketId,
@@ -434,7 +445,8 @@ export async function deleteObject(
     // Without a condition the deletion is written even when the quorum read finds no object: a
     // write that reached fewer replicas than a quorum (its coordinator died, its client was told
     // it failed) is not in that read, and must not come back once the replicas sync.
-    if (onlyVersion !== undefined && !deletable(entry)) return undefined;
+    if (conditional && !deletable(entry)) return undefined;
+    await confirmLocks();
     await store.objects.insert(marker(entry));
     return written;
   });

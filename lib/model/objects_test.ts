@@ -12,7 +12,8 @@ import {
 } from "./objects.ts";
 import { Store } from "./store.ts";
 import type { JournalEntry } from "./data_journal.ts";
-import { LaggingReplicas, ReplicaDown } from "./_test_replications.ts";
+import { LaggingReplicas, LocksEnded, ReplicaDown } from "./_test_replications.ts";
+import { QuorumError } from "../rpc/quorum.ts";
 import { abortUpload, createUpload, getUpload, uploadPart } from "./multipart.ts";
 
 const BUCKET = "bucket-id";
@@ -514,4 +515,46 @@ Deno.test("a PutObject whose data cannot be released keeps its note for the jour
     const notes = [];
     for await (const note of db.list({ prefix: ["dj"] })) notes.push(note);
     assert.equal(notes.length, 1, "the note waits for the journal's settling");
+  }));
+
+Deno.test("a conditional write whose key locks a replica ended meanwhile fails, and writes nothing", () =>
+  withDb(async (db, dir) => {
+    const replication = new LocksEnded();
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication,
+    });
+    const put = (content: string, precondition?: () => void) =>
+      putObject(store, BUCKET, "k", bodyOf(content), {
+        headers: [],
+        maxSize: 1 << 20,
+        precondition,
+      });
+    const first = await put("first");
+    const current = async () => (await getCurrent(store, BUCKET, "k"))?.version.uuid;
+
+    // The replicas saw this node down between its check and its write, and
+    // ended its leases: another writer may hold the key now.
+    replication.locksEnded = true;
+    await assert.rejects(put("second", () => {}), QuorumError);
+    await assert.rejects(
+      commitChecked(store, BUCKET, "k", () => {}, (timestampMs) => ({
+        uuid: crypto.randomUUID(),
+        timestampMs,
+        state: { state: "complete", data: { type: "deleteMarker" } },
+      })),
+      QuorumError,
+    );
+    await assert.rejects(
+      deleteObject(store, BUCKET, "k", { onlyVersion: first.version.uuid }),
+      QuorumError,
+    );
+    assert.equal(await current(), first.version.uuid, "nothing was written");
+    // An unconditional write takes no lock on the replicas.
+    const third = await put("third");
+    assert.equal(await current(), third.version.uuid);
+
+    replication.locksEnded = false;
+    const fourth = await put("fourth", () => {});
+    assert.equal(await current(), fourth.version.uuid);
   }));
