@@ -69,12 +69,12 @@ const unlocksArrive = () => new Promise((resolve) => setTimeout(resolve, 10));
 Deno.test("conditional commits of a key through different nodes take turns", async () => {
   const { locks, leases } = cluster();
   for (const [first, second] of [["b", "c"], ["c", "a"], ["a", "b"]] as [Node, Node][]) {
-    const release = await locks[first].acquire("bkt", "k", true);
+    const held = await locks[first].acquire("bkt", "k", true);
     const next = locks[second].acquire("bkt", "k", true);
     assert.equal(await settlesWithin(next, 50), false, `${second} waits for ${first}`);
     const other = await locks[second].acquire("bkt", "other key", true);
     other.release();
-    release.release();
+    held.release();
     (await next).release();
   }
   await unlocksArrive();
@@ -96,10 +96,10 @@ Deno.test("unconditional commits wait only for their own node's commits of the k
 Deno.test("a replica seen down is passed over: the two others still make writers take turns", async () => {
   const { locks, net } = cluster();
   net.down.add("a");
-  const releaseC = await locks.c.acquire("bkt", "k", true);
+  const heldByC = await locks.c.acquire("bkt", "k", true);
   const b = locks.b.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(b, 50), false, "b waits for c");
-  releaseC.release();
+  heldByC.release();
   (await b).release();
 });
 
@@ -109,13 +109,13 @@ Deno.test("nodes that disagree on who is up still take turns, or fail", async ()
   net.seenDown.set("c", new Set(["a", "b"]));
   net.seenDown.set("a", new Set(["c"]));
   net.seenDown.set("b", new Set(["c"]));
-  const releaseA = await locks.a.acquire("bkt", "k", true);
+  const heldByA = await locks.a.acquire("bkt", "k", true);
   await assert.rejects(locks.c.acquire("bkt", "k", true), QuorumError, "c alone is no majority");
   // c now sees a and b again, before they see c: it waits for a's turn all the same.
   net.seenDown.delete("c");
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 50), false);
-  releaseA.release();
+  heldByA.release();
   (await c).release();
 });
 
@@ -123,8 +123,8 @@ Deno.test("a replica that does not answer is passed over; without a majority, a 
   const { locks, net, leases } = cluster();
   const holdsA = await locks.a.acquire("bkt", "k", false); // a's own write holds a's lock
   net.callTimeoutMs = 30;
-  const release = await locks.b.acquire("bkt", "k", true); // a passed over: b and c
-  release.release();
+  const held = await locks.b.acquire("bkt", "k", true); // a passed over: b and c
+  held.release();
   net.down.add("c");
   await assert.rejects(locks.b.acquire("bkt", "k", true), QuorumError);
   net.callTimeoutMs = undefined;
@@ -152,10 +152,10 @@ Deno.test("a lease whose holder never releases it ends by itself", async () => {
 Deno.test("a replica from before these locks counts as granted", async () => {
   const { locks, handlers } = cluster();
   handlers.get("a")!.clear(); // a runs an older remise
-  const releaseB = await locks.b.acquire("bkt", "k", true);
+  const heldByB = await locks.b.acquire("bkt", "k", true);
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 50), false, "c waits for b's lock");
-  releaseB.release();
+  heldByB.release();
   (await c).release();
 });
 
