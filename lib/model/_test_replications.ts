@@ -36,59 +36,56 @@ export class ReplicaDown extends LocalReplication {
 }
 
 /**
- * This node and two replicas that share its metadata, as Twins does, except
- * while `lagging` is set: then they answer that entry as their copy of any
- * object entry (they missed a write that reached this node alone).
+ * This node and two replicas "a" and "b" that share its metadata, as Twins
+ * does; reads and writes need 2 of the 3. Subclasses change what the two
+ * answer.
  */
-export class LaggingReplicas extends LocalReplication {
+class ThreeSharing extends LocalReplication {
   override readonly nodeId: string = "this-node";
-  lagging?: unknown;
   override readSet(): string[] {
     return [this.nodeId, "a", "b"];
   }
   override writeSets(): string[][] {
     return [[this.nodeId, "a", "b"]];
   }
-  /** 2 of the 3, for reads and writes alike. */
   override writeQuorum(): number {
     return 2;
   }
   override readQuorum(): number {
     return 2;
   }
-  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
-    if (node !== this.nodeId && this.lagging !== undefined && path === "table/object/get") {
-      return Promise.resolve({ body: { entry: this.lagging } });
-    }
+  override call(_node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
     return super.call(this.nodeId, path, message);
   }
 }
 
 /**
- * This node and two replicas that share its metadata, as Twins does, and that
- * grant key locks for conditional writes; while `locksEnded` is set, they say
- * they ended those leases (they saw this node down meanwhile).
+ * Three replicas sharing the metadata, except while `lagging` is set: then
+ * "a" and "b" answer that entry as their copy of any object entry (they
+ * missed a write that reached this node alone).
  */
-export class LocksEnded extends LocalReplication {
-  override readonly nodeId: string = "this-node";
+export class LaggingReplicas extends ThreeSharing {
+  lagging?: unknown;
+  override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node !== this.nodeId && this.lagging !== undefined && path === "table/object/get") {
+      return Promise.resolve({ body: { entry: this.lagging } });
+    }
+    return super.call(node, path, message);
+  }
+}
+
+/**
+ * Three replicas sharing the metadata, "a" and "b" of which grant key locks
+ * for conditional writes; while `locksEnded` is set, they say they ended
+ * those leases (they saw this node down meanwhile).
+ */
+export class LocksEnded extends ThreeSharing {
   locksEnded = false;
-  override readSet(): string[] {
-    return [this.nodeId, "a", "b"];
-  }
-  override writeSets(): string[][] {
-    return [[this.nodeId, "a", "b"]];
-  }
-  override writeQuorum(): number {
-    return 2;
-  }
-  override readQuorum(): number {
-    return 2;
-  }
   override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
     if (node !== this.nodeId && path.startsWith("objects/key-")) {
       const held = path === "objects/key-lock-held" ? { held: !this.locksEnded } : null;
       return Promise.resolve({ body: held });
     }
-    return super.call(this.nodeId, path, message);
+    return super.call(node, path, message);
   }
 }
