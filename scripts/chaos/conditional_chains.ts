@@ -11,11 +11,14 @@
  * - no two acknowledged writes replaced one base (a lost update);
  * - of the acknowledged creates, only one can have a chain that nothing
  *   deleted: another create could succeed only once the key was deleted;
- * - a read never returns what an acknowledged write had replaced before the
- *   read began, nor what no write that could have landed wrote;
- * - once every write has ended, a key is a write that no acknowledged write
- *   replaced, and is absent only if a deletion may have followed every
- *   acknowledged write.
+ * - a read never returns what a write that surely landed had replaced before
+ *   the read began, nor what no write that may have landed wrote, nor 404
+ *   when such a write had landed and no deletion of its object (or of what
+ *   replaced it) had begun by the read's end. A write surely landed by its
+ *   acknowledgement, or by that of a write that required its object.
+ * Read once every write has ended, a key is thus a write that no write that
+ * surely landed replaced, and 404 only if a deletion may have followed every
+ * one that surely landed.
  *
  * A write that failed ambiguously (a 5xx, a dropped connection) may or may
  * not have landed; one refused with a 4xx (412, 404) changed nothing.
@@ -43,7 +46,9 @@ export interface ConditionalWrite {
 export interface ConditionalRead {
   key: string;
   seen: string | null;
+  /** When it was sent, and when its answer had come (ms, the writes' clock). */
   start: number;
+  end: number;
   label: string;
 }
 
@@ -59,29 +64,40 @@ export function checkConditionalHistory(
   const problems: string[] = [];
   const byKey = new Map<string, ConditionalWrite[]>();
   for (const w of writes) byKey.set(w.key, [...byKey.get(w.key) ?? [], w]);
-  for (const [key, history] of byKey) problems.push(...checkKey(key, history));
+  const landed = new Map<string, Map<ConditionalWrite, number>>();
+  for (const [key, history] of byKey) {
+    problems.push(...checkKey(key, history));
+    landed.set(key, landedBy(history));
+  }
   for (const r of reads) {
-    const problem = checkRead(r, byKey.get(r.key) ?? []);
+    const problem = checkRead(r, byKey.get(r.key) ?? [], landed.get(r.key) ?? new Map());
     if (problem) problems.push(problem);
   }
   return problems;
 }
 
 /**
- * What a read after every write ended may return: the ETags of writes that
- * may have landed and that no acknowledged write replaced, and whether the key
- * may be absent (what every acknowledged write made may have been deleted since).
+ * When each write had surely landed (ms, at the latest): an acknowledged one
+ * by its answer; one whose object a write that surely landed required (its
+ * base) by then too, since that write found it current.
  */
-export function finalStates(
-  history: ConditionalWrite[],
-): { etags: Set<string>; absent: boolean } {
-  const replacedByAck = new Set(
-    history.filter((w) => w.outcome === "ok" && w.base !== null).map((w) => w.base!),
+function landedBy(history: ConditionalWrite[]): Map<ConditionalWrite, number> {
+  const landed = new Map<ConditionalWrite, number>();
+  for (const w of history) if (w.outcome === "ok") landed.set(w, w.end);
+  const byEtag = new Map(
+    history.filter((w) => w.writes !== undefined && mayHaveLanded(w)).map((w) => [w.writes!, w]),
   );
-  const made = history.filter((w) => w.writes !== undefined && mayHaveLanded(w));
-  const etags = new Set(made.filter((w) => !replacedByAck.has(w.writes!)).map((w) => w.writes!));
-  const absent = made.every((w) => w.outcome !== "ok" || chainDeleted(w, history));
-  return { etags, absent };
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [w, at] of landed) {
+      const base = w.base === null ? undefined : byEtag.get(w.base);
+      if (base && (landed.get(base) ?? Infinity) > at) {
+        landed.set(base, at);
+        changed = true;
+      }
+    }
+  }
+  return landed;
 }
 
 function checkKey(key: string, history: ConditionalWrite[]): string[] {
@@ -100,7 +116,7 @@ function checkKey(key: string, history: ConditionalWrite[]): string[] {
       );
     }
   }
-  const undeleted = acked.filter((w) => w.kind === "create" && !chainDeleted(w, history));
+  const undeleted = acked.filter((w) => w.kind === "create" && !deletedBefore(w, history));
   if (undeleted.length > 1) {
     problems.push(
       `${key}: ${undeleted.length} acknowledged creates, none of whose objects was deleted: ${
@@ -111,8 +127,15 @@ function checkKey(key: string, history: ConditionalWrite[]): string[] {
   return problems;
 }
 
-/** Whether a write that may have landed deleted what `made` wrote, or what replaced it. */
-function chainDeleted(made: ConditionalWrite, history: ConditionalWrite[]): boolean {
+/**
+ * Whether a write that may have landed, sent before `time`, deleted what
+ * `made` wrote, or what replaced it.
+ */
+function deletedBefore(
+  made: ConditionalWrite,
+  history: ConditionalWrite[],
+  time = Infinity,
+): boolean {
   const pending = [made.writes!];
   const seen = new Set<string>();
   while (pending.length) {
@@ -121,32 +144,36 @@ function chainDeleted(made: ConditionalWrite, history: ConditionalWrite[]): bool
     seen.add(etag);
     for (const w of history) {
       if (w.base !== etag || !mayHaveLanded(w)) continue;
-      if (w.kind === "delete") return true;
+      if (w.kind === "delete" && w.start < time) return true;
       pending.push(w.writes!);
     }
   }
   return false;
 }
 
-function checkRead(read: ConditionalRead, history: ConditionalWrite[]): string | undefined {
+function checkRead(
+  read: ConditionalRead,
+  history: ConditionalWrite[],
+  landed: Map<ConditionalWrite, number>,
+): string | undefined {
   const where = `read of ${read.key} (${read.label}, at ${read.start} ms)`;
+  const landedBefore = (w: ConditionalWrite) => (landed.get(w) ?? Infinity) < read.start;
   if (read.seen !== null) {
     if (!history.some((w) => w.writes === read.seen && mayHaveLanded(w))) {
       return `${where} returned ETag ${read.seen}, which no write that may have landed wrote`;
     }
-    const replaced = history.find((w) =>
-      w.outcome === "ok" && w.base === read.seen && w.end < read.start
-    );
+    const replaced = history.find((w) => w.base === read.seen && landedBefore(w));
     if (replaced) {
       return `${where} returned ETag ${read.seen}, replaced before it by the ${describe(replaced)}`;
     }
-  }
-  if (history.every((w) => w.end < read.start)) {
-    const { etags, absent } = finalStates(history);
-    if (read.seen === null ? !absent : !etags.has(read.seen)) {
-      return `${where}, after every write ended, returned ${read.seen ?? "404"}; possible: ${
-        [...etags].join(", ") || "none"
-      }${absent ? ", 404" : ""}`;
+  } else {
+    const kept = history.find((w) =>
+      w.writes !== undefined && landedBefore(w) && !deletedBefore(w, history, read.end)
+    );
+    if (kept) {
+      return `${where} returned 404 after the ${
+        describe(kept)
+      } had landed, and before any deletion of its object or of what replaced it`;
     }
   }
   return undefined;

@@ -3,7 +3,6 @@ import {
   checkConditionalHistory,
   type ConditionalRead,
   type ConditionalWrite,
-  finalStates,
 } from "./conditional_chains.ts";
 
 let clock = 0;
@@ -20,6 +19,7 @@ const read = (seen: string | null, start = clock + 100): ConditionalRead => ({
   key: "k",
   seen,
   start,
+  end: start + 2,
   label: "t",
 });
 
@@ -33,11 +33,8 @@ Deno.test("a history of writes that took turns passes, and its end is the last w
     write("put", "c", "d", "ambiguous"), // may have landed
   ];
   assert.deepEqual(checkConditionalHistory(history, [read("d"), read("c")]), []);
-  assert.deepEqual(finalStates(history), { etags: new Set(["c", "d"]), absent: false });
-  assert.match(
-    checkConditionalHistory(history, [read(null)]).join(),
-    /returned 404; possible: c, d/,
-  );
+  assert.match(checkConditionalHistory(history, [read(null)]).join(), /returned 404 after/);
+  assert.match(checkConditionalHistory(history, [read("b")]).join(), /replaced before it/);
   assert.match(checkConditionalHistory(history, [read("x")]).join(), /which no write .* wrote/);
 });
 
@@ -72,13 +69,45 @@ Deno.test("a read of what an acknowledged write had replaced before it began is 
   assert.deepEqual(checkConditionalHistory(history, [read("a", replacedAt - 1)]), []);
 });
 
-Deno.test("a key may end absent only if a deletion may have followed every acknowledged write", () => {
-  const history = [write("create", null, "a"), write("delete", "a", undefined, "ambiguous")];
-  assert.deepEqual(finalStates(history), { etags: new Set(["a"]), absent: true });
-  history.push(write("create", null, "b", "ambiguous"));
-  assert.deepEqual(finalStates(history), { etags: new Set(["a", "b"]), absent: true });
-  assert.deepEqual(finalStates([]), { etags: new Set(), absent: true });
+Deno.test("a key may end absent only if a deletion may have followed every write that landed", () => {
+  const passes = (history: ConditionalWrite[], seen: string | null) =>
+    checkConditionalHistory(history, [read(seen)]).length === 0;
+  const deleted = [write("create", null, "a"), write("delete", "a", undefined, "ambiguous")];
+  assert.ok(passes(deleted, null) && passes(deleted, "a"));
+  deleted.push(write("create", null, "b", "ambiguous"));
+  assert.ok(passes(deleted, null) && passes(deleted, "a") && passes(deleted, "b"));
   // A put that may not have landed does not delete.
   const replaced = [write("create", null, "a"), write("put", "a", "b", "ambiguous")];
-  assert.deepEqual(finalStates(replaced), { etags: new Set(["a", "b"]), absent: false });
+  assert.ok(!passes(replaced, null) && passes(replaced, "a") && passes(replaced, "b"));
+});
+
+Deno.test("a write that a landed write required had landed too: reading what it replaced is stale", () => {
+  const history = [
+    write("create", null, "a"),
+    write("put", "a", "b", "ambiguous"), // landed: c required it
+    write("put", "b", "c"),
+  ];
+  assert.match(
+    checkConditionalHistory(history, [read("a", history[2].end + 1)]).join(),
+    /returned ETag a, replaced before it by the ambiguous put/,
+  );
+  assert.deepEqual(checkConditionalHistory(history, [read("a", history[2].end - 1)]), []);
+});
+
+Deno.test("a 404 after a write landed, with no deletion begun by the read's end, is stale", () => {
+  const history = [write("create", null, "a"), write("put", "a", "b")];
+  assert.match(
+    checkConditionalHistory(history, [read(null, history[1].end + 1)]).join(),
+    /returned 404 after the ok create/,
+  );
+  // A deletion of what replaced it, sent while the read ran (even one that may not have landed).
+  const deletion = write("delete", "b", undefined, "ambiguous");
+  assert.deepEqual(
+    checkConditionalHistory([...history, deletion], [read(null, deletion.start - 1)]),
+    [],
+  );
+  assert.match(
+    checkConditionalHistory([...history, deletion], [read(null, deletion.start - 10)]).join(),
+    /returned 404/,
+  );
 });

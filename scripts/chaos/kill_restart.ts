@@ -1136,7 +1136,8 @@ async function casRound(w: number) {
   }
   record({ worker: w, op: "cas-get", bucket: CAS, key, node, start, outcome: "ok", seen: current });
   count("cas-get", "ok");
-  casReads.push({ key, seen: current?.etag ?? null, start, label: `w${w} via ${node}` });
+  const end = Date.now() - t0;
+  casReads.push({ key, seen: current?.etag ?? null, start, end, label: `w${w} via ${node}` });
   const writeNode = rand() < 0.5 ? node : randomNode();
   if (current !== null && rand() < 0.15) {
     await casSend(
@@ -1818,7 +1819,13 @@ async function verify(label: string, requireAgreement: boolean): Promise<void> {
       checked++;
       seenHere.set(`${CAS}/${key}`, seenText(seen));
       const etag = seen.kind === "absent" ? null : seen.etag;
-      casReads.push({ key, seen: etag, start, label: `${label} via ${node}` });
+      casReads.push({
+        key,
+        seen: etag,
+        start,
+        end: Date.now() - t0,
+        label: `${label} via ${node}`,
+      });
       const entry = casListed.get(key);
       if (etag !== null && casBodies.get(etag) !== (seen as { md5: string }).md5) {
         anomaly(`${label}: node ${node} reads ${CAS}/${key} (ETag ${etag}) with other bytes`);

@@ -157,7 +157,7 @@ async function conditionalWriter(node: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
       continue;
     }
-    casReads.push({ key: objectKey, seen: base, start, label });
+    casReads.push({ key: objectKey, seen: base, start, end: sinceStart(), label });
     const body = new TextEncoder().encode(`${label} ${crypto.randomUUID()}`);
     const write: ConditionalWrite = {
       key: objectKey,
@@ -266,7 +266,8 @@ console.log(
 for (const objectKey of casKeys) {
   for (const node of [0, 1, 2]) {
     const start = sinceStart();
-    casReads.push({ key: objectKey, seen: await readEtag(node, objectKey), start, label: "end" });
+    const seen = await readEtag(node, objectKey);
+    casReads.push({ key: objectKey, seen, start, end: sinceStart(), label: "end" });
   }
 }
 const outcomes = (o: ConditionalWrite["outcome"]) =>
