@@ -190,3 +190,11 @@ Deno.test("a replica from before the confirmation keeps the lease it granted", a
   await held.confirm();
   held.release();
 });
+
+Deno.test("a replica that no longer answers does not confirm the lease it granted", async () => {
+  const { locks, net } = cluster();
+  const held = await locks.b.acquire("bkt", "k", true); // a's lease and b's own lock
+  net.down.add("a");
+  await assert.rejects(held.confirm(), QuorumError);
+  held.release();
+});

@@ -1078,10 +1078,11 @@ async function casMultipart(w: number, write: CasWrite, body: Uint8Array, condit
     body.length,
   );
   if (part.ok) {
-    casBodies.set(oneMultipartEtag(body), md5(body));
+    const etag = oneMultipartEtag(body);
+    casBodies.set(etag, md5(body));
     const outcome = await casSend(
       w,
-      { ...write, writes: oneMultipartEtag(body), node: randomNode() },
+      { ...write, writes: etag, node: randomNode() },
       new CompleteMultipartUploadCommand({
         ...ids,
         MultipartUpload: { Parts: [{ ETag: part.result.ETag, PartNumber: 1 }] },
@@ -1097,7 +1098,7 @@ async function casMultipart(w: number, write: CasWrite, body: Uint8Array, condit
       casWrites.push({
         key: write.key,
         kind: "delete",
-        base: oneMultipartEtag(body),
+        base: etag,
         outcome: "ambiguous",
         start: Date.now() - t0,
         end: Date.now() - t0,
@@ -1156,10 +1157,11 @@ async function casRound(w: number) {
   };
   const condition = current === null ? { IfNoneMatch: "*" } : { IfMatch: `"${current.etag}"` };
   if (rand() < 0.1) return await casMultipart(w, write, body, condition);
-  casBodies.set(md5(body), md5(body));
+  const etag = md5(body);
+  casBodies.set(etag, etag);
   await casSend(
     w,
-    { ...write, writes: md5(body) },
+    { ...write, writes: etag },
     new PutObjectCommand({ Bucket: CAS, Key: key, Body: body, ...condition }),
     body.length,
   );
