@@ -3,7 +3,8 @@
  * S3 API and the admin API, runs background workers, and shuts down cleanly
  * on SIGTERM/SIGINT.
  */
-import { checkDirectory, type Config, loadConfig, parseAddr } from "../util/config.ts";
+import { Ballast } from "../util/ballast.ts";
+import { type Addr, checkDirectory, type Config, loadConfig, parseAddr } from "../util/config.ts";
 import { bindFailure, listenError } from "../util/listen_error.ts";
 import { lockDirectory, lockDirectoryInUse } from "../util/directory_lock.ts";
 import { checkKeyPair, checkNodeCertificate, type ConfiguredPem } from "./certificate_files.ts";
@@ -36,7 +37,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import { diskWarnings, FreeSpace, reserveWarning } from "../util/free_space.ts";
+import { diskWarnings, FreeSpace, reserveWarning, withFullDiskAdvice } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -128,8 +129,33 @@ export async function runServer(
     console.log(`${config.configPath}: configuration is valid`);
     return;
   }
+  try {
+    await runNode(config, { apiAddr, adminAddr, apiTls, cluster, dev: options.dev });
+  } catch (e) {
+    throw await withFullDiskAdvice(e, [
+      { key: "metadata_dir", path: config.metadataDir },
+      { key: "data_dir", path: config.dataDir },
+    ]);
+  }
+}
+
+/** The node itself, from its directories to its shutdown. */
+async function runNode(
+  config: Config,
+  { apiAddr, adminAddr, apiTls, cluster, dev }: {
+    apiAddr: Addr;
+    adminAddr: Addr;
+    apiTls: Awaited<ReturnType<typeof apiTlsFiles>> | undefined;
+    cluster: ClusterSettings | undefined;
+    dev?: boolean;
+  },
+): Promise<void> {
   await checkDirectory(config, "metadata_dir");
   const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
+  const ballast = new Ballast(config.metadataDir, config.minFreeSpace);
+  await ballast.releaseIfFull().catch((e) =>
+    log("remise::disk", "warn", `cannot read the metadata disk's free space: ${errorMessage(e)}`)
+  );
   const db = await openMetadataStore(config);
   const tombstoneMs = testDurationMs("REMISE_TEST_TOMBSTONE_GC_MS");
   const tombstoneDelayMs = tombstoneMs ?? TOMBSTONE_GC_DELAY_MS;
@@ -154,10 +180,17 @@ export async function runServer(
     for (const lock of locks) lock.close();
     throw e;
   }
+  const keepBallast = () =>
+    ballast.keep().catch((e) =>
+      log("remise::disk", "warn", `cannot keep ${ballast.path}: ${errorMessage(e)}`)
+    );
+  // Not at once: a node that starts has recovery to do first, and most test servers never last.
+  const firstBallastTimer = setTimeout(keepBallast, BALLAST_FIRST_DELAY_MS);
   const metadataCurrentTimer = setInterval(() => {
     recordMetadataCurrent(db, config.metadataDir, Date.now()).catch((e) =>
       log("remise::server", "warn", `cannot record the metadata's time: ${errorMessage(e)}`)
     );
+    keepBallast();
   }, METADATA_CURRENT_INTERVAL_MS);
   // One core stays for the request thread (each worker is also ~15 MiB).
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
@@ -309,7 +342,7 @@ export async function runServer(
     }),
   );
 
-  if (options.dev) await devCredentials(access, config);
+  if (dev) await devCredentials(access, config);
 
   let stopping = false;
   const stopped = Promise.withResolvers<void>();
@@ -335,6 +368,7 @@ export async function runServer(
       await tableSync?.worker.stop();
       await system?.stop().catch(() => {});
       clearInterval(metadataCurrentTimer);
+      clearTimeout(firstBallastTimer);
       await recordMetadataCurrent(db, config.metadataDir, Date.now()).catch(() => {});
       db.close();
       for (const lock of locks) lock.close();
@@ -417,6 +451,8 @@ function versionText(): string {
 
 /** How often a node records that its metadata is current (see metadata_age.ts). */
 const METADATA_CURRENT_INTERVAL_MS = 3600_000;
+/** When the ballast is first made (or checked) after a start; then with the hourly record. */
+const BALLAST_FIRST_DELAY_MS = 30_000;
 
 /** Counts S3 and website requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
 class RequestDrain {

@@ -11,6 +11,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { formatByteSize, parseByteSize } from "./byte_size.ts";
 import { ConfigError, errorMessage, fileErrorReason } from "./errors.ts";
+import { isOutOfSpace } from "./free_space.ts";
 import { DEFAULT_BLOCK_SIZE_BYTES } from "./limits.ts";
 
 /** Quorums: consistent (read and write), degraded (read from one), dangerous (write to one). */
@@ -382,8 +383,13 @@ export async function checkDirectory(
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     if (!(await Deno.stat(dir)).isDirectory) throw new Error("it is not a directory");
     const probe = join(dir, `.remise-write-probe-${crypto.randomUUID()}`);
-    await Deno.writeTextFile(probe, "remise");
-    await Deno.remove(probe);
+    const written = await Deno.writeTextFile(probe, "remise").then(() => true, (e) => {
+      // A full disk takes no probe (it may have made the file), yet the node can serve from it.
+      if (!isOutOfSpace(e)) throw e;
+      return false;
+    });
+    if (written) await Deno.remove(probe);
+    else await Deno.remove(probe).catch(() => {});
   } catch (e) {
     throw new ConfigError(
       `Invalid configuration in ${config.configPath}: key "${key}": ` +

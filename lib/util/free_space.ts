@@ -108,8 +108,48 @@ export function diskWarnings(node: string, data: DiskState, metadata: DiskState)
   return warnings;
 }
 
+/**
+ * Free space under which a disk counts as full when the node cannot start:
+ * SQLite needs a few pages even to open its store (its shared-memory file).
+ */
+const FULL_DISK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `e`, which stopped the node, with what to do when a disk of its own is
+ * full: SQLite says "disk I/O error" when it cannot make its shared-memory
+ * file, which sounds like a failing disk. remise keeps its reserve free, but
+ * other programs on the disk can fill it.
+ */
+export async function withFullDiskAdvice(
+  e: unknown,
+  dirs: { key: string; path: string }[],
+  read: (path: string) => Promise<DiskReading> = readDisk,
+): Promise<unknown> {
+  // Directories on one file system are named together, as one disk.
+  const disks = new Map<number | string, { names: string[]; free: number }>();
+  for (const { key, path } of dirs) {
+    const [stat, reading] = await Promise.all([
+      Deno.stat(path).catch(() => undefined),
+      read(path).catch(() => undefined),
+    ]);
+    if (reading === undefined || reading.free >= FULL_DISK_BYTES) continue;
+    const disk = disks.get(stat?.dev ?? path) ?? { names: [], free: reading.free };
+    disk.names.push(`${key} (${path})`);
+    disks.set(stat?.dev ?? path, disk);
+  }
+  if (disks.size === 0) return e;
+  const full = [...disks.values()].map(({ names, free }) =>
+    `The disk of ${names.join(" and ")} is full (${formatMeasuredByteSize(free)} free)`
+  );
+  return new Error(
+    `${errorMessage(e)}. ${full.join(". ")}: make room on it, then start remise again ` +
+      "(remise keeps min_free_space free for itself, but other programs can fill a disk).",
+    { cause: e },
+  );
+}
+
 /** The free and total space of the file system holding `path`. */
-async function readDisk(path: string): Promise<DiskReading> {
+export async function readDisk(path: string): Promise<DiskReading> {
   const s = await statfs(path);
   return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }

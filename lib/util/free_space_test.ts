@@ -5,6 +5,7 @@ import {
   isOutOfSpace,
   OutOfSpaceError,
   reserveWarning,
+  withFullDiskAdvice,
   writeErrorWarning,
 } from "./free_space.ts";
 
@@ -147,4 +148,30 @@ Deno.test("status warns about a disk under its reserve, and only then", () => {
   assert.equal(reserveWarning("n", "data disk", { free: 0, reserve: 0 }), undefined);
   assert.equal(reserveWarning("n", "data disk", { free: 0 }), undefined, "an older node's status");
   assert.equal(reserveWarning("n", "data disk", null), undefined);
+});
+
+Deno.test("a start stopped by a full disk says which disk, naming one disk once", async () => {
+  const meta = await Deno.makeTempDir({ prefix: "remise-meta-" });
+  const data = await Deno.makeTempDir({ prefix: "remise-data-" });
+  try {
+    const dirs = [{ key: "metadata_dir", path: meta }, { key: "data_dir", path: data }];
+    const failure = new Error("Cannot open the metadata store: disk I/O error");
+    const full = (path: string) => Promise.resolve({ free: path === meta ? 8192 : 0, total: MiB });
+    const advised = await withFullDiskAdvice(failure, dirs, full) as Error;
+    assert.equal(
+      advised.message,
+      `Cannot open the metadata store: disk I/O error. The disk of metadata_dir (${meta}) and ` +
+        `data_dir (${data}) is full (8 KiB free): make room on it, then start remise again ` +
+        "(remise keeps min_free_space free for itself, but other programs can fill a disk).",
+    );
+    assert.equal(advised.cause, failure);
+
+    const roomy = () => Promise.resolve({ free: 4 * MiB, total: 100 * MiB });
+    assert.equal(await withFullDiskAdvice(failure, dirs, roomy), failure, "not full: as it was");
+    const unreadable = () => Promise.reject(new Error("statfs failed"));
+    assert.equal(await withFullDiskAdvice(failure, dirs, unreadable), failure);
+  } finally {
+    await Deno.remove(meta, { recursive: true });
+    await Deno.remove(data, { recursive: true });
+  }
 });
