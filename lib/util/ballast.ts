@@ -41,6 +41,27 @@ export class Ballast {
   async releaseIfFull(): Promise<boolean> {
     const { free } = await this.read(this.metadataDir);
     if (free >= BALLAST_BYTES) return false;
+    return await this.release(
+      `the metadata disk had ${formatMeasuredByteSize(free)} free`,
+      "so that the node can start",
+    );
+  }
+
+  /**
+   * While the node runs: a metadata commit failed for want of space, which
+   * a deletion through S3 would meet too. Resolves with whether it did.
+   */
+  releaseAfterFailedCommit(): Promise<boolean> {
+    this.#releasing ??= this.release(
+      "a metadata commit failed for want of space",
+      "so that deletions can make room",
+    ).finally(() => this.#releasing = undefined);
+    return this.#releasing;
+  }
+
+  #releasing: Promise<boolean> | undefined;
+
+  private async release(what: string, why: string): Promise<boolean> {
     try {
       await Deno.remove(this.path);
     } catch (e) {
@@ -50,9 +71,8 @@ export class Ballast {
     log(
       "remise::disk",
       "warn",
-      `the metadata disk had ${formatMeasuredByteSize(free)} free: ${this.path} ` +
-        `(${formatMeasuredByteSize(BALLAST_BYTES)}) was removed so that the node can start. ` +
-        "Make room on the disk: it is made again once there is room past min_free_space.",
+      `${what}: ${this.path} (${formatMeasuredByteSize(BALLAST_BYTES)}) was removed ${why}. ` +
+        "Make room on the disk: the ballast is made again once there is room past min_free_space.",
     );
     return true;
   }

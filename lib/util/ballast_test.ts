@@ -77,3 +77,20 @@ Deno.test("at start, the ballast gives its space back when the disk has less fre
     assert.equal(await ballast.keep(), true);
   });
 });
+
+Deno.test("a metadata commit that failed for want of space gives the ballast's space back, once", async () => {
+  await withMetadataDir(async (dir, disk, read) => {
+    const ballast = new Ballast(dir, 128 * MiB, read);
+    disk.free = 1000 * MiB;
+    await ballast.keep();
+    // Commits fail together: one removal, the others find it done.
+    const released = await Promise.all([
+      ballast.releaseAfterFailedCommit(),
+      ballast.releaseAfterFailedCommit(),
+      ballast.releaseAfterFailedCommit(),
+    ]);
+    assert.deepEqual(released, [true, true, true]);
+    await assert.rejects(Deno.stat(ballast.path), Deno.errors.NotFound);
+    assert.equal(await ballast.releaseAfterFailedCommit(), false, "nothing left to give");
+  });
+});
