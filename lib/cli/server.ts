@@ -37,13 +37,7 @@ import { startNodeServices } from "./node_services.ts";
 import { startLayoutSync } from "./layout_sync.ts";
 import type { AntiEntropyWorker } from "../table/anti_entropy.ts";
 import type { WorkerStatus } from "../util/worker.ts";
-import {
-  diskWarnings,
-  FreeSpace,
-  isOutOfSpace,
-  reserveWarning,
-  withFullDiskAdvice,
-} from "../util/free_space.ts";
+import { diskWarnings, FreeSpace, reserveWarning, withFullDiskAdvice } from "../util/free_space.ts";
 
 /** In-flight requests get this long to finish after a shutdown signal. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -202,16 +196,12 @@ async function runNode(
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
   const dataSpace = new FreeSpace("data disk", config.dataDir, config.minFreeSpace);
   const metadataSpace = new FreeSpace("metadata disk", config.metadataDir, config.minFreeSpace);
-  db.writeOutcomes = {
-    writeFailed: (e) => {
-      metadataSpace.writeFailed(e);
-      if (!isOutOfSpace(e)) return;
-      ballast.releaseAfterFailedCommit().catch((e) =>
-        log("remise::disk", "warn", `cannot remove ${ballast.path}: ${errorMessage(e)}`)
-      );
-    },
-    writeSucceeded: () => metadataSpace.writeSucceeded(),
-  };
+  db.writeOutcomes = metadataSpace;
+  db.makeRoom = () =>
+    ballast.releaseAfterFailedCommit().catch((e) => {
+      log("remise::disk", "warn", `cannot remove ${ballast.path}: ${errorMessage(e)}`);
+      return false;
+    });
   const disks = { data: dataSpace, metadata: metadataSpace };
   await Promise.all([dataSpace.refresh(), metadataSpace.refresh()]).catch((e) =>
     log("remise::server", "warn", `cannot read the free space of the disks: ${errorMessage(e)}`)

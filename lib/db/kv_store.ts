@@ -32,7 +32,7 @@ import { AbsentKeys } from "./absent_keys.ts";
 import { keyTooLarge } from "./key_size.ts";
 import { ReadBatcher } from "./read_batcher.ts";
 import { wrapError } from "../util/errors.ts";
-import type { WriteOutcomes } from "../util/free_space.ts";
+import { isOutOfSpace, type WriteOutcomes } from "../util/free_space.ts";
 import {
   type DbEntry,
   type DbKey,
@@ -114,6 +114,11 @@ export class KvStore implements DbStore {
   readonly #batcher: ReadBatcher;
   /** Told of each engine commit's outcome, so that a disk refusing writes shows in `remise status`. */
   writeOutcomes?: WriteOutcomes;
+  /**
+   * Called when a commit failed for want of space; resolves with whether it
+   * made room (the ballast), and the commit is then tried once more.
+   */
+  makeRoom?: () => Promise<boolean>;
 
   /**
    * `readers` serve reads and `writer` commits, all connections to the same
@@ -327,20 +332,32 @@ export class KvStore implements DbStore {
     await this.#commitAtomic(batch);
   }
 
-  /** Commits `ops` in one engine commit; once durable, AbsentKeys learns what they wrote. */
-  async #commitAtomic(ops: KvOp[]): Promise<void> {
+  /** One engine commit of `ops`, its outcome told to writeOutcomes. */
+  async #engineCommit(ops: KvOp[]): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
     let atomic = this.writer.atomic();
     for (const op of ops) {
       atomic = op.value === undefined ? atomic.delete(op.key) : atomic.set(op.key, op.value);
     }
-    let result: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      result = await atomic.commit();
+      const result = await atomic.commit();
+      this.writeOutcomes?.writeSucceeded();
+      return result;
     } catch (e) {
       if (!isRefusedMutation(e)) this.writeOutcomes?.writeFailed(e);
       throw e;
     }
-    this.writeOutcomes?.writeSucceeded();
+  }
+
+  /** Commits `ops` in one engine commit; once durable, AbsentKeys learns what they wrote. */
+  async #commitAtomic(ops: KvOp[]): Promise<void> {
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      result = await this.#engineCommit(ops);
+    } catch (e) {
+      // A failed commit wrote nothing: once room is made, it can be sent again.
+      if (!isOutOfSpace(e) || !(await this.makeRoom?.())) throw e;
+      result = await this.#engineCommit(ops);
+    }
     if (!result.ok) throw new Error("atomic commit was refused");
     for (const op of ops) {
       if (op.id !== undefined) this.#absent.written(op.id, op.value !== undefined);

@@ -123,6 +123,49 @@ Deno.test("KvStore tells its write outcomes of each commit, not of a mutation th
     assert.deepEqual(outcomes, ["ok", "failed: Error", "failed: TypeError", "ok"]);
   }));
 
+Deno.test("KvStore sends a commit again once, when one that failed for want of space made room", () =>
+  withStore(async (db) => {
+    const writer = (db as unknown as { writer: Deno.Kv }).writer;
+    const atomic = writer.atomic.bind(writer);
+    let failures = 0;
+    let failWith = new TypeError("database or disk is full");
+    writer.atomic = () => {
+      const op = atomic();
+      if (failures > 0) {
+        failures--;
+        op.commit = () => Promise.reject(failWith);
+      }
+      return op;
+    };
+    const calls: string[] = [];
+    let room = true;
+    db.makeRoom = () => {
+      calls.push("makeRoom");
+      return Promise.resolve(room);
+    };
+    // Room made (the ballast removed): the second try commits.
+    failures = 1;
+    await db.commit([{ type: "set", key: ["a"], value: 1 }]);
+    assert.equal(await db.get(["a"]), 1);
+    assert.deepEqual(calls, ["makeRoom"]);
+    // Still full on the second try: one more try only, and the failure is the caller's.
+    failures = 2;
+    await assert.rejects(db.commit([{ type: "set", key: ["b"], value: 2 }]), /disk is full/);
+    assert.equal(await db.get(["b"]), undefined);
+    assert.deepEqual(calls, ["makeRoom", "makeRoom"]);
+    // No room made: not sent again.
+    room = false;
+    failures = 1;
+    await assert.rejects(db.commit([{ type: "set", key: ["c"], value: 3 }]), /disk is full/);
+    assert.equal(failures, 0);
+    // Another failure is not for want of space: no room is asked for.
+    failWith = new TypeError("attempt to write a readonly database");
+    failures = 1;
+    await assert.rejects(db.commit([{ type: "set", key: ["d"], value: 4 }]), /readonly/);
+    assert.deepEqual(calls, ["makeRoom", "makeRoom", "makeRoom"]);
+    writer.atomic = atomic;
+  }));
+
 Deno.test("KvStore groups concurrent commits and resolves each", () =>
   withStore(async (db) => {
     await Promise.all(
