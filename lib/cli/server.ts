@@ -180,17 +180,16 @@ async function runNode(
     for (const lock of locks) lock.close();
     throw e;
   }
-  const keepBallast = () =>
+  // Not at start: a node that starts has recovery to do first, and most test servers never last.
+  const ballastTimer = setInterval(() => {
     ballast.keep().catch((e) =>
       log("remise::disk", "warn", `cannot keep ${ballast.path}: ${errorMessage(e)}`)
     );
-  // Not at once: a node that starts has recovery to do first, and most test servers never last.
-  const firstBallastTimer = setTimeout(keepBallast, BALLAST_FIRST_DELAY_MS);
+  }, BALLAST_CHECK_INTERVAL_MS);
   const metadataCurrentTimer = setInterval(() => {
     recordMetadataCurrent(db, config.metadataDir, Date.now()).catch((e) =>
       log("remise::server", "warn", `cannot record the metadata's time: ${errorMessage(e)}`)
     );
-    keepBallast();
   }, METADATA_CURRENT_INTERVAL_MS);
   // One core stays for the request thread (each worker is also ~15 MiB).
   const hashing = new WorkerHashing(Math.min(Math.max(navigator.hardwareConcurrency - 1, 1), 4));
@@ -373,7 +372,7 @@ async function runNode(
       await tableSync?.worker.stop();
       await system?.stop().catch(() => {});
       clearInterval(metadataCurrentTimer);
-      clearTimeout(firstBallastTimer);
+      clearInterval(ballastTimer);
       await recordMetadataCurrent(db, config.metadataDir, Date.now()).catch(() => {});
       db.close();
       for (const lock of locks) lock.close();
@@ -456,8 +455,8 @@ function versionText(): string {
 
 /** How often a node records that its metadata is current (see metadata_age.ts). */
 const METADATA_CURRENT_INTERVAL_MS = 3600_000;
-/** When the ballast is first made (or checked) after a start; then with the hourly record. */
-const BALLAST_FIRST_DELAY_MS = 30_000;
+/** How often the ballast is checked for, and made when missing (a stat when it is there). */
+const BALLAST_CHECK_INTERVAL_MS = 30_000;
 
 /** Counts S3 and website requests in flight; once draining, answers new ones 503 so that clients retry elsewhere. */
 class RequestDrain {

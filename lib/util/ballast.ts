@@ -81,7 +81,15 @@ export class Ballast {
    * Makes the ballast if it is missing (or cut short by a crash) and the disk
    * has room for it past the reserve. Resolves with whether it is there.
    */
-  async keep(): Promise<boolean> {
+  keep(): Promise<boolean> {
+    // One at a time: a slow disk may still be writing the last check's.
+    this.#keeping ??= this.#keep().finally(() => this.#keeping = undefined);
+    return this.#keeping;
+  }
+
+  #keeping: Promise<boolean> | undefined;
+
+  async #keep(): Promise<boolean> {
     if (this.reserve === 0) return false;
     const size = await Deno.stat(this.path).then((s) => s.size, () => 0);
     if (size === BALLAST_BYTES) return true;

@@ -94,3 +94,13 @@ Deno.test("a metadata commit that failed for want of space gives the ballast's s
     assert.equal(await ballast.releaseAfterFailedCommit(), false, "nothing left to give");
   });
 });
+
+Deno.test("checks that overlap make the ballast once", async () => {
+  await withMetadataDir(async (dir, disk, read) => {
+    const ballast = new Ballast(dir, 128 * MiB, read);
+    disk.free = 1000 * MiB;
+    assert.deepEqual(await Promise.all([ballast.keep(), ballast.keep()]), [true, true]);
+    assert.equal((await Deno.stat(ballast.path)).size, BALLAST_BYTES);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["ballast"]);
+  });
+});
