@@ -154,7 +154,7 @@ async function runNode(
   const locks = [await lockDirectory(config.metadataDir, "metadata_dir", config.configPath)];
   const ballast = new Ballast(config.metadataDir, config.minFreeSpace);
   await ballast.releaseIfFull().catch((e) =>
-    log("remise::disk", "warn", `cannot read the metadata disk's free space: ${errorMessage(e)}`)
+    log("remise::disk", "warn", `cannot check ${ballast.path}: ${errorMessage(e)}`)
   );
   const db = await openMetadataStore(config);
   const tombstoneMs = testDurationMs("REMISE_TEST_TOMBSTONE_GC_MS");

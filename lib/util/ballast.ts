@@ -5,7 +5,9 @@
  * store (it needs pages for its shared-memory file): a node that does not
  * start serves nothing, and cannot be emptied through S3. At start, a
  * metadata disk with less free than the ballast gets the ballast's space
- * back; the ballast is made again once the disk has room past the reserve.
+ * back, as does a running node whose metadata commit failed for want of
+ * space (so that deletions can make room); the ballast is made again once
+ * the disk has room past the reserve.
  *
  * @module
  */
@@ -41,7 +43,7 @@ export class Ballast {
   async releaseIfFull(): Promise<boolean> {
     const { free } = await this.read(this.metadataDir);
     if (free >= BALLAST_BYTES) return false;
-    return await this.release(
+    return await this.#release(
       `the metadata disk had ${formatMeasuredByteSize(free)} free`,
       "so that the node can start",
     );
@@ -52,7 +54,7 @@ export class Ballast {
    * a deletion through S3 would meet too. Resolves with whether it did.
    */
   releaseAfterFailedCommit(): Promise<boolean> {
-    this.#releasing ??= this.release(
+    this.#releasing ??= this.#release(
       "a metadata commit failed for want of space",
       "so that deletions can make room",
     ).finally(() => this.#releasing = undefined);
@@ -61,7 +63,7 @@ export class Ballast {
 
   #releasing: Promise<boolean> | undefined;
 
-  private async release(what: string, why: string): Promise<boolean> {
+  async #release(what: string, why: string): Promise<boolean> {
     try {
       await Deno.remove(this.path);
     } catch (e) {

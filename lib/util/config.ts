@@ -383,13 +383,15 @@ export async function checkDirectory(
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     if (!(await Deno.stat(dir)).isDirectory) throw new Error("it is not a directory");
     const probe = join(dir, `.remise-write-probe-${crypto.randomUUID()}`);
-    const written = await Deno.writeTextFile(probe, "remise").then(() => true, (e) => {
-      // A full disk takes no probe (it may have made the file), yet the node can serve from it.
-      if (!isOutOfSpace(e)) throw e;
-      return false;
-    });
-    if (written) await Deno.remove(probe);
-    else await Deno.remove(probe).catch(() => {});
+    try {
+      await Deno.writeTextFile(probe, "remise");
+    } catch (e) {
+      await Deno.remove(probe).catch(() => {});
+      // A full disk takes no probe (its file may have been made, empty), yet the node can serve.
+      if (isOutOfSpace(e)) return;
+      throw e;
+    }
+    await Deno.remove(probe);
   } catch (e) {
     throw new ConfigError(
       `Invalid configuration in ${config.configPath}: key "${key}": ` +
