@@ -21,6 +21,8 @@
  *   --disk-full       each node's directory is a tmpfs of its own (needs root), and a fault
  *                     more: a node's disk filled, to the last byte or under its
  *                     min_free_space, for 5-25 s, sometimes with a restart while full
+ *   --split-disks     with --disk-full, a tmpfs for each node's metadata_dir (512 MiB) and
+ *                     one for its data_dir: a fill takes one of the two
  *   --disk-size MIB   size of each node's tmpfs with --disk-full (default 1536: deleted
  *                     blocks are removed ten minutes later, and a run writes ~600 MiB a node)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
@@ -119,7 +121,10 @@ const FREEZE_ONLY = flag("freeze-only");
 const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
 const CAS_WORKERS = Number(option("cas-workers") ?? "3");
-const DISK_FULL = flag("disk-full");
+const SPLIT_DISKS = flag("split-disks");
+const DISK_FULL = flag("disk-full") || SPLIT_DISKS;
+/** The metadata disk's size with --split-disks: room for the reserve, the ballast and ~100 MiB. */
+const META_DISK_MIB = 512;
 const DISK_MIB = Number(option("disk-size") ?? "1536");
 const NODES = 3;
 const KEYS_PER_WORKER = 12;
@@ -198,6 +203,8 @@ interface Node {
   up: boolean;
   kills: number;
   starts: number;
+  /** Mount points of its tmpfs disks (--disk-full). */
+  disks: string[];
 }
 
 let nextPort = 20000 + Math.floor(Math.random() * 10000);
@@ -1271,14 +1278,21 @@ async function runTool(name: string, args: string[]): Promise<string> {
   return decoder.decode(out.stdout);
 }
 
-/** A tmpfs of DISK_MIB at `dir`: the node's data and metadata share one small disk. */
-async function mountDisk(dir: string) {
+/** A tmpfs at `dir`: a small disk of the node's own. */
+async function mountDisk(dir: string, mib: number) {
   await Deno.mkdir(dir, { recursive: true });
-  await runTool("mount", ["-t", "tmpfs", "-o", `size=${DISK_MIB}m`, "tmpfs", dir]);
+  await runTool("mount", ["-t", "tmpfs", "-o", `size=${mib}m`, "tmpfs", dir]);
+}
+
+/** The node's data and metadata on one disk, or (--split-disks) each on its own. */
+async function mountDisks(node: Node) {
+  if (!SPLIT_DISKS) return await mountDisk(node.dir, DISK_MIB);
+  await mountDisk(`${node.dir}/meta`, META_DISK_MIB);
+  await mountDisk(`${node.dir}/data`, DISK_MIB);
 }
 
 async function unmountDisks() {
-  for (const n of nodes) await runTool("umount", [n.dir]).catch(() => {});
+  for (const n of nodes) for (const d of n.disks) await runTool("umount", [d]).catch(() => {});
 }
 
 async function freeBytes(dir: string): Promise<number> {
@@ -1309,21 +1323,23 @@ async function diskFullFault() {
   const target = await nodeWriting(WRITES);
   const node = nodes[target ?? pick(upNodes()).i];
   if (!node.up) return;
+  const disk = pick(node.disks);
+  const name = SPLIT_DISKS
+    ? `${disk.split("/").pop()} disk of node ${node.i}`
+    : `disk of node ${node.i}`;
   const toLastByte = rand() < 0.5;
   const leave = toLastByte ? 0 : randInt(1, 100) * MIB;
   const ms = randInt(5000, 25_000);
   const restartWhileFull = rand() < 0.3;
-  const path = `${node.dir}/${FILLER}`;
-  const bulk = Math.max(0, (await freeBytes(node.dir)) - leave - MIB);
+  const path = `${disk}/${FILLER}`;
+  const bulk = Math.max(0, (await freeBytes(disk)) - leave - MIB);
   if (bulk > 0) await runTool("fallocate", ["-l", String(bulk), path]).catch(() => {});
   if (toLastByte) await fillToLastByte(path);
   const kind = toLastByte ? "full-disk" : "reserve";
   chaosCounts[kind] = (chaosCounts[kind] ?? 0) + 1;
   const inflight = [...inflightRequests.values()].filter((q) => q.node === node.i);
   event(
-    `disk of node ${node.i} filled to ${
-      toLastByte ? "the last byte" : `${leave / MIB} MiB free`
-    } ` +
+    `${name} filled to ${toLastByte ? "the last byte" : `${leave / MIB} MiB free`} ` +
       `for ${ms} ms${restartWhileFull ? ", with a restart" : ""}; in flight on it: ${
         inflight.map((q) => q.op).join(",") || "none"
       }`,
@@ -1338,10 +1354,10 @@ async function diskFullFault() {
       event(`node ${node.i} back up, its disk still full`);
     } catch (e) {
       // Documented: without its ballast (made 30 s after a start), a node does not start on a
-      // disk full to the last byte, and says so.
+      // metadata disk full to the last byte, and says so. A full data disk alone stops nothing.
       const log = await Deno.readTextFile(node.log);
       const said = log.slice(log.lastIndexOf("=== chaos: start")).match(
-        /The disk of .* is full[^:]*/,
+        /The disk of metadata_dir .* is full[^:]*/,
       );
       if (said) {
         event(`node ${node.i} did not start: "${said[0]}"`);
@@ -1358,7 +1374,7 @@ async function diskFullFault() {
   await Deno.remove(path);
   if (!node.proc) await restart(node);
   event(
-    `disk of node ${node.i} has room again (${((await freeBytes(node.dir)) / MIB).toFixed(0)} MiB)`,
+    `${name} has room again (${((await freeBytes(disk)) / MIB).toFixed(0)} MiB)`,
   );
 }
 
@@ -2044,19 +2060,6 @@ async function setup() {
   nodes = [];
   for (let i = 0; i < NODES; i++) {
     const dir = `${DIR}/n${i}`;
-    if (DISK_FULL) await mountDisk(dir);
-    await run([
-      "cert",
-      "node",
-      "--ca",
-      `${DIR}/ca`,
-      "--name",
-      `node${i}`,
-      "--host",
-      "127.0.0.1",
-      "--out",
-      `${dir}/cert`,
-    ]);
     const node: Node = {
       i,
       dir,
@@ -2069,7 +2072,21 @@ async function setup() {
       up: false,
       kills: 0,
       starts: 0,
+      disks: !DISK_FULL ? [] : SPLIT_DISKS ? [`${dir}/meta`, `${dir}/data`] : [dir],
     };
+    if (DISK_FULL) await mountDisks(node);
+    await run([
+      "cert",
+      "node",
+      "--ca",
+      `${DIR}/ca`,
+      "--name",
+      `node${i}`,
+      "--host",
+      "127.0.0.1",
+      "--out",
+      `${dir}/cert`,
+    ]);
     const peers = rpcPorts.filter((_, j) => j !== i).map((p) => `"127.0.0.1:${p}"`);
     await Deno.writeTextFile(
       node.config,
