@@ -76,6 +76,11 @@ interface ReplicaLock {
   release: () => void;
 }
 
+/** Releases `locks` in the reverse of the order they were taken. */
+function releaseAll(locks: ReplicaLock[]): void {
+  for (const lock of locks.toReversed()) lock.release();
+}
+
 export class KeyCommitLocks {
   readonly #local = new KeyedMutex();
   /** Locks this node holds for other nodes' conditional writes, by lease id. */
@@ -117,21 +122,21 @@ export class KeyCommitLocks {
     const own = replicas.includes(this.replication.nodeId)
       ? []
       : [{ node: this.replication.nodeId, release: await this.#local.acquire(name) }];
-    const locks = await this.#lockMajority(replicas, name, own);
     const needed = Math.floor(replicas.length / 2) + 1;
+    const locks = await this.#lockMajority(replicas, needed, name, own);
     return {
       confirm: () => this.#confirm(locks.filter((l) => replicas.includes(l.node)), needed),
-      release: () => locks.reverse().forEach((l) => l.release()),
+      release: () => releaseAll(locks),
     };
   }
 
-  /** Adds the key's lock on a majority of `replicas`, in their order, to `locks`. */
+  /** Adds the key's lock on `needed` of `replicas`, in their order, to `locks`. */
   async #lockMajority(
     replicas: string[],
+    needed: number,
     name: string,
     locks: ReplicaLock[],
   ): Promise<ReplicaLock[]> {
-    const needed = Math.floor(replicas.length / 2) + 1;
     let granted = 0;
     const refusals: { node: string; error: string }[] = [];
     for (const [i, node] of replicas.entries()) {
@@ -153,7 +158,7 @@ export class KeyCommitLocks {
       }
     }
     if (granted < needed) {
-      locks.reverse().forEach((l) => l.release());
+      releaseAll(locks);
       throw new QuorumError("lock the key for a conditional write", needed, granted, refusals);
     }
     return locks;

@@ -104,3 +104,15 @@ Deno.test("checks that overlap make the ballast once", async () => {
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["ballast"]);
   });
 });
+
+Deno.test("a ballast that cannot be written is reported missing, with a warning, not an error", async () => {
+  await withMetadataDir(async (dir, disk, read) => {
+    // A directory where the ballast's partial file would go: opening it as a file fails.
+    await Deno.mkdir(`${dir}/ballast.partial`);
+    await Deno.writeTextFile(`${dir}/ballast.partial/in-the-way`, "x");
+    disk.free = 1000 * MiB;
+    const ballast = new Ballast(dir, 128 * MiB, read);
+    assert.equal(await ballast.keep(), false);
+    await assert.rejects(Deno.stat(ballast.path), Deno.errors.NotFound);
+  });
+});

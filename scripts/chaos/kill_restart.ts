@@ -220,19 +220,26 @@ function freePort(): number {
   }
 }
 
-async function run(args: string[]): Promise<string> {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", "--unstable-kv", "-A", MAIN, ...args],
+/** Runs a program to its end: its output, or an error with what it said. */
+async function runTool(
+  name: string,
+  args: string[],
+  label = `${name} ${args.join(" ")}`,
+): Promise<string> {
+  const out = await new Deno.Command(name, {
+    args,
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (out.code !== 0) {
-    throw new Error(`remise ${args.join(" ")}: ${text}${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`${label}: ${text}${new TextDecoder().decode(out.stderr)}`);
   }
   return text;
 }
+const run = (args: string[]) =>
+  runTool(DENO, ["run", "--unstable-kv", "-A", MAIN, ...args], `remise ${args.join(" ")}`);
 const cli = (node: Node, args: string[]) => run(["-c", node.config, ...args]);
 
 async function startNode(node: Node): Promise<void> {
@@ -338,6 +345,9 @@ const counts: Record<string, Record<Outcome, number>> = {};
 const failureCodes = new Map<string, number>();
 /** Outcomes README documents that the run met (key: what), by reads. */
 const documentedOutcomes = new Map<string, number>();
+function noteDocumented(what: string) {
+  documentedOutcomes.set(what, (documentedOutcomes.get(what) ?? 0) + 1);
+}
 function count(op: string, outcome: Outcome) {
   counts[op] ??= { ok: 0, rejected: 0, refused: 0, ambiguous: 0 };
   counts[op][outcome]++;
@@ -1269,15 +1279,6 @@ async function nodeWriting(ops: Set<string>): Promise<number | undefined> {
 const MIB = 2 ** 20;
 const FILLER = "chaos-filler";
 
-async function runTool(name: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(name, { args, stdout: "piped", stderr: "piped" }).output();
-  const decoder = new TextDecoder();
-  if (out.code !== 0) {
-    throw new Error(`${name} ${args.join(" ")}: ${decoder.decode(out.stderr).trim()}`);
-  }
-  return decoder.decode(out.stdout);
-}
-
 /** A tmpfs at `dir`: a small disk of the node's own. */
 async function mountDisk(dir: string, mib: number) {
   await Deno.mkdir(dir, { recursive: true });
@@ -1361,8 +1362,7 @@ async function diskFullFault() {
       );
       if (said) {
         event(`node ${node.i} did not start: "${said[0]}"`);
-        const note = "a node without its ballast does not start on a full disk";
-        documentedOutcomes.set(note, (documentedOutcomes.get(note) ?? 0) + 1);
+        noteDocumented("a node without its ballast does not start on a full disk");
       } else anomaly(`node ${node.i} did not start on a full disk: ${(e as Error).message}`);
     }
   }
@@ -1782,8 +1782,7 @@ async function verify(label: string, requireAgreement: boolean): Promise<void> {
         | Absent
         | undefined;
       if (documented && !k.candidates.some((c) => !("documented" in c) && matches(seen, c))) {
-        const note = `${PLAIN}/${k.key}: ${documented.documented}`;
-        documentedOutcomes.set(note, (documentedOutcomes.get(note) ?? 0) + 1);
+        noteDocumented(`${PLAIN}/${k.key}: ${documented.documented}`);
       }
       if (!matchesSome(seen, k.candidates)) {
         anomaly(
@@ -2026,6 +2025,7 @@ async function checkLogs() {
 }
 
 async function duBytes(path: string): Promise<number> {
+  // Not runTool: du exits 1 when files vanish under it (blocks deleted meanwhile), total and all.
   const out = await new Deno.Command("du", { args: ["-sb", path], stdout: "piped" }).output();
   return Number(new TextDecoder().decode(out.stdout).split("\t")[0]);
 }
