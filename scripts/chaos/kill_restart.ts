@@ -25,6 +25,9 @@
  *                     one for its data_dir: a fill takes one of the two
  *   --disk-size MIB   size of each node's tmpfs with --disk-full (default 1536: deleted
  *                     blocks are removed ten minutes later, and a run writes ~600 MiB a node)
+ *   --clock-skew      each start of a node sets its clock off by a new amount, up to 10 min
+ *                     ahead or behind (REMISE_TEST_CLOCK_OFFSET_MS, test-only): a home
+ *                     server whose clock is wrong until NTP corrects it at its next boot
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -61,7 +64,8 @@
  * frozen (SIGSTOP) for 1.5-12 s, mostly while a write, often a conditional
  * one, is in flight on it, then goes on (SIGCONT). With --disk-full, a
  * node's disk is also filled for seconds, to the last byte or under its
- * reserve, sometimes with the node restarted while full. Client loops
+ * reserve, sometimes with the node restarted while full. With --clock-skew,
+ * each start of a node sets its clock off by up to 10 min. Client loops
  * follow a write that failed ambiguously as clients do: sometimes sending it
  * again, deleting the key, or aborting the upload (as lib-storage does).
  *
@@ -120,6 +124,22 @@ const NO_KILL = flag("no-kill");
 const FREEZE_ONLY = flag("freeze-only");
 const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
+const CLOCK_SKEW = flag("clock-skew");
+/**
+ * A node's clock offsets with --clock-skew, in ms. Within 15 min, since a node
+ * refuses a signature dated further from its clock (RequestTimeTooSkewed).
+ */
+const CLOCK_OFFSETS_MS = [
+  0,
+  0,
+  1_500,
+  -1_500,
+  40_000,
+  -40_000,
+  6 * 60_000,
+  -6 * 60_000,
+  -10 * 60_000,
+];
 const CAS_WORKERS = Number(option("cas-workers") ?? "3");
 const SPLIT_DISKS = flag("split-disks");
 const DISK_FULL = flag("disk-full") || SPLIT_DISKS;
@@ -205,6 +225,8 @@ interface Node {
   starts: number;
   /** Mount points of its tmpfs disks (--disk-full). */
   disks: string[];
+  /** How far its clock is off, in ms (--clock-skew): drawn again at each start. */
+  clockOffsetMs: number;
 }
 
 let nextPort = 20000 + Math.floor(Math.random() * 10000);
@@ -244,6 +266,10 @@ const cli = (node: Node, args: string[]) => run(["-c", node.config, ...args]);
 
 async function startNode(node: Node): Promise<void> {
   node.starts++;
+  if (CLOCK_SKEW) {
+    node.clockOffsetMs = pick(CLOCK_OFFSETS_MS);
+    event(`node ${node.i} starts with its clock ${node.clockOffsetMs / 1000} s off`);
+  }
   await Deno.writeTextFile(node.log, `\n=== chaos: start ${node.starts} at ${iso()} ===\n`, {
     append: true,
   });
@@ -267,6 +293,9 @@ async function startNode(node: Node): Promise<void> {
       REMISE_LOG: "info",
       NO_COLOR: "1",
       ...(TOMBSTONE_GC_MS > 0 ? { REMISE_TEST_TOMBSTONE_GC_MS: String(TOMBSTONE_GC_MS) } : {}),
+      ...(node.clockOffsetMs !== 0
+        ? { REMISE_TEST_CLOCK_OFFSET_MS: String(node.clockOffsetMs) }
+        : {}),
     },
     stdin: "null",
     stdout: "null",
@@ -2072,6 +2101,7 @@ async function setup() {
       up: false,
       kills: 0,
       starts: 0,
+      clockOffsetMs: 0,
       disks: !DISK_FULL ? [] : SPLIT_DISKS ? [`${dir}/meta`, `${dir}/data`] : [dir],
     };
     if (DISK_FULL) await mountDisks(node);
