@@ -6,8 +6,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
@@ -18,6 +21,7 @@ import {
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   PutObjectTaggingCommand,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -550,7 +554,7 @@ Deno.test("replication: a node that was down catches up on its own; corrupted bl
   }
 });
 
-Deno.test("replication: with node clocks skewed by minutes, the newest write still wins, and status names the clocks that are off", async () => {
+Deno.test("replication: with node clocks skewed by minutes, the newest write, part and bucket setting still win, and status names the clocks that are off", async () => {
   const offsets = [0, -5 * 60_000, 7 * 60_000];
   const { cluster, clients } = await formCluster({
     env: (i) => ({ REMISE_TEST_CLOCK_OFFSET_MS: String(offsets[i]) }),
@@ -566,6 +570,45 @@ Deno.test("replication: with node clocks skewed by minutes, the newest write sti
         assert.equal(got, body, `after round ${round}`);
       }
     }
+    // A part uploaded again, and a bucket's setting changed again, through a node behind the
+    // one that made the change before: the later change wins.
+    const upload = await clients[2].send(
+      new CreateMultipartUploadCommand({ Bucket: "skew", Key: "mpu" }),
+    );
+    const part = (node: number, body: string) =>
+      clients[node].send(
+        new UploadPartCommand({
+          Bucket: "skew",
+          Key: "mpu",
+          UploadId: upload.UploadId,
+          PartNumber: 1,
+          Body: body,
+        }),
+      );
+    await part(2, "first part, through the node ahead");
+    const { ETag } = await part(1, "second part, through the node behind");
+    await clients[0].send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "skew",
+        Key: "mpu",
+        UploadId: upload.UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] },
+      }),
+    );
+    assert.equal(
+      new TextDecoder().decode(await getBytes(clients[0], "skew", "mpu")),
+      "second part, through the node behind",
+    );
+    for (const [node, Status] of [[2, "Enabled"], [1, "Suspended"]] as const) {
+      await clients[node].send(
+        new PutBucketVersioningCommand({
+          Bucket: "skew",
+          VersioningConfiguration: { Status },
+        }),
+      );
+    }
+    const versioning = await clients[0].send(new GetBucketVersioningCommand({ Bucket: "skew" }));
+    assert.equal(versioning.Status, "Suspended");
     // The operator is told which clocks are off, and by how much.
     const [id1, id2] = [await cluster.nodeId(1), await cluster.nodeId(2)];
     const status = await cluster.waitFor(

@@ -3,7 +3,7 @@
  * keys on buckets. Errors are `ModelError`s with a code the front ends map
  * to their own answers.
  */
-import { lww } from "../util/crdt.ts";
+import { lww, lwwAfter } from "../util/crdt.ts";
 import {
   type Bucket,
   type BucketPermission,
@@ -17,7 +17,7 @@ import {
   type WebsiteConfig,
   websiteConfigProblem,
 } from "./bucket_table.ts";
-import { ALIAS_PARTITION } from "./bucket_alias_table.ts";
+import { ALIAS_PARTITION, type BucketAlias } from "./bucket_alias_table.ts";
 import { type AccessKey, KEY_PARTITION } from "./key_table.ts";
 import { bucketNameProblem } from "./bucket_name.ts";
 import { currentData, isObjectTombstone, type ObjectEntry } from "./object_table.ts";
@@ -214,7 +214,8 @@ export class Access {
 
   /** Lets the key create buckets (each it creates, it owns), or not; resolves with the key changed. */
   async setAllowCreateBucket(key: AccessKey, allowed: boolean): Promise<AccessKey> {
-    const changed = { ...key, allowCreateBucket: lww(this.store.nowMs(), allowed) };
+    const allowCreateBucket = lwwAfter(key.allowCreateBucket, this.store.nowMs(), allowed);
+    const changed = { ...key, allowCreateBucket };
     await this.store.keys.insert(changed);
     await this.#changed();
     return changed;
@@ -225,7 +226,7 @@ export class Access {
     for (const bucket of await this.listAllBuckets()) {
       if (bucket.keys[key.id]) await this.setPermission(bucket, key.id, NO_RIGHTS);
     }
-    await this.store.keys.insert({ ...key, deleted: lww(now, true) });
+    await this.store.keys.insert({ ...key, deleted: lwwAfter(key.deleted, now, true) });
     await this.#changed();
   }
 
@@ -233,11 +234,16 @@ export class Access {
 
   /** The live bucket a global name points to. */
   async resolveBucket(name: string): Promise<Bucket | undefined> {
+    return (await this.#resolveAlias(name)).bucket;
+  }
+
+  /** A global name's alias, and the live bucket it points to. */
+  async #resolveAlias(name: string): Promise<{ alias?: BucketAlias; bucket?: Bucket }> {
     const alias = await this.store.aliases.get(ALIAS_PARTITION, name);
     const id = alias?.bucketId.v;
-    if (!id) return undefined;
+    if (!id) return { alias };
     const bucket = await this.store.buckets.get(id);
-    return bucket && !bucket.deleted.v ? bucket : undefined;
+    return { alias, bucket: bucket && !bucket.deleted.v ? bucket : undefined };
   }
 
   /**
@@ -274,14 +280,19 @@ export class Access {
     }
     const lock = await this.store.mutex.acquire(`bucket-name\u0000${name}`);
     try {
-      if (await this.resolveBucket(name)) {
+      const { alias, bucket: existing } = await this.#resolveAlias(name);
+      if (existing) {
         throw new ModelError("BucketAlreadyExists", `Bucket "${name}" already exists`);
       }
       const now = this.store.nowMs();
       const bucket = newBucket(randomHex(32), name, now);
       if (ownerKeyId) bucket.keys[ownerKeyId] = lww(now, { read: true, write: true, owner: true });
       await this.store.buckets.insert(bucket);
-      await this.store.aliases.insert({ name, bucketId: lww(now, bucket.id) });
+      // Newer than the alias of a bucket of that name deleted through a node whose clock is ahead.
+      await this.store.aliases.insert({
+        name,
+        bucketId: lwwAfter(alias?.bucketId, now, bucket.id),
+      });
       return bucket;
     } finally {
       lock();
@@ -319,15 +330,28 @@ export class Access {
       }
     }
     const now = this.store.nowMs();
-    await this.store.aliases.insert({ name: bucket.name.v, bucketId: lww(now, null) });
-    await this.store.buckets.insert({ ...bucket, deleted: lww(now, true) });
+    const { alias } = await this.#resolveAlias(bucket.name.v);
+    await this.store.aliases.insert({
+      name: bucket.name.v,
+      bucketId: lwwAfter(alias?.bucketId, now, null),
+    });
+    await this.store.buckets.insert({ ...bucket, deleted: lwwAfter(bucket.deleted, now, true) });
     await this.#changed();
   }
 
   async setPermission(bucket: Bucket, keyId: string, permission: BucketPermission): Promise<void> {
-    const now = this.store.nowMs();
-    await this.store.buckets.insert({ ...bucket, keys: { [keyId]: lww(now, permission) } });
+    const previous = (await this.#stored(bucket)).keys[keyId];
+    const register = lwwAfter(previous, this.store.nowMs(), permission);
+    await this.store.buckets.insert({ ...bucket, keys: { [keyId]: register } });
     await this.#changed();
+  }
+
+  /**
+   * The bucket as a quorum reads it now: the one a request resolved may come
+   * from the cache, and miss a change that a new one must replace.
+   */
+  async #stored(bucket: Bucket): Promise<Bucket> {
+    return await this.store.buckets.get(bucket.id) ?? bucket;
   }
 
   /** Serves the bucket as a static website with `config`, or stops serving it (null). */
@@ -345,7 +369,8 @@ export class Access {
     setting: S,
     value: BucketSettings[S] | null,
   ): Promise<void> {
-    await this.store.buckets.insert({ ...bucket, [setting]: lww(this.store.nowMs(), value) });
+    const register = lwwAfter((await this.#stored(bucket))[setting], this.store.nowMs(), value);
+    await this.store.buckets.insert({ ...bucket, [setting]: register });
     await this.#changed();
   }
 

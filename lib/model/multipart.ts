@@ -4,7 +4,7 @@
  * Completing turns the version into a complete one made of the chosen parts;
  * the object stays invisible until then.
  */
-import { lww } from "../util/crdt.ts";
+import { lww, lwwAfter } from "../util/crdt.ts";
 import { compareUtf8, objectKeyTooLong, utf8Prefix } from "../util/utf8_order.ts";
 import { OBJECT_KEY_MAX_BYTES } from "../util/limits.ts";
 import {
@@ -315,10 +315,10 @@ export async function recordPart(
   part: UploadedPart,
 ) {
   const { uploadId } = active.upload;
-  const recorded: MultipartUpload = {
-    ...active.upload,
-    parts: { [String(partNumber)]: lww(store.nowMs(), part) },
-  };
+  const number = String(partNumber);
+  // A part uploaded again replaces the one before, even through a node whose clock is behind.
+  const replacing = lwwAfter(active.upload.parts[number], store.nowMs(), part);
+  const recorded: MultipartUpload = { ...active.upload, parts: { [number]: replacing } };
   // The entry of an upload that ended is left as it is: once cleared and
   // removed, a part recorded anyway would bring back an entry nothing would
   // clear. Alone, the node checks the entry as it writes it. With replicas,

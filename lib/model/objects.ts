@@ -24,7 +24,7 @@ import type { BucketSettings } from "./bucket_table.ts";
 import type { ValuePick } from "../db/db.ts";
 import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
-import { lww } from "../util/crdt.ts";
+import { lww, lwwAfter } from "../util/crdt.ts";
 import { log } from "../util/log.ts";
 import type { DataOwner } from "./data_journal.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -368,8 +368,8 @@ export async function setMetaRegister<N extends keyof MetaRegisters>(
   name: N,
   value: NonNullable<MetaRegisters[N]>["v"],
 ): Promise<ObjectVersion> {
-  const t = Math.max(store.nowMs(), (object.data.meta[name]?.t ?? 0) + 1);
-  const version = withRegister(object.version, name, { t, v: value } as MetaRegisters[N]);
+  const register = lwwAfter(object.data.meta[name], store.nowMs(), value) as MetaRegisters[N];
+  const version = withRegister(object.version, name, register);
   await store.objects.insert({ bucketId, key, versions: [version] });
   return version;
 }

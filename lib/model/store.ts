@@ -42,7 +42,7 @@ import {
 import { LocalReplication, replicasOf, type Replication } from "../rpc/replication.ts";
 import { MerkleIndex } from "../table/merkle.ts";
 import type { LocalTransaction } from "../table/schema.ts";
-import { lww } from "../util/crdt.ts";
+import { lwwAfter } from "../util/crdt.ts";
 import { log } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
 
@@ -257,7 +257,8 @@ export class Store {
    */
   async clearUpload(upload: MultipartUpload): Promise<void> {
     const now = this.nowMs();
-    await this.uploads.insert({ ...upload, parts: {}, deleted: lww(now, true), clearedMs: now });
+    const deleted = lwwAfter(upload.deleted, now, true);
+    await this.uploads.insert({ ...upload, parts: {}, deleted, clearedMs: now });
   }
 
   /**
@@ -282,7 +283,9 @@ export class Store {
    */
   async endUpload(uploadId: string): Promise<MultipartUpload | undefined> {
     const end = (upload: MultipartUpload | undefined) =>
-      !upload || upload.deleted.v ? undefined : { ...upload, deleted: lww(this.nowMs(), true) };
+      !upload || upload.deleted.v
+        ? undefined
+        : { ...upload, deleted: lwwAfter(upload.deleted, this.nowMs(), true) };
     // Alone, read and marked in one step: a cleared entry is removed at once
     // here, and a mark made from a read before the clear would bring it back.
     if (await this.uploads.updateIfAlone(uploadId, "", end)) {

@@ -12,6 +12,16 @@ export function lww<T>(t: number, v: T): Lww<T> {
   return { t, v };
 }
 
+/**
+ * A register that replaces `previous`: timestamped now, or just after
+ * `previous` when this node's clock is behind the clock that wrote it (a
+ * change made after another must win over it, whichever node each went
+ * through).
+ */
+export function lwwAfter<T>(previous: Lww<unknown> | undefined, nowMs: number, v: T): Lww<T> {
+  return lww(previous === undefined ? nowMs : Math.max(nowMs, previous.t + 1), v);
+}
+
 /** Merges two registers; equal timestamps are broken by the value's serialization, so merge is commutative. */
 export function mergeLww<T>(a: Lww<T>, b: Lww<T>): Lww<T> {
   if (a.t !== b.t) return a.t > b.t ? a : b;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { stableEqual, stableString } from "./crdt.ts";
+import { lww, lwwAfter, mergeLww, stableEqual, stableString } from "./crdt.ts";
 import { seededRandom } from "./seeded_random.ts";
 import { PINNED_VALUE } from "./_pinned_value.ts";
 
@@ -79,4 +79,13 @@ Deno.test("stableEqual compares bytes, views included", () => {
   assert.ok(stableEqual({ bytes: data }, { bytes: view }));
   assert.ok(!stableEqual({ bytes: data }, { bytes: other }));
   assert.ok(!stableEqual({ bytes: data }, { bytes: data.subarray(1) }));
+});
+
+Deno.test("lwwAfter is timestamped now, or just after the register it replaces when that is newer", () => {
+  assert.deepEqual(lwwAfter(undefined, 1_000, "a"), { t: 1_000, v: "a" });
+  assert.deepEqual(lwwAfter(lww(500, "old"), 1_000, "a"), { t: 1_000, v: "a" });
+  const ahead = lww(9_000, "written through a clock ahead");
+  const replacing = lwwAfter(ahead, 1_000, "a");
+  assert.deepEqual(replacing, { t: 9_001, v: "a" });
+  assert.equal(mergeLww(ahead, replacing), replacing);
 });
