@@ -28,6 +28,10 @@
  *   --clock-skew      each start of a node sets its clock off by a new amount, up to 10 min
  *                     ahead or behind (REMISE_TEST_CLOCK_OFFSET_MS, test-only): a home
  *                     server whose clock is wrong until NTP corrects it at its next boot
+ *   --bit-rot         a fault more: 1-4 block files of a node damaged (a bit flipped, cut short
+ *                     or removed), half of the time with another node killed for seconds;
+ *                     at the end, every node scrubs and fetches missing blocks, and every
+ *                     block file must match its hash, every live block be on every node
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -65,7 +69,9 @@
  * one, is in flight on it, then goes on (SIGCONT). With --disk-full, a
  * node's disk is also filled for seconds, to the last byte or under its
  * reserve, sometimes with the node restarted while full. With --clock-skew,
- * each start of a node sets its clock off by up to 10 min. Client loops
+ * each start of a node sets its clock off by up to 10 min. With --bit-rot,
+ * some of a node's block files are damaged, and the end checks that
+ * scrubbing and resync made every node's blocks whole again. Client loops
  * follow a write that failed ambiguously as clients do: sometimes sending it
  * again, deleting the key, or aborting the upload (as lib-storage does).
  *
@@ -80,7 +86,8 @@
  *
  * Exits 1 when an anomaly was found; ops.jsonl in DIR lists every request.
  */
-import { checkMetadata, describeReport } from "./metadata_check.ts";
+import { checkMetadata, describeReport, type MetadataReport } from "./metadata_check.ts";
+import { blockFiles, checkBlockFiles, type Damage, damageBlock } from "./block_rot.ts";
 import {
   checkConditionalHistory,
   type ConditionalRead,
@@ -125,6 +132,7 @@ const FREEZE_ONLY = flag("freeze-only");
 const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
 const CLOCK_SKEW = flag("clock-skew");
+const BIT_ROT = flag("bit-rot");
 /**
  * A node's clock offsets with --clock-skew, in ms. Within 15 min, since a node
  * refuses a signature dated further from its clock (RequestTimeTooSkewed).
@@ -1303,6 +1311,87 @@ async function nodeWriting(ops: Set<string>): Promise<number | undefined> {
   return undefined;
 }
 
+// --- Damaged blocks (--bit-rot) ---
+
+/** Block files damaged during the run, as "node N: damage hash". */
+const damagedBlocks: string[] = [];
+
+/**
+ * Damages 1-4 block files of one node, as a failing disk would; half of the
+ * time another node is then killed for 2-6 s, so that reads of those blocks
+ * have one other replica to take a good copy from.
+ */
+async function bitRotFault() {
+  const node = pick(nodes);
+  const files = await blockFiles(`${node.dir}/data`);
+  const done: string[] = [];
+  for (let n = randInt(1, 4); n > 0 && files.length > 0; n--) {
+    const [path] = files.splice(randInt(0, files.length - 1), 1);
+    const how = pick<Damage>(["flip", "flip", "truncate", "delete"]);
+    if (!(await damageBlock(path, how, rand))) continue;
+    const hash = path.slice(path.lastIndexOf("/") + 1);
+    done.push(`${how} ${hash.slice(0, 12)}`);
+    damagedBlocks.push(`node ${node.i}: ${how} ${hash}`);
+  }
+  chaosCounts.rot = (chaosCounts.rot ?? 0) + 1;
+  event(`bit rot on node ${node.i}: ${done.join(", ") || "no block file to damage"}`);
+  if (rand() < 0.5) {
+    const other = pick(upNodes().filter((n) => n !== node));
+    if (!other) return;
+    await killNode(other, `after bit rot on node ${node.i}`);
+    await sleep(randInt(2000, 6000));
+    await restart(other);
+  }
+}
+
+/**
+ * Every node scrubs its blocks and fetches those it lacks (`remise repair
+ * scrub`, `remise repair blocks`), as an operator would after a disk error;
+ * resolves once each pass ended and each resync queue is empty, or after 4 min.
+ */
+async function repairBlocks() {
+  type Worker = { name: string; queueLength?: number; progress?: string };
+  const workers = (n: Node) => admin<Worker[]>(n, "GET", "/v1/workers");
+  const scrubProgress = async (n: Node) =>
+    (await workers(n)).find((w) => w.name === "block scrub")?.progress ?? "";
+  const before = await Promise.all(nodes.map(scrubProgress));
+  for (const n of nodes) {
+    await admin(n, "POST", "/v1/repair", { what: "scrub" });
+    await admin(n, "POST", "/v1/repair", { what: "blocks" });
+  }
+  const deadline = Date.now() + 240_000;
+  for (const [i, n] of nodes.entries()) {
+    for (;;) {
+      const list = await workers(n);
+      const scrub = list.find((w) => w.name === "block scrub")?.progress ?? "";
+      const resync = list.find((w) => w.name === "block resync")?.queueLength ?? 0;
+      if (scrub.startsWith("last pass") && scrub !== before[i] && resync === 0) {
+        event(`node ${n.i} repaired: scrub ${scrub}`);
+        break;
+      }
+      if (Date.now() > deadline) {
+        anomaly(`node ${n.i}: repair not done after 4 min: scrub ${scrub}; resync queue ${resync}`);
+        break;
+      }
+      await sleep(1000);
+    }
+  }
+}
+
+/** Once the nodes are stopped: every block file matches its hash, and every live block is on every node. */
+async function checkBlocksAfterRepair(reports: MetadataReport[]) {
+  console.log(`${damagedBlocks.length} block files damaged during the run`);
+  for (const [i, n] of nodes.entries()) {
+    const files = await checkBlockFiles(`${n.dir}/data`, reports[i].liveBlocks);
+    console.log(
+      `blocks of node ${i}: ${files.checked} files checked, ${files.corrupt.length} corrupt, ` +
+        `${files.missing.length} of ${reports[i].liveBlocks.length} live blocks missing`,
+    );
+    for (const path of files.corrupt) anomaly(`node ${i}: block file ${path} is corrupt`);
+    for (const hash of files.missing) anomaly(`node ${i}: live block ${hash} has no file`);
+  }
+}
+
 // --- Full disks (--disk-full) ---
 
 const MIB = 2 ** 20;
@@ -1413,6 +1502,10 @@ async function chaosLoop(endAt: number) {
     if (Date.now() >= endAt || NO_KILL) continue;
     if (DISK_FULL && rand() < 0.4) {
       await diskFullFault();
+      continue;
+    }
+    if (BIT_ROT && rand() < 0.35) {
+      await bitRotFault();
       continue;
     }
     const r = FREEZE_ONLY ? 0.85 : rand();
@@ -2232,6 +2325,7 @@ async function checkStoppedNodes() {
     }
     if (leaked.length > 0) console.log(`  leaked data ids: ${leaked.slice(0, 10).join(", ")}`);
   }
+  if (BIT_ROT) await checkBlocksAfterRepair(reports);
 }
 
 async function main() {
@@ -2319,6 +2413,7 @@ async function main() {
     }
   }
   await verify("converged", true);
+  if (BIT_ROT) await repairBlocks();
   for (const problem of checkConditionalHistory(casWrites, casReads)) anomaly(problem);
   await checkUploads("converged", false);
   await diskReport("converged");

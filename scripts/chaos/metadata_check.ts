@@ -56,6 +56,8 @@ export interface MetadataReport {
   leaked: Unnamed & { ids: string[] };
   /** Every data id this node's journal notes (see DataJournal). */
   journal: string[];
+  /** The hashes of the blocks that live block entries name (each once). */
+  liveBlocks: string[];
 }
 
 interface Stored<E> {
@@ -80,12 +82,14 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
   const db = await KvStore.open(path);
   try {
     const blocks = new Map<string, DataBlocks>();
+    const liveBlocks = new Set<string>();
     for await (const b of tableEntries<VersionBlock>(db, "version")) {
       const data = blocks.get(b.dataId) ?? { live: 0, deleted: 0, liveBytes: 0 };
       if (b.deleted) data.deleted++;
       else {
         data.live++;
         data.liveBytes += b.size;
+        liveBlocks.add(b.hash);
       }
       blocks.set(b.dataId, data);
     }
@@ -106,6 +110,7 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
       noted: { dataIds: 0, bytes: 0 },
       leaked: { dataIds: 0, bytes: 0, ids: [] },
       journal: [],
+      liveBlocks: [...liveBlocks],
     };
     const complete = new Set<string>();
     const uploading = new Set<string>();
