@@ -1,12 +1,13 @@
 /**
  * A disk at its reserve (`min_free_space`): uploads are refused with 507
  * InsufficientCapacity, while reads and deletes go on and nothing stored
- * changes; in a cluster, a node at its reserve refuses blocks and the other
- * replicas take the writes. A reserve larger than any disk stands for a full
+ * changes; in a cluster, a node at its reserve stores nothing new and the
+ * other replicas take the writes, its clients' among them. A reserve larger than any disk stands for a full
  * disk, so that no test needs a file system of its own.
  */
 import assert from "node:assert/strict";
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -155,7 +156,7 @@ Deno.test("a node whose disks are at their reserve refuses uploads, and serves a
   });
 });
 
-Deno.test("in a cluster, a node at its reserve refuses blocks; the others take the writes", async () => {
+Deno.test("in a cluster, a node at its reserve stores nothing new, and its clients' uploads go to the others", async () => {
   const cluster = await TestCluster.start(3, {
     extraConfig: "replication_factor = 3",
     blockSize: 65536,
@@ -180,12 +181,39 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
     for (const client of clients) {
       assert.ok(sameBytes(await getBytes(client, "cluster-full", "stored"), data));
     }
-    // The full node takes no upload itself.
-    await assertS3Error(
-      clients[2].send(new PutObjectCommand({ Bucket: "cluster-full", Key: "via-2", Body: "x" })),
-      "InsufficientCapacity",
-      507,
+    // The full node still takes uploads from its clients: the other two keep them.
+    const viaFull = deterministicBytes(200_000, 6);
+    await clients[2].send(
+      new PutObjectCommand({ Bucket: "cluster-full", Key: "via-2", Body: viaFull }),
     );
+    await clients[2].send(
+      new PutObjectCommand({ Bucket: "cluster-full", Key: "tiny-2", Body: "x" }),
+    );
+    const { UploadId } = await clients[2].send(
+      new CreateMultipartUploadCommand({ Bucket: "cluster-full", Key: "mpu-2" }),
+    );
+    const part = await clients[2].send(
+      new UploadPartCommand({
+        Bucket: "cluster-full",
+        Key: "mpu-2",
+        UploadId,
+        PartNumber: 1,
+        Body: viaFull,
+      }),
+    );
+    await clients[2].send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "cluster-full",
+        Key: "mpu-2",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    for (const client of clients) {
+      assert.ok(sameBytes(await getBytes(client, "cluster-full", "via-2"), viaFull));
+      assert.ok(sameBytes(await getBytes(client, "cluster-full", "mpu-2"), viaFull));
+      assert.equal(new TextDecoder().decode(await getBytes(client, "cluster-full", "tiny-2")), "x");
+    }
 
     // Every node's `remise status` names the full node, once its status has spread.
     const fullId = await cluster.nodeId(2);
@@ -195,7 +223,7 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
       (s) =>
         s.warnings.some((w) =>
           w.startsWith(`Node ${fullId.slice(0, 16)}: its data disk has`) &&
-          w.includes("it refuses uploads")
+          w.includes("it stores no new blocks")
         ),
       15_000,
     );
@@ -234,9 +262,9 @@ Deno.test("in a cluster, a node at its reserve refuses blocks; the others take t
     assert.deepEqual(await names(2), [], "the full node stored no block");
     await restartWith(cluster.nodes[2].server, UNREACHABLE_RESERVE, false);
     await cluster.cli(2, ["repair", "blocks"]);
-    const storedBlocks = Math.ceil(data.byteLength / 65536);
+    const storedBlocks = [data, viaFull].reduce((n, d) => n + Math.ceil(d.byteLength / 65536), 0);
     const caughtUp = await cluster.waitFor(
-      "node 2 fetches the blocks of the object written while it was full",
+      "node 2 fetches the blocks of the objects written while it was full",
       () => names(2),
       (n) => n.length === storedBlocks,
       30_000,

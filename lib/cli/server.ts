@@ -207,7 +207,7 @@ async function runNode(
   );
   // Said at start too: a min_free_space larger than the disk would otherwise show only as 507s.
   for (const space of [dataSpace, metadataSpace]) {
-    const warning = reserveWarning("This node", space.disk, space.space);
+    const warning = reserveWarning("This node", space.disk, space.space, cluster !== undefined);
     if (warning) log("remise::server", "warn", warning);
   }
   const blockStore = await BlockStore.open(config.dataDir, hashing, dataSpace);
@@ -284,8 +284,10 @@ async function runNode(
         region: config.s3Region,
         rootDomain: config.rootDomain,
         metrics: s3Metrics,
-        // Alone, the node stores every block: an upload it cannot keep is refused before its body.
-        uploadSpace: system ? [metadataSpace] : [metadataSpace, dataSpace],
+        // Alone, the node stores everything: an upload it cannot keep is refused before its body.
+        // In a cluster, the other replicas take what this node cannot keep (or, too full
+        // themselves, refuse it: 507 through outOfSpaceError).
+        uploadSpace: system ? undefined : [metadataSpace, dataSpace],
         stopping: () => drain.draining,
         bodyIdleMs: testDurationMs("REMISE_TEST_BODY_IDLE_MS"),
       },
@@ -443,7 +445,7 @@ async function singleNodeStatus(
     notes: [
       "This node runs alone, without certificates: it stores everything and has no cluster layout.",
     ],
-    warnings: diskWarnings("This node", dataDisk, metadataDisk),
+    warnings: diskWarnings("This node", dataDisk, metadataDisk, false),
   };
 }
 

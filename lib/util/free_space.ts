@@ -59,19 +59,26 @@ export function isOutOfSpaceMessage(message: string): boolean {
 
 /**
  * A warning for `remise status` when a node's disk is under its reserve, so
- * that the operator learns why uploads fail before a client reports it.
+ * that the operator learns why uploads fail before a client reports it. A
+ * node alone refuses uploads; one in a cluster stores nothing new, and the
+ * other replicas take its share of the writes.
  */
 export function reserveWarning(
   node: string,
   disk: string,
   space: { free: number; reserve?: number } | undefined | null,
+  inCluster: boolean,
 ): string | undefined {
   if (!space?.reserve || space.free >= space.reserve) return undefined;
-  const refused = disk === "data disk" ? "uploads and new blocks" : "uploads";
+  const what = disk === "data disk" ? "blocks" : "metadata entries";
+  const refused = inCluster
+    ? `it stores no new ${what} (writes go to the other replicas, and are refused once ` +
+      `too few of them have room)`
+    : "it refuses uploads";
   return `${node}: its ${disk} has ${
     formatMeasuredByteSize(Math.max(0, space.free))
   } free, less than ` +
-    `its min_free_space (${formatByteSize(space.reserve)}): it refuses ${refused} ` +
+    `its min_free_space (${formatByteSize(space.reserve)}): ${refused} ` +
     `until objects are deleted or space is added.`;
 }
 
@@ -97,11 +104,20 @@ export function writeErrorWarning(
 type DiskState = { free: number; reserve?: number; writeError?: DiskWriteError } | undefined | null;
 
 /** The warnings of `remise status` about a node's data and metadata disks. */
-export function diskWarnings(node: string, data: DiskState, metadata: DiskState): string[] {
+export function diskWarnings(
+  node: string,
+  data: DiskState,
+  metadata: DiskState,
+  inCluster: boolean,
+): string[] {
   const warnings: string[] = [];
   for (const [disk, space] of [["data disk", data], ["metadata disk", metadata]] as const) {
-    for (const warn of [reserveWarning, writeErrorWarning]) {
-      const warning = warn(node, disk, space);
+    for (
+      const warning of [
+        reserveWarning(node, disk, space, inCluster),
+        writeErrorWarning(node, disk, space),
+      ]
+    ) {
       if (warning) warnings.push(warning);
     }
   }

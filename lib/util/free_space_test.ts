@@ -136,18 +136,32 @@ Deno.test("a write refused for want of space is behind a disk read with room aga
 
 Deno.test("status warns about a disk under its reserve, and only then", () => {
   assert.equal(
-    reserveWarning("Node abc", "data disk", { free: 10 * MiB, reserve: 128 * MiB }),
+    reserveWarning("Node abc", "data disk", { free: 10 * MiB, reserve: 128 * MiB }, true),
     "Node abc: its data disk has 10 MiB free, less than its min_free_space (128 MiB): " +
-      "it refuses uploads and new blocks until objects are deleted or space is added.",
+      "it stores no new blocks (writes go to the other replicas, and are refused once too few " +
+      "of them have room) until objects are deleted or space is added.",
   );
   assert.match(
-    reserveWarning("This node", "metadata disk", { free: 0, reserve: MiB })!,
+    reserveWarning("Node abc", "metadata disk", { free: 0, reserve: MiB }, true)!,
+    /: it stores no new metadata entries \(writes go to the other replicas/,
+  );
+  assert.equal(
+    reserveWarning("This node", "data disk", { free: 0, reserve: MiB }, false),
+    "This node: its data disk has 0 B free, less than its min_free_space (1 MiB): " +
+      "it refuses uploads until objects are deleted or space is added.",
+  );
+  assert.match(
+    reserveWarning("This node", "metadata disk", { free: 0, reserve: MiB }, false)!,
     /^This node: its metadata disk has 0 B free, .* it refuses uploads until/,
   );
-  assert.equal(reserveWarning("n", "data disk", { free: 2 * MiB, reserve: MiB }), undefined);
-  assert.equal(reserveWarning("n", "data disk", { free: 0, reserve: 0 }), undefined);
-  assert.equal(reserveWarning("n", "data disk", { free: 0 }), undefined, "an older node's status");
-  assert.equal(reserveWarning("n", "data disk", null), undefined);
+  for (const inCluster of [false, true]) {
+    const warn = (space: Parameters<typeof reserveWarning>[2]) =>
+      reserveWarning("n", "data disk", space, inCluster);
+    assert.equal(warn({ free: 2 * MiB, reserve: MiB }), undefined);
+    assert.equal(warn({ free: 0, reserve: 0 }), undefined);
+    assert.equal(warn({ free: 0 }), undefined, "an older node's status");
+    assert.equal(warn(null), undefined);
+  }
 });
 
 Deno.test("a start stopped by a full disk says which disk, naming one disk once", async () => {

@@ -143,7 +143,7 @@ export function clusterStatus(
   }
   for (const n of nodes) {
     if (!n.up && n.id in roles) warnings.push(`Node ${shortNodeId(n.id)} is down.`);
-    warnings.push(...diskWarnings(`Node ${shortNodeId(n.id)}`, n.dataDisk, n.metadataDisk));
+    warnings.push(...diskWarnings(`Node ${shortNodeId(n.id)}`, n.dataDisk, n.metadataDisk, true));
     if (n.up && n.clockOffsetMs !== null && Math.abs(n.clockOffsetMs) >= CLOCK_SKEW_WARN_MS) {
       warnings.push(clockSkewWarning(n.id, n.clockOffsetMs));
     }

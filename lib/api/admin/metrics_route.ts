@@ -77,7 +77,7 @@ async function diskFamilies(sources: MetricsSources): Promise<MetricFamily[]> {
     ),
     gauge(
       "remise_disk_min_free_bytes",
-      "The node's min_free_space: below it, it refuses uploads and new blocks.",
+      "The node's min_free_space: below it, it stores no new blocks or metadata entries.",
       present.flatMap(([disk, space]) =>
         space.reserve === undefined ? [] : [{ labels: { disk }, value: space.reserve }]
       ),
