@@ -12,11 +12,11 @@ import { PeriodicWorker, WorkerRegistry } from "../util/worker.ts";
 import {
   ABANDONED_UPLOAD_AGE_MS,
   ABANDONED_UPLOAD_INTERVAL_MS,
+  AGE_DELETIONS_FIRST_RUN_DELAY_MS,
   BLOCK_GC_INTERVAL_MS,
   ENDED_UPLOAD_CLEAR_AGE_MS,
   INTERRUPTED_UPLOAD_FIRST_RUN_DELAY_MS,
   INTERRUPTED_UPLOAD_INTERVAL_MS,
-  LIFECYCLE_FIRST_RUN_DELAY_MS,
   LIFECYCLE_INTERVAL_MS,
 } from "../util/limits.ts";
 import { applyLifecycle } from "../model/lifecycle.ts";
@@ -30,6 +30,7 @@ import { errorMessage } from "../util/errors.ts";
 import { log } from "../util/log.ts";
 import type { BlockRef } from "../model/block_ref_table.ts";
 import { collectTombstones } from "../table/tombstone_gc.ts";
+import { untrustedClock } from "../rpc/clock_trust.ts";
 import type { VersionBlock } from "../model/version_table.ts";
 
 import type { RepairKind } from "../api/admin/maintenance_routes.ts";
@@ -128,15 +129,19 @@ export function startNodeServices(
       }
       // Those of processes known to have ended first (another node's restart, or removal).
       const cutOff = await abortCutOffUploads(store, uploading);
-      const aborted = await abortAbandonedUploads(store, uploading, ABANDONED_UPLOAD_AGE_MS);
+      const distrust = untrustedClock(store.replication);
+      if (distrust) log("remise::model", "warn", `abandoned uploads are not aborted: ${distrust}`);
+      const aborted = distrust
+        ? 0
+        : await abortAbandonedUploads(store, uploading, ABANDONED_UPLOAD_AGE_MS);
       const cleared = await clearEndedUploads(
         store,
         localEntries<MultipartUpload>(db, "mpu"),
         ENDED_UPLOAD_CLEAR_AGE_MS,
       );
       return `${cutOff.aborted} cut-off and ${aborted} abandoned uploads aborted, ${cleared} ` +
-        `ended multipart uploads cleared in the last run`;
-    }),
+        `ended multipart uploads cleared in the last run` + (distrust ? `; ${distrust}` : "");
+    }, { firstRunDelayMs: AGE_DELETIONS_FIRST_RUN_DELAY_MS }),
   );
   // Uploads left "uploading" by processes that ended (this node's earlier
   // ones above all): looked for in every local entry once after the start,
@@ -165,13 +170,18 @@ export function startNodeServices(
     new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
       // A new cluster has no layout to read buckets from until its operator applies one.
       if (store.replication.readSet(0).length === 0) return "waiting for the cluster's layout";
+      const distrust = untrustedClock(store.replication);
+      if (distrust) {
+        log("remise::model", "warn", `lifecycle rules are not applied: ${distrust}`);
+        return `not applied: ${distrust}`;
+      }
       const done = await applyLifecycle(store, await options.buckets());
       return `last run: ${done.expired} objects expired, ${done.versionsDeleted} versions deleted, ` +
         `${done.aborted} multipart uploads aborted`;
     }, {
       // Which node applies a bucket's rules depends on which peers are up, which a node
       // that just started does not know yet (it takes each for down until it answers).
-      firstRunDelayMs: LIFECYCLE_FIRST_RUN_DELAY_MS,
+      firstRunDelayMs: AGE_DELETIONS_FIRST_RUN_DELAY_MS,
     }),
   );
   const workers = [resync, scrub, gc, abandoned, interrupted, lifecycle];

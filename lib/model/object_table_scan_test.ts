@@ -45,6 +45,7 @@ class TestNetwork {
       readQuorum: this.readQuorum,
       isUp: (node) => !this.down.has(node),
       peersUp: () => NODES.filter((node) => node !== nodeId && !this.down.has(node)),
+      peerClockOffsetsMs: () => [],
       byProximity: (nodes) => [nodeId, ...nodes.filter((n) => n !== nodeId)],
       readHedgeMs: () => 100,
       register: (path, handler) => void handlers.set(path, handler),

@@ -32,6 +32,11 @@ export interface Replication {
   isUp(node: string): boolean;
   /** The other nodes of the cluster this node sees up, with or without a role in the layout. */
   peersUp(): string[];
+  /**
+   * How far the clocks of the peers up are ahead of this node's (negative:
+   * behind), where measured; undefined for a node that runs alone.
+   */
+  peerClockOffsetsMs(): number[] | undefined;
   /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
   byProximity(nodes: string[]): string[];
   /** How long a read waits for the replicas it asked before asking the others too (see quorumRead). */
@@ -88,6 +93,9 @@ export class LocalReplication implements Replication {
   }
   peersUp(): string[] {
     return [];
+  }
+  peerClockOffsetsMs(): undefined {
+    return undefined;
   }
   byProximity(nodes: string[]): string[] {
     return nodes;
@@ -167,6 +175,12 @@ export class ClusterReplication implements Replication {
 
   peersUp(): string[] {
     return this.system.peers().filter((p) => p.up && p.id !== this.nodeId).map((p) => p.id);
+  }
+
+  peerClockOffsetsMs(): number[] {
+    return this.system.peers().flatMap((p) =>
+      p.up && p.id !== this.nodeId && p.clockOffsetMs !== undefined ? [p.clockOffsetMs] : []
+    );
   }
 
   byProximity(nodes: string[]): string[] {

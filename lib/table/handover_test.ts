@@ -37,6 +37,7 @@ function partialReplication(held: Set<number>): Replication {
     readQuorum: () => 1,
     isUp: () => true,
     peersUp: () => [],
+    peerClockOffsetsMs: () => [],
     byProximity: (nodes) => nodes,
     readHedgeMs: () => local.readHedgeMs(),
     call: (node, path, message) => local.call(node, path, message),

@@ -94,8 +94,12 @@ export const LEFT_NOTE_SETTLE_DELAY_MS = 5 * 60 * 1000;
 export const GONE_COORDINATOR_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
-/** The first lifecycle pass after a start waits this long, for the peers' state (see nodeInCharge). */
-export const LIFECYCLE_FIRST_RUN_DELAY_MS = 60 * 1000;
+/**
+ * The first lifecycle pass and abandoned-upload collection after a start
+ * wait this long, for the peers' state (see nodeInCharge) and clocks (see
+ * clock_trust.ts).
+ */
+export const AGE_DELETIONS_FIRST_RUN_DELAY_MS = 60 * 1000;
 
 /** Deno KV's limit on one value; larger values are split into chunks below it. */
 export const KV_VALUE_MAX_BYTES = 60 * 1024;
@@ -168,6 +172,13 @@ export const RPC_DIAL_BACKOFF_MAX_MS = 5_000;
  * lifecycle ages, retention), so nodes should keep NTP time.
  */
 export const CLOCK_SKEW_WARN_MS = 10_000;
+/**
+ * A node whose clock is further than this from its peers' deletes nothing
+ * for its age (lifecycle rules, abandoned uploads): a clock set years ahead
+ * would otherwise expire every object a rule covers. Rules count in days, so
+ * an hour is harmless.
+ */
+export const CLOCK_TRUST_MS = 3600 * 1000;
 /**
  * How long `remise status` keeps warning of two nodes met with one
  * certificate, and how often each node logs it again while it lasts.
