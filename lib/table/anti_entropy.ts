@@ -277,6 +277,7 @@ export interface AntiEntropyStatus {
   entriesExchanged: number;
   /** Since start: failed (partition, table, replica) syncs. */
   errors: number;
+  /** The last failed sync's message; cleared by a pass without failures. */
   lastError: string | undefined;
 }
 
@@ -452,6 +453,7 @@ export class AntiEntropyWorker {
         }
         options.onProgress?.(++done, partitions.length);
       }, () => this.#stopping);
+      if (pass.errors.length === 0) this.#status.lastError = undefined;
       return pass;
     } finally {
       this.#running--;

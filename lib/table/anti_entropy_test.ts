@@ -185,7 +185,7 @@ Deno.test("AntiEntropyWorker converges three replicas over every partition and t
     assert.equal(quiet.entriesSent + quiet.entriesReceived + quiet.leavesCompared, 0);
   }));
 
-Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", () =>
+Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass, and forgets the failure once a pass has none", () =>
   withReplicas(2, async (a, b) => {
     const pks = Array.from({ length: 12 }, (_, i) => `pk-${i}`);
     await mergeAll(a, TABLE, pks.map((pk) => entry(pk, "", 1, "a")));
@@ -206,9 +206,11 @@ Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", 
       local: a.peer(),
       partitions: () => partitions,
       replicasOf: () => ["a", "b", "c"],
-      peer: (id) => (id === "b" ? b.peer() : broken),
+      // c stands for a replica that refuses, then comes back (with b's entries, for the test).
+      peer: (id) => (id === "b" || cBack ? b.peer() : broken),
       partitionsConcurrency: 1,
     });
+    let cBack = false;
     const pass = await worker.runOnce();
     assert.equal(brokenCalls, 1);
     assert.equal(pass.errors.length, 1);
@@ -219,6 +221,10 @@ Deno.test("AntiEntropyWorker skips a failing replica for the rest of the pass", 
     assert.equal(pass.entriesSent, pks.length, "the healthy replica is still synced");
     assert.equal(worker.status().errors, 1);
     assert.match(worker.status().lastError ?? "", /connection refused/);
+    cBack = true;
+    assert.deepEqual((await worker.runOnce()).errors, []);
+    assert.equal(worker.status().errors, 1, "the failure stays counted");
+    assert.equal(worker.status().lastError, undefined, "and is not shown as current");
   }));
 
 Deno.test("AntiEntropyWorker goes on with a replica whose disk is full, and reports it once", () =>

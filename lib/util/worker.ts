@@ -18,6 +18,7 @@ export interface WorkerStatus {
   state: WorkerState;
   queueLength?: number;
   progress?: string;
+  /** Why the last step failed; cleared by one that succeeds (the count of failures stays). */
   lastError?: string;
   /** Failed steps since start. */
   errors: number;
@@ -174,6 +175,7 @@ export abstract class BackgroundWorker implements ManagedWorker {
       try {
         delayMs = Math.max(0, await this.work(signal));
         failures = 0;
+        this.#lastError = undefined;
         this.#state = delayMs > 0 ? "idle" : "busy";
       } catch (e) {
         if (signal.aborted) break;
