@@ -25,6 +25,7 @@ import type { ValuePick } from "../db/db.ts";
 import { type DataKey, etagOfData } from "./data_key.ts";
 import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from "./object_lock.ts";
 import { lww, lwwAfter } from "../util/crdt.ts";
+import { untrustedClock } from "../rpc/clock_trust.ts";
 import { log } from "../util/log.ts";
 import type { DataOwner } from "./data_journal.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -374,6 +375,23 @@ export async function setMetaRegister<N extends keyof MetaRegisters>(
   return version;
 }
 
+/**
+ * Why a version whose retention this node's clock says is over is still
+ * kept: that clock is far from its peers' (see clock_trust.ts), and a clock
+ * set ahead would end every retention early.
+ */
+function retentionOnDoubtfulClock(
+  store: Store,
+  meta: ObjectMeta,
+  bypassGovernance = false,
+): string | undefined {
+  // Whether the retention would hold if its date had not come.
+  const retained = protectionOf(meta, Number.NEGATIVE_INFINITY, bypassGovernance);
+  if (!retained) return undefined;
+  const distrust = untrustedClock(store.replication);
+  return distrust && `${retained}, and ${distrust}`;
+}
+
 /** Marks an upload's version aborted: it will never complete, and its data is released. */
 export async function abortVersion(
   store: Store,
@@ -469,7 +487,9 @@ export async function deleteVersion(
   if (!version) return undefined;
   const state = version.state;
   if (state.state === "complete" && state.data.type !== "deleteMarker") {
-    const why = protectionOf(state.data.meta, store.nowMs(), options.bypassGovernance);
+    const { meta } = state.data;
+    const why = protectionOf(meta, store.nowMs(), options.bypassGovernance) ??
+      retentionOnDoubtfulClock(store, meta, options.bypassGovernance);
     if (why) throw new ObjectLockedError(key, why);
   }
   const { uuid, timestampMs } = version;

@@ -94,7 +94,7 @@ export class LocalReplication implements Replication {
   peersUp(): string[] {
     return [];
   }
-  peerClockOffsetsMs(): undefined {
+  peerClockOffsetsMs(): number[] | undefined {
     return undefined;
   }
   byProximity(nodes: string[]): string[] {
