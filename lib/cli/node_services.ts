@@ -191,6 +191,12 @@ export function startNodeServices(
     let removedSinceStart = 0;
     workers.push(registry.register(
       new PeriodicWorker("tombstone collection", intervalMs, async (signal) => {
+        // Their age is the margin for a node that was away, or a metadata backup restored.
+        const distrust = untrustedClock(store.replication);
+        if (distrust) {
+          log("remise::table", "warn", `tombstones are not collected: ${distrust}`);
+          return `not collected: ${distrust}`;
+        }
         const removed = await collectTombstones(store.tables, db, store.replication, {
           delayMs,
           nowMs: store.nowMs,
@@ -198,7 +204,7 @@ export function startNodeServices(
         });
         removedSinceStart += removed;
         return `${removed} tombstones removed in the last run, ${removedSinceStart} since start`;
-      }),
+      }, { firstRunDelayMs: Math.min(intervalMs, AGE_DELETIONS_FIRST_RUN_DELAY_MS) }),
     ));
   }
   for (const w of workers) w.start();

@@ -95,9 +95,9 @@ export const GONE_COORDINATOR_UPLOAD_AGE_MS = 24 * 3600 * 1000;
 /** How often lifecycle rules are applied (their days end at midnight UTC). */
 export const LIFECYCLE_INTERVAL_MS = 3600 * 1000;
 /**
- * The first lifecycle pass and abandoned-upload collection after a start
- * wait this long, for the peers' state (see nodeInCharge) and clocks (see
- * clock_trust.ts).
+ * The first lifecycle pass, abandoned-upload collection and tombstone
+ * collection after a start wait this long, for the peers' state (see
+ * nodeInCharge) and clocks (see clock_trust.ts).
  */
 export const AGE_DELETIONS_FIRST_RUN_DELAY_MS = 60 * 1000;
 
