@@ -72,6 +72,16 @@ const UPLOAD_STATES: ValuePick = {
   },
 };
 
+/**
+ * Why this node's clock may not decide what is old enough to delete now
+ * (see clock_trust.ts), logged with what waits for it; undefined when it may.
+ */
+function clockDistrusted(store: Store, waiting: string): string | undefined {
+  const distrust = untrustedClock(store.replication);
+  if (distrust) log("remise::model", "warn", `${waiting}: ${distrust}`);
+  return distrust;
+}
+
 export function startNodeServices(
   store: Store,
   db: KvStore,
@@ -129,8 +139,7 @@ export function startNodeServices(
       }
       // Those of processes known to have ended first (another node's restart, or removal).
       const cutOff = await abortCutOffUploads(store, uploading);
-      const distrust = untrustedClock(store.replication);
-      if (distrust) log("remise::model", "warn", `abandoned uploads are not aborted: ${distrust}`);
+      const distrust = clockDistrusted(store, "abandoned uploads are not aborted");
       const aborted = distrust
         ? 0
         : await abortAbandonedUploads(store, uploading, ABANDONED_UPLOAD_AGE_MS);
@@ -170,11 +179,8 @@ export function startNodeServices(
     new PeriodicWorker("lifecycle", LIFECYCLE_INTERVAL_MS, async () => {
       // A new cluster has no layout to read buckets from until its operator applies one.
       if (store.replication.readSet(0).length === 0) return "waiting for the cluster's layout";
-      const distrust = untrustedClock(store.replication);
-      if (distrust) {
-        log("remise::model", "warn", `lifecycle rules are not applied: ${distrust}`);
-        return `not applied: ${distrust}`;
-      }
+      const distrust = clockDistrusted(store, "lifecycle rules are not applied");
+      if (distrust) return `not applied: ${distrust}`;
       const done = await applyLifecycle(store, await options.buckets());
       return `last run: ${done.expired} objects expired, ${done.versionsDeleted} versions deleted, ` +
         `${done.aborted} multipart uploads aborted`;
@@ -192,11 +198,8 @@ export function startNodeServices(
     workers.push(registry.register(
       new PeriodicWorker("tombstone collection", intervalMs, async (signal) => {
         // Their age is the margin for a node that was away, or a metadata backup restored.
-        const distrust = untrustedClock(store.replication);
-        if (distrust) {
-          log("remise::table", "warn", `tombstones are not collected: ${distrust}`);
-          return `not collected: ${distrust}`;
-        }
+        const distrust = clockDistrusted(store, "tombstones are not collected");
+        if (distrust) return `not collected: ${distrust}`;
         const removed = await collectTombstones(store.tables, db, store.replication, {
           delayMs,
           nowMs: store.nowMs,
