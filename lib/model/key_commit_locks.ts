@@ -23,7 +23,11 @@
  * machine) or its link dropped. So a conditional write confirms, just before
  * it writes, that a majority still holds its locks (one more round trip); if
  * not, it fails with nothing written, where it would have written over what
- * the next holder wrote meanwhile.
+ * the next holder wrote meanwhile. It confirms again once written: a stall
+ * between the first confirmation and the write's landing (seen in a chaos
+ * run) would let the next holder write in between, and two writes from one
+ * base both be acknowledged. The second one fails then (503), its outcome
+ * unknown to its client, as any write cut off.
  */
 import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { Replication } from "../rpc/replication.ts";
@@ -64,8 +68,11 @@ interface Lease {
 
 /** A key's locks held for a commit. */
 export interface HeldKeyLock {
-  /** Resolves if a majority of the key's replicas still hold the lock; else a QuorumError. */
-  confirm(): Promise<void>;
+  /**
+   * Resolves if a majority of the key's replicas still hold the lock; else a
+   * QuorumError, which says that the write may have landed when `written`.
+   */
+  confirm(written?: boolean): Promise<void>;
   release(): void;
 }
 
@@ -125,7 +132,8 @@ export class KeyCommitLocks {
     const needed = Math.floor(replicas.length / 2) + 1;
     const locks = await this.#lockMajority(replicas, needed, name, own);
     return {
-      confirm: () => this.#confirm(locks.filter((l) => replicas.includes(l.node)), needed),
+      confirm: (written = false) =>
+        this.#confirm(locks.filter((l) => replicas.includes(l.node)), needed, written),
       release: () => releaseAll(locks),
     };
   }
@@ -188,7 +196,7 @@ export class KeyCommitLocks {
    * Resolves if `needed` of the replicas' `locks` are still held: this
    * node's own always are; another replica's lease, if that replica says so.
    */
-  async #confirm(locks: ReplicaLock[], needed: number): Promise<void> {
+  async #confirm(locks: ReplicaLock[], needed: number, written: boolean): Promise<void> {
     const causes: { node: string; error: string }[] = [];
     const held = await Promise.all(locks.map(async ({ node, lease }) => {
       if (lease === undefined) return true;
@@ -208,7 +216,10 @@ export class KeyCommitLocks {
     }));
     const count = held.filter(Boolean).length;
     if (count < needed) {
-      throw new QuorumError("keep the key's lock for a conditional write", needed, count, causes);
+      const what = written
+        ? "keep the key's lock to the end of a conditional write, which may have landed"
+        : "keep the key's lock for a conditional write";
+      throw new QuorumError(what, needed, count, causes);
     }
   }
 

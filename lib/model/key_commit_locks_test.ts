@@ -179,6 +179,8 @@ Deno.test("a holder whose lease a replica ended learns it before its write", asy
   const c = locks.c.acquire("bkt", "k", true);
   assert.equal(await settlesWithin(c, 2_500), true, "a ended b's lease: a and c make a majority");
   await assert.rejects(held.confirm(), QuorumError, "b must not write now");
+  // Asked once written, the answer says that the write may have landed.
+  await assert.rejects(held.confirm(true), /to the end of a conditional write, which may have/);
   (await c).release();
   held.release();
 });

@@ -87,7 +87,7 @@ async function writeNewest(
  * (see KeyCommitLocks): of two conditional writes of one key, the second
  * checks what the first wrote. `commit` calls `confirmLocks` between its
  * check and its write: it rejects (a 503) if the replicas no longer hold the
- * locks. An unconditional write through another node may land between a
+ * locks; so does the commit, if they no longer hold them once it wrote. An unconditional write through another node may land between a
  * check and its write (see README, Known limitations).
  */
 async function commitSerialized<T>(
@@ -99,7 +99,10 @@ async function commitSerialized<T>(
 ): Promise<T> {
   const lock = await store.keyCommits.acquire(bucketId, key, conditional);
   try {
-    return await commit(() => lock.confirm());
+    const committed = await commit(() => lock.confirm());
+    // Still held once written: no other conditional write came between (see KeyCommitLocks).
+    await lock.confirm(true);
+    return committed;
   } finally {
     lock.release();
   }

@@ -1,0 +1,61 @@
+/**
+ * A conditional write confirms its key's locks before it writes and once it
+ * wrote (see KeyCommitLocks): one whose locks ended meanwhile is not
+ * acknowledged, since another conditional write may have come between.
+ */
+import assert from "node:assert/strict";
+import { KvStore } from "../db/kv_store.ts";
+import { BlockStore } from "../block/block_store.ts";
+import { QuorumError } from "../rpc/quorum.ts";
+import { Twins } from "./_test_replications.ts";
+import type { HeldKeyLock } from "./key_commit_locks.ts";
+import { getCurrent, putObject } from "./objects.ts";
+import { Store } from "./store.ts";
+
+Deno.test("a conditional write whose locks ended while it wrote fails (503), its data kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-conditional-commit-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication: new Twins(),
+    });
+    // The locks hold at the check, and have ended once the write landed (this node stalled).
+    const confirmed: boolean[] = [];
+    const lock: HeldKeyLock = {
+      confirm: (written = false) => {
+        confirmed.push(written);
+        return written
+          ? Promise.reject(new QuorumError("keep the key's lock", 2, 1, []))
+          : Promise.resolve();
+      },
+      release: () => {},
+    };
+    Object.assign(store.keyCommits, { acquire: () => Promise.resolve(lock) });
+    const body = crypto.getRandomValues(new Uint8Array(3000));
+    await assert.rejects(
+      putObject(store, "bucket-id", "k", new Blob([body]).stream(), {
+        headers: [],
+        maxSize: 1 << 20,
+        precondition: () => {},
+      }),
+      QuorumError,
+    );
+    assert.deepEqual(confirmed, [false, true], "confirmed before the write, and after it");
+    // It may have landed, as here: its data stays, for the journal's settling to decide.
+    const current = await getCurrent(store, "bucket-id", "k");
+    assert.equal(current?.data.meta.size, 3000);
+    await store.releases.settled();
+    assert.equal(current?.data.type, "parts");
+    if (current?.data.type === "parts") {
+      let live = 0;
+      for await (const b of store.versions.scan(current.data.parts[0].dataId)) {
+        if (!b.deleted) live++;
+      }
+      assert.equal(live, 3, "its blocks are not released");
+    }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
