@@ -1,7 +1,8 @@
 /**
  * A conditional write confirms its key's locks before it writes and once it
  * wrote (see KeyCommitLocks): one whose locks ended meanwhile is not
- * acknowledged, since another conditional write may have come between.
+ * acknowledged, since another conditional write may have come between; nor
+ * is one that meets a version written after its check.
  */
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
@@ -9,7 +10,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { QuorumError } from "../rpc/quorum.ts";
 import { Twins } from "./_test_replications.ts";
 import type { HeldKeyLock } from "./key_commit_locks.ts";
-import { getCurrent, putObject } from "./objects.ts";
+import { ConditionalConflictError, getCurrent, putObject } from "./objects.ts";
 import { Store } from "./store.ts";
 
 Deno.test("a conditional write whose locks ended while it wrote fails (503), its data kept", async () => {
@@ -54,6 +55,43 @@ Deno.test("a conditional write whose locks ended while it wrote fails (503), its
       }
       assert.equal(live, 3, "its blocks are not released");
     }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a conditional write that meets a version written after its check does not replace it (409)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-conditional-commit-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: 1024,
+      replication: new Twins(),
+    });
+    const put = (text: string, precondition?: () => void) =>
+      putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
+        headers: [],
+        maxSize: 1 << 20,
+        precondition,
+      });
+    await put("base");
+    // Another node's write lands between this write's check and its write, with a
+    // timestamp ahead of this node's clock (as its clock may be).
+    const between = { ...(await getCurrent(store, "bucket-id", "k"))!.version };
+    between.uuid = crypto.randomUUID();
+    between.timestampMs = Date.now() + 60_000;
+    const lock: HeldKeyLock = {
+      confirm: async (written = false) => {
+        if (!written) {
+          await store.objects.insert({ bucketId: "bucket-id", key: "k", versions: [between] });
+        }
+      },
+      release: () => {},
+    };
+    Object.assign(store.keyCommits, { acquire: () => Promise.resolve(lock) });
+    await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
+    assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, between.uuid);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

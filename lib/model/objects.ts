@@ -47,7 +47,20 @@ export function nextTimestamp(store: Store, entry: ObjectEntry | undefined): num
 }
 
 /** What replicas report of the entry they held before a write (see `writeNewest`). */
-const TIMESTAMPS_PICK: ValuePick = { versions: { uuid: true, timestampMs: true } };
+const TIMESTAMPS_PICK: ValuePick = {
+  versions: { uuid: true, timestampMs: true, state: { state: true } },
+};
+
+/** A version that a conditional write's check did not see came before its write. */
+export class ConditionalConflictError extends Error {
+  constructor(key: string) {
+    super(
+      `A write of "${key}" came between this conditional write's check and its write, ` +
+        "which is older than it: retry the request",
+    );
+    this.name = "ConditionalConflictError";
+  }
+}
 
 /**
  * Writes `version` of a replicated key timestamped now, in one round trip,
@@ -56,25 +69,38 @@ const TIMESTAMPS_PICK: ValuePick = { versions: { uuid: true, timestampMs: true }
  * that ended before this one began is on a write quorum, which meets this
  * one's: so the version ends newer than every such write, as if its
  * timestamp had been read first. Resolves with the version as written last.
+ *
+ * A conditional write passes the entry its precondition held for (`checked`,
+ * undefined when there was none): it is timestamped newer than that, and a
+ * complete version newer still, which came after the check, is not written
+ * over (the condition may no longer hold): ConditionalConflictError, the
+ * version left older.
  */
 async function writeNewest(
   store: Store,
   bucketId: string,
   key: string,
   version: (timestampMs: number) => ObjectVersion,
+  conditional?: { checked: ObjectEntry | undefined },
 ): Promise<ObjectVersion> {
-  const first = version(store.nowMs());
+  const first = version(
+    conditional ? nextTimestamp(store, conditional.checked) : store.nowMs(),
+  );
   const seen = await store.objects.insertSeeing(
     { bucketId, key, versions: [first] },
     TIMESTAMPS_PICK,
   ) as (Pick<ObjectEntry, "versions"> | undefined)[];
   let newest = 0;
+  let newerComplete = false;
   for (const entry of seen) {
     for (const v of entry?.versions ?? []) {
-      if (v.uuid !== first.uuid) newest = Math.max(newest, v.timestampMs);
+      if (v.uuid === first.uuid) continue;
+      newest = Math.max(newest, v.timestampMs);
+      if (v.timestampMs >= first.timestampMs && v.state.state === "complete") newerComplete = true;
     }
   }
   if (newest < first.timestampMs) return first;
+  if (conditional && newerComplete) throw new ConditionalConflictError(key);
   const again = version(Math.max(store.nowMs(), newest + 1));
   await store.objects.insert({ bucketId, key, versions: [again] });
   return again;
@@ -295,11 +321,15 @@ export async function putObject(
           return { bucketId, key, versions: [version] };
         });
         if (alone) return version!;
-        precondition?.(await getCurrent(store, bucketId, key));
+        let conditional: { checked: ObjectEntry | undefined } | undefined;
+        if (precondition) {
+          conditional = { checked: await store.objects.get(bucketId, key) };
+          precondition(currentData(conditional.checked));
+        }
         await confirmLocks();
         committing = true;
         // On replicas, written at once, and told what they held.
-        return await writeNewest(store, bucketId, key, complete);
+        return await writeNewest(store, bucketId, key, complete, conditional);
       },
     );
     if (uploadingSinceMs !== undefined && noted) store.journal.end(uuid);

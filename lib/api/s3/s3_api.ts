@@ -73,6 +73,7 @@ import { handlePutObject } from "./put_object.ts";
 import { handlePostObject, isFormUpload } from "./post_object.ts";
 import { handleCopyObject } from "./copy_object.ts";
 import { handleDeleteObjects } from "./delete_objects.ts";
+import { ConditionalConflictError } from "../../model/objects.ts";
 import {
   handleAbortMultipartUpload,
   handleCompleteMultipartUpload,
@@ -455,6 +456,9 @@ export function toS3Error(e: unknown, requestId: string): S3Error {
   if (full) {
     outOfSpaceWarnings.log(`request ${requestId}: ${errorMessage(e)}`);
     return full;
+  }
+  if (e instanceof ConditionalConflictError) {
+    return new S3Error("ConditionalRequestConflict", 409, e.message);
   }
   if (e instanceof QuorumError) {
     // Which nodes failed, and their addresses, are for the node's log, not for clients.
