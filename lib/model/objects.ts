@@ -55,8 +55,8 @@ const TIMESTAMPS_PICK: ValuePick = {
 export class ConditionalConflictError extends Error {
   constructor(key: string) {
     super(
-      `A write of "${key}" came between this conditional write's check and its write, ` +
-        "which is older than it: retry the request",
+      `Another write of "${key}" landed between this conditional write's check and its ` +
+        "write: retry the request",
     );
     this.name = "ConditionalConflictError";
   }
@@ -96,7 +96,10 @@ async function writeNewest(
     for (const v of entry?.versions ?? []) {
       if (v.uuid === first.uuid) continue;
       newest = Math.max(newest, v.timestampMs);
-      if (v.timestampMs >= first.timestampMs && v.state.state === "complete") newerComplete = true;
+      // A replica from before states were reported tells none: re-timestamped as before.
+      if (v.timestampMs >= first.timestampMs && v.state?.state === "complete") {
+        newerComplete = true;
+      }
     }
   }
   if (newest < first.timestampMs) return first;
