@@ -13,14 +13,25 @@ import type { HeldKeyLock } from "./key_commit_locks.ts";
 import { ConditionalConflictError, getCurrent, putObject } from "./objects.ts";
 import { Store } from "./store.ts";
 
-Deno.test("a conditional write whose locks ended while it wrote fails (503), its data kept", async () => {
+/** A store with a replica (the replicated paths) whose key locks the test replaces. */
+async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-conditional-commit-test-" });
   const db = await KvStore.open(`${dir}/meta`);
   try {
-    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: 1024,
-      replication: new Twins(),
-    });
+    await fn(
+      new Store(db, await BlockStore.open(`${dir}/data`), {
+        blockSize: 1024,
+        replication: new Twins(),
+      }),
+    );
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a conditional write whose locks ended while it wrote fails (503), its data kept", () =>
+  withStore(async (store) => {
     // The locks hold at the check, and have ended once the write landed (this node stalled).
     const confirmed: boolean[] = [];
     const lock: HeldKeyLock = {
@@ -55,20 +66,10 @@ Deno.test("a conditional write whose locks ended while it wrote fails (503), its
       }
       assert.equal(live, 3, "its blocks are not released");
     }
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a conditional write that meets a version written after its check does not replace it (409)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "remise-conditional-commit-test-" });
-  const db = await KvStore.open(`${dir}/meta`);
-  try {
-    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
-      blockSize: 1024,
-      replication: new Twins(),
-    });
+Deno.test("a conditional write that meets a version written after its check does not replace it (409)", () =>
+  withStore(async (store) => {
     const put = (text: string, precondition?: () => void) =>
       putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
         headers: [],
@@ -92,8 +93,4 @@ Deno.test("a conditional write that meets a version written after its check does
     Object.assign(store.keyCommits, { acquire: () => Promise.resolve(lock) });
     await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, between.uuid);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
