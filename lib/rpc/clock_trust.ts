@@ -11,7 +11,8 @@ import type { Replication } from "./replication.ts";
  * Why this node must not delete anything for its age now, or undefined when
  * it may: when most of the peers whose clocks it measured are further than
  * `limitMs` from it, or it has measured none yet (just started, or cut off).
- * A node alone has no clock to compare with; with one peer that disagrees,
+ * A node alone, or the only node of its cluster, has no clock to compare
+ * with, and trusts its own; with one peer that disagrees,
  * neither can tell whose clock is wrong, and both wait.
  */
 export function untrustedClock(

@@ -34,7 +34,8 @@ export interface Replication {
   peersUp(): string[];
   /**
    * How far the clocks of the peers up are ahead of this node's (negative:
-   * behind), where measured; undefined for a node that runs alone.
+   * behind), where measured; undefined for a node without peers (alone, or
+   * the only node of its cluster).
    */
   peerClockOffsetsMs(): number[] | undefined;
   /** The nodes, nearest first: this node, then the same zone, then by round-trip time; down nodes last. */
@@ -177,10 +178,11 @@ export class ClusterReplication implements Replication {
     return this.system.peers().filter((p) => p.up && p.id !== this.nodeId).map((p) => p.id);
   }
 
-  peerClockOffsetsMs(): number[] {
-    return this.system.peers().flatMap((p) =>
-      p.up && p.id !== this.nodeId && p.clockOffsetMs !== undefined ? [p.clockOffsetMs] : []
-    );
+  peerClockOffsetsMs(): number[] | undefined {
+    const peers = this.system.peers().filter((p) => p.id !== this.nodeId);
+    // A cluster of one node has no clock to compare with, as a node alone.
+    if (peers.length === 0) return undefined;
+    return peers.flatMap((p) => p.up && p.clockOffsetMs !== undefined ? [p.clockOffsetMs] : []);
   }
 
   byProximity(nodes: string[]): string[] {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterReplication } from "./replication.ts";
-import type { System } from "./system.ts";
+import type { PeerState, System } from "./system.ts";
 import { RpcError, type RpcMessage } from "../net/transport.ts";
 
 /** A System whose transport refuses the first `refusals` calls as a busy peer does. */
@@ -39,4 +39,22 @@ Deno.test("a peer busy for longer, or failing otherwise, fails the call; a strea
   const stream = new ReadableStream<Uint8Array>();
   await assert.rejects(streamed.replication.call("peer", "block/put", { body: 1, stream }));
   assert.equal(streamed.calls(), 1);
+});
+
+Deno.test("the peers' clock offsets: those up and measured; none to compare with in a cluster of one", () => {
+  const withPeers = (peers: Partial<PeerState>[]) =>
+    new ClusterReplication(
+      { nodeId: "self", peers: () => [{ id: "self", up: true }, ...peers] } as unknown as System,
+      "consistent",
+    );
+  assert.equal(withPeers([]).peerClockOffsetsMs(), undefined);
+  assert.deepEqual(
+    withPeers([
+      { id: "a", up: true, clockOffsetMs: 1_500 },
+      { id: "b", up: false, clockOffsetMs: -9_000 },
+      { id: "c", up: true },
+    ]).peerClockOffsetsMs(),
+    [1_500],
+  );
+  assert.deepEqual(withPeers([{ id: "b", up: false, clockOffsetMs: 5 }]).peerClockOffsetsMs(), []);
 });
