@@ -330,7 +330,7 @@ export class Access {
       }
     }
     const now = this.store.nowMs();
-    const { alias } = await this.#resolveAlias(bucket.name.v);
+    const alias = await this.store.aliases.get(ALIAS_PARTITION, bucket.name.v);
     await this.store.aliases.insert({
       name: bucket.name.v,
       bucketId: lwwAfter(alias?.bucketId, now, null),

@@ -116,8 +116,9 @@ async function writeNewest(
  * (see KeyCommitLocks): of two conditional writes of one key, the second
  * checks what the first wrote. `commit` calls `confirmLocks` between its
  * check and its write: it rejects (a 503) if the replicas no longer hold the
- * locks; so does the commit, if they no longer hold them once it wrote. An unconditional write through another node may land between a
- * check and its write (see README, Known limitations).
+ * locks; so does the commit, if they no longer hold them once it wrote. An
+ * unconditional write through another node may land between a check and its
+ * write (see README, Known limitations).
  */
 async function commitSerialized<T>(
   store: Store,

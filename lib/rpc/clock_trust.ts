@@ -12,8 +12,8 @@ import type { Replication } from "./replication.ts";
  * it may: when most of the peers whose clocks it measured are further than
  * `limitMs` from it, or it has measured none yet (just started, or cut off).
  * A node alone, or the only node of its cluster, has no clock to compare
- * with, and trusts its own; with one peer that disagrees,
- * neither can tell whose clock is wrong, and both wait.
+ * with, and trusts its own; with one peer that disagrees, neither can tell
+ * whose clock is wrong, and both wait.
  */
 export function untrustedClock(
   replication: Pick<Replication, "peerClockOffsetsMs">,

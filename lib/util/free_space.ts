@@ -110,18 +110,11 @@ export function diskWarnings(
   metadata: DiskState,
   inCluster: boolean,
 ): string[] {
-  const warnings: string[] = [];
-  for (const [disk, space] of [["data disk", data], ["metadata disk", metadata]] as const) {
-    for (
-      const warning of [
-        reserveWarning(node, disk, space, inCluster),
-        writeErrorWarning(node, disk, space),
-      ]
-    ) {
-      if (warning) warnings.push(warning);
-    }
-  }
-  return warnings;
+  const disks = [["data disk", data], ["metadata disk", metadata]] as const;
+  return disks.flatMap(([disk, space]) =>
+    [reserveWarning(node, disk, space, inCluster), writeErrorWarning(node, disk, space)]
+      .filter((warning) => warning !== undefined)
+  );
 }
 
 /**

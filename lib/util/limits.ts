@@ -174,7 +174,8 @@ export const RPC_DIAL_BACKOFF_MAX_MS = 5_000;
 export const CLOCK_SKEW_WARN_MS = 10_000;
 /**
  * A node whose clock is further than this from its peers' deletes nothing
- * for its age (lifecycle rules, abandoned uploads): a clock set years ahead
+ * for its age (lifecycle rules, abandoned uploads, tombstones, versions whose
+ * retention is over): a clock set years ahead
  * would otherwise expire every object a rule covers. Rules count in days, so
  * an hour is harmless.
  */
