@@ -32,6 +32,9 @@
  *                     or removed), half of the time with another node killed for seconds;
  *                     at the end, every node scrubs and fetches missing blocks, and every
  *                     block file must match its hash, every live block be on every node
+ *   --disk-loss       a fault more: a node's disks lost (it is killed, its metadata_dir and
+ *                     data_dir emptied, and it starts again with its certificate, as README
+ *                     tells to rebuild a node from the others)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -133,6 +136,7 @@ const TOMBSTONE_GC_MS = Number(option("tombstone-gc") ?? "0") * 1000;
 const KEEP = flag("keep");
 const CLOCK_SKEW = flag("clock-skew");
 const BIT_ROT = flag("bit-rot");
+const DISK_LOSS = flag("disk-loss");
 /**
  * A node's clock offsets with --clock-skew, in ms. Within 15 min, since a node
  * refuses a signature dated further from its clock (RequestTimeTooSkewed).
@@ -1392,6 +1396,32 @@ async function checkBlocksAfterRepair(reports: MetadataReport[]) {
   }
 }
 
+// --- Lost disks (--disk-loss) ---
+
+/** Empties a directory, which may be a mount point. */
+async function empty(dir: string) {
+  for await (const entry of Deno.readDir(dir)) {
+    await Deno.remove(`${dir}/${entry.name}`, { recursive: true });
+  }
+}
+
+/**
+ * A node's disks lost and replaced: killed, its metadata_dir and data_dir
+ * emptied, started again with the same certificate, so that it fetches every
+ * entry and block from the others while it serves requests.
+ */
+async function diskLossFault() {
+  const node = pick(upNodes());
+  if (!node) return;
+  chaosCounts["disk-loss"] = (chaosCounts["disk-loss"] ?? 0) + 1;
+  await killNode(node, "its disks lost");
+  await empty(`${node.dir}/meta`);
+  await empty(`${node.dir}/data`);
+  event(`node ${node.i}: metadata_dir and data_dir emptied`);
+  await sleep(randInt(1000, 4000));
+  await restart(node);
+}
+
 // --- Full disks (--disk-full) ---
 
 const MIB = 2 ** 20;
@@ -1506,6 +1536,10 @@ async function chaosLoop(endAt: number) {
     }
     if (BIT_ROT && rand() < 0.35) {
       await bitRotFault();
+      continue;
+    }
+    if (DISK_LOSS && rand() < 0.2) {
+      await diskLossFault();
       continue;
     }
     const r = FREEZE_ONLY ? 0.85 : rand();
