@@ -34,7 +34,8 @@
  *                     block file must match its hash, every live block be on every node
  *   --disk-loss       a fault more: a node's disks lost (it is killed, its metadata_dir and
  *                     data_dir emptied, and it starts again with its certificate, as README
- *                     tells to rebuild a node from the others)
+ *                     tells to rebuild a node from the others), half of the time just after
+ *                     another node was frozen for seconds (it missed writes)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -1408,17 +1409,32 @@ async function empty(dir: string) {
 /**
  * A node's disks lost and replaced: killed, its metadata_dir and data_dir
  * emptied, started again with the same certificate, so that it fetches every
- * entry and block from the others while it serves requests.
+ * entry and block from the others while it serves requests. Half of the
+ * time another node was frozen for seconds just before, while writes went
+ * on: it missed some, and until it catches up, the node rebuilt and it are
+ * two replicas that lack them.
  */
 async function diskLossFault() {
   const node = pick(upNodes());
   if (!node) return;
   chaosCounts["disk-loss"] = (chaosCounts["disk-loss"] ?? 0) + 1;
+  const lagging = rand() < 0.5 ? pick(upNodes().filter((n) => n !== node)) : undefined;
+  if (lagging?.proc) {
+    const ms = randInt(3000, 8000);
+    event(
+      `SIGSTOP node ${lagging.i} for ${ms} ms, to miss writes before node ${node.i}'s disks go`,
+    );
+    lagging.up = false;
+    lagging.proc.kill("SIGSTOP");
+    await sleep(ms);
+    lagging.proc.kill("SIGCONT");
+    lagging.up = true;
+  }
   await killNode(node, "its disks lost");
   await empty(`${node.dir}/meta`);
   await empty(`${node.dir}/data`);
   event(`node ${node.i}: metadata_dir and data_dir emptied`);
-  await sleep(randInt(1000, 4000));
+  await sleep(randInt(500, 2000));
   await restart(node);
 }
 
@@ -1538,7 +1554,7 @@ async function chaosLoop(endAt: number) {
       await bitRotFault();
       continue;
     }
-    if (DISK_LOSS && rand() < 0.2) {
+    if (DISK_LOSS && rand() < 0.25) {
       await diskLossFault();
       continue;
     }
