@@ -148,7 +148,13 @@ export class TestCluster {
     {
       nodeId: string;
       layoutVersion: number;
-      nodes: { id: string; up: boolean; zone: string | null; partitions: number }[];
+      nodes: {
+        id: string;
+        up: boolean;
+        zone: string | null;
+        partitions: number;
+        syncedLayoutVersion: number | null;
+      }[];
       warnings: string[];
     }
   > {

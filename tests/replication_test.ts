@@ -938,6 +938,14 @@ Deno.test("replication: a node that lost both disks is rebuilt from the others w
       (held) => held.readable === objects.size && held.blocks === wanted,
       60_000,
     );
+    // Holding everything again, it reports layout version 1 synced: reads count on it again.
+    const victimId = await cluster.nodeId(2);
+    await cluster.waitFor(
+      "node 0 to see node 2 synced again",
+      () => cluster.status(0),
+      (s) => s.nodes.find((n) => n.id === victimId)?.syncedLayoutVersion === 1,
+      30_000,
+    );
     // With the others gone, node 2 alone serves every object, byte for byte.
     await cluster.nodes[0].server.stop();
     await cluster.nodes[1].server.stop();

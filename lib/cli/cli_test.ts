@@ -423,6 +423,31 @@ Deno.test("cli: status while data moves to a new layout names the versions and t
   );
 });
 
+Deno.test("cli: status names a node still fetching the data it lacks", async () => {
+  const rebuilt = (s: Record<string, unknown>) => {
+    const [self] = s.nodes as Record<string, unknown>[];
+    return {
+      ...s,
+      layoutVersion: 1,
+      nodes: [
+        { ...self, syncedLayoutVersion: 1 },
+        { ...self, id: "beef", syncedLayoutVersion: 0 },
+      ],
+    };
+  };
+  await withServer(
+    async ({ config }) => {
+      const status = await cli("-c", config, "status");
+      assert.match(
+        status.stdout,
+        /^Layout version: 1, beef still fetching the data it lacks \(new, or rebuilt from empty disks\): reads leave it out while the others are up\n/,
+      );
+    },
+    TOKEN,
+    rebuilt,
+  );
+});
+
 Deno.test("cli: a configuration file given as layout assign's -c (the capacity) gets a hint", async () => {
   const run = await cli("layout", "assign", "c0195838", "-z", "site9", "-c", "n1/remise.toml");
   assert.equal(run.code, 1);

@@ -74,13 +74,20 @@ const roleText = (r: RoleJson | undefined) =>
     ? `zone ${r.zone}, gateway`
     : `zone ${r.zone}, ${formatByteSize(r.capacity ?? 0)}`;
 
-/** While data moves to a new layout's placement: from which versions, and which nodes lack it. */
+/**
+ * While data moves to a new layout's placement: from which versions, and which nodes lack it.
+ * Else the nodes still fetching what they lack (new, or rebuilt from empty disks).
+ */
 function layoutMoveText(s: StatusJson): string {
   const older = s.olderLayoutVersions ?? [];
-  if (older.length === 0) return "";
-  const waiting = s.nodes
-    .filter((n) => n.partitions > 0 && (n.syncedLayoutVersion ?? 0) < s.layoutVersion)
-    .map((n) => shortNodeId(n.id));
+  const lacking = (n: StatusJson["nodes"][number]) =>
+    n.partitions > 0 && (n.syncedLayoutVersion ?? 0) < s.layoutVersion;
+  if (older.length === 0) {
+    const fetching = s.nodes.filter((n) => n.up && lacking(n)).map((n) => shortNodeId(n.id));
+    return fetching.length === 0 ? "" : `, ${fetching.join(", ")} still fetching the data ` +
+      "it lacks (new, or rebuilt from empty disks): reads leave it out while the others are up";
+  }
+  const waiting = s.nodes.filter(lacking).map((n) => shortNodeId(n.id));
   return `, data still moving from version ${older.join(", ")}` +
     (waiting.length > 0 ? ` (not all there yet on ${waiting.join(", ")})` : "") +
     "; reads and writes use both placements until it is done";

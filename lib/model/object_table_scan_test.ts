@@ -44,6 +44,7 @@ class TestNetwork {
       writeQuorum: (n) => n,
       readQuorum: this.readQuorum,
       isUp: (node) => !this.down.has(node),
+      holdsAllWrites: () => true,
       peersUp: () => NODES.filter((node) => node !== nodeId && !this.down.has(node)),
       peerClockOffsetsMs: () => [],
       byProximity: (nodes) => [nodeId, ...nodes.filter((n) => n !== nodeId)],

@@ -30,6 +30,12 @@ export interface Replication {
   readQuorum(setSize: number): number;
   /** Whether a node is up, as this node sees it (itself always). */
   isUp(node: string): boolean;
+  /**
+   * Whether a node holds every write acknowledged before now, as far as this
+   * node knows: it synced the oldest active layout version. A node rebuilt
+   * from empty disks has not yet, nor has a node new to the cluster.
+   */
+  holdsAllWrites(node: string): boolean;
   /** The other nodes of the cluster this node sees up, with or without a role in the layout. */
   peersUp(): string[];
   /**
@@ -90,6 +96,9 @@ export class LocalReplication implements Replication {
     return 1;
   }
   isUp(_node: string): boolean {
+    return true;
+  }
+  holdsAllWrites(_node: string): boolean {
     return true;
   }
   peersUp(): string[] {
@@ -172,6 +181,13 @@ export class ClusterReplication implements Replication {
 
   isUp(node: string): boolean {
     return node === this.nodeId || this.system.peer(node)?.up === true;
+  }
+
+  holdsAllWrites(node: string): boolean {
+    const synced = node === this.nodeId
+      ? this.system.syncedLayoutVersion
+      : this.system.peer(node)?.status?.syncedLayoutVersion;
+    return (synced ?? 0) >= (this.system.layout.versions[0]?.version ?? 0);
   }
 
   peersUp(): string[] {

@@ -58,3 +58,32 @@ Deno.test("the peers' clock offsets: those up and measured; none to compare with
   );
   assert.deepEqual(withPeers([{ id: "b", up: false, clockOffsetMs: 5 }]).peerClockOffsetsMs(), []);
 });
+
+Deno.test("a node holds every write once it synced the oldest active layout version", () => {
+  const peers = new Map<string, Partial<PeerState>>([
+    ["synced", { status: { syncedLayoutVersion: 2 } as PeerState["status"] }],
+    ["rebuilt", { status: { syncedLayoutVersion: 0 } as PeerState["status"] }],
+    ["unheard", {}],
+  ]);
+  const replication = (selfSynced: number, versions: number[]) =>
+    new ClusterReplication(
+      {
+        nodeId: "self",
+        syncedLayoutVersion: selfSynced,
+        layout: { versions: versions.map((version) => ({ version })) },
+        peer: (id: string) => peers.get(id),
+      } as unknown as System,
+      "consistent",
+    );
+  const steady = replication(2, [2]);
+  assert.equal(steady.holdsAllWrites("self"), true);
+  assert.equal(steady.holdsAllWrites("synced"), true);
+  assert.equal(steady.holdsAllWrites("rebuilt"), false);
+  assert.equal(steady.holdsAllWrites("unheard"), false);
+  // This node, rebuilt from empty disks, has synced no version yet.
+  assert.equal(replication(0, [2]).holdsAllWrites("self"), false);
+  // While data moves to version 3, reads go to version 2's nodes, which synced it.
+  assert.equal(replication(2, [2, 3]).holdsAllWrites("self"), true);
+  // A cluster without a layout has nothing to hold.
+  assert.equal(replication(0, []).holdsAllWrites("self"), true);
+});

@@ -36,6 +36,7 @@ function partialReplication(held: Set<number>): Replication {
     writeQuorum: (n) => n,
     readQuorum: () => 1,
     isUp: () => true,
+    holdsAllWrites: () => true,
     peersUp: () => [],
     peerClockOffsetsMs: () => [],
     byProximity: (nodes) => nodes,

@@ -320,7 +320,8 @@ export class Table<E> {
   /**
    * Asks the nearest read quorum of `nodes`, and others when some fail or are
    * slow; with `everyUp`, every node seen up, and others while that is less
-   * than a quorum.
+   * than a quorum. Without, a replica that may lack acknowledged writes is
+   * left out when enough others are up (see Replication.holdsAllWrites).
    */
   #quorumRead<T>(
     what: string,
@@ -334,6 +335,13 @@ export class Table<E> {
       const up = ordered.filter((node) => this.replication.isUp(node));
       quorum = Math.max(quorum, up.length);
       ordered = [...up, ...ordered.filter((node) => !up.includes(node))];
+    } else if (!ordered.every((node) => this.replication.holdsAllWrites(node))) {
+      // A replica rebuilt from empty disks lacks the writes it acknowledged before, until it
+      // has fetched them: it answers only when the replicas up that hold them are too few.
+      const holding = ordered.filter((node) => this.replication.holdsAllWrites(node));
+      if (holding.filter((node) => this.replication.isUp(node)).length >= quorum) {
+        ordered = holding;
+      }
     }
     const hedgeMs = this.replication.readHedgeMs(ordered.slice(0, quorum));
     return quorumRead(what, ordered, quorum, hedgeMs, fn);
