@@ -91,6 +91,11 @@ export class TlsTransport implements Transport {
   readonly #refusals = new Map<string, { reason: string; lastMs: number }>();
   /** When each recurring problem was last logged, so that a redialling peer is not logged every second. */
   readonly #logged = new Map<string, number>();
+  /**
+   * Addresses at which a dial met this node itself: a node replaced by this
+   * one at its address, which peers still name. Never dialled again.
+   */
+  readonly #ownAddrs = new Set<string>();
 
   constructor(opts: TlsTransportOptions) {
     this.#opts = opts;
@@ -242,6 +247,9 @@ export class TlsTransport implements Transport {
   /** Returns the connection to use for a peer, dialling it if needed. */
   async #connect(addr: string, expectedId?: string, options?: CallOptions): Promise<Connection> {
     if (this.#closed) throw new RpcError("closed", "transport is closed");
+    if (this.#ownAddrs.has(addr)) {
+      throw new RpcError("refused", `${addr} is this node's own address`);
+    }
     const knownId = expectedId ?? this.#registry.idAtAddress.get(addr);
     const existing = knownId && this.#registry.get(knownId);
     if (existing) return existing;
@@ -322,6 +330,7 @@ export class TlsTransport implements Transport {
       : undefined;
     if (mismatch) {
       sock.destroy();
+      if (peerId === this.nodeId) this.#ownAddrs.add(addr);
       throw new RpcError("refused", `node at ${addr} ${mismatch}`);
     }
     const nonce = crypto.randomUUID();
@@ -352,15 +361,29 @@ export class TlsTransport implements Transport {
       return;
     }
     if (peerId === this.nodeId) {
-      log(
-        LOG,
-        "warn",
-        `refused RPC connection from ${from}: it presents this node's own certificate`,
-      );
+      // This node's own dial of its own address is told by the dialling side, once.
+      if (!this.#dialledFromHere(sock)) {
+        log(
+          LOG,
+          "warn",
+          `refused RPC connection from ${from}: it presents this node's own certificate`,
+        );
+      }
       sock.destroy();
       return;
     }
     this.#attach(sock, peerId, undefined, undefined);
+  }
+
+  /** Whether an accepted socket's other end is a socket this transport dialled. */
+  #dialledFromHere(accepted: Socket): boolean {
+    for (const sock of this.#sockets) {
+      if (
+        sock !== accepted && sock.localPort === accepted.remotePort &&
+        sock.localAddress === accepted.remoteAddress
+      ) return true;
+    }
+    return false;
   }
 
   /** Wraps a handshaken socket in a Connection; `nonce`/`dialAddr` are set when we dialled. */

@@ -228,6 +228,26 @@ Deno.test("tls: dialling id@addr checks the id the peer's certificate proves", a
   await server.t.close();
 });
 
+Deno.test("tls: an address where a dial met this node itself (a node it replaced) is not dialled again", async () => {
+  const node = await servingNode(nodeA);
+  const replaced = "f".repeat(64); // the node that had this address, which peers still name
+  const logs = await capturingLogs(async () => {
+    await assert.rejects(
+      node.t.call({ id: replaced, addr: node.addr }, "x", { body: null }),
+      isRpcError("refused", /is this node itself/),
+    );
+    await assert.rejects(
+      node.t.call({ id: replaced, addr: node.addr }, "x", { body: null }),
+      isRpcError("refused", /is this node's own address/),
+    );
+  });
+  assert.equal(node.stats.served, 0);
+  // Told once, by the dialling side; not as a certificate shared with another node.
+  assert.equal(logs.filter((l) => /own certificate/.test(l)).length, 0, logs.join("\n"));
+  assert.equal(logs.filter((l) => /is this node itself/.test(l)).length, 1, logs.join("\n"));
+  await node.t.close();
+});
+
 Deno.test("tls: a second process with a connected node's certificate is refused, and told why", async () => {
   const server = await servingNode(nodeA);
   const first = tlsTransport(nodeB);
