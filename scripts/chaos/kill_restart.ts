@@ -36,6 +36,10 @@
  *                     data_dir emptied, and it starts again with its certificate, as README
  *                     tells to rebuild a node from the others), half of the time just after
  *                     another node was frozen for seconds (it missed writes)
+ *   --replace         a node lost for good (its site gone) and replaced by a new node in its
+ *                     zone, as README tells: once 25% of the run is over, and again at 60%
+ *                     once the first change is done; the end checks that every node applies
+ *                     only the last layout version (the older ones retired)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
  * Client loops write through random nodes (maxAttempts 1, so that each
@@ -138,6 +142,7 @@ const KEEP = flag("keep");
 const CLOCK_SKEW = flag("clock-skew");
 const BIT_ROT = flag("bit-rot");
 const DISK_LOSS = flag("disk-loss");
+const REPLACE = flag("replace");
 /**
  * A node's clock offsets with --clock-skew, in ms. Within 15 min, since a node
  * refuses a signature dated further from its clock (RequestTimeTooSkewed).
@@ -434,6 +439,11 @@ let armed: { op: string; fire: (node: number) => void } | undefined;
 
 let clients: S3Client[] = [];
 let nodes: Node[] = [];
+/** Each node's id, at its index in `nodes` (a replacement takes its predecessor's index). */
+const nodeIds: string[] = [];
+/** Nodes lost for good and replaced (--replace): stopped, their directories kept. */
+const formerNodes: Node[] = [];
+let layoutVersion = 1;
 
 async function send<T>(
   node: number,
@@ -1438,6 +1448,79 @@ async function diskLossFault() {
   await restart(node);
 }
 
+// --- A node replaced (--replace) ---
+
+/** The layout versions a node applies (more than one while data moves to a new placement). */
+async function activeLayoutVersions(node: Node): Promise<number[]> {
+  return JSON.parse(await cli(node, ["layout", "show", "--json"])).activeVersions;
+}
+
+/** Whether some node up applies one layout version only: the last change is done. */
+async function layoutSettled(): Promise<boolean> {
+  const node = pick(upNodes());
+  if (!node) return false;
+  try {
+    return (await activeLayoutVersions(node)).length === 1;
+  } catch {
+    return false; // killed meanwhile: asked again at the next fault
+  }
+}
+
+/**
+ * A node lost for good (its site gone) and replaced, as README tells: a new
+ * node with a certificate of its own takes its addresses and zone, is
+ * assigned, the old one removed, and both changes applied as one layout
+ * version. Data moves to it while the faults go on.
+ */
+async function replaceFault() {
+  const old = pick(upNodes());
+  if (!old) return;
+  chaosCounts.replace = (chaosCounts.replace ?? 0) + 1;
+  await killNode(old, "its site lost for good");
+  formerNodes.push(old);
+  const fresh = await makeNode(old.i, `${DIR}/n${old.i}-${formerNodes.length}`, {
+    api: old.apiPort,
+    admin: old.adminPort,
+    rpc: old.rpcPort,
+    peers: nodes.filter((n) => n !== old).map((n) => n.rpcPort),
+  });
+  nodes[old.i] = fresh;
+  await restart(fresh);
+  const id = await nodeId(fresh);
+  const operator = pick(upNodes().filter((n) => n !== fresh));
+  try {
+    for (let t = 0;; t++) {
+      const status = JSON.parse(await cli(operator, ["status", "--json"]));
+      if (status.nodes.some((n: { id: string; up: boolean }) => n.id === id && n.up)) break;
+      if (t > 100) throw new Error(`node ${operator.i} does not see the new node ${id}`);
+      await sleep(300);
+    }
+    await cli(operator, ["layout", "assign", id, "-z", `zone${old.i + 1}`, "-c", "10G"]);
+    await cli(operator, ["layout", "remove", nodeIds[old.i]]);
+    await cli(operator, ["layout", "apply", "--version", String(layoutVersion + 1)]);
+    layoutVersion++;
+    event(
+      `node ${old.i} (${nodeIds[old.i].slice(0, 8)}) replaced by ${id.slice(0, 8)}: ` +
+        `layout version ${layoutVersion} applied through node ${operator.i}`,
+    );
+    nodeIds[old.i] = id;
+  } catch (e) {
+    anomaly(`replacing node ${old.i}: ${(e as Error).message}`);
+  }
+}
+
+/** Once converged: every node applies the last layout version only. */
+async function checkLayoutRetired() {
+  for (const n of nodes) {
+    const active = await activeLayoutVersions(n);
+    if (active.length !== 1 || active[0] !== layoutVersion) {
+      anomaly(
+        `node ${n.i} applies layout versions ${active.join(", ")}, not ${layoutVersion} only`,
+      );
+    } else event(`node ${n.i} applies layout version ${layoutVersion} only`);
+  }
+}
+
 // --- Full disks (--disk-full) ---
 
 const MIB = 2 ** 20;
@@ -1457,7 +1540,9 @@ async function mountDisks(node: Node) {
 }
 
 async function unmountDisks() {
-  for (const n of nodes) for (const d of n.disks) await runTool("umount", [d]).catch(() => {});
+  for (const n of [...nodes, ...formerNodes]) {
+    for (const d of n.disks) await runTool("umount", [d]).catch(() => {});
+  }
 }
 
 async function freeBytes(dir: string): Promise<number> {
@@ -1543,9 +1628,18 @@ async function diskFullFault() {
 }
 
 async function chaosLoop(endAt: number) {
+  const replaceAt = [0.25, 0.6].map((f) => endAt - DURATION_MS * (1 - f));
   while (Date.now() < endAt) {
     await sleep(Math.min(randInt(5000, 15000), Math.max(0, endAt - Date.now())));
     if (Date.now() >= endAt || NO_KILL) continue;
+    if (
+      REPLACE && formerNodes.length < replaceAt.length && Date.now() > replaceAt[formerNodes.length]
+    ) {
+      if (await layoutSettled()) {
+        await replaceFault();
+        continue;
+      }
+    }
     if (DISK_FULL && rand() < 0.4) {
       await diskFullFault();
       continue;
@@ -2223,6 +2317,66 @@ async function diskReport(label: string) {
 
 // --- Main ---
 
+/** A node's directory, certificate and configuration (a tmpfs with --disk-full); not started. */
+async function makeNode(
+  i: number,
+  dir: string,
+  ports: { api: number; admin: number; rpc: number; peers: number[] },
+): Promise<Node> {
+  const node: Node = {
+    i,
+    dir,
+    config: `${dir}/remise.toml`,
+    // Beside the node's directory, which --disk-full fills.
+    log: `${dir}.log`,
+    apiPort: ports.api,
+    adminPort: ports.admin,
+    rpcPort: ports.rpc,
+    up: false,
+    kills: 0,
+    starts: 0,
+    clockOffsetMs: 0,
+    disks: !DISK_FULL ? [] : SPLIT_DISKS ? [`${dir}/meta`, `${dir}/data`] : [dir],
+  };
+  if (DISK_FULL) await mountDisks(node);
+  await run([
+    "cert",
+    "node",
+    "--ca",
+    `${DIR}/ca`,
+    "--name",
+    dir.slice(dir.lastIndexOf("/") + 1),
+    "--host",
+    "127.0.0.1",
+    "--out",
+    `${dir}/cert`,
+  ]);
+  await Deno.writeTextFile(
+    node.config,
+    [
+      `metadata_dir = "${dir}/meta"`,
+      `data_dir = "${dir}/data"`,
+      `block_size = "${BLOCK_SIZE}"`,
+      `replication_factor = 3`,
+      `rpc_bind_addr = "127.0.0.1:${node.rpcPort}"`,
+      `rpc_public_addr = "127.0.0.1:${node.rpcPort}"`,
+      `bootstrap_peers = [${ports.peers.map((p) => `"127.0.0.1:${p}"`).join(", ")}]`,
+      `ca_cert = "${DIR}/ca/ca.crt"`,
+      `node_cert = "${dir}/cert/node.crt"`,
+      `node_key = "${dir}/cert/node.key"`,
+      `api_bind_addr = "127.0.0.1:${node.apiPort}"`,
+      `admin_bind_addr = "127.0.0.1:${node.adminPort}"`,
+      `admin_token = "${ADMIN_TOKEN}"`,
+      `s3_region = "${REGION}"`,
+      "",
+    ].join("\n"),
+  );
+  await run(["server", "--check-config", "-c", node.config]);
+  return node;
+}
+
+const nodeId = async (n: Node) => (await cli(n, ["node", "id"])).trim();
+
 async function setup() {
   await Deno.mkdir(DIR, { recursive: true });
   opsFile = await Deno.open(`${DIR}/ops.jsonl`, { create: true, append: true });
@@ -2231,62 +2385,19 @@ async function setup() {
   const rpcPorts = [0, 1, 2].map(() => freePort());
   nodes = [];
   for (let i = 0; i < NODES; i++) {
-    const dir = `${DIR}/n${i}`;
-    const node: Node = {
-      i,
-      dir,
-      config: `${dir}/remise.toml`,
-      // Beside the node's directory, which --disk-full fills.
-      log: `${DIR}/server-${i}.log`,
-      apiPort: freePort(),
-      adminPort: freePort(),
-      rpcPort: rpcPorts[i],
-      up: false,
-      kills: 0,
-      starts: 0,
-      clockOffsetMs: 0,
-      disks: !DISK_FULL ? [] : SPLIT_DISKS ? [`${dir}/meta`, `${dir}/data`] : [dir],
-    };
-    if (DISK_FULL) await mountDisks(node);
-    await run([
-      "cert",
-      "node",
-      "--ca",
-      `${DIR}/ca`,
-      "--name",
-      `node${i}`,
-      "--host",
-      "127.0.0.1",
-      "--out",
-      `${dir}/cert`,
-    ]);
-    const peers = rpcPorts.filter((_, j) => j !== i).map((p) => `"127.0.0.1:${p}"`);
-    await Deno.writeTextFile(
-      node.config,
-      [
-        `metadata_dir = "${dir}/meta"`,
-        `data_dir = "${dir}/data"`,
-        `block_size = "${BLOCK_SIZE}"`,
-        `replication_factor = 3`,
-        `rpc_bind_addr = "127.0.0.1:${node.rpcPort}"`,
-        `rpc_public_addr = "127.0.0.1:${node.rpcPort}"`,
-        `bootstrap_peers = [${peers.join(", ")}]`,
-        `ca_cert = "${DIR}/ca/ca.crt"`,
-        `node_cert = "${dir}/cert/node.crt"`,
-        `node_key = "${dir}/cert/node.key"`,
-        `api_bind_addr = "127.0.0.1:${node.apiPort}"`,
-        `admin_bind_addr = "127.0.0.1:${node.adminPort}"`,
-        `admin_token = "${ADMIN_TOKEN}"`,
-        `s3_region = "${REGION}"`,
-        "",
-      ].join("\n"),
+    nodes.push(
+      await makeNode(i, `${DIR}/n${i}`, {
+        api: freePort(),
+        admin: freePort(),
+        rpc: rpcPorts[i],
+        peers: rpcPorts.filter((_, j) => j !== i),
+      }),
     );
-    await run(["server", "--check-config", "-c", node.config]);
-    nodes.push(node);
   }
   await Promise.all(nodes.map(startNode));
   await waitAllSeeEachOther(60_000);
-  const ids = await Promise.all(nodes.map(async (n) => (await cli(n, ["node", "id"])).trim()));
+  const ids = await Promise.all(nodes.map(nodeId));
+  nodeIds.push(...ids);
   for (const [i, id] of ids.entries()) {
     await cli(nodes[0], ["layout", "assign", id, "-z", `zone${i + 1}`, "-c", "10G"]);
   }
@@ -2432,7 +2543,7 @@ async function main() {
   for (const n of nodes) if (!n.proc) await restart(n);
   await waitAllSeeEachOther(120_000);
   event("every node up and seeing the others");
-  const kills = nodes.reduce((s, n) => s + n.kills, 0);
+  const kills = [...nodes, ...formerNodes].reduce((s, n) => s + n.kills, 0);
   await checkUploads("after chaos", true);
   await verify("at once", false);
   await checkUploads("after abort", false);
@@ -2463,6 +2574,7 @@ async function main() {
     }
   }
   await verify("converged", true);
+  if (REPLACE) await checkLayoutRetired();
   if (BIT_ROT) await repairBlocks();
   for (const problem of checkConditionalHistory(casWrites, casReads)) anomaly(problem);
   await checkUploads("converged", false);
