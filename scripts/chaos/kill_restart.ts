@@ -35,10 +35,11 @@
  *   --disk-loss       a fault more: a node's disks lost (it is killed, its metadata_dir and
  *                     data_dir emptied, and it starts again with its certificate, as README
  *                     tells to rebuild a node from the others), half of the time just after
- *                     another node was frozen for seconds (it missed writes)
+ *                     another node was frozen for seconds (it missed writes); only while the
+ *                     cluster is whole (every node synced since the last loss)
  *   --replace         a node lost for good (its site gone) and replaced by a new node in its
- *                     zone, as README tells: once 25% of the run is over, and again at 60%
- *                     once the first change is done; the end checks that every node applies
+ *                     zone, as README tells: once 25% of the run is over, and again at 60%,
+ *                     each once the cluster is whole; the end checks that every node applies
  *                     only the last layout version (the older ones retired)
  *   --keep            keep DIR (configs, data, node logs, ops.jsonl) after the run
  *
@@ -239,6 +240,8 @@ interface Node {
   rpcPort: number;
   proc?: Deno.ChildProcess;
   up: boolean;
+  /** When it last started (Date.now()). */
+  startedMs: number;
   kills: number;
   starts: number;
   /** Mount points of its tmpfs disks (--disk-full). */
@@ -333,6 +336,7 @@ async function startNode(node: Node): Promise<void> {
       await res.body?.cancel();
       if (res.ok) {
         node.up = true;
+        node.startedMs = Date.now();
         return;
       }
     } catch {
@@ -1455,12 +1459,21 @@ async function activeLayoutVersions(node: Node): Promise<number[]> {
   return JSON.parse(await cli(node, ["layout", "show", "--json"])).activeVersions;
 }
 
-/** Whether some node up applies one layout version only: the last change is done. */
-async function layoutSettled(): Promise<boolean> {
-  const node = pick(upNodes());
-  if (!node) return false;
+/**
+ * Whether the cluster is whole again after the last loss of a node's data:
+ * every node up for 10 s (its first anti-entropy pass done), one layout
+ * version, and every node has synced it. Three replicas survive the loss of
+ * one at a time; a second loss while a node is still fetching what the first
+ * one lost can lose acknowledged writes, which no fault here should.
+ */
+async function clusterWhole(): Promise<boolean> {
+  if (nodes.some((n) => !n.up || Date.now() - n.startedMs < 10_000)) return false;
   try {
-    return (await activeLayoutVersions(node)).length === 1;
+    const status = JSON.parse(await cli(pick(nodes), ["status", "--json"]));
+    return (status.olderLayoutVersions ?? []).length === 0 &&
+      status.nodes.filter((n: { partitions: number }) => n.partitions > 0).every((
+        n: { up: boolean; syncedLayoutVersion: number | null },
+      ) => n.up && n.syncedLayoutVersion === status.layoutVersion);
   } catch {
     return false; // killed meanwhile: asked again at the next fault
   }
@@ -1632,13 +1645,11 @@ async function chaosLoop(endAt: number) {
   while (Date.now() < endAt) {
     await sleep(Math.min(randInt(5000, 15000), Math.max(0, endAt - Date.now())));
     if (Date.now() >= endAt || NO_KILL) continue;
-    if (
-      REPLACE && formerNodes.length < replaceAt.length && Date.now() > replaceAt[formerNodes.length]
-    ) {
-      if (await layoutSettled()) {
-        await replaceFault();
-        continue;
-      }
+    const replaceDue = REPLACE && formerNodes.length < replaceAt.length &&
+      Date.now() > replaceAt[formerNodes.length];
+    if (replaceDue && await clusterWhole()) {
+      await replaceFault();
+      continue;
     }
     if (DISK_FULL && rand() < 0.4) {
       await diskFullFault();
@@ -1648,7 +1659,7 @@ async function chaosLoop(endAt: number) {
       await bitRotFault();
       continue;
     }
-    if (DISK_LOSS && rand() < 0.25) {
+    if (DISK_LOSS && rand() < 0.25 && await clusterWhole()) {
       await diskLossFault();
       continue;
     }
@@ -2333,6 +2344,7 @@ async function makeNode(
     adminPort: ports.admin,
     rpcPort: ports.rpc,
     up: false,
+    startedMs: 0,
     kills: 0,
     starts: 0,
     clockOffsetMs: 0,
