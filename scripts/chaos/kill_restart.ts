@@ -35,8 +35,9 @@
  *   --disk-loss       a fault more: a node's disks lost (it is killed, its metadata_dir and
  *                     data_dir emptied, and it starts again with its certificate, as README
  *                     tells to rebuild a node from the others), half of the time just after
- *                     another node was frozen for seconds (it missed writes); only while the
- *                     cluster is whole (every node synced since the last loss)
+ *                     another node was frozen for seconds (it missed writes); once the cluster
+ *                     is whole (every node synced since the last loss: waited for up to a
+ *                     minute, without faults)
  *   --replace         a node lost for good (its site gone) and replaced by a new node in its
  *                     zone, as README tells: once 25% of the run is over, and again at 60%,
  *                     each once the cluster is whole; the end checks that every node applies
@@ -80,7 +81,11 @@
  * reserve, sometimes with the node restarted while full. With --clock-skew,
  * each start of a node sets its clock off by up to 10 min. With --bit-rot,
  * some of a node's block files are damaged, and the end checks that
- * scrubbing and resync made every node's blocks whole again. Client loops
+ * scrubbing and resync made every node's blocks whole again. With
+ * --disk-loss, a node's disks are lost and it is rebuilt from the others;
+ * with --replace, a node is lost for good and a new one takes its place
+ * through a layout change, while the faults go on. Both wait until the
+ * cluster is whole again after the last loss. Client loops
  * follow a write that failed ambiguously as clients do: sometimes sending it
  * again, deleting the key, or aborting the upload (as lib-storage does).
  *
@@ -1479,6 +1484,19 @@ async function clusterWhole(): Promise<boolean> {
   }
 }
 
+/** Waits up to a minute, without faults, for the cluster to be whole; whether it is. */
+async function waitWhole(): Promise<boolean> {
+  const until = Date.now() + 60_000;
+  while (!(await clusterWhole())) {
+    if (Date.now() > until) {
+      event("the cluster is still not whole after a minute: no loss this time");
+      return false;
+    }
+    await sleep(1000);
+  }
+  return true;
+}
+
 /**
  * A node lost for good (its site gone) and replaced, as README tells: a new
  * node with a certificate of its own takes its addresses and zone, is
@@ -1647,8 +1665,8 @@ async function chaosLoop(endAt: number) {
     if (Date.now() >= endAt || NO_KILL) continue;
     const replaceDue = REPLACE && formerNodes.length < replaceAt.length &&
       Date.now() > replaceAt[formerNodes.length];
-    if (replaceDue && await clusterWhole()) {
-      await replaceFault();
+    if (replaceDue) {
+      if (await waitWhole()) await replaceFault();
       continue;
     }
     if (DISK_FULL && rand() < 0.4) {
@@ -1659,8 +1677,8 @@ async function chaosLoop(endAt: number) {
       await bitRotFault();
       continue;
     }
-    if (DISK_LOSS && rand() < 0.25 && await clusterWhole()) {
-      await diskLossFault();
+    if (DISK_LOSS && rand() < 0.25) {
+      if (await waitWhole()) await diskLossFault();
       continue;
     }
     const r = FREEZE_ONLY ? 0.85 : rand();
