@@ -5,12 +5,11 @@
  * copies that miss a write (its own, and a lagging replica's).
  */
 import assert from "node:assert/strict";
-import { KvStore } from "../db/kv_store.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
-import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
-import { Table } from "./table.ts";
+import type { Table } from "./table.ts";
+import { withTable } from "./_test_table.ts";
 
 interface Note {
   pk: string;
@@ -58,20 +57,6 @@ class RebuiltNode extends LocalReplication {
   }
 }
 
-async function withTable(
-  replication: LocalReplication,
-  fn: (table: Table<Note>) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "remise-rebuilt-replica-" });
-  const db = await KvStore.open(`${dir}/meta.kv`);
-  try {
-    await fn(new Table(schema, db, new KeyedMutex(), replication));
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function scanned(table: Table<Note>): Promise<string[]> {
   const found: string[] = [];
   for await (const n of table.scan("p")) found.push(n.sk);
@@ -80,7 +65,7 @@ async function scanned(table: Table<Note>): Promise<string[]> {
 
 Deno.test("a quorum read leaves out a rebuilt replica while the replicas holding every write are enough", async () => {
   const replication = new RebuiltNode();
-  await withTable(replication, async (table) => {
+  await withTable(replication, schema, async (table) => {
     assert.deepEqual(await table.get("p", "written"), WRITTEN);
     assert.deepEqual(await scanned(table), ["written"]);
   });
@@ -89,7 +74,7 @@ Deno.test("a quorum read leaves out a rebuilt replica while the replicas holding
 Deno.test("a rebuilt replica is read when the others up are too few, as it was before", async () => {
   const replication = new RebuiltNode();
   replication.farUp = false;
-  await withTable(replication, async (table) => {
+  await withTable(replication, schema, async (table) => {
     // Only "far" has the write: no quorum of the replicas up can find it.
     assert.equal(await table.get("p", "written"), undefined);
     assert.deepEqual(await scanned(table), []);
@@ -99,7 +84,7 @@ Deno.test("a rebuilt replica is read when the others up are too few, as it was b
 Deno.test("once it holds every write again, a rebuilt replica is read first, as the nearest", async () => {
   const replication = new RebuiltNode();
   replication.rebuilt = false;
-  await withTable(replication, async (table) => {
+  await withTable(replication, schema, async (table) => {
     // This node and "near" answer first: the write that both missed is not seen, which shows
     // that the two tests above owe their answers to the rebuilt node being left out or not.
     assert.equal(await table.get("p", "written"), undefined);

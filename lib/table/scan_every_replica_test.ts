@@ -6,12 +6,10 @@
  * every replica, and fails unless each answers.
  */
 import assert from "node:assert/strict";
-import { KvStore } from "../db/kv_store.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
-import { KeyedMutex } from "../util/keyed_mutex.ts";
 import type { TableSchema } from "./schema.ts";
-import { Table } from "./table.ts";
+import { withTable } from "./_test_table.ts";
 
 interface Block {
   dataId: string;
@@ -25,22 +23,6 @@ const blockSchema: TableSchema<Block> = {
   sortKey: (b) => b.offset,
   merge: (a) => a,
 };
-
-/** A table of blocks on a temporary metadata store, with `replication` for its replicas. */
-async function withTable(
-  replication: LocalReplication,
-  schema: TableSchema<Block>,
-  fn: (table: Table<Block>) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "remise-scan-every-replica-" });
-  const db = await KvStore.open(`${dir}/meta.kv`);
-  try {
-    await fn(new Table(schema, db, new KeyedMutex(), replication));
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /**
  * This node and two replicas: "near", which missed the entries a write cut
