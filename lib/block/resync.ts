@@ -71,7 +71,7 @@ export class ResyncQueue {
   /** Hashes being resynced; `againDueMs` is set when an enqueue arrived meanwhile. */
   readonly #inFlight = new Map<string, { againDueMs?: number }>();
 
-  constructor(private readonly db: DbStore, private readonly nowMs: () => number) {}
+  constructor(private readonly db: DbStore, private readonly clock: () => number) {}
 
   /**
    * Queues a block to be resynced in `delayMs`. A hash already queued sooner
@@ -145,6 +145,21 @@ export class ResyncQueue {
     await this.db.commit([{ type: "delete", key: eKey(hash) }]);
   }
 
+  /** The queue's clock now: what is queued from here on is due after it. */
+  nowMs(): number {
+    return this.clock();
+  }
+
+  /**
+   * Whether every block due by `ms` was resynced and none is left failing:
+   * blocks queued later, as new writes' are, do not count.
+   */
+  async doneUpTo(ms: number): Promise<boolean> {
+    const next = await this.nextDueMs();
+    if (next !== undefined && next <= ms) return false;
+    return (await this.errors(1)).length === 0;
+  }
+
   /** When the first queued entry is due, or undefined when the queue is empty. */
   async nextDueMs(): Promise<number | undefined> {
     for await (const { key } of this.db.list({ prefix: ["resync", "q"] }, { limit: 1 })) {
@@ -156,7 +171,7 @@ export class ResyncQueue {
   /** Entries due now, in due order, at most `limit` (not yet claimed). */
   async due(limit = RESYNC_BATCH_MAX): Promise<ResyncItem[]> {
     const items: ResyncItem[] = [];
-    const end = qKey(this.nowMs() + 1, "");
+    const end = qKey(this.clock() + 1, "");
     for await (
       const { key, value } of this.db.list<QueueEntry>({ prefix: ["resync", "q"], end }, { limit })
     ) {
@@ -203,7 +218,7 @@ export class ResyncQueue {
   async fail(item: ResyncItem, error: unknown): Promise<BlockError> {
     const release = await this.#mutex.acquire(item.hash);
     try {
-      const now = this.nowMs();
+      const now = this.clock();
       const attempts = item.attempts + 1;
       const record: BlockError = {
         hash: item.hash,
@@ -233,7 +248,7 @@ export class ResyncQueue {
     const release = await this.#mutex.acquireAll(unique);
     let changed = false;
     try {
-      const due = this.nowMs() + Math.max(0, delayMs);
+      const due = this.clock() + Math.max(0, delayMs);
       const mutations: Mutation[] = [];
       for (const hash of unique) {
         const flight = this.#inFlight.get(hash);

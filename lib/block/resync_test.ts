@@ -335,3 +335,29 @@ Deno.test("enqueueAll queues every local block; the running worker picks them up
     await f.close();
   }
 });
+
+Deno.test("doneUpTo: the blocks queued by a time are fetched, later ones do not count, a failure does", async () => {
+  const f = await fixture();
+  try {
+    const [first, later, missing] = ["queued first", "queued later", "nowhere"].map(block);
+    for (const b of [first, later, missing]) f.refcounts.set(b.hash, 1);
+    f.peers.set(first.hash, first.data);
+    f.peers.set(later.hash, later.data);
+    await f.queue.enqueue(first.hash);
+    const queuedMs = f.queue.nowMs();
+    f.clock.now += 1;
+    await f.queue.enqueue(later.hash); // a block of a write made since
+    assert.equal(await f.queue.doneUpTo(queuedMs), false);
+    const [item] = await f.queue.due(1);
+    assert.equal(item.hash, first.hash);
+    assert.ok(await f.queue.claim(item));
+    assert.equal(await f.queue.doneUpTo(queuedMs), false, "being fetched is not done");
+    await f.queue.succeed(item);
+    assert.equal(await f.queue.doneUpTo(queuedMs), true, "the later block still queued");
+    await f.queue.enqueue(missing.hash);
+    assert.equal(await f.worker.processDue(), 2);
+    assert.equal(await f.queue.doneUpTo(queuedMs), false, "a block that could not be fetched");
+  } finally {
+    await f.close();
+  }
+});

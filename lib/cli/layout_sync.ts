@@ -16,7 +16,7 @@ import { HANDOVER_RETRY_MS, HandoverSchedule } from "./handover_schedule.ts";
 
 /** How often the layout is checked for a change. */
 const LAYOUT_SYNC_CHECK_MS = 2_000;
-/** How often the resync queue is checked while waiting for it to drain. */
+/** How often the resync queue is checked while waiting for the blocks queued to be fetched. */
 const RESYNC_DRAIN_POLL_MS = 1_000;
 
 /**
@@ -111,7 +111,9 @@ export function startLayoutSync(
       return;
     }
     await services.queueAllBlocks();
-    while ((await services.resyncQueue.length()) > 0) {
+    // The blocks queued until now; those of writes made since reach this node as they are made.
+    const queuedMs = services.resyncQueue.nowMs();
+    while (!(await services.resyncQueue.doneUpTo(queuedMs))) {
       if ((currentVersion(system.layout)?.version ?? 0) !== current) return;
       await new Promise((r) => setTimeout(r, RESYNC_DRAIN_POLL_MS));
     }
