@@ -1371,7 +1371,7 @@ async function bitRotFault() {
 /**
  * Every node scrubs its blocks and fetches those it lacks (`remise repair
  * scrub`, `remise repair blocks`), as an operator would after a disk error;
- * resolves once each pass ended and each resync queue is empty, or after 4 min.
+ * resolves once each pass ended and each resync queue is empty, or after 10 min.
  */
 async function repairBlocks() {
   type Worker = { name: string; queueLength?: number; progress?: string };
@@ -1383,7 +1383,8 @@ async function repairBlocks() {
     await admin(n, "POST", "/v1/repair", { what: "scrub" });
     await admin(n, "POST", "/v1/repair", { what: "blocks" });
   }
-  const deadline = Date.now() + 240_000;
+  // A scrub pass reads every block file, throttled: ~75 blocks/s under a run's data.
+  const deadline = Date.now() + 600_000;
   for (const [i, n] of nodes.entries()) {
     for (;;) {
       const list = await workers(n);
@@ -1394,7 +1395,9 @@ async function repairBlocks() {
         break;
       }
       if (Date.now() > deadline) {
-        anomaly(`node ${n.i}: repair not done after 4 min: scrub ${scrub}; resync queue ${resync}`);
+        anomaly(
+          `node ${n.i}: repair not done after 10 min: scrub ${scrub}; resync queue ${resync}`,
+        );
         break;
       }
       await sleep(1000);
