@@ -91,7 +91,7 @@ export function startLayoutSync(
     const changed = versions !== knownVersions;
     knownVersions = versions;
     if (changed) {
-      await services.queueAllBlocks();
+      await services.queueBlocksToMove();
       schedule.layoutChanged();
     }
     if (schedule.isDue()) await handOver();
@@ -110,7 +110,7 @@ export function startLayoutSync(
       );
       return;
     }
-    await services.queueAllBlocks();
+    await services.queueBlocksToMove();
     // The blocks queued until now; those of writes made since reach this node as they are made.
     const queuedMs = services.resyncQueue.nowMs();
     while (!(await services.resyncQueue.doneUpTo(queuedMs))) {

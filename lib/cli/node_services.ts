@@ -40,6 +40,12 @@ export interface NodeServices {
   resyncQueue: ResyncQueue;
   /** Queues every local block and every referenced block for a resync check. */
   queueAllBlocks(): Promise<string>;
+  /**
+   * Queues the blocks a layout change moves: those here that this node no
+   * longer holds, and those it holds now that are not here. Unlike
+   * `queueAllBlocks`, it reads no block file (corruption is the scrub's).
+   */
+  queueBlocksToMove(): Promise<string>;
   /** Queues every block when data_dir holds none while blocks are referenced (a replaced disk). */
   refillEmptyDataDir(): Promise<void>;
   /** Starts a repair in the background; returns what was started. */
@@ -247,10 +253,24 @@ export function startNodeServices(
     return `every local block and ${referenced} referenced blocks queued for resync`;
   }
 
+  async function queueBlocksToMove(): Promise<string> {
+    const leaving = await resyncQueue.enqueueAll(async function* () {
+      for await (const hash of blocks.store.list()) if (!blocks.shouldStore(hash)) yield hash;
+    }());
+    const missing = await resyncQueue.enqueueAll(async function* () {
+      for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
+        const hash = key[2] as string;
+        if (blocks.shouldStore(hash) && !(await blocks.store.has(hash))) yield hash;
+      }
+    }());
+    return `${leaving} blocks to hand over and ${missing} to fetch queued for resync`;
+  }
+
   return {
     registry,
     resyncQueue,
     queueAllBlocks,
+    queueBlocksToMove,
     refillEmptyDataDir,
     repair(kind) {
       return Promise.resolve(startRepair(kind));
