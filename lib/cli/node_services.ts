@@ -243,13 +243,14 @@ export function startNodeServices(
     }
   }
 
+  /** The hashes of the blocks this node has a reference count for. */
+  async function* referencedBlocks(): AsyncIterableIterator<string> {
+    for await (const { key } of db.list({ prefix: ["block", "rc"] })) yield key[2] as string;
+  }
+
   async function queueAllBlocks(): Promise<string> {
     await resyncQueue.enqueueAll(blocks.store);
-    let referenced = 0;
-    for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
-      await resyncQueue.enqueue(key[2] as string);
-      referenced++;
-    }
+    const referenced = await resyncQueue.enqueueAll(referencedBlocks());
     return `every local block and ${referenced} referenced blocks queued for resync`;
   }
 
@@ -258,8 +259,7 @@ export function startNodeServices(
       for await (const hash of blocks.store.list()) if (!blocks.shouldStore(hash)) yield hash;
     }());
     const missing = await resyncQueue.enqueueAll(async function* () {
-      for await (const { key } of db.list({ prefix: ["block", "rc"] })) {
-        const hash = key[2] as string;
+      for await (const hash of referencedBlocks()) {
         if (blocks.shouldStore(hash) && !(await blocks.store.has(hash))) yield hash;
       }
     }());
