@@ -1,6 +1,9 @@
 /** Replications for model tests: a cluster's paths over one store. */
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
+import type { ValuePick } from "../db/db.ts";
+import { pickValue } from "../db/v8_pick.ts";
+import { type ObjectEntry, objectSchema } from "./object_table.ts";
 
 /** This node and a twin that holds what it holds (the same metadata): every tombstone is everywhere. */
 export class Twins extends LocalReplication {
@@ -87,5 +90,44 @@ export class LocksEnded extends ThreeSharing {
       return Promise.resolve({ body: held });
     }
     return super.call(node, path, message);
+  }
+}
+
+/**
+ * Three replicas sharing the metadata, except that "a" also holds `aheadOnA`
+ * (a write that failed after it reached "a" alone) until it reaches this
+ * node's store. Reads ask this node and "b" first, so they miss it.
+ */
+export class OneReplicaAhead extends ThreeSharing {
+  aheadOnA?: ObjectEntry;
+  override readSet(): string[] {
+    return [this.nodeId, "b", "a"];
+  }
+  override async call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (node !== this.nodeId && path.startsWith("objects/key-")) {
+      // "a" and "b" grant key locks: this node's own lease stands for theirs.
+      return { body: path === "objects/key-lock-held" ? { held: true } : null };
+    }
+    const answer = await super.call(node, path, message);
+    const ahead = this.aheadOnA;
+    if (node !== "a" || ahead === undefined) return answer;
+    if (path === "table/object/get") {
+      const { pk, sk } = message.body as { pk: string; sk: string };
+      const held = (answer.body as { entry: ObjectEntry | null }).entry;
+      if (pk !== ahead.bucketId || sk !== ahead.key) return answer;
+      return { body: { entry: held === null ? ahead : objectSchema().merge(held, ahead) } };
+    }
+    const pick = (message.body as { seen?: ValuePick | null }).seen;
+    if (path === "table/object/update" && pick) {
+      // What "a" held before the write: this node's copy, and the version only it has.
+      const seen = (answer.body as { seen: (Pick<ObjectEntry, "versions"> | null)[] }).seen;
+      const aheadSeen = pickValue(ahead, pick) as Pick<ObjectEntry, "versions">;
+      return {
+        body: {
+          seen: seen.map((s) => ({ versions: [...(s?.versions ?? []), ...aheadSeen.versions] })),
+        },
+      };
+    }
+    return answer;
   }
 }

@@ -8,20 +8,24 @@ import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
 import { QuorumError } from "../rpc/quorum.ts";
-import { Twins } from "./_test_replications.ts";
+import type { LocalReplication } from "../rpc/replication.ts";
+import { OneReplicaAhead, Twins } from "./_test_replications.ts";
 import type { HeldKeyLock } from "./key_commit_locks.ts";
 import { ConditionalConflictError, getCurrent, putObject } from "./objects.ts";
 import { Store } from "./store.ts";
 
-/** A store with a replica (the replicated paths) whose key locks the test replaces. */
-async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
+/** A store with replicas (the replicated paths, Twins by default) whose key locks the test may replace. */
+async function withStore(
+  fn: (store: Store) => Promise<void>,
+  replication: LocalReplication = new Twins(),
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "remise-conditional-commit-test-" });
   const db = await KvStore.open(`${dir}/meta`);
   try {
     await fn(
       new Store(db, await BlockStore.open(`${dir}/data`), {
         blockSize: 1024,
-        replication: new Twins(),
+        replication,
       }),
     );
   } finally {
@@ -94,3 +98,29 @@ Deno.test("a conditional write that meets a version written after its check does
     await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, between.uuid);
   }));
+
+Deno.test("a conditional write that meets a version on one replica alone spreads it, so its retry sees it", async () => {
+  const replication = new OneReplicaAhead();
+  await withStore(async (store) => {
+    const put = (text: string, precondition?: () => void) =>
+      putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
+        headers: [],
+        maxSize: 1 << 20,
+        precondition,
+      });
+    await put("base");
+    // A write through a node whose clock is ahead failed after it reached replica "a" alone.
+    const ahead = { ...(await getCurrent(store, "bucket-id", "k"))!.version };
+    ahead.uuid = crypto.randomUUID();
+    ahead.timestampMs = Date.now() + 60_000;
+    replication.aheadOnA = { bucketId: "bucket-id", key: "k", versions: [ahead] };
+    assert.notEqual((await getCurrent(store, "bucket-id", "k"))?.version.uuid, ahead.uuid);
+
+    await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
+    // Spread before the 409: quorum reads (this node and "b") see it now.
+    assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, ahead.uuid);
+    // The retry checks against it, and is written after it.
+    const retried = await put("retried", () => {});
+    assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, retried.version.uuid);
+  }, replication);
+});

@@ -27,6 +27,8 @@ import { lockRegisters, type LockRequest, ObjectLockedError, protectionOf } from
 import { lww, lwwAfter } from "../util/crdt.ts";
 import { untrustedClock } from "../rpc/clock_trust.ts";
 import { log } from "../util/log.ts";
+import { CONFLICT_SPREAD_WAIT_MS } from "../util/limits.ts";
+import { sleep } from "../util/worker.ts";
 import type { DataOwner } from "./data_journal.ts";
 import { errorMessage } from "../util/errors.ts";
 
@@ -103,7 +105,22 @@ async function writeNewest(
     }
   }
   if (newest < first.timestampMs) return first;
-  if (conditional && newerComplete) throw new ConditionalConflictError(key);
+  if (conditional && newerComplete) {
+    // That version may be on one replica alone (a write that failed after
+    // reaching it), where quorum reads miss it: each retry's check would
+    // miss it too, and meet it again, until anti-entropy spread it.
+    const spread = store.objects.spreadCopies(bucketId, key).catch((e) =>
+      log(
+        "remise::model",
+        "warn",
+        `cannot spread the versions of ${key} that a conditional write met: ${errorMessage(e)}`,
+      )
+    );
+    const waited = new AbortController();
+    await Promise.race([spread, sleep(CONFLICT_SPREAD_WAIT_MS, waited.signal)]);
+    waited.abort();
+    throw new ConditionalConflictError(key);
+  }
   const again = version(Math.max(store.nowMs(), newest + 1));
   await store.objects.insert({ bucketId, key, versions: [again] });
   return again;

@@ -155,16 +155,39 @@ export class Table<E> {
       (node) => this.#getOn(node, partitionKey, sortKey, "high"),
     );
     const merged = this.#mergeCopies(answers.map((a) => a.value));
-    if (merged !== undefined && answers.length > 1) {
-      const behind = answers.filter((a) => a.value === undefined || !stableEqual(a.value, merged));
-      for (const { node } of behind) {
+    if (answers.length > 1) {
+      for (const repair of this.#repairBehind(answers, merged)) repair.catch(() => {});
+    }
+    return merged;
+  }
+
+  /**
+   * Reads an entry from every replica that answers, and writes the merged
+   * copies to those that lack part of it; resolves once they stored it or
+   * failed. A write that failed after it reached one replica alone is then
+   * on every replica up, where quorum reads see it, without waiting for
+   * anti-entropy to spread it.
+   */
+  async spreadCopies(partitionKey: string, sortKey = ""): Promise<void> {
+    const copies = await this.copiesOnReplicas(partitionKey, sortKey, "high");
+    const answers = [...copies].map(([node, value]) => ({ node, value }));
+    const merged = this.#mergeCopies(answers.map((a) => a.value));
+    await Promise.allSettled(this.#repairBehind(answers, merged));
+  }
+
+  /** Sends `merged` to the replicas whose copy lacks part of it (read repair). */
+  #repairBehind(
+    copies: { node: string; value: E | undefined }[],
+    merged: E | undefined,
+  ): Promise<unknown>[] {
+    if (merged === undefined) return [];
+    return copies
+      .filter((c) => c.value === undefined || !stableEqual(c.value, merged))
+      .map(({ node }) =>
         this.replication.call(node, `${this.#path}/update`, { body: { entries: [merged] } }, {
           priority: "high",
         })
-          .catch(() => {});
-      }
-    }
-    return merged;
+      );
   }
 
   /**
@@ -188,10 +211,14 @@ export class Table<E> {
    * Each replica's copy of an entry, from the replicas that answer (a copy
    * undefined: that replica holds none); those that fail are left out.
    */
-  async copiesOnReplicas(partitionKey: string, sortKey = ""): Promise<Map<string, E | undefined>> {
+  async copiesOnReplicas(
+    partitionKey: string,
+    sortKey = "",
+    priority: "high" | "background" = "background",
+  ): Promise<Map<string, E | undefined>> {
     const nodes = replicasOf(this.replication, this.partitionOf(partitionKey));
     const answers = await Promise.allSettled(
-      nodes.map((node) => this.#getOn(node, partitionKey, sortKey, "background")),
+      nodes.map((node) => this.#getOn(node, partitionKey, sortKey, priority)),
     );
     const copies = new Map<string, E | undefined>();
     answers.forEach((a, i) => {

@@ -130,6 +130,13 @@ export const DELETE_OBJECTS_MAX_KEYS = 1000;
 /** Largest XML request body accepted (DeleteObjects with 1000 long keys fits). */
 export const XML_BODY_MAX_BYTES = 2 * 1024 * 1024;
 
+/**
+ * How long a conditional write that met a newer version (409) waits while
+ * that version is spread to every replica up (see writeNewest): a retry
+ * then sees it. A replica slower than this gets it later, in the background.
+ */
+export const CONFLICT_SPREAD_WAIT_MS = 5_000;
+
 /** An RPC that gets no response header (and makes no progress sending its body) within this is cancelled on both ends. */
 export const RPC_TIMEOUT_MS = 30_000;
 
