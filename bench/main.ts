@@ -17,6 +17,7 @@ import {
   largePhases,
   listPhases,
   type Measures,
+  mediumPhases,
   multipartPhase,
   type Plan,
   putLatencyPhase,
@@ -29,7 +30,7 @@ import { ProcSampler } from "./proc_stats.ts";
 import { BENCH_REGION, type RemiseNode, RemiseNode as Node, startCluster } from "./remise_node.ts";
 import { buildRows, type Ceilings, missedTargets, renderTable } from "./report.ts";
 
-const ALL_PHASES = ["large", "ttfb", "multipart", "small", "list", "cluster"] as const;
+const ALL_PHASES = ["large", "ttfb", "multipart", "small", "medium", "list", "cluster"] as const;
 const NULL_SERVER = new URL("./null_server.ts", import.meta.url).pathname;
 
 interface Options {
@@ -142,6 +143,7 @@ async function runSuite(ctx: SuiteContext, out: Measures, withList: boolean) {
   if (phases.has("ttfb")) await ttfbPhases(ctx, out);
   if (phases.has("multipart")) await multipartPhase(ctx, out);
   if (phases.has("small")) await smallPhases(ctx, out);
+  if (phases.has("medium")) await mediumPhases(ctx, out);
   if (withList && phases.has("list")) await listPhases(ctx, out);
 }
 
@@ -251,7 +253,7 @@ try {
         }
       }
     });
-  } else if (["large", "ttfb", "multipart", "small", "list"].some((p) => phases.has(p))) {
+  } else if (["large", "ttfb", "multipart", "small", "medium", "list"].some((p) => phases.has(p))) {
     await group("single node", async () => {
       log(`[${elapsed()}] single node`);
       const node = await Node.start(`${root}/single`, { denoFlags: serverFlags });
@@ -304,7 +306,14 @@ try {
             smallMs: plan.clusterSmallMs,
           },
           want: (name) =>
-            ["large.put.seq", "small.PUT.c32", "small.GET.c32", "put64k.c1"].includes(name),
+            [
+              "large.put.seq",
+              "small.PUT.c32",
+              "small.GET.c32",
+              "medium.PUT.c32",
+              "medium.GET.c32",
+              "put64k.c1",
+            ].includes(name),
         };
         await ctx.createBucket!("bench");
         await largePhases(ctx, cluster);
@@ -315,6 +324,7 @@ try {
           want: (name) => name === "large.put.par",
         }, cluster);
         await smallPhases(ctx, cluster);
+        await mediumPhases(ctx, cluster);
         await putLatencyPhase(ctx, cluster, "put64k.c1", 64 * 1024);
       } finally {
         await Promise.all(nodes.map(async (n) => {

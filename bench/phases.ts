@@ -17,6 +17,8 @@ export interface Plan {
   largeCount: number;
   smallBytes: number;
   smallMs: number;
+  /** Objects of one block or less that are not inline: most files of a photo or document store. */
+  mediumBytes: number;
   listCounts: number[];
   listDirs: number;
   ttfbBytes: number;
@@ -42,6 +44,7 @@ export const FULL_PLAN: Plan = {
   largeCount: 4,
   smallBytes: 4096,
   smallMs: 5000,
+  mediumBytes: 64 * 1024,
   listCounts: [10_000, 100_000],
   listDirs: 100,
   ttfbBytes: 64 * MiB,
@@ -299,6 +302,41 @@ export async function multipartPhase(ctx: SuiteContext, out: Measures): Promise<
     });
     return { value: r.mibPerSec, unit: "MiB/s", genCpuPct: r.genCpuPct, raw: { ...r } };
   }, ctx.bestOf);
+}
+
+/**
+ * Medium objects (`mediumBytes`, stored in a block of their own, not inline):
+ * PUT then GET at concurrency 32, each for a fixed time.
+ */
+export async function mediumPhases(ctx: SuiteContext, out: Measures) {
+  const { plan, load, bucket } = ctx;
+  let made: KeyRange | undefined;
+  await phase({ ...ctx, want: undefined }, out, "medium.PUT.c32", async () => {
+    const r = await load.call<SmallResult>({
+      cmd: "small",
+      method: "PUT",
+      bucket,
+      prefix: "medium/",
+      size: plan.mediumBytes,
+      concurrency: 32,
+      durationMs: plan.smallMs,
+    });
+    made = ["medium/", 0, r.consumed];
+    return smallMeasure(r);
+  });
+  if (!made) return;
+  ctx.created.push({ bucket, keys: [made] });
+  await phase(ctx, out, "medium.GET.c32", async () =>
+    smallMeasure(
+      await load.call<SmallResult>({
+        cmd: "small",
+        method: "GET",
+        bucket,
+        keys: [made!],
+        concurrency: 32,
+        durationMs: plan.smallMs,
+      }),
+    ));
 }
 
 /**

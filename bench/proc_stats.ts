@@ -18,7 +18,8 @@ export interface ProcPhaseStats {
   cpuPct: number;
 }
 
-function readStatus(pid: number): { rssKiB: number; hwmKiB: number } | undefined {
+/** Resident memory of `pid` now (VmRSS) and at its peak (VmHWM), KiB; undefined once it is gone. */
+export function readStatus(pid: number): { rssKiB: number; hwmKiB: number } | undefined {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/status`);
     const rss = /^VmRSS:\s+(\d+) kB/m.exec(text);

@@ -255,6 +255,17 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
       rows.push(r);
     }
   }
+  const mediumSize = `${plan.mediumBytes / 1024} KiB`;
+  for (const method of ["PUT", "GET"]) {
+    const key = `medium.${method}.c32`;
+    if (!s[key]) continue;
+    rows.push(
+      fromMeasure(P, `${method} ${mediumSize} c=32`, s[key], {
+        value: client[key]?.value,
+        by: "client",
+      }),
+    );
+  }
   const biggest = Math.max(...plan.listCounts);
   for (const count of plan.listCounts) {
     const tag = count >= 1000 ? `${count / 1000}k` : String(count);
@@ -306,6 +317,16 @@ export function buildRows({ plan, ceilings, client, single, cluster, singleLabel
     rows.push(
       fromMeasure("cluster×3", `GET ${smallSize} c=32`, cluster["small.GET.c32"], {
         value: s["small.GET.c32"]?.value,
+        by: "single",
+      }),
+    );
+  }
+  for (const method of ["PUT", "GET"]) {
+    const key = `medium.${method}.c32`;
+    if (!cluster[key]) continue;
+    rows.push(
+      fromMeasure("cluster×3", `${method} ${mediumSize} c=32`, cluster[key], {
+        value: s[key]?.value,
         by: "single",
       }),
     );
