@@ -12,6 +12,7 @@ import type { LocalReplication } from "../rpc/replication.ts";
 import { OneReplicaAhead, Twins } from "./_test_replications.ts";
 import type { HeldKeyLock } from "./key_commit_locks.ts";
 import { ConditionalConflictError, getCurrent, putObject } from "./objects.ts";
+import type { ObjectVersion } from "./object_table.ts";
 import { Store } from "./store.ts";
 
 /** A store with replicas (the replicated paths, Twins by default) whose key locks the test may replace. */
@@ -32,6 +33,23 @@ async function withStore(
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** Writes `text` as object "k"; a `precondition` makes the write conditional. */
+function put(store: Store, text: string, precondition?: () => void) {
+  return putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
+    headers: [],
+    maxSize: 1 << 20,
+    precondition,
+  });
+}
+
+/** A copy of "k"'s current version, as another write timestamped a minute ahead would make. */
+async function versionAhead(store: Store): Promise<ObjectVersion> {
+  const version = { ...(await getCurrent(store, "bucket-id", "k"))!.version };
+  version.uuid = crypto.randomUUID();
+  version.timestampMs = Date.now() + 60_000;
+  return version;
 }
 
 Deno.test("a conditional write whose locks ended while it wrote fails (503), its data kept", () =>
@@ -74,18 +92,10 @@ Deno.test("a conditional write whose locks ended while it wrote fails (503), its
 
 Deno.test("a conditional write that meets a version written after its check does not replace it (409)", () =>
   withStore(async (store) => {
-    const put = (text: string, precondition?: () => void) =>
-      putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
-        headers: [],
-        maxSize: 1 << 20,
-        precondition,
-      });
-    await put("base");
+    await put(store, "base");
     // Another node's write lands between this write's check and its write, with a
     // timestamp ahead of this node's clock (as its clock may be).
-    const between = { ...(await getCurrent(store, "bucket-id", "k"))!.version };
-    between.uuid = crypto.randomUUID();
-    between.timestampMs = Date.now() + 60_000;
+    const between = await versionAhead(store);
     const lock: HeldKeyLock = {
       confirm: async (written = false) => {
         if (!written) {
@@ -95,32 +105,24 @@ Deno.test("a conditional write that meets a version written after its check does
       release: () => {},
     };
     Object.assign(store.keyCommits, { acquire: () => Promise.resolve(lock) });
-    await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
+    await assert.rejects(put(store, "conditional", () => {}), ConditionalConflictError);
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, between.uuid);
   }));
 
 Deno.test("a conditional write that meets a version on one replica alone spreads it, so its retry sees it", async () => {
   const replication = new OneReplicaAhead();
   await withStore(async (store) => {
-    const put = (text: string, precondition?: () => void) =>
-      putObject(store, "bucket-id", "k", new Blob([text]).stream(), {
-        headers: [],
-        maxSize: 1 << 20,
-        precondition,
-      });
-    await put("base");
+    await put(store, "base");
     // A write through a node whose clock is ahead failed after it reached replica "a" alone.
-    const ahead = { ...(await getCurrent(store, "bucket-id", "k"))!.version };
-    ahead.uuid = crypto.randomUUID();
-    ahead.timestampMs = Date.now() + 60_000;
+    const ahead = await versionAhead(store);
     replication.aheadOnA = { bucketId: "bucket-id", key: "k", versions: [ahead] };
     assert.notEqual((await getCurrent(store, "bucket-id", "k"))?.version.uuid, ahead.uuid);
 
-    await assert.rejects(put("conditional", () => {}), ConditionalConflictError);
+    await assert.rejects(put(store, "conditional", () => {}), ConditionalConflictError);
     // Spread before the 409: quorum reads (this node and "b") see it now.
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, ahead.uuid);
     // The retry checks against it, and is written after it.
-    const retried = await put("retried", () => {});
+    const retried = await put(store, "retried", () => {});
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, retried.version.uuid);
   }, replication);
 });
