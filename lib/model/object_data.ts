@@ -13,8 +13,12 @@ import {
   toBase64,
   toHex,
 } from "../util/hash.ts";
-import type { OrderedMd5 } from "../util/block_hashing.ts";
-import { BLOCKS_IN_FLIGHT_PER_UPLOAD, INLINE_THRESHOLD_BYTES } from "../util/limits.ts";
+import { type BlockHashing, inlineHashing, type OrderedMd5 } from "../util/block_hashing.ts";
+import {
+  BLOCKS_IN_FLIGHT_PER_UPLOAD,
+  HASH_ON_REQUEST_THREAD_MAX_BYTES,
+  INLINE_THRESHOLD_BYTES,
+} from "../util/limits.ts";
 import type { DataPart } from "./object_table.ts";
 import type { VersionBlock } from "./version_table.ts";
 import { blockCheck } from "../block/block_store.ts";
@@ -66,9 +70,11 @@ export async function writeData(
   body: ReadableStream<Uint8Array> | null,
   options: WriteDataOptions,
 ): Promise<WrittenData> {
-  const hashing = store.blocks.store.hashing;
-  // The MD5 goes block by block (off this thread when there are hash workers);
-  // data that stays inline is hashed here at the end.
+  const small = options.sizeHint !== undefined &&
+    options.sizeHint <= HASH_ON_REQUEST_THREAD_MAX_BYTES;
+  const hashing = small ? inlineHashing : store.blocks.store.hashing;
+  // The MD5 goes block by block (off this thread when there are hash workers,
+  // unless the data is small); data that stays inline is hashed here at the end.
   let md5: OrderedMd5 | undefined;
   const checksum: Hasher | undefined = options.checksumAlgorithm
     ? checksumHasher(options.checksumAlgorithm)
@@ -106,10 +112,10 @@ export async function writeData(
     // MD5 updates are queued in block order; each block is stored once hashed.
     const key = options.encryptWith;
     const stored = md5.update(block).then(async (hashed) => {
-      if (!key) return storeBlock(store, hashed, true);
+      if (!key) return storeBlock(store, hashed, true, hashing);
       const sealed = await key.transformBlock(hashed, options.dataId, blockOffset);
       store.blockBuffers.give(hashed);
-      return storeBlock(store, sealed);
+      return storeBlock(store, sealed, false, hashing);
     });
     stored.finally(permit).catch(() => {});
     inFlight.push(
@@ -182,14 +188,16 @@ export type StoredBlock = Pick<VersionBlock, "hash" | "size" | "crc32">;
 /**
  * Stores a block on its replicas; resolves to what names it once a write
  * quorum has it. With `reuse`, the block's buffer goes back to the store's
- * pool once every replica has it: the caller must not keep it.
+ * pool once every replica has it: the caller must not keep it. `hashing`
+ * computes its SHA-256 (the store's, by default).
  */
 export async function storeBlock(
   store: Store,
   block: Uint8Array,
   reuse = false,
+  hashing: BlockHashing = store.blocks.store.hashing,
 ): Promise<StoredBlock> {
-  const { hex: hash, data } = await store.blocks.store.hashing.sha256(block);
+  const { hex: hash, data } = await hashing.sha256(block);
   const crc32 = crc32Of(data);
   await store.blocks.putBlock(
     hash,

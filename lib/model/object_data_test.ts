@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { KvStore } from "../db/kv_store.ts";
 import { BlockStore } from "../block/block_store.ts";
-import { WorkerHashing } from "../util/block_hashing.ts";
+import { createHash } from "node:crypto";
+import { type BlockHashing, inlineHashing, WorkerHashing } from "../util/block_hashing.ts";
 import { readParts, writeData } from "./object_data.ts";
 import { Store } from "./store.ts";
 
@@ -162,4 +163,32 @@ Deno.test("a read the client cancels while a block is on its way logs no failure
     }
     assert.deepEqual(errors, []);
   });
+});
+
+Deno.test("data announced as small is hashed on the request thread, larger data by the store's hashing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  let calls = 0;
+  const counted: BlockHashing = {
+    sha256: (data) => (calls++, inlineHashing.sha256(data)),
+    md5: () => (calls++, inlineHashing.md5()),
+    close: () => {},
+  };
+  try {
+    const store = new Store(db, await BlockStore.open(`${dir}/data`, counted), {
+      blockSize: BLOCK,
+    });
+    for (const [size, hashedByStore] of [[BLOCK, false], [3 * BLOCK, true]] as const) {
+      calls = 0;
+      const data = dataOf(size, size);
+      const part = await storedPart(store, `data-${size}`, data);
+      assert.equal(part.etag, createHash("md5").update(data).digest("hex"));
+      const back = await readAll(await readParts(store, [part], { start: 0, end: size }));
+      assert.ok(back.every((b, i) => b === data[i]), `${size} bytes read back`);
+      assert.equal(calls > 0, hashedByStore, `${size} bytes: hashed by the store's hashing`);
+    }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -7,6 +7,14 @@
  */
 export const INLINE_THRESHOLD_BYTES = 8 * 1024;
 
+/**
+ * Objects announced (Content-Length) no larger than this are hashed on the
+ * request thread rather than by the hashing workers: the three messages to
+ * a worker cost the request thread about what hashing them there does, and
+ * the worker's time besides.
+ */
+export const HASH_ON_REQUEST_THREAD_MAX_BYTES = 128 * 1024;
+
 /** Access keys read for request authentication are reused this long (a deleted key may work that long on other nodes). */
 export const ACCESS_KEY_CACHE_MS = 2_000;
 
