@@ -100,6 +100,8 @@ export class LocksEnded extends ThreeSharing {
  */
 export class OneReplicaAhead extends ThreeSharing {
   aheadOnA?: ObjectEntry;
+  /** While set, "a" answers no read of an object entry (hung, or behind a dead link). */
+  aHangs = false;
   override readSet(): string[] {
     return [this.nodeId, "b", "a"];
   }
@@ -108,6 +110,7 @@ export class OneReplicaAhead extends ThreeSharing {
       // "a" and "b" grant key locks: this node's own lease stands for theirs.
       return { body: path === "objects/key-lock-held" ? { held: true } : null };
     }
+    if (node === "a" && this.aHangs && path === "table/object/get") return new Promise(() => {});
     const answer = await super.call(node, path, message);
     const ahead = this.aheadOnA;
     if (node !== "a" || ahead === undefined) return answer;

@@ -126,3 +126,18 @@ Deno.test("a conditional write that meets a version on one replica alone spreads
     assert.equal((await getCurrent(store, "bucket-id", "k"))?.version.uuid, retried.version.uuid);
   }, replication);
 });
+
+Deno.test("a conditional write that meets a newer version answers 409 though a replica does not answer its spreading", async () => {
+  const replication = new OneReplicaAhead();
+  await withStore(async (store) => {
+    await put(store, "base");
+    replication.aheadOnA = {
+      bucketId: "bucket-id",
+      key: "k",
+      versions: [await versionAhead(store)],
+    };
+    replication.aHangs = true;
+    // The spreading waits for a bounded time (CONFLICT_SPREAD_WAIT_MS), then the 409 goes out.
+    await assert.rejects(put(store, "conditional", () => {}), ConditionalConflictError);
+  }, replication);
+});
