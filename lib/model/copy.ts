@@ -60,7 +60,7 @@ export async function copyRange(
     : undefined;
   let out = 0;
   const addBlock = async ({ hash, size, crc32 }: StoredBlock) => {
-    await store.versions.insert({ dataId, offset: out, hash, size, crc32, deleted: false });
+    await store.recordBlocks([{ dataId, offset: out, hash, size, crc32, deleted: false }]);
     out += size;
   };
   const addBytes = async (bytes: Uint8Array) => await addBlock(await storeBlock(store, bytes));

@@ -96,7 +96,7 @@ export async function writeData(
     unrecorded.push(entry);
     recording = recording.then(() => {
       const batch = unrecorded.splice(0);
-      return batch.length > 0 ? store.versions.insertMany(batch) : undefined;
+      return batch.length > 0 ? store.recordBlocks(batch) : undefined;
     }).catch(fail);
   };
 

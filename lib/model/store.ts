@@ -122,11 +122,14 @@ export class Store {
     this.blockRefs = new Table(blockRefSchema(this.blocks), ...tableArgs);
     // The block references of one transaction's version entries are written
     // together once it commits: concurrent writes, so that their commits group.
+    // Every replica writes those of deletions; the writer of new version
+    // entries writes their references itself (`recordBlocks`).
     const refsOf = new WeakMap<LocalTransaction, BlockRef[]>();
     this.versions = new Table(
       versionSchema((old, next, tx) => {
         const wasLive = old !== undefined && !old.deleted;
         if (wasLive === !next.deleted) return;
+        if (!next.deleted && tx.writerDerives) return;
         let refs = refsOf.get(tx);
         if (refs === undefined) {
           refsOf.set(tx, refs = []);
@@ -174,6 +177,19 @@ export class Store {
       this.blockRefs,
       this.uploads,
     ];
+  }
+
+  /**
+   * Records new blocks of data: their version entries, then their block
+   * references, each at a write quorum. Only the writer writes the
+   * references (the replicas of the version entries leave them to it): a
+   * version entry that a failure leaves without them belongs to data that
+   * nothing acknowledged, which is released, and a block without a live
+   * reference is only collected a grace delay after it was stored.
+   */
+  async recordBlocks(entries: VersionBlock[]): Promise<void> {
+    await this.versions.insertMany(entries, { writerDerives: true });
+    await this.blockRefs.insertMany(entries.map(blockRefOf));
   }
 
   /**

@@ -68,4 +68,11 @@ export interface LocalTransaction {
    */
   onSettled(done: () => void, failed: () => void): void;
   readonly mutations: readonly Mutation[];
+  /**
+   * The entries come from a writer that writes, itself and before it goes
+   * on, the live entries they imply in other tables (`WriteOptions`): the
+   * `updated` hook may leave those to it. False for entries that anti-entropy,
+   * a read's repair or a handover brings, whose writer may be long gone.
+   */
+  readonly writerDerives: boolean;
 }

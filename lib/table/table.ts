@@ -76,6 +76,18 @@ interface RangeRequest {
   pick?: ValuePick;
 }
 
+/** How a write reaches the replicas. */
+export interface WriteOptions {
+  /**
+   * The caller writes the live entries these imply in other tables once this
+   * write succeeds, before it acknowledges anything that relies on them: the
+   * replicas' `updated` hooks may leave them to it (see
+   * `LocalTransaction.writerDerives`). Replicas from before it derive them
+   * anyway, which is only more work.
+   */
+  writerDerives?: boolean;
+}
+
 export class Table<E> {
   readonly #partitionCache = new Map<string, number>();
   readonly #path: string;
@@ -93,8 +105,12 @@ export class Table<E> {
   ) {
     this.#path = `table/${schema.name}`;
     replication.register(`${this.#path}/update`, async (_from, m) => {
-      const { entries, seen } = m.body as { entries: E[]; seen?: ValuePick | null };
-      const before = await this.applyLocal(entries);
+      const { entries, seen, writerDerives } = m.body as {
+        entries: E[];
+        seen?: ValuePick | null;
+        writerDerives?: boolean | null;
+      };
+      const before = await this.applyLocal(entries, { writerDerives: writerDerives === true });
       if (!seen) return { body: null };
       return {
         body: { seen: before.map((old) => old === undefined ? null : pickValue(old, seen)) },
@@ -281,7 +297,7 @@ export class Table<E> {
   }
 
   /** Sends the entries to every replica of their partitions; resolves once a write quorum stored them. */
-  async insertMany(entries: E[]): Promise<void> {
+  async insertMany(entries: E[], options: WriteOptions = {}): Promise<void> {
     if (entries.length === 0) return;
     const byPartition = new Map<number, E[]>();
     for (const e of entries) {
@@ -292,13 +308,19 @@ export class Table<E> {
     }
     await Promise.all(
       [...byPartition].map(([partition, group]) =>
-        this.#writePartition(partition, { entries: group })
+        this.#writePartition(
+          partition,
+          options.writerDerives ? { entries: group, writerDerives: true } : { entries: group },
+        )
       ),
     );
   }
 
   /** Sends an `update` to every replica of the partition; resolves with a write quorum's answers. */
-  #writePartition(partition: number, body: { entries: E[]; seen?: ValuePick }) {
+  #writePartition(
+    partition: number,
+    body: { entries: E[]; seen?: ValuePick; writerDerives?: boolean },
+  ) {
     return quorumWrite(
       `write ${this.schema.name} entries`,
       this.replication.writeSets(partition),
@@ -409,10 +431,10 @@ export class Table<E> {
    * entries refused for lack of space fail the call once the others are
    * stored, so that a batch (anti-entropy's) still brings its deletions.
    */
-  async applyLocal(entries: E[]): Promise<(E | undefined)[]> {
+  async applyLocal(entries: E[], options: WriteOptions = {}): Promise<(E | undefined)[]> {
     if (entries.length === 0) return [];
     const release = await this.mutex.acquireAll(entries.flatMap((e) => this.#lockKeys(e)));
-    const tx = new DbTransaction(this.db);
+    const tx = new DbTransaction(this.db, options.writerDerives);
     const before: (E | undefined)[] = new Array(entries.length);
     const ends = new PartitionEnds(this.schema, (pk, sk) => this.#getIn(tx, pk, sk));
     let refused: OutOfSpaceError | undefined;

@@ -7,7 +7,7 @@ export class DbTransaction implements LocalTransaction {
   readonly #after: (() => Promise<void>)[] = [];
   readonly #settled: { done: () => void; failed: () => void }[] = [];
 
-  constructor(private readonly db: DbStore) {}
+  constructor(private readonly db: DbStore, readonly writerDerives = false) {}
 
   async get<T>(key: DbKey): Promise<T | undefined> {
     const pending = this.pending<T>(key);
