@@ -2500,8 +2500,9 @@ async function cleanup() {
 }
 
 /**
- * Every node's metadata, read once they are stopped: missing data and wrong
- * Merkle leaves are anomalies; data that nothing names, not even a node's
+ * Every node's metadata, read once they are stopped: missing data, blocks of
+ * complete versions without a live reference, and wrong Merkle leaves are
+ * anomalies; data that nothing names, not even a node's
  * journal (which its next process settles), is told as leaked.
  */
 async function checkStoppedNodes() {
@@ -2511,6 +2512,9 @@ async function checkStoppedNodes() {
     console.log(`metadata of node ${i}: ${describeReport(report)}`);
     for (const part of report.missing) {
       anomaly(`node ${i}: a complete version's data is missing: ${JSON.stringify(part)}`);
+    }
+    for (const block of report.unreferenced) {
+      anomaly(`node ${i}: a complete version's block is not referenced: ${JSON.stringify(block)}`);
     }
     for (const leaf of report.merkleLeaves.wrong) {
       anomaly(`node ${i}: Merkle leaf ${leaf} does not match the entries under it`);

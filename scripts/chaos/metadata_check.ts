@@ -1,9 +1,12 @@
 /**
  * An offline check of a stopped node's metadata store: that every complete
  * object version's data is there (each part's block entries live and adding
- * up to its size), that the Merkle index that anti-entropy compares matches
- * the entries (a node of a cluster), and how much live data nothing names (a
- * leak).
+ * up to its size) and referenced (each of those blocks' references live, and
+ * its reference count above zero: else garbage collection takes the block;
+ * this assumes the node holds every partition, as each node of a 3-node
+ * cluster with 3 replicas does), that the Merkle index that anti-entropy
+ * compares matches the entries (a node of a cluster), and how much live data
+ * nothing names (a leak).
  *
  *   deno run -A --unstable-kv scripts/chaos/metadata_check.ts METADATA_DIR...
  *
@@ -14,6 +17,7 @@
 import { KvStore } from "../../lib/db/kv_store.ts";
 import type { ObjectEntry } from "../../lib/model/object_table.ts";
 import type { VersionBlock } from "../../lib/model/version_table.ts";
+import type { BlockRef } from "../../lib/model/block_ref_table.ts";
 import { type MultipartUpload, uploadDataIds } from "../../lib/model/mpu_table.ts";
 import {
   DIGEST_BYTES,
@@ -34,6 +38,15 @@ export interface MissingPart {
   problem: string;
 }
 
+/** A live block of a complete version that garbage collection could take. */
+export interface UnreferencedBlock {
+  key: string;
+  dataId: string;
+  hash: string;
+  /** "no reference", "reference deleted", or "reference count 0". */
+  problem: string;
+}
+
 /** Live data that no complete version and no upload going on names. */
 export interface Unnamed {
   dataIds: number;
@@ -44,6 +57,9 @@ export interface MetadataReport {
   path: string;
   partsChecked: number;
   missing: MissingPart[];
+  /** Block entries of the parts checked (live ones), and those not referenced. */
+  blocksChecked: number;
+  unreferenced: UnreferencedBlock[];
   /** Merkle leaves checked, and those whose digest is not that of the entries under them. */
   merkleLeaves: { checked: number; wrong: string[] };
   /** Data of PutObjects still recorded as uploading: collected after 7 days (abandoned uploads). */
@@ -83,6 +99,7 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
   try {
     const blocks = new Map<string, DataBlocks>();
     const liveBlocks = new Set<string>();
+    const liveHashesOf = new Map<string, string[]>();
     for await (const b of tableEntries<VersionBlock>(db, "version")) {
       const data = blocks.get(b.dataId) ?? { live: 0, deleted: 0, liveBytes: 0 };
       if (b.deleted) data.deleted++;
@@ -90,8 +107,19 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
         data.live++;
         data.liveBytes += b.size;
         liveBlocks.add(b.hash);
+        const hashes = liveHashesOf.get(b.dataId);
+        if (hashes) hashes.push(b.hash);
+        else liveHashesOf.set(b.dataId, [b.hash]);
       }
       blocks.set(b.dataId, data);
+    }
+    const refs = new Map<string, boolean>();
+    for await (const r of tableEntries<BlockRef>(db, "block_ref")) {
+      refs.set(`${r.hash}/${r.dataId}`, !r.deleted);
+    }
+    const refcounts = new Map<string, number>();
+    for await (const { key, value } of db.list<{ count: number }>({ prefix: ["block", "rc"] })) {
+      refcounts.set(key[2] as string, value.count);
     }
     const uploadsGoingOn = new Set<string>();
     const uploadsEnded = new Set<string>();
@@ -104,6 +132,8 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
       path,
       partsChecked: 0,
       missing: [],
+      blocksChecked: 0,
+      unreferenced: [],
       merkleLeaves: await checkMerkleIndex(db),
       uploading: { dataIds: 0, bytes: 0 },
       endedUploads: { dataIds: 0, bytes: 0 },
@@ -122,6 +152,20 @@ export async function checkMetadata(metadataDir: string): Promise<MetadataReport
         for (const part of state.data.parts) {
           report.partsChecked++;
           complete.add(part.dataId);
+          for (const hash of liveHashesOf.get(part.dataId) ?? []) {
+            report.blocksChecked++;
+            const ref = refs.get(`${hash}/${part.dataId}`);
+            const problem = ref === undefined
+              ? "no reference"
+              : !ref
+              ? "reference deleted"
+              : !(refcounts.get(hash)! > 0)
+              ? "reference count 0"
+              : undefined;
+            if (problem) {
+              report.unreferenced.push({ key: entry.key, dataId: part.dataId, hash, problem });
+            }
+          }
           const data = blocks.get(part.dataId);
           // An empty part (an empty object of a versioned key) has no blocks to miss.
           if (part.size === 0 && data === undefined) continue;
@@ -202,6 +246,7 @@ export function describeReport(report: MetadataReport): string {
   const unnamed = (u: Unnamed) => `${u.dataIds} (${mib(u.bytes)})`;
   const merkle = report.merkleLeaves;
   return `${report.partsChecked} parts checked, ${report.missing.length} missing; ` +
+    `${report.blocksChecked} of their blocks checked, ${report.unreferenced.length} unreferenced; ` +
     `${merkle.checked} Merkle leaves checked, ${merkle.wrong.length} wrong; live data ` +
     `named by nothing here: ${unnamed(report.leaked)}, by this node's journal only: ` +
     `${unnamed(report.noted)}, by a PutObject still uploading: ${unnamed(report.uploading)}, ` +
@@ -218,11 +263,15 @@ if (import.meta.main) {
     const report = await checkMetadata(dir);
     console.log(`${report.path}: ${describeReport(report)}`);
     for (const part of report.missing) console.log(`  missing: ${JSON.stringify(part)}`);
+    for (const block of report.unreferenced) {
+      console.log(`  unreferenced: ${JSON.stringify(block)}`);
+    }
     for (const leaf of report.merkleLeaves.wrong) console.log(`  wrong Merkle leaf: ${leaf}`);
     if (report.leaked.ids.length > 0) {
       console.log(`  data ids named by nothing here: ${report.leaked.ids.slice(0, 10).join(", ")}`);
     }
-    problems += report.missing.length + report.merkleLeaves.wrong.length;
+    problems += report.missing.length + report.unreferenced.length +
+      report.merkleLeaves.wrong.length;
   }
   Deno.exit(problems > 0 ? 1 : 0);
 }

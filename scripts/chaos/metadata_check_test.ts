@@ -9,11 +9,18 @@ import { checkMetadata } from "./metadata_check.ts";
 
 const BUCKET = "bucket-id";
 
+/** The hashes of a data id's blocks, in order. */
+async function blocksOf(store: Store, dataId: string): Promise<string[]> {
+  const hashes: string[] = [];
+  for await (const block of store.versions.scan(dataId)) hashes.push(block.hash);
+  return hashes;
+}
+
 function randomBody(): ReadableStream<Uint8Array> {
   return new Blob([crypto.getRandomValues(new Uint8Array(3000))]).stream();
 }
 
-Deno.test("the metadata check finds a complete version's missing data, and data nothing names", async () => {
+Deno.test("the metadata check finds a complete version's missing data, its unreferenced blocks, and data nothing names", async () => {
   const dir = await Deno.makeTempDir({ prefix: "remise-metadata-check-test-" });
   const leaked = crypto.randomUUID();
   const noted = crypto.randomUUID();
@@ -57,13 +64,29 @@ Deno.test("the metadata check finds a complete version's missing data, and data 
       await store.journal.begin(noted, { kind: "object", bucketId: BUCKET, key: "cut-off" });
       await write(noted);
       assert.equal((await getCurrent(store, BUCKET, "kept"))?.data.type, "parts");
+      // Blocks that garbage collection could take, as a bug would leave them: one without its
+      // reference, one whose reference count says no reference.
+      const unreferenced = await put("unreferenced");
+      const zero = await put("zero");
+      const [lost] = await blocksOf(store, unreferenced.version.uuid);
+      await db.commit([{
+        type: "delete",
+        key: ["t", "block_ref", store.blockRefs.partitionOf(lost), lost, unreferenced.version.uuid],
+      }]);
+      const [uncounted] = await blocksOf(store, zero.version.uuid);
+      await db.commit([{ type: "set", key: ["block", "rc", uncounted], value: { count: 0 } }]);
     } finally {
       db.close();
     }
 
     const report = await checkMetadata(`${dir}/meta`);
-    assert.equal(report.partsChecked, 3);
+    assert.equal(report.partsChecked, 5);
     assert.deepEqual(report.missing.map((m) => [m.key, m.problem]), [["broken", "no blocks"]]);
+    assert.equal(report.blocksChecked, 9, "three blocks of 1,024 bytes or less for each 3,000");
+    assert.deepEqual(report.unreferenced.map((u) => [u.key, u.problem]), [
+      ["unreferenced", "no reference"],
+      ["zero", "reference count 0"],
+    ]);
     assert.deepEqual(report.uploading, { dataIds: 1, bytes: 3000 });
     assert.deepEqual(report.leaked, { dataIds: 1, bytes: 3000, ids: [leaked] });
     assert.deepEqual(report.noted, { dataIds: 1, bytes: 3000 });
