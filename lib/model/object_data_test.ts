@@ -5,6 +5,9 @@ import { createHash } from "node:crypto";
 import { type BlockHashing, inlineHashing, WorkerHashing } from "../util/block_hashing.ts";
 import { readParts, writeData } from "./object_data.ts";
 import { Store } from "./store.ts";
+import { LocalReplication } from "../rpc/replication.ts";
+import type { RpcMessage } from "../net/transport.ts";
+import { offsetSortKey, type VersionBlock } from "./version_table.ts";
 
 const BLOCK = 64 * 1024;
 
@@ -187,6 +190,66 @@ Deno.test("data announced as small is hashed on the request thread, larger data 
       assert.ok(back.every((b, i) => b === data[i]), `${size} bytes read back`);
       assert.equal(calls > 0, hashedByStore, `${size} bytes: hashed by the store's hashing`);
     }
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * This node and a replica "b" that share its metadata, reads needing both;
+ * "b" also holds `onlyOnB`, a block entry this node lost. Counts range reads
+ * of block entries.
+ */
+class BlockEntryReads extends LocalReplication {
+  override readonly nodeId: string = "this-node";
+  rangeReads = 0;
+  onlyOnB?: VersionBlock;
+  override readSet(): string[] {
+    return [this.nodeId, "b"];
+  }
+  override writeSets(): string[][] {
+    return [[this.nodeId, "b"]];
+  }
+  override readQuorum(): number {
+    return 2;
+  }
+  override async call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
+    if (path === "table/version/range") this.rangeReads++;
+    const answer = await super.call(this.nodeId, path, message);
+    if (node !== "b" || path !== "table/version/range" || !this.onlyOnB) return answer;
+    const { entries } = answer.body as { entries: VersionBlock[] };
+    const held = [...entries, this.onlyOnB].sort((x, y) => x.offset - y.offset);
+    return { body: { entries: held } };
+  }
+}
+
+Deno.test("a read takes a part's block entries from this node when it holds them all, else from a quorum", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "remise-object-data-test-" });
+  const db = await KvStore.open(`${dir}/meta`);
+  try {
+    const replication = new BlockEntryReads();
+    const store = new Store(db, await BlockStore.open(`${dir}/data`), {
+      blockSize: BLOCK,
+      replication,
+    });
+    const data = dataOf(9, 3 * BLOCK + 5);
+    const part = await storedPart(store, "local-first", data);
+    const whole = { start: 0, end: part.size };
+    replication.rangeReads = 0;
+    assert.deepEqual(await readAll(await readParts(store, [part], whole)), data);
+    assert.equal(replication.rangeReads, 0, "no replica asked for the entries");
+
+    // This node lost the second block's entry (metadata restored from a backup); "b" has it.
+    const [, lost] = (await store.versions.scanLocal("local-first", 10))!;
+    replication.onlyOnB = lost;
+    const partition = store.versions.partitionOf(lost.dataId);
+    await db.commit([{
+      type: "delete",
+      key: ["t", "version", partition, lost.dataId, offsetSortKey(lost.offset)],
+    }]);
+    assert.deepEqual(await readAll(await readParts(store, [part], whole)), data);
+    assert.ok(replication.rangeReads >= 2, `${replication.rangeReads} range reads`);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });

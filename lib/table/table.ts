@@ -652,6 +652,16 @@ export class Table<E> {
     return stored === undefined ? undefined : this.#decode(stored);
   }
 
+  /**
+   * This node's first `limit` entries of a partition key, in sort-key order,
+   * or undefined when it does not store the partition: for readers that can
+   * tell from the entries themselves that they are all there and current.
+   */
+  async scanLocal(partitionKey: string, limit: number): Promise<E[] | undefined> {
+    if (!this.replication.storesPartition(this.partitionOf(partitionKey))) return undefined;
+    return await this.#rangeLocal(partitionKey, undefined, undefined, limit, undefined);
+  }
+
   /** This node's entries of a range, in sort-key order. */
   async #rangeLocal(
     partitionKey: string,
