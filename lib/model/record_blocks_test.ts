@@ -10,6 +10,7 @@ import { BlockStore } from "../block/block_store.ts";
 import { LocalReplication } from "../rpc/replication.ts";
 import type { RpcMessage } from "../net/transport.ts";
 import { Store } from "./store.ts";
+import { getCurrent, putObject } from "./objects.ts";
 import type { VersionBlock } from "./version_table.ts";
 import type { BlockRef } from "./block_ref_table.ts";
 
@@ -20,8 +21,11 @@ const HASHES = ["a", "b"].map((c) => c.repeat(64));
 class RefsSent extends LocalReplication {
   override readonly nodeId: string = "this-node";
   readonly refsSent: string[] = [];
+  /** While set, no replica takes a block reference (their write fails for want of a quorum). */
+  refsRefused = false;
   override call(node: string, path: string, message: RpcMessage): Promise<RpcMessage> {
     if (path === "table/block_ref/update") {
+      if (this.refsRefused) return Promise.reject(new Error("connection refused"));
       for (const ref of (message.body as { entries: BlockRef[] }).entries) {
         this.refsSent.push(`${ref.hash.slice(0, 1)} ${ref.deleted ? "deleted" : "live"}`);
       }
@@ -87,5 +91,16 @@ Deno.test("a replica derives a block's deletion even from the entry's writer", a
     });
     assert.equal(await refState(store, 0), "deleted, refcount 0");
     assert.deepEqual(replication.refsSent, ["a live", "a deleted"]);
+  });
+});
+
+Deno.test("an upload whose block references cannot be written fails, and its object does not show", async () => {
+  await withStore(async (store, replication) => {
+    replication.refsRefused = true;
+    const body = new Blob([crypto.getRandomValues(new Uint8Array(3000))]).stream();
+    await assert.rejects(
+      putObject(store, "bucket-id", "k", body, { headers: [], maxSize: 1 << 20 }),
+    );
+    assert.equal(await getCurrent(store, "bucket-id", "k"), undefined);
   });
 });
